@@ -1,0 +1,173 @@
+# Quern -- one non-recursive Makefile. `make help` lists the targets.
+#
+# Everything is built under $(BUILD): bin/ (quern, quern-master,
+# quern-worker), libexec/ (quern-task, the per-attempt runner), jobs/*.so,
+# tests/. V=1 shows full commands; SANITIZE=address,undefined builds with
+# sanitizers (make asan does that into build/asan).
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+SANITIZE ?=
+
+GEN  := $(BUILD)/gen
+OBJ  := $(BUILD)/obj
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wvla -Wwrite-strings -Wpointer-arith -fno-common
+QCFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -MMD -MP -Ilib -I$(GEN) $(CFLAGS)
+QLDFLAGS := $(LDFLAGS)
+ifneq ($(SANITIZE),)
+QCFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+QLDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LIBS := -lzmq -lprotobuf-c -lz -ljansson -lm
+
+# Quiet lines ("  CC lib/wire.c") unless V=1.
+ifeq ($(V),1)
+say :=
+else
+say = @printf '  %-7s %s\n' '$(1)' '$(2)';
+endif
+
+# ---- sources ---------------------------------------------------------------
+
+LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
+              lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c
+MASTER_SRC := master/sched.c master/split.c master/master.c
+CLIENT_SRC := master/client.c master/cluster.c
+WORKER_SRC := worker/worker.c worker/shuffle.c
+TASK_SRC   := worker/task.c worker/maptask.c worker/reducetask.c worker/fetch.c
+JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
+TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
+UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))
+TOOLS      := $(BUILD)/tests/gentext
+
+obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
+PB_C  := $(GEN)/quern.pb-c.c
+PB_H  := $(GEN)/quern.pb-c.h
+LIBA  := $(BUILD)/lib/libquern.a
+BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker \
+         $(BUILD)/libexec/quern-task
+
+.PHONY: all deps test check unit e2e demo asan bench install format format-check clean help
+all: $(BINS) $(JOBS) $(BUILD)/quern.pc
+
+# ---- rules -----------------------------------------------------------------
+
+$(PB_C) $(PB_H) &: lib/quern.proto
+	@mkdir -p $(GEN)
+	$(call say,PROTOC,$<)protoc-c --proto_path=lib --c_out=$(GEN) $<
+
+# Generated code is not ours to warn about.
+$(OBJ)/gen/quern.pb-c.o: $(PB_C)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) -std=c11 -g $(CFLAGS) -I$(GEN) $(filter -fsanitize% -fno-sanitize% -fno-omit%,$(QCFLAGS)) -c $< -o $@
+
+$(OBJ)/%.o: %.c | $(PB_H)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(QCFLAGS) -c $< -o $@
+
+$(LIBA): $(call obj,$(LIB_SRC)) $(OBJ)/gen/quern.pb-c.o
+	@mkdir -p $(@D)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/quern-master: $(OBJ)/master/main.o $(call obj,$(MASTER_SRC)) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/bin/quern: $(OBJ)/master/cli.o $(call obj,$(CLIENT_SRC)) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) -ldl
+
+$(BUILD)/bin/quern-worker: $(OBJ)/worker/main.o $(call obj,$(WORKER_SRC)) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
+
+# The runner exports the plugin API (quern_emit, ...) to the plugins it
+# loads, hence -rdynamic.
+$(BUILD)/libexec/quern-task: $(OBJ)/worker/task_main.o $(call obj,$(TASK_SRC)) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -rdynamic $^ -o $@ $(LIBS) -ldl
+
+$(BUILD)/jobs/%.so: jobs/%.c lib/quern.h
+	@mkdir -p $(@D)
+	$(call say,JOB,$@)$(CC) $(QCFLAGS) -fPIC -shared $< -o $@
+
+$(BUILD)/tests/jobs/%.so: tests/jobs/%.c lib/quern.h
+	@mkdir -p $(@D)
+	$(call say,JOB,$@)$(CC) $(QCFLAGS) -fPIC -shared $< -o $@
+
+$(BUILD)/tests/gentext: $(OBJ)/tests/tools/gentext.o $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
+
+# Unit tests link the daemons' modules, not their main()s.
+$(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC)) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) -lcriterion -ldl
+
+$(BUILD)/quern.pc: Makefile
+	@mkdir -p $(@D)
+	@printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: quern\nDescription: Quern map/reduce job plugin API\nVersion: 0.1.0\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+# ---- the two commands and friends -------------------------------------------
+
+deps:
+	@./deploy/deps.sh
+
+# Build and run every test: unit tests, then end-to-end tests with real
+# daemons on loopback.
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS)
+	@BUILD=$(BUILD) ./tests/run.sh
+
+unit: all $(UNIT_TESTS)
+	@BUILD=$(BUILD) ./tests/run.sh unit
+
+e2e: all $(TEST_JOBS) $(TOOLS)
+	@BUILD=$(BUILD) ./tests/run.sh e2e
+
+# The tests under AddressSanitizer and UBSan, in their own build tree.
+asan: deps
+	@$(MAKE) --no-print-directory check BUILD=build/asan SANITIZE=address,undefined CFLAGS='-O1 -g'
+
+# Word count on a generated sample with a local cluster of two workers.
+demo: deps
+	@$(MAKE) --no-print-directory all $(TOOLS)
+	@BUILD=$(BUILD) ./deploy/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(TOOLS)
+	@BUILD=$(BUILD) ./tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/bin/quern $(BUILD)/bin/quern-master \
+	    $(BUILD)/bin/quern-worker $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BUILD)/libexec/quern-task $(DESTDIR)$(PREFIX)/libexec/
+	install -m 644 lib/quern.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/quern.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+FORMAT_SRC = $(wildcard lib/*.[ch] master/*.[ch] worker/*.[ch] jobs/*.c tests/*.c tests/*/*.c)
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@echo 'make          build binaries and example jobs under $(BUILD)/'
+	@echo 'make demo     install packages, build, run word count on a local cluster'
+	@echo 'make test     install packages, build, run every test'
+	@echo 'make asan     the tests under AddressSanitizer and UBSan'
+	@echo 'make bench    benchmarks against the usual tools'
+	@echo 'make install  PREFIX=/usr/local DESTDIR= (binaries, quern.h, quern.pc)'

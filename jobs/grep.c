@@ -1,0 +1,112 @@
+/*
+ * grep.c -- find the lines that match a POSIX extended regular expression.
+ *
+ *   quern run --job build/jobs/grep.so --arg pattern='err(or)?' ...
+ *
+ * Output lines are `SHARD:OFFSET<TAB>LINE`, where OFFSET is the byte offset
+ * of the line in its file, sorted by shard and then by offset. This shows
+ * three more parts of the API: setup and teardown (compile the pattern
+ * once per task), quern_arg, quern_offset, and a custom key order.
+ */
+#include <quern.h>
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One task attempt is one process, so per-task state can be static. */
+static regex_t re;
+static int compiled;
+static char *line; /* NUL-terminated copy of the current line */
+static size_t line_cap;
+
+static int grep_setup(quern_task *t)
+{
+    const char *pattern = quern_arg(t, "pattern");
+    if (!pattern)
+        return 0; /* reduce tasks need no pattern; map checks below */
+    int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[256];
+        regerror(rc, &re, why, sizeof why);
+        return quern_fail(t, "bad pattern '%s': %s", pattern, why);
+    }
+    compiled = 1;
+    return 0;
+}
+
+static void grep_teardown(quern_task *t)
+{
+    (void)t;
+    if (compiled)
+        regfree(&re);
+    free(line);
+}
+
+static int grep_map(quern_task *t, const void *key, size_t klen,
+                    const void *val, size_t vlen)
+{
+    if (!compiled)
+        return quern_fail(t, "give the pattern with --arg pattern=REGEX");
+    if (vlen + 1 > line_cap) {
+        line_cap = (vlen + 1) * 2;
+        line = realloc(line, line_cap);
+        if (!line)
+            return quern_fail(t, "out of memory");
+    }
+    memcpy(line, val, vlen);
+    line[vlen] = '\0';
+    if (regexec(&re, line, 0, NULL, 0) != 0)
+        return 0;
+    /* Key: "shard:offset". */
+    char *k = malloc(klen + 24);
+    if (!k)
+        return quern_fail(t, "out of memory");
+    memcpy(k, key, klen);
+    int n = snprintf(k + klen, 24, ":%llu", quern_offset(t));
+    int rc = quern_emit(t, k, klen + (size_t)n, val, vlen);
+    free(k);
+    return rc;
+}
+
+static int grep_reduce(quern_task *t, const void *key, size_t klen,
+                       quern_values *vs)
+{
+    const void *val;
+    size_t vlen;
+    while (quern_next(vs, &val, &vlen))
+        if (quern_emit(t, key, klen, val, vlen) < 0)
+            return -1;
+    return 0;
+}
+
+/* Split "shard:offset" at its last ':'. */
+static size_t split_key(const char *k, size_t n, unsigned long long *off)
+{
+    size_t c = n;
+    while (c > 0 && k[c - 1] != ':')
+        c--;
+    *off = 0;
+    for (size_t i = c; i < n; i++)
+        *off = *off * 10 + (unsigned)(k[i] - '0');
+    return c ? c - 1 : 0;
+}
+
+/* Shard names bytewise, then offsets as numbers. */
+static int grep_compare(const void *a, size_t alen, const void *b, size_t blen)
+{
+    unsigned long long ao, bo;
+    size_t as = split_key(a, alen, &ao), bs = split_key(b, blen, &bo);
+    size_t n = as < bs ? as : bs;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    if (as != bs)
+        return as < bs ? -1 : 1;
+    return ao < bo ? -1 : ao > bo;
+}
+
+QUERN_JOB(.name = "grep", .map = grep_map, .reduce = grep_reduce,
+          .compare = grep_compare, .setup = grep_setup,
+          .teardown = grep_teardown);

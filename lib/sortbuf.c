@@ -1,0 +1,257 @@
+/*
+ * sortbuf.c -- see sortbuf.h.
+ */
+#include "sortbuf.h"
+
+#include "util.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_BYTES (4 * 1024)
+#define MAX_BYTES ((size_t)4095 * 1024 * 1024)
+#define REC_HEADER 8 /* u32 klen, u32 vlen before each record */
+
+/* One index entry; 16 bytes, sorted in place at the back of the buffer. */
+typedef struct {
+    uint64_t prefix; /* first 8 key bytes, big-endian, zero-padded */
+    uint32_t part;   /* partition */
+    uint32_t off;    /* record offset from the start of the buffer */
+} s_entry;
+
+struct qn_sortbuf {
+    char *mem;     /* the whole buffer */
+    size_t front;  /* bytes of records at the front */
+    s_entry *end;  /* one past the last index slot */
+    size_t count;  /* records (and index entries) */
+    qn_cmp_fn cmp; /* user order, or NULL for the default */
+};
+
+qn_sortbuf *qn_sortbuf_new(size_t bytes, qn_cmp_fn cmp)
+{
+    if (bytes < MIN_BYTES || bytes > MAX_BYTES)
+        return NULL;
+    qn_sortbuf *sb = qn_calloc(1, sizeof *sb);
+    /* Pages are only touched as records arrive, so a large buffer costs
+     * resident memory only as it fills. */
+    sb->mem = qn_malloc(bytes);
+    sb->end = (s_entry *)(sb->mem + (bytes & ~(size_t)15));
+    sb->cmp = cmp;
+    return sb;
+}
+
+void qn_sortbuf_destroy(qn_sortbuf **self_p)
+{
+    qn_sortbuf *sb = *self_p;
+    if (!sb)
+        return;
+    free(sb->mem);
+    free(sb);
+    *self_p = NULL;
+}
+
+static s_entry *s_base(const qn_sortbuf *sb)
+{
+    return sb->end - sb->count;
+}
+
+int qn_sortbuf_add(qn_sortbuf *sb, unsigned part, const void *key, size_t klen,
+                   const void *val, size_t vlen)
+{
+    size_t room = (size_t)((char *)s_base(sb) - sb->mem) - sb->front;
+    size_t need = REC_HEADER + klen + vlen + sizeof(s_entry);
+    if (klen > UINT32_MAX || vlen > UINT32_MAX || need < klen || need > room) {
+        size_t total = (size_t)((char *)sb->end - sb->mem);
+        if (klen > QN_RECORD_MAX || vlen > QN_RECORD_MAX - klen ||
+            REC_HEADER + klen + vlen + sizeof(s_entry) > total)
+            return -QN_ETOOBIG;
+        return -QN_EFULL;
+    }
+    char *p = sb->mem + sb->front;
+    uint32_t kl = (uint32_t)klen, vl = (uint32_t)vlen;
+    memcpy(p, &kl, 4);
+    memcpy(p + 4, &vl, 4);
+    if (klen)
+        memcpy(p + REC_HEADER, key, klen);
+    if (vlen)
+        memcpy(p + REC_HEADER + klen, val, vlen);
+
+    s_entry *e = s_base(sb) - 1;
+    e->part = part;
+    e->off = (uint32_t)sb->front;
+    uint64_t prefix = 0;
+    if (!sb->cmp) {
+        const unsigned char *k = key;
+        for (size_t i = 0; i < 8; i++)
+            prefix = (prefix << 8) | (i < klen ? k[i] : 0);
+    }
+    e->prefix = prefix;
+    sb->front += REC_HEADER + klen + vlen;
+    sb->count++;
+    return 0;
+}
+
+size_t qn_sortbuf_count(const qn_sortbuf *sb)
+{
+    return sb->count;
+}
+
+size_t qn_sortbuf_bytes(const qn_sortbuf *sb)
+{
+    return sb->front;
+}
+
+static void s_record(const qn_sortbuf *sb, const s_entry *e, const char **key,
+                     size_t *klen, const char **val, size_t *vlen)
+{
+    const char *p = sb->mem + e->off;
+    uint32_t kl, vl;
+    memcpy(&kl, p, 4);
+    memcpy(&vl, p + 4, 4);
+    *key = p + REC_HEADER;
+    *klen = kl;
+    *val = p + REC_HEADER + kl;
+    *vlen = vl;
+}
+
+/*
+ * Total order on entries: partition, key, insertion order. With the default
+ * key order, differing prefixes decide without touching the records: a
+ * zero-padded big-endian prefix orders exactly as the bytewise,
+ * shorter-first comparison of the keys, whenever the prefixes differ.
+ */
+static int s_cmp(const qn_sortbuf *sb, const s_entry *a, const s_entry *b)
+{
+    if (a->part != b->part)
+        return a->part < b->part ? -1 : 1;
+    if (a->prefix != b->prefix)
+        return a->prefix < b->prefix ? -1 : 1;
+    const char *ak, *av, *bk, *bv;
+    size_t akl, avl, bkl, bvl;
+    s_record(sb, a, &ak, &akl, &av, &avl);
+    s_record(sb, b, &bk, &bkl, &bv, &bvl);
+    int c = sb->cmp ? sb->cmp(ak, akl, bk, bkl) : qn_key_cmp(ak, akl, bk, bkl);
+    if (c)
+        return c;
+    return a->off < b->off ? -1 : a->off > b->off;
+}
+
+static void s_swap(s_entry *a, s_entry *b)
+{
+    s_entry t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void s_insertion(const qn_sortbuf *sb, s_entry *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        s_entry x = a[i];
+        size_t j = i;
+        while (j > 0 && s_cmp(sb, &x, &a[j - 1]) < 0) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+    }
+}
+
+static void s_sift(const qn_sortbuf *sb, s_entry *a, size_t n, size_t i)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && s_cmp(sb, &a[c], &a[c + 1]) < 0)
+            c++;
+        if (s_cmp(sb, &a[i], &a[c]) >= 0)
+            return;
+        s_swap(&a[i], &a[c]);
+        i = c;
+    }
+}
+
+static void s_heapsort(const qn_sortbuf *sb, s_entry *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        s_sift(sb, a, n, i);
+    for (size_t i = n; i-- > 1;) {
+        s_swap(&a[0], &a[i]);
+        s_sift(sb, a, i, 0);
+    }
+}
+
+/*
+ * Introsort: quicksort with a median-of-three pivot, insertion sort for
+ * short runs, heapsort when recursion goes too deep. In place, so the sort
+ * needs no memory beyond the buffer. Entries are all distinct (the offset
+ * breaks ties), which keeps Hoare partitioning simple.
+ */
+static void s_introsort(const qn_sortbuf *sb, s_entry *a, size_t n,
+                        unsigned depth)
+{
+    while (n > 16) {
+        if (depth-- == 0) {
+            s_heapsort(sb, a, n);
+            return;
+        }
+        s_entry *x = &a[0], *y = &a[n / 2], *z = &a[n - 1];
+        if (s_cmp(sb, x, y) > 0) {
+            s_entry *t = x;
+            x = y;
+            y = t;
+        }
+        if (s_cmp(sb, y, z) > 0)
+            y = s_cmp(sb, x, z) > 0 ? x : z;
+        s_entry pivot = *y;
+        size_t i = (size_t)-1, j = n;
+        for (;;) {
+            do
+                i++;
+            while (s_cmp(sb, &a[i], &pivot) < 0);
+            do
+                j--;
+            while (s_cmp(sb, &a[j], &pivot) > 0);
+            if (i >= j)
+                break;
+            s_swap(&a[i], &a[j]);
+        }
+        size_t left = j + 1;
+        if (left < n - left) {
+            s_introsort(sb, a, left, depth);
+            a += left;
+            n -= left;
+        } else {
+            s_introsort(sb, a + left, n - left, depth);
+            n = left;
+        }
+    }
+    s_insertion(sb, a, n);
+}
+
+void qn_sortbuf_sort(qn_sortbuf *sb)
+{
+    unsigned depth = 0;
+    for (size_t n = sb->count; n > 1; n >>= 1)
+        depth += 2;
+    s_introsort(sb, s_base(sb), sb->count, depth);
+}
+
+void qn_sortbuf_get(const qn_sortbuf *sb, size_t i, unsigned *part,
+                    const void **key, size_t *klen, const void **val,
+                    size_t *vlen)
+{
+    const s_entry *e = &s_base(sb)[i];
+    const char *k, *v;
+    s_record(sb, e, &k, klen, &v, vlen);
+    *part = e->part;
+    *key = k;
+    *val = v;
+}
+
+void qn_sortbuf_reset(qn_sortbuf *sb)
+{
+    sb->front = 0;
+    sb->count = 0;
+}

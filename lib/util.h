@@ -1,0 +1,95 @@
+/*
+ * util.h -- small helpers shared by every process: clocks, sizes, paths,
+ * a growable byte buffer, and careful reads and writes.
+ */
+#ifndef QN_UTIL_H
+#define QN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Error codes returned (negated) by Quern functions besides -errno. */
+#define QN_ECORRUPT 1001 /* bytes on disk or wire fail a check */
+#define QN_EFULL 1002    /* a fixed-size buffer has no room */
+#define QN_ETOOBIG 1003  /* a record or message exceeds a limit */
+
+#define QN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Milliseconds on the monotonic clock. */
+int64_t qn_now_ms(void);
+
+/* Milliseconds since the Unix epoch (for display only). */
+int64_t qn_wall_ms(void);
+
+/*
+ * Parse a size such as "64M", "512k", "1G" or "4096" (bytes, powers of
+ * 1024). Returns 0 and sets *out, or -1 if s is not a size.
+ */
+int qn_parse_size(const char *s, uint64_t *out);
+
+/* Parse a decimal unsigned within [min, max]; returns 0 or -1. */
+int qn_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Format bytes as "1.5 MiB" into buf; returns buf. */
+const char *qn_fmt_bytes(uint64_t n, char *buf, size_t cap);
+
+/* mkdir -p; returns 0 or -errno. */
+int qn_mkdirs(const char *path, mode_t mode);
+
+/* rm -rf; returns 0 or -errno of the first failure. */
+int qn_rmtree(const char *path);
+
+/* write() all of buf, retrying short writes and EINTR; 0 or -errno. */
+int qn_write_all(int fd, const void *buf, size_t len);
+
+/* pread() exactly len bytes at off; 0, -errno, or -QN_ECORRUPT at EOF. */
+int qn_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
+/*
+ * Write len bytes to path atomically: a temporary file beside it, fsync,
+ * rename. Returns 0 or -errno.
+ */
+int qn_write_file_atomic(const char *path, const void *buf, size_t len);
+
+/*
+ * Is s a safe id (job id, worker id): 1 to 64 bytes of [A-Za-z0-9._-], not
+ * starting with '.'? Ids become parts of file names.
+ */
+int qn_id_ok(const char *s);
+
+/* The directory holding the running executable, into buf; 0 or -errno. */
+int qn_exe_dir(char *buf, size_t cap);
+
+/* Quern's message for a Quern error code or -errno (code < 0). */
+const char *qn_strerror(int code);
+
+/* A growable byte buffer. */
+typedef struct qn_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} qn_buf;
+
+/* Make room for extra more bytes; returns 0 or -ENOMEM. */
+int qn_buf_reserve(qn_buf *b, size_t extra);
+
+/* Append bytes; returns 0 or -ENOMEM. */
+int qn_buf_add(qn_buf *b, const void *p, size_t n);
+
+/* Append printf-formatted text; returns 0 or -ENOMEM. */
+int qn_buf_printf(qn_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Free the buffer's memory and zero it. */
+void qn_buf_release(qn_buf *b);
+
+/* Duplicate a string; aborts on out-of-memory like the allocators below. */
+char *qn_strdup(const char *s);
+
+/* malloc/calloc/realloc that abort with a message when memory runs out. */
+void *qn_malloc(size_t n);
+void *qn_calloc(size_t n, size_t size);
+void *qn_realloc(void *p, size_t n);
+
+#endif

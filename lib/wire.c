@@ -1,0 +1,400 @@
+/*
+ * wire.c -- see wire.h.
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_DEPTH 8 /* deepest message nesting accepted */
+
+/* ---- validation ---------------------------------------------------------- */
+
+/* Is s well-formed UTF-8 (no overlongs, no surrogates)? */
+static int s_utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n;
+        unsigned min;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            min = 0x80;
+            c &= 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            min = 0x800;
+            c &= 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            min = 0x10000;
+            c &= 0x07;
+        } else {
+            return 0;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            c = (c << 6) | (p[i] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+/*
+ * Walk every field of m: strings must be UTF-8, nesting bounded. Works from
+ * the descriptors, so new messages and fields are covered without code.
+ */
+static const char *s_walk(const ProtobufCMessage *m, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return "message nested too deeply";
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING &&
+            f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
+            if (which != f->id)
+                continue;
+        }
+        size_t n = 1;
+        void *const *items = (void *const *)(base + f->offset);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(const size_t *)(base + f->quantifier_offset);
+            items = *(void *const *const *)(base + f->offset);
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (!items[k])
+                continue;
+            if (f->type == PROTOBUF_C_TYPE_STRING) {
+                if (!s_utf8_ok(items[k]))
+                    return "string is not UTF-8";
+            } else {
+                const char *why = s_walk(items[k], depth + 1);
+                if (why)
+                    return why;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Checks beyond well-formedness: the parts each message cannot do without. */
+static const char *s_check(const Quern__Envelope *e)
+{
+    switch (e->body_case) {
+    case QUERN__ENVELOPE__BODY__NOT_SET: return "envelope has no message";
+    case QUERN__ENVELOPE__BODY_WORKER_HELLO:
+        if (!qn_id_ok(e->worker_hello->worker_id))
+            return "worker_hello: bad worker_id";
+        if (e->worker_hello->slots == 0 || e->worker_hello->slots > 1024)
+            return "worker_hello: slots out of range";
+        return NULL;
+    case QUERN__ENVELOPE__BODY_HEARTBEAT:
+        return qn_id_ok(e->heartbeat->worker_id) ? NULL
+                                                 : "heartbeat: bad worker_id";
+    case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
+        if (!e->assign_task->spec)
+            return "assign_task: no spec";
+        return qn_id_ok(e->assign_task->spec->job_id)
+                   ? NULL
+                   : "assign_task: bad job_id";
+    case QUERN__ENVELOPE__BODY_TASK_SPEC:
+        if (!qn_id_ok(e->task_spec->job_id))
+            return "task_spec: bad job_id";
+        if (e->task_spec->nreduce == 0)
+            return "task_spec: no reducers";
+        return NULL;
+    case QUERN__ENVELOPE__BODY_CANCEL_TASK:
+        if (!e->cancel_task->attempt)
+            return "cancel_task: no attempt";
+        return NULL;
+    case QUERN__ENVELOPE__BODY_TASK_UPDATE:
+        if (!e->task_update->attempt)
+            return "task_update: no attempt";
+        return NULL;
+    case QUERN__ENVELOPE__BODY_SUBMIT_JOB:
+        return e->submit_job->spec ? NULL : "submit_job: no spec";
+    case QUERN__ENVELOPE__BODY_FETCH_REQUEST:
+        return qn_id_ok(e->fetch_request->job_id) ? NULL
+                                                  : "fetch_request: bad job_id";
+    default: return NULL;
+    }
+}
+
+int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
+                   uint32_t *their_version, char *err, size_t errcap)
+{
+    *out = NULL;
+    if (len > QN_MSG_MAX) {
+        snprintf(err, errcap, "message of %zu bytes exceeds the limit", len);
+        return -QN_ECORRUPT;
+    }
+    Quern__Envelope *e = quern__envelope__unpack(NULL, len, buf);
+    if (!e) {
+        snprintf(err, errcap, "not a Quern message (%zu bytes)", len);
+        return -QN_ECORRUPT;
+    }
+    if (e->version != QN_PROTOCOL_VERSION) {
+        uint32_t v = e->version;
+        if (their_version)
+            *their_version = v;
+        /* A refusal is understood whatever the version. */
+        if (e->body_case == QUERN__ENVELOPE__BODY_REFUSAL) {
+            *out = e;
+            return -QN_WIRE_EVERSION;
+        }
+        quern__envelope__free_unpacked(e, NULL);
+        snprintf(err, errcap, "peer speaks protocol version %u, this is %u", v,
+                 QN_PROTOCOL_VERSION);
+        return -QN_WIRE_EVERSION;
+    }
+    const char *why = s_walk(&e->base, 0);
+    if (!why)
+        why = s_check(e);
+    if (why) {
+        snprintf(err, errcap, "%s", why);
+        quern__envelope__free_unpacked(e, NULL);
+        return -QN_ECORRUPT;
+    }
+    *out = e;
+    return 0;
+}
+
+void qn_wire_free(Quern__Envelope *env)
+{
+    if (env)
+        quern__envelope__free_unpacked(env, NULL);
+}
+
+const char *qn_wire_name(const Quern__Envelope *env)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+        &quern__envelope__descriptor, env->body_case);
+    return f ? f->name : "nothing";
+}
+
+int qn_wire_pack(Quern__Envelope *env, qn_buf *b)
+{
+    env->version = QN_PROTOCOL_VERSION;
+    size_t n = quern__envelope__get_packed_size(env);
+    b->len = 0;
+    if (qn_buf_reserve(b, n + 1) < 0)
+        return -ENOMEM;
+    quern__envelope__pack(env, (uint8_t *)b->data);
+    b->len = n;
+    return 0;
+}
+
+void qn_wire_refusal(Quern__Envelope *env, Quern__Refusal *r,
+                     uint32_t their_version)
+{
+    static char reason[160];
+    quern__refusal__init(r);
+    r->my_version = QN_PROTOCOL_VERSION;
+    r->your_version = their_version;
+    snprintf(reason, sizeof reason,
+             "refused: you speak Quern protocol version %u, this peer speaks "
+             "version %u; run the same Quern release on both sides",
+             their_version, QN_PROTOCOL_VERSION);
+    r->reason = reason;
+    quern__envelope__init(env);
+    env->body_case = QUERN__ENVELOPE__BODY_REFUSAL;
+    env->refusal = r;
+}
+
+/* ---- ZeroMQ -------------------------------------------------------------- */
+
+int qn_wire_msg(Quern__Envelope *env, zmq_msg_t *msg)
+{
+    env->version = QN_PROTOCOL_VERSION;
+    size_t n = quern__envelope__get_packed_size(env);
+    if (zmq_msg_init_size(msg, n) < 0)
+        return -errno;
+    quern__envelope__pack(env, zmq_msg_data(msg));
+    return 0;
+}
+
+int qn_wire_send(void *sock, const void *id, size_t idlen, Quern__Envelope *env,
+                 const void *data, size_t dlen)
+{
+    zmq_msg_t msg;
+    int rc = qn_wire_msg(env, &msg);
+    if (rc < 0)
+        return rc;
+    if (id && zmq_send(sock, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        int e = errno;
+        zmq_msg_close(&msg);
+        return -e;
+    }
+    int flags = ZMQ_DONTWAIT | (data ? ZMQ_SNDMORE : 0);
+    if (zmq_msg_send(&msg, sock, flags) < 0) {
+        int e = errno;
+        zmq_msg_close(&msg);
+        return -e;
+    }
+    if (data && zmq_send(sock, data, dlen, ZMQ_DONTWAIT) < 0)
+        return -errno;
+    return 0;
+}
+
+static int s_more(void *sock)
+{
+    int more = 0;
+    size_t sz = sizeof more;
+    zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz);
+    return more;
+}
+
+/* Receive one frame into b (or discard it when b is NULL). */
+static int s_recv_frame(void *sock, qn_buf *b, int flags)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, sock, flags) < 0) {
+        int e = errno;
+        zmq_msg_close(&m);
+        return -e;
+    }
+    int rc = 0;
+    if (b) {
+        b->len = 0;
+        rc = qn_buf_add(b, zmq_msg_data(&m), zmq_msg_size(&m));
+    }
+    zmq_msg_close(&m);
+    return rc;
+}
+
+int qn_wire_recv(void *sock, int router, qn_frames *f)
+{
+    f->idlen = 0;
+    f->has_data = 0;
+    f->env.len = 0;
+    f->data.len = 0;
+    if (router) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return errno == EAGAIN ? 0 : -1;
+        }
+        size_t n = zmq_msg_size(&m);
+        if (n > sizeof f->id)
+            n = sizeof f->id; /* ROUTER ids are at most 255 bytes */
+        memcpy(f->id, zmq_msg_data(&m), n);
+        f->idlen = n;
+        zmq_msg_close(&m);
+        if (!s_more(sock))
+            return -1;
+        if (s_recv_frame(sock, &f->env, 0) < 0)
+            return -1;
+    } else {
+        int rc = s_recv_frame(sock, &f->env, ZMQ_DONTWAIT);
+        if (rc == -EAGAIN)
+            return 0;
+        if (rc < 0)
+            return -1;
+    }
+    if (s_more(sock)) {
+        if (s_recv_frame(sock, &f->data, 0) < 0)
+            return -1;
+        f->has_data = 1;
+    }
+    int extra = 0;
+    while (s_more(sock)) {
+        s_recv_frame(sock, NULL, 0);
+        extra = 1;
+    }
+    return extra ? -1 : 1;
+}
+
+void qn_frames_release(qn_frames *f)
+{
+    qn_buf_release(&f->env);
+    qn_buf_release(&f->data);
+}
+
+/* ---- stream descriptors -------------------------------------------------- */
+
+int qn_wire_write_fd(int fd, Quern__Envelope *env)
+{
+    qn_buf b = {0};
+    env->version = QN_PROTOCOL_VERSION;
+    size_t n = quern__envelope__get_packed_size(env);
+    if (n > QN_MSG_MAX || qn_buf_reserve(&b, n + 4) < 0) {
+        qn_buf_release(&b);
+        return -QN_ETOOBIG;
+    }
+    unsigned char *p = (unsigned char *)b.data;
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(n >> (8 * i));
+    quern__envelope__pack(env, p + 4);
+    int rc = qn_write_all(fd, p, n + 4);
+    qn_buf_release(&b);
+    return rc;
+}
+
+int qn_stream_read(qn_stream *s)
+{
+    if (s->off > 0) {
+        memmove(s->in.data, s->in.data + s->off, s->in.len - s->off);
+        s->in.len -= s->off;
+        s->off = 0;
+    }
+    if (qn_buf_reserve(&s->in, 64 * 1024) < 0)
+        return -ENOMEM;
+    /* One read per call: the descriptor may be blocking (the task's end). */
+    for (;;) {
+        ssize_t n = read(s->fd, s->in.data + s->in.len, s->in.cap - s->in.len);
+        if (n > 0) {
+            s->in.len += (size_t)n;
+            return 0;
+        }
+        if (n == 0) {
+            s->eof = 1;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return -errno;
+    }
+}
+
+int qn_stream_next(qn_stream *s, Quern__Envelope **out, char *err,
+                   size_t errcap)
+{
+    size_t avail = s->in.len - s->off;
+    if (avail < 4)
+        return 0;
+    const unsigned char *p = (unsigned char *)s->in.data + s->off;
+    size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 |
+               (size_t)p[3] << 24;
+    if (n > QN_MSG_MAX) {
+        snprintf(err, errcap, "frame of %zu bytes exceeds the limit", n);
+        return -QN_ECORRUPT;
+    }
+    if (avail - 4 < n)
+        return 0;
+    int rc = qn_wire_decode(p + 4, n, out, NULL, err, errcap);
+    s->off += 4 + n;
+    if (s->off == s->in.len)
+        s->in.len = s->off = 0;
+    return rc < 0 ? rc : 1;
+}

@@ -1,0 +1,114 @@
+/*
+ * wire.h -- messages on the wire: the versioned envelope, validation, and
+ * sending and receiving over ZeroMQ sockets and plain descriptors.
+ *
+ * Generated protobuf-c types (Quern__*) come from lib/quern.proto. Every
+ * message is checked here after unpacking -- size, version, UTF-8 strings,
+ * required parts -- so the daemons only ever see well-formed messages.
+ */
+#ifndef QN_WIRE_H
+#define QN_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "quern.pb-c.h"
+#include "util.h"
+
+/* The protocol version every envelope carries. */
+#define QN_PROTOCOL_VERSION 1
+
+/* Largest message (or frame) any Quern socket accepts. */
+#define QN_MSG_MAX (16 * 1024 * 1024)
+
+/* Returned by qn_wire_decode for a well-formed envelope of another version. */
+#define QN_WIRE_EVERSION 2001
+
+/*
+ * Unpack and check an envelope. Returns 0 and sets *out (free it with
+ * qn_wire_free), -QN_WIRE_EVERSION and sets *their_version when the peer
+ * speaks another protocol version, or -QN_ECORRUPT with a message in err.
+ */
+int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
+                   uint32_t *their_version, char *err, size_t errcap);
+
+/* Free an envelope from qn_wire_decode; accepts NULL. */
+void qn_wire_free(Quern__Envelope *env);
+
+/* The name of an envelope's body, for logs ("heartbeat"). */
+const char *qn_wire_name(const Quern__Envelope *env);
+
+/* Pack env (its version is set here) into b, replacing b's contents. */
+int qn_wire_pack(Quern__Envelope *env, qn_buf *b);
+
+/*
+ * Fill a Refusal envelope for a peer that sent their_version. The strings
+ * point into static storage.
+ */
+void qn_wire_refusal(Quern__Envelope *env, Quern__Refusal *r,
+                     uint32_t their_version);
+
+/* Pack env (version set here) into a new ZeroMQ message; 0 or -errno. */
+int qn_wire_msg(Quern__Envelope *env, zmq_msg_t *msg);
+
+/*
+ * Send env on a ZeroMQ socket without blocking, preceded by a routing id
+ * frame when id is not NULL (ROUTER sockets) and followed by a data frame
+ * when data is not NULL. Returns 0 or -errno (EAGAIN when the peer's queue
+ * is full: the message is dropped).
+ */
+int qn_wire_send(void *sock, const void *id, size_t idlen, Quern__Envelope *env,
+                 const void *data, size_t dlen);
+
+/* A received ZeroMQ message: routing id, envelope and optional data. */
+typedef struct qn_frames {
+    char id[256]; /* routing id (ROUTER sockets) */
+    size_t idlen;
+    qn_buf env;  /* envelope bytes */
+    qn_buf data; /* data frame, if any */
+    int has_data;
+} qn_frames;
+
+/*
+ * Receive one whole message without blocking. router says whether the first
+ * frame is a routing id. Extra frames are dropped. Returns 1 when a message
+ * was read, 0 when none is waiting, -1 on a malformed multipart message
+ * (already discarded).
+ */
+int qn_wire_recv(void *sock, int router, qn_frames *f);
+
+/* Free a qn_frames's buffers. */
+void qn_frames_release(qn_frames *f);
+
+/*
+ * Length-prefixed envelopes over a stream descriptor (the worker and its
+ * task processes share a socketpair). Each frame: u32 little-endian length,
+ * then the packed envelope.
+ */
+int qn_wire_write_fd(int fd, Quern__Envelope *env);
+
+/*
+ * Reassembles frames from a non-blocking stream descriptor. Call
+ * qn_stream_read when fd is readable, then qn_stream_next until it returns
+ * 0.
+ */
+typedef struct qn_stream {
+    int fd;
+    qn_buf in;  /* bytes read, not yet consumed */
+    size_t off; /* consumed prefix of in */
+    int eof;    /* the peer closed its end */
+} qn_stream;
+
+/* One read() of what is available. Returns 0, or -errno on an error. */
+int qn_stream_read(qn_stream *s);
+
+/*
+ * Decode the next complete frame: 1 and *out set, 0 when none is complete,
+ * <0 when the stream is corrupt (err says how).
+ */
+int qn_stream_next(qn_stream *s, Quern__Envelope **out, char *err,
+                   size_t errcap);
+
+#endif

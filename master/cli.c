@@ -1,0 +1,662 @@
+/*
+ * cli.c -- the quern command: run, submit, status, jobs, workers, cancel.
+ *
+ * Exit status: 0 success, 1 the job failed or was cancelled, 2 usage error
+ * (including a job the master refused), 3 master unreachable.
+ */
+#include "client.h"
+#include "cluster.h"
+#include "codec.h"
+#include "log.h"
+#include "proc.h"
+#include "quern.h"
+#include "util.h"
+#include "wire.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_MASTER "tcp://127.0.0.1:7070"
+#define CALL_TIMEOUT_MS 10000
+
+static void s_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: quern COMMAND [OPTIONS]\n"
+        "\n"
+        "  run     --job J.so --input PATH... --output DIR [-R N] [--workers "
+        "N]\n"
+        "          [--slots N] [JOB OPTIONS]   run a job on a local cluster\n"
+        "  submit  --master EP --job J.so --input PATH... --output DIR [-R N]\n"
+        "          [--wait] [JOB OPTIONS]      submit a job to a running "
+        "master\n"
+        "  status  [JOB] [--json]              what the master knows of jobs\n"
+        "  jobs    [--json]                    list jobs\n"
+        "  workers [--json]                    list workers\n"
+        "  cancel  JOB                         stop a job, leaving no output\n"
+        "\n"
+        "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
+        "(default 64M), --sort-mb N (default 64), --max-attempts N (default\n"
+        "4), --compress-level 0-9 (default 1), --codec zlib|none,\n"
+        "--no-speculation.\n"
+        "\n"
+        "Commands that talk to a master take --master EP (default: the\n"
+        "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
+        "Inputs and outputs are paths and must contain a '/' (./data.txt).\n"
+        "\n"
+        "Exit status: 0 success, 1 job failed or cancelled, 2 usage error,\n"
+        "3 master unreachable.\n");
+}
+
+static int s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int s_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "quern: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return QN_EXIT_USAGE;
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+typedef struct {
+    const char *job;
+    const char **inputs;
+    size_t ninputs;
+    const char *output;
+    unsigned nreduce;
+    const char **args;
+    size_t nargs;
+    uint64_t split_size;
+    unsigned sort_mb, max_attempts, compress_level, workers, slots;
+    int codec;
+    int speculation, wait, json;
+    const char *master;
+    const char **positional;
+    size_t npositional;
+} s_opts;
+
+/*
+ * Parse options. allowed lists what this command takes, as a string of
+ * "|name|" entries. Returns 0 or an exit status.
+ */
+static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
+{
+    o->nreduce = 1;
+    o->split_size = 64ull << 20;
+    o->sort_mb = 64;
+    o->max_attempts = 4;
+    o->compress_level = 1;
+    o->codec = QN_CODEC_ZLIB;
+    o->workers = 2;
+    o->slots = 1;
+    o->speculation = 1;
+    o->master = getenv("QUERN_MASTER");
+    if (!o->master || !*o->master)
+        o->master = DEFAULT_MASTER;
+    o->inputs = qn_calloc((size_t)argc, sizeof *o->inputs);
+    o->args = qn_calloc((size_t)argc, sizeof *o->args);
+    o->positional = qn_calloc((size_t)argc, sizeof *o->positional);
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (a[0] != '-' || strcmp(a, "-") == 0) {
+            o->positional[o->npositional++] = a;
+            continue;
+        }
+        char name[64];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        const char *n = a[1] == '-' ? a + 2 : a + 1;
+        size_t nl = eq && a[1] == '-' ? (size_t)(eq - n) : strlen(n);
+        if (nl >= sizeof name - 2)
+            return s_fail("unknown option '%s' (see quern --help)", a);
+        snprintf(name, sizeof name, "|%.*s|", (int)nl, n);
+        if (!strstr(allowed, name))
+            return s_fail("unknown option '%s' for this command (see quern "
+                          "--help)",
+                          a);
+        static const char *const flags[] = {"|no-speculation|", "|wait|",
+                                            "|json|", "|skip-bad-records|",
+                                            "|inline|"};
+        int is_flag = 0;
+        for (size_t k = 0; k < QN_ARRAY_LEN(flags); k++)
+            if (strcmp(name, flags[k]) == 0)
+                is_flag = 1;
+        if (!is_flag) {
+            if (eq && a[1] == '-')
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return s_fail("option %s needs a value", a);
+        }
+        uint64_t v;
+        if (strcmp(name, "|job|") == 0) {
+            o->job = val;
+        } else if (strcmp(name, "|input|") == 0) {
+            o->inputs[o->ninputs++] = val;
+            /* --input takes several paths: up to the next option. */
+            while (i + 1 < argc && argv[i + 1][0] != '-')
+                o->inputs[o->ninputs++] = argv[++i];
+        } else if (strcmp(name, "|output|") == 0) {
+            o->output = val;
+        } else if (strcmp(name, "|R|") == 0) {
+            if (qn_parse_uint(val, 1, 100000, &v) < 0)
+                return s_fail("-R must be a number of reducers from 1 to "
+                              "100000, not '%s'",
+                              val);
+            o->nreduce = (unsigned)v;
+        } else if (strcmp(name, "|arg|") == 0) {
+            if (!strchr(val, '=') || val[0] == '=')
+                return s_fail("--arg takes NAME=VALUE, not '%s'", val);
+            o->args[o->nargs++] = val;
+        } else if (strcmp(name, "|split-size|") == 0) {
+            if (qn_parse_size(val, &o->split_size) < 0 || o->split_size == 0)
+                return s_fail("--split-size must be a size like 64M, not "
+                              "'%s'",
+                              val);
+        } else if (strcmp(name, "|sort-mb|") == 0) {
+            if (qn_parse_uint(val, 1, 4095, &v) < 0)
+                return s_fail("--sort-mb must be from 1 to 4095, not '%s'",
+                              val);
+            o->sort_mb = (unsigned)v;
+        } else if (strcmp(name, "|max-attempts|") == 0) {
+            if (qn_parse_uint(val, 1, 100, &v) < 0)
+                return s_fail("--max-attempts must be from 1 to 100, not "
+                              "'%s'",
+                              val);
+            o->max_attempts = (unsigned)v;
+        } else if (strcmp(name, "|compress-level|") == 0) {
+            if (qn_parse_uint(val, 0, 9, &v) < 0)
+                return s_fail("--compress-level must be from 0 to 9, not "
+                              "'%s'",
+                              val);
+            o->compress_level = (unsigned)v;
+        } else if (strcmp(name, "|codec|") == 0) {
+            char why[200];
+            o->codec = qn_codec_parse(val, why, sizeof why);
+            if (o->codec < 0)
+                return s_fail("--codec: %s", why);
+        } else if (strcmp(name, "|workers|") == 0) {
+            if (qn_parse_uint(val, 1, 64, &v) < 0)
+                return s_fail("--workers must be from 1 to 64, not '%s'", val);
+            o->workers = (unsigned)v;
+        } else if (strcmp(name, "|slots|") == 0) {
+            if (qn_parse_uint(val, 1, 64, &v) < 0)
+                return s_fail("--slots must be from 1 to 64, not '%s'", val);
+            o->slots = (unsigned)v;
+        } else if (strcmp(name, "|master|") == 0) {
+            o->master = val;
+        } else if (strcmp(name, "|no-speculation|") == 0) {
+            o->speculation = 0;
+        } else if (strcmp(name, "|wait|") == 0) {
+            o->wait = 1;
+        } else if (strcmp(name, "|json|") == 0) {
+            o->json = 1;
+        } else if (strcmp(name, "|skip-bad-records|") == 0) {
+            return s_fail("--skip-bad-records is not supported by this "
+                          "version yet");
+        } else if (strcmp(name, "|inline|") == 0) {
+            return s_fail("--inline is not supported by this version yet");
+        }
+    }
+    return 0;
+}
+
+static void s_opts_release(s_opts *o)
+{
+    free(o->inputs);
+    free(o->args);
+    free(o->positional);
+}
+
+/* ---- building a job ------------------------------------------------------ */
+
+/* path as given -> absolute path (not resolving links); caller frees. */
+static char *s_absolute(const char *p)
+{
+    if (p[0] == '/')
+        return qn_strdup(p);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return qn_strdup(p);
+    qn_buf b = {0};
+    const char *q = p;
+    while (q[0] == '.' && q[1] == '/')
+        q += 2;
+    qn_buf_printf(&b, "%s/%s", cwd, q);
+    size_t n = b.len;
+    while (n > 1 && b.data[n - 1] == '/')
+        b.data[--n] = '\0';
+    return b.data;
+}
+
+/*
+ * Load the plugin here to check it before anything starts, and to learn
+ * its name and how it reads input.
+ */
+static int s_check_plugin(const char *path, Quern__JobSpec *spec)
+{
+    void *dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+    if (!dl)
+        return s_fail("--job %s: cannot load it as a shared object: %s", path,
+                      dlerror());
+    const quern_job *job = dlsym(dl, "quern_job_v1");
+    int rc = 0;
+    if (!job)
+        rc = s_fail("--job %s: not a Quern plugin: it does not define "
+                    "quern_job_v1 (define the job with QUERN_JOB(...))",
+                    path);
+    else if (job->abi != QUERN_ABI)
+        rc = s_fail("--job %s: built for plugin ABI %u, but this quern runs "
+                    "ABI %u; rebuild it against this quern.h",
+                    path, job->abi, QUERN_ABI);
+    else if (!job->map || !job->reduce)
+        rc = s_fail("--job %s: the job has no %s function", path,
+                    job->map ? "reduce" : "map");
+    else if ((unsigned)job->input > QUERN_FIXED)
+        rc = s_fail("--job %s: unknown input kind %d", path, (int)job->input);
+    else if (job->input == QUERN_FIXED && job->record_size == 0)
+        rc = s_fail("--job %s: QUERN_FIXED input needs a record_size", path);
+    if (rc == 0) {
+        const char *name = job->name;
+        if (!name || !*name) {
+            name = strrchr(path, '/');
+            name = name ? name + 1 : path;
+        }
+        qn_buf n = {0};
+        /* Keep the name printable for logs and the wire. */
+        for (const char *p = name; *p && n.len < 64; p++) {
+            char ch = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+            qn_buf_add(&n, &ch, 1);
+        }
+        spec->name = n.data;
+        spec->input_kind = (Quern__InputKind)job->input;
+        spec->record_size = job->record_size;
+    }
+    dlclose(dl);
+    return rc;
+}
+
+typedef struct {
+    Quern__JobSpec spec;
+    Quern__InputPath *inputs, **ip;
+    Quern__Arg *args, **ap;
+    char **owned;
+    size_t nowned;
+} s_job;
+
+static char *s_own(s_job *j, char *s)
+{
+    j->owned = qn_realloc(j->owned, (j->nowned + 1) * sizeof *j->owned);
+    j->owned[j->nowned++] = s;
+    return s;
+}
+
+static void s_job_release(s_job *j)
+{
+    for (size_t i = 0; i < j->nowned; i++)
+        free(j->owned[i]);
+    free(j->owned);
+    free(j->inputs);
+    free(j->ip);
+    free(j->args);
+    free(j->ap);
+    if (j->spec.name != protobuf_c_empty_string)
+        free(j->spec.name);
+}
+
+static int s_build_job(const s_opts *o, s_job *j)
+{
+    memset(j, 0, sizeof *j);
+    quern__job_spec__init(&j->spec);
+    if (!o->job)
+        return s_fail("--job is required: the plugin (.so) to run");
+    if (o->ninputs == 0)
+        return s_fail("--input is required: one or more files or folders");
+    if (!o->output)
+        return s_fail("--output is required: the folder for part files");
+    if (!strchr(o->job, '/'))
+        return s_fail("--job %s: give the plugin as a path, e.g. ./%s", o->job,
+                      o->job);
+    for (size_t i = 0; i < o->ninputs; i++) {
+        const char *in = o->inputs[i];
+        if (!strchr(in, '/'))
+            return s_fail("--input %s: that names a dataset, which this "
+                          "version cannot read yet; give a path (./%s)",
+                          in, in);
+        struct stat st;
+        if (stat(in, &st) < 0)
+            return s_fail("--input %s: %s", in, strerror(errno));
+    }
+    if (!strchr(o->output, '/'))
+        return s_fail("--output %s: that names a dataset, which this version "
+                      "cannot write yet; give a path (./%s)",
+                      o->output, o->output);
+    if (s_check_plugin(o->job, &j->spec) != 0)
+        return QN_EXIT_USAGE;
+    Quern__JobSpec *s = &j->spec;
+    s->plugin = s_own(j, s_absolute(o->job));
+    s->output = s_own(j, s_absolute(o->output));
+    j->inputs = qn_calloc(o->ninputs, sizeof *j->inputs);
+    j->ip = qn_calloc(o->ninputs, sizeof *j->ip);
+    for (size_t i = 0; i < o->ninputs; i++) {
+        quern__input_path__init(&j->inputs[i]);
+        j->inputs[i].given = (char *)o->inputs[i];
+        j->inputs[i].path = s_own(j, s_absolute(o->inputs[i]));
+        j->ip[i] = &j->inputs[i];
+    }
+    s->inputs = j->ip;
+    s->n_inputs = o->ninputs;
+    j->args = qn_calloc(o->nargs + 1, sizeof *j->args);
+    j->ap = qn_calloc(o->nargs + 1, sizeof *j->ap);
+    for (size_t i = 0; i < o->nargs; i++) {
+        char *copy = s_own(j, qn_strdup(o->args[i]));
+        char *eq = strchr(copy, '=');
+        *eq = '\0';
+        quern__arg__init(&j->args[i]);
+        j->args[i].name = copy;
+        j->args[i].value = eq + 1;
+        j->ap[i] = &j->args[i];
+    }
+    s->args = j->ap;
+    s->n_args = o->nargs;
+    s->nreduce = o->nreduce;
+    s->split_size = o->split_size;
+    s->sort_mb = o->sort_mb;
+    s->max_attempts = o->max_attempts;
+    s->speculation = o->speculation;
+    s->compress_level = o->compress_level;
+    s->codec = (uint32_t)o->codec;
+    return 0;
+}
+
+/* Submit; on success copies the job id into id. Returns an exit status. */
+static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
+    Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
+    sj.spec = &j->spec;
+    sj.watch = watch;
+    env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
+    env.submit_job = &sj;
+    char err[512];
+    int rc = qn_client_call(c, &env, &reply, CALL_TIMEOUT_MS, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "quern: %s\n", err);
+        return rc;
+    }
+    if (reply->body_case != QUERN__ENVELOPE__BODY_SUBMIT_REPLY) {
+        qn_wire_free(reply);
+        fprintf(stderr, "quern: the master answered the submission with "
+                        "something else\n");
+        return QN_EXIT_UNREACHABLE;
+    }
+    if (reply->submit_reply->error[0]) {
+        rc = s_fail("the master refused the job: %s",
+                    reply->submit_reply->error);
+    } else {
+        snprintf(id, cap, "%s", reply->submit_reply->job_id);
+    }
+    qn_wire_free(reply);
+    return rc;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+#define JOB_OPTS                                                               \
+    "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
+    "no-speculation|skip-bad-records|compress-level|codec|inline|"
+
+static int s_cmd_run(int argc, char **argv)
+{
+    s_opts o = {0};
+    s_job j;
+    int rc = s_parse(argc, argv, JOB_OPTS "workers|slots|", &o);
+    if (rc == 0 && o.npositional)
+        rc = s_fail("unexpected argument '%s'", o.positional[0]);
+    if (rc == 0)
+        rc = s_build_job(&o, &j);
+    if (rc != 0) {
+        s_opts_release(&o);
+        return rc;
+    }
+    int sigfd = qn_signals_open();
+    char err[512];
+    qn_cluster *cl =
+        qn_cluster_start(o.workers, o.slots, "info", sigfd, err, sizeof err);
+    if (!cl) {
+        fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
+        s_job_release(&j);
+        s_opts_release(&o);
+        return QN_EXIT_JOB_FAILED;
+    }
+    qn_client *c = qn_client_new(qn_cluster_endpoint(cl));
+    char id[64];
+    rc = s_submit(c, &j, 1, id, sizeof id);
+    if (rc == 0) {
+        fprintf(stderr,
+                "quern: running %s (%s) on a local cluster of %u "
+                "workers\n",
+                id, j.spec.name, o.workers);
+        qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl};
+        rc = qn_client_follow(c, id, &fo);
+    }
+    qn_client_destroy(&c);
+    int keep = rc != 0;
+    if (keep)
+        fprintf(stderr, "quern: the local cluster's logs are in %s\n",
+                qn_cluster_dir(cl));
+    qn_cluster_stop(&cl, keep);
+    s_job_release(&j);
+    s_opts_release(&o);
+    return rc;
+}
+
+static int s_cmd_submit(int argc, char **argv)
+{
+    s_opts o = {0};
+    s_job j;
+    int rc = s_parse(argc, argv, JOB_OPTS "master|wait|json|", &o);
+    if (rc == 0 && o.npositional)
+        rc = s_fail("unexpected argument '%s'", o.positional[0]);
+    if (rc == 0)
+        rc = s_build_job(&o, &j);
+    if (rc != 0) {
+        s_opts_release(&o);
+        return rc;
+    }
+    int sigfd = o.wait ? qn_signals_open() : -1;
+    qn_client *c = qn_client_new(o.master);
+    char id[64];
+    if (!c) {
+        rc = s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
+                    o.master);
+    } else {
+        rc = s_submit(c, &j, o.wait, id, sizeof id);
+        if (rc == 0) {
+            printf("%s\n", id);
+            fflush(stdout);
+            if (o.wait) {
+                qn_follow_opts fo = {.sigfd = sigfd, .json = o.json};
+                rc = qn_client_follow(c, id, &fo);
+            }
+        }
+    }
+    qn_client_destroy(&c);
+    s_job_release(&j);
+    s_opts_release(&o);
+    return rc;
+}
+
+/* One request/reply with the master, for the query commands. */
+static int s_query(const s_opts *o, Quern__Envelope *req,
+                   Quern__Envelope **reply)
+{
+    qn_client *c = qn_client_new(o->master);
+    if (!c)
+        return s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
+                      o->master);
+    char err[512];
+    int rc = qn_client_call(c, req, reply, CALL_TIMEOUT_MS, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "quern: %s\n", err);
+    qn_client_destroy(&c);
+    return rc;
+}
+
+static int s_cmd_status(int argc, char **argv, int list)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv, "|master|json|", &o);
+    if (rc == 0 && (o.npositional > 1 || (list && o.npositional)))
+        rc = s_fail("unexpected argument '%s'", o.positional[list ? 0 : 1]);
+    if (rc != 0) {
+        s_opts_release(&o);
+        return rc;
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
+    Quern__StatusRequest sr = QUERN__STATUS_REQUEST__INIT;
+    sr.job_id = (char *)(o.npositional ? o.positional[0] : "");
+    env.body_case = QUERN__ENVELOPE__BODY_STATUS_REQUEST;
+    env.status_request = &sr;
+    rc = s_query(&o, &env, &reply);
+    if (rc == 0) {
+        Quern__StatusReply *r = reply->status_reply;
+        if (reply->body_case != QUERN__ENVELOPE__BODY_STATUS_REPLY) {
+            rc = s_fail("unexpected answer from the master");
+        } else if (r->error[0]) {
+            rc = s_fail("%s", r->error);
+        } else if (o.json) {
+            qn_print_status_json(stdout, r->jobs, r->n_jobs, o.npositional);
+        } else if (o.npositional && r->n_jobs == 1) {
+            qn_print_result(stdout, r->jobs[0]);
+        } else {
+            if (r->n_jobs == 0)
+                printf("no jobs\n");
+            for (size_t i = 0; i < r->n_jobs; i++)
+                qn_print_job_line(stdout, r->jobs[i]);
+        }
+        qn_wire_free(reply);
+    }
+    s_opts_release(&o);
+    return rc;
+}
+
+static int s_cmd_workers(int argc, char **argv)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv, "|master|json|", &o);
+    if (rc == 0 && o.npositional)
+        rc = s_fail("unexpected argument '%s'", o.positional[0]);
+    if (rc != 0) {
+        s_opts_release(&o);
+        return rc;
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
+    Quern__WorkersRequest wr = QUERN__WORKERS_REQUEST__INIT;
+    env.body_case = QUERN__ENVELOPE__BODY_WORKERS_REQUEST;
+    env.workers_request = &wr;
+    rc = s_query(&o, &env, &reply);
+    if (rc == 0) {
+        if (reply->body_case != QUERN__ENVELOPE__BODY_WORKERS_REPLY) {
+            rc = s_fail("unexpected answer from the master");
+        } else if (o.json) {
+            qn_print_workers_json(stdout, reply->workers_reply);
+        } else {
+            Quern__WorkersReply *r = reply->workers_reply;
+            if (r->n_workers == 0)
+                printf("no workers\n");
+            for (size_t i = 0; i < r->n_workers; i++) {
+                Quern__WorkerInfo *w = r->workers[i];
+                printf("%-32s %-5s slots %u busy %u heartbeat %.1f s ago  "
+                       "%s\n",
+                       w->worker_id, w->alive ? "alive" : "dead", w->slots,
+                       w->busy, (double)w->heartbeat_age_ms / 1000,
+                       w->shuffle_endpoint);
+            }
+        }
+        qn_wire_free(reply);
+    }
+    s_opts_release(&o);
+    return rc;
+}
+
+static int s_cmd_cancel(int argc, char **argv)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv, "|master|", &o);
+    if (rc == 0 && o.npositional != 1)
+        rc = s_fail("usage: quern cancel JOB [--master EP]");
+    if (rc != 0) {
+        s_opts_release(&o);
+        return rc;
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
+    Quern__CancelJob cj = QUERN__CANCEL_JOB__INIT;
+    cj.job_id = (char *)o.positional[0];
+    env.body_case = QUERN__ENVELOPE__BODY_CANCEL_JOB;
+    env.cancel_job = &cj;
+    rc = s_query(&o, &env, &reply);
+    if (rc == 0) {
+        if (reply->body_case != QUERN__ENVELOPE__BODY_CANCEL_REPLY)
+            rc = s_fail("unexpected answer from the master");
+        else if (reply->cancel_reply->error[0])
+            rc = s_fail("%s", reply->cancel_reply->error);
+        else
+            printf("%s cancelled\n", o.positional[0]);
+        qn_wire_free(reply);
+    }
+    s_opts_release(&o);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    qn_log_init("quern", QN_LOG_WARN);
+    if (argc < 2) {
+        s_usage(stderr);
+        return QN_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    int n = argc - 2;
+    char **rest = argv + 2;
+    if (strcmp(cmd, "run") == 0)
+        return s_cmd_run(n, rest);
+    if (strcmp(cmd, "submit") == 0)
+        return s_cmd_submit(n, rest);
+    if (strcmp(cmd, "status") == 0)
+        return s_cmd_status(n, rest, 0);
+    if (strcmp(cmd, "jobs") == 0)
+        return s_cmd_status(n, rest, 1);
+    if (strcmp(cmd, "workers") == 0)
+        return s_cmd_workers(n, rest);
+    if (strcmp(cmd, "cancel") == 0)
+        return s_cmd_cancel(n, rest);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "-h") == 0) {
+        s_usage(stdout);
+        return 0;
+    }
+    static const char *const later[] = {"logs", "put", "ls",    "cat",
+                                        "get",  "rm",  "keygen"};
+    for (size_t i = 0; i < QN_ARRAY_LEN(later); i++)
+        if (strcmp(cmd, later[i]) == 0)
+            return s_fail("'quern %s' is not available in this version yet",
+                          cmd);
+    fprintf(stderr, "quern: unknown command '%s'\n", cmd);
+    s_usage(stderr);
+    return QN_EXIT_USAGE;
+}

@@ -1,0 +1,495 @@
+/*
+ * client.c -- see client.h.
+ */
+#include "client.h"
+
+#include "proc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define SILENCE_MS 15000    /* no word from the master this long: give up */
+#define PLAIN_EVERY_MS 5000 /* progress lines off a terminal */
+
+struct qn_client {
+    void *ctx, *sock;
+    char endpoint[256];
+    qn_frames in;
+};
+
+qn_client *qn_client_new(const char *endpoint)
+{
+    qn_client *c = qn_calloc(1, sizeof *c);
+    snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+    c->ctx = zmq_ctx_new();
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    int zero = 0;
+    int64_t max = QN_MSG_MAX;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    if (zmq_connect(c->sock, endpoint) < 0) {
+        qn_client_destroy(&c);
+        return NULL;
+    }
+    return c;
+}
+
+void qn_client_destroy(qn_client **self_p)
+{
+    qn_client *c = *self_p;
+    if (!c)
+        return;
+    zmq_close(c->sock);
+    zmq_ctx_term(c->ctx);
+    qn_frames_release(&c->in);
+    free(c);
+    *self_p = NULL;
+}
+
+/* Receive and decode one message if there is one: 1, 0, or an exit code. */
+static int s_recv(qn_client *c, Quern__Envelope **out, char *err, size_t errcap)
+{
+    int r = qn_wire_recv(c->sock, 0, &c->in);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return 0; /* malformed: ignore it */
+    uint32_t theirs = 0;
+    char why[256];
+    int rc = qn_wire_decode(c->in.env.data, c->in.env.len, out, &theirs, why,
+                            sizeof why);
+    if (rc == -QN_WIRE_EVERSION) {
+        snprintf(err, errcap,
+                 "the master at %s speaks Quern protocol version %u and this "
+                 "client speaks %u; use the quern command of the same "
+                 "release",
+                 c->endpoint, theirs, QN_PROTOCOL_VERSION);
+        qn_wire_free(*out);
+        *out = NULL;
+        return -QN_EXIT_USAGE;
+    }
+    return rc < 0 ? 0 : 1;
+}
+
+int qn_client_call(qn_client *c, Quern__Envelope *req, Quern__Envelope **reply,
+                   int timeout_ms, char *err, size_t errcap)
+{
+    *reply = NULL;
+    if (qn_wire_send(c->sock, NULL, 0, req, NULL, 0) < 0) {
+        snprintf(err, errcap, "cannot send to the master at %s", c->endpoint);
+        return QN_EXIT_UNREACHABLE;
+    }
+    int64_t deadline = qn_now_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - qn_now_ms();
+        if (left <= 0)
+            break;
+        zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, (long)left) < 0 && errno != EINTR)
+            break;
+        if (!(it.revents & ZMQ_POLLIN))
+            continue;
+        int r;
+        while ((r = s_recv(c, reply, err, errcap)) != 0) {
+            if (r < 0)
+                return -r;
+            /* Status pushes for a job being followed may interleave. */
+            if ((*reply)->body_case == QUERN__ENVELOPE__BODY_STATUS_REPLY &&
+                req->body_case != QUERN__ENVELOPE__BODY_STATUS_REQUEST) {
+                qn_wire_free(*reply);
+                *reply = NULL;
+                continue;
+            }
+            return 0;
+        }
+    }
+    snprintf(err, errcap,
+             "the master at %s did not answer within %d s; is quern-master "
+             "running there? (--master, or QUERN_MASTER)",
+             c->endpoint, timeout_ms / 1000);
+    return QN_EXIT_UNREACHABLE;
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+static const char *s_state(int state)
+{
+    switch (state) {
+    case QUERN__JOB_STATE__JOB_RUNNING: return "running";
+    case QUERN__JOB_STATE__JOB_SUCCEEDED: return "succeeded";
+    case QUERN__JOB_STATE__JOB_FAILED: return "failed";
+    case QUERN__JOB_STATE__JOB_CANCELLED: return "cancelled";
+    default: return "unknown";
+    }
+}
+
+static long long s_counter(const Quern__JobStatus *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_counters; i++)
+        if (strcmp(st->counters[i]->name, name) == 0)
+            return st->counters[i]->value;
+    return 0;
+}
+
+/* 1234567 -> "1,234,567" */
+static const char *s_num(long long v, char *buf, size_t cap)
+{
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%lld", v < 0 ? -v : v);
+    size_t n = strlen(tmp), o = 0;
+    if (v < 0 && o + 1 < cap)
+        buf[o++] = '-';
+    for (size_t i = 0; i < n && o + 2 < cap; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static double s_overall(const Quern__JobStatus *st)
+{
+    /* Maps and reduces weigh the same: a rough but steady measure. */
+    return (st->map_progress + st->reduce_progress) / 2;
+}
+
+void qn_print_job_line(FILE *f, const Quern__JobStatus *st)
+{
+    fprintf(f,
+            "%-10s %-10s %-9s map %3.0f%% (%u/%u)  reduce %3.0f%% (%u/%u)"
+            "  %.1f s\n",
+            st->job_id, st->name, s_state(st->state), st->map_progress * 100,
+            st->maps_done, st->maps, st->reduce_progress * 100,
+            st->reduces_done, st->reduces, (double)st->elapsed_ms / 1000);
+}
+
+void qn_print_result(FILE *f, const Quern__JobStatus *st)
+{
+    char a[32], b[32], c[32], d[32];
+    fprintf(f, "%s (%s) %s in %.1f s\n", st->job_id, st->name,
+            s_state(st->state), (double)st->elapsed_ms / 1000);
+    if (st->error[0])
+        fprintf(f, "  error:      %s\n", st->error);
+    if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED)
+        fprintf(f, "  output:     %s (%u part files and _SUCCESS)\n",
+                st->output, st->reduces);
+    fprintf(f, "  tasks:      %u/%u maps, %u/%u reduces done\n", st->maps_done,
+            st->maps, st->reduces_done, st->reduces);
+    fprintf(
+        f, "  input:      %s records, %s\n",
+        s_num(s_counter(st, "map_input_records"), a, sizeof a),
+        qn_fmt_bytes((uint64_t)s_counter(st, "map_input_bytes"), b, sizeof b));
+    fprintf(
+        f, "  map output: %s records, %s",
+        s_num(s_counter(st, "map_output_records"), a, sizeof a),
+        qn_fmt_bytes((uint64_t)s_counter(st, "map_output_bytes"), b, sizeof b));
+    long long cin = s_counter(st, "combine_input_records");
+    if (cin)
+        fprintf(f, "; combined %s -> %s records", s_num(cin, c, sizeof c),
+                s_num(s_counter(st, "combine_output_records"), d, sizeof d));
+    fprintf(f, "\n");
+    fprintf(
+        f, "  shuffle:    %s raw, %s compressed over the sockets\n",
+        qn_fmt_bytes((uint64_t)s_counter(st, "shuffle_bytes_raw"), a, sizeof a),
+        qn_fmt_bytes((uint64_t)s_counter(st, "shuffle_bytes_compressed"), b,
+                     sizeof b));
+    fprintf(f, "  reduce:     %s keys in, %s records out (%s)\n",
+            s_num(s_counter(st, "reduce_input_groups"), a, sizeof a),
+            s_num(s_counter(st, "reduce_output_records"), b, sizeof b),
+            qn_fmt_bytes((uint64_t)s_counter(st, "reduce_output_bytes"), c,
+                         sizeof c));
+    fprintf(f, "  memory:     peak RSS of a task %s, of a worker %s\n",
+            qn_fmt_bytes(st->task_rss_peak, a, sizeof a),
+            qn_fmt_bytes(st->worker_rss_peak, b, sizeof b));
+    int user = 0;
+    for (size_t i = 0; i < st->n_counters; i++) {
+        const char *n = st->counters[i]->name;
+        if (strncmp(n, "user.", 5) != 0)
+            continue;
+        if (!user++)
+            fprintf(f, "  counters:\n");
+        fprintf(f, "    %-30s %s\n", n + 5,
+                s_num(st->counters[i]->value, a, sizeof a));
+    }
+    if (st->n_failures)
+        fprintf(f, "  failed attempts:\n");
+    for (size_t i = 0; i < st->n_failures; i++) {
+        const Quern__AttemptFailure *fl = st->failures[i];
+        fprintf(f, "    %s task %u attempt %u on %s: %s",
+                fl->kind == QUERN__TASK_KIND__MAP ? "map" : "reduce", fl->task,
+                fl->attempt, fl->worker_id, fl->reason);
+        if (fl->record_offset)
+            fprintf(f, " (at input offset %llu)",
+                    (unsigned long long)fl->record_offset);
+        fprintf(f, "\n");
+        if (fl->stderr_tail[0]) {
+            /* The last few lines, indented. */
+            const char *t = fl->stderr_tail;
+            size_t len = strlen(t);
+            int lines = 0;
+            size_t from = len;
+            while (from > 0 && lines < 6) {
+                from--;
+                if (t[from] == '\n' && from + 1 < len)
+                    lines++;
+            }
+            if (lines == 6)
+                from++;
+            fprintf(f, "      stderr: ");
+            for (size_t k = from; k < len; k++) {
+                fputc(t[k], f);
+                if (t[k] == '\n' && k + 1 < len)
+                    fprintf(f, "              ");
+            }
+            if (len && t[len - 1] != '\n')
+                fputc('\n', f);
+        }
+    }
+}
+
+static json_t *s_status_json(const Quern__JobStatus *st)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(st->job_id));
+    json_object_set_new(o, "name", json_string(st->name));
+    json_object_set_new(o, "state", json_string(s_state(st->state)));
+    json_object_set_new(o, "maps", json_integer(st->maps));
+    json_object_set_new(o, "maps_done", json_integer(st->maps_done));
+    json_object_set_new(o, "maps_running", json_integer(st->maps_running));
+    json_object_set_new(o, "reduces", json_integer(st->reduces));
+    json_object_set_new(o, "reduces_done", json_integer(st->reduces_done));
+    json_object_set_new(o, "reduces_running",
+                        json_integer(st->reduces_running));
+    json_object_set_new(o, "map_progress", json_real(st->map_progress));
+    json_object_set_new(o, "reduce_progress", json_real(st->reduce_progress));
+    json_object_set_new(o, "elapsed_ms",
+                        json_integer((json_int_t)st->elapsed_ms));
+    json_object_set_new(o, "output", json_string(st->output));
+    json_object_set_new(o, "error",
+                        st->error[0] ? json_string(st->error) : json_null());
+    json_object_set_new(o, "task_rss_peak_bytes",
+                        json_integer((json_int_t)st->task_rss_peak));
+    json_object_set_new(o, "worker_rss_peak_bytes",
+                        json_integer((json_int_t)st->worker_rss_peak));
+    json_t *cs = json_object();
+    for (size_t i = 0; i < st->n_counters; i++)
+        json_object_set_new(cs, st->counters[i]->name,
+                            json_integer(st->counters[i]->value));
+    json_object_set_new(o, "counters", cs);
+    json_t *fs = json_array();
+    for (size_t i = 0; i < st->n_failures; i++) {
+        const Quern__AttemptFailure *fl = st->failures[i];
+        json_t *x = json_object();
+        json_object_set_new(x, "kind",
+                            json_string(fl->kind ? "reduce" : "map"));
+        json_object_set_new(x, "task", json_integer(fl->task));
+        json_object_set_new(x, "attempt", json_integer(fl->attempt));
+        json_object_set_new(x, "worker", json_string(fl->worker_id));
+        json_object_set_new(x, "reason", json_string(fl->reason));
+        json_object_set_new(x, "stderr_tail", json_string(fl->stderr_tail));
+        json_object_set_new(x, "record_offset",
+                            json_integer((json_int_t)fl->record_offset));
+        json_array_append_new(fs, x);
+    }
+    json_object_set_new(o, "failures", fs);
+    return o;
+}
+
+void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
+                          int single)
+{
+    json_t *root;
+    if (single && n == 1) {
+        root = s_status_json(jobs[0]);
+    } else {
+        root = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(root, s_status_json(jobs[i]));
+    }
+    json_dumpf(root, f, JSON_INDENT(2));
+    fputc('\n', f);
+    json_decref(root);
+}
+
+void qn_print_workers_json(FILE *f, const Quern__WorkersReply *r)
+{
+    json_t *root = json_array();
+    for (size_t i = 0; i < r->n_workers; i++) {
+        const Quern__WorkerInfo *w = r->workers[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(w->worker_id));
+        json_object_set_new(o, "host", json_string(w->host));
+        json_object_set_new(o, "pid", json_integer(w->pid));
+        json_object_set_new(o, "alive", json_boolean(w->alive));
+        json_object_set_new(o, "slots", json_integer(w->slots));
+        json_object_set_new(o, "busy", json_integer(w->busy));
+        json_object_set_new(o, "heartbeat_age_ms",
+                            json_integer((json_int_t)w->heartbeat_age_ms));
+        json_object_set_new(o, "shuffle_endpoint",
+                            json_string(w->shuffle_endpoint));
+        json_object_set_new(o, "failures", json_integer(w->failures));
+        json_array_append_new(root, o);
+    }
+    json_dumpf(root, f, JSON_INDENT(2));
+    fputc('\n', f);
+    json_decref(root);
+}
+
+/* ---- following a job ----------------------------------------------------- */
+
+static void s_bar(char *out, size_t cap, double p)
+{
+    const int width = 20;
+    int fill = (int)(p * width + 0.5);
+    if (fill > width)
+        fill = width;
+    size_t o = 0;
+    out[o++] = '[';
+    for (int i = 0; i < width && o + 2 < cap; i++)
+        out[o++] = i < fill ? '#' : '.';
+    out[o++] = ']';
+    out[o] = '\0';
+}
+
+static void s_draw(const Quern__JobStatus *st, int tty, int64_t elapsed)
+{
+    double p = s_overall(st);
+    char eta[32] = "--";
+    if (p > 0.01 && p < 1)
+        snprintf(eta, sizeof eta, "%.0f s",
+                 (double)elapsed / 1000 * (1 - p) / p);
+    if (tty) {
+        char mb[32], rb[32];
+        s_bar(mb, sizeof mb, st->map_progress);
+        s_bar(rb, sizeof rb, st->reduce_progress);
+        fprintf(stderr,
+                "\r\033[K%s map %s %3.0f%%  reduce %s %3.0f%%  %.0f s, ETA %s",
+                st->job_id, mb, st->map_progress * 100, rb,
+                st->reduce_progress * 100, (double)elapsed / 1000, eta);
+    } else {
+        fprintf(stderr,
+                "%s: map %.0f%% (%u/%u done), reduce %.0f%% (%u/%u done), "
+                "%.0f s elapsed, ETA %s\n",
+                st->job_id, st->map_progress * 100, st->maps_done, st->maps,
+                st->reduce_progress * 100, st->reduces_done, st->reduces,
+                (double)elapsed / 1000, eta);
+    }
+    fflush(stderr);
+}
+
+static int s_exit_for(const Quern__JobStatus *st)
+{
+    return st->state == QUERN__JOB_STATE__JOB_SUCCEEDED ? QN_EXIT_OK
+                                                        : QN_EXIT_JOB_FAILED;
+}
+
+/* Ask the master to cancel; wait briefly for it to confirm. */
+static void s_cancel(qn_client *c, const char *job_id)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
+    Quern__CancelJob cj = QUERN__CANCEL_JOB__INIT;
+    cj.job_id = (char *)job_id;
+    env.body_case = QUERN__ENVELOPE__BODY_CANCEL_JOB;
+    env.cancel_job = &cj;
+    char err[256];
+    if (qn_client_call(c, &env, &reply, 5000, err, sizeof err) == 0)
+        qn_wire_free(reply);
+}
+
+int qn_client_follow(qn_client *c, const char *job_id, const qn_follow_opts *o)
+{
+    int tty = isatty(STDERR_FILENO);
+    int64_t start = qn_now_ms(), heard = start, next_plain = start;
+    int64_t elapsed_base = 0, elapsed_at = start;
+    Quern__Envelope *last = NULL; /* the latest status */
+    char err[512];
+    int rc = -1;
+    while (rc < 0) {
+        zmq_pollitem_t items[2] = {
+            {.socket = c->sock, .events = ZMQ_POLLIN},
+            {.fd = o->sigfd, .events = ZMQ_POLLIN},
+        };
+        int n = o->sigfd >= 0 ? 2 : 1;
+        if (zmq_poll(items, n, tty ? 500 : 1000) < 0 && errno != EINTR)
+            break;
+        int64_t now = qn_now_ms();
+        if (n == 2 && (items[1].revents & ZMQ_POLLIN)) {
+            int stop = 0;
+            qn_signals_read(o->sigfd, &stop, NULL);
+            if (stop) {
+                if (tty)
+                    fputc('\n', stderr);
+                fprintf(stderr, "quern: interrupted; cancelling %s\n", job_id);
+                s_cancel(c, job_id);
+                rc = QN_EXIT_JOB_FAILED;
+                break;
+            }
+        }
+        if (o->cluster && qn_cluster_check(o->cluster, err, sizeof err) < 0) {
+            if (tty)
+                fputc('\n', stderr);
+            fprintf(stderr, "quern: %s\n", err);
+            rc = QN_EXIT_JOB_FAILED;
+            break;
+        }
+        Quern__Envelope *env = NULL;
+        int r;
+        while ((r = s_recv(c, &env, err, sizeof err)) != 0) {
+            if (r < 0) {
+                fprintf(stderr, "quern: %s\n", err);
+                rc = -r;
+                break;
+            }
+            heard = now;
+            if (env->body_case != QUERN__ENVELOPE__BODY_STATUS_REPLY ||
+                env->status_reply->n_jobs != 1 ||
+                strcmp(env->status_reply->jobs[0]->job_id, job_id) != 0) {
+                qn_wire_free(env);
+                continue;
+            }
+            qn_wire_free(last);
+            last = env;
+            elapsed_base = (int64_t)env->status_reply->jobs[0]->elapsed_ms;
+            elapsed_at = now;
+        }
+        if (rc >= 0)
+            break;
+        if (last) {
+            Quern__JobStatus *st = last->status_reply->jobs[0];
+            int64_t elapsed = elapsed_base + (now - elapsed_at);
+            if (st->state != QUERN__JOB_STATE__JOB_RUNNING) {
+                if (tty)
+                    fputc('\n', stderr);
+                if (o->json)
+                    qn_print_status_json(stdout, &st, 1, 1);
+                else
+                    qn_print_result(stdout, st);
+                rc = s_exit_for(st);
+                break;
+            }
+            if (tty || now >= next_plain) {
+                s_draw(st, tty, elapsed);
+                next_plain = now + PLAIN_EVERY_MS;
+            }
+        }
+        if (now - heard > SILENCE_MS) {
+            if (tty)
+                fputc('\n', stderr);
+            fprintf(stderr,
+                    "quern: lost contact with the master at %s (nothing for "
+                    "%d s); the job may still be running: quern status %s\n",
+                    c->endpoint, SILENCE_MS / 1000, job_id);
+            rc = QN_EXIT_UNREACHABLE;
+        }
+    }
+    qn_wire_free(last);
+    fflush(stdout);
+    return rc < 0 ? QN_EXIT_UNREACHABLE : rc;
+}

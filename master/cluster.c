@@ -1,0 +1,274 @@
+/*
+ * cluster.c -- see cluster.h.
+ */
+#include "cluster.h"
+
+#include "proc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 10000 /* for the master to listen */
+#define STOP_GRACE_MS 5000     /* between SIGTERM and SIGKILL */
+
+typedef struct {
+    pid_t pid;
+    char name[32];
+    char *log;
+    int exited;
+    int status;
+} s_daemon;
+
+struct qn_cluster {
+    char *dir;
+    char endpoint[256];
+    int sigfd;
+    s_daemon *d; /* [0] is the master */
+    size_t n;
+};
+
+static int s_spawn(qn_cluster *c, const char *bin, char **argv,
+                   const char *name, int ctl_fd)
+{
+    s_daemon *d = &c->d[c->n];
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    qn_buf log = {0};
+    qn_buf_printf(&log, "%s/%s.log", c->dir, name);
+    d->log = log.data;
+    qn_spawn_opts o = {.ctl_fd = ctl_fd,
+                       .stdout_path = d->log,
+                       .stderr_path = d->log,
+                       .new_group = 1};
+    (void)argv;
+    pid_t pid = qn_spawn(bin, argv, &o);
+    if (pid < 0)
+        return (int)pid;
+    d->pid = pid;
+    c->n++;
+    return 0;
+}
+
+qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
+                             const char *log_level, int sigfd, char *err,
+                             size_t errcap)
+{
+    char exe[PATH_MAX];
+    if (qn_exe_dir(exe, sizeof exe) < 0) {
+        snprintf(err, errcap, "cannot find my own executable");
+        return NULL;
+    }
+    qn_cluster *c = qn_calloc(1, sizeof *c);
+    c->sigfd = sigfd;
+    c->d = qn_calloc(workers + 1, sizeof *c->d);
+    const char *tmp = getenv("TMPDIR");
+    qn_buf dir = {0};
+    qn_buf_printf(&dir, "%s/quern-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir.data)) {
+        snprintf(err, errcap, "cannot create %s: %s", dir.data,
+                 strerror(errno));
+        qn_buf_release(&dir);
+        free(c->d);
+        free(c);
+        return NULL;
+    }
+    c->dir = dir.data;
+    /* The daemons stop when we do, even if we are killed. */
+    char ppid[32];
+    snprintf(ppid, sizeof ppid, "%d", (int)getpid());
+    setenv("QUERN_PARENT_PID", ppid, 1);
+
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        snprintf(err, errcap, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    qn_buf bin = {0};
+    qn_buf_printf(&bin, "%s/quern-master", exe);
+    char *margv[] = {(char *)"quern-master",
+                     (char *)"--listen",
+                     (char *)"tcp://127.0.0.1:*",
+                     (char *)"--ready-fd",
+                     (char *)"3",
+                     (char *)"--log-level",
+                     (char *)log_level,
+                     NULL};
+    int rc = s_spawn(c, bin.data, margv, "master", pfd[1]);
+    close(pfd[1]);
+    if (rc < 0) {
+        snprintf(err, errcap, "cannot start %s: %s", bin.data, strerror(-rc));
+        qn_buf_release(&bin);
+        close(pfd[0]);
+        goto fail;
+    }
+    qn_buf_release(&bin);
+
+    /* The master writes its endpoint to the pipe once it listens; EOF
+     * without it means it failed. */
+    size_t got = 0;
+    int64_t deadline = qn_now_ms() + START_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - qn_now_ms();
+        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+            snprintf(err, errcap,
+                     "the master did not start within %d s; "
+                     "see %s/master.log",
+                     START_TIMEOUT_MS / 1000, c->dir);
+            close(pfd[0]);
+            goto fail;
+        }
+        ssize_t n =
+            read(pfd[0], c->endpoint + got, sizeof c->endpoint - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(err, errcap,
+                     "the master failed to start; see "
+                     "%s/master.log",
+                     c->dir);
+            close(pfd[0]);
+            goto fail;
+        }
+        got += (size_t)n;
+        c->endpoint[got] = '\0';
+        char *nl = strchr(c->endpoint, '\n');
+        if (nl) {
+            *nl = '\0';
+            break;
+        }
+    }
+    close(pfd[0]);
+
+    qn_buf_printf(&bin, "%s/quern-worker", exe);
+    char slot_s[16];
+    snprintf(slot_s, sizeof slot_s, "%u", slots);
+    for (unsigned i = 0; i < workers; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "worker-%u", i + 1);
+        qn_buf wd = {0};
+        qn_buf_printf(&wd, "%s/%s", c->dir, name);
+        char *wargv[] = {(char *)"quern-worker",
+                         (char *)"--master",
+                         c->endpoint,
+                         (char *)"--slots",
+                         slot_s,
+                         (char *)"--work-dir",
+                         wd.data,
+                         (char *)"--log-level",
+                         (char *)log_level,
+                         NULL};
+        rc = s_spawn(c, bin.data, wargv, name, -1);
+        qn_buf_release(&wd);
+        if (rc < 0) {
+            snprintf(err, errcap, "cannot start %s: %s", bin.data,
+                     strerror(-rc));
+            qn_buf_release(&bin);
+            goto fail;
+        }
+    }
+    qn_buf_release(&bin);
+    return c;
+fail:
+    qn_cluster_stop(&c, 1);
+    return NULL;
+}
+
+const char *qn_cluster_endpoint(const qn_cluster *c)
+{
+    return c->endpoint;
+}
+
+const char *qn_cluster_dir(const qn_cluster *c)
+{
+    return c->dir;
+}
+
+static void s_reap_all(qn_cluster *c)
+{
+    int status;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->d[i].exited)
+            continue;
+        pid_t r = waitpid(c->d[i].pid, &status, WNOHANG);
+        if (r == c->d[i].pid) {
+            c->d[i].exited = 1;
+            c->d[i].status = status;
+        }
+    }
+}
+
+int qn_cluster_check(qn_cluster *c, char *err, size_t errcap)
+{
+    s_reap_all(c);
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->d[i].exited) {
+            char how[128];
+            snprintf(
+                err, errcap, "the local %s stopped (%s); see %s", c->d[i].name,
+                qn_status_str(c->d[i].status, how, sizeof how), c->d[i].log);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int s_all_exited(qn_cluster *c)
+{
+    s_reap_all(c);
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->d[i].exited)
+            return 0;
+    return 1;
+}
+
+/* Wait until every daemon exited or ms passed; woken by SIGCHLD. */
+static void s_wait_exit(qn_cluster *c, int ms)
+{
+    int64_t deadline = qn_now_ms() + ms;
+    while (!s_all_exited(c)) {
+        int64_t left = deadline - qn_now_ms();
+        if (left <= 0)
+            return;
+        struct pollfd p = {.fd = c->sigfd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) > 0)
+            qn_signals_read(c->sigfd, NULL, NULL);
+    }
+}
+
+void qn_cluster_stop(qn_cluster **self_p, int keep)
+{
+    qn_cluster *c = *self_p;
+    if (!c)
+        return;
+    /* Workers first, so none is left reconnecting to a gone master. */
+    for (size_t i = c->n; i-- > 0;)
+        if (!c->d[i].exited)
+            kill(c->d[i].pid, SIGTERM);
+    s_wait_exit(c, STOP_GRACE_MS);
+    for (size_t i = 0; i < c->n; i++) {
+        if (!c->d[i].exited) {
+            kill(-c->d[i].pid, SIGKILL);
+            kill(c->d[i].pid, SIGKILL);
+        }
+    }
+    s_wait_exit(c, STOP_GRACE_MS);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->d[i].log);
+    if (!keep)
+        qn_rmtree(c->dir);
+    unsetenv("QUERN_PARENT_PID");
+    free(c->d);
+    free(c->dir);
+    free(c);
+    *self_p = NULL;
+}

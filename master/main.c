@@ -1,0 +1,145 @@
+/*
+ * main.c -- quern-master: parse options, run the master, clean up.
+ */
+#include "log.h"
+#include "proc.h"
+#include "master.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void s_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: quern-master --listen EP [--heartbeat-ms N] [--dead-ms N]\n"
+            "                    [--task-timeout-ms N]\n"
+            "                    [--log-level error|warn|info|debug]\n"
+            "\n"
+            "Coordinates jobs for the workers that connect to EP (e.g.\n"
+            "tcp://127.0.0.1:7070). Defaults: heartbeat 1000 ms, dead after\n"
+            "10000 ms, task timeout 60000 ms. Stops cleanly on SIGTERM or\n"
+            "SIGINT.\n");
+}
+
+static int s_ms(const char *opt, const char *arg, int *out)
+{
+    uint64_t v;
+    if (qn_parse_uint(arg, 10, 86400000, &v) < 0) {
+        fprintf(stderr,
+                "quern-master: %s must be a number of milliseconds "
+                "from 10 to 86400000, not '%s'\n",
+                opt, arg);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    qn_master_config cfg = {.heartbeat_ms = 1000,
+                            .dead_ms = 10000,
+                            .task_timeout_ms = 60000,
+                            .ready_fd = -1};
+    int level = QN_LOG_INFO;
+    enum {
+        O_LISTEN = 1,
+        O_HB,
+        O_DEAD,
+        O_TIMEOUT,
+        O_LOG,
+        O_READY,
+        O_LATER,
+        O_HELP
+    };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"heartbeat-ms", required_argument, NULL, O_HB},
+        {"dead-ms", required_argument, NULL, O_DEAD},
+        {"task-timeout-ms", required_argument, NULL, O_TIMEOUT},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"ready-fd", required_argument, NULL, O_READY},
+        {"http", required_argument, NULL, O_LATER},
+        {"state-dir", required_argument, NULL, O_LATER},
+        {"curve-secret", required_argument, NULL, O_LATER},
+        {"curve-trusted", required_argument, NULL, O_LATER},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c, idx = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        uint64_t v;
+        switch (c) {
+        case O_LISTEN: cfg.listen = optarg; break;
+        case O_HB:
+            if (s_ms("--heartbeat-ms", optarg, &cfg.heartbeat_ms) < 0)
+                return 2;
+            break;
+        case O_DEAD:
+            if (s_ms("--dead-ms", optarg, &cfg.dead_ms) < 0)
+                return 2;
+            break;
+        case O_TIMEOUT:
+            if (s_ms("--task-timeout-ms", optarg, &cfg.task_timeout_ms) < 0)
+                return 2;
+            break;
+        case O_LOG:
+            level = qn_log_parse_level(optarg);
+            if (level < 0) {
+                fprintf(stderr, "quern-master: --log-level must be error, "
+                                "warn, info or debug\n");
+                return 2;
+            }
+            break;
+        case O_READY:
+            if (qn_parse_uint(optarg, 0, 65535, &v) < 0) {
+                fprintf(stderr, "quern-master: bad --ready-fd '%s'\n", optarg);
+                return 2;
+            }
+            cfg.ready_fd = (int)v;
+            break;
+        case O_LATER:
+            fprintf(stderr,
+                    "quern-master: --%s is not supported by this "
+                    "version yet\n",
+                    opts[idx].name);
+            return 2;
+        case O_HELP: s_usage(stdout); return 0;
+        default:
+            fprintf(stderr, "quern-master: unknown or incomplete option '%s'\n",
+                    argv[optind - 1]);
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc || !cfg.listen) {
+        if (optind < argc)
+            fprintf(stderr, "quern-master: unexpected argument '%s'\n",
+                    argv[optind]);
+        else
+            fprintf(stderr, "quern-master: --listen is required\n");
+        s_usage(stderr);
+        return 2;
+    }
+    if (cfg.dead_ms <= cfg.heartbeat_ms) {
+        fprintf(stderr,
+                "quern-master: --dead-ms (%d) must be longer than "
+                "--heartbeat-ms (%d)\n",
+                cfg.dead_ms, cfg.heartbeat_ms);
+        return 2;
+    }
+    qn_log_init("quern-master", (enum qn_log_level)level);
+    qn_die_with_parent();
+    char err[512];
+    qn_master *m = qn_master_new(&cfg, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "quern-master: %s\n", err);
+        return 1;
+    }
+    int rc = qn_master_run(m);
+    qn_master_destroy(&m);
+    return rc;
+}

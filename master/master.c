@@ -1,0 +1,1109 @@
+/*
+ * master.c -- see master.h.
+ *
+ * One thread, one zmq_poll over the ROUTER socket that workers and clients
+ * connect to and a signalfd. Every message becomes a scheduler event; after
+ * each, the scheduler's actions are turned into messages. The poll timeout
+ * is the nearest deadline: the scheduler's (heartbeats, task timeouts) or a
+ * watching client's next status push.
+ */
+#include "master.h"
+
+#include "ifile.h"
+#include "log.h"
+#include "proc.h"
+#include "sched.h"
+#include "split.h"
+#include "util.h"
+#include "wire.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_REDUCERS 100000 /* -R limit */
+#define MAX_WATCHERS 64     /* clients following one job */
+#define PUSH_MIN_MS 250     /* status pushes at most this often */
+#define PUSH_MAX_MS 1000    /* ... and at least this often */
+#define MAX_FAILURES 64     /* failure reports kept per job */
+
+typedef struct {
+    char id[72];
+    char host[128];
+    unsigned pid, slots;
+    char *endpoint;  /* shuffle server */
+    char route[256]; /* ZeroMQ routing id of its connection */
+    size_t routelen;
+    uint64_t rss_peak;
+    int64_t seen;
+    unsigned failures;
+} s_worker;
+
+typedef struct {
+    unsigned attempt;
+    int worker;
+    Quern__PartitionInfo *parts; /* [nreduce]; bytes/raw/records */
+} s_mapout;
+
+typedef struct {
+    char *name;
+    long long value;
+} s_counter;
+
+typedef struct {
+    char route[256];
+    size_t routelen;
+} s_route;
+
+typedef struct {
+    char id[32];
+    Quern__JobSpec *spec; /* private copy */
+    qn_splits splits;
+    unsigned nmaps, nreduce;
+    s_mapout *outs;      /* [nmaps] */
+    double *progress[2]; /* running attempts' progress, per task */
+    s_counter *counters;
+    size_t ncounters;
+    Quern__AttemptFailure *failures;
+    size_t nfailures;
+    int state; /* Quern__JobState */
+    char *error;
+    int64_t start, end; /* monotonic ms */
+    uint64_t task_rss_peak;
+    s_route *watchers;
+    size_t nwatchers;
+    int dirty;
+    int64_t last_push;
+} s_job;
+
+struct qn_master {
+    qn_master_config cfg;
+    void *ctx, *sock;
+    char endpoint[256];
+    int sigfd;
+    int stop;
+    qn_sched *sched;
+    s_worker *workers; /* indexed by scheduler handle */
+    int nworkers;
+    s_job *jobs; /* indexed by scheduler handle */
+    int njobs;
+    qn_frames in;
+    uint64_t dropped;
+    int64_t last_drop_log;
+};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void s_send(qn_master *m, const char *route, size_t routelen,
+                   Quern__Envelope *env)
+{
+    int rc = qn_wire_send(m->sock, route, routelen, env, NULL, 0);
+    if (rc < 0 && rc != -EHOSTUNREACH)
+        qn_warn("master: cannot send %s: %s", qn_wire_name(env),
+                zmq_strerror(-rc));
+}
+
+static void s_drop(qn_master *m, const char *why)
+{
+    m->dropped++;
+    int64_t now = qn_now_ms();
+    if (now - m->last_drop_log >= 60000) {
+        m->last_drop_log = now;
+        qn_warn("master: dropped a message: %s (%llu dropped so far)", why,
+                (unsigned long long)m->dropped);
+    }
+}
+
+static int s_worker_by_id(qn_master *m, const char *id)
+{
+    /* Newest first: a worker that joined again has a new handle. */
+    for (int i = m->nworkers - 1; i >= 0; i--)
+        if (strcmp(m->workers[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+static int s_job_by_id(qn_master *m, const char *id)
+{
+    for (int i = 0; i < m->njobs; i++)
+        if (strcmp(m->jobs[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+static const char *s_kind(qn_kind k)
+{
+    return k == QN_MAP ? "map" : "reduce";
+}
+
+static void s_count(s_job *j, const char *name, long long v)
+{
+    for (size_t i = 0; i < j->ncounters; i++) {
+        if (strcmp(j->counters[i].name, name) == 0) {
+            j->counters[i].value += v;
+            return;
+        }
+    }
+    j->counters =
+        qn_realloc(j->counters, (j->ncounters + 1) * sizeof *j->counters);
+    j->counters[j->ncounters++] = (s_counter){qn_strdup(name), v};
+}
+
+static void s_add_failure(s_job *j, qn_kind kind, unsigned task,
+                          unsigned attempt, const char *worker,
+                          const char *reason, const char *tail, uint64_t offset)
+{
+    if (j->nfailures == MAX_FAILURES) {
+        /* Keep the newest. */
+        Quern__AttemptFailure *f = &j->failures[0];
+        free(f->worker_id);
+        free(f->reason);
+        free(f->stderr_tail);
+        memmove(j->failures, j->failures + 1,
+                (MAX_FAILURES - 1) * sizeof *j->failures);
+        j->nfailures--;
+    }
+    j->failures =
+        qn_realloc(j->failures, (j->nfailures + 1) * sizeof *j->failures);
+    Quern__AttemptFailure *f = &j->failures[j->nfailures++];
+    quern__attempt_failure__init(f);
+    f->kind = (Quern__TaskKind)kind;
+    f->task = task;
+    f->attempt = attempt;
+    f->worker_id = qn_strdup(worker);
+    f->reason = qn_strdup(reason);
+    f->stderr_tail = qn_strdup(tail ? tail : "");
+    f->record_offset = offset;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
+{
+    qn_master *m = qn_calloc(1, sizeof *m);
+    m->cfg = *cfg;
+    m->sigfd = qn_signals_open();
+    if (m->sigfd < 0) {
+        snprintf(err, errcap, "signalfd: %s", strerror(-m->sigfd));
+        goto fail;
+    }
+    m->ctx = zmq_ctx_new();
+    m->sock = zmq_socket(m->ctx, ZMQ_ROUTER);
+    int zero = 0;
+    int64_t max = QN_MSG_MAX;
+    zmq_setsockopt(m->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(m->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    if (zmq_bind(m->sock, cfg->listen) < 0) {
+        snprintf(err, errcap, "cannot listen on %s: %s", cfg->listen,
+                 zmq_strerror(errno));
+        goto fail;
+    }
+    size_t n = sizeof m->endpoint;
+    zmq_getsockopt(m->sock, ZMQ_LAST_ENDPOINT, m->endpoint, &n);
+    qn_sched_config sc = {.dead_ms = cfg->dead_ms,
+                          .task_timeout_ms = cfg->task_timeout_ms};
+    m->sched = qn_sched_new(&sc);
+    return m;
+fail:
+    qn_master_destroy(&m);
+    return NULL;
+}
+
+static void s_job_free(s_job *j)
+{
+    if (j->spec)
+        quern__job_spec__free_unpacked(j->spec, NULL);
+    qn_splits_release(&j->splits);
+    for (unsigned i = 0; i < j->nmaps && j->outs; i++)
+        free(j->outs[i].parts);
+    free(j->outs);
+    free(j->progress[0]);
+    free(j->progress[1]);
+    for (size_t i = 0; i < j->ncounters; i++)
+        free(j->counters[i].name);
+    free(j->counters);
+    for (size_t i = 0; i < j->nfailures; i++) {
+        free(j->failures[i].worker_id);
+        free(j->failures[i].reason);
+        free(j->failures[i].stderr_tail);
+    }
+    free(j->failures);
+    free(j->error);
+    free(j->watchers);
+}
+
+void qn_master_destroy(qn_master **self_p)
+{
+    qn_master *m = *self_p;
+    if (!m)
+        return;
+    for (int i = 0; i < m->njobs; i++)
+        s_job_free(&m->jobs[i]);
+    free(m->jobs);
+    for (int i = 0; i < m->nworkers; i++)
+        free(m->workers[i].endpoint);
+    free(m->workers);
+    qn_sched_destroy(&m->sched);
+    if (m->sock)
+        zmq_close(m->sock);
+    if (m->ctx)
+        zmq_ctx_term(m->ctx);
+    if (m->sigfd >= 0)
+        close(m->sigfd);
+    qn_frames_release(&m->in);
+    free(m);
+    *self_p = NULL;
+}
+
+/* ---- job status ---------------------------------------------------------- */
+
+/*
+ * Fill st from job j. Strings and arrays point into j or into the arrays
+ * passed in, which the caller frees with s_status_release.
+ */
+typedef struct {
+    Quern__Counter *cs;
+    Quern__Counter **cp;
+    Quern__AttemptFailure **fp;
+} s_status_mem;
+
+static void s_status(qn_master *m, int jx, Quern__JobStatus *st,
+                     s_status_mem *mem)
+{
+    s_job *j = &m->jobs[jx];
+    qn_job_info info = qn_sched_job(m->sched, jx);
+    quern__job_status__init(st);
+    st->job_id = j->id;
+    st->name = j->spec->name;
+    st->state = (Quern__JobState)j->state;
+    st->maps = info.maps;
+    st->maps_done = info.maps_done;
+    st->maps_running = info.maps_running;
+    st->reduces = info.reduces;
+    st->reduces_done = info.reduces_done;
+    st->reduces_running = info.reduces_running;
+    for (int k = 0; k < 2; k++) {
+        unsigned n = k ? j->nreduce : j->nmaps;
+        double sum = 0;
+        for (unsigned i = 0; i < n; i++) {
+            qn_task_info ti = qn_sched_task(m->sched, jx, (qn_kind)k, i);
+            if (ti.state == QN_TASK_DONE)
+                sum += 1;
+            else if (ti.state == QN_TASK_RUNNING)
+                sum += j->progress[k][i];
+        }
+        if (k == 0)
+            st->map_progress = n ? sum / n : 1;
+        else
+            st->reduce_progress = n ? sum / n : 1;
+    }
+    int64_t end = j->end ? j->end : qn_now_ms();
+    st->elapsed_ms = (uint64_t)(end - j->start);
+    mem->cs = qn_calloc(j->ncounters + 1, sizeof *mem->cs);
+    mem->cp = qn_calloc(j->ncounters + 1, sizeof *mem->cp);
+    for (size_t i = 0; i < j->ncounters; i++) {
+        quern__counter__init(&mem->cs[i]);
+        mem->cs[i].name = j->counters[i].name;
+        mem->cs[i].value = j->counters[i].value;
+        mem->cp[i] = &mem->cs[i];
+    }
+    st->counters = mem->cp;
+    st->n_counters = j->ncounters;
+    st->error = j->error ? j->error : (char *)"";
+    mem->fp = qn_calloc(j->nfailures + 1, sizeof *mem->fp);
+    for (size_t i = 0; i < j->nfailures; i++)
+        mem->fp[i] = &j->failures[i];
+    st->failures = mem->fp;
+    st->n_failures = j->nfailures;
+    st->task_rss_peak = j->task_rss_peak;
+    uint64_t wpeak = 0;
+    for (int w = 0; w < m->nworkers; w++)
+        if (m->workers[w].rss_peak > wpeak)
+            wpeak = m->workers[w].rss_peak;
+    st->worker_rss_peak = wpeak;
+    st->output = j->spec->output;
+}
+
+static void s_status_release(s_status_mem *mem)
+{
+    free(mem->cs);
+    free(mem->cp);
+    free(mem->fp);
+}
+
+/* Send the status of job jx (all when jx < 0, none with an error). */
+static void s_send_status(qn_master *m, const char *route, size_t routelen,
+                          int jx, const char *error)
+{
+    int from = jx < 0 ? 0 : jx, to = jx < 0 ? m->njobs : jx + 1;
+    if (error)
+        from = to = 0;
+    size_t n = (size_t)(to - from);
+    Quern__JobStatus *st = qn_calloc(n + 1, sizeof *st);
+    Quern__JobStatus **sp = qn_calloc(n + 1, sizeof *sp);
+    s_status_mem *mem = qn_calloc(n + 1, sizeof *mem);
+    for (int i = from; i < to; i++) {
+        s_status(m, i, &st[i - from], &mem[i - from]);
+        sp[i - from] = &st[i - from];
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__StatusReply r = QUERN__STATUS_REPLY__INIT;
+    r.jobs = sp;
+    r.n_jobs = n;
+    if (error)
+        r.error = (char *)error;
+    env.body_case = QUERN__ENVELOPE__BODY_STATUS_REPLY;
+    env.status_reply = &r;
+    s_send(m, route, routelen, &env);
+    for (size_t i = 0; i < n; i++)
+        s_status_release(&mem[i]);
+    free(mem);
+    free(st);
+    free(sp);
+}
+
+static void s_watch(s_job *j, const char *route, size_t routelen)
+{
+    for (size_t i = 0; i < j->nwatchers; i++)
+        if (j->watchers[i].routelen == routelen &&
+            memcmp(j->watchers[i].route, route, routelen) == 0)
+            return;
+    if (j->nwatchers == MAX_WATCHERS)
+        return;
+    j->watchers =
+        qn_realloc(j->watchers, (j->nwatchers + 1) * sizeof *j->watchers);
+    s_route *r = &j->watchers[j->nwatchers++];
+    memcpy(r->route, route, routelen);
+    r->routelen = routelen;
+}
+
+static void s_push(qn_master *m, int jx, int64_t now)
+{
+    s_job *j = &m->jobs[jx];
+    for (size_t i = 0; i < j->nwatchers; i++)
+        s_send_status(m, j->watchers[i].route, j->watchers[i].routelen, jx,
+                      NULL);
+    j->dirty = 0;
+    j->last_push = now;
+    if (j->state != QUERN__JOB_STATE__JOB_RUNNING) {
+        free(j->watchers);
+        j->watchers = NULL;
+        j->nwatchers = 0;
+    }
+}
+
+/* ---- output commit ------------------------------------------------------- */
+
+/* Remove what a job that did not succeed left in its output folder. */
+static void s_clean_output(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strncmp(e->d_name, "part-", 5) == 0) {
+                qn_buf p = {0};
+                qn_buf_printf(&p, "%s/%s", dir, e->d_name);
+                unlink(p.data);
+                qn_buf_release(&p);
+            }
+        }
+        closedir(d);
+    }
+    qn_buf t = {0};
+    qn_buf_printf(&t, "%s/_temporary", dir);
+    qn_rmtree(t.data);
+    qn_buf_release(&t);
+    rmdir(dir); /* only if nothing else is in it */
+}
+
+/* Tell every live worker to drop the job's intermediate files. */
+static void s_job_end_broadcast(qn_master *m, s_job *j)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__JobEnd je = QUERN__JOB_END__INIT;
+    je.job_id = j->id;
+    env.body_case = QUERN__ENVELOPE__BODY_JOB_END;
+    env.job_end = &je;
+    for (int w = 0; w < m->nworkers; w++)
+        if (qn_sched_worker_alive(m->sched, w))
+            s_send(m, m->workers[w].route, m->workers[w].routelen, &env);
+}
+
+static void s_job_finished(qn_master *m, int jx, int state, const char *error,
+                           int64_t now)
+{
+    s_job *j = &m->jobs[jx];
+    j->state = state;
+    j->end = now;
+    free(j->error);
+    j->error = error ? qn_strdup(error) : NULL;
+    if (state != QUERN__JOB_STATE__JOB_SUCCEEDED)
+        s_clean_output(j->spec->output);
+    s_job_end_broadcast(m, j);
+    s_push(m, jx, now);
+}
+
+static void s_commit(qn_master *m, int jx, int64_t now)
+{
+    s_job *j = &m->jobs[jx];
+    qn_buf p = {0};
+    qn_buf_printf(&p, "%s/_SUCCESS", j->spec->output);
+    int rc = qn_write_file_atomic(p.data, "", 0);
+    if (rc < 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "cannot write %s: %s", p.data, strerror(-rc));
+        qn_error("master: job %s: %s", j->id, msg);
+        s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, msg, now);
+    } else {
+        qn_buf t = {0};
+        qn_buf_printf(&t, "%s/_temporary", j->spec->output);
+        qn_rmtree(t.data);
+        qn_buf_release(&t);
+        qn_info("master: job %s succeeded in %.1f s; output in %s", j->id,
+                (double)(now - j->start) / 1000, j->spec->output);
+        s_job_finished(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
+    }
+    qn_buf_release(&p);
+}
+
+/* ---- actions ------------------------------------------------------------- */
+
+static void s_assign(qn_master *m, const qn_action *a)
+{
+    s_job *j = &m->jobs[a->job];
+    s_worker *w = &m->workers[a->worker];
+    const Quern__JobSpec *js = j->spec;
+    Quern__TaskSpec ts = QUERN__TASK_SPEC__INIT;
+    ts.job_id = j->id;
+    ts.kind = (Quern__TaskKind)a->kind;
+    ts.task = a->task;
+    ts.attempt = a->attempt;
+    ts.plugin = js->plugin;
+    ts.args = js->args;
+    ts.n_args = js->n_args;
+    ts.nreduce = js->nreduce;
+    ts.sort_mb = js->sort_mb;
+    ts.compress_level = js->compress_level;
+    ts.codec = js->codec;
+    ts.input_kind = js->input_kind;
+    ts.record_size = js->record_size;
+    ts.output_dir = js->output;
+
+    Quern__InputPiece *pieces = NULL, **pp = NULL;
+    Quern__MapOutput *outs = NULL, **op = NULL;
+    if (a->kind == QN_MAP) {
+        const qn_split *sp = &j->splits.splits[a->task];
+        pieces = qn_calloc(sp->n, sizeof *pieces);
+        pp = qn_calloc(sp->n, sizeof *pp);
+        for (size_t i = 0; i < sp->n; i++) {
+            quern__input_piece__init(&pieces[i]);
+            pieces[i].path = sp->pieces[i].path;
+            pieces[i].name = sp->pieces[i].name;
+            pieces[i].offset = sp->pieces[i].offset;
+            pieces[i].length = sp->pieces[i].length;
+            pieces[i].file_size = sp->pieces[i].file_size;
+            pp[i] = &pieces[i];
+        }
+        ts.inputs = pp;
+        ts.n_inputs = sp->n;
+    } else {
+        outs = qn_calloc(j->nmaps, sizeof *outs);
+        op = qn_calloc(j->nmaps, sizeof *op);
+        for (unsigned i = 0; i < j->nmaps; i++) {
+            const s_mapout *mo = &j->outs[i];
+            const s_worker *mw = &m->workers[mo->worker];
+            quern__map_output__init(&outs[i]);
+            outs[i].map = i;
+            outs[i].attempt = mo->attempt;
+            outs[i].endpoint = mw->endpoint;
+            outs[i].worker_id = (char *)mw->id;
+            outs[i].bytes = mo->parts[a->task].bytes;
+            outs[i].raw_bytes = mo->parts[a->task].raw_bytes;
+            op[i] = &outs[i];
+        }
+        ts.map_outputs = op;
+        ts.n_map_outputs = j->nmaps;
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__AssignTask at = QUERN__ASSIGN_TASK__INIT;
+    at.spec = &ts;
+    env.body_case = QUERN__ENVELOPE__BODY_ASSIGN_TASK;
+    env.assign_task = &at;
+    s_send(m, w->route, w->routelen, &env);
+    j->progress[a->kind][a->task] = 0;
+    j->dirty = 1;
+    qn_debug("master: job %s %s task %u attempt %u -> worker %s", j->id,
+             s_kind(a->kind), a->task, a->attempt, w->id);
+    free(pieces);
+    free(pp);
+    free(outs);
+    free(op);
+}
+
+static void s_cancel_attempt(qn_master *m, const qn_action *a)
+{
+    s_job *j = &m->jobs[a->job];
+    s_worker *w = &m->workers[a->worker];
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__CancelTask ct = QUERN__CANCEL_TASK__INIT;
+    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+    ref.job_id = j->id;
+    ref.kind = (Quern__TaskKind)a->kind;
+    ref.task = a->task;
+    ref.attempt = a->attempt;
+    ct.attempt = &ref;
+    env.body_case = QUERN__ENVELOPE__BODY_CANCEL_TASK;
+    env.cancel_task = &ct;
+    s_send(m, w->route, w->routelen, &env);
+}
+
+static void s_actions(qn_master *m, int64_t now)
+{
+    qn_action a;
+    while (qn_sched_next_action(m->sched, &a)) {
+        switch (a.act) {
+        case QN_ACT_ASSIGN: s_assign(m, &a); break;
+        case QN_ACT_CANCEL: s_cancel_attempt(m, &a); break;
+        case QN_ACT_ATTEMPT_LOST: {
+            s_job *j = &m->jobs[a.job];
+            char why[256];
+            if (a.reason == QN_LOST_WORKER_DEAD)
+                snprintf(why, sizeof why, "worker %s was lost",
+                         m->workers[a.worker].id);
+            else
+                snprintf(why, sizeof why, "no progress for %d ms",
+                         m->cfg.task_timeout_ms);
+            qn_warn("master: job %s %s task %u attempt %u failed: %s", j->id,
+                    s_kind(a.kind), a.task, a.attempt, why);
+            s_add_failure(j, a.kind, a.task, a.attempt, m->workers[a.worker].id,
+                          why, NULL, 0);
+            j->dirty = 1;
+            break;
+        }
+        case QN_ACT_WORKER_DEAD:
+            qn_warn("master: worker %s is dead (silent for %d ms)",
+                    m->workers[a.worker].id, m->cfg.dead_ms);
+            break;
+        case QN_ACT_JOB_DONE: s_commit(m, a.job, now); break;
+        case QN_ACT_JOB_FAILED: {
+            s_job *j = &m->jobs[a.job];
+            const char *last = "";
+            for (size_t i = j->nfailures; i-- > 0;) {
+                if (j->failures[i].kind == (Quern__TaskKind)a.kind &&
+                    j->failures[i].task == a.task) {
+                    last = j->failures[i].reason;
+                    break;
+                }
+            }
+            char msg[1200];
+            snprintf(msg, sizeof msg,
+                     "%s task %u failed %u times (the --max-attempts limit); "
+                     "last: %s",
+                     s_kind(a.kind), a.task, a.attempt, last);
+            qn_error("master: job %s failed: %s", j->id, msg);
+            s_job_finished(m, a.job, QUERN__JOB_STATE__JOB_FAILED, msg, now);
+            break;
+        }
+        }
+    }
+}
+
+/* ---- messages from workers ----------------------------------------------- */
+
+static void s_welcome(qn_master *m, const char *route, size_t routelen,
+                      const char *id, int rejoin)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__WorkerWelcome wl = QUERN__WORKER_WELCOME__INIT;
+    wl.worker_id = (char *)id;
+    wl.heartbeat_ms = (uint32_t)m->cfg.heartbeat_ms;
+    wl.rejoin = rejoin;
+    env.body_case = QUERN__ENVELOPE__BODY_WORKER_WELCOME;
+    env.worker_welcome = &wl;
+    s_send(m, route, routelen, &env);
+}
+
+static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
+{
+    int w = s_worker_by_id(m, h->worker_id);
+    if (w >= 0 && qn_sched_worker_alive(m->sched, w)) {
+        /* It missed our welcome; its connection may be new. */
+        memcpy(m->workers[w].route, m->in.id, m->in.idlen);
+        m->workers[w].routelen = m->in.idlen;
+        qn_sched_worker_seen(m->sched, now, w);
+        s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0);
+        return;
+    }
+    m->workers =
+        qn_realloc(m->workers, (size_t)(m->nworkers + 1) * sizeof *m->workers);
+    s_worker *wk = &m->workers[m->nworkers++];
+    memset(wk, 0, sizeof *wk);
+    snprintf(wk->id, sizeof wk->id, "%s", h->worker_id);
+    snprintf(wk->host, sizeof wk->host, "%s", h->host);
+    wk->pid = h->pid;
+    wk->slots = h->slots;
+    wk->endpoint = qn_strdup(h->shuffle_endpoint);
+    memcpy(wk->route, m->in.id, m->in.idlen);
+    wk->routelen = m->in.idlen;
+    wk->seen = now;
+    /* Welcome first, so it arrives before any assignment. */
+    s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0);
+    int handle = qn_sched_worker_join(m->sched, now, h->slots);
+    if (handle != m->nworkers - 1)
+        qn_error("master: scheduler handle %d for worker %s is out of step",
+                 handle, h->worker_id);
+    qn_info("master: worker %s joined from %s with %u slots, shuffle on %s",
+            wk->id, wk->host, wk->slots, wk->endpoint);
+}
+
+/* The worker a message claims to come from, or -1 (and a rejoin request). */
+static int s_known_worker(qn_master *m, const char *id, int64_t now)
+{
+    int w = s_worker_by_id(m, id);
+    if (w < 0 || qn_sched_worker_seen(m->sched, now, w) < 0) {
+        s_welcome(m, m->in.id, m->in.idlen, id, 1);
+        return -1;
+    }
+    memcpy(m->workers[w].route, m->in.id, m->in.idlen);
+    m->workers[w].routelen = m->in.idlen;
+    m->workers[w].seen = now;
+    return w;
+}
+
+static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
+                           int64_t now)
+{
+    int w = s_known_worker(m, hb->worker_id, now);
+    if (w >= 0 && hb->rss_peak > m->workers[w].rss_peak)
+        m->workers[w].rss_peak = hb->rss_peak;
+}
+
+static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
+                             int64_t now)
+{
+    int w = s_known_worker(m, u->worker_id, now);
+    if (w < 0)
+        return;
+    const Quern__AttemptRef *r = u->attempt;
+    int jx = s_job_by_id(m, r->job_id);
+    if (jx < 0 || (r->kind != QUERN__TASK_KIND__MAP &&
+                   r->kind != QUERN__TASK_KIND__REDUCE)) {
+        s_drop(m, "task update for an unknown job or task kind");
+        return;
+    }
+    s_job *j = &m->jobs[jx];
+    qn_kind kind = (qn_kind)r->kind;
+    unsigned n = kind == QN_MAP ? j->nmaps : j->nreduce;
+    if (r->task >= n) {
+        s_drop(m, "task update for a task out of range");
+        return;
+    }
+    qn_task_info ti = qn_sched_task(m->sched, jx, kind, r->task);
+    int current = ti.state == QN_TASK_RUNNING && ti.attempt == r->attempt &&
+                  ti.worker == w;
+    switch (u->state) {
+    case QUERN__TASK_STATE__RUNNING:
+        if (current) {
+            qn_sched_progress(m->sched, now, jx, kind, r->task, r->attempt);
+            double p = u->progress;
+            j->progress[kind][r->task] = p >= 0 && p <= 1 ? p : 0;
+            j->dirty = 1;
+        }
+        break;
+    case QUERN__TASK_STATE__SUCCEEDED:
+        if (!current) {
+            qn_debug("master: job %s ignores a stale success of %s task %u "
+                     "attempt %u",
+                     j->id, s_kind(kind), r->task, r->attempt);
+            break;
+        }
+        if (kind == QN_MAP && u->n_partitions != j->nreduce) {
+            qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
+            s_add_failure(j, kind, r->task, r->attempt, u->worker_id,
+                          "map reported the wrong number of partitions", NULL,
+                          0);
+            break;
+        }
+        qn_sched_done(m->sched, now, jx, kind, r->task, r->attempt);
+        if (kind == QN_MAP) {
+            s_mapout *mo = &j->outs[r->task];
+            mo->attempt = r->attempt;
+            mo->worker = w;
+            for (unsigned p = 0; p < j->nreduce; p++) {
+                quern__partition_info__init(&mo->parts[p]);
+                mo->parts[p].bytes = u->partitions[p]->bytes;
+                mo->parts[p].raw_bytes = u->partitions[p]->raw_bytes;
+                mo->parts[p].records = u->partitions[p]->records;
+            }
+        }
+        for (size_t i = 0; i < u->n_counters; i++)
+            s_count(j, u->counters[i]->name, u->counters[i]->value);
+        if (u->rss_peak > j->task_rss_peak)
+            j->task_rss_peak = u->rss_peak;
+        j->dirty = 1;
+        break;
+    case QUERN__TASK_STATE__FAILED:
+    case QUERN__TASK_STATE__KILLED:
+        if (!current)
+            break;
+        qn_warn("master: job %s %s task %u attempt %u failed on worker %s: "
+                "%s",
+                j->id, s_kind(kind), r->task, r->attempt, u->worker_id,
+                u->reason);
+        s_add_failure(j, kind, r->task, r->attempt, u->worker_id, u->reason,
+                      u->stderr_tail, u->record_offset);
+        m->workers[w].failures++;
+        qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
+        j->dirty = 1;
+        break;
+    default: s_drop(m, "task update with an unknown state");
+    }
+}
+
+/* ---- messages from clients ----------------------------------------------- */
+
+static void s_submit_reply(qn_master *m, const char *id, const char *error)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__SubmitReply r = QUERN__SUBMIT_REPLY__INIT;
+    r.job_id = (char *)(id ? id : "");
+    r.error = (char *)(error ? error : "");
+    env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_REPLY;
+    env.submit_reply = &r;
+    s_send(m, m->in.id, m->in.idlen, &env);
+}
+
+/* Is dir missing or an empty folder? Creates it when missing. */
+static int s_output_ok(const char *dir, char *err, size_t errcap)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errcap, "output %s exists and is not a folder", dir);
+            return -1;
+        }
+        DIR *d = opendir(dir);
+        if (!d) {
+            snprintf(err, errcap, "output %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        struct dirent *e;
+        int empty = 1, committed = 0;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            empty = 0;
+            if (strcmp(e->d_name, "_SUCCESS") == 0)
+                committed = 1;
+        }
+        closedir(d);
+        if (!empty) {
+            snprintf(err, errcap,
+                     committed ? "output %s already holds a committed job's "
+                                 "output; remove it or choose another folder"
+                               : "output %s exists and is not empty; remove "
+                                 "it or choose another folder",
+                     dir);
+            return -1;
+        }
+        return 0;
+    }
+    int rc = qn_mkdirs(dir, 0755);
+    if (rc < 0) {
+        snprintf(err, errcap, "cannot create output %s: %s", dir,
+                 strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
+{
+    const Quern__JobSpec *in = sj->spec;
+    char err[1024];
+    if (in->nreduce == 0 || in->nreduce > MAX_REDUCERS) {
+        snprintf(err, sizeof err, "-R must be from 1 to %d, not %u",
+                 MAX_REDUCERS, in->nreduce);
+        s_submit_reply(m, NULL, err);
+        return;
+    }
+    if (in->n_inputs == 0 || in->plugin[0] != '/' || in->output[0] != '/') {
+        s_submit_reply(m, NULL,
+                       "the job needs a plugin, inputs and an "
+                       "output, as absolute paths");
+        return;
+    }
+    if (access(in->plugin, R_OK) < 0) {
+        snprintf(err, sizeof err, "plugin %s: %s", in->plugin, strerror(errno));
+        s_submit_reply(m, NULL, err);
+        return;
+    }
+    if (in->sort_mb < 1 || in->sort_mb > 4095 || in->max_attempts < 1 ||
+        in->max_attempts > 100 || in->compress_level > 9 ||
+        in->split_size == 0 ||
+        (in->input_kind == QUERN__INPUT_KIND__FIXED && in->record_size == 0)) {
+        s_submit_reply(m, NULL, "job options out of range");
+        return;
+    }
+    const char **given = qn_calloc(in->n_inputs, sizeof *given);
+    const char **paths = qn_calloc(in->n_inputs, sizeof *paths);
+    for (size_t i = 0; i < in->n_inputs; i++) {
+        given[i] = in->inputs[i]->given;
+        paths[i] = in->inputs[i]->path;
+    }
+    qn_split_opts so = {
+        .split_size = in->split_size,
+        .whole = in->input_kind == QUERN__INPUT_KIND__WHOLE,
+        .align =
+            in->input_kind == QUERN__INPUT_KIND__FIXED ? in->record_size : 0,
+    };
+    qn_splits splits;
+    int rc = qn_split_inputs(given, paths, in->n_inputs, &so, &splits, err,
+                             sizeof err);
+    free(given);
+    free(paths);
+    if (rc < 0) {
+        s_submit_reply(m, NULL, err);
+        return;
+    }
+    if (s_output_ok(in->output, err, sizeof err) < 0) {
+        qn_splits_release(&splits);
+        s_submit_reply(m, NULL, err);
+        return;
+    }
+
+    m->jobs = qn_realloc(m->jobs, (size_t)(m->njobs + 1) * sizeof *m->jobs);
+    int jx = m->njobs++;
+    s_job *j = &m->jobs[jx];
+    memset(j, 0, sizeof *j);
+    snprintf(j->id, sizeof j->id, "job-%d", jx + 1);
+    /* A private copy of the spec: pack and unpack. */
+    size_t n = quern__job_spec__get_packed_size(in);
+    uint8_t *buf = qn_malloc(n ? n : 1);
+    quern__job_spec__pack(in, buf);
+    j->spec = quern__job_spec__unpack(NULL, n, buf);
+    free(buf);
+    j->splits = splits;
+    j->nmaps = (unsigned)splits.n;
+    j->nreduce = in->nreduce;
+    j->outs = qn_calloc(j->nmaps, sizeof *j->outs);
+    for (unsigned i = 0; i < j->nmaps; i++)
+        j->outs[i].parts = qn_calloc(j->nreduce, sizeof(Quern__PartitionInfo));
+    j->progress[0] = qn_calloc(j->nmaps, sizeof(double));
+    j->progress[1] = qn_calloc(j->nreduce, sizeof(double));
+    j->state = QUERN__JOB_STATE__JOB_RUNNING;
+    j->start = now;
+    j->last_push = now;
+    if (sj->watch)
+        s_watch(j, m->in.id, m->in.idlen);
+    char size[32];
+    qn_info("master: job %s (%s) submitted: %zu files, %s, %u maps, %u "
+            "reduces",
+            j->id, j->spec->name, splits.files,
+            qn_fmt_bytes(splits.bytes, size, sizeof size), j->nmaps,
+            j->nreduce);
+    s_submit_reply(m, j->id, NULL);
+    int handle =
+        qn_sched_job_add(m->sched, now, j->nmaps, j->nreduce, in->max_attempts);
+    if (handle != jx)
+        qn_error("master: scheduler handle %d for job %s is out of step",
+                 handle, j->id);
+}
+
+static void s_on_status(qn_master *m, const Quern__StatusRequest *rq)
+{
+    if (!rq->job_id[0]) {
+        s_send_status(m, m->in.id, m->in.idlen, -1, NULL);
+        return;
+    }
+    int jx = s_job_by_id(m, rq->job_id);
+    if (jx < 0) {
+        char err[200];
+        snprintf(err, sizeof err, "no job %s (quern jobs lists them)",
+                 rq->job_id);
+        s_send_status(m, m->in.id, m->in.idlen, 0, err);
+        return;
+    }
+    if (rq->watch && m->jobs[jx].state == QUERN__JOB_STATE__JOB_RUNNING)
+        s_watch(&m->jobs[jx], m->in.id, m->in.idlen);
+    s_send_status(m, m->in.id, m->in.idlen, jx, NULL);
+}
+
+static void s_on_cancel(qn_master *m, const Quern__CancelJob *c, int64_t now)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__CancelReply r = QUERN__CANCEL_REPLY__INIT;
+    char err[200] = "";
+    int jx = s_job_by_id(m, c->job_id);
+    if (jx < 0)
+        snprintf(err, sizeof err, "no job %s (quern jobs lists them)",
+                 c->job_id);
+    else if (qn_sched_job_cancel(m->sched, now, jx) < 0)
+        snprintf(err, sizeof err, "job %s has already ended", c->job_id);
+    r.error = err;
+    env.body_case = QUERN__ENVELOPE__BODY_CANCEL_REPLY;
+    env.cancel_reply = &r;
+    s_send(m, m->in.id, m->in.idlen, &env);
+    if (!err[0]) {
+        s_actions(m, now); /* the kills go out before the job is closed */
+        qn_info("master: job %s cancelled", c->job_id);
+        s_job_finished(m, jx, QUERN__JOB_STATE__JOB_CANCELLED,
+                       "cancelled on request", now);
+    }
+}
+
+static void s_on_workers(qn_master *m, int64_t now)
+{
+    size_t n = (size_t)m->nworkers;
+    Quern__WorkerInfo *wi = qn_calloc(n + 1, sizeof *wi);
+    Quern__WorkerInfo **wp = qn_calloc(n + 1, sizeof *wp);
+    for (size_t i = 0; i < n; i++) {
+        s_worker *w = &m->workers[i];
+        quern__worker_info__init(&wi[i]);
+        wi[i].worker_id = w->id;
+        wi[i].host = w->host;
+        wi[i].pid = w->pid;
+        wi[i].slots = w->slots;
+        wi[i].busy = qn_sched_worker_busy(m->sched, (int)i);
+        wi[i].alive = qn_sched_worker_alive(m->sched, (int)i);
+        wi[i].heartbeat_age_ms = (uint64_t)(now - w->seen);
+        wi[i].shuffle_endpoint = w->endpoint;
+        wi[i].failures = w->failures;
+        wp[i] = &wi[i];
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__WorkersReply r = QUERN__WORKERS_REPLY__INIT;
+    r.workers = wp;
+    r.n_workers = n;
+    env.body_case = QUERN__ENVELOPE__BODY_WORKERS_REPLY;
+    env.workers_reply = &r;
+    s_send(m, m->in.id, m->in.idlen, &env);
+    free(wi);
+    free(wp);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void s_on_message(qn_master *m, int64_t now)
+{
+    Quern__Envelope *env;
+    char err[256];
+    uint32_t theirs = 0;
+    int rc = qn_wire_decode(m->in.env.data, m->in.env.len, &env, &theirs, err,
+                            sizeof err);
+    if (rc == -QN_WIRE_EVERSION) {
+        qn_wire_free(env);
+        Quern__Envelope e;
+        Quern__Refusal r;
+        qn_wire_refusal(&e, &r, theirs);
+        s_send(m, m->in.id, m->in.idlen, &e);
+        s_drop(m, err);
+        return;
+    }
+    if (rc < 0) {
+        s_drop(m, err);
+        return;
+    }
+    switch (env->body_case) {
+    case QUERN__ENVELOPE__BODY_WORKER_HELLO:
+        s_on_hello(m, env->worker_hello, now);
+        break;
+    case QUERN__ENVELOPE__BODY_HEARTBEAT:
+        s_on_heartbeat(m, env->heartbeat, now);
+        break;
+    case QUERN__ENVELOPE__BODY_TASK_UPDATE:
+        s_on_task_update(m, env->task_update, now);
+        break;
+    case QUERN__ENVELOPE__BODY_SUBMIT_JOB:
+        s_on_submit(m, env->submit_job, now);
+        break;
+    case QUERN__ENVELOPE__BODY_STATUS_REQUEST:
+        s_on_status(m, env->status_request);
+        break;
+    case QUERN__ENVELOPE__BODY_CANCEL_JOB:
+        s_on_cancel(m, env->cancel_job, now);
+        break;
+    case QUERN__ENVELOPE__BODY_WORKERS_REQUEST: s_on_workers(m, now); break;
+    default: s_drop(m, "a message the master does not take");
+    }
+    qn_wire_free(env);
+    s_actions(m, now);
+}
+
+/* When the next status push is due (INT64_MAX if nobody watches). */
+static int64_t s_push_due(qn_master *m)
+{
+    int64_t due = INT64_MAX;
+    for (int i = 0; i < m->njobs; i++) {
+        s_job *j = &m->jobs[i];
+        if (!j->nwatchers)
+            continue;
+        int64_t d = j->last_push + (j->dirty ? PUSH_MIN_MS : PUSH_MAX_MS);
+        if (d < due)
+            due = d;
+    }
+    return due;
+}
+
+int qn_master_run(qn_master *m)
+{
+    qn_info("master: listening on %s", m->endpoint);
+    if (m->cfg.ready_fd >= 0) {
+        qn_buf b = {0};
+        qn_buf_printf(&b, "%s\n", m->endpoint);
+        qn_write_all(m->cfg.ready_fd, b.data, b.len);
+        qn_buf_release(&b);
+        close(m->cfg.ready_fd);
+    }
+    while (!m->stop) {
+        zmq_pollitem_t items[2] = {
+            {.socket = m->sock, .events = ZMQ_POLLIN},
+            {.fd = m->sigfd, .events = ZMQ_POLLIN},
+        };
+        int64_t now = qn_now_ms();
+        int64_t due = qn_sched_deadline(m->sched);
+        int64_t push = s_push_due(m);
+        if (push < due)
+            due = push;
+        long timeout = -1;
+        if (due != INT64_MAX)
+            timeout = due > now ? (long)(due - now) : 0;
+        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+            qn_error("master: poll: %s", zmq_strerror(errno));
+            return 1;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            qn_signals_read(m->sigfd, &m->stop, NULL);
+        if (items[0].revents & ZMQ_POLLIN) {
+            for (int budget = 0; budget < 1000; budget++) {
+                int r = qn_wire_recv(m->sock, 1, &m->in);
+                if (r == 0)
+                    break;
+                if (r < 0) {
+                    s_drop(m, "malformed multipart message");
+                    continue;
+                }
+                s_on_message(m, qn_now_ms());
+            }
+        }
+        now = qn_now_ms();
+        if (now >= qn_sched_deadline(m->sched)) {
+            qn_sched_tick(m->sched, now);
+            s_actions(m, now);
+        }
+        for (int i = 0; i < m->njobs; i++) {
+            s_job *j = &m->jobs[i];
+            if (j->nwatchers &&
+                now >= j->last_push + (j->dirty ? PUSH_MIN_MS : PUSH_MAX_MS))
+                s_push(m, i, now);
+        }
+    }
+    qn_info("master: stopping");
+    return 0;
+}

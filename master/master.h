@@ -1,0 +1,30 @@
+/*
+ * master.h -- the master daemon: accepts workers and jobs, turns their
+ * messages into scheduler events (sched.h) and the scheduler's actions
+ * into messages, and commits each job's output.
+ */
+#ifndef QN_MASTER_H
+#define QN_MASTER_H
+
+#include <stddef.h>
+
+typedef struct qn_master_config {
+    const char *listen;  /* endpoint to bind, e.g. tcp://127.0.0.1:7070 */
+    int heartbeat_ms;    /* how often workers heartbeat */
+    int dead_ms;         /* silence after which a worker is dead */
+    int task_timeout_ms; /* an attempt without progress this long fails */
+    int ready_fd;        /* if >= 0: the bound endpoint is written here */
+} qn_master_config;
+
+typedef struct qn_master qn_master;
+
+/* Bind and set up. NULL with a message in err on failure. */
+qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap);
+
+/* Serve until SIGTERM or SIGINT. Returns 0, or 1 on a fatal error. */
+int qn_master_run(qn_master *m);
+
+/* Free everything; accepts NULL, clears the pointer. */
+void qn_master_destroy(qn_master **self_p);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * split.c -- see split.h.
+ */
+#include "split.h"
+
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char *path, *name;
+    uint64_t size;
+} s_file;
+
+typedef struct {
+    s_file *v;
+    size_t n, cap;
+} s_files;
+
+static void s_files_add(s_files *fs, const char *path, const char *name,
+                        uint64_t size)
+{
+    if (fs->n == fs->cap) {
+        fs->cap = fs->cap ? fs->cap * 2 : 16;
+        fs->v = qn_realloc(fs->v, fs->cap * sizeof *fs->v);
+    }
+    fs->v[fs->n++] = (s_file){qn_strdup(path), qn_strdup(name), size};
+}
+
+static int s_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Add the regular files of a folder, sorted by name. */
+static int s_add_dir(s_files *fs, const char *given, const char *path,
+                     char *err, size_t errcap)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        snprintf(err, errcap, "input %s: %s", given, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || e->d_name[0] == '_')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            names = qn_realloc(names, cap * sizeof *names);
+        }
+        names[n++] = qn_strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, s_name_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        qn_buf p = {0}, g = {0};
+        qn_buf_printf(&p, "%s/%s", path, names[i]);
+        size_t gl = strlen(given);
+        qn_buf_printf(&g, "%s%s%s", given,
+                      gl && given[gl - 1] == '/' ? "" : "/", names[i]);
+        struct stat st;
+        if (rc == 0 && stat(p.data, &st) < 0) {
+            snprintf(err, errcap, "input %s: %s", g.data, strerror(errno));
+            rc = -1;
+        } else if (rc == 0 && S_ISREG(st.st_mode)) {
+            s_files_add(fs, p.data, g.data, (uint64_t)st.st_size);
+        }
+        qn_buf_release(&p);
+        qn_buf_release(&g);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static qn_split *s_new_split(qn_splits *out, size_t *cap)
+{
+    if (out->n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        out->splits = qn_realloc(out->splits, *cap * sizeof *out->splits);
+    }
+    qn_split *sp = &out->splits[out->n++];
+    memset(sp, 0, sizeof *sp);
+    return sp;
+}
+
+static void s_add_piece(qn_split *sp, const s_file *f, uint64_t off,
+                        uint64_t len)
+{
+    sp->pieces = qn_realloc(sp->pieces, (sp->n + 1) * sizeof *sp->pieces);
+    sp->pieces[sp->n++] =
+        (qn_piece){qn_strdup(f->path), qn_strdup(f->name), off, len, f->size};
+    sp->bytes += len;
+}
+
+int qn_split_inputs(const char *const *given, const char *const *paths,
+                    size_t n, const qn_split_opts *o, qn_splits *out, char *err,
+                    size_t errcap)
+{
+    memset(out, 0, sizeof *out);
+    s_files fs = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) < 0) {
+            snprintf(err, errcap, "input %s: %s", given[i], strerror(errno));
+            rc = -1;
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = s_add_dir(&fs, given[i], paths[i], err, errcap);
+        } else if (S_ISREG(st.st_mode)) {
+            s_files_add(&fs, paths[i], given[i], (uint64_t)st.st_size);
+        } else {
+            snprintf(err, errcap, "input %s: not a file or a folder", given[i]);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && fs.n == 0) {
+        snprintf(err, errcap, "input %s: no files found",
+                 n ? given[0] : "(none)");
+        rc = -1;
+    }
+    uint64_t size = o->split_size ? o->split_size : 1;
+    if (o->align > 1 && size % o->align)
+        size += o->align - size % o->align;
+    size_t cap = 0;
+    qn_split *group = NULL; /* the split small files are gathered into */
+    for (size_t i = 0; i < fs.n && rc == 0; i++) {
+        const s_file *f = &fs.v[i];
+        out->files++;
+        out->bytes += f->size;
+        if (f->size < size || o->whole) {
+            if (!group || group->bytes + f->size > size)
+                group = s_new_split(out, &cap);
+            s_add_piece(group, f, 0, f->size);
+            continue;
+        }
+        /* Cut a large file; a last piece under a tenth of a split joins
+         * the one before it rather than making a tiny map. */
+        group = NULL;
+        uint64_t off = 0;
+        while (off < f->size) {
+            uint64_t len = size;
+            if (f->size - off < size + size / 10)
+                len = f->size - off;
+            s_add_piece(s_new_split(out, &cap), f, off, len);
+            off += len;
+        }
+    }
+    for (size_t i = 0; i < fs.n; i++) {
+        free(fs.v[i].path);
+        free(fs.v[i].name);
+    }
+    free(fs.v);
+    if (rc < 0)
+        qn_splits_release(out);
+    return rc;
+}
+
+void qn_splits_release(qn_splits *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        for (size_t k = 0; k < s->splits[i].n; k++) {
+            free(s->splits[i].pieces[k].path);
+            free(s->splits[i].pieces[k].name);
+        }
+        free(s->splits[i].pieces);
+    }
+    free(s->splits);
+    memset(s, 0, sizeof *s);
+}

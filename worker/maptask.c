@@ -1,0 +1,470 @@
+/*
+ * maptask.c -- a map attempt: read the split record by record, call map,
+ * sort emitted pairs in the fixed-size buffer, spill sorted runs (combined
+ * when the job has a combiner), and merge the runs into one intermediate
+ * file with a partition index.
+ *
+ * Which records belong to a split: a split is a byte range of a file, and a
+ * map reads exactly the records that *start* inside its range. For lines, a
+ * line starts at offset 0 or just after a newline; a map whose range starts
+ * at s > 0 skips to the first line starting at or after s, and reads on past
+ * its end to finish the last line it started. Every line is thus read by
+ * exactly one map, wherever the cuts fall.
+ */
+#include "task.h"
+
+#include "merge.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_CHUNK (1024 * 1024) /* input bytes per read() */
+
+typedef struct {
+    quern_task *t;
+    char **runs; /* spill files, in the order written */
+    size_t nruns;
+    uint64_t split_bytes; /* bytes of input in the split */
+    uint64_t done_bytes;  /* input bytes consumed */
+} s_map;
+
+static s_map *s_ctx; /* the running map, for the spill callback */
+
+/* ---- writing sorted data ------------------------------------------------- */
+
+typedef struct {
+    const qn_sortbuf *sb;
+    size_t i, end;
+} s_range_vals;
+
+static int s_range_next(quern_values *vs, const void **val, size_t *vlen)
+{
+    s_range_vals *r = vs->ctx;
+    if (r->i >= r->end)
+        return 0;
+    unsigned part;
+    const void *k;
+    size_t kl;
+    qn_sortbuf_get(r->sb, r->i++, &part, &k, &kl, val, vlen);
+    vs->taken++;
+    return 1;
+}
+
+/*
+ * Sort the buffer and write it to path as an intermediate file; parts (if
+ * not NULL) receives the partitions' ranges.
+ */
+static int s_write_sorted(quern_task *t, const char *path, qn_range *parts)
+{
+    char err[512];
+    qn_sortbuf_sort(t->sb);
+    t->iw =
+        qn_ifile_writer_new(path, t->spec->nreduce, t->codec, err, sizeof err);
+    if (!t->iw)
+        return qn_task_failf(t, "%s", err);
+    size_t n = qn_sortbuf_count(t->sb);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        unsigned part;
+        const void *k, *v;
+        size_t kl, vl;
+        qn_sortbuf_get(t->sb, i, &part, &k, &kl, &v, &vl);
+        if (!t->job->combine) {
+            rc = qn_ifile_writer_add(t->iw, part, k, kl, v, vl);
+            if (rc < 0)
+                qn_task_failf(t, "writing %s: %s", path, qn_strerror(rc));
+            i++;
+            continue;
+        }
+        /* The run of records with this partition and key. */
+        size_t j = i + 1;
+        while (j < n) {
+            unsigned p2;
+            const void *k2, *v2;
+            size_t kl2, vl2;
+            qn_sortbuf_get(t->sb, j, &p2, &k2, &kl2, &v2, &vl2);
+            if (p2 != part || qn_task_cmp(t, k2, kl2, k, kl) != 0)
+                break;
+            j++;
+        }
+        s_range_vals rv = {t->sb, i, j};
+        quern_values vs = {.next = s_range_next, .ctx = &rv};
+        qn_emit_mode saved = t->mode;
+        t->mode = QN_EMIT_COMBINE;
+        t->part = part;
+        t->group_key = k;
+        t->group_klen = kl;
+        int r = t->job->combine(t, k, kl, &vs);
+        t->mode = saved;
+        if (r != 0 || t->fail[0])
+            rc = qn_task_failf(t, "combine returned %d", r);
+        qn_task_count(t, QN_C_COMBINE_IN, (long long)(j - i));
+        i = j;
+    }
+    if (rc < 0) {
+        qn_ifile_writer_abort(&t->iw);
+        return -1;
+    }
+    if (qn_ifile_writer_close(&t->iw, parts, err, sizeof err) < 0)
+        return qn_task_failf(t, "%s", err);
+    return 0;
+}
+
+/* The sort buffer is full: write it as a new run and empty it. */
+static int s_spill(quern_task *t)
+{
+    s_map *m = s_ctx;
+    qn_buf path = {0};
+    qn_task_path(t, &path, "map-%05u-a%u.spill%zu", t->spec->task,
+                 t->spec->attempt, m->nruns);
+    qn_task_count(t, QN_C_SPILLS, 1);
+    qn_task_count(t, QN_C_SPILLED_RECORDS, (long long)qn_sortbuf_count(t->sb));
+    int rc = s_write_sorted(t, path.data, NULL);
+    qn_sortbuf_reset(t->sb);
+    m->runs = qn_realloc(m->runs, (m->nruns + 1) * sizeof *m->runs);
+    m->runs[m->nruns++] = path.data; /* remove it even if rc < 0 */
+    return rc;
+}
+
+/*
+ * Merge runs (all partitions) into one intermediate file at path, running
+ * the combiner when there is one.
+ */
+static int s_merge_runs(quern_task *t, char **runs, size_t n, const char *path,
+                        qn_range *parts)
+{
+    char err[512];
+    int rc = 0;
+    qn_ifile **files = qn_calloc(n, sizeof *files);
+    qn_blockreader *rd = qn_calloc(n, sizeof *rd);
+    qn_blockreader **src = qn_calloc(n, sizeof *src);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        files[i] = qn_ifile_open(runs[i], err, sizeof err);
+        if (!files[i])
+            rc = qn_task_failf(t, "%s", err);
+        else if (qn_ifile_nparts(files[i]) != t->spec->nreduce)
+            rc = qn_task_failf(t, "%s: wrong partition count", runs[i]);
+    }
+    if (rc == 0) {
+        t->iw = qn_ifile_writer_new(path, t->spec->nreduce, t->codec, err,
+                                    sizeof err);
+        if (!t->iw)
+            rc = qn_task_failf(t, "%s", err);
+    }
+    for (unsigned p = 0; p < t->spec->nreduce && rc == 0; p++) {
+        for (size_t i = 0; i < n; i++) {
+            qn_range r = qn_ifile_range(files[i], p);
+            qn_blockreader_init(&rd[i], qn_ifile_fd(files[i]),
+                                qn_ifile_path(files[i]), r.offset, r.length);
+            src[i] = &rd[i];
+        }
+        if (t->job->combine) {
+            t->mode = QN_EMIT_COMBINE;
+            t->part = p;
+            rc = qn_task_group(t, src, n, t->job->combine);
+            t->mode = QN_EMIT_NONE;
+        } else {
+            qn_merge *m = qn_merge_new(t->job->compare, src, n);
+            const void *k, *v;
+            size_t kl, vl;
+            int r;
+            while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
+                r = qn_ifile_writer_add(t->iw, p, k, kl, v, vl);
+                if (r < 0) {
+                    rc = qn_task_failf(t, "writing %s: %s", path,
+                                       qn_strerror(r));
+                    break;
+                }
+                qn_merge_pop(m);
+            }
+            if (r < 0 && rc == 0)
+                rc = qn_task_failf(t, "%s", qn_merge_error(m));
+            qn_merge_destroy(&m);
+        }
+        for (size_t i = 0; i < n; i++)
+            qn_blockreader_release(&rd[i]);
+        qn_task_progress(t, 0.9, 0);
+    }
+    if (rc == 0 && qn_ifile_writer_close(&t->iw, parts, err, sizeof err) < 0)
+        rc = qn_task_failf(t, "%s", err);
+    qn_ifile_writer_abort(&t->iw);
+    for (size_t i = 0; i < n; i++)
+        qn_ifile_destroy(&files[i]);
+    free(files);
+    free(rd);
+    free(src);
+    return rc;
+}
+
+/* ---- reading input ------------------------------------------------------- */
+
+static int s_call_map(quern_task *t, const Quern__InputPiece *pc,
+                      uint64_t offset, const void *val, size_t vlen)
+{
+    t->offset = offset;
+    int r = t->job->map(t, pc->name, strlen(pc->name), val, vlen);
+    qn_task_count(t, QN_C_MAP_IN_RECORDS, 1);
+    if (r != 0 || t->fail[0])
+        return qn_task_failf(t, "map returned %d at offset %llu of %s", r,
+                             (unsigned long long)offset, pc->name);
+    return 0;
+}
+
+typedef struct {
+    int fd;
+    char *buf;
+    size_t cap, len, pos; /* buf holds file bytes [base, base + len) */
+    uint64_t base;
+    int eof;
+} s_reader;
+
+/* Read more input after the unconsumed bytes; grows for long records. */
+static int s_refill(s_reader *r)
+{
+    if (r->pos > 0) {
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+        r->base += r->pos;
+        r->len -= r->pos;
+        r->pos = 0;
+    }
+    if (r->len == r->cap) {
+        r->cap *= 2;
+        r->buf = qn_realloc(r->buf, r->cap);
+    }
+    for (;;) {
+        ssize_t n = pread(r->fd, r->buf + r->len, r->cap - r->len,
+                          (off_t)(r->base + r->len));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            r->eof = 1;
+        r->len += (size_t)n;
+        return 0;
+    }
+}
+
+static int s_read_lines(s_map *m, const Quern__InputPiece *pc, s_reader *r)
+{
+    quern_task *t = m->t;
+    uint64_t end = pc->offset + pc->length;
+    r->base = pc->offset > 0 ? pc->offset - 1 : 0;
+    if (pc->offset > 0) {
+        /* Skip the line that started before the range. */
+        for (;;) {
+            if (r->pos == r->len) {
+                if (r->eof)
+                    return 0;
+                int rc = s_refill(r);
+                if (rc < 0)
+                    return qn_task_failf(t, "reading %s: %s", pc->name,
+                                         strerror(-rc));
+                continue;
+            }
+            char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+            if (nl) {
+                r->pos = (size_t)(nl - r->buf) + 1;
+                break;
+            }
+            r->pos = r->len;
+        }
+    }
+    uint64_t consumed = 0;
+    for (;;) {
+        uint64_t start = r->base + r->pos;
+        if (start >= end || (r->eof && r->pos == r->len))
+            break;
+        char *line = r->buf + r->pos;
+        char *nl = memchr(line, '\n', r->len - r->pos);
+        if (!nl && !r->eof) {
+            int rc = s_refill(r);
+            if (rc < 0)
+                return qn_task_failf(t, "reading %s: %s", pc->name,
+                                     strerror(-rc));
+            continue;
+        }
+        size_t len = nl ? (size_t)(nl - line) : r->len - r->pos;
+        if (s_call_map(t, pc, start, line, len) < 0)
+            return -1;
+        r->pos += len + (nl ? 1 : 0);
+        consumed += len + 1;
+        qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)(len + 1));
+        if ((t->counters[QN_C_MAP_IN_RECORDS].value & 4095) == 0)
+            qn_task_progress(t,
+                             0.8 * (double)(m->done_bytes + consumed) /
+                                 (double)(m->split_bytes ? m->split_bytes : 1),
+                             0);
+    }
+    return 0;
+}
+
+static int s_read_fixed(s_map *m, const Quern__InputPiece *pc, s_reader *r)
+{
+    quern_task *t = m->t;
+    uint64_t rs = t->spec->record_size;
+    uint64_t end = pc->offset + pc->length;
+    uint64_t first = (pc->offset + rs - 1) / rs * rs;
+    r->base = first;
+    for (uint64_t at = first; at < end && at < pc->file_size; at += rs) {
+        if (pc->file_size - at < rs)
+            return qn_task_failf(t,
+                                 "%s: %llu bytes is not a whole number of "
+                                 "%llu-byte records",
+                                 pc->name, (unsigned long long)pc->file_size,
+                                 (unsigned long long)rs);
+        while (r->len - r->pos < rs) {
+            if (r->eof)
+                return qn_task_failf(t, "%s: file shrank while reading",
+                                     pc->name);
+            int rc = s_refill(r);
+            if (rc < 0)
+                return qn_task_failf(t, "reading %s: %s", pc->name,
+                                     strerror(-rc));
+        }
+        if (s_call_map(t, pc, at, r->buf + r->pos, rs) < 0)
+            return -1;
+        r->pos += rs;
+        qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)rs);
+        qn_task_progress(t,
+                         0.8 * (double)(m->done_bytes + at + rs - first) /
+                             (double)(m->split_bytes ? m->split_bytes : 1),
+                         0);
+    }
+    return 0;
+}
+
+static int s_read_whole(s_map *m, const Quern__InputPiece *pc, s_reader *r)
+{
+    quern_task *t = m->t;
+    if (pc->offset > 0)
+        return 0; /* the piece holding byte 0 reads the file */
+    while (!r->eof) {
+        int rc = s_refill(r);
+        if (rc < 0)
+            return qn_task_failf(t, "reading %s: %s", pc->name, strerror(-rc));
+    }
+    qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)r->len);
+    return s_call_map(t, pc, 0, r->buf, r->len);
+}
+
+static int s_read_piece(s_map *m, const Quern__InputPiece *pc)
+{
+    quern_task *t = m->t;
+    s_reader r = {.cap = READ_CHUNK};
+    r.fd = open(pc->path, O_RDONLY | O_CLOEXEC);
+    if (r.fd < 0)
+        return qn_task_failf(t, "cannot open input %s: %s", pc->name,
+                             strerror(errno));
+    posix_fadvise(r.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    r.buf = qn_malloc(r.cap);
+    int rc;
+    switch (t->spec->input_kind) {
+    case QUERN__INPUT_KIND__FIXED: rc = s_read_fixed(m, pc, &r); break;
+    case QUERN__INPUT_KIND__WHOLE: rc = s_read_whole(m, pc, &r); break;
+    default: rc = s_read_lines(m, pc, &r); break;
+    }
+    free(r.buf);
+    close(r.fd);
+    m->done_bytes += pc->length;
+    return rc;
+}
+
+/* ---- the map attempt ----------------------------------------------------- */
+
+int qn_map_run(quern_task *t, qn_range *parts)
+{
+    s_map m = {.t = t};
+    s_ctx = &m;
+    qn_buf dir = {0}, out = {0}, tmp = {0};
+    int rc = -1;
+    for (size_t i = 0; i < t->spec->n_inputs; i++)
+        m.split_bytes += t->spec->inputs[i]->length;
+
+    qn_task_path(t, &dir, "%s", "");
+    int e = qn_mkdirs(dir.data, 0755);
+    if (e < 0) {
+        qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
+        goto done;
+    }
+    t->sb = qn_sortbuf_new((size_t)t->spec->sort_mb << 20, t->job->compare);
+    if (!t->sb) {
+        qn_task_failf(t, "bad --sort-mb %u", t->spec->sort_mb);
+        goto done;
+    }
+    t->spill = s_spill;
+    t->mode = QN_EMIT_MAP;
+    if (t->job->setup && t->job->setup(t) != 0) {
+        qn_task_failf(t, "setup failed");
+        goto done;
+    }
+    for (size_t i = 0; i < t->spec->n_inputs; i++)
+        if (s_read_piece(&m, t->spec->inputs[i]) < 0)
+            goto done;
+    if (t->job->teardown)
+        t->job->teardown(t);
+    if (t->fail[0])
+        goto done;
+    t->mode = QN_EMIT_NONE;
+
+    qn_map_output_path(&out, t->spec->work_dir, t->spec->job_id, t->spec->task,
+                       t->spec->attempt);
+    qn_buf_printf(&tmp, "%s.tmp", out.data);
+    if (m.nruns == 0) {
+        /* Everything fit in memory: one sorted write, no merge. */
+        if (s_write_sorted(t, tmp.data, parts) < 0)
+            goto done;
+    } else {
+        if (qn_sortbuf_count(t->sb) > 0 && s_spill(t) < 0)
+            goto done;
+        /* The buffer is not needed to merge: give its memory back. */
+        qn_sortbuf_destroy(&t->sb);
+        /* Too many runs to merge at once: merge the oldest into one run,
+         * which takes their place so input order is kept. */
+        while (m.nruns > QN_MERGE_FANIN) {
+            qn_buf p = {0};
+            qn_task_path(t, &p, "map-%05u-a%u.merge%zu", t->spec->task,
+                         t->spec->attempt, m.nruns);
+            int r = s_merge_runs(t, m.runs, QN_MERGE_FANIN, p.data, NULL);
+            for (size_t i = 0; i < QN_MERGE_FANIN; i++) {
+                unlink(m.runs[i]);
+                free(m.runs[i]);
+            }
+            memmove(m.runs + 1, m.runs + QN_MERGE_FANIN,
+                    (m.nruns - QN_MERGE_FANIN) * sizeof *m.runs);
+            m.nruns -= QN_MERGE_FANIN - 1;
+            m.runs[0] = p.data;
+            if (r < 0)
+                goto done;
+        }
+        if (s_merge_runs(t, m.runs, m.nruns, tmp.data, parts) < 0)
+            goto done;
+    }
+    for (unsigned p = 0; p < t->spec->nreduce; p++) {
+        qn_task_count(t, QN_C_INTER_RAW, (long long)parts[p].raw);
+        qn_task_count(t, QN_C_INTER_STORED, (long long)parts[p].length);
+    }
+    if (rename(tmp.data, out.data) < 0) {
+        qn_task_failf(t, "cannot rename %s: %s", tmp.data, strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    if (rc < 0 && tmp.data)
+        unlink(tmp.data);
+    for (size_t i = 0; i < m.nruns; i++) {
+        unlink(m.runs[i]);
+        free(m.runs[i]);
+    }
+    free(m.runs);
+    qn_buf_release(&dir);
+    qn_buf_release(&out);
+    qn_buf_release(&tmp);
+    s_ctx = NULL;
+    return rc;
+}

@@ -1,0 +1,218 @@
+/*
+ * reducetask.c -- a reduce attempt: fetch this partition of every map
+ * output into local segment files, merge them (in passes of at most
+ * QN_MERGE_FANIN), call reduce once per key, and write the output to a
+ * temporary file that is renamed to part-NNNNN only when complete.
+ */
+#include "task.h"
+
+#include "merge.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    int fd;
+    qn_blockreader r;
+} s_seg;
+
+/* Open segment files as block readers. Returns 0 or -1 (t->fail). */
+static int s_open_segs(quern_task *t, char **paths, size_t n, s_seg *segs,
+                       qn_blockreader **src)
+{
+    for (size_t i = 0; i < n; i++)
+        segs[i].fd = -1;
+    for (size_t i = 0; i < n; i++) {
+        segs[i].fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (segs[i].fd < 0 || fstat(segs[i].fd, &st) < 0)
+            return qn_task_failf(t, "cannot open %s: %s", paths[i],
+                                 strerror(errno));
+        qn_blockreader_init(&segs[i].r, segs[i].fd, paths[i], 0,
+                            (uint64_t)st.st_size);
+        src[i] = &segs[i].r;
+    }
+    return 0;
+}
+
+/*
+ * Close segments opened by s_open_segs. Segments fetched from maps
+ * (fetched[i] set; fetched may be NULL) add what they decoded to the
+ * shuffle's raw byte count.
+ */
+static void s_close_segs(quern_task *t, s_seg *segs, size_t n,
+                         const char *fetched)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (segs[i].fd < 0)
+            continue;
+        if (fetched && fetched[i])
+            qn_task_count(t, QN_C_SHUFFLE_RAW, (long long)segs[i].r.raw_bytes);
+        qn_blockreader_release(&segs[i].r);
+        close(segs[i].fd);
+        segs[i].fd = -1;
+    }
+}
+
+/* Merge n segments (no reduce) into one new block stream at path. */
+static int s_merge_pass(quern_task *t, char **paths, size_t n, const char *path,
+                        const char *fetched)
+{
+    s_seg *segs = qn_calloc(n, sizeof *segs);
+    qn_blockreader **src = qn_calloc(n, sizeof *src);
+    int rc = s_open_segs(t, paths, n, segs, src);
+    int fd = -1;
+    qn_blockwriter *w = NULL;
+    if (rc == 0) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            rc =
+                qn_task_failf(t, "cannot create %s: %s", path, strerror(errno));
+    }
+    if (rc == 0) {
+        w = qn_blockwriter_new(fd, t->codec);
+        qn_merge *m = qn_merge_new(t->job->compare, src, n);
+        const void *k, *v;
+        size_t kl, vl;
+        int r;
+        while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
+            r = qn_blockwriter_add(w, k, kl, v, vl);
+            if (r < 0)
+                break;
+            qn_merge_pop(m);
+        }
+        if (r == 0)
+            r = qn_blockwriter_flush(w);
+        if (r < 0)
+            rc = qn_task_failf(t, "merging into %s: %s", path,
+                               *qn_merge_error(m) ? qn_merge_error(m)
+                                                  : qn_strerror(r));
+        qn_merge_destroy(&m);
+        qn_blockwriter_destroy(&w);
+    }
+    if (fd >= 0 && close(fd) < 0 && rc == 0)
+        rc = qn_task_failf(t, "writing %s: %s", path, strerror(errno));
+    s_close_segs(t, segs, n, fetched);
+    free(segs);
+    free(src);
+    return rc;
+}
+
+int qn_reduce_run(quern_task *t)
+{
+    Quern__TaskSpec *sp = t->spec;
+    char **segs = NULL;
+    size_t nsegs = 0;
+    char *is_fetched = NULL; /* segs[i] came straight from a map */
+    qn_buf tmp = {0}, final = {0}, dir = {0};
+    int rc = -1;
+
+    if (qn_fetch_all(t, &segs, &nsegs) < 0)
+        goto done;
+    qn_task_progress(t, 1.0 / 3, 1);
+    is_fetched = qn_malloc(nsegs ? nsegs : 1);
+    memset(is_fetched, 1, nsegs);
+
+    /* Merge in passes until QN_MERGE_FANIN segments are left; each pass
+     * merges consecutive segments so map order (value order) is kept. */
+    while (nsegs > QN_MERGE_FANIN) {
+        qn_buf p = {0};
+        qn_task_path(t, &p, "reduce-%05u-a%u/merge-%zu", sp->task, sp->attempt,
+                     nsegs);
+        int r = s_merge_pass(t, segs, QN_MERGE_FANIN, p.data, is_fetched);
+        for (size_t i = 0; i < QN_MERGE_FANIN; i++) {
+            unlink(segs[i]);
+            free(segs[i]);
+        }
+        memmove(segs + 1, segs + QN_MERGE_FANIN,
+                (nsegs - QN_MERGE_FANIN) * sizeof *segs);
+        memmove(is_fetched + 1, is_fetched + QN_MERGE_FANIN,
+                nsegs - QN_MERGE_FANIN);
+        nsegs -= QN_MERGE_FANIN - 1;
+        segs[0] = p.data;
+        is_fetched[0] = 0;
+        if (r < 0)
+            goto done;
+    }
+
+    qn_buf_printf(&dir, "%s/_temporary/%s", sp->output_dir, sp->job_id);
+    int e = qn_mkdirs(dir.data, 0755);
+    if (e < 0) {
+        qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
+        goto done;
+    }
+    qn_buf_printf(&tmp, "%s/part-%05u.a%u", dir.data, sp->task, sp->attempt);
+    qn_buf_printf(&final, "%s/part-%05u", sp->output_dir, sp->task);
+    t->out_fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (t->out_fd < 0) {
+        qn_task_failf(t, "cannot create %s: %s", tmp.data, strerror(errno));
+        goto done;
+    }
+
+    t->mode = QN_EMIT_REDUCE;
+    if (t->job->setup && t->job->setup(t) != 0) {
+        qn_task_failf(t, "setup failed");
+        goto done;
+    }
+    s_seg *sg = qn_calloc(nsegs ? nsegs : 1, sizeof *sg);
+    qn_blockreader **src = qn_calloc(nsegs ? nsegs : 1, sizeof *src);
+    int r = s_open_segs(t, segs, nsegs, sg, src);
+    if (r == 0)
+        r = qn_task_group(t, src, nsegs, t->job->reduce);
+    s_close_segs(t, sg, nsegs, is_fetched);
+    free(sg);
+    free(src);
+    if (r < 0)
+        goto done;
+    if (t->job->teardown)
+        t->job->teardown(t);
+    if (t->fail[0])
+        goto done;
+    t->mode = QN_EMIT_NONE;
+    e = qn_task_flush_output(t);
+    if (e == 0 && fsync(t->out_fd) < 0)
+        e = -errno;
+    if (close(t->out_fd) < 0 && e == 0)
+        e = -errno;
+    t->out_fd = -1;
+    if (e < 0) {
+        qn_task_failf(t, "writing %s: %s", tmp.data, qn_strerror(e));
+        goto done;
+    }
+    /* The partition appears whole or not at all. */
+    if (rename(tmp.data, final.data) < 0) {
+        qn_task_failf(t, "cannot rename %s to %s: %s", tmp.data, final.data,
+                      strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    if (t->out_fd >= 0) {
+        close(t->out_fd);
+        t->out_fd = -1;
+    }
+    if (rc < 0 && tmp.data)
+        unlink(tmp.data);
+    for (size_t i = 0; i < nsegs; i++) {
+        unlink(segs[i]);
+        free(segs[i]);
+    }
+    free(segs);
+    free(is_fetched);
+    {
+        qn_buf d = {0};
+        qn_task_path(t, &d, "reduce-%05u-a%u", sp->task, sp->attempt);
+        qn_rmtree(d.data);
+        qn_buf_release(&d);
+    }
+    qn_buf_release(&tmp);
+    qn_buf_release(&final);
+    qn_buf_release(&dir);
+    return rc;
+}

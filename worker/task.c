@@ -1,0 +1,496 @@
+/*
+ * task.c -- the task process: the plugin API of quern.h, plugin loading,
+ * counters and progress, key grouping, and the attempt's main flow.
+ */
+#include "task.h"
+
+#include "hash.h"
+#include "log.h"
+#include "merge.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OUT_FLUSH (1024 * 1024) /* reduce output buffered before a write */
+#define REPORT_MS 1000          /* progress reports at most this often */
+
+static const char *const s_counter_names[QN_C_BUILTIN_COUNT] = {
+    [QN_C_MAP_IN_RECORDS] = "map_input_records",
+    [QN_C_MAP_IN_BYTES] = "map_input_bytes",
+    [QN_C_MAP_OUT_RECORDS] = "map_output_records",
+    [QN_C_MAP_OUT_BYTES] = "map_output_bytes",
+    [QN_C_COMBINE_IN] = "combine_input_records",
+    [QN_C_COMBINE_OUT] = "combine_output_records",
+    [QN_C_SPILLS] = "spills",
+    [QN_C_SPILLED_RECORDS] = "spilled_records",
+    [QN_C_INTER_RAW] = "intermediate_bytes_raw",
+    [QN_C_INTER_STORED] = "intermediate_bytes_compressed",
+    [QN_C_SHUFFLE_RAW] = "shuffle_bytes_raw",
+    [QN_C_SHUFFLE_STORED] = "shuffle_bytes_compressed",
+    [QN_C_REDUCE_GROUPS] = "reduce_input_groups",
+    [QN_C_REDUCE_IN_RECORDS] = "reduce_input_records",
+    [QN_C_REDUCE_OUT_RECORDS] = "reduce_output_records",
+    [QN_C_REDUCE_OUT_BYTES] = "reduce_output_bytes",
+};
+
+const char *qn_task_counter_name(int i)
+{
+    return s_counter_names[i];
+}
+
+int qn_task_failf(quern_task *t, const char *fmt, ...)
+{
+    if (t->fail[0])
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->fail, sizeof t->fail, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,
+                size_t blen)
+{
+    if (t->job->compare)
+        return t->job->compare(a, alen, b, blen);
+    return qn_key_cmp(a, alen, b, blen);
+}
+
+void qn_task_path(const quern_task *t, qn_buf *b, const char *fmt, ...)
+{
+    b->len = 0;
+    qn_buf_printf(b, "%s/jobs/%s/", t->spec->work_dir, t->spec->job_id);
+    va_list ap;
+    va_start(ap, fmt);
+    char tail[256];
+    vsnprintf(tail, sizeof tail, fmt, ap);
+    va_end(ap);
+    qn_buf_printf(b, "%s", tail);
+}
+
+/* ---- the plugin API (quern.h) -------------------------------------------- */
+
+int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
+               size_t vlen)
+{
+    int rc;
+    switch (t->mode) {
+    case QN_EMIT_MAP: {
+        unsigned nr = t->spec->nreduce;
+        unsigned p = t->job->partition ? t->job->partition(t, key, klen, nr)
+                                       : qn_hash_partition(key, klen, nr);
+        if (p >= nr)
+            return qn_task_failf(t,
+                                 "partition() returned %u but the job has %u "
+                                 "reducers",
+                                 p, nr);
+        rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+        if (rc == -QN_EFULL) {
+            if (t->spill(t) < 0)
+                return -1;
+            rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+        }
+        if (rc < 0)
+            return qn_task_failf(t,
+                                 "a record of %zu bytes does not fit in the "
+                                 "sort buffer (--sort-mb %u)",
+                                 klen + vlen, t->spec->sort_mb);
+        qn_task_count(t, QN_C_MAP_OUT_RECORDS, 1);
+        qn_task_count(t, QN_C_MAP_OUT_BYTES, (long long)(klen + vlen));
+        return 0;
+    }
+    case QN_EMIT_COMBINE:
+        if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
+            return qn_task_failf(t, "combine emitted a key other than the "
+                                    "one it was given");
+        rc = qn_ifile_writer_add(t->iw, t->part, key, klen, val, vlen);
+        if (rc < 0)
+            return qn_task_failf(t, "writing map output: %s", qn_strerror(rc));
+        qn_task_count(t, QN_C_COMBINE_OUT, 1);
+        return 0;
+    case QN_EMIT_REDUCE:
+        if (qn_buf_reserve(&t->out, klen + vlen + 2) < 0)
+            return qn_task_failf(t, "out of memory");
+        memcpy(t->out.data + t->out.len, key, klen);
+        t->out.len += klen;
+        t->out.data[t->out.len++] = '\t';
+        memcpy(t->out.data + t->out.len, val, vlen);
+        t->out.len += vlen;
+        t->out.data[t->out.len++] = '\n';
+        qn_task_count(t, QN_C_REDUCE_OUT_RECORDS, 1);
+        qn_task_count(t, QN_C_REDUCE_OUT_BYTES, (long long)(klen + vlen + 2));
+        if (t->out.len >= OUT_FLUSH) {
+            rc = qn_task_flush_output(t);
+            if (rc < 0)
+                return qn_task_failf(t, "writing output: %s", qn_strerror(rc));
+        }
+        return 0;
+    default:
+        return qn_task_failf(t, "quern_emit called outside map, combine, "
+                                "reduce or teardown");
+    }
+}
+
+int quern_next(quern_values *vs, const void **val, size_t *vlen)
+{
+    return vs->next(vs, val, vlen);
+}
+
+void quern_count(quern_task *t, const char *counter, long long delta)
+{
+    for (size_t i = QN_C_BUILTIN_COUNT; i < t->ncounters; i++) {
+        if (strcmp(t->counters[i].name + 5, counter) == 0) {
+            t->counters[i].value += delta;
+            return;
+        }
+    }
+    if (t->ncounters == t->cap_counters) {
+        t->cap_counters *= 2;
+        t->counters =
+            qn_realloc(t->counters, t->cap_counters * sizeof *t->counters);
+    }
+    qn_buf name = {0};
+    qn_buf_printf(&name, "user.%s", counter);
+    t->counters[t->ncounters++] = (qn_counter){name.data, delta};
+}
+
+const char *quern_arg(quern_task *t, const char *name)
+{
+    for (size_t i = 0; i < t->spec->n_args; i++)
+        if (strcmp(t->spec->args[i]->name, name) == 0)
+            return t->spec->args[i]->value;
+    return NULL;
+}
+
+unsigned quern_reducers(quern_task *t)
+{
+    return t->spec->nreduce;
+}
+
+unsigned long long quern_offset(quern_task *t)
+{
+    return t->offset;
+}
+
+int quern_fail(quern_task *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->fail, sizeof t->fail, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---- output and reports -------------------------------------------------- */
+
+int qn_task_flush_output(quern_task *t)
+{
+    int rc = qn_write_all(t->out_fd, t->out.data, t->out.len);
+    t->out.len = 0;
+    return rc;
+}
+
+static void s_fill_counters(quern_task *t, Quern__TaskUpdate *u,
+                            Quern__Counter **ptrs, Quern__Counter *cs)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->ncounters; i++) {
+        if (t->counters[i].value == 0)
+            continue;
+        quern__counter__init(&cs[n]);
+        cs[n].name = (char *)t->counters[i].name;
+        cs[n].value = t->counters[i].value;
+        ptrs[n] = &cs[n];
+        n++;
+    }
+    u->counters = ptrs;
+    u->n_counters = n;
+}
+
+static void s_attempt_ref(quern_task *t, Quern__AttemptRef *ref)
+{
+    quern__attempt_ref__init(ref);
+    ref->job_id = t->spec->job_id;
+    ref->kind = t->spec->kind;
+    ref->task = t->spec->task;
+    ref->attempt = t->spec->attempt;
+}
+
+/* Send a TaskUpdate; parts may be NULL. Returns 0 or -errno. */
+static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
+                         const qn_range *parts)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+    Quern__AttemptRef ref;
+    s_attempt_ref(t, &ref);
+    u.attempt = &ref;
+    u.state = state;
+    u.progress = progress;
+    Quern__Counter **cptr = qn_calloc(t->ncounters, sizeof *cptr);
+    Quern__Counter *cs = qn_calloc(t->ncounters, sizeof *cs);
+    s_fill_counters(t, &u, cptr, cs);
+    unsigned nr = t->spec->nreduce;
+    Quern__PartitionInfo *pi = NULL, **pptr = NULL;
+    if (parts) {
+        pi = qn_calloc(nr, sizeof *pi);
+        pptr = qn_calloc(nr, sizeof *pptr);
+        for (unsigned p = 0; p < nr; p++) {
+            quern__partition_info__init(&pi[p]);
+            pi[p].bytes = parts[p].length;
+            pi[p].raw_bytes = parts[p].raw;
+            pi[p].records = parts[p].records;
+            pptr[p] = &pi[p];
+        }
+        u.partitions = pptr;
+        u.n_partitions = nr;
+    }
+    if (state == QUERN__TASK_STATE__FAILED) {
+        u.reason = t->fail;
+        u.record_offset = t->offset;
+    }
+    env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
+    env.task_update = &u;
+    int rc = qn_wire_write_fd(t->ctl, &env);
+    free(cptr);
+    free(cs);
+    free(pi);
+    free(pptr);
+    return rc;
+}
+
+int qn_task_progress(quern_task *t, double progress, int force)
+{
+    int64_t now = qn_now_ms();
+    if (!force && now < t->next_report)
+        return 0;
+    t->next_report = now + REPORT_MS;
+    if (progress > 1)
+        progress = 1;
+    return s_send_update(t, QUERN__TASK_STATE__RUNNING, progress, NULL) < 0 ? -1
+                                                                            : 0;
+}
+
+/* ---- grouping by key ----------------------------------------------------- */
+
+typedef struct {
+    quern_task *t;
+    qn_merge *m;
+    const void *key; /* the group's key (a private copy) */
+    size_t klen;
+    int done; /* the group has no more values */
+} s_group;
+
+static int s_group_next(quern_values *vs, const void **val, size_t *vlen)
+{
+    s_group *g = vs->ctx;
+    if (g->done)
+        return 0;
+    const void *k;
+    size_t kl;
+    int rc = qn_merge_peek(g->m, &k, &kl, val, vlen);
+    if (rc < 0)
+        qn_task_failf(g->t, "%s", qn_merge_error(g->m));
+    if (rc <= 0 || qn_task_cmp(g->t, k, kl, g->key, g->klen) != 0) {
+        g->done = 1;
+        return 0;
+    }
+    qn_merge_pop(g->m);
+    vs->taken++;
+    return 1;
+}
+
+int qn_task_group(quern_task *t, qn_blockreader **src, size_t n, qn_group_fn fn)
+{
+    qn_merge *m = qn_merge_new(t->job->compare, src, n);
+    qn_buf key = {0};
+    s_group g = {.t = t, .m = m};
+    quern_values vs = {.next = s_group_next, .ctx = &g};
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += src[i]->end - src[i]->pos;
+    int is_reduce = t->mode == QN_EMIT_REDUCE;
+    long long groups = 0, records = 0;
+    int rc = 0;
+    for (;;) {
+        const void *k, *v;
+        size_t kl, vl;
+        int r = qn_merge_peek(m, &k, &kl, &v, &vl);
+        if (r < 0) {
+            rc = qn_task_failf(t, "%s", qn_merge_error(m));
+            break;
+        }
+        if (r == 0)
+            break;
+        key.len = 0;
+        qn_buf_add(&key, k, kl);
+        g.key = key.data;
+        g.klen = kl;
+        g.done = 0;
+        vs.taken = 0;
+        t->group_key = key.data;
+        t->group_klen = kl;
+        r = fn(t, key.data, kl, &vs);
+        if (r != 0 && !t->fail[0])
+            qn_task_failf(t, "%s returned %d", is_reduce ? "reduce" : "combine",
+                          r);
+        if (t->fail[0]) {
+            rc = -1;
+            break;
+        }
+        /* Values the callback did not read are skipped. */
+        const void *skip;
+        size_t skiplen;
+        while (s_group_next(&vs, &skip, &skiplen))
+            ;
+        if (t->fail[0]) {
+            rc = -1;
+            break;
+        }
+        groups++;
+        records += vs.taken;
+        if (is_reduce && (groups & 1023) == 0 && total) {
+            uint64_t read = 0;
+            for (size_t i = 0; i < n; i++)
+                read += src[i]->stored_bytes;
+            qn_task_progress(
+                t, 1.0 / 3 + (2.0 / 3) * (double)read / (double)total, 0);
+        }
+    }
+    if (is_reduce) {
+        qn_task_count(t, QN_C_REDUCE_GROUPS, groups);
+        qn_task_count(t, QN_C_REDUCE_IN_RECORDS, records);
+    } else {
+        qn_task_count(t, QN_C_COMBINE_IN, records);
+    }
+    qn_buf_release(&key);
+    qn_merge_destroy(&m);
+    return rc;
+}
+
+/* ---- the attempt --------------------------------------------------------- */
+
+static int s_load_plugin(quern_task *t)
+{
+    const char *path = t->spec->plugin;
+    t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!t->dl)
+        return qn_task_failf(t, "cannot load plugin: %s", dlerror());
+    const quern_job *job = dlsym(t->dl, "quern_job_v1");
+    if (!job)
+        return qn_task_failf(t,
+                             "plugin %s does not define quern_job_v1 "
+                             "(use the QUERN_JOB macro)",
+                             path);
+    if (job->abi != QUERN_ABI)
+        return qn_task_failf(t,
+                             "plugin %s was built for plugin ABI %u; "
+                             "this Quern runs ABI %u: rebuild it against "
+                             "this quern.h",
+                             path, job->abi, QUERN_ABI);
+    if (!job->map || !job->reduce)
+        return qn_task_failf(t, "plugin %s has no %s function", path,
+                             job->map ? "reduce" : "map");
+    t->job = job;
+    return 0;
+}
+
+static void s_task_free(quern_task *t)
+{
+    qn_sortbuf_destroy(&t->sb);
+    qn_ifile_writer_abort(&t->iw);
+    qn_codec_destroy(&t->codec);
+    qn_buf_release(&t->out);
+    for (size_t i = QN_C_BUILTIN_COUNT; i < t->ncounters; i++)
+        free((char *)t->counters[i].name);
+    free(t->counters);
+    if (t->spec)
+        quern__task_spec__free_unpacked(t->spec, NULL);
+    /* The plugin stays loaded: it may have registered atexit handlers. */
+}
+
+/* Read the TaskSpec the worker sends first. */
+static Quern__TaskSpec *s_read_spec(int ctl)
+{
+    qn_stream st = {.fd = ctl};
+    Quern__Envelope *env = NULL;
+    char err[256];
+    for (;;) {
+        int rc = qn_stream_next(&st, &env, err, sizeof err);
+        if (rc < 0) {
+            qn_error("bad task spec from the worker: %s", err);
+            break;
+        }
+        if (rc > 0)
+            break;
+        if (st.eof) {
+            qn_error("the worker closed the control channel");
+            break;
+        }
+        /* fd 3 is blocking: this read waits for the worker. */
+        if (qn_stream_read(&st) < 0)
+            break;
+    }
+    qn_buf_release(&st.in);
+    if (!env)
+        return NULL;
+    Quern__TaskSpec *spec = NULL;
+    if (env->body_case == QUERN__ENVELOPE__BODY_TASK_SPEC) {
+        spec = env->task_spec;
+        env->task_spec = NULL;
+        env->body_case = QUERN__ENVELOPE__BODY__NOT_SET;
+    }
+    qn_wire_free(env);
+    return spec;
+}
+
+int qn_task_main(int ctl);
+
+int qn_task_main(int ctl)
+{
+    quern_task task = {.ctl = ctl, .out_fd = -1};
+    quern_task *t = &task;
+    t->spec = s_read_spec(ctl);
+    if (!t->spec)
+        return 2;
+    qn_log_init("quern-task", QN_LOG_INFO);
+    t->cap_counters = QN_C_BUILTIN_COUNT + 8;
+    t->counters = qn_calloc(t->cap_counters, sizeof *t->counters);
+    for (int i = 0; i < QN_C_BUILTIN_COUNT; i++)
+        t->counters[i].name = s_counter_names[i];
+    t->ncounters = QN_C_BUILTIN_COUNT;
+    t->codec = qn_codec_new((int)t->spec->codec, (int)t->spec->compress_level);
+    qn_range *parts = NULL;
+
+    int rc = -1;
+    if (!t->codec) {
+        qn_task_failf(t, "bad codec %u or level %u", t->spec->codec,
+                      t->spec->compress_level);
+    } else if (s_load_plugin(t) == 0) {
+        if (t->spec->kind == QUERN__TASK_KIND__MAP) {
+            parts = qn_calloc(t->spec->nreduce, sizeof *parts);
+            rc = qn_map_run(t, parts);
+        } else {
+            rc = qn_reduce_run(t);
+        }
+    }
+    int sent;
+    if (rc == 0)
+        sent = s_send_update(t, QUERN__TASK_STATE__SUCCEEDED, 1.0, parts);
+    else
+        sent = s_send_update(t, QUERN__TASK_STATE__FAILED, 0, NULL);
+    if (rc < 0)
+        fprintf(stderr, "task failed: %s\n", t->fail);
+    free(parts);
+    s_task_free(t);
+    return rc == 0 && sent == 0 ? 0 : 1;
+}

@@ -1,0 +1,158 @@
+/*
+ * task.h -- one task attempt, run in its own process (quern-task).
+ *
+ * The worker starts quern-task with a socketpair on fd 3, sends it a
+ * TaskSpec, and reads TaskUpdates back: progress while it runs, then one
+ * final SUCCEEDED or FAILED. The task loads the job's plugin, runs the map
+ * or the reduce, and exits. A plugin that crashes or hangs takes only this
+ * process with it.
+ *
+ * This header also defines the structs behind quern.h's opaque types,
+ * shared by the map and reduce sides.
+ */
+#ifndef QN_TASK_H
+#define QN_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ifile.h"
+#include "layout.h"
+#include "quern.h"
+#include "sortbuf.h"
+#include "wire.h"
+
+/* What quern_emit does, by phase. */
+typedef enum {
+    QN_EMIT_NONE = 0, /* emitting is an error here */
+    QN_EMIT_MAP,      /* into the sort buffer */
+    QN_EMIT_COMBINE,  /* into an intermediate file, same key as the group */
+    QN_EMIT_REDUCE,   /* into the job's output */
+} qn_emit_mode;
+
+typedef struct qn_counter {
+    const char *name; /* interned copy */
+    long long value;
+} qn_counter;
+
+/* Built-in counter indices (names in task.c). */
+enum {
+    QN_C_MAP_IN_RECORDS,
+    QN_C_MAP_IN_BYTES,
+    QN_C_MAP_OUT_RECORDS,
+    QN_C_MAP_OUT_BYTES,
+    QN_C_COMBINE_IN,
+    QN_C_COMBINE_OUT,
+    QN_C_SPILLS,
+    QN_C_SPILLED_RECORDS,
+    QN_C_INTER_RAW,
+    QN_C_INTER_STORED,
+    QN_C_SHUFFLE_RAW,
+    QN_C_SHUFFLE_STORED,
+    QN_C_REDUCE_GROUPS,
+    QN_C_REDUCE_IN_RECORDS,
+    QN_C_REDUCE_OUT_RECORDS,
+    QN_C_REDUCE_OUT_BYTES,
+    QN_C_BUILTIN_COUNT
+};
+
+/* Something that hands out the values of one key. */
+struct quern_values {
+    int (*next)(quern_values *vs, const void **val, size_t *vlen);
+    void *ctx;
+    long long taken; /* values handed out */
+};
+
+struct quern_task {
+    Quern__TaskSpec *spec; /* owned */
+    const quern_job *job;  /* the plugin's definition */
+    void *dl;              /* dlopen handle */
+    int ctl;               /* fd 3: the worker */
+    qn_emit_mode mode;
+
+    /* map */
+    qn_sortbuf *sb;
+    unsigned long long offset;   /* current record's byte offset */
+    int (*spill)(quern_task *t); /* empties a full sort buffer */
+
+    /* combine and merge output */
+    qn_ifile_writer *iw;
+    unsigned part;         /* partition being written */
+    const void *group_key; /* combine: the key being combined */
+    size_t group_klen;
+
+    /* reduce output */
+    int out_fd;
+    qn_buf out; /* buffered output lines */
+
+    /* counters: built-ins first, then user counters */
+    qn_counter *counters;
+    size_t ncounters, cap_counters;
+
+    char fail[1024];     /* why the attempt failed */
+    int64_t next_report; /* when progress is next sent */
+    qn_codec *codec;     /* intermediate compression */
+};
+
+/* The name of built-in counter i. */
+const char *qn_task_counter_name(int i);
+
+/* Add to a built-in counter. */
+static inline void qn_task_count(quern_task *t, int i, long long d)
+{
+    t->counters[i].value += d;
+}
+
+/* Record a failure message (printf format) unless one is set; returns -1. */
+int qn_task_failf(quern_task *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Send a RUNNING update with progress (0..1) if a second has passed since
+ * the last one (or force is set). Returns 0 or -1 when the worker is gone.
+ */
+int qn_task_progress(quern_task *t, double progress, int force);
+
+/* Compare keys with the job's order. */
+int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,
+                size_t blen);
+
+/* Flush reduce output buffered in t->out to t->out_fd; 0 or -errno. */
+int qn_task_flush_output(quern_task *t);
+
+/* Path of a file in this attempt's directory of the job's work dir. */
+void qn_task_path(const quern_task *t, qn_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Run a map task. On success fills parts[nreduce] with the output's
+ * partition ranges. Returns 0 or -1 (t->fail says why).
+ */
+int qn_map_run(quern_task *t, qn_range *parts);
+
+/* Run a reduce task. Returns 0 or -1 (t->fail says why). */
+int qn_reduce_run(quern_task *t);
+
+/*
+ * Fetch this reducer's partition of every map output into local segment
+ * files (paths into segs, in map order; empty partitions are skipped).
+ * Returns 0 or -1 (t->fail says why).
+ */
+int qn_fetch_all(quern_task *t, char ***segs, size_t *nsegs);
+
+/*
+ * Merge sorted block streams to a block stream or, with a reduce/combine
+ * callback, group them by key. Shared by the map's final merge and the
+ * reduce. See task.c.
+ */
+typedef int (*qn_group_fn)(quern_task *t, const void *key, size_t klen,
+                           quern_values *vs);
+
+/*
+ * Run fn once per distinct key of the merged sources (in order), handing it
+ * the key's values. Returns 0, or -1 with t->fail set.
+ */
+int qn_task_group(quern_task *t, qn_blockreader **src, size_t n,
+                  qn_group_fn fn);
+
+#endif

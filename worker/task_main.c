@@ -1,0 +1,20 @@
+/*
+ * task_main.c -- quern-task, the runner for one task attempt. The worker
+ * starts it with a control socketpair on fd 3; it is not meant to be run by
+ * hand.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+
+int qn_task_main(int ctl);
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1 || fcntl(3, F_GETFD) < 0) {
+        fprintf(stderr, "quern-task: runs one task attempt for quern-worker, "
+                        "which starts it with a control channel on fd 3\n");
+        return 2;
+    }
+    return qn_task_main(3);
+}

@@ -1,0 +1,644 @@
+/*
+ * worker.c -- see worker.h.
+ *
+ * One thread, one zmq_poll over: the DEALER socket to the master, the
+ * shuffle server's ROUTER, a signalfd (SIGCHLD, SIGTERM, SIGINT), and the
+ * control socketpair of every running attempt. An attempt's end is known
+ * from SIGCHLD; its final report is held until then, so "succeeded" means
+ * both that the task said so and that its process exited cleanly.
+ */
+#include "worker.h"
+
+#include "log.h"
+#include "proc.h"
+#include "shuffle.h"
+#include "task.h"
+#include "util.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define HELLO_RETRY_MS 1000  /* first wait for a welcome */
+#define HELLO_RETRY_MAX 8000 /* backoff cap */
+#define STDERR_TAIL 2048     /* bytes of a failed attempt's stderr sent */
+
+typedef struct {
+    char job_id[72];
+    int kind;
+    unsigned task, attempt;
+    pid_t pid;
+    qn_stream st; /* control channel (st.fd) */
+    char *stderr_path;
+    Quern__Envelope *final; /* the task's last word, until it exits */
+    int cancelled;
+} s_attempt;
+
+struct qn_worker {
+    qn_worker_config cfg;
+    char id[72];
+    char host[128];
+    char *work_dir;
+    int own_work_dir; /* made by us: remove at exit */
+    char *task_bin;   /* quern-task */
+    void *ctx;
+    void *master; /* DEALER */
+    qn_shuffle *shuffle;
+    int sigfd;
+    int stop;
+    int welcomed;
+    unsigned heartbeat_ms;
+    int64_t next_hello, hello_backoff, next_heartbeat;
+    s_attempt *att;
+    size_t natt, cap_att;
+    qn_frames in;
+};
+
+/* ---- set-up -------------------------------------------------------------- */
+
+qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
+{
+    qn_worker *w = qn_calloc(1, sizeof *w);
+    w->cfg = *cfg;
+    w->sigfd = -1;
+    gethostname(w->host, sizeof w->host - 1);
+    unsigned rnd = (unsigned)(qn_wall_ms() ^ ((int64_t)getpid() << 16));
+    snprintf(w->id, sizeof w->id, "w-%.24s-%d-%04x", w->host, (int)getpid(),
+             rnd & 0xffff);
+    for (char *p = w->id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-'))
+            *p = '-';
+
+    if (cfg->task_bin) {
+        w->task_bin = qn_strdup(cfg->task_bin);
+    } else {
+        char dir[PATH_MAX];
+        if (qn_exe_dir(dir, sizeof dir) < 0) {
+            snprintf(err, errcap, "cannot find my own executable");
+            goto fail;
+        }
+        qn_buf b = {0};
+        qn_buf_printf(&b, "%s/../libexec/quern-task", dir);
+        w->task_bin = b.data;
+    }
+    if (access(w->task_bin, X_OK) < 0) {
+        snprintf(err, errcap,
+                 "task runner %s: %s (is Quern installed "
+                 "completely?)",
+                 w->task_bin, strerror(errno));
+        goto fail;
+    }
+
+    if (cfg->work_dir) {
+        w->work_dir = qn_strdup(cfg->work_dir);
+        int rc = qn_mkdirs(w->work_dir, 0755);
+        if (rc < 0) {
+            snprintf(err, errcap, "work dir %s: %s", w->work_dir,
+                     strerror(-rc));
+            goto fail;
+        }
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        qn_buf b = {0};
+        qn_buf_printf(&b, "%s/quern-worker-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(b.data)) {
+            snprintf(err, errcap, "cannot create a work dir %s: %s", b.data,
+                     strerror(errno));
+            qn_buf_release(&b);
+            goto fail;
+        }
+        w->work_dir = b.data;
+        w->own_work_dir = 1;
+    }
+    /* Map outputs of an earlier run are unknown to any master now. */
+    {
+        qn_buf jobs = {0};
+        qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
+        qn_rmtree(jobs.data);
+        qn_mkdirs(jobs.data, 0755);
+        qn_buf_release(&jobs);
+    }
+
+    w->sigfd = qn_signals_open();
+    if (w->sigfd < 0) {
+        snprintf(err, errcap, "signalfd: %s", strerror(-w->sigfd));
+        goto fail;
+    }
+    w->ctx = zmq_ctx_new();
+    w->master = zmq_socket(w->ctx, ZMQ_DEALER);
+    int zero = 0;
+    int64_t max = QN_MSG_MAX;
+    zmq_setsockopt(w->master, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(w->master, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    if (zmq_connect(w->master, cfg->master) < 0) {
+        snprintf(err, errcap, "bad master endpoint '%s': %s", cfg->master,
+                 zmq_strerror(errno));
+        goto fail;
+    }
+    w->shuffle = qn_shuffle_new(
+        w->ctx, cfg->shuffle ? cfg->shuffle : "tcp://127.0.0.1:*", w->work_dir,
+        err, errcap);
+    if (!w->shuffle)
+        goto fail;
+    w->heartbeat_ms = 1000;
+    w->hello_backoff = HELLO_RETRY_MS;
+    return w;
+fail:
+    qn_worker_destroy(&w);
+    return NULL;
+}
+
+/* ---- talking to the master ----------------------------------------------- */
+
+static void s_send_master(qn_worker *w, Quern__Envelope *env)
+{
+    int rc = qn_wire_send(w->master, NULL, 0, env, NULL, 0);
+    if (rc < 0)
+        qn_warn("worker %s: cannot send %s to the master: %s", w->id,
+                qn_wire_name(env), zmq_strerror(-rc));
+}
+
+static void s_hello(qn_worker *w, int64_t now)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
+    h.worker_id = w->id;
+    h.slots = w->cfg.slots;
+    h.shuffle_endpoint = (char *)qn_shuffle_endpoint(w->shuffle);
+    h.host = w->host;
+    h.pid = (uint32_t)getpid();
+    env.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
+    env.worker_hello = &h;
+    s_send_master(w, &env);
+    w->next_hello = now + w->hello_backoff;
+    if (w->hello_backoff < HELLO_RETRY_MAX)
+        w->hello_backoff *= 2;
+}
+
+static void s_heartbeat(qn_worker *w, int64_t now)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    Quern__AttemptRef *refs = qn_calloc(w->natt ? w->natt : 1, sizeof *refs);
+    Quern__AttemptRef **ptrs = qn_calloc(w->natt ? w->natt : 1, sizeof *ptrs);
+    for (size_t i = 0; i < w->natt; i++) {
+        quern__attempt_ref__init(&refs[i]);
+        refs[i].job_id = w->att[i].job_id;
+        refs[i].kind = w->att[i].kind;
+        refs[i].task = w->att[i].task;
+        refs[i].attempt = w->att[i].attempt;
+        ptrs[i] = &refs[i];
+    }
+    hb.worker_id = w->id;
+    hb.running = ptrs;
+    hb.n_running = w->natt;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    hb.rss_peak = (uint64_t)ru.ru_maxrss * 1024;
+    env.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    s_send_master(w, &env);
+    free(refs);
+    free(ptrs);
+    w->next_heartbeat = now + w->heartbeat_ms;
+}
+
+/* ---- attempts ------------------------------------------------------------ */
+
+static s_attempt *s_find(qn_worker *w, const char *job, int kind, unsigned task,
+                         unsigned attempt)
+{
+    for (size_t i = 0; i < w->natt; i++) {
+        s_attempt *a = &w->att[i];
+        if (strcmp(a->job_id, job) == 0 && a->kind == kind && a->task == task &&
+            a->attempt == attempt)
+            return a;
+    }
+    return NULL;
+}
+
+static void s_kill(s_attempt *a)
+{
+    if (a->pid > 0)
+        kill(-a->pid, SIGKILL); /* its process group */
+}
+
+/* Send a TaskUpdate for an attempt to the master. */
+static void s_report(qn_worker *w, s_attempt *a, Quern__TaskUpdate *u)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+    ref.job_id = a->job_id;
+    ref.kind = a->kind;
+    ref.task = a->task;
+    ref.attempt = a->attempt;
+    Quern__AttemptRef *saved = u->attempt;
+    char *saved_id = u->worker_id;
+    u->attempt = &ref;
+    u->worker_id = w->id;
+    env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
+    env.task_update = u;
+    s_send_master(w, &env);
+    u->attempt = saved;
+    u->worker_id = saved_id;
+}
+
+static void s_start(qn_worker *w, Quern__TaskSpec *spec)
+{
+    if (s_find(w, spec->job_id, spec->kind, spec->task, spec->attempt))
+        return; /* a duplicate assignment */
+    qn_buf dir = {0}, log = {0};
+    qn_buf_printf(&dir, "%s/jobs/%s/logs", w->work_dir, spec->job_id);
+    qn_mkdirs(dir.data, 0755);
+    qn_buf_printf(&log, "%s/%c-%05u-a%u.stderr", dir.data,
+                  spec->kind == QUERN__TASK_KIND__MAP ? 'm' : 'r', spec->task,
+                  spec->attempt);
+    qn_buf_release(&dir);
+
+    if (w->natt == w->cap_att) {
+        w->cap_att = w->cap_att ? w->cap_att * 2 : 8;
+        w->att = qn_realloc(w->att, w->cap_att * sizeof *w->att);
+    }
+    s_attempt *a = &w->att[w->natt];
+    memset(a, 0, sizeof *a);
+    snprintf(a->job_id, sizeof a->job_id, "%s", spec->job_id);
+    a->kind = spec->kind;
+    a->task = spec->task;
+    a->attempt = spec->attempt;
+    a->stderr_path = log.data;
+    a->st.fd = -1;
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        qn_error("worker %s: socketpair: %s", w->id, strerror(errno));
+        free(a->stderr_path);
+        return;
+    }
+    char *argv[] = {(char *)"quern-task", NULL};
+    qn_spawn_opts o = {
+        .ctl_fd = sv[1], .stderr_path = a->stderr_path, .new_group = 1};
+    pid_t pid = qn_spawn(w->task_bin, argv, &o);
+    close(sv[1]);
+    if (pid < 0) {
+        qn_error("worker %s: cannot start %s: %s", w->id, w->task_bin,
+                 strerror((int)-pid));
+        close(sv[0]);
+        Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+        u.state = QUERN__TASK_STATE__FAILED;
+        u.reason = (char *)"the worker could not start a task process";
+        s_report(w, a, &u);
+        free(a->stderr_path);
+        return;
+    }
+    a->pid = pid;
+    a->st.fd = sv[0];
+    w->natt++;
+
+    /* The spec goes down the channel; the task blocks reading it. */
+    char *saved = spec->work_dir;
+    spec->work_dir = w->work_dir;
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    env.body_case = QUERN__ENVELOPE__BODY_TASK_SPEC;
+    env.task_spec = spec;
+    int rc = qn_wire_write_fd(a->st.fd, &env);
+    spec->work_dir = saved;
+    if (rc < 0) {
+        qn_error("worker %s: cannot hand job %s task %u its spec: %s", w->id,
+                 a->job_id, a->task, qn_strerror(rc));
+        s_kill(a);
+    }
+    fcntl(a->st.fd, F_SETFL, fcntl(a->st.fd, F_GETFL) | O_NONBLOCK);
+    qn_debug("worker %s: started job %s %s task %u attempt %u as pid %d", w->id,
+             a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt,
+             (int)pid);
+}
+
+/* Read what an attempt's process sent: forward progress, keep the end. */
+static void s_on_ctl(qn_worker *w, s_attempt *a)
+{
+    if (a->st.fd < 0)
+        return;
+    int rc = qn_stream_read(&a->st);
+    for (;;) {
+        Quern__Envelope *env = NULL;
+        char err[256];
+        int r = qn_stream_next(&a->st, &env, err, sizeof err);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            qn_warn("worker %s: bad message from job %s task %u: %s", w->id,
+                    a->job_id, a->task, err);
+            s_kill(a);
+            rc = -1;
+            break;
+        }
+        if (env->body_case != QUERN__ENVELOPE__BODY_TASK_UPDATE) {
+            qn_wire_free(env);
+            continue;
+        }
+        if (env->task_update->state == QUERN__TASK_STATE__RUNNING) {
+            s_report(w, a, env->task_update);
+            qn_wire_free(env);
+        } else {
+            qn_wire_free(a->final);
+            a->final = env;
+        }
+    }
+    if (rc < 0 || a->st.eof) {
+        close(a->st.fd);
+        a->st.fd = -1;
+    }
+}
+
+/* The last bytes of a file, for a failure report. */
+static char *s_tail(const char *path, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return qn_strdup("");
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)n ? size - (off_t)n : 0;
+    char *buf = qn_calloc(n + 1, 1);
+    ssize_t got = pread(fd, buf, n, from);
+    close(fd);
+    if (got < 0)
+        got = 0;
+    buf[got] = '\0';
+    /* Keep it valid UTF-8 for the wire: replace other bytes. */
+    for (ssize_t i = 0; i < got; i++)
+        if ((unsigned char)buf[i] >= 0x80)
+            buf[i] = '?';
+    return buf;
+}
+
+static void s_finish(qn_worker *w, size_t idx, int status,
+                     const struct rusage *ru)
+{
+    s_attempt *a = &w->att[idx];
+    if (a->st.fd >= 0) {
+        s_on_ctl(w, a); /* whatever it wrote before exiting */
+        if (a->st.fd >= 0)
+            close(a->st.fd);
+        a->st.fd = -1;
+    }
+    Quern__TaskUpdate *fin = a->final ? a->final->task_update : NULL;
+    uint64_t rss = (uint64_t)ru->ru_maxrss * 1024;
+    char how[128];
+    qn_status_str(status, how, sizeof how);
+    int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED) {
+        fin->rss_peak = rss;
+        s_report(w, a, fin);
+        qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
+                 a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt);
+    } else {
+        Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+        qn_buf reason = {0};
+        if (a->cancelled) {
+            u.state = QUERN__TASK_STATE__KILLED;
+            qn_buf_printf(&reason, "killed on the master's request");
+        } else {
+            u.state = QUERN__TASK_STATE__FAILED;
+            if (fin && fin->state == QUERN__TASK_STATE__FAILED &&
+                fin->reason[0])
+                qn_buf_printf(&reason, "%s (task process %s)", fin->reason,
+                              how);
+            else
+                qn_buf_printf(&reason, "task process %s", how);
+        }
+        u.reason = reason.data;
+        if (fin)
+            u.record_offset = fin->record_offset;
+        u.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        u.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        u.rss_peak = rss;
+        char *tail = s_tail(a->stderr_path, STDERR_TAIL);
+        u.stderr_tail = tail;
+        s_report(w, a, &u);
+        if (!a->cancelled)
+            qn_warn("worker %s: job %s %s task %u attempt %u failed: %s", w->id,
+                    a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt,
+                    reason.data);
+        free(tail);
+        qn_buf_release(&reason);
+    }
+    qn_wire_free(a->final);
+    qn_buf_release(&a->st.in);
+    free(a->stderr_path);
+    w->att[idx] = w->att[--w->natt];
+}
+
+static void s_reap(qn_worker *w)
+{
+    for (;;) {
+        int status;
+        struct rusage ru;
+        pid_t pid = qn_reap(&status, &ru);
+        if (pid <= 0)
+            return;
+        for (size_t i = 0; i < w->natt; i++) {
+            if (w->att[i].pid == pid) {
+                s_finish(w, i, status, &ru);
+                break;
+            }
+        }
+    }
+}
+
+static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
+{
+    s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
+    if (!a)
+        return;
+    a->cancelled = 1;
+    s_kill(a);
+}
+
+static void s_job_end(qn_worker *w, const char *job_id)
+{
+    if (!qn_id_ok(job_id))
+        return;
+    for (size_t i = 0; i < w->natt; i++) {
+        if (strcmp(w->att[i].job_id, job_id) == 0) {
+            w->att[i].cancelled = 1;
+            s_kill(&w->att[i]);
+        }
+    }
+    qn_shuffle_forget_job(w->shuffle, job_id);
+    qn_buf dir = {0};
+    qn_buf_printf(&dir, "%s/jobs/%s", w->work_dir, job_id);
+    qn_rmtree(dir.data);
+    qn_buf_release(&dir);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void s_on_master(qn_worker *w, int64_t now)
+{
+    for (int budget = 0; budget < 256; budget++) {
+        int r = qn_wire_recv(w->master, 0, &w->in);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            qn_warn("worker %s: dropped a malformed message from the master",
+                    w->id);
+            continue;
+        }
+        Quern__Envelope *env;
+        char err[256];
+        uint32_t theirs = 0;
+        int rc = qn_wire_decode(w->in.env.data, w->in.env.len, &env, &theirs,
+                                err, sizeof err);
+        if (rc == -QN_WIRE_EVERSION) {
+            if (env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL)
+                qn_error("worker %s: the master refused us: %s", w->id,
+                         env->refusal->reason);
+            else
+                qn_error("worker %s: the master speaks protocol version %u, "
+                         "this worker speaks %u",
+                         w->id, theirs, QN_PROTOCOL_VERSION);
+            qn_wire_free(env);
+            continue;
+        }
+        if (rc < 0) {
+            qn_warn("worker %s: dropped a bad message from the master: %s",
+                    w->id, err);
+            continue;
+        }
+        switch (env->body_case) {
+        case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
+            if (env->worker_welcome->rejoin) {
+                qn_info("worker %s: the master does not know us; joining "
+                        "again",
+                        w->id);
+                w->welcomed = 0;
+                w->hello_backoff = HELLO_RETRY_MS;
+                s_hello(w, now);
+            } else if (!w->welcomed) {
+                w->welcomed = 1;
+                w->hello_backoff = HELLO_RETRY_MS;
+                if (env->worker_welcome->heartbeat_ms >= 10)
+                    w->heartbeat_ms = env->worker_welcome->heartbeat_ms;
+                qn_info("worker %s: joined the master at %s with %u slots, "
+                        "shuffle on %s",
+                        w->id, w->cfg.master, w->cfg.slots,
+                        qn_shuffle_endpoint(w->shuffle));
+                s_heartbeat(w, now);
+            }
+            break;
+        case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
+            s_start(w, env->assign_task->spec);
+            break;
+        case QUERN__ENVELOPE__BODY_CANCEL_TASK:
+            s_cancel(w, env->cancel_task->attempt);
+            break;
+        case QUERN__ENVELOPE__BODY_JOB_END:
+            s_job_end(w, env->job_end->job_id);
+            break;
+        default:
+            qn_warn("worker %s: unexpected %s from the master", w->id,
+                    qn_wire_name(env));
+        }
+        qn_wire_free(env);
+    }
+}
+
+int qn_worker_run(qn_worker *w)
+{
+    int64_t now = qn_now_ms();
+    s_hello(w, now);
+    zmq_pollitem_t *items = NULL;
+    size_t cap = 0;
+    while (!w->stop) {
+        size_t n = 3 + w->natt;
+        if (n > cap) {
+            cap = n * 2;
+            items = qn_realloc(items, cap * sizeof *items);
+        }
+        memset(items, 0, n * sizeof *items);
+        items[0].socket = w->master;
+        items[0].events = ZMQ_POLLIN;
+        items[1].socket = qn_shuffle_socket(w->shuffle);
+        items[1].events = ZMQ_POLLIN;
+        items[2].fd = w->sigfd;
+        items[2].events = ZMQ_POLLIN;
+        for (size_t i = 0; i < w->natt; i++) {
+            items[3 + i].fd = w->att[i].st.fd; /* -1 once closed: ignored */
+            items[3 + i].events = w->att[i].st.fd >= 0 ? ZMQ_POLLIN : 0;
+        }
+        int64_t due = w->welcomed ? w->next_heartbeat : w->next_hello;
+        now = qn_now_ms();
+        long timeout = due > now ? (long)(due - now) : 0;
+        if (zmq_poll(items, (int)n, timeout) < 0 && errno != EINTR) {
+            qn_error("worker %s: poll: %s", w->id, zmq_strerror(errno));
+            free(items);
+            return 1;
+        }
+        now = qn_now_ms();
+        if (items[2].revents & ZMQ_POLLIN) {
+            int child = 0;
+            qn_signals_read(w->sigfd, &w->stop, &child);
+        }
+        /* Attempts' channels before reaping, so reports come first. */
+        size_t natt = w->natt;
+        for (size_t i = 0; i < natt && i < w->natt; i++)
+            if (items[3 + i].revents & ZMQ_POLLIN)
+                s_on_ctl(w, &w->att[i]);
+        s_reap(w);
+        if (items[0].revents & ZMQ_POLLIN)
+            s_on_master(w, now);
+        if (items[1].revents & ZMQ_POLLIN)
+            qn_shuffle_handle(w->shuffle);
+        if (!w->welcomed && now >= w->next_hello)
+            s_hello(w, now);
+        if (w->welcomed && now >= w->next_heartbeat)
+            s_heartbeat(w, now);
+    }
+    free(items);
+    qn_info("worker %s: stopping", w->id);
+    return 0;
+}
+
+void qn_worker_destroy(qn_worker **self_p)
+{
+    qn_worker *w = *self_p;
+    if (!w)
+        return;
+    /* Kill every attempt and wait for each: SIGKILL cannot be ignored. */
+    for (size_t i = 0; i < w->natt; i++) {
+        s_kill(&w->att[i]);
+        waitpid(w->att[i].pid, NULL, 0);
+        if (w->att[i].st.fd >= 0)
+            close(w->att[i].st.fd);
+        qn_buf_release(&w->att[i].st.in);
+        qn_wire_free(w->att[i].final);
+        free(w->att[i].stderr_path);
+    }
+    free(w->att);
+    qn_shuffle_destroy(&w->shuffle);
+    if (w->master)
+        zmq_close(w->master);
+    if (w->ctx)
+        zmq_ctx_term(w->ctx);
+    if (w->sigfd >= 0)
+        close(w->sigfd);
+    if (w->own_work_dir)
+        qn_rmtree(w->work_dir);
+    free(w->work_dir);
+    free(w->task_bin);
+    qn_frames_release(&w->in);
+    free(w);
+    *self_p = NULL;
+}
