@@ -24,36 +24,35 @@
 #include <unistd.h>
 
 #define DEFAULT_MASTER "tcp://127.0.0.1:7070"
-#define CALL_TIMEOUT_MS 10000
+#define CALL_TIMEOUT_MS 5000
 
 static void s_usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: quern COMMAND [OPTIONS]\n"
-        "\n"
-        "  run     --job J.so --input PATH... --output DIR [-R N] [--workers "
-        "N]\n"
-        "          [--slots N] [JOB OPTIONS]   run a job on a local cluster\n"
-        "  submit  --master EP --job J.so --input PATH... --output DIR [-R N]\n"
-        "          [--wait] [JOB OPTIONS]      submit a job to a running "
-        "master\n"
-        "  status  [JOB] [--json]              what the master knows of jobs\n"
-        "  jobs    [--json]                    list jobs\n"
-        "  workers [--json]                    list workers\n"
-        "  cancel  JOB                         stop a job, leaving no output\n"
-        "\n"
-        "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
-        "(default 64M), --sort-mb N (default 64), --max-attempts N (default\n"
-        "4), --compress-level 0-9 (default 1), --codec zlib|none,\n"
-        "--no-speculation.\n"
-        "\n"
-        "Commands that talk to a master take --master EP (default: the\n"
-        "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
-        "Inputs and outputs are paths and must contain a '/' (./data.txt).\n"
-        "\n"
-        "Exit status: 0 success, 1 job failed or cancelled, 2 usage error,\n"
-        "3 master unreachable.\n");
+    fputs("usage: quern COMMAND [OPTIONS]\n"
+          "\n"
+          "  run      --job J.so --input PATH... --output DIR [-R N]\n"
+          "           [--workers N] [--slots N] [--json] [JOB OPTIONS]\n"
+          "           run a job on a local cluster started for it\n"
+          "  submit   --master EP --job J.so --input PATH... --output DIR\n"
+          "           [-R N] [--wait] [--json] [JOB OPTIONS]\n"
+          "           submit a job to a running master; prints its id\n"
+          "  status   [JOB] [--json]   what the master knows of jobs\n"
+          "  jobs     [--json]         list jobs\n"
+          "  workers  [--json]         list workers\n"
+          "  cancel   JOB              stop a job, leaving no output\n"
+          "\n"
+          "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
+          "(default 64M), --sort-mb N (default 64), --max-attempts N\n"
+          "(default 4), --compress-level 0-9 (default 1), --codec zlib|none,\n"
+          "--no-speculation.\n"
+          "\n"
+          "Commands that talk to a master take --master EP (default: the\n"
+          "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
+          "Inputs and outputs are paths and must contain a '/' (./data.txt).\n"
+          "\n"
+          "Exit status: 0 success, 1 job failed or cancelled, 2 usage error,\n"
+          "3 master unreachable.\n",
+          f);
 }
 
 static int s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -424,7 +423,7 @@ static int s_cmd_run(int argc, char **argv)
 {
     s_opts o = {0};
     s_job j;
-    int rc = s_parse(argc, argv, JOB_OPTS "workers|slots|", &o);
+    int rc = s_parse(argc, argv, JOB_OPTS "workers|slots|json|", &o);
     if (rc == 0 && o.npositional)
         rc = s_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
@@ -451,7 +450,7 @@ static int s_cmd_run(int argc, char **argv)
                 "quern: running %s (%s) on a local cluster of %u "
                 "workers\n",
                 id, j.spec.name, o.workers);
-        qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl};
+        qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl, .json = o.json};
         rc = qn_client_follow(c, id, &fo);
     }
     qn_client_destroy(&c);

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Usage errors exit 2 with a message naming the bad thing; plugins that
+# crash, exit or fail cost attempts (the worker survives to run the next
+# attempt) and the job fails with exit 1 and each attempt's reason.
+. "$(dirname "$0")/lib.sh"
+
+gen "$T/in" 1M 1
+cd "$T"
+mkdir full && touch full/x
+
+# expect STATUS PATTERN quern-args...: exit status and a line of output.
+expect() {
+    local want=$1 pat=$2
+    shift 2
+    set +e
+    "$QUERN" "$@" >out.txt 2>&1
+    local rc=$?
+    set -e
+    [ $rc = "$want" ] || fail "quern $* exited $rc, not $want: $(cat out.txt)"
+    grep -Eq -- "$pat" out.txt || fail "quern $*: no '$pat' in: $(cat out.txt)"
+}
+
+W=$JOBS/wordcount.so
+expect 2 'usage: quern' 
+expect 2 "unknown command 'frobnicate'" frobnicate
+expect 2 '--job is required' run --input ./in --output ./o
+expect 2 '--input is required' run --job "$W" --output ./o
+expect 2 '--output is required' run --job "$W" --input ./in
+expect 2 'give the plugin as a path' run --job wordcount.so --input ./in --output ./o
+expect 2 'cannot load it as a shared object' run --job /etc/hostname --input ./in --output ./o
+expect 2 'does not define quern_job_v1' run --job "$TJOBS/noentry.so" --input ./in --output ./o
+expect 2 'built for plugin ABI 2, but this quern runs ABI 1' run --job "$TJOBS/badabi.so" --input ./in --output ./o
+expect 2 'has no map function' run --job "$TJOBS/nomap.so" --input ./in --output ./o
+expect 2 '--input ./nothere: No such file or directory' run --job "$W" --input ./nothere --output ./o
+expect 2 'names a dataset' run --job "$W" --input in --output ./o
+expect 2 '-R must be a number of reducers from 1 to 100000' run --job "$W" --input ./in --output ./o -R 0
+expect 2 "unknown option '--frob'" run --job "$W" --input ./in --output ./o --frob
+expect 2 'supported codecs are zlib, none' run --job "$W" --input ./in --output ./o --codec lz4
+expect 2 '--sort-mb must be from 1 to 4095' run --job "$W" --input ./in --output ./o --sort-mb 0
+expect 2 '--arg takes NAME=VALUE' run --job "$W" --input ./in --output ./o --arg oops
+expect 2 'exists and is not empty' run --job "$W" --input ./in --output ./full
+[ ! -e o ] || fail "a refused job created its output folder"
+
+# A plugin that crashes: every attempt is a failed attempt, the worker
+# lives on (the second attempt ran after the first crashed), exit 1.
+F=$TJOBS/faulty.so
+expect 1 'map task 0 attempt 2 .*killed by signal 11' run --job "$F" --arg fail=segv --input ./in --output ./o1 --max-attempts 2
+grep -q 'map task 0 attempt 1 .*killed by signal 11' out.txt || fail "attempt 1 missing: $(cat out.txt)"
+grep -q 'failed 2 times' out.txt || fail "$(cat out.txt)"
+expect 1 'killed by signal 6' run --job "$F" --arg fail=abort --input ./in --output ./o2 --max-attempts 1
+expect 1 'exit code 7' run --job "$F" --arg fail=exit --input ./in --output ./o3 --max-attempts 1
+expect 1 'failing on purpose at record 5 .*at input offset [1-9]' run --job "$F" --arg fail=error --arg at=5 --input ./in --output ./o4 --max-attempts 1
+expect 1 'killed by signal 6' run --job "$F" --arg fail=abort --arg phase=setup --input ./in --output ./o5 --max-attempts 1
+expect 1 'reduce task .*killed by signal 11' run --job "$F" --arg fail=segv --arg phase=reduce --input ./in --output ./o6 --max-attempts 1
+for o in o1 o2 o3 o4 o5 o6; do
+    [ -z "$(ls -A $o 2>/dev/null)" ] || fail "failed job left output in $o: $(ls $o)"
+done
+echo "ok: refusals and failing plugins"

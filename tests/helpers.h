@@ -1,0 +1,53 @@
+/*
+ * helpers.h -- shared by the Criterion unit tests.
+ *
+ * Every test suite uses QN_TEST_SUITE(name) fixtures so that, under
+ * AddressSanitizer (make asan), a test that leaks fails: LeakSanitizer is
+ * asked for a report in the fixture's teardown, and the test aborts if it
+ * finds anything (Criterion would otherwise count a leaking test as
+ * passing). Without ASan the check does nothing.
+ */
+#ifndef QN_TEST_HELPERS_H
+#define QN_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define QN_HAVE_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QN_HAVE_LSAN 1
+#endif
+#endif
+
+#ifdef QN_HAVE_LSAN
+#include <sanitizer/lsan_interface.h>
+static inline void qn_test_leak_check(void)
+{
+    if (__lsan_do_recoverable_leak_check() != 0) {
+        fprintf(stderr, "memory leaked by this test (see above)\n");
+        abort();
+    }
+}
+#else
+static inline void qn_test_leak_check(void)
+{
+}
+#endif
+
+/* A fresh private temp folder for a test; free the result. */
+static inline char *qn_test_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *p = malloc(4096);
+    snprintf(p, 4096, "%s/quern-test-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(p))
+        cr_assert_fail("mkdtemp failed");
+    return p;
+}
+
+#endif
