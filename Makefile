@@ -52,7 +52,7 @@ BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker 
          $(BUILD)/libexec/quern-task
 
 .PHONY: all deps test check unit e2e demo asan bench install format format-check clean help
-all: $(BINS) $(JOBS) $(BUILD)/quern.pc
+all: $(BINS) $(JOBS)
 
 # ---- rules -----------------------------------------------------------------
 
@@ -108,10 +108,6 @@ $(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_S
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) -lcriterion -ldl
 
-$(BUILD)/quern.pc: Makefile
-	@mkdir -p $(@D)
-	@printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: quern\nDescription: Quern map/reduce job plugin API\nVersion: 0.1.0\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
-
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
 # ---- the two commands and friends -------------------------------------------
@@ -142,7 +138,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./deploy/demo.sh
 
-bench: deps
+bench:
+	@./deploy/deps.sh bc time mawk
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./tests/bench/run.sh
 
@@ -153,7 +150,8 @@ install: all
 	    $(BUILD)/bin/quern-worker $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(BUILD)/libexec/quern-task $(DESTDIR)$(PREFIX)/libexec/
 	install -m 644 lib/quern.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/quern.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: quern\nDescription: Quern map/reduce job plugin API\nVersion: 0.1.0\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' >$(DESTDIR)$(PREFIX)/lib/pkgconfig/quern.pc
 
 FORMAT_SRC = $(wildcard lib/*.[ch] master/*.[ch] worker/*.[ch] jobs/*.c tests/*.c tests/*/*.c)
 format:

@@ -13,11 +13,15 @@
 #define MAX_BYTES ((size_t)4095 * 1024 * 1024)
 #define REC_HEADER 8 /* u32 klen, u32 vlen before each record */
 
+#define LEN_BITS 12 /* low bits of s_entry.pk: the key length, capped */
+#define LEN_CAP ((1u << LEN_BITS) - 1)
+#define MAX_PARTS (1u << (32 - LEN_BITS))
+
 /* One index entry; 16 bytes, sorted in place at the back of the buffer. */
 typedef struct {
     uint64_t prefix; /* first 8 key bytes, big-endian, zero-padded */
-    uint32_t part;   /* partition */
     uint32_t off;    /* record offset from the start of the buffer */
+    uint32_t pk;     /* partition << LEN_BITS | min(key length, LEN_CAP) */
 } s_entry;
 
 struct qn_sortbuf {
@@ -61,6 +65,8 @@ int qn_sortbuf_add(qn_sortbuf *sb, unsigned part, const void *key, size_t klen,
 {
     size_t room = (size_t)((char *)s_base(sb) - sb->mem) - sb->front;
     size_t need = REC_HEADER + klen + vlen + sizeof(s_entry);
+    if (part >= MAX_PARTS)
+        return -QN_ETOOBIG;
     if (klen > UINT32_MAX || vlen > UINT32_MAX || need < klen || need > room) {
         size_t total = (size_t)((char *)sb->end - sb->mem);
         if (klen > QN_RECORD_MAX || vlen > QN_RECORD_MAX - klen ||
@@ -78,7 +84,7 @@ int qn_sortbuf_add(qn_sortbuf *sb, unsigned part, const void *key, size_t klen,
         memcpy(p + REC_HEADER + klen, val, vlen);
 
     s_entry *e = s_base(sb) - 1;
-    e->part = part;
+    e->pk = part << LEN_BITS | (uint32_t)(klen < LEN_CAP ? klen : LEN_CAP);
     e->off = (uint32_t)sb->front;
     uint64_t prefix = 0;
     if (!sb->cmp) {
@@ -116,22 +122,39 @@ static void s_record(const qn_sortbuf *sb, const s_entry *e, const char **key,
 }
 
 /*
- * Total order on entries: partition, key, insertion order. With the default
- * key order, differing prefixes decide without touching the records: a
- * zero-padded big-endian prefix orders exactly as the bytewise,
- * shorter-first comparison of the keys, whenever the prefixes differ.
+ * Order on entries' partitions and keys. With the default key order most
+ * comparisons never touch the records: a zero-padded big-endian prefix
+ * orders exactly as the bytewise, shorter-first comparison of the keys
+ * whenever the prefixes differ; when they are equal and either key is at
+ * most 8 bytes long, the shorter key is the smaller (equal lengths: equal
+ * keys). Only two longer keys with equal prefixes are compared in memory.
  */
-static int s_cmp(const qn_sortbuf *sb, const s_entry *a, const s_entry *b)
+static int s_keycmp(const qn_sortbuf *sb, const s_entry *a, const s_entry *b)
 {
-    if (a->part != b->part)
-        return a->part < b->part ? -1 : 1;
-    if (a->prefix != b->prefix)
-        return a->prefix < b->prefix ? -1 : 1;
+    uint32_t ap = a->pk >> LEN_BITS, bp = b->pk >> LEN_BITS;
+    if (ap != bp)
+        return ap < bp ? -1 : 1;
     const char *ak, *av, *bk, *bv;
     size_t akl, avl, bkl, bvl;
+    if (!sb->cmp) {
+        if (a->prefix != b->prefix)
+            return a->prefix < b->prefix ? -1 : 1;
+        uint32_t al = a->pk & LEN_CAP, bl = b->pk & LEN_CAP;
+        if (al <= 8 || bl <= 8)
+            return al < bl ? -1 : al > bl;
+        s_record(sb, a, &ak, &akl, &av, &avl);
+        s_record(sb, b, &bk, &bkl, &bv, &bvl);
+        return qn_key_cmp(ak + 8, akl - 8, bk + 8, bkl - 8);
+    }
     s_record(sb, a, &ak, &akl, &av, &avl);
     s_record(sb, b, &bk, &bkl, &bv, &bvl);
-    int c = sb->cmp ? sb->cmp(ak, akl, bk, bkl) : qn_key_cmp(ak, akl, bk, bkl);
+    return sb->cmp(ak, akl, bk, bkl);
+}
+
+/* Total order: partition, key, insertion order. */
+static int s_cmp(const qn_sortbuf *sb, const s_entry *a, const s_entry *b)
+{
+    int c = s_keycmp(sb, a, b);
     if (c)
         return c;
     return a->off < b->off ? -1 : a->off > b->off;
@@ -245,9 +268,14 @@ void qn_sortbuf_get(const qn_sortbuf *sb, size_t i, unsigned *part,
     const s_entry *e = &s_base(sb)[i];
     const char *k, *v;
     s_record(sb, e, &k, klen, &v, vlen);
-    *part = e->part;
+    *part = e->pk >> LEN_BITS;
     *key = k;
     *val = v;
+}
+
+int qn_sortbuf_same_key(const qn_sortbuf *sb, size_t i, size_t j)
+{
+    return s_keycmp(sb, &s_base(sb)[i], &s_base(sb)[j]) == 0;
 }
 
 void qn_sortbuf_reset(qn_sortbuf *sb)

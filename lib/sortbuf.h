@@ -28,9 +28,10 @@ qn_sortbuf *qn_sortbuf_new(size_t bytes, qn_cmp_fn cmp);
 void qn_sortbuf_destroy(qn_sortbuf **self_p);
 
 /*
- * Copy a record into the buffer for partition part. Returns 0, -QN_EFULL
- * when there is no room (sort, spill, reset, add again), or -QN_ETOOBIG
- * when the record would not fit even in an empty buffer.
+ * Copy a record into the buffer for partition part (below 2^20). Returns
+ * 0, -QN_EFULL when there is no room (sort, spill, reset, add again), or
+ * -QN_ETOOBIG when the record would not fit even in an empty buffer or the
+ * partition is out of range.
  */
 int qn_sortbuf_add(qn_sortbuf *sb, unsigned part, const void *key, size_t klen,
                    const void *val, size_t vlen);
@@ -51,6 +52,12 @@ void qn_sortbuf_sort(qn_sortbuf *sb);
 void qn_sortbuf_get(const qn_sortbuf *sb, size_t i, unsigned *part,
                     const void **key, size_t *klen, const void **val,
                     size_t *vlen);
+
+/*
+ * Do records i and j have the same partition and key? Cheaper than
+ * fetching and comparing the keys.
+ */
+int qn_sortbuf_same_key(const qn_sortbuf *sb, size_t i, size_t j);
 
 /* Drop every record, keeping the memory. */
 void qn_sortbuf_reset(qn_sortbuf *sb);

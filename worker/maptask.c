@@ -83,15 +83,8 @@ static int s_write_sorted(quern_task *t, const char *path, qn_range *parts)
         }
         /* The run of records with this partition and key. */
         size_t j = i + 1;
-        while (j < n) {
-            unsigned p2;
-            const void *k2, *v2;
-            size_t kl2, vl2;
-            qn_sortbuf_get(t->sb, j, &p2, &k2, &kl2, &v2, &vl2);
-            if (p2 != part || qn_task_cmp(t, k2, kl2, k, kl) != 0)
-                break;
+        while (j < n && qn_sortbuf_same_key(t->sb, i, j))
             j++;
-        }
         s_range_vals rv = {t->sb, i, j};
         quern_values vs = {.next = s_range_next, .ctx = &rv};
         qn_emit_mode saved = t->mode;
