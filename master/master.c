@@ -872,6 +872,18 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
         s_submit_reply(m, NULL, err);
         return;
     }
+    for (int i = 0; i < m->njobs; i++) {
+        if (m->jobs[i].state == QUERN__JOB_STATE__JOB_RUNNING &&
+            strcmp(m->jobs[i].spec->output, in->output) == 0) {
+            qn_splits_release(&splits);
+            snprintf(err, sizeof err,
+                     "output %s is being written by %s; choose another "
+                     "folder",
+                     in->output, m->jobs[i].id);
+            s_submit_reply(m, NULL, err);
+            return;
+        }
+    }
     if (s_output_ok(in->output, err, sizeof err) < 0) {
         qn_splits_release(&splits);
         s_submit_reply(m, NULL, err);

@@ -352,7 +352,8 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
      * the run list: work from a copy and re-check each entry. */
     unsigned n = s->nruns;
     s_run *snap = qn_malloc((n ? n : 1) * sizeof *snap);
-    memcpy(snap, s->runs, n * sizeof *snap);
+    if (n)
+        memcpy(snap, s->runs, n * sizeof *snap);
     for (unsigned i = 0; i < n; i++) {
         s_run r = snap[i];
         s_task *t = &s->jobs[r.job].tasks[r.kind][r.task];
@@ -493,7 +494,8 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
     t->state = QN_TASK_DONE;
     j->done[kind]++;
     if (kind == QN_REDUCE && j->done[QN_REDUCE] == j->n[QN_REDUCE]) {
-        j->state = QN_JOB_DONE;
+        /* A map re-run for a lost worker may still be going: stop it. */
+        s_end_job(s, job, QN_JOB_DONE);
         s_act(s, (qn_action){.act = QN_ACT_JOB_DONE, .worker = -1, .job = job});
     }
     s_schedule(s, now);
@@ -512,13 +514,24 @@ int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
 
 void qn_sched_tick(qn_sched *s, int64_t now)
 {
+    /* Mark every overdue worker dead before rescheduling anything, so no
+     * lost attempt is handed to a worker about to be declared dead too. */
+    int *gone = qn_calloc((size_t)s->nworkers + 1, sizeof *gone);
     for (int w = 0; w < s->nworkers; w++) {
-        if (s->workers[w].alive && now - s->workers[w].seen >= s->cfg.dead_ms)
-            s_worker_gone(s, now, w);
+        if (s->workers[w].alive &&
+            now - s->workers[w].seen >= s->cfg.dead_ms) {
+            s->workers[w].alive = 0;
+            gone[w] = 1;
+        }
     }
+    for (int w = 0; w < s->nworkers; w++)
+        if (gone[w])
+            s_worker_gone(s, now, w);
+    free(gone);
     unsigned n = s->nruns;
     s_run *snap = qn_malloc((n ? n : 1) * sizeof *snap);
-    memcpy(snap, s->runs, n * sizeof *snap);
+    if (n)
+        memcpy(snap, s->runs, n * sizeof *snap);
     for (unsigned i = 0; i < n; i++) {
         s_run r = snap[i];
         s_task *t = &s->jobs[r.job].tasks[r.kind][r.task];

@@ -59,7 +59,8 @@ static int s_add_dir(s_files *fs, const char *given, const char *path,
         names[n++] = qn_strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, s_name_cmp);
+    if (n > 1)
+        qsort(names, n, sizeof *names, s_name_cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         qn_buf p = {0}, g = {0};

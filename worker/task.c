@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -459,6 +461,11 @@ int qn_task_main(int ctl)
 {
     quern_task task = {.ctl = ctl, .out_fd = -1};
     quern_task *t = &task;
+    /* A task outlives neither its worker nor a worker killed with -9. */
+    pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        return 3;
     t->spec = s_read_spec(ctl);
     if (!t->spec)
         return 2;
