@@ -176,8 +176,16 @@ static int s_end_block(qn_blockwriter *w)
                           w->out_cap - w->out_len - QN_BLOCK_HEADER);
     if (n < 0)
         return (int)n;
+    int codec = qn_codec_id(w->codec);
+    if ((size_t)n >= w->raw_len) {
+        /* Incompressible: store it, which also keeps the block within
+         * QN_BLOCK_MAX and makes it cheaper to read. */
+        memcpy(h + QN_BLOCK_HEADER, w->raw, w->raw_len);
+        n = (long)w->raw_len;
+        codec = QN_CODEC_NONE;
+    }
     s_put32(h, BLOCK_MAGIC);
-    h[4] = (unsigned char)qn_codec_id(w->codec);
+    h[4] = (unsigned char)codec;
     h[5] = h[6] = h[7] = 0;
     s_put32(h + 8, (uint32_t)w->raw_len);
     s_put32(h + 12, (uint32_t)n);
@@ -565,7 +573,8 @@ qn_ifile *qn_ifile_open(const char *path, char *err, size_t errcap)
     }
     uint64_t size = (uint64_t)st.st_size;
     if (qn_pread_all(fd, foot, FOOTER_SIZE, size - FOOTER_SIZE) < 0 ||
-        s_get32(foot) != FOOTER_MAGIC || s_get32(foot + 4) != FORMAT_VERSION) {
+        s_get32(foot) != FOOTER_MAGIC || s_get32(foot + 4) != FORMAT_VERSION ||
+        s_get32(foot + 12) != 0 || s_get32(foot + 28) != 0) {
         snprintf(err, errcap, "%s: no intermediate-file footer at byte %llu",
                  path, (unsigned long long)(size - FOOTER_SIZE));
         goto fail;

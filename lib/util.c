@@ -4,6 +4,7 @@
 
 #include "util.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,8 @@ int64_t qn_wall_ms(void)
 
 int qn_parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
+    /* strtoull would skip spaces and accept a sign: insist on a digit. */
+    if (!s || !isdigit((unsigned char)*s))
         return -1;
     char *end;
     errno = 0;
@@ -77,7 +79,7 @@ int qn_parse_size(const char *s, uint64_t *out)
 
 int qn_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-    if (!s || !*s || *s == '-' || *s == '+')
+    if (!s || !isdigit((unsigned char)*s))
         return -1;
     char *end;
     errno = 0;

@@ -150,18 +150,24 @@ int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
         snprintf(err, errcap, "not a Quern message (%zu bytes)", len);
         return -QN_ECORRUPT;
     }
+    if (e->version == 0) {
+        quern__envelope__free_unpacked(e, NULL);
+        snprintf(err, errcap, "not a Quern message: no protocol version");
+        return -QN_ECORRUPT;
+    }
     if (e->version != QN_PROTOCOL_VERSION) {
         uint32_t v = e->version;
         if (their_version)
             *their_version = v;
-        /* A refusal is understood whatever the version. */
-        if (e->body_case == QUERN__ENVELOPE__BODY_REFUSAL) {
+        snprintf(err, errcap, "peer speaks protocol version %u, this is %u", v,
+                 QN_PROTOCOL_VERSION);
+        /* A refusal is understood whatever the version (if well-formed). */
+        if (e->body_case == QUERN__ENVELOPE__BODY_REFUSAL &&
+            !s_walk(&e->base, 0)) {
             *out = e;
             return -QN_WIRE_EVERSION;
         }
         quern__envelope__free_unpacked(e, NULL);
-        snprintf(err, errcap, "peer speaks protocol version %u, this is %u", v,
-                 QN_PROTOCOL_VERSION);
         return -QN_WIRE_EVERSION;
     }
     const char *why = s_walk(&e->base, 0);
@@ -396,5 +402,10 @@ int qn_stream_next(qn_stream *s, Quern__Envelope **out, char *err,
     s->off += 4 + n;
     if (s->off == s->in.len)
         s->in.len = s->off = 0;
-    return rc < 0 ? rc : 1;
+    if (rc < 0) {
+        qn_wire_free(*out);
+        *out = NULL;
+        return rc;
+    }
+    return 1;
 }

@@ -56,8 +56,7 @@ Test(hash, matches_xxh64_on_long_inputs)
     char seq[200];
     size_t n = 0;
     for (int i = 1; i <= 40; i++)
-        n += (size_t)snprintf(seq + n, sizeof seq - n, i > 1 ? ",%d" : "%d",
-                              i);
+        n += (size_t)snprintf(seq + n, sizeof seq - n, i > 1 ? ",%d" : "%d", i);
     cr_assert_eq(n, 110);
     cr_expect_eq(qn_hash64(seq, n, 0), 0x669b673778607cc3ULL);
 }

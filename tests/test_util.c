@@ -85,8 +85,17 @@ Test(util, parse_size_accepts_suffixes_in_powers_of_1024)
 Test(util, parse_size_rejects_what_is_not_a_size)
 {
     static const char *const bad[] = {
-        "",     "-1",   "12X",  "M",    "k",    "1.5G",
-        "64 M", "64Mb", "64MiBs", "1KK", "18446744073709551616",
+        "",
+        "-1",
+        "12X",
+        "M",
+        "k",
+        "1.5G",
+        "64 M",
+        "64Mb",
+        "64MiBs",
+        "1KK",
+        "18446744073709551616",
         "16777216T", /* 2^64: overflows once shifted */
     };
     for (size_t i = 0; i < QN_ARRAY_LEN(bad); i++) {
@@ -123,15 +132,14 @@ Test(util, parse_uint_accepts_values_within_inclusive_bounds)
     cr_expect_eq(got, 7);
     cr_expect_eq(qn_parse_uint("0", 0, 0, &got), 0);
     cr_expect_eq(got, 0);
-    cr_expect_eq(qn_parse_uint("18446744073709551615", 0, UINT64_MAX, &got),
-                 0);
+    cr_expect_eq(qn_parse_uint("18446744073709551615", 0, UINT64_MAX, &got), 0);
     cr_expect_eq(got, UINT64_MAX);
 }
 
 Test(util, parse_uint_rejects_out_of_bounds_and_non_numbers)
 {
     static const char *const bad[] = {
-        "",  "0", "11", "-1", "+5", "5x", "x5", "1e3", "0x5", "5 ", "1000000",
+        "", "0", "11", "-1", "+5", "5x", "x5", "1e3", "0x5", "5 ", "1000000",
     };
     for (size_t i = 0; i < QN_ARRAY_LEN(bad); i++) {
         uint64_t got = 777;
@@ -141,8 +149,8 @@ Test(util, parse_uint_rejects_out_of_bounds_and_non_numbers)
         cr_expect_eq(got, 777);
     }
     uint64_t got = 777;
-    cr_expect_eq(qn_parse_uint("18446744073709551616", 0, UINT64_MAX, &got),
-                 -1, "2^64 accepted");
+    cr_expect_eq(qn_parse_uint("18446744073709551616", 0, UINT64_MAX, &got), -1,
+                 "2^64 accepted");
     cr_expect_eq(qn_parse_uint(NULL, 0, 10, &got), -1);
     cr_expect_eq(got, 777);
 }
@@ -175,8 +183,8 @@ Test(util, id_ok_refuses_unsafe_names)
     memset(too_long, 'a', 65);
     too_long[65] = '\0';
     static const char *const bad[] = {
-        "",    ".", "..", ".hidden", "a/b", "../x", "a b", "a\nb",
-        "ü",   "a:b", "a*", "tab\t",
+        "",    ".",    "..", ".hidden", "a/b", "../x",
+        "a b", "a\nb", "ü",  "a:b",     "a*",  "tab\t",
     };
     for (size_t i = 0; i < QN_ARRAY_LEN(bad); i++)
         cr_expect_not(qn_id_ok(bad[i]), "\"%s\" accepted", bad[i]);
@@ -216,8 +224,8 @@ Test(util, buf_grows_past_many_doublings)
         cr_assert_eq(qn_buf_add(&b, chunk, sizeof chunk), 0);
     cr_assert_eq(b.len, 300 * sizeof chunk);
     for (int i = 0; i < 300; i++)
-        cr_assert_arr_eq(b.data + (size_t)i * sizeof chunk, chunk,
-                         sizeof chunk, "chunk %d", i);
+        cr_assert_arr_eq(b.data + (size_t)i * sizeof chunk, chunk, sizeof chunk,
+                         "chunk %d", i);
     cr_assert_eq(b.data[b.len], '\0');
     qn_buf_release(&b);
 }
@@ -418,7 +426,7 @@ Test(util, pread_all_reads_exactly_and_reports_eof_as_corrupt)
     cr_assert_eq(qn_pread_all(fd, buf, 4, 8), -QN_ECORRUPT);
     cr_assert_eq(qn_pread_all(fd, buf, 0, 100), 0);
     close(fd);
-    cr_assert_eq(qn_pread_all(fd, buf, 1, 0), -EBADF);
+    cr_assert_eq(qn_pread_all(-1, buf, 1, 0), -EBADF);
     cr_assert_eq(qn_rmtree(tmp), 0);
     free(tmp);
 }

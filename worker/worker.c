@@ -101,11 +101,12 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
     }
 
     if (cfg->work_dir) {
-        w->work_dir = qn_strdup(cfg->work_dir);
-        int rc = qn_mkdirs(w->work_dir, 0755);
-        if (rc < 0) {
-            snprintf(err, errcap, "work dir %s: %s", w->work_dir,
-                     strerror(-rc));
+        int rc = qn_mkdirs(cfg->work_dir, 0755);
+        /* Absolute, so task processes and logs name it unambiguously. */
+        w->work_dir = rc == 0 ? realpath(cfg->work_dir, NULL) : NULL;
+        if (!w->work_dir) {
+            snprintf(err, errcap, "work dir %s: %s", cfg->work_dir,
+                     strerror(rc < 0 ? -rc : errno));
             goto fail;
         }
     } else {

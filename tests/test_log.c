@@ -1,0 +1,53 @@
+/*
+ * test_log.c -- log lines (lib/log.c).
+ */
+#include "helpers.h"
+
+#include "log.h"
+
+#include <fcntl.h>
+
+TestSuite(log, .fini = qn_test_leak_check);
+
+Test(log, parses_levels)
+{
+    cr_assert_eq(qn_log_parse_level("error"), QN_LOG_ERROR);
+    cr_assert_eq(qn_log_parse_level("warn"), QN_LOG_WARN);
+    cr_assert_eq(qn_log_parse_level("info"), QN_LOG_INFO);
+    cr_assert_eq(qn_log_parse_level("debug"), QN_LOG_DEBUG);
+    cr_assert_eq(qn_log_parse_level("loud"), -1);
+}
+
+Test(log, writes_one_line_with_level_and_program_and_filters)
+{
+    char *dir = qn_test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    int saved = dup(2);
+    dup2(fd, 2);
+    qn_log_init("tester", QN_LOG_INFO);
+    qn_info("job %s started", "job-1");
+    qn_debug("not shown");
+    qn_warn("second");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    cr_assert(qn_log_enabled(QN_LOG_WARN));
+    cr_assert(!qn_log_enabled(QN_LOG_DEBUG));
+    FILE *f = fopen(path, "r");
+    char a[512] = {0}, b[512] = {0}, c[512] = {0};
+    cr_assert_not_null(fgets(a, sizeof a, f));
+    cr_assert_not_null(fgets(b, sizeof b, f));
+    cr_assert_null(fgets(c, sizeof c, f), "debug line leaked: %s", c);
+    fclose(f);
+    cr_assert(strstr(a, " info  tester[") &&
+                  strstr(a, "]: job job-1 started\n"),
+              "line: %s", a);
+    cr_assert(strstr(b, " warn  tester[") && strstr(b, "]: second\n"), "%s", b);
+    unlink(path);
+    rmdir(dir);
+    free(dir);
+}
