@@ -518,8 +518,7 @@ void qn_sched_tick(qn_sched *s, int64_t now)
      * lost attempt is handed to a worker about to be declared dead too. */
     int *gone = qn_calloc((size_t)s->nworkers + 1, sizeof *gone);
     for (int w = 0; w < s->nworkers; w++) {
-        if (s->workers[w].alive &&
-            now - s->workers[w].seen >= s->cfg.dead_ms) {
+        if (s->workers[w].alive && now - s->workers[w].seen >= s->cfg.dead_ms) {
             s->workers[w].alive = 0;
             gone[w] = 1;
         }

@@ -20,12 +20,20 @@ cleanup() {
     for p in "${PIDS[@]}"; do
         # SIGTERM stops the daemons; give each a bounded time, then kill.
         timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+        # A daemon must stop cleanly (under ASan: without leaks).
+        local st=0
+        wait "$p" 2>/dev/null || st=$?
+        if [ $st -ne 0 ] && [ $rc -eq 0 ]; then
+            echo "FAIL: daemon pid $p exited with status $st on SIGTERM" >&2
+            rc=1
+        fi
     done
     if [ $rc -ne 0 ]; then
         echo "--- logs of the failed test ($T):"
         for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 30 "$f"; }; done
     fi
     rm -rf "$T"
+    exit $rc
 }
 trap cleanup EXIT
 

@@ -146,5 +146,11 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    for (uint64_t i = 0; i < vocab; i++)
+        free(words[i]);
+    free(words);
+    free(wlen);
+    free(cdf);
+    free(buf);
     return 0;
 }
