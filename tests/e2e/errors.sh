@@ -52,7 +52,17 @@ expect 1 'exit code 7' run --job "$F" --arg fail=exit --input ./in --output ./o3
 expect 1 'failing on purpose at record 5 .*at input offset [1-9]' run --job "$F" --arg fail=error --arg at=5 --input ./in --output ./o4 --max-attempts 1
 expect 1 'killed by signal 6' run --job "$F" --arg fail=abort --arg phase=setup --input ./in --output ./o5 --max-attempts 1
 expect 1 'reduce task .*killed by signal 11' run --job "$F" --arg fail=segv --arg phase=reduce --input ./in --output ./o6 --max-attempts 1
-for o in o1 o2 o3 o4 o5 o6; do
+# A failed job leaves none of the processes quern run started.
+set +e
+"$QUERN" run --job "$F" --arg fail=exit --input ./in --output ./o7 --max-attempts 1 >out.txt 2>&1 &
+qpid=$!
+wait $qpid
+rc=$?
+set -e
+[ $rc = 1 ] || fail "a failing job exited $rc"
+left=$(grep -l "QUERN_PARENT_PID=$qpid" /proc/[0-9]*/environ 2>/dev/null || true)
+[ -z "$left" ] || fail "processes left after a failed job: $left"
+for o in o1 o2 o3 o4 o5 o6 o7; do
     [ -z "$(ls -A $o 2>/dev/null)" ] || fail "failed job left output in $o: $(ls $o)"
 done
 echo "ok: refusals and failing plugins"
