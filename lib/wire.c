@@ -226,6 +226,18 @@ void qn_wire_refusal(Quern__Envelope *env, Quern__Refusal *r,
 
 /* ---- ZeroMQ -------------------------------------------------------------- */
 
+void *qn_wire_socket(void *ctx, int type)
+{
+    void *sock = zmq_socket(ctx, type);
+    if (!sock)
+        return NULL;
+    int zero = 0;
+    int64_t max = QN_MSG_MAX;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    return sock;
+}
+
 int qn_wire_msg(Quern__Envelope *env, zmq_msg_t *msg)
 {
     env->version = QN_PROTOCOL_VERSION;

@@ -50,6 +50,14 @@ int qn_wire_pack(Quern__Envelope *env, qn_buf *b);
 void qn_wire_refusal(Quern__Envelope *env, Quern__Refusal *r,
                      uint32_t their_version);
 
+/*
+ * A ZeroMQ socket of type for Quern traffic: no linger on close, and
+ * frames over QN_MSG_MAX refused by the transport. Every socket Quern
+ * opens comes from here, so limits (and, later, security) live in one
+ * place. NULL on failure.
+ */
+void *qn_wire_socket(void *ctx, int type);
+
 /* Pack env (version set here) into a new ZeroMQ message; 0 or -errno. */
 int qn_wire_msg(Quern__Envelope *env, zmq_msg_t *msg);
 

@@ -28,11 +28,7 @@ qn_client *qn_client_new(const char *endpoint)
     qn_client *c = qn_calloc(1, sizeof *c);
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
     c->ctx = zmq_ctx_new();
-    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
-    int zero = 0;
-    int64_t max = QN_MSG_MAX;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    c->sock = qn_wire_socket(c->ctx, ZMQ_DEALER);
     if (zmq_connect(c->sock, endpoint) < 0) {
         qn_client_destroy(&c);
         return NULL;

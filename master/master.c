@@ -193,11 +193,7 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
         goto fail;
     }
     m->ctx = zmq_ctx_new();
-    m->sock = zmq_socket(m->ctx, ZMQ_ROUTER);
-    int zero = 0;
-    int64_t max = QN_MSG_MAX;
-    zmq_setsockopt(m->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(m->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    m->sock = qn_wire_socket(m->ctx, ZMQ_ROUTER);
     if (zmq_bind(m->sock, cfg->listen) < 0) {
         snprintf(err, errcap, "cannot listen on %s: %s", cfg->listen,
                  zmq_strerror(errno));

@@ -114,6 +114,19 @@ static void s_run_remove(qn_sched *s, int job, qn_kind kind, unsigned task)
     }
 }
 
+/*
+ * A copy of the run list (free it): failing one attempt can end its job
+ * and stop others, which reorders the list under a loop walking it.
+ */
+static s_run *s_runs_copy(const qn_sched *s, unsigned *n)
+{
+    *n = s->nruns;
+    s_run *copy = qn_malloc((*n ? *n : 1) * sizeof *copy);
+    if (*n)
+        memcpy(copy, s->runs, *n * sizeof *copy);
+    return copy;
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 qn_sched *qn_sched_new(const qn_sched_config *cfg)
@@ -348,12 +361,9 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
 {
     s->workers[w].alive = 0;
     s_act(s, (qn_action){.act = QN_ACT_WORKER_DEAD, .worker = w, .job = -1});
-    /* Failing one attempt can end its job and stop others, which reorders
-     * the run list: work from a copy and re-check each entry. */
-    unsigned n = s->nruns;
-    s_run *snap = qn_malloc((n ? n : 1) * sizeof *snap);
-    if (n)
-        memcpy(snap, s->runs, n * sizeof *snap);
+    /* Work from a copy of the run list and re-check each entry. */
+    unsigned n;
+    s_run *snap = s_runs_copy(s, &n);
     for (unsigned i = 0; i < n; i++) {
         s_run r = snap[i];
         s_task *t = &s->jobs[r.job].tasks[r.kind][r.task];
@@ -527,10 +537,8 @@ void qn_sched_tick(qn_sched *s, int64_t now)
         if (gone[w])
             s_worker_gone(s, now, w);
     free(gone);
-    unsigned n = s->nruns;
-    s_run *snap = qn_malloc((n ? n : 1) * sizeof *snap);
-    if (n)
-        memcpy(snap, s->runs, n * sizeof *snap);
+    unsigned n;
+    s_run *snap = s_runs_copy(s, &n);
     for (unsigned i = 0; i < n; i++) {
         s_run r = snap[i];
         s_task *t = &s->jobs[r.job].tasks[r.kind][r.task];

@@ -50,11 +50,7 @@ static s_peer *s_peer_for(s_peer *peers, size_t *npeers, void *ctx,
             return &peers[i];
     s_peer *p = &peers[(*npeers)++];
     p->endpoint = qn_strdup(endpoint);
-    p->sock = zmq_socket(ctx, ZMQ_DEALER);
-    int zero = 0;
-    int64_t max = QN_MSG_MAX;
-    zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(p->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    p->sock = qn_wire_socket(ctx, ZMQ_DEALER);
     if (zmq_connect(p->sock, endpoint) < 0) {
         zmq_close(p->sock);
         p->sock = NULL;

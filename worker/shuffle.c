@@ -43,11 +43,7 @@ struct qn_shuffle {
 qn_shuffle *qn_shuffle_new(void *ctx, const char *endpoint,
                            const char *work_dir, char *err, size_t errcap)
 {
-    void *sock = zmq_socket(ctx, ZMQ_ROUTER);
-    int zero = 0;
-    int64_t max = QN_MSG_MAX;
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    void *sock = qn_wire_socket(ctx, ZMQ_ROUTER);
     if (zmq_bind(sock, endpoint) < 0) {
         snprintf(err, errcap, "cannot listen for reducers on %s: %s", endpoint,
                  zmq_strerror(errno));

@@ -137,11 +137,7 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         goto fail;
     }
     w->ctx = zmq_ctx_new();
-    w->master = zmq_socket(w->ctx, ZMQ_DEALER);
-    int zero = 0;
-    int64_t max = QN_MSG_MAX;
-    zmq_setsockopt(w->master, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(w->master, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    w->master = qn_wire_socket(w->ctx, ZMQ_DEALER);
     if (zmq_connect(w->master, cfg->master) < 0) {
         snprintf(err, errcap, "bad master endpoint '%s': %s", cfg->master,
                  zmq_strerror(errno));
