@@ -104,7 +104,7 @@ $(BUILD)/tests/gentext: $(OBJ)/tests/tools/gentext.o $(LIBA)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
 
 # Unit tests link the daemons' modules, not their main()s.
-$(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC)) $(LIBA)
+$(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC) $(TASK_SRC)) $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) -lcriterion -ldl
 

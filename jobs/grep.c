@@ -20,6 +20,8 @@ static regex_t re;
 static int compiled;
 static char *line; /* NUL-terminated copy of the current line */
 static size_t line_cap;
+static char *match_key; /* "shard:offset" of a match */
+static size_t match_cap;
 
 static int grep_setup(quern_task *t)
 {
@@ -42,9 +44,10 @@ static void grep_teardown(quern_task *t)
     if (compiled)
         regfree(&re);
     free(line);
+    free(match_key);
 }
 
-static int grep_map(quern_task *t, const void *key, size_t klen,
+static int grep_map(quern_task *t, const void *shard, size_t klen,
                     const void *val, size_t vlen)
 {
     if (!compiled)
@@ -59,15 +62,16 @@ static int grep_map(quern_task *t, const void *key, size_t klen,
     line[vlen] = '\0';
     if (regexec(&re, line, 0, NULL, 0) != 0)
         return 0;
-    /* Key: "shard:offset". */
-    char *k = malloc(klen + 24);
-    if (!k)
-        return quern_fail(t, "out of memory");
-    memcpy(k, key, klen);
-    int n = snprintf(k + klen, 24, ":%llu", quern_offset(t));
-    int rc = quern_emit(t, k, klen + (size_t)n, val, vlen);
-    free(k);
-    return rc;
+    /* Key: "shard:offset" (quern_emit copies it, so the buffer is reused). */
+    if (klen + 24 > match_cap) {
+        match_cap = (klen + 24) * 2;
+        match_key = realloc(match_key, match_cap);
+        if (!match_key)
+            return quern_fail(t, "out of memory");
+    }
+    memcpy(match_key, shard, klen);
+    int n = snprintf(match_key + klen, 24, ":%llu", quern_offset(t));
+    return quern_emit(t, match_key, klen + (size_t)n, val, vlen);
 }
 
 static int grep_reduce(quern_task *t, const void *key, size_t klen,

@@ -233,6 +233,11 @@ int qn_blockwriter_add(qn_blockwriter *w, const void *key, size_t klen,
     return 0;
 }
 
+int qn_blockwriter_end_block(qn_blockwriter *w)
+{
+    return s_end_block(w);
+}
+
 int qn_blockwriter_flush(qn_blockwriter *w)
 {
     int rc = s_end_block(w);
@@ -458,7 +463,8 @@ qn_ifile_writer *qn_ifile_writer_new(const char *path, unsigned nparts,
 /* Close partition cur's range at the block writer's current totals. */
 static int s_close_part(qn_ifile_writer *w)
 {
-    int rc = qn_blockwriter_flush(w->bw);
+    /* Partitions only need block boundaries, not a write() each. */
+    int rc = qn_blockwriter_end_block(w->bw);
     if (rc < 0)
         return rc;
     qn_range t = qn_blockwriter_totals(w->bw);
@@ -509,6 +515,8 @@ int qn_ifile_writer_close(qn_ifile_writer **self_p, qn_range *ranges, char *err,
             break;
         w->cur++;
     }
+    if (rc == 0)
+        rc = qn_blockwriter_flush(w->bw);
     if (rc == 0) {
         size_t isz = (size_t)w->nparts * INDEX_ENTRY;
         unsigned char *idx = qn_malloc(isz + FOOTER_SIZE);

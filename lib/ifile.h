@@ -63,6 +63,9 @@ qn_blockwriter *qn_blockwriter_new(int fd, qn_codec *c);
 int qn_blockwriter_add(qn_blockwriter *w, const void *key, size_t klen,
                        const void *val, size_t vlen);
 
+/* End the current block (if any); it is written with the next chunk. */
+int qn_blockwriter_end_block(qn_blockwriter *w);
+
 /* End the current block (if any) and write everything buffered. */
 int qn_blockwriter_flush(qn_blockwriter *w);
 

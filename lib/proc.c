@@ -71,15 +71,20 @@ pid_t qn_spawn(const char *path, char *const argv[], const qn_spawn_opts *o)
     posix_spawnattr_setsigdefault(&at, &def);
 
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    int moved = -1;
-    if (o && o->ctl_fd >= 0) {
-        int src = o->ctl_fd;
-        /* dup2(3, 3) would leave close-on-exec set: move it first. */
-        if (src == 3) {
-            moved = fcntl(src, F_DUPFD_CLOEXEC, 10);
-            src = moved;
+    /* Copy the passed descriptors above the targets first: dup2(3, 3)
+     * would keep close-on-exec, and 3 -> 4 then 4 -> 3 would clobber. */
+    int moved[2] = {-1, -1};
+    for (int i = 0; o && i < o->nfds && i < 2; i++) {
+        moved[i] = fcntl(o->fds[i], F_DUPFD_CLOEXEC, 10);
+        if (moved[i] < 0) {
+            int e = errno;
+            for (int k = 0; k < i; k++)
+                close(moved[k]);
+            posix_spawn_file_actions_destroy(&fa);
+            posix_spawnattr_destroy(&at);
+            return -e;
         }
-        posix_spawn_file_actions_adddup2(&fa, src, 3);
+        posix_spawn_file_actions_adddup2(&fa, moved[i], 3 + i);
     }
     if (o && o->stdout_path)
         posix_spawn_file_actions_addopen(&fa, 1, o->stdout_path,
@@ -91,8 +96,9 @@ pid_t qn_spawn(const char *path, char *const argv[], const qn_spawn_opts *o)
     int rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
-    if (moved >= 0)
-        close(moved);
+    for (int i = 0; i < 2; i++)
+        if (moved[i] >= 0)
+            close(moved[i]);
     return rc ? -rc : pid;
 }
 

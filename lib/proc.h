@@ -28,7 +28,8 @@ void qn_signals_read(int fd, int *stop, int *child);
 
 /* Options for qn_spawn. */
 typedef struct qn_spawn_opts {
-    int ctl_fd;              /* if >= 0: becomes the child's fd 3 */
+    int fds[2];              /* fds[i] becomes the child's fd 3 + i ... */
+    int nfds;                /* ... for i < nfds */
     const char *stdout_path; /* if set: stdout goes to this file (append) */
     const char *stderr_path; /* if set: stderr goes to this file (append) */
     int new_group;           /* run in a new process group */

@@ -58,6 +58,15 @@ int qn_write_file_atomic(const char *path, const void *buf, size_t len);
  */
 int qn_id_ok(const char *s);
 
+/* Is s well-formed UTF-8 (no overlong forms, no surrogates)? */
+int qn_utf8_valid(const char *s);
+
+/* Replace every byte of s that is not part of valid UTF-8 with '?'. */
+void qn_utf8_sanitize(char *s);
+
+/* fsync a directory, so renames in it survive a crash; 0 or -errno. */
+int qn_fsync_dir(const char *path);
+
 /* The directory holding the running executable, into buf; 0 or -errno. */
 int qn_exe_dir(char *buf, size_t cap);
 

@@ -14,44 +14,6 @@
 
 /* ---- validation ---------------------------------------------------------- */
 
-/* Is s well-formed UTF-8 (no overlongs, no surrogates)? */
-static int s_utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        int n;
-        unsigned min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1;
-            min = 0x80;
-            c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            min = 0x800;
-            c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return 0;
-        }
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-            c = (c << 6) | (p[i] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}
-
 /*
  * Walk every field of m: strings must be UTF-8, nesting bounded. Works from
  * the descriptors, so new messages and fields are covered without code.
@@ -82,7 +44,7 @@ static const char *s_walk(const ProtobufCMessage *m, int depth)
             if (!items[k])
                 continue;
             if (f->type == PROTOBUF_C_TYPE_STRING) {
-                if (!s_utf8_ok(items[k]))
+                if (!qn_utf8_valid(items[k]))
                     return "string is not UTF-8";
             } else {
                 const char *why = s_walk(items[k], depth + 1);
@@ -381,7 +343,7 @@ int qn_stream_read(qn_stream *s)
         ssize_t n = read(s->fd, s->in.data + s->in.len, s->in.cap - s->in.len);
         if (n > 0) {
             s->in.len += (size_t)n;
-            return 0;
+            return (int)n;
         }
         if (n == 0) {
             s->eof = 1;

@@ -109,7 +109,10 @@ typedef struct qn_stream {
     int eof;    /* the peer closed its end */
 } qn_stream;
 
-/* One read() of what is available. Returns 0, or -errno on an error. */
+/*
+ * One read() of what is available. Returns the bytes read (0 at EOF or
+ * when none are waiting), or -errno on an error.
+ */
 int qn_stream_read(qn_stream *s);
 
 /*

@@ -162,9 +162,9 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
                 return s_fail("--arg takes NAME=VALUE, not '%s'", val);
             o->args[o->nargs++] = val;
         } else if (strcmp(name, "|split-size|") == 0) {
-            if (qn_parse_size(val, &o->split_size) < 0 || o->split_size == 0)
-                return s_fail("--split-size must be a size like 64M, not "
-                              "'%s'",
+            if (qn_parse_size(val, &o->split_size) < 0 || o->split_size < 1024)
+                return s_fail("--split-size must be a size of at least 1K, "
+                              "like 64M, not '%s'",
                               val);
         } else if (strcmp(name, "|sort-mb|") == 0) {
             if (qn_parse_uint(val, 1, 4095, &v) < 0)
@@ -327,6 +327,24 @@ static int s_build_job(const s_opts *o, s_job *j)
         return s_fail("--input is required: one or more files or folders");
     if (!o->output)
         return s_fail("--output is required: the folder for part files");
+    /* Paths and arguments travel in messages, which carry UTF-8 only. */
+    const char *bad = !qn_utf8_valid(o->job)      ? o->job
+                      : !qn_utf8_valid(o->output) ? o->output
+                                                  : NULL;
+    for (size_t i = 0; !bad && i < o->ninputs; i++)
+        if (!qn_utf8_valid(o->inputs[i]))
+            bad = o->inputs[i];
+    for (size_t i = 0; !bad && i < o->nargs; i++)
+        if (!qn_utf8_valid(o->args[i]))
+            bad = o->args[i];
+    if (bad) {
+        char shown[256];
+        snprintf(shown, sizeof shown, "%s", bad);
+        qn_utf8_sanitize(shown);
+        return s_fail("'%s' is not valid UTF-8; Quern takes UTF-8 paths and "
+                      "arguments",
+                      shown);
+    }
     if (!strchr(o->job, '/'))
         return s_fail("--job %s: give the plugin as a path, e.g. ./%s", o->job,
                       o->job);

@@ -6,6 +6,7 @@
 #include "proc.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,7 +46,8 @@ static int s_spawn(qn_cluster *c, const char *bin, char **argv,
     qn_buf log = {0};
     qn_buf_printf(&log, "%s/%s.log", c->dir, name);
     d->log = log.data;
-    qn_spawn_opts o = {.ctl_fd = ctl_fd,
+    qn_spawn_opts o = {.fds = {ctl_fd},
+                       .nfds = ctl_fd >= 0,
                        .stdout_path = d->log,
                        .stderr_path = d->log,
                        .new_group = 1};
@@ -245,6 +247,49 @@ static void s_wait_exit(qn_cluster *c, int ms)
     }
 }
 
+/*
+ * Kept for its logs: the daemons' logs and each attempt's stderr
+ * (worker-N/jobs/JOB/logs) stay, intermediate data goes.
+ */
+static void s_drop_data(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "worker-", 7) != 0)
+            continue;
+        qn_buf jobs = {0};
+        qn_buf_printf(&jobs, "%s/%s/jobs", dir, e->d_name);
+        DIR *jd = opendir(jobs.data);
+        struct dirent *je;
+        while (jd && (je = readdir(jd))) {
+            if (je->d_name[0] == '.')
+                continue;
+            qn_buf job = {0};
+            qn_buf_printf(&job, "%s/%s", jobs.data, je->d_name);
+            DIR *fd = opendir(job.data);
+            struct dirent *fe;
+            while (fd && (fe = readdir(fd))) {
+                if (fe->d_name[0] == '.' || strcmp(fe->d_name, "logs") == 0)
+                    continue;
+                qn_buf f = {0};
+                qn_buf_printf(&f, "%s/%s", job.data, fe->d_name);
+                qn_rmtree(f.data);
+                qn_buf_release(&f);
+            }
+            if (fd)
+                closedir(fd);
+            qn_buf_release(&job);
+        }
+        if (jd)
+            closedir(jd);
+        qn_buf_release(&jobs);
+    }
+    closedir(d);
+}
+
 void qn_cluster_stop(qn_cluster **self_p, int keep)
 {
     qn_cluster *c = *self_p;
@@ -266,6 +311,8 @@ void qn_cluster_stop(qn_cluster **self_p, int keep)
         free(c->d[i].log);
     if (!keep)
         qn_rmtree(c->dir);
+    else
+        s_drop_data(c->dir);
     unsetenv("QUERN_PARENT_PID");
     free(c->d);
     free(c->dir);

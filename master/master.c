@@ -27,6 +27,8 @@
 #include <zmq.h>
 
 #define MAX_REDUCERS 100000 /* -R limit */
+#define MAX_MAPS 1000000    /* map tasks per job */
+#define MIN_SPLIT 1024      /* smallest --split-size */
 #define MAX_WATCHERS 64     /* clients following one job */
 #define PUSH_MIN_MS 250     /* status pushes at most this often */
 #define PUSH_MAX_MS 1000    /* ... and at least this often */
@@ -92,6 +94,7 @@ struct qn_master {
     int nworkers;
     s_job *jobs; /* indexed by scheduler handle */
     int njobs;
+    char tag[8]; /* this master run's part of job ids */
     qn_frames in;
     uint64_t dropped;
     int64_t last_drop_log;
@@ -201,6 +204,12 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
     }
     size_t n = sizeof m->endpoint;
     zmq_getsockopt(m->sock, ZMQ_LAST_ENDPOINT, m->endpoint, &n);
+    /* Job ids must not repeat across restarts of the master: a worker may
+     * still hold files or attempts of an earlier run's "job-1". */
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    uint64_t seed = (uint64_t)qn_wall_ms() * 1000003u ^ (uint64_t)getpid();
+    for (int i = 0; i < 4; i++, seed /= 36)
+        m->tag[i] = digits[seed % 36];
     qn_sched_config sc = {.dead_ms = cfg->dead_ms,
                           .task_timeout_ms = cfg->task_timeout_ms};
     m->sched = qn_sched_new(&sc);
@@ -443,6 +452,16 @@ static void s_job_finished(qn_master *m, int jx, int state, const char *error,
         s_clean_output(j->spec->output);
     s_job_end_broadcast(m, j);
     s_push(m, jx, now);
+    /* Keep a summary; what scheduling needed can go. */
+    for (unsigned i = 0; i < j->nmaps && j->outs; i++)
+        free(j->outs[i].parts);
+    free(j->outs);
+    j->outs = NULL;
+    qn_splits_release(&j->splits);
+    for (int k = 0; k < 2; k++) {
+        free(j->progress[k]);
+        j->progress[k] = NULL;
+    }
 }
 
 static void s_commit(qn_master *m, int jx, int64_t now)
@@ -451,6 +470,8 @@ static void s_commit(qn_master *m, int jx, int64_t now)
     qn_buf p = {0};
     qn_buf_printf(&p, "%s/_SUCCESS", j->spec->output);
     int rc = qn_write_file_atomic(p.data, "", 0);
+    if (rc == 0)
+        rc = qn_fsync_dir(j->spec->output); /* the part renames too */
     if (rc < 0) {
         char msg[600];
         snprintf(msg, sizeof msg, "cannot write %s: %s", p.data, strerror(-rc));
@@ -676,8 +697,30 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
                            int64_t now)
 {
     int w = s_known_worker(m, hb->worker_id, now);
-    if (w >= 0 && hb->rss_peak > m->workers[w].rss_peak)
+    if (w < 0)
+        return;
+    if (hb->rss_peak > m->workers[w].rss_peak)
         m->workers[w].rss_peak = hb->rss_peak;
+    /* An attempt the worker runs that is not current here (given up on,
+     * or of a job this master never ran) only wastes a slot: kill it. */
+    for (size_t i = 0; i < hb->n_running; i++) {
+        const Quern__AttemptRef *r = hb->running[i];
+        int jx = s_job_by_id(m, r->job_id);
+        qn_kind kind = r->kind == QUERN__TASK_KIND__REDUCE ? QN_REDUCE : QN_MAP;
+        qn_task_info ti = qn_sched_task(m->sched, jx, kind, r->task);
+        if (jx >= 0 && ti.state == QN_TASK_RUNNING &&
+            ti.attempt == r->attempt && ti.worker == w)
+            continue;
+        Quern__Envelope env = QUERN__ENVELOPE__INIT;
+        Quern__CancelTask ct = QUERN__CANCEL_TASK__INIT;
+        ct.attempt = (Quern__AttemptRef *)r;
+        env.body_case = QUERN__ENVELOPE__BODY_CANCEL_TASK;
+        env.cancel_task = &ct;
+        s_send(m, m->workers[w].route, m->workers[w].routelen, &env);
+        qn_info("master: worker %s runs %s %s task %u attempt %u, which is "
+                "not current; cancelling it",
+                m->workers[w].id, r->job_id, s_kind(kind), r->task, r->attempt);
+    }
 }
 
 static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
@@ -842,7 +885,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     }
     if (in->sort_mb < 1 || in->sort_mb > 4095 || in->max_attempts < 1 ||
         in->max_attempts > 100 || in->compress_level > 9 ||
-        in->split_size == 0 ||
+        in->split_size < MIN_SPLIT ||
         (in->input_kind == QUERN__INPUT_KIND__FIXED && in->record_size == 0)) {
         s_submit_reply(m, NULL, "job options out of range");
         return;
@@ -868,6 +911,15 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
         s_submit_reply(m, NULL, err);
         return;
     }
+    if (splits.n > MAX_MAPS) {
+        snprintf(err, sizeof err,
+                 "the input makes %zu map tasks, over the limit of %d; raise "
+                 "--split-size",
+                 splits.n, MAX_MAPS);
+        qn_splits_release(&splits);
+        s_submit_reply(m, NULL, err);
+        return;
+    }
     for (int i = 0; i < m->njobs; i++) {
         if (m->jobs[i].state == QUERN__JOB_STATE__JOB_RUNNING &&
             strcmp(m->jobs[i].spec->output, in->output) == 0) {
@@ -890,7 +942,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     int jx = m->njobs++;
     s_job *j = &m->jobs[jx];
     memset(j, 0, sizeof *j);
-    snprintf(j->id, sizeof j->id, "job-%d", jx + 1);
+    snprintf(j->id, sizeof j->id, "job-%s-%d", m->tag, jx + 1);
     /* A private copy of the spec: pack and unpack. */
     size_t n = quern__job_spec__get_packed_size(in);
     uint8_t *buf = qn_malloc(n ? n : 1);

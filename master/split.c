@@ -49,9 +49,21 @@ static int s_add_dir(s_files *fs, const char *given, const char *path,
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
+    int rc = 0;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || e->d_name[0] == '_')
             continue;
+        if (!qn_utf8_valid(e->d_name)) {
+            /* File names travel in messages, which carry UTF-8 only. */
+            char shown[256];
+            snprintf(shown, sizeof shown, "%s", e->d_name);
+            qn_utf8_sanitize(shown);
+            snprintf(err, errcap,
+                     "input %s: file name '%s' is not valid UTF-8; rename it",
+                     given, shown);
+            rc = -1;
+            break;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             names = qn_realloc(names, cap * sizeof *names);
@@ -61,7 +73,6 @@ static int s_add_dir(s_files *fs, const char *given, const char *path,
     closedir(d);
     if (n > 1)
         qsort(names, n, sizeof *names, s_name_cmp);
-    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         qn_buf p = {0}, g = {0};
         qn_buf_printf(&p, "%s/%s", path, names[i]);

@@ -29,7 +29,7 @@ static int wait_child(int sigfd, pid_t pid, int *status)
     return -1;
 }
 
-Test(proc, spawned_child_gets_ctl_fd_and_stderr_file)
+Test(proc, spawned_child_gets_its_fd_3_and_stderr_file)
 {
     char *dir = qn_test_tmpdir();
     int sigfd = qn_signals_open();
@@ -41,7 +41,7 @@ Test(proc, spawned_child_gets_ctl_fd_and_stderr_file)
     char *argv[] = {(char *)"sh", (char *)"-c",
                     (char *)"echo hello >&3; echo oops >&2; exit 3", NULL};
     qn_spawn_opts o = {
-        .ctl_fd = sv[1], .stderr_path = err.data, .new_group = 1};
+        .fds = {sv[1]}, .nfds = 1, .stderr_path = err.data, .new_group = 1};
     pid_t pid = qn_spawn("/bin/sh", argv, &o);
     close(sv[1]);
     cr_assert_gt(pid, 0);
@@ -70,7 +70,7 @@ Test(proc, signal_deaths_are_described)
 {
     int sigfd = qn_signals_open();
     char *argv[] = {(char *)"sh", (char *)"-c", (char *)"kill -SEGV $$", NULL};
-    qn_spawn_opts o = {.ctl_fd = -1};
+    qn_spawn_opts o = {0};
     pid_t pid = qn_spawn("/bin/sh", argv, &o);
     cr_assert_gt(pid, 0);
     int status;
@@ -88,7 +88,7 @@ Test(proc, children_start_with_signals_unblocked)
     int sigfd = qn_signals_open();
     char *argv[] = {(char *)"sh", (char *)"-c", (char *)"kill -TERM $$; exit 0",
                     NULL};
-    qn_spawn_opts o = {.ctl_fd = -1};
+    qn_spawn_opts o = {0};
     pid_t pid = qn_spawn("/bin/sh", argv, &o);
     int status;
     cr_assert_eq(wait_child(sigfd, pid, &status), 0);
@@ -112,7 +112,7 @@ Test(proc, stop_signals_arrive_on_the_signalfd)
 Test(proc, spawning_a_missing_program_fails)
 {
     char *argv[] = {(char *)"nope", NULL};
-    qn_spawn_opts o = {.ctl_fd = -1};
+    qn_spawn_opts o = {0};
     pid_t pid = qn_spawn("/nonexistent/quern-nope", argv, &o);
     cr_assert_lt(pid, 0);
 }

@@ -464,3 +464,15 @@ Test(split, special_file_is_refused)
     cr_assert_not_null(strstr(err, "fifo"), "error: %s", err);
     cr_assert_eq(ss.n, 0);
 }
+
+Test(split, file_name_that_is_not_utf8_is_refused_by_name)
+{
+    make_dir("in");
+    make_file("in/caf\xe9.txt", 10);
+    qn_split_opts o = {.split_size = 100};
+    char err[256] = "";
+    cr_assert_eq(split_one("in", "in", &o, &ss, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "caf?.txt"), "error: %s", err);
+    cr_assert_not_null(strstr(err, "not valid UTF-8"), "error: %s", err);
+    cr_assert_eq(ss.n, 0);
+}

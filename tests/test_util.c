@@ -443,3 +443,18 @@ Test(util, exe_dir_names_the_folder_of_this_test)
     char tiny[4];
     cr_assert_eq(qn_exe_dir(tiny, sizeof tiny), -ENAMETOOLONG);
 }
+
+Test(util, utf8_validation_and_sanitizing)
+{
+    cr_assert(qn_utf8_valid("plain ascii"));
+    cr_assert(qn_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    cr_assert_not(qn_utf8_valid("caf\xe9"));          /* Latin-1 */
+    cr_assert_not(qn_utf8_valid("\xc0\xaf"));         /* overlong '/' */
+    cr_assert_not(qn_utf8_valid("\xed\xa0\x80"));     /* a surrogate */
+    cr_assert_not(qn_utf8_valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
+    cr_assert_not(qn_utf8_valid("\xe2\x82"));         /* cut short */
+    char s[] = "ok \xc3\xa9 bad \xff\xfe end \xe2\x82";
+    qn_utf8_sanitize(s);
+    cr_assert_str_eq(s, "ok \xc3\xa9 bad ?? end ??");
+    cr_assert(qn_utf8_valid(s));
+}

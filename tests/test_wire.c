@@ -631,7 +631,7 @@ static void s_socketpair(int sv[2])
 static int s_next(qn_stream *st, Quern__Envelope **out)
 {
     char err[256] = "";
-    cr_assert_eq(qn_stream_read(st), 0);
+    cr_assert_geq(qn_stream_read(st), 0);
     int rc = qn_stream_next(st, out, err, sizeof err);
     cr_assert_geq(rc, 0, "stream: %s", err);
     return rc;
@@ -653,7 +653,7 @@ Test(wire, stream_carries_envelopes_over_a_socketpair)
     qn_stream st = {.fd = sv[1]};
     Quern__Envelope *out = NULL;
     char err[256] = "";
-    cr_assert_eq(qn_stream_read(&st), 0);
+    cr_assert_gt(qn_stream_read(&st), 0, "the bytes written are read");
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(qn_stream_next(&st, &out, err, sizeof err), 1, "%s", err);
         snprintf(id, sizeof id, "w%d", i);
@@ -740,7 +740,7 @@ Test(wire, stream_rejects_bad_frames)
     Quern__Heartbeat hb;
     s_heartbeat(&env, &hb, "after");
     cr_assert_eq(qn_wire_write_fd(sv[0], &env), 0);
-    cr_assert_eq(qn_stream_read(&st), 0);
+    cr_assert_gt(qn_stream_read(&st), 0);
     cr_assert_eq(qn_stream_next(&st, &out, err, sizeof err), -QN_ECORRUPT);
     cr_assert_null(out);
     cr_assert_neq(err[0], '\0');
@@ -751,7 +751,7 @@ Test(wire, stream_rejects_bad_frames)
     /* A length over the limit is refused before waiting for its bytes. */
     static const unsigned char huge[] = {0xff, 0xff, 0xff, 0x7f, 1, 2, 3};
     cr_assert_eq(qn_write_all(sv[0], huge, sizeof huge), 0);
-    cr_assert_eq(qn_stream_read(&st), 0);
+    cr_assert_gt(qn_stream_read(&st), 0);
     err[0] = '\0';
     cr_assert_eq(qn_stream_next(&st, &out, err, sizeof err), -QN_ECORRUPT);
     cr_assert(strstr(err, "limit"), "%s", err);
@@ -776,7 +776,7 @@ Test(wire, stream_refusal_of_other_version_is_an_error_without_envelope)
         buf[i] = (unsigned char)(n >> (8 * i));
     cr_assert_eq(qn_write_all(sv[0], buf, n + 4), 0);
     qn_stream st = {.fd = sv[1]};
-    cr_assert_eq(qn_stream_read(&st), 0);
+    cr_assert_gt(qn_stream_read(&st), 0);
     Quern__Envelope *out = NULL;
     char err[256];
     memset(err, 0, sizeof err);

@@ -132,11 +132,24 @@ static int s_on_reply(quern_task *t, s_peer *p, s_seg *segs, size_t nsegs,
                            (unsigned long long)segs[i].total);
     } else {
         s_seg *s = &segs[i];
-        ssize_t w = pwrite(s->fd, f->data.data, f->data.len, (off_t)r->offset);
+        /* Opened on the first chunk and closed on the last, so a reducer
+         * of thousands of maps holds a handful of files open. */
+        if (s->fd < 0)
+            s->fd =
+                open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ssize_t w = s->fd < 0 ? -1
+                              : pwrite(s->fd, f->data.data, f->data.len,
+                                       (off_t)r->offset);
         if (w != (ssize_t)f->data.len)
             rc = qn_task_failf(t, "writing %s: %s", s->path,
                                w < 0 ? strerror(errno) : "short write");
         s->got += f->data.len;
+        if (rc == 0 && s->got == s->total) {
+            if (close(s->fd) < 0)
+                rc = qn_task_failf(t, "writing %s: %s", s->path,
+                                   strerror(errno));
+            s->fd = -1;
+        }
         s->inflight--;
         p->inflight--;
         p->last_heard = qn_now_ms();
@@ -147,7 +160,7 @@ static int s_on_reply(quern_task *t, s_peer *p, s_seg *segs, size_t nsegs,
     return rc;
 }
 
-int qn_fetch_all(quern_task *t, char ***out, size_t *nout)
+int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
 {
     Quern__TaskSpec *sp = t->spec;
     size_t n = sp->n_map_outputs;
@@ -181,10 +194,7 @@ int qn_fetch_all(quern_task *t, char ***out, size_t *nout)
         qn_buf p = {0};
         qn_buf_printf(&p, "%s/seg-%05u", dir.data, mo->map);
         s->path = p.data;
-        s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (s->fd < 0)
-            rc = qn_task_failf(t, "cannot create %s: %s", s->path,
-                               strerror(errno));
+        s->fd = -1;
         nsegs++;
         total += s->total;
     }
@@ -245,11 +255,16 @@ int qn_fetch_all(quern_task *t, char ***out, size_t *nout)
     }
 
     char **paths = qn_calloc(nsegs ? nsegs : 1, sizeof *paths);
+    char **names = qn_calloc(nsegs ? nsegs : 1, sizeof *names);
     for (size_t i = 0; i < nsegs; i++) {
-        if (segs[i].fd >= 0 && close(segs[i].fd) < 0 && rc == 0)
-            rc = qn_task_failf(t, "writing %s: %s", segs[i].path,
-                               strerror(errno));
+        if (segs[i].fd >= 0)
+            close(segs[i].fd); /* only after a failure */
         paths[i] = segs[i].path;
+        qn_buf name = {0};
+        qn_buf_printf(&name, "map %u attempt %u output from worker %s",
+                      segs[i].mo->map, segs[i].mo->attempt,
+                      segs[i].mo->worker_id);
+        names[i] = name.data;
     }
     for (size_t i = 0; i < npeers; i++) {
         if (peers[i].sock)
@@ -263,6 +278,7 @@ int qn_fetch_all(quern_task *t, char ***out, size_t *nout)
     qn_frames_release(&f);
     qn_buf_release(&dir);
     *out = paths;
+    *out_names = names;
     *nout = nsegs;
     return rc;
 }

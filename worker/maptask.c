@@ -63,6 +63,7 @@ static int s_write_sorted(quern_task *t, const char *path, qn_range *parts)
 {
     char err[512];
     qn_sortbuf_sort(t->sb);
+    qn_task_progress(t, -1, 0);
     t->iw =
         qn_ifile_writer_new(path, t->spec->nreduce, t->codec, err, sizeof err);
     if (!t->iw)
@@ -97,6 +98,8 @@ static int s_write_sorted(quern_task *t, const char *path, qn_range *parts)
         if (r != 0 || t->fail[0])
             rc = qn_task_failf(t, "combine returned %d", r);
         qn_task_count(t, QN_C_COMBINE_IN, (long long)(j - i));
+        if (qn_task_report_due(t))
+            qn_task_progress(t, -1, 0);
         i = j;
     }
     if (rc < 0) {
@@ -166,6 +169,7 @@ static int s_merge_runs(quern_task *t, char **runs, size_t n, const char *path,
             const void *k, *v;
             size_t kl, vl;
             int r;
+            long long count = 0;
             while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
                 r = qn_ifile_writer_add(t->iw, p, k, kl, v, vl);
                 if (r < 0) {
@@ -174,6 +178,8 @@ static int s_merge_runs(quern_task *t, char **runs, size_t n, const char *path,
                     break;
                 }
                 qn_merge_pop(m);
+                if ((++count & 255) == 0)
+                    qn_task_progress(t, -1, 0);
             }
             if (r < 0 && rc == 0)
                 rc = qn_task_failf(t, "%s", qn_merge_error(m));
@@ -192,6 +198,23 @@ static int s_merge_runs(quern_task *t, char **runs, size_t n, const char *path,
     free(rd);
     free(src);
     return rc;
+}
+
+/* A merge pass (qn_merge_step_fn): n runs into one new run. */
+static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
+                          void *ctx)
+{
+    (void)names;
+    unsigned *seq = ctx;
+    qn_buf out = {0};
+    qn_task_path(t, &out, "map-%05u-a%u.merge%u", t->spec->task,
+                 t->spec->attempt, (*seq)++);
+    if (s_merge_runs(t, paths, n, out.data, NULL) < 0) {
+        unlink(out.data);
+        qn_buf_release(&out);
+        return NULL;
+    }
+    return out.data;
 }
 
 /* ---- reading input ------------------------------------------------------- */
@@ -288,7 +311,7 @@ static int s_read_lines(s_map *m, const Quern__InputPiece *pc, s_reader *r)
         r->pos += len + (nl ? 1 : 0);
         consumed += len + 1;
         qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)(len + 1));
-        if ((t->counters[QN_C_MAP_IN_RECORDS].value & 4095) == 0)
+        if (qn_task_report_due(t))
             qn_task_progress(t,
                              0.8 * (double)(m->done_bytes + consumed) /
                                  (double)(m->split_bytes ? m->split_bytes : 1),
@@ -324,10 +347,11 @@ static int s_read_fixed(s_map *m, const Quern__InputPiece *pc, s_reader *r)
             return -1;
         r->pos += rs;
         qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)rs);
-        qn_task_progress(t,
-                         0.8 * (double)(m->done_bytes + at + rs - first) /
-                             (double)(m->split_bytes ? m->split_bytes : 1),
-                         0);
+        if (qn_task_report_due(t))
+            qn_task_progress(t,
+                             0.8 * (double)(m->done_bytes + at + rs - first) /
+                                 (double)(m->split_bytes ? m->split_bytes : 1),
+                             0);
     }
     return 0;
 }
@@ -417,24 +441,12 @@ int qn_map_run(quern_task *t, qn_range *parts)
             goto done;
         /* The buffer is not needed to merge: give its memory back. */
         qn_sortbuf_destroy(&t->sb);
-        /* Too many runs to merge at once: merge the oldest into one run,
-         * which takes their place so input order is kept. */
-        while (m.nruns > QN_MERGE_FANIN) {
-            qn_buf p = {0};
-            qn_task_path(t, &p, "map-%05u-a%u.merge%zu", t->spec->task,
-                         t->spec->attempt, m.nruns);
-            int r = s_merge_runs(t, m.runs, QN_MERGE_FANIN, p.data, NULL);
-            for (size_t i = 0; i < QN_MERGE_FANIN; i++) {
-                unlink(m.runs[i]);
-                free(m.runs[i]);
-            }
-            memmove(m.runs + 1, m.runs + QN_MERGE_FANIN,
-                    (m.nruns - QN_MERGE_FANIN) * sizeof *m.runs);
-            m.nruns -= QN_MERGE_FANIN - 1;
-            m.runs[0] = p.data;
-            if (r < 0)
-                goto done;
-        }
+        /* Too many runs to read at once: merge consecutive runs first, so
+         * input order is kept. */
+        unsigned seq = 0;
+        if (qn_task_merge_plan(t, m.runs, NULL, &m.nruns, s_merge_step, &seq) <
+            0)
+            goto done;
         if (s_merge_runs(t, m.runs, m.nruns, tmp.data, parts) < 0)
             goto done;
     }

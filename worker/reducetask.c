@@ -22,9 +22,13 @@ typedef struct {
     qn_blockreader r;
 } s_seg;
 
-/* Open segment files as block readers. Returns 0 or -1 (t->fail). */
-static int s_open_segs(quern_task *t, char **paths, size_t n, s_seg *segs,
-                       qn_blockreader **src)
+/*
+ * Open segment files as block readers, named for error messages by
+ * names[i] (the map output a fetched segment holds) or else their path.
+ * Returns 0 or -1 (t->fail).
+ */
+static int s_open_segs(quern_task *t, char **paths, char **names, size_t n,
+                       s_seg *segs, qn_blockreader **src)
 {
     for (size_t i = 0; i < n; i++)
         segs[i].fd = -1;
@@ -34,7 +38,8 @@ static int s_open_segs(quern_task *t, char **paths, size_t n, s_seg *segs,
         if (segs[i].fd < 0 || fstat(segs[i].fd, &st) < 0)
             return qn_task_failf(t, "cannot open %s: %s", paths[i],
                                  strerror(errno));
-        qn_blockreader_init(&segs[i].r, segs[i].fd, paths[i], 0,
+        qn_blockreader_init(&segs[i].r, segs[i].fd,
+                            names && names[i] ? names[i] : paths[i], 0,
                             (uint64_t)st.st_size);
         src[i] = &segs[i].r;
     }
@@ -42,17 +47,15 @@ static int s_open_segs(quern_task *t, char **paths, size_t n, s_seg *segs,
 }
 
 /*
- * Close segments opened by s_open_segs. Segments fetched from maps
- * (fetched[i] set; fetched may be NULL) add what they decoded to the
- * shuffle's raw byte count.
+ * Close segments opened by s_open_segs. Segments fetched from maps (those
+ * with a name) add what they decoded to the shuffle's raw byte count.
  */
-static void s_close_segs(quern_task *t, s_seg *segs, size_t n,
-                         const char *fetched)
+static void s_close_segs(quern_task *t, s_seg *segs, char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (segs[i].fd < 0)
             continue;
-        if (fetched && fetched[i])
+        if (names && names[i])
             qn_task_count(t, QN_C_SHUFFLE_RAW, (long long)segs[i].r.raw_bytes);
         qn_blockreader_release(&segs[i].r);
         close(segs[i].fd);
@@ -60,86 +63,76 @@ static void s_close_segs(quern_task *t, s_seg *segs, size_t n,
     }
 }
 
-/* Merge n segments (no reduce) into one new block stream at path. */
-static int s_merge_pass(quern_task *t, char **paths, size_t n, const char *path,
-                        const char *fetched)
+/* A merge pass (qn_merge_step_fn): n segments into one new block stream. */
+static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
+                          void *ctx)
 {
+    unsigned *seq = ctx;
+    qn_buf out = {0};
+    qn_task_path(t, &out, "reduce-%05u-a%u/merge-%u", t->spec->task,
+                 t->spec->attempt, (*seq)++);
     s_seg *segs = qn_calloc(n, sizeof *segs);
     qn_blockreader **src = qn_calloc(n, sizeof *src);
-    int rc = s_open_segs(t, paths, n, segs, src);
+    int rc = s_open_segs(t, paths, names, n, segs, src);
     int fd = -1;
-    qn_blockwriter *w = NULL;
     if (rc == 0) {
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        fd = open(out.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
-            rc =
-                qn_task_failf(t, "cannot create %s: %s", path, strerror(errno));
+            rc = qn_task_failf(t, "cannot create %s: %s", out.data,
+                               strerror(errno));
     }
     if (rc == 0) {
-        w = qn_blockwriter_new(fd, t->codec);
+        qn_blockwriter *w = qn_blockwriter_new(fd, t->codec);
         qn_merge *m = qn_merge_new(t->job->compare, src, n);
         const void *k, *v;
         size_t kl, vl;
         int r;
+        long long count = 0;
         while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
             r = qn_blockwriter_add(w, k, kl, v, vl);
             if (r < 0)
                 break;
             qn_merge_pop(m);
+            if ((++count & 255) == 0)
+                qn_task_progress(t, -1, 0); /* alive, not further */
         }
         if (r == 0)
             r = qn_blockwriter_flush(w);
         if (r < 0)
-            rc = qn_task_failf(t, "merging into %s: %s", path,
+            rc = qn_task_failf(t, "merging into %s: %s", out.data,
                                *qn_merge_error(m) ? qn_merge_error(m)
                                                   : qn_strerror(r));
         qn_merge_destroy(&m);
         qn_blockwriter_destroy(&w);
     }
     if (fd >= 0 && close(fd) < 0 && rc == 0)
-        rc = qn_task_failf(t, "writing %s: %s", path, strerror(errno));
-    s_close_segs(t, segs, n, fetched);
+        rc = qn_task_failf(t, "writing %s: %s", out.data, strerror(errno));
+    s_close_segs(t, segs, names, n);
     free(segs);
     free(src);
-    return rc;
+    if (rc < 0) {
+        unlink(out.data);
+        qn_buf_release(&out);
+        return NULL;
+    }
+    return out.data;
 }
 
 int qn_reduce_run(quern_task *t)
 {
     Quern__TaskSpec *sp = t->spec;
-    char **segs = NULL;
+    char **segs = NULL, **names = NULL;
     size_t nsegs = 0;
-    char *is_fetched = NULL; /* segs[i] came straight from a map */
     qn_buf tmp = {0}, final = {0}, dir = {0};
     int rc = -1;
+    unsigned seq = 0;
 
-    if (qn_fetch_all(t, &segs, &nsegs) < 0)
+    if (qn_fetch_all(t, &segs, &names, &nsegs) < 0)
         goto done;
     qn_task_progress(t, 1.0 / 3, 1);
-    is_fetched = qn_malloc(nsegs ? nsegs : 1);
-    memset(is_fetched, 1, nsegs);
-
-    /* Merge in passes until QN_MERGE_FANIN segments are left; each pass
-     * merges consecutive segments so map order (value order) is kept. */
-    while (nsegs > QN_MERGE_FANIN) {
-        qn_buf p = {0};
-        qn_task_path(t, &p, "reduce-%05u-a%u/merge-%zu", sp->task, sp->attempt,
-                     nsegs);
-        int r = s_merge_pass(t, segs, QN_MERGE_FANIN, p.data, is_fetched);
-        for (size_t i = 0; i < QN_MERGE_FANIN; i++) {
-            unlink(segs[i]);
-            free(segs[i]);
-        }
-        memmove(segs + 1, segs + QN_MERGE_FANIN,
-                (nsegs - QN_MERGE_FANIN) * sizeof *segs);
-        memmove(is_fetched + 1, is_fetched + QN_MERGE_FANIN,
-                nsegs - QN_MERGE_FANIN);
-        nsegs -= QN_MERGE_FANIN - 1;
-        segs[0] = p.data;
-        is_fetched[0] = 0;
-        if (r < 0)
-            goto done;
-    }
+    /* Merge consecutive segments so map order (value order) is kept. */
+    if (qn_task_merge_plan(t, segs, names, &nsegs, s_merge_step, &seq) < 0)
+        goto done;
 
     qn_buf_printf(&dir, "%s/_temporary/%s", sp->output_dir, sp->job_id);
     int e = qn_mkdirs(dir.data, 0755);
@@ -162,10 +155,10 @@ int qn_reduce_run(quern_task *t)
     }
     s_seg *sg = qn_calloc(nsegs ? nsegs : 1, sizeof *sg);
     qn_blockreader **src = qn_calloc(nsegs ? nsegs : 1, sizeof *src);
-    int r = s_open_segs(t, segs, nsegs, sg, src);
+    int r = s_open_segs(t, segs, names, nsegs, sg, src);
     if (r == 0)
         r = qn_task_group(t, src, nsegs, t->job->reduce);
-    s_close_segs(t, sg, nsegs, is_fetched);
+    s_close_segs(t, sg, names, nsegs);
     free(sg);
     free(src);
     if (r < 0)
@@ -185,10 +178,15 @@ int qn_reduce_run(quern_task *t)
         qn_task_failf(t, "writing %s: %s", tmp.data, qn_strerror(e));
         goto done;
     }
-    /* The partition appears whole or not at all. */
+    /* The partition appears whole or not at all, and stays. */
     if (rename(tmp.data, final.data) < 0) {
         qn_task_failf(t, "cannot rename %s to %s: %s", tmp.data, final.data,
                       strerror(errno));
+        goto done;
+    }
+    e = qn_fsync_dir(sp->output_dir);
+    if (e < 0) {
+        qn_task_failf(t, "cannot sync %s: %s", sp->output_dir, strerror(-e));
         goto done;
     }
     rc = 0;
@@ -202,9 +200,10 @@ done:
     for (size_t i = 0; i < nsegs; i++) {
         unlink(segs[i]);
         free(segs[i]);
+        free(names[i]);
     }
     free(segs);
-    free(is_fetched);
+    free(names);
     {
         qn_buf d = {0};
         qn_task_path(t, &d, "reduce-%05u-a%u", sp->task, sp->attempt);

@@ -92,7 +92,8 @@ qn_shuffle_stats qn_shuffle_get_stats(const qn_shuffle *s)
 void qn_shuffle_forget_job(qn_shuffle *s, const char *job_id)
 {
     for (int i = 0; i < CACHE; i++) {
-        if (s->cache[i].f && strcmp(s->cache[i].job_id, job_id) == 0) {
+        if (s->cache[i].f &&
+            (!job_id || strcmp(s->cache[i].job_id, job_id) == 0)) {
             qn_ifile_destroy(&s->cache[i].f);
             free(s->cache[i].job_id);
             s->cache[i].job_id = NULL;

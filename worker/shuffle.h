@@ -30,7 +30,7 @@ const char *qn_shuffle_endpoint(const qn_shuffle *s);
 /* Answer every request waiting on the socket. */
 void qn_shuffle_handle(qn_shuffle *s);
 
-/* Close cached files of a job whose outputs are being deleted. */
+/* Close cached files of a job (NULL: of every job) being deleted. */
 void qn_shuffle_forget_job(qn_shuffle *s, const char *job_id);
 
 /* Totals for logs and status. */

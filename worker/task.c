@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OUT_FLUSH (1024 * 1024) /* reduce output buffered before a write */
@@ -162,6 +163,7 @@ void quern_count(quern_task *t, const char *counter, long long delta)
     }
     qn_buf name = {0};
     qn_buf_printf(&name, "user.%s", counter);
+    qn_utf8_sanitize(name.data);
     t->counters[t->ncounters++] = (qn_counter){name.data, delta};
 }
 
@@ -257,6 +259,8 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
         u.n_partitions = nr;
     }
     if (state == QUERN__TASK_STATE__FAILED) {
+        /* A plugin's message may quote input bytes; the wire wants UTF-8. */
+        qn_utf8_sanitize(t->fail);
         u.reason = t->fail;
         u.record_offset = t->offset;
     }
@@ -270,14 +274,29 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
     return rc;
 }
 
+static int64_t s_coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int qn_task_report_due(const quern_task *t)
+{
+    return s_coarse_ms() >= t->next_report;
+}
+
 int qn_task_progress(quern_task *t, double progress, int force)
 {
-    int64_t now = qn_now_ms();
+    int64_t now = s_coarse_ms();
     if (!force && now < t->next_report)
         return 0;
     t->next_report = now + REPORT_MS;
+    if (progress < 0)
+        progress = t->progress;
     if (progress > 1)
         progress = 1;
+    t->progress = progress;
     return s_send_update(t, QUERN__TASK_STATE__RUNNING, progress, NULL) < 0 ? -1
                                                                             : 0;
 }
@@ -308,6 +327,8 @@ static int s_group_next(quern_values *vs, const void **val, size_t *vlen)
     }
     qn_merge_pop(g->m);
     vs->taken++;
+    if (qn_task_report_due(g->t))
+        qn_task_progress(g->t, -1, 0); /* one key may have many values */
     return 1;
 }
 
@@ -360,7 +381,7 @@ int qn_task_group(quern_task *t, qn_blockreader **src, size_t n, qn_group_fn fn)
         }
         groups++;
         records += vs.taken;
-        if (is_reduce && (groups & 1023) == 0 && total) {
+        if (is_reduce && total && qn_task_report_due(t)) {
             uint64_t read = 0;
             for (size_t i = 0; i < n; i++)
                 read += src[i]->stored_bytes;
@@ -377,6 +398,55 @@ int qn_task_group(quern_task *t, qn_blockreader **src, size_t n, qn_group_fn fn)
     qn_buf_release(&key);
     qn_merge_destroy(&m);
     return rc;
+}
+
+int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
+                       qn_merge_step_fn step, void *ctx)
+{
+    while (*n > QN_MERGE_FANIN) {
+        /* Merging the first k files into one leaves exactly FANIN. */
+        size_t k = *n - QN_MERGE_FANIN + 1;
+        size_t out = 0, i = 0;
+        while (i < *n) {
+            size_t g;
+            if (k <= QN_MERGE_FANIN)
+                g = i == 0 ? k : 1;
+            else
+                g = *n - i < QN_MERGE_FANIN ? *n - i : QN_MERGE_FANIN;
+            if (g == 1) {
+                paths[out] = paths[i];
+                if (names)
+                    names[out] = names[i];
+                out++;
+                i++;
+                continue;
+            }
+            char *merged = step(t, paths + i, names ? names + i : NULL, g, ctx);
+            for (size_t j = i; j < i + g; j++) {
+                unlink(paths[j]);
+                free(paths[j]);
+                if (names)
+                    free(names[j]);
+            }
+            i += g;
+            if (!merged) {
+                /* Keep the arrays whole for the caller's cleanup. */
+                for (; i < *n; i++, out++) {
+                    paths[out] = paths[i];
+                    if (names)
+                        names[out] = names[i];
+                }
+                *n = out;
+                return -1;
+            }
+            paths[out] = merged;
+            if (names)
+                names[out] = NULL;
+            out++;
+        }
+        *n = out;
+    }
+    return 0;
 }
 
 /* ---- the attempt --------------------------------------------------------- */
@@ -420,10 +490,10 @@ static void s_task_free(quern_task *t)
     /* The plugin stays loaded: it may have registered atexit handlers. */
 }
 
-/* Read the TaskSpec the worker sends first. */
-static Quern__TaskSpec *s_read_spec(int ctl)
+/* Read the TaskSpec the worker left in the file on spec_fd. */
+static Quern__TaskSpec *s_read_spec(int spec_fd)
 {
-    qn_stream st = {.fd = ctl};
+    qn_stream st = {.fd = spec_fd};
     Quern__Envelope *env = NULL;
     char err[256];
     for (;;) {
@@ -435,10 +505,9 @@ static Quern__TaskSpec *s_read_spec(int ctl)
         if (rc > 0)
             break;
         if (st.eof) {
-            qn_error("the worker closed the control channel");
+            qn_error("the task spec on fd %d is incomplete", spec_fd);
             break;
         }
-        /* fd 3 is blocking: this read waits for the worker. */
         if (qn_stream_read(&st) < 0)
             break;
     }
@@ -455,9 +524,9 @@ static Quern__TaskSpec *s_read_spec(int ctl)
     return spec;
 }
 
-int qn_task_main(int ctl);
+int qn_task_main(int ctl, int spec_fd);
 
-int qn_task_main(int ctl)
+int qn_task_main(int ctl, int spec_fd)
 {
     quern_task task = {.ctl = ctl, .out_fd = -1};
     quern_task *t = &task;
@@ -466,7 +535,10 @@ int qn_task_main(int ctl)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         return 3;
-    t->spec = s_read_spec(ctl);
+    t->spec = s_read_spec(spec_fd);
+    close(spec_fd);
+    /* Programs a plugin runs must not hold the worker's channel open. */
+    fcntl(ctl, F_SETFD, FD_CLOEXEC);
     if (!t->spec)
         return 2;
     qn_log_init("quern-task", QN_LOG_INFO);

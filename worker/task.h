@@ -91,6 +91,7 @@ struct quern_task {
 
     char fail[1024];     /* why the attempt failed */
     int64_t next_report; /* when progress is next sent */
+    double progress;     /* the last progress sent */
     qn_codec *codec;     /* intermediate compression */
 };
 
@@ -108,10 +109,19 @@ int qn_task_failf(quern_task *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
- * Send a RUNNING update with progress (0..1) if a second has passed since
- * the last one (or force is set). Returns 0 or -1 when the worker is gone.
+ * Send a RUNNING update with progress (0..1; negative: unchanged, just
+ * alive) if a second has passed since the last one (or force is set). Long
+ * loops call it every few thousand records so the master never mistakes
+ * steady work for a hang. Returns 0 or -1 when the worker is gone.
  */
 int qn_task_progress(quern_task *t, double progress, int force);
+
+/*
+ * Is a progress report due? A coarse clock read (a few nanoseconds, no
+ * system call), cheap enough to ask once per record or value, so that a
+ * task doing steady slow work keeps telling the master it is alive.
+ */
+int qn_task_report_due(const quern_task *t);
 
 /* Compare keys with the job's order. */
 int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,
@@ -135,10 +145,11 @@ int qn_reduce_run(quern_task *t);
 
 /*
  * Fetch this reducer's partition of every map output into local segment
- * files (paths into segs, in map order; empty partitions are skipped).
- * Returns 0 or -1 (t->fail says why).
+ * files: their paths into segs and, for error messages, which map output
+ * each holds into names (both in map order, caller frees; empty
+ * partitions are skipped). Returns 0 or -1 (t->fail says why).
  */
-int qn_fetch_all(quern_task *t, char ***segs, size_t *nsegs);
+int qn_fetch_all(quern_task *t, char ***segs, char ***names, size_t *nsegs);
 
 /*
  * Merge sorted block streams to a block stream or, with a reduce/combine
@@ -147,6 +158,25 @@ int qn_fetch_all(quern_task *t, char ***segs, size_t *nsegs);
  */
 typedef int (*qn_group_fn)(quern_task *t, const void *key, size_t klen,
                            quern_values *vs);
+
+/*
+ * Merges n sorted files (paths, with names for messages, which may be NULL
+ * or hold NULLs) into a new file; returns its path (caller frees) or NULL
+ * with t->fail set.
+ */
+typedef char *(*qn_merge_step_fn)(quern_task *t, char **paths, char **names,
+                                  size_t n, void *ctx);
+
+/*
+ * Merge consecutive files until at most QN_MERGE_FANIN remain, so a final
+ * merge can read them all at once. The first pass merges just enough files
+ * to reach QN_MERGE_FANIN when that is possible; otherwise passes merge
+ * groups of QN_MERGE_FANIN, so each byte is rewritten about log32(n) times.
+ * Merged inputs are removed and freed; paths/names (names may be NULL) and
+ * *n are updated in place, also on failure. Returns 0 or -1.
+ */
+int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
+                       qn_merge_step_fn step, void *ctx);
 
 /*
  * Run fn once per distinct key of the merged sources (in order), handing it

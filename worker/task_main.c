@@ -6,15 +6,16 @@
 #include <fcntl.h>
 #include <stdio.h>
 
-int qn_task_main(int ctl);
+int qn_task_main(int ctl, int spec_fd);
 
 int main(int argc, char **argv)
 {
     (void)argv;
-    if (argc > 1 || fcntl(3, F_GETFD) < 0) {
+    if (argc > 1 || fcntl(3, F_GETFD) < 0 || fcntl(4, F_GETFD) < 0) {
         fprintf(stderr, "quern-task: runs one task attempt for quern-worker, "
-                        "which starts it with a control channel on fd 3\n");
+                        "which starts it with a control channel on fd 3 "
+                        "and its spec on fd 4\n");
         return 2;
     }
-    return qn_task_main(3);
+    return qn_task_main(3, 4);
 }

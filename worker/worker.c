@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@ typedef struct {
     qn_stream st; /* control channel (st.fd) */
     char *stderr_path;
     Quern__Envelope *final; /* the task's last word, until it exits */
+    char *bad_msg;          /* why its channel was closed early */
     int cancelled;
 } s_attempt;
 
@@ -276,56 +278,75 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     a->stderr_path = log.data;
     a->st.fd = -1;
 
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        qn_error("worker %s: socketpair: %s", w->id, strerror(errno));
-        free(a->stderr_path);
-        return;
+    /*
+     * The spec goes in a memory file on the task's fd 4, so handing over a
+     * large one never blocks this loop; progress and the result come back
+     * on a socketpair on fd 3.
+     */
+    const char *why = NULL;
+    int sv[2] = {-1, -1};
+    int spec_fd = memfd_create("quern-task-spec", MFD_CLOEXEC);
+    char *saved = spec->work_dir;
+    spec->work_dir = w->work_dir;
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    env.body_case = QUERN__ENVELOPE__BODY_TASK_SPEC;
+    env.task_spec = spec;
+    if (spec_fd < 0 || qn_wire_write_fd(spec_fd, &env) < 0 ||
+        lseek(spec_fd, 0, SEEK_SET) < 0)
+        why = "cannot write the task's spec";
+    spec->work_dir = saved;
+    if (!why && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        why = "cannot make a control channel";
+    pid_t pid = -1;
+    if (!why) {
+        char *argv[] = {(char *)"quern-task", NULL};
+        qn_spawn_opts o = {.fds = {sv[1], spec_fd},
+                           .nfds = 2,
+                           .stderr_path = a->stderr_path,
+                           .new_group = 1};
+        pid = qn_spawn(w->task_bin, argv, &o);
+        if (pid < 0)
+            why = "cannot start quern-task";
     }
-    char *argv[] = {(char *)"quern-task", NULL};
-    qn_spawn_opts o = {
-        .ctl_fd = sv[1], .stderr_path = a->stderr_path, .new_group = 1};
-    pid_t pid = qn_spawn(w->task_bin, argv, &o);
-    close(sv[1]);
-    if (pid < 0) {
-        qn_error("worker %s: cannot start %s: %s", w->id, w->task_bin,
-                 strerror((int)-pid));
-        close(sv[0]);
+    int e = pid < -1 ? (int)-pid : errno;
+    if (spec_fd >= 0)
+        close(spec_fd);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    if (why) {
+        qn_error("worker %s: job %s task %u: %s: %s", w->id, a->job_id, a->task,
+                 why, strerror(e));
+        if (sv[0] >= 0)
+            close(sv[0]);
         Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
         u.state = QUERN__TASK_STATE__FAILED;
-        u.reason = (char *)"the worker could not start a task process";
+        qn_buf reason = {0};
+        qn_buf_printf(&reason, "worker %s %s: %s", w->id, why, strerror(e));
+        u.reason = reason.data;
         s_report(w, a, &u);
+        qn_buf_release(&reason);
         free(a->stderr_path);
         return;
     }
     a->pid = pid;
     a->st.fd = sv[0];
     w->natt++;
-
-    /* The spec goes down the channel; the task blocks reading it. */
-    char *saved = spec->work_dir;
-    spec->work_dir = w->work_dir;
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    env.body_case = QUERN__ENVELOPE__BODY_TASK_SPEC;
-    env.task_spec = spec;
-    int rc = qn_wire_write_fd(a->st.fd, &env);
-    spec->work_dir = saved;
-    if (rc < 0) {
-        qn_error("worker %s: cannot hand job %s task %u its spec: %s", w->id,
-                 a->job_id, a->task, qn_strerror(rc));
-        s_kill(a);
-    }
     fcntl(a->st.fd, F_SETFL, fcntl(a->st.fd, F_GETFL) | O_NONBLOCK);
     qn_debug("worker %s: started job %s %s task %u attempt %u as pid %d", w->id,
              a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt,
              (int)pid);
 }
 
-/* Read what an attempt's process sent: forward progress, keep the end. */
-static void s_on_ctl(qn_worker *w, s_attempt *a)
+/*
+ * Read what an attempt's process sent: forward progress, keep the end.
+ * Returns the bytes read (0 when nothing was waiting); the channel is
+ * closed at EOF or when the task sends something malformed (the reason is
+ * kept for the failure report).
+ */
+static int s_on_ctl(qn_worker *w, s_attempt *a)
 {
     if (a->st.fd < 0)
-        return;
+        return 0;
     int rc = qn_stream_read(&a->st);
     for (;;) {
         Quern__Envelope *env = NULL;
@@ -336,7 +357,11 @@ static void s_on_ctl(qn_worker *w, s_attempt *a)
         if (r < 0) {
             qn_warn("worker %s: bad message from job %s task %u: %s", w->id,
                     a->job_id, a->task, err);
-            s_kill(a);
+            if (!a->bad_msg) {
+                qn_buf b = {0};
+                qn_buf_printf(&b, "the task sent a malformed report (%s)", err);
+                a->bad_msg = b.data;
+            }
             rc = -1;
             break;
         }
@@ -356,6 +381,7 @@ static void s_on_ctl(qn_worker *w, s_attempt *a)
         close(a->st.fd);
         a->st.fd = -1;
     }
+    return rc > 0 ? rc : 0;
 }
 
 /* The last bytes of a file, for a failure report. */
@@ -372,10 +398,11 @@ static char *s_tail(const char *path, size_t n)
     if (got < 0)
         got = 0;
     buf[got] = '\0';
-    /* Keep it valid UTF-8 for the wire: replace other bytes. */
+    /* Keep it valid UTF-8 for the wire (a NUL would cut it short). */
     for (ssize_t i = 0; i < got; i++)
-        if ((unsigned char)buf[i] >= 0x80)
+        if (buf[i] == '\0')
             buf[i] = '?';
+    qn_utf8_sanitize(buf);
     return buf;
 }
 
@@ -383,10 +410,12 @@ static void s_finish(qn_worker *w, size_t idx, int status,
                      const struct rusage *ru)
 {
     s_attempt *a = &w->att[idx];
+    /* Everything it wrote before exiting is in the socket: read to EOF
+     * (or until nothing more comes, if a child of the plugin holds it). */
+    while (a->st.fd >= 0 && s_on_ctl(w, a) > 0)
+        ;
     if (a->st.fd >= 0) {
-        s_on_ctl(w, a); /* whatever it wrote before exiting */
-        if (a->st.fd >= 0)
-            close(a->st.fd);
+        close(a->st.fd);
         a->st.fd = -1;
     }
     Quern__TaskUpdate *fin = a->final ? a->final->task_update : NULL;
@@ -412,6 +441,8 @@ static void s_finish(qn_worker *w, size_t idx, int status,
                 fin->reason[0])
                 qn_buf_printf(&reason, "%s (task process %s)", fin->reason,
                               how);
+            else if (a->bad_msg)
+                qn_buf_printf(&reason, "%s (task process %s)", a->bad_msg, how);
             else
                 qn_buf_printf(&reason, "task process %s", how);
         }
@@ -433,6 +464,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
     }
     qn_wire_free(a->final);
     qn_buf_release(&a->st.in);
+    free(a->bad_msg);
     free(a->stderr_path);
     w->att[idx] = w->att[--w->natt];
 }
@@ -480,6 +512,25 @@ static void s_job_end(qn_worker *w, const char *job_id)
     qn_buf_release(&dir);
 }
 
+/*
+ * A master that does not know us knows none of our attempts or map
+ * outputs either: kill the one, delete the other, so nothing of an earlier
+ * master's jobs can be mistaken for the new master's.
+ */
+static void s_forget_everything(qn_worker *w)
+{
+    for (size_t i = 0; i < w->natt; i++) {
+        w->att[i].cancelled = 1;
+        s_kill(&w->att[i]);
+    }
+    qn_shuffle_forget_job(w->shuffle, NULL);
+    qn_buf jobs = {0};
+    qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
+    qn_rmtree(jobs.data);
+    qn_mkdirs(jobs.data, 0755);
+    qn_buf_release(&jobs);
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 static void s_on_master(qn_worker *w, int64_t now)
@@ -517,9 +568,11 @@ static void s_on_master(qn_worker *w, int64_t now)
         switch (env->body_case) {
         case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
             if (env->worker_welcome->rejoin) {
-                qn_info("worker %s: the master does not know us; joining "
-                        "again",
+                qn_info("worker %s: the master does not know us (it may have "
+                        "restarted); dropping our attempts and map outputs "
+                        "and joining again",
                         w->id);
+                s_forget_everything(w);
                 w->welcomed = 0;
                 w->hello_backoff = HELLO_RETRY_MS;
                 s_hello(w, now);
@@ -621,6 +674,7 @@ void qn_worker_destroy(qn_worker **self_p)
             close(w->att[i].st.fd);
         qn_buf_release(&w->att[i].st.in);
         qn_wire_free(w->att[i].final);
+        free(w->att[i].bad_msg);
         free(w->att[i].stderr_path);
     }
     free(w->att);

@@ -50,6 +50,7 @@ grep -q 'failed 2 times' out.txt || fail "$(cat out.txt)"
 expect 1 'killed by signal 6' run --job "$F" --arg fail=abort --input ./in --output ./o2 --max-attempts 1
 expect 1 'exit code 7' run --job "$F" --arg fail=exit --input ./in --output ./o3 --max-attempts 1
 expect 1 'failing on purpose at record 5 .*at input offset [1-9]' run --job "$F" --arg fail=error --arg at=5 --input ./in --output ./o4 --max-attempts 1
+expect 1 'bad byte \? here' run --job "$F" --arg fail=binary --input ./in --output ./o8 --max-attempts 1
 expect 1 'killed by signal 6' run --job "$F" --arg fail=abort --arg phase=setup --input ./in --output ./o5 --max-attempts 1
 expect 1 'reduce task .*killed by signal 11' run --job "$F" --arg fail=segv --arg phase=reduce --input ./in --output ./o6 --max-attempts 1
 # A failed job leaves none of the processes quern run started.
@@ -62,7 +63,7 @@ set -e
 [ $rc = 1 ] || fail "a failing job exited $rc"
 left=$(grep -l "QUERN_PARENT_PID=$qpid" /proc/[0-9]*/environ 2>/dev/null || true)
 [ -z "$left" ] || fail "processes left after a failed job: $left"
-for o in o1 o2 o3 o4 o5 o6 o7; do
+for o in o1 o2 o3 o4 o5 o6 o7 o8; do
     [ -z "$(ls -A $o 2>/dev/null)" ] || fail "failed job left output in $o: $(ls $o)"
 done
 echo "ok: refusals and failing plugins"

@@ -6,6 +6,8 @@
  *   at=N            on the Nth map record of each attempt (default 0)
  *   phase=map|reduce|setup            where (default map)
  *   sleep_ms=N      sleep this long before each map record (a slow job)
+ *   reduce_sleep_ms=N  sleep this long for each value in reduce
+ *   fail=binary     fail with a message holding bytes that are not UTF-8
  *   fifo=PATH       on map setup, write "started PID" to this FIFO, so a
  *                   test learns without polling that an attempt runs
  */
@@ -47,6 +49,8 @@ static int misbehave(quern_task *t, unsigned long long idx)
     if (strcmp(f, "hang") == 0)
         for (;;)
             pause();
+    if (strcmp(f, "binary") == 0)
+        return quern_fail(t, "bad byte \xff here");
     if (strcmp(f, "error") == 0)
         return quern_fail(t, "faulty: failing on purpose at record %llu", idx);
     return 0;
@@ -101,8 +105,14 @@ static int f_reduce(quern_task *t, const void *key, size_t klen,
     const void *v;
     size_t vl;
     unsigned long long n = 0;
-    while (quern_next(vs, &v, &vl))
+    long ms = arg_num(t, "reduce_sleep_ms", 0);
+    while (quern_next(vs, &v, &vl)) {
         n += strtoull(v, NULL, 10);
+        if (ms > 0) {
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
     char out[24];
     int len = snprintf(out, sizeof out, "%llu", n);
     return quern_emit(t, key, klen, out, (size_t)len);
