@@ -269,9 +269,9 @@ static void s_drop_data(const char *dir)
                 continue;
             qn_buf job = {0};
             qn_buf_printf(&job, "%s/%s", jobs.data, je->d_name);
-            DIR *fd = opendir(job.data);
+            DIR *files = opendir(job.data);
             struct dirent *fe;
-            while (fd && (fe = readdir(fd))) {
+            while (files && (fe = readdir(files))) {
                 if (fe->d_name[0] == '.' || strcmp(fe->d_name, "logs") == 0)
                     continue;
                 qn_buf f = {0};
@@ -279,8 +279,8 @@ static void s_drop_data(const char *dir)
                 qn_rmtree(f.data);
                 qn_buf_release(&f);
             }
-            if (fd)
-                closedir(fd);
+            if (files)
+                closedir(files);
             qn_buf_release(&job);
         }
         if (jd)
