@@ -248,8 +248,9 @@ static void s_wait_exit(qn_cluster *c, int ms)
 }
 
 /*
- * Kept for its logs: the daemons' logs and each attempt's stderr
- * (worker-N/jobs/JOB/logs) stay, intermediate data goes.
+ * Kept for its logs: the daemons' logs (and any attempt stderr files a
+ * worker still holds, in worker-N/jobs/JOB/logs) stay; intermediate data
+ * goes. Failed attempts' stderr tails are in the job's result anyway.
  */
 static void s_drop_data(const char *dir)
 {
