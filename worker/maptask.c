@@ -31,6 +31,7 @@ typedef struct {
     size_t nruns;
     uint64_t split_bytes; /* bytes of input in the split */
     uint64_t done_bytes;  /* input bytes consumed */
+    size_t name_len;      /* length of the current piece's shard name */
 } s_map;
 
 static s_map *s_ctx; /* the running map, for the spill callback */
@@ -223,7 +224,7 @@ static int s_call_map(quern_task *t, const Quern__InputPiece *pc,
                       uint64_t offset, const void *val, size_t vlen)
 {
     t->offset = offset;
-    int r = t->job->map(t, pc->name, strlen(pc->name), val, vlen);
+    int r = t->job->map(t, pc->name, s_ctx->name_len, val, vlen);
     qn_task_count(t, QN_C_MAP_IN_RECORDS, 1);
     if (r != 0 || t->fail[0])
         return qn_task_failf(t, "map returned %d at offset %llu of %s", r,
@@ -379,6 +380,7 @@ static int s_read_piece(s_map *m, const Quern__InputPiece *pc)
         return qn_task_failf(t, "cannot open input %s: %s", pc->name,
                              strerror(errno));
     posix_fadvise(r.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    m->name_len = strlen(pc->name); /* once per piece, not per record */
     r.buf = qn_malloc(r.cap);
     int rc;
     switch (t->spec->input_kind) {
