@@ -73,8 +73,10 @@ pid_t qn_spawn(const char *path, char *const argv[], const qn_spawn_opts *o)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     /* Copy the passed descriptors above the targets first: dup2(3, 3)
      * would keep close-on-exec, and 3 -> 4 then 4 -> 3 would clobber. */
-    int moved[2] = {-1, -1};
-    for (int i = 0; o && i < o->nfds && i < 2; i++) {
+    int moved[QN_SPAWN_MAX_FDS];
+    for (int i = 0; i < QN_SPAWN_MAX_FDS; i++)
+        moved[i] = -1;
+    for (int i = 0; o && i < o->nfds && i < QN_SPAWN_MAX_FDS; i++) {
         moved[i] = fcntl(o->fds[i], F_DUPFD_CLOEXEC, 10);
         if (moved[i] < 0) {
             int e = errno;
@@ -96,7 +98,7 @@ pid_t qn_spawn(const char *path, char *const argv[], const qn_spawn_opts *o)
     int rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < QN_SPAWN_MAX_FDS; i++)
         if (moved[i] >= 0)
             close(moved[i]);
     return rc ? -rc : pid;

@@ -27,8 +27,10 @@ int qn_signals_open(void);
 void qn_signals_read(int fd, int *stop, int *child);
 
 /* Options for qn_spawn. */
+#define QN_SPAWN_MAX_FDS 3 /* descriptors passed as fd 3, 4, ... */
+
 typedef struct qn_spawn_opts {
-    int fds[2];              /* fds[i] becomes the child's fd 3 + i ... */
+    int fds[QN_SPAWN_MAX_FDS]; /* fds[i] becomes the child's fd 3 + i ... */
     int nfds;                /* ... for i < nfds */
     const char *stdout_path; /* if set: stdout goes to this file (append) */
     const char *stderr_path; /* if set: stderr goes to this file (append) */

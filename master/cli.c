@@ -44,7 +44,8 @@ static void s_usage(FILE *f)
           "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
           "(default 64M), --sort-mb N (default 64), --max-attempts N\n"
           "(default 4), --compress-level 0-9 (default 1), --codec zlib|none,\n"
-          "--no-speculation.\n"
+          "--no-speculation (no backup attempts for slow tasks),\n"
+          "--skip-bad-records (skip an input record that crashed two attempts).\n"
           "\n"
           "Commands that talk to a master take --master EP (default: the\n"
           "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
@@ -81,7 +82,7 @@ typedef struct {
     uint64_t split_size;
     unsigned sort_mb, max_attempts, compress_level, workers, slots;
     int codec;
-    int speculation, wait, json;
+    int speculation, skip_bad_records, wait, json;
     const char *master;
     const char **positional;
     size_t npositional;
@@ -205,8 +206,7 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
         } else if (strcmp(name, "|json|") == 0) {
             o->json = 1;
         } else if (strcmp(name, "|skip-bad-records|") == 0) {
-            return s_fail("--skip-bad-records is not supported by this "
-                          "version yet");
+            o->skip_bad_records = 1;
         } else if (strcmp(name, "|inline|") == 0) {
             return s_fail("--inline is not supported by this version yet");
         }
@@ -395,6 +395,7 @@ static int s_build_job(const s_opts *o, s_job *j)
     s->sort_mb = o->sort_mb;
     s->max_attempts = o->max_attempts;
     s->speculation = o->speculation;
+    s->skip_bad_records = o->skip_bad_records;
     s->compress_level = o->compress_level;
     s->codec = (uint32_t)o->codec;
     return 0;

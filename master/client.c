@@ -178,6 +178,13 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
                 st->output, st->reduces);
     fprintf(f, "  tasks:      %u/%u maps, %u/%u reduces done\n", st->maps_done,
             st->maps, st->reduces_done, st->reduces);
+    fprintf(f,
+            "  attempts:   %lld map, %lld reduce; %lld failed, %lld killed, "
+            "%lld backups, %lld maps run again, %lld records skipped\n",
+            s_counter(st, "map_attempts"), s_counter(st, "reduce_attempts"),
+            s_counter(st, "failed_attempts"), s_counter(st, "killed_attempts"),
+            s_counter(st, "backup_attempts"), s_counter(st, "maps_rerun"),
+            s_counter(st, "skipped_records"));
     fprintf(
         f, "  input:      %s records, %s\n",
         s_num(s_counter(st, "map_input_records"), a, sizeof a),
@@ -214,6 +221,13 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
         fprintf(f, "    %-30s %s\n", n + 5,
                 s_num(st->counters[i]->value, a, sizeof a));
     }
+    if (st->n_skipped)
+        fprintf(f, "  skipped records (they crashed earlier attempts):\n");
+    for (size_t i = 0; i < st->n_skipped; i++)
+        fprintf(f, "    %s at offset %llu (map task %u)\n",
+                st->skipped[i]->shard,
+                (unsigned long long)st->skipped[i]->offset,
+                st->skipped[i]->map);
     if (st->n_failures)
         fprintf(f, "  failed attempts:\n");
     for (size_t i = 0; i < st->n_failures; i++) {
@@ -221,7 +235,10 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
         fprintf(f, "    %s task %u attempt %u on %s: %s",
                 fl->kind == QUERN__TASK_KIND__MAP ? "map" : "reduce", fl->task,
                 fl->attempt, fl->worker_id, fl->reason);
-        if (fl->record_offset)
+        if (fl->shard[0] && !strstr(fl->reason, fl->shard))
+            fprintf(f, " (in the record at offset %llu of %s)",
+                    (unsigned long long)fl->record_offset, fl->shard);
+        else if (fl->record_offset && !fl->shard[0])
             fprintf(f, " (at input offset %llu)",
                     (unsigned long long)fl->record_offset);
         fprintf(f, "\n");
@@ -292,9 +309,21 @@ static json_t *s_status_json(const Quern__JobStatus *st)
         json_object_set_new(x, "stderr_tail", json_string(fl->stderr_tail));
         json_object_set_new(x, "record_offset",
                             json_integer((json_int_t)fl->record_offset));
+        json_object_set_new(x, "shard", fl->shard[0] ? json_string(fl->shard)
+                                                     : json_null());
         json_array_append_new(fs, x);
     }
     json_object_set_new(o, "failures", fs);
+    json_t *sk = json_array();
+    for (size_t i = 0; i < st->n_skipped; i++) {
+        json_t *x = json_object();
+        json_object_set_new(x, "map", json_integer(st->skipped[i]->map));
+        json_object_set_new(x, "shard", json_string(st->skipped[i]->shard));
+        json_object_set_new(x, "offset",
+                            json_integer((json_int_t)st->skipped[i]->offset));
+        json_array_append_new(sk, x);
+    }
+    json_object_set_new(o, "skipped", sk);
     return o;
 }
 

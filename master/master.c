@@ -33,6 +33,10 @@
 #define PUSH_MIN_MS 250     /* status pushes at most this often */
 #define PUSH_MAX_MS 1000    /* ... and at least this often */
 #define MAX_FAILURES 64     /* failure reports kept per job */
+#define MAX_SKIPPED 1000    /* skipped records listed per job */
+#define FETCH_REPORTS 3     /* fetch failures before a map runs again */
+#define SKIP_AFTER 2        /* crashes on a record before it is skipped */
+#define SPEC_MIN_MS 1000    /* no backup for an attempt younger than this */
 
 typedef struct {
     char id[72];
@@ -44,12 +48,25 @@ typedef struct {
     uint64_t rss_peak;
     int64_t seen;
     unsigned failures;
+    uint64_t hb_seq; /* the newest heartbeat's sequence number */
 } s_worker;
+
+/* A record map() died in, and how many attempts it took down. */
+typedef struct {
+    uint32_t piece;
+    uint64_t offset;
+    unsigned crashes;
+} s_crash;
 
 typedef struct {
     unsigned attempt;
     int worker;
     Quern__PartitionInfo *parts; /* [nreduce]; bytes/raw/records */
+    long long *cv; /* what the attempt added to each job counter */
+    size_t ncv;
+    unsigned reports; /* fetch failures reported against this output */
+    s_crash *crashes;
+    size_t ncrashes;
 } s_mapout;
 
 typedef struct {
@@ -73,6 +90,8 @@ typedef struct {
     size_t ncounters;
     Quern__AttemptFailure *failures;
     size_t nfailures;
+    Quern__SkippedRecord *skipped;
+    size_t nskipped;
     int state; /* Quern__JobState */
     char *error;
     int64_t start, end; /* monotonic ms */
@@ -144,29 +163,43 @@ static const char *s_kind(qn_kind k)
     return k == QN_MAP ? "map" : "reduce";
 }
 
-static void s_count(s_job *j, const char *name, long long v)
+/* Add v to a job counter; returns the counter's index. */
+static size_t s_count(s_job *j, const char *name, long long v)
 {
     for (size_t i = 0; i < j->ncounters; i++) {
         if (strcmp(j->counters[i].name, name) == 0) {
             j->counters[i].value += v;
-            return;
+            return i;
         }
     }
     j->counters =
         qn_realloc(j->counters, (j->ncounters + 1) * sizeof *j->counters);
     j->counters[j->ncounters++] = (s_counter){qn_strdup(name), v};
+    return j->ncounters - 1;
+}
+
+/* The name of input piece `piece` of map task `map`, or "". */
+static const char *s_shard(const s_job *j, unsigned map, uint32_t piece)
+{
+    if (!j->splits.splits || map >= j->splits.n ||
+        piece >= j->splits.splits[map].n)
+        return "";
+    return j->splits.splits[map].pieces[piece].name;
 }
 
 static void s_add_failure(s_job *j, qn_kind kind, unsigned task,
                           unsigned attempt, const char *worker,
-                          const char *reason, const char *tail, uint64_t offset)
+                          const char *reason, const char *tail, uint64_t offset,
+                          const char *shard)
 {
+    s_count(j, "failed_attempts", 1);
     if (j->nfailures == MAX_FAILURES) {
         /* Keep the newest. */
         Quern__AttemptFailure *f = &j->failures[0];
         free(f->worker_id);
         free(f->reason);
         free(f->stderr_tail);
+        free(f->shard);
         memmove(j->failures, j->failures + 1,
                 (MAX_FAILURES - 1) * sizeof *j->failures);
         j->nfailures--;
@@ -182,6 +215,7 @@ static void s_add_failure(s_job *j, qn_kind kind, unsigned task,
     f->reason = qn_strdup(reason);
     f->stderr_tail = qn_strdup(tail ? tail : "");
     f->record_offset = offset;
+    f->shard = qn_strdup(shard ? shard : "");
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -211,7 +245,8 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
     for (int i = 0; i < 4; i++, seed /= 36)
         m->tag[i] = digits[seed % 36];
     qn_sched_config sc = {.dead_ms = cfg->dead_ms,
-                          .task_timeout_ms = cfg->task_timeout_ms};
+                          .task_timeout_ms = cfg->task_timeout_ms,
+                          .spec_min_ms = SPEC_MIN_MS};
     m->sched = qn_sched_new(&sc);
     return m;
 fail:
@@ -219,14 +254,23 @@ fail:
     return NULL;
 }
 
+static void s_outs_free(s_job *j)
+{
+    for (unsigned i = 0; i < j->nmaps && j->outs; i++) {
+        free(j->outs[i].parts);
+        free(j->outs[i].cv);
+        free(j->outs[i].crashes);
+    }
+    free(j->outs);
+    j->outs = NULL;
+}
+
 static void s_job_free(s_job *j)
 {
     if (j->spec)
         quern__job_spec__free_unpacked(j->spec, NULL);
     qn_splits_release(&j->splits);
-    for (unsigned i = 0; i < j->nmaps && j->outs; i++)
-        free(j->outs[i].parts);
-    free(j->outs);
+    s_outs_free(j);
     free(j->progress[0]);
     free(j->progress[1]);
     for (size_t i = 0; i < j->ncounters; i++)
@@ -236,8 +280,12 @@ static void s_job_free(s_job *j)
         free(j->failures[i].worker_id);
         free(j->failures[i].reason);
         free(j->failures[i].stderr_tail);
+        free(j->failures[i].shard);
     }
     free(j->failures);
+    for (size_t i = 0; i < j->nskipped; i++)
+        free(j->skipped[i].shard);
+    free(j->skipped);
     free(j->error);
     free(j->watchers);
 }
@@ -275,6 +323,7 @@ typedef struct {
     Quern__Counter *cs;
     Quern__Counter **cp;
     Quern__AttemptFailure **fp;
+    Quern__SkippedRecord **sp;
 } s_status_mem;
 
 static void s_status(qn_master *m, int jx, Quern__JobStatus *st,
@@ -332,6 +381,11 @@ static void s_status(qn_master *m, int jx, Quern__JobStatus *st,
             wpeak = m->workers[w].rss_peak;
     st->worker_rss_peak = wpeak;
     st->output = j->spec->output;
+    mem->sp = qn_calloc(j->nskipped + 1, sizeof *mem->sp);
+    for (size_t i = 0; i < j->nskipped; i++)
+        mem->sp[i] = &j->skipped[i];
+    st->skipped = mem->sp;
+    st->n_skipped = j->nskipped;
 }
 
 static void s_status_release(s_status_mem *mem)
@@ -339,6 +393,7 @@ static void s_status_release(s_status_mem *mem)
     free(mem->cs);
     free(mem->cp);
     free(mem->fp);
+    free(mem->sp);
 }
 
 /* Send the status of job jx (all when jx < 0, none with an error). */
@@ -453,10 +508,7 @@ static void s_job_finished(qn_master *m, int jx, int state, const char *error,
     s_job_end_broadcast(m, j);
     s_push(m, jx, now);
     /* Keep a summary; what scheduling needed can go. */
-    for (unsigned i = 0; i < j->nmaps && j->outs; i++)
-        free(j->outs[i].parts);
-    free(j->outs);
-    j->outs = NULL;
+    s_outs_free(j);
     qn_splits_release(&j->splits);
     for (int k = 0; k < 2; k++) {
         free(j->progress[k]);
@@ -514,6 +566,7 @@ static void s_assign(qn_master *m, const qn_action *a)
 
     Quern__InputPiece *pieces = NULL, **pp = NULL;
     Quern__MapOutput *outs = NULL, **op = NULL;
+    Quern__SkipRecord *skips = NULL, **skp = NULL;
     if (a->kind == QN_MAP) {
         const qn_split *sp = &j->splits.splits[a->task];
         pieces = qn_calloc(sp->n, sizeof *pieces);
@@ -529,6 +582,21 @@ static void s_assign(qn_master *m, const qn_action *a)
         }
         ts.inputs = pp;
         ts.n_inputs = sp->n;
+        const s_mapout *mo = &j->outs[a->task];
+        if (js->skip_bad_records && mo->ncrashes) {
+            skips = qn_calloc(mo->ncrashes, sizeof *skips);
+            skp = qn_calloc(mo->ncrashes, sizeof *skp);
+            for (size_t i = 0; i < mo->ncrashes; i++) {
+                if (mo->crashes[i].crashes < SKIP_AFTER)
+                    continue;
+                quern__skip_record__init(&skips[ts.n_skip]);
+                skips[ts.n_skip].piece = mo->crashes[i].piece;
+                skips[ts.n_skip].offset = mo->crashes[i].offset;
+                skp[ts.n_skip] = &skips[ts.n_skip];
+                ts.n_skip++;
+            }
+            ts.skip = skp;
+        }
     } else {
         outs = qn_calloc(j->nmaps, sizeof *outs);
         op = qn_calloc(j->nmaps, sizeof *op);
@@ -553,10 +621,21 @@ static void s_assign(qn_master *m, const qn_action *a)
     env.body_case = QUERN__ENVELOPE__BODY_ASSIGN_TASK;
     env.assign_task = &at;
     s_send(m, w->route, w->routelen, &env);
-    j->progress[a->kind][a->task] = 0;
+    if (!a->backup)
+        j->progress[a->kind][a->task] = 0;
     j->dirty = 1;
-    qn_debug("master: job %s %s task %u attempt %u -> worker %s", j->id,
-             s_kind(a->kind), a->task, a->attempt, w->id);
+    s_count(j, a->kind == QN_MAP ? "map_attempts" : "reduce_attempts", 1);
+    if (a->backup) {
+        s_count(j, "backup_attempts", 1);
+        qn_info("master: job %s %s task %u is slow: backup attempt %u on "
+                "worker %s",
+                j->id, s_kind(a->kind), a->task, a->attempt, w->id);
+    } else {
+        qn_debug("master: job %s %s task %u attempt %u -> worker %s", j->id,
+                 s_kind(a->kind), a->task, a->attempt, w->id);
+    }
+    free(skips);
+    free(skp);
     free(pieces);
     free(pp);
     free(outs);
@@ -580,13 +659,42 @@ static void s_cancel_attempt(qn_master *m, const qn_action *a)
     s_send(m, w->route, w->routelen, &env);
 }
 
+/* A map's output is gone: take back what its attempt added to counters. */
+static void s_map_rerun(qn_master *m, const qn_action *a)
+{
+    s_job *j = &m->jobs[a->job];
+    s_mapout *mo = &j->outs[a->task];
+    for (size_t i = 0; i < mo->ncv && i < j->ncounters; i++)
+        j->counters[i].value -= mo->cv[i];
+    free(mo->cv);
+    mo->cv = NULL;
+    mo->ncv = 0;
+    mo->reports = 0;
+    s_count(j, "maps_rerun", 1);
+    qn_warn("master: job %s map task %u runs again: the output of attempt "
+            "%u %s",
+            j->id, a->task, a->attempt,
+            a->reason ? "was on a worker that was lost"
+                      : "could not be fetched");
+    j->dirty = 1;
+}
+
 static void s_actions(qn_master *m, int64_t now)
 {
     qn_action a;
     while (qn_sched_next_action(m->sched, &a)) {
         switch (a.act) {
         case QN_ACT_ASSIGN: s_assign(m, &a); break;
-        case QN_ACT_CANCEL: s_cancel_attempt(m, &a); break;
+        case QN_ACT_CANCEL:
+            s_cancel_attempt(m, &a);
+            if (a.reason != QN_CANCEL_JOB_END)
+                s_count(&m->jobs[a.job], "killed_attempts", 1);
+            if (a.reason == QN_CANCEL_LOST_RACE)
+                qn_info("master: job %s %s task %u attempt %u on worker %s "
+                        "lost the race to another attempt: cancelled",
+                        m->jobs[a.job].id, s_kind(a.kind), a.task, a.attempt,
+                        m->workers[a.worker].id);
+            break;
         case QN_ACT_ATTEMPT_LOST: {
             s_job *j = &m->jobs[a.job];
             char why[256];
@@ -594,12 +702,13 @@ static void s_actions(qn_master *m, int64_t now)
                 snprintf(why, sizeof why, "worker %s was lost",
                          m->workers[a.worker].id);
             else
-                snprintf(why, sizeof why, "no progress for %d ms",
+                snprintf(why, sizeof why,
+                         "no progress for %d ms (--task-timeout-ms): killed",
                          m->cfg.task_timeout_ms);
             qn_warn("master: job %s %s task %u attempt %u failed: %s", j->id,
                     s_kind(a.kind), a.task, a.attempt, why);
             s_add_failure(j, a.kind, a.task, a.attempt, m->workers[a.worker].id,
-                          why, NULL, 0);
+                          why, NULL, 0, NULL);
             j->dirty = 1;
             break;
         }
@@ -607,6 +716,7 @@ static void s_actions(qn_master *m, int64_t now)
             qn_warn("master: worker %s is dead (silent for %d ms)",
                     m->workers[a.worker].id, m->cfg.dead_ms);
             break;
+        case QN_ACT_MAP_RERUN: s_map_rerun(m, &a); break;
         case QN_ACT_JOB_DONE: s_commit(m, a.job, now); break;
         case QN_ACT_JOB_FAILED: {
             s_job *j = &m->jobs[a.job];
@@ -618,11 +728,18 @@ static void s_actions(qn_master *m, int64_t now)
                     break;
                 }
             }
+            qn_task_info ti = qn_sched_task(m->sched, a.job, a.kind, a.task);
             char msg[1200];
-            snprintf(msg, sizeof msg,
-                     "%s task %u failed %u times (the --max-attempts limit); "
-                     "last: %s",
-                     s_kind(a.kind), a.task, a.attempt, last);
+            if (ti.failures >= j->spec->max_attempts)
+                snprintf(msg, sizeof msg,
+                         "%s task %u failed %u times (the --max-attempts "
+                         "limit); last: %s",
+                         s_kind(a.kind), a.task, ti.failures, last);
+            else
+                snprintf(msg, sizeof msg,
+                         "%s task %u lost %u attempts with their workers; "
+                         "last: %s",
+                         s_kind(a.kind), a.task, ti.losses, last);
             qn_error("master: job %s failed: %s", j->id, msg);
             s_job_finished(m, a.job, QUERN__JOB_STATE__JOB_FAILED, msg, now);
             break;
@@ -699,28 +816,181 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
     int w = s_known_worker(m, hb->worker_id, now);
     if (w < 0)
         return;
-    if (hb->rss_peak > m->workers[w].rss_peak)
-        m->workers[w].rss_peak = hb->rss_peak;
+    s_worker *wk = &m->workers[w];
+    if (hb->seq && hb->seq <= wk->hb_seq) {
+        /* Queued across a reconnect and delivered late: what it says
+         * about attempts is old news. (It still shows the worker lives.) */
+        qn_debug("master: worker %s: ignoring heartbeat %llu, older than "
+                 "%llu",
+                 wk->id, (unsigned long long)hb->seq,
+                 (unsigned long long)wk->hb_seq);
+        return;
+    }
+    wk->hb_seq = hb->seq;
+    if (hb->rss_peak > wk->rss_peak)
+        wk->rss_peak = hb->rss_peak;
+    for (size_t i = 0; i < hb->n_work; i++) {
+        const Quern__AttemptRef *r = hb->work[i]->attempt;
+        int jx = s_job_by_id(m, r->job_id);
+        if (jx < 0 || r->kind > QUERN__TASK_KIND__REDUCE)
+            continue;
+        qn_sched_work(m->sched, now, jx, (qn_kind)r->kind, r->task, r->attempt,
+                      hb->work[i]->records + hb->work[i]->bytes);
+    }
     /* An attempt the worker runs that is not current here (given up on,
      * or of a job this master never ran) only wastes a slot: kill it. */
     for (size_t i = 0; i < hb->n_running; i++) {
         const Quern__AttemptRef *r = hb->running[i];
         int jx = s_job_by_id(m, r->job_id);
         qn_kind kind = r->kind == QUERN__TASK_KIND__REDUCE ? QN_REDUCE : QN_MAP;
-        qn_task_info ti = qn_sched_task(m->sched, jx, kind, r->task);
-        if (jx >= 0 && ti.state == QN_TASK_RUNNING &&
-            ti.attempt == r->attempt && ti.worker == w)
+        if (jx >= 0 &&
+            qn_sched_attempt_worker(m->sched, jx, kind, r->task, r->attempt) ==
+                w)
             continue;
         Quern__Envelope env = QUERN__ENVELOPE__INIT;
         Quern__CancelTask ct = QUERN__CANCEL_TASK__INIT;
         ct.attempt = (Quern__AttemptRef *)r;
         env.body_case = QUERN__ENVELOPE__BODY_CANCEL_TASK;
         env.cancel_task = &ct;
-        s_send(m, m->workers[w].route, m->workers[w].routelen, &env);
+        s_send(m, wk->route, wk->routelen, &env);
         qn_info("master: worker %s runs %s %s task %u attempt %u, which is "
                 "not current; cancelling it",
-                m->workers[w].id, r->job_id, s_kind(kind), r->task, r->attempt);
+                wk->id, r->job_id, s_kind(kind), r->task, r->attempt);
     }
+}
+
+/* Tell running reduce attempts of job jx where map task's output now is. */
+static void s_send_location(qn_master *m, int jx, unsigned task)
+{
+    s_job *j = &m->jobs[jx];
+    const s_mapout *mo = &j->outs[task];
+    Quern__MapOutput out = QUERN__MAP_OUTPUT__INIT;
+    Quern__MapOutput *op = &out;
+    out.map = task;
+    out.attempt = mo->attempt;
+    out.endpoint = m->workers[mo->worker].endpoint;
+    out.worker_id = m->workers[mo->worker].id;
+    for (unsigned r = 0; r < j->nreduce; r++) {
+        unsigned atts[QN_SCHED_MAX_RUNNING];
+        int ws[QN_SCHED_MAX_RUNNING];
+        unsigned n = qn_sched_running(m->sched, jx, QN_REDUCE, r, atts, ws);
+        for (unsigned k = 0; k < n; k++) {
+            Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+            ref.job_id = j->id;
+            ref.kind = QUERN__TASK_KIND__REDUCE;
+            ref.task = r;
+            ref.attempt = atts[k];
+            out.bytes = mo->parts[r].bytes;
+            out.raw_bytes = mo->parts[r].raw_bytes;
+            Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
+            ml.reduce = &ref;
+            ml.outputs = &op;
+            ml.n_outputs = 1;
+            Quern__Envelope env = QUERN__ENVELOPE__INIT;
+            env.body_case = QUERN__ENVELOPE__BODY_MAP_LOCATIONS;
+            env.map_locations = &ml;
+            s_send(m, m->workers[ws[k]].route, m->workers[ws[k]].routelen,
+                   &env);
+        }
+    }
+}
+
+/* A reducer could not fetch a map output. */
+static void s_on_fetch_failure(qn_master *m, int jx, const char *reducer,
+                               unsigned rtask, const Quern__FetchFailure *ff,
+                               int64_t now)
+{
+    s_job *j = &m->jobs[jx];
+    if (ff->map >= j->nmaps) {
+        s_drop(m, "fetch failure for a map out of range");
+        return;
+    }
+    qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, ff->map);
+    if (ti.state != QN_TASK_DONE || ti.attempt != ff->attempt)
+        return; /* already running again, or about an older output */
+    s_mapout *mo = &j->outs[ff->map];
+    mo->reports++;
+    qn_job_info info = qn_sched_job(m->sched, jx);
+    unsigned undone = info.reduces - info.reduces_done;
+    unsigned limit = (undone + 1) / 2;
+    if (limit > FETCH_REPORTS)
+        limit = FETCH_REPORTS;
+    if (limit < 1)
+        limit = 1;
+    qn_warn("master: job %s reduce task %u on worker %s cannot fetch map %u "
+            "attempt %u from worker %s: %s (report %u of %u)",
+            j->id, rtask, reducer, ff->map, ff->attempt,
+            m->workers[mo->worker].id, ff->reason, mo->reports, limit);
+    if (ff->lost || mo->reports >= limit)
+        qn_sched_map_lost(m->sched, now, jx, ff->map, ff->attempt);
+}
+
+/* Remember the record a map attempt died in, for --skip-bad-records. */
+static void s_note_crash(s_job *j, unsigned task, const Quern__TaskUpdate *u)
+{
+    s_mapout *mo = &j->outs[task];
+    for (size_t i = 0; i < mo->ncrashes; i++) {
+        if (mo->crashes[i].piece == u->input_piece &&
+            mo->crashes[i].offset == u->record_offset) {
+            mo->crashes[i].crashes++;
+            return;
+        }
+    }
+    if (mo->ncrashes >= 64)
+        return; /* a map that crashes everywhere is not a bad record */
+    mo->crashes =
+        qn_realloc(mo->crashes, (mo->ncrashes + 1) * sizeof *mo->crashes);
+    mo->crashes[mo->ncrashes++] =
+        (s_crash){u->input_piece, u->record_offset, 1};
+}
+
+/* A map attempt that skipped records succeeded: list them in the job. */
+static void s_note_skipped(s_job *j, unsigned task)
+{
+    const s_mapout *mo = &j->outs[task];
+    for (size_t i = 0; i < mo->ncrashes; i++) {
+        const s_crash *c = &mo->crashes[i];
+        if (c->crashes < SKIP_AFTER || j->nskipped >= MAX_SKIPPED)
+            continue;
+        const char *shard = s_shard(j, task, c->piece);
+        int seen = 0;
+        for (size_t k = 0; k < j->nskipped && !seen; k++)
+            seen = j->skipped[k].map == task &&
+                   j->skipped[k].offset == c->offset &&
+                   strcmp(j->skipped[k].shard, shard) == 0;
+        if (seen)
+            continue;
+        j->skipped =
+            qn_realloc(j->skipped, (j->nskipped + 1) * sizeof *j->skipped);
+        Quern__SkippedRecord *sr = &j->skipped[j->nskipped++];
+        quern__skipped_record__init(sr);
+        sr->map = task;
+        sr->shard = qn_strdup(shard);
+        sr->offset = c->offset;
+        qn_warn("master: job %s map task %u skipped the record at offset %llu "
+                "of %s, which crashed %u attempts",
+                j->id, task, (unsigned long long)c->offset, shard, c->crashes);
+    }
+}
+
+/*
+ * Rename a reduce attempt's output into place. Only the master does this,
+ * once per partition, for the attempt it accepts. Returns 0 or -1 + why.
+ */
+static int s_commit_partition(s_job *j, unsigned task, unsigned attempt,
+                              char *why, size_t cap)
+{
+    qn_buf from = {0}, to = {0};
+    qn_buf_printf(&from, "%s/_temporary/%s/part-%05u.a%u", j->spec->output,
+                  j->id, task, attempt);
+    qn_buf_printf(&to, "%s/part-%05u", j->spec->output, task);
+    int rc = rename(from.data, to.data);
+    if (rc < 0)
+        snprintf(why, cap, "cannot rename %s to %s: %s", from.data, to.data,
+                 strerror(errno));
+    qn_buf_release(&from);
+    qn_buf_release(&to);
+    return rc < 0 ? -1 : 0;
 }
 
 static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
@@ -743,60 +1013,109 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
         s_drop(m, "task update for a task out of range");
         return;
     }
-    qn_task_info ti = qn_sched_task(m->sched, jx, kind, r->task);
-    int current = ti.state == QN_TASK_RUNNING && ti.attempt == r->attempt &&
-                  ti.worker == w;
+    int current =
+        qn_sched_attempt_worker(m->sched, jx, kind, r->task, r->attempt) == w;
     switch (u->state) {
     case QUERN__TASK_STATE__RUNNING:
         if (current) {
             qn_sched_progress(m->sched, now, jx, kind, r->task, r->attempt);
             double p = u->progress;
-            j->progress[kind][r->task] = p >= 0 && p <= 1 ? p : 0;
+            if (p >= 0 && p <= 1) {
+                qn_sched_fraction(m->sched, jx, kind, r->task, r->attempt, p);
+                if (p > j->progress[kind][r->task])
+                    j->progress[kind][r->task] = p;
+            }
             j->dirty = 1;
         }
+        if (kind == QN_REDUCE)
+            for (size_t i = 0; i < u->n_fetch_failures; i++)
+                s_on_fetch_failure(m, jx, u->worker_id, r->task,
+                                   u->fetch_failures[i], now);
         break;
     case QUERN__TASK_STATE__SUCCEEDED:
         if (!current) {
-            qn_debug("master: job %s ignores a stale success of %s task %u "
-                     "attempt %u",
-                     j->id, s_kind(kind), r->task, r->attempt);
+            qn_info("master: job %s ignores a success of %s task %u attempt "
+                    "%u on worker %s: that attempt is not current",
+                    j->id, s_kind(kind), r->task, r->attempt, u->worker_id);
             break;
         }
         if (kind == QN_MAP && u->n_partitions != j->nreduce) {
-            qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
             s_add_failure(j, kind, r->task, r->attempt, u->worker_id,
                           "map reported the wrong number of partitions", NULL,
-                          0);
+                          0, NULL);
+            qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
             break;
         }
-        qn_sched_done(m->sched, now, jx, kind, r->task, r->attempt);
+        if (kind == QN_REDUCE) {
+            char why[1200];
+            if (s_commit_partition(j, r->task, r->attempt, why, sizeof why) <
+                0) {
+                qn_warn("master: job %s reduce task %u attempt %u: %s", j->id,
+                        r->task, r->attempt, why);
+                s_add_failure(j, kind, r->task, r->attempt, u->worker_id, why,
+                              NULL, 0, NULL);
+                qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
+                break;
+            }
+        }
         if (kind == QN_MAP) {
             s_mapout *mo = &j->outs[r->task];
             mo->attempt = r->attempt;
             mo->worker = w;
+            mo->reports = 0;
             for (unsigned p = 0; p < j->nreduce; p++) {
                 quern__partition_info__init(&mo->parts[p]);
                 mo->parts[p].bytes = u->partitions[p]->bytes;
                 mo->parts[p].raw_bytes = u->partitions[p]->raw_bytes;
                 mo->parts[p].records = u->partitions[p]->records;
             }
+            /* Kept per map, so a map run again is not counted twice. */
+            for (size_t i = 0; i < u->n_counters; i++) {
+                size_t c =
+                    s_count(j, u->counters[i]->name, u->counters[i]->value);
+                if (c >= mo->ncv) {
+                    mo->cv = qn_realloc(mo->cv, (c + 1) * sizeof *mo->cv);
+                    memset(mo->cv + mo->ncv, 0,
+                           (c + 1 - mo->ncv) * sizeof *mo->cv);
+                    mo->ncv = c + 1;
+                }
+                mo->cv[c] += u->counters[i]->value;
+            }
+            if (j->spec->skip_bad_records)
+                s_note_skipped(j, r->task);
+        } else {
+            for (size_t i = 0; i < u->n_counters; i++)
+                s_count(j, u->counters[i]->name, u->counters[i]->value);
         }
-        for (size_t i = 0; i < u->n_counters; i++)
-            s_count(j, u->counters[i]->name, u->counters[i]->value);
         if (u->rss_peak > j->task_rss_peak)
             j->task_rss_peak = u->rss_peak;
+        qn_job_info before = qn_sched_job(m->sched, jx);
+        qn_sched_done(m->sched, now, jx, kind, r->task, r->attempt);
+        /* A map run again while reduces wait for it: say where it is. */
+        if (kind == QN_MAP && before.reduces_running > 0 &&
+            m->jobs[jx].state == QUERN__JOB_STATE__JOB_RUNNING)
+            s_send_location(m, jx, r->task);
         j->dirty = 1;
         break;
     case QUERN__TASK_STATE__FAILED:
     case QUERN__TASK_STATE__KILLED:
-        if (!current)
+        if (!current) {
+            qn_debug("master: job %s ignores the end of %s task %u attempt "
+                     "%u, which is not current",
+                     j->id, s_kind(kind), r->task, r->attempt);
             break;
+        }
         qn_warn("master: job %s %s task %u attempt %u failed on worker %s: "
                 "%s",
                 j->id, s_kind(kind), r->task, r->attempt, u->worker_id,
                 u->reason);
+        const char *shard = NULL;
+        if (kind == QN_MAP && u->in_record) {
+            shard = s_shard(j, r->task, u->input_piece);
+            s_note_crash(j, r->task, u);
+        }
         s_add_failure(j, kind, r->task, r->attempt, u->worker_id, u->reason,
-                      u->stderr_tail, u->record_offset);
+                      u->stderr_tail, u->record_offset, shard);
         m->workers[w].failures++;
         qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
         j->dirty = 1;
@@ -974,6 +1293,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     if (handle != jx)
         qn_error("master: scheduler handle %d for job %s is out of step",
                  handle, j->id);
+    qn_sched_job_speculate(m->sched, handle, in->speculation);
 }
 
 static void s_on_status(qn_master *m, const Quern__StatusRequest *rq)

@@ -15,15 +15,28 @@ typedef struct {
     int64_t seen;  /* last time it was heard from */
 } s_worker;
 
+/* One running attempt of a task. */
+typedef struct {
+    unsigned attempt;
+    int worker;
+    int64_t started;
+    int64_t progress; /* last sign of progress */
+    double fraction;  /* how far it got, 0..1 */
+    uint64_t work;    /* records plus bytes, from heartbeats */
+    int backup;
+} s_att;
+
 typedef struct {
     qn_task_state state;
     unsigned attempts; /* attempts started */
-    unsigned failures; /* attempts failed */
-    unsigned attempt;  /* RUNNING/DONE: the attempt */
-    int worker;        /* RUNNING/DONE: where */
-    int64_t started;   /* RUNNING: start time */
-    int64_t progress;  /* RUNNING: last sign of progress */
-    int queued;        /* in its job's pending queue */
+    unsigned failures; /* attempts failed through their own fault */
+    unsigned losses;   /* attempts lost with their worker */
+    unsigned backups;  /* backup attempts started */
+    unsigned nrun;
+    s_att run[QN_SCHED_MAX_RUNNING];
+    unsigned done_attempt; /* DONE: the attempt whose output counts */
+    int done_worker;
+    int queued; /* in its job's pending queue */
 } s_task;
 
 /* A FIFO of task indices; each task is in it at most once. */
@@ -36,8 +49,13 @@ typedef struct {
     qn_job_state state;
     unsigned n[2]; /* tasks per kind */
     unsigned done[2];
-    unsigned running[2];
+    unsigned running[2]; /* tasks with an attempt running */
     unsigned max_attempts;
+    int speculate;
+    int64_t took_ms[2]; /* summed run time of done tasks, per kind */
+    unsigned took_n[2];
+    unsigned *wfail; /* failed attempts per worker handle */
+    int nwfail;
     s_task *tasks[2];
     s_queue pending[2];
 } s_job;
@@ -47,6 +65,7 @@ typedef struct {
     int job;
     qn_kind kind;
     unsigned task;
+    unsigned attempt;
 } s_run;
 
 struct qn_sched {
@@ -59,7 +78,9 @@ struct qn_sched {
     unsigned nruns, cap_runs;
     qn_action *acts; /* ring of pending actions */
     unsigned acts_head, acts_len, acts_cap;
-    int next_worker; /* round-robin start for ties */
+    int next_worker;    /* round-robin start for ties */
+    unsigned nbackups;  /* backup attempts running */
+    int64_t spec_check; /* when to look for stragglers again */
 };
 
 /* ---- small containers ---------------------------------------------------- */
@@ -94,20 +115,23 @@ static void s_act(qn_sched *s, qn_action a)
     s->acts_len++;
 }
 
-static void s_run_add(qn_sched *s, int job, qn_kind kind, unsigned task)
+static void s_run_add(qn_sched *s, int job, qn_kind kind, unsigned task,
+                      unsigned attempt)
 {
     if (s->nruns == s->cap_runs) {
         s->cap_runs = s->cap_runs ? s->cap_runs * 2 : 64;
         s->runs = qn_realloc(s->runs, s->cap_runs * sizeof *s->runs);
     }
-    s->runs[s->nruns++] = (s_run){job, kind, task};
+    s->runs[s->nruns++] = (s_run){job, kind, task, attempt};
 }
 
-static void s_run_remove(qn_sched *s, int job, qn_kind kind, unsigned task)
+static void s_run_remove(qn_sched *s, int job, qn_kind kind, unsigned task,
+                         unsigned attempt)
 {
     for (unsigned i = 0; i < s->nruns; i++) {
         s_run *r = &s->runs[i];
-        if (r->job == job && r->kind == kind && r->task == task) {
+        if (r->job == job && r->kind == kind && r->task == task &&
+            r->attempt == attempt) {
             *r = s->runs[--s->nruns];
             return;
         }
@@ -133,6 +157,7 @@ qn_sched *qn_sched_new(const qn_sched_config *cfg)
 {
     qn_sched *s = qn_calloc(1, sizeof *s);
     s->cfg = *cfg;
+    s->spec_check = INT64_MAX;
     return s;
 }
 
@@ -146,6 +171,7 @@ void qn_sched_destroy(qn_sched **self_p)
             free(s->jobs[j].tasks[k]);
             free(s->jobs[j].pending[k].items);
         }
+        free(s->jobs[j].wfail);
     }
     free(s->jobs);
     free(s->workers);
@@ -160,12 +186,22 @@ static int s_job_ok(const qn_sched *s, int job)
     return job >= 0 && job < s->njobs;
 }
 
-static s_task *s_task_at(qn_sched *s, int job, qn_kind kind, unsigned task)
+static s_task *s_task_at(const qn_sched *s, int job, qn_kind kind,
+                         unsigned task)
 {
     if (!s_job_ok(s, job) || (kind != QN_MAP && kind != QN_REDUCE) ||
         task >= s->jobs[job].n[kind])
         return NULL;
     return &s->jobs[job].tasks[kind][task];
+}
+
+/* Index of attempt in t->run, or -1. */
+static int s_att_index(const s_task *t, unsigned attempt)
+{
+    for (unsigned i = 0; i < t->nrun; i++)
+        if (t->run[i].attempt == attempt)
+            return (int)i;
+    return -1;
 }
 
 /* ---- scheduling ---------------------------------------------------------- */
@@ -180,15 +216,34 @@ static void s_make_pending(s_job *j, qn_kind kind, unsigned task)
     }
 }
 
-/* The alive worker with the most free slots, or -1. */
-static int s_pick_worker(qn_sched *s)
+static unsigned s_wfail(const s_job *j, int w)
+{
+    return w >= 0 && w < j->nwfail ? j->wfail[w] : 0;
+}
+
+/*
+ * Is worker w barred from job j's tasks? Yes once it failed
+ * QN_SCHED_BAN_AFTER of them, unless that bars every live worker.
+ */
+static int s_banned(const qn_sched *s, const s_job *j, int w)
+{
+    if (s_wfail(j, w) < QN_SCHED_BAN_AFTER)
+        return 0;
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->workers[i].alive && s_wfail(j, i) < QN_SCHED_BAN_AFTER)
+            return 1;
+    return 0;
+}
+
+/* The alive worker with the most free slots not in skip, or -1. */
+static int s_pick_worker(qn_sched *s, const char *skip)
 {
     int best = -1;
     unsigned best_free = 0;
     for (int i = 0; i < s->nworkers; i++) {
         int w = (s->next_worker + i) % s->nworkers;
         s_worker *wk = &s->workers[w];
-        if (!wk->alive || wk->busy >= wk->slots)
+        if (!wk->alive || wk->busy >= wk->slots || skip[w])
             continue;
         unsigned free_slots = wk->slots - wk->busy;
         if (free_slots > best_free) {
@@ -200,14 +255,15 @@ static int s_pick_worker(qn_sched *s)
 }
 
 /*
- * The next task to run: the oldest job's pending maps first, and its
- * reduces once all its maps are done. Returns 1 and sets the outputs.
+ * The next task for worker w: the oldest job's pending maps first, and
+ * its reduces once all its maps are done. Returns 1 and sets the outputs.
  */
-static int s_pick_task(qn_sched *s, int *job, qn_kind *kind, unsigned *task)
+static int s_pick_task(qn_sched *s, int w, int *job, qn_kind *kind,
+                       unsigned *task)
 {
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
-        if (j->state != QN_JOB_RUNNING)
+        if (j->state != QN_JOB_RUNNING || s_banned(s, j, w))
             continue;
         qn_kind k = QN_MAP;
         if (j->pending[QN_MAP].len == 0) {
@@ -227,53 +283,72 @@ static int s_pick_task(qn_sched *s, int *job, qn_kind *kind, unsigned *task)
 }
 
 static void s_start(qn_sched *s, int64_t now, int w, int job, qn_kind kind,
-                    unsigned task)
+                    unsigned task, int backup)
 {
     s_job *j = &s->jobs[job];
     s_task *t = &j->tasks[kind][task];
+    if (t->nrun == 0)
+        j->running[kind]++;
+    s_att *a = &t->run[t->nrun++];
+    *a = (s_att){.attempt = ++t->attempts,
+                 .worker = w,
+                 .started = now,
+                 .progress = now,
+                 .backup = backup};
     t->state = QN_TASK_RUNNING;
-    t->attempt = ++t->attempts;
-    t->worker = w;
-    t->started = t->progress = now;
-    j->running[kind]++;
     s->workers[w].busy++;
-    s_run_add(s, job, kind, task);
+    if (backup) {
+        t->backups++;
+        s->nbackups++;
+    }
+    s_run_add(s, job, kind, task, a->attempt);
     s_act(s, (qn_action){.act = QN_ACT_ASSIGN,
                          .worker = w,
                          .job = job,
                          .kind = kind,
                          .task = task,
-                         .attempt = t->attempt});
+                         .attempt = a->attempt,
+                         .backup = backup});
 }
 
-static void s_schedule(qn_sched *s, int64_t now)
+/* Running attempt i of a task stops: free its slot. */
+static void s_stop(qn_sched *s, int job, qn_kind kind, unsigned task,
+                   unsigned i)
 {
-    for (;;) {
-        int w = s_pick_worker(s);
-        if (w < 0)
-            return;
-        int job;
-        qn_kind kind;
-        unsigned task;
-        if (!s_pick_task(s, &job, &kind, &task))
-            return;
-        s_start(s, now, w, job, kind, task);
-        s->next_worker = (w + 1) % s->nworkers;
+    s_job *j = &s->jobs[job];
+    s_task *t = &j->tasks[kind][task];
+    s_att a = t->run[i];
+    if (a.worker >= 0 && a.worker < s->nworkers &&
+        s->workers[a.worker].busy > 0)
+        s->workers[a.worker].busy--;
+    if (a.backup && s->nbackups > 0)
+        s->nbackups--;
+    s_run_remove(s, job, kind, task, a.attempt);
+    for (unsigned k = i + 1; k < t->nrun; k++)
+        t->run[k - 1] = t->run[k];
+    t->nrun--;
+    if (t->nrun == 0)
+        j->running[kind]--;
+}
+
+/* Cancel every running attempt of a task. */
+static void s_cancel_all(qn_sched *s, int job, qn_kind kind, unsigned task,
+                         int reason)
+{
+    s_task *t = &s->jobs[job].tasks[kind][task];
+    while (t->nrun > 0) {
+        s_act(s, (qn_action){.act = QN_ACT_CANCEL,
+                             .worker = t->run[0].worker,
+                             .job = job,
+                             .kind = kind,
+                             .task = task,
+                             .attempt = t->run[0].attempt,
+                             .reason = reason});
+        s_stop(s, job, kind, task, 0);
     }
 }
 
-/* The running attempt of t stops: free its slot. */
-static void s_stop(qn_sched *s, int job, qn_kind kind, unsigned task)
-{
-    s_task *t = &s->jobs[job].tasks[kind][task];
-    s->jobs[job].running[kind]--;
-    if (t->worker >= 0 && t->worker < s->nworkers &&
-        s->workers[t->worker].busy > 0)
-        s->workers[t->worker].busy--;
-    s_run_remove(s, job, kind, task);
-}
-
-/* End a job that did not succeed: kill its attempts, clear its queues. */
+/* End a job: kill its attempts, clear its queues. */
 static void s_end_job(qn_sched *s, int job, qn_job_state state)
 {
     s_job *j = &s->jobs[job];
@@ -284,27 +359,41 @@ static void s_end_job(qn_sched *s, int job, qn_job_state state)
             t->queued = 0;
             if (t->state != QN_TASK_RUNNING)
                 continue;
-            s_act(s, (qn_action){.act = QN_ACT_CANCEL,
-                                 .worker = t->worker,
-                                 .job = job,
-                                 .kind = (qn_kind)k,
-                                 .task = i,
-                                 .attempt = t->attempt});
-            s_stop(s, job, (qn_kind)k, i);
+            s_cancel_all(s, job, (qn_kind)k, i, QN_CANCEL_JOB_END);
             t->state = QN_TASK_PENDING;
         }
         j->pending[k].len = 0;
     }
 }
 
-/* The running attempt of a task failed (reported, lost or timed out). */
-static void s_attempt_failed(qn_sched *s, int job, qn_kind kind, unsigned task)
+/*
+ * Running attempt i of a task failed: through its own fault (fault set:
+ * reported, or timed out), or lost with its worker.
+ */
+static void s_attempt_failed(qn_sched *s, int job, qn_kind kind, unsigned task,
+                             unsigned i, int fault)
 {
     s_job *j = &s->jobs[job];
     s_task *t = &j->tasks[kind][task];
-    s_stop(s, job, kind, task);
-    t->failures++;
-    if (t->failures >= j->max_attempts) {
+    int w = t->run[i].worker;
+    unsigned attempt = t->run[i].attempt;
+    s_stop(s, job, kind, task, i);
+    if (fault) {
+        t->failures++;
+        if (w >= j->nwfail) {
+            int n = w + 16;
+            j->wfail = qn_realloc(j->wfail, (size_t)n * sizeof *j->wfail);
+            memset(j->wfail + j->nwfail, 0,
+                   (size_t)(n - j->nwfail) * sizeof *j->wfail);
+            j->nwfail = n;
+        }
+        j->wfail[w]++;
+    } else {
+        t->losses++;
+    }
+    if (t->failures >= j->max_attempts ||
+        t->losses >= j->max_attempts * QN_SCHED_LOSS_FACTOR) {
+        s_cancel_all(s, job, kind, task, QN_CANCEL_JOB_END);
         t->state = QN_TASK_PENDING;
         s_end_job(s, job, QN_JOB_FAILED);
         s_act(s, (qn_action){.act = QN_ACT_JOB_FAILED,
@@ -312,10 +401,119 @@ static void s_attempt_failed(qn_sched *s, int job, qn_kind kind, unsigned task)
                              .job = job,
                              .kind = kind,
                              .task = task,
-                             .attempt = t->attempt});
+                             .attempt = attempt});
         return;
     }
-    s_make_pending(j, kind, task);
+    if (t->nrun == 0)
+        s_make_pending(j, kind, task);
+}
+
+/*
+ * Is the phase of kind in job j at its end, where stragglers get backups:
+ * nothing pending, something running, something done to compare with?
+ */
+static int s_phase_ending(const s_job *j, qn_kind kind)
+{
+    if (!j->speculate || j->state != QN_JOB_RUNNING ||
+        j->pending[kind].len > 0 || j->running[kind] == 0 ||
+        j->took_n[kind] == 0)
+        return 0;
+    /* A reduce waiting for a map that runs again is not slow. */
+    return kind == QN_MAP || j->done[QN_MAP] == j->n[QN_MAP];
+}
+
+/*
+ * How much longer a running attempt is expected to take than its phase's
+ * mean task, in ms, if it is a straggler worth a backup; else 0.
+ */
+static int64_t s_straggling(const qn_sched *s, const s_job *j, qn_kind kind,
+                            const s_task *t, int64_t now)
+{
+    if (t->nrun != 1 || t->backups > 0)
+        return 0;
+    const s_att *a = &t->run[0];
+    int64_t mean = j->took_ms[kind] / j->took_n[kind];
+    int64_t ran = now - a->started;
+    if (ran < mean || ran < s->cfg.spec_min_ms)
+        return 0;
+    /* Expected total from its progress; no progress at all: very slow. */
+    int64_t expect = a->fraction > 0.001 ? (int64_t)((double)ran / a->fraction)
+                                         : INT64_MAX / 4;
+    if (expect < mean * QN_SCHED_SPEC_SLOWER)
+        return 0;
+    return expect - mean + 1;
+}
+
+/* Start backups of stragglers on free slots, slowest first. */
+static void s_speculate(qn_sched *s, int64_t now)
+{
+    s->spec_check = INT64_MAX;
+    unsigned slots = 0;
+    for (int w = 0; w < s->nworkers; w++)
+        if (s->workers[w].alive)
+            slots += s->workers[w].slots;
+    unsigned cap = slots / 10 > 1 ? slots / 10 : 1;
+    int ending = 0;
+    while (s->nbackups < cap) {
+        s_run best = {.job = -1};
+        int64_t best_by = 0;
+        int best_w = -1;
+        for (unsigned i = 0; i < s->nruns; i++) {
+            s_run r = s->runs[i];
+            s_job *j = &s->jobs[r.job];
+            if (!s_phase_ending(j, r.kind))
+                continue;
+            ending = 1;
+            s_task *t = &j->tasks[r.kind][r.task];
+            int64_t by = s_straggling(s, j, r.kind, t, now);
+            if (by <= best_by)
+                continue;
+            /* A worker with a free slot other than the straggler's. */
+            int w = -1;
+            unsigned best_free = 0;
+            for (int k = 0; k < s->nworkers; k++) {
+                s_worker *wk = &s->workers[k];
+                if (!wk->alive || wk->busy >= wk->slots ||
+                    k == t->run[0].worker || s_banned(s, j, k))
+                    continue;
+                if (wk->slots - wk->busy > best_free) {
+                    best_free = wk->slots - wk->busy;
+                    w = k;
+                }
+            }
+            if (w < 0)
+                continue;
+            best = r;
+            best_by = by;
+            best_w = w;
+        }
+        if (best.job < 0)
+            break;
+        s_start(s, now, best_w, best.job, best.kind, best.task, 1);
+    }
+    if (ending)
+        s->spec_check = now + QN_SCHED_SPEC_CHECK_MS;
+}
+
+static void s_schedule(qn_sched *s, int64_t now)
+{
+    char *skip = qn_calloc((size_t)s->nworkers + 1, 1);
+    for (;;) {
+        int w = s_pick_worker(s, skip);
+        if (w < 0)
+            break;
+        int job;
+        qn_kind kind;
+        unsigned task;
+        if (!s_pick_task(s, w, &job, &kind, &task)) {
+            skip[w] = 1; /* nothing it may run; others may still */
+            continue;
+        }
+        s_start(s, now, w, job, kind, task, 0);
+        s->next_worker = (w + 1) % s->nworkers;
+    }
+    free(skip);
+    s_speculate(s, now);
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -353,6 +551,22 @@ unsigned qn_sched_worker_busy(const qn_sched *s, int worker)
     return s->workers[worker].busy;
 }
 
+/* A done map of job jx runs again (its output is gone). */
+static void s_map_again(qn_sched *s, int jx, unsigned task, int worker_died)
+{
+    s_job *j = &s->jobs[jx];
+    s_task *t = &j->tasks[QN_MAP][task];
+    j->done[QN_MAP]--;
+    s_make_pending(j, QN_MAP, task);
+    s_act(s, (qn_action){.act = QN_ACT_MAP_RERUN,
+                         .worker = t->done_worker,
+                         .job = jx,
+                         .kind = QN_MAP,
+                         .task = task,
+                         .attempt = t->done_attempt,
+                         .reason = worker_died});
+}
+
 /*
  * A worker is gone: its running attempts are lost, and maps it completed
  * for jobs that still need their output must run again elsewhere.
@@ -366,18 +580,20 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
     s_run *snap = s_runs_copy(s, &n);
     for (unsigned i = 0; i < n; i++) {
         s_run r = snap[i];
+        if (s->jobs[r.job].state != QN_JOB_RUNNING)
+            continue;
         s_task *t = &s->jobs[r.job].tasks[r.kind][r.task];
-        if (t->state != QN_TASK_RUNNING || t->worker != w ||
-            s->jobs[r.job].state != QN_JOB_RUNNING)
+        int ix = s_att_index(t, r.attempt);
+        if (ix < 0 || t->run[ix].worker != w)
             continue;
         s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
                              .worker = w,
                              .job = r.job,
                              .kind = r.kind,
                              .task = r.task,
-                             .attempt = t->attempt,
+                             .attempt = r.attempt,
                              .reason = QN_LOST_WORKER_DEAD});
-        s_attempt_failed(s, r.job, r.kind, r.task);
+        s_attempt_failed(s, r.job, r.kind, r.task, (unsigned)ix, 0);
     }
     free(snap);
     for (int jx = 0; jx < s->njobs; jx++) {
@@ -386,10 +602,8 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
             continue;
         for (unsigned i = 0; i < j->n[QN_MAP]; i++) {
             s_task *t = &j->tasks[QN_MAP][i];
-            if (t->state == QN_TASK_DONE && t->worker == w) {
-                j->done[QN_MAP]--;
-                s_make_pending(j, QN_MAP, i);
-            }
+            if (t->state == QN_TASK_DONE && t->done_worker == w)
+                s_map_again(s, jx, i, 1);
         }
     }
     s->workers[w].busy = 0;
@@ -423,12 +637,18 @@ int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
         j->pending[k].items = qn_calloc(j->n[k], sizeof(unsigned));
         j->pending[k].cap = j->n[k];
         for (unsigned i = 0; i < j->n[k]; i++) {
-            j->tasks[k][i].worker = -1;
+            j->tasks[k][i].done_worker = -1;
             s_make_pending(j, (qn_kind)k, i);
         }
     }
     s_schedule(s, now);
     return jx;
+}
+
+void qn_sched_job_speculate(qn_sched *s, int job, int on)
+{
+    if (s_job_ok(s, job))
+        s->jobs[job].speculate = on;
 }
 
 int qn_sched_job_cancel(qn_sched *s, int64_t now, int job)
@@ -460,49 +680,129 @@ qn_task_info qn_sched_task(const qn_sched *s, int job, qn_kind kind,
                            unsigned task)
 {
     qn_task_info info = {.worker = -1};
-    const s_task *t = s_task_at((qn_sched *)s, job, kind, task);
+    const s_task *t = s_task_at(s, job, kind, task);
     if (!t)
         return info;
     info.state = t->state;
     info.attempts = t->attempts;
     info.failures = t->failures;
-    if (t->state != QN_TASK_PENDING) {
-        info.attempt = t->attempt;
-        info.worker = t->worker;
-        info.started = t->started;
+    info.losses = t->losses;
+    info.running = t->nrun;
+    if (t->state == QN_TASK_RUNNING && t->nrun > 0) {
+        info.attempt = t->run[0].attempt;
+        info.worker = t->run[0].worker;
+        info.started = t->run[0].started;
+    } else if (t->state == QN_TASK_DONE) {
+        info.attempt = t->done_attempt;
+        info.worker = t->done_worker;
     }
     return info;
 }
 
-/* The task, if attempt is its running attempt; NULL otherwise. */
-static s_task *s_current(qn_sched *s, int job, qn_kind kind, unsigned task,
-                         unsigned attempt)
+/* The running attempt's entry, if attempt runs and its job does. */
+static s_att *s_current(const qn_sched *s, int job, qn_kind kind,
+                        unsigned task, unsigned attempt, int *index)
 {
     s_task *t = s_task_at(s, job, kind, task);
-    if (!t || t->state != QN_TASK_RUNNING || t->attempt != attempt ||
+    if (!t || t->state != QN_TASK_RUNNING ||
         s->jobs[job].state != QN_JOB_RUNNING)
         return NULL;
-    return t;
+    int i = s_att_index(t, attempt);
+    if (i < 0)
+        return NULL;
+    if (index)
+        *index = i;
+    return &t->run[i];
+}
+
+int qn_sched_attempt_worker(const qn_sched *s, int job, qn_kind kind,
+                            unsigned task, unsigned attempt)
+{
+    const s_att *a = s_current(s, job, kind, task, attempt, NULL);
+    return a ? a->worker : -1;
+}
+
+unsigned qn_sched_running(const qn_sched *s, int job, qn_kind kind,
+                          unsigned task, unsigned *attempts, int *workers)
+{
+    const s_task *t = s_task_at(s, job, kind, task);
+    if (!t || t->state != QN_TASK_RUNNING)
+        return 0;
+    for (unsigned i = 0; i < t->nrun; i++) {
+        attempts[i] = t->run[i].attempt;
+        workers[i] = t->run[i].worker;
+    }
+    return t->nrun;
 }
 
 void qn_sched_progress(qn_sched *s, int64_t now, int job, qn_kind kind,
                        unsigned task, unsigned attempt)
 {
-    s_task *t = s_current(s, job, kind, task, attempt);
-    if (t)
-        t->progress = now;
+    s_att *a = s_current(s, job, kind, task, attempt, NULL);
+    if (a)
+        a->progress = now;
+}
+
+void qn_sched_fraction(qn_sched *s, int job, qn_kind kind, unsigned task,
+                       unsigned attempt, double fraction)
+{
+    s_att *a = s_current(s, job, kind, task, attempt, NULL);
+    if (a && fraction >= 0 && fraction <= 1)
+        a->fraction = fraction;
+}
+
+void qn_sched_work(qn_sched *s, int64_t now, int job, qn_kind kind,
+                   unsigned task, unsigned attempt, uint64_t work)
+{
+    s_att *a = s_current(s, job, kind, task, attempt, NULL);
+    if (a && work > a->work) {
+        a->work = work;
+        a->progress = now;
+    }
+}
+
+int qn_sched_map_lost(qn_sched *s, int64_t now, int job, unsigned task,
+                      unsigned attempt)
+{
+    s_task *t = s_task_at(s, job, QN_MAP, task);
+    if (!t || t->state != QN_TASK_DONE || t->done_attempt != attempt ||
+        s->jobs[job].state != QN_JOB_RUNNING)
+        return -1;
+    s_map_again(s, job, task, 0);
+    s_schedule(s, now);
+    return 0;
 }
 
 int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
                   unsigned task, unsigned attempt)
 {
-    s_task *t = s_current(s, job, kind, task, attempt);
-    if (!t)
+    int i;
+    s_att *a = s_current(s, job, kind, task, attempt, &i);
+    if (!a)
         return QN_SCHED_STALE;
     s_job *j = &s->jobs[job];
-    s_stop(s, job, kind, task);
+    s_task *t = &j->tasks[kind][task];
+    int w = a->worker;
+    j->took_ms[kind] += now - a->started;
+    j->took_n[kind]++;
+    s_stop(s, job, kind, task, (unsigned)i);
+    s_cancel_all(s, job, kind, task, QN_CANCEL_LOST_RACE);
     t->state = QN_TASK_DONE;
+    t->done_attempt = attempt;
+    t->done_worker = w;
     j->done[kind]++;
+    if (kind == QN_MAP && j->done[QN_MAP] == j->n[QN_MAP]) {
+        /* Reduces that waited for a map run again start their clocks. */
+        for (unsigned r = 0; r < s->nruns; r++) {
+            s_run *run = &s->runs[r];
+            if (run->job != job || run->kind != QN_REDUCE)
+                continue;
+            s_att *ra = s_current(s, job, QN_REDUCE, run->task, run->attempt,
+                                  NULL);
+            if (ra)
+                ra->progress = now;
+        }
+    }
     if (kind == QN_REDUCE && j->done[QN_REDUCE] == j->n[QN_REDUCE]) {
         /* A map re-run for a lost worker may still be going: stop it. */
         s_end_job(s, job, QN_JOB_DONE);
@@ -515,11 +815,19 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
 int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
                     unsigned task, unsigned attempt)
 {
-    if (!s_current(s, job, kind, task, attempt))
+    int i;
+    if (!s_current(s, job, kind, task, attempt, &i))
         return QN_SCHED_STALE;
-    s_attempt_failed(s, job, kind, task);
+    s_attempt_failed(s, job, kind, task, (unsigned)i, 1);
     s_schedule(s, now);
     return QN_SCHED_ACCEPTED;
+}
+
+/* Does a running attempt wait, through no fault of its own, for maps? */
+static int s_waiting(const qn_sched *s, const s_run *r)
+{
+    const s_job *j = &s->jobs[r->job];
+    return r->kind == QN_REDUCE && j->done[QN_MAP] < j->n[QN_MAP];
 }
 
 void qn_sched_tick(qn_sched *s, int64_t now)
@@ -541,25 +849,31 @@ void qn_sched_tick(qn_sched *s, int64_t now)
     s_run *snap = s_runs_copy(s, &n);
     for (unsigned i = 0; i < n; i++) {
         s_run r = snap[i];
-        s_task *t = &s->jobs[r.job].tasks[r.kind][r.task];
-        if (t->state != QN_TASK_RUNNING ||
-            s->jobs[r.job].state != QN_JOB_RUNNING ||
-            now - t->progress < s->cfg.task_timeout_ms)
+        int ix;
+        s_att *a = s_current(s, r.job, r.kind, r.task, r.attempt, &ix);
+        if (!a)
+            continue;
+        if (s_waiting(s, &r)) {
+            a->progress = now;
+            continue;
+        }
+        if (now - a->progress < s->cfg.task_timeout_ms)
             continue;
         s_act(s, (qn_action){.act = QN_ACT_CANCEL,
-                             .worker = t->worker,
+                             .worker = a->worker,
                              .job = r.job,
                              .kind = r.kind,
                              .task = r.task,
-                             .attempt = t->attempt});
+                             .attempt = r.attempt,
+                             .reason = QN_CANCEL_TIMEOUT});
         s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
-                             .worker = t->worker,
+                             .worker = a->worker,
                              .job = r.job,
                              .kind = r.kind,
                              .task = r.task,
-                             .attempt = t->attempt,
+                             .attempt = r.attempt,
                              .reason = QN_LOST_TIMEOUT});
-        s_attempt_failed(s, r.job, r.kind, r.task);
+        s_attempt_failed(s, r.job, r.kind, r.task, (unsigned)ix, 1);
     }
     free(snap);
     s_schedule(s, now);
@@ -567,16 +881,19 @@ void qn_sched_tick(qn_sched *s, int64_t now)
 
 int64_t qn_sched_deadline(const qn_sched *s)
 {
-    int64_t d = INT64_MAX;
+    int64_t d = s->spec_check;
     for (int w = 0; w < s->nworkers; w++) {
         if (s->workers[w].alive && s->workers[w].seen + s->cfg.dead_ms < d)
             d = s->workers[w].seen + s->cfg.dead_ms;
     }
     for (unsigned i = 0; i < s->nruns; i++) {
         const s_run *r = &s->runs[i];
-        const s_task *t = &s->jobs[r->job].tasks[r->kind][r->task];
-        if (t->progress + s->cfg.task_timeout_ms < d)
-            d = t->progress + s->cfg.task_timeout_ms;
+        const s_att *a = s_current(s, r->job, r->kind, r->task, r->attempt,
+                                   NULL);
+        if (!a || s_waiting(s, r))
+            continue;
+        if (a->progress + s->cfg.task_timeout_ms < d)
+            d = a->progress + s->cfg.task_timeout_ms;
     }
     return d;
 }

@@ -11,6 +11,26 @@
  *
  * Workers and jobs are named by small integer handles that the scheduler
  * hands out and never reuses. Attempts of a task are numbered from 1.
+ *
+ * The rules, each tested in tests/test_sched.c:
+ * - A task runs at most QN_SCHED_MAX_RUNNING attempts at once: the first,
+ *   and near the end of its phase a backup when the job speculates.
+ * - An attempt that fails (reported, or no progress within the task
+ *   timeout) counts against the task's max_attempts; one lost with its
+ *   worker counts against a looser bound (QN_SCHED_LOSS_FACTOR times
+ *   max_attempts), since the task did nothing wrong.
+ * - A worker that has failed QN_SCHED_BAN_AFTER attempts of a job gets no
+ *   more of that job's tasks, unless every live worker is in that state.
+ * - A dead worker's running attempts are lost; its completed maps run
+ *   again while any reduce of their job is unfinished.
+ * - Reduces start when every map is done; a reduce waiting for a map run
+ *   again does not time out meanwhile.
+ * - Backups: once a phase has no pending tasks and at least one finished,
+ *   an attempt running longer than both the phase's mean task time and
+ *   spec_min_ms, and expected (from its progress) to take more than
+ *   QN_SCHED_SPEC_SLOWER times the mean, gets a backup on another worker
+ *   with a free slot; at most a tenth of all slots (at least one) run
+ *   backups. The first attempt to succeed wins; the others are cancelled.
  */
 #ifndef QN_SCHED_H
 #define QN_SCHED_H
@@ -19,9 +39,16 @@
 
 typedef enum { QN_MAP = 0, QN_REDUCE = 1 } qn_kind;
 
+#define QN_SCHED_MAX_RUNNING 2 /* attempts of one task at once */
+#define QN_SCHED_BAN_AFTER 3   /* failed attempts of a job on one worker */
+#define QN_SCHED_LOSS_FACTOR 3 /* lost attempts allowed per max_attempts */
+#define QN_SCHED_SPEC_SLOWER 2 /* expected time over the mean for a backup */
+#define QN_SCHED_SPEC_CHECK_MS 500 /* how often stragglers are looked for */
+
 typedef struct qn_sched_config {
     int64_t dead_ms;         /* a worker silent this long is dead */
     int64_t task_timeout_ms; /* an attempt without progress this long fails */
+    int64_t spec_min_ms;     /* no backup for an attempt younger than this */
 } qn_sched_config;
 
 typedef enum {
@@ -31,12 +58,20 @@ typedef enum {
     QN_ACT_WORKER_DEAD,  /* worker declared dead */
     QN_ACT_JOB_DONE,     /* every reduce succeeded: commit the output */
     QN_ACT_JOB_FAILED,   /* task ran out of attempts (kind, task say which) */
+    QN_ACT_MAP_RERUN,    /* a done map runs again: its output was lost */
 } qn_act_kind;
 
 typedef enum {
     QN_LOST_WORKER_DEAD = 1, /* its worker stopped heartbeating */
     QN_LOST_TIMEOUT,         /* no progress within the task timeout */
 } qn_lost_reason;
+
+/* Why an attempt is cancelled. */
+typedef enum {
+    QN_CANCEL_JOB_END = 1, /* its job ended (done, failed or cancelled) */
+    QN_CANCEL_TIMEOUT,     /* no progress within the task timeout */
+    QN_CANCEL_LOST_RACE,   /* another attempt of its task finished first */
+} qn_cancel_reason;
 
 typedef struct qn_action {
     qn_act_kind act;
@@ -45,7 +80,10 @@ typedef struct qn_action {
     qn_kind kind;     /* task kind */
     unsigned task;    /* task index within its kind */
     unsigned attempt; /* attempt number, from 1 */
-    int reason;       /* ATTEMPT_LOST: a qn_lost_reason */
+    int reason;       /* ATTEMPT_LOST: a qn_lost_reason; CANCEL: a
+                         qn_cancel_reason; MAP_RERUN: 1 if its worker died,
+                         0 if reducers could not fetch its output */
+    int backup;       /* ASSIGN: a backup of a running attempt */
 } qn_action;
 
 /* Task states as reported by qn_sched_task(). */
@@ -59,8 +97,11 @@ typedef struct qn_task_info {
     qn_task_state state;
     unsigned attempts; /* attempts started so far */
     unsigned failures; /* attempts that failed */
-    unsigned attempt;  /* RUNNING or DONE: the attempt */
-    int worker;        /* RUNNING or DONE: where it ran */
+    unsigned losses;   /* attempts lost with their worker */
+    unsigned running;  /* attempts running now (0 to QN_SCHED_MAX_RUNNING) */
+    unsigned attempt;  /* RUNNING: the oldest running attempt; DONE: the
+                          attempt whose output counts */
+    int worker;        /* RUNNING or DONE: where that attempt ran */
     int64_t started;   /* RUNNING: when it started */
 } qn_task_info;
 
@@ -113,6 +154,9 @@ unsigned qn_sched_worker_busy(const qn_sched *s, int worker);
 int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
                      unsigned max_attempts);
 
+/* Let a job's tasks get backup attempts (off unless set). */
+void qn_sched_job_speculate(qn_sched *s, int job, int on);
+
 /* Cancel a running job: its attempts are killed. Returns 0 or -1. */
 int qn_sched_job_cancel(qn_sched *s, int64_t now, int job);
 
@@ -123,15 +167,43 @@ qn_job_info qn_sched_job(const qn_sched *s, int job);
 qn_task_info qn_sched_task(const qn_sched *s, int job, qn_kind kind,
                            unsigned task);
 
-/* An attempt reported progress. Stale reports are ignored. */
+/* The worker running attempt of a task if that attempt is running, or -1. */
+int qn_sched_attempt_worker(const qn_sched *s, int job, qn_kind kind,
+                            unsigned task, unsigned attempt);
+
+/*
+ * The running attempts of a task: fills up to QN_SCHED_MAX_RUNNING
+ * attempt numbers and workers; returns how many.
+ */
+unsigned qn_sched_running(const qn_sched *s, int job, qn_kind kind,
+                          unsigned task, unsigned *attempts, int *workers);
+
+/* An attempt reported progress (it is alive and working). Stale reports are
+ * ignored. fraction (0..1, or negative if unknown) is how far it got. */
 void qn_sched_progress(qn_sched *s, int64_t now, int job, qn_kind kind,
                        unsigned task, unsigned attempt);
+void qn_sched_fraction(qn_sched *s, int job, qn_kind kind, unsigned task,
+                       unsigned attempt, double fraction);
+
+/* A heartbeat says how much an attempt has done (records plus bytes); it
+ * counts as progress only if the figure grew. */
+void qn_sched_work(qn_sched *s, int64_t now, int job, qn_kind kind,
+                   unsigned task, unsigned attempt, uint64_t work);
+
+/*
+ * Reducers could not fetch the output of a done map's attempt: run the map
+ * again. Returns 0, or -1 if that attempt's output is not the one in use
+ * (the map is already running again, or the report is stale).
+ */
+int qn_sched_map_lost(qn_sched *s, int64_t now, int job, unsigned task,
+                      unsigned attempt);
 
 /* An attempt succeeded. Returns QN_SCHED_ACCEPTED or QN_SCHED_STALE. */
 int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
                   unsigned task, unsigned attempt);
 
-/* An attempt failed. Returns QN_SCHED_ACCEPTED or QN_SCHED_STALE. */
+/* An attempt failed through its own fault (it counts against its worker
+ * too). Returns QN_SCHED_ACCEPTED or QN_SCHED_STALE. */
 int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
                     unsigned task, unsigned attempt);
 

@@ -7,7 +7,15 @@
  * PER_MAP_WINDOW chunks outstanding per map output and MAX_INFLIGHT in all,
  * so a server only sends what was asked for and a slow reducer holds its
  * senders back instead of filling memory. All servers are fetched from
- * concurrently in one poll loop.
+ * concurrently in one poll loop, which also reads the worker's channel.
+ *
+ * Faults: a server silent for STALL_MS, an error reply, or a segment whose
+ * blocks fail their CRC check is reported to the master (through the
+ * worker) as a fetch failure. The segment then waits: for a new location
+ * (the master runs the map again and the worker passes the new place on),
+ * or RETRY_MS, after which it is fetched again from the start. Replies
+ * from before a restart carry an older generation and are dropped, so one
+ * segment never mixes bytes of two attempts.
  */
 #include "task.h"
 
@@ -15,87 +23,241 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
 
-#define CHUNK (256 * 1024)     /* bytes asked for per request */
-#define PER_MAP_WINDOW 2       /* requests outstanding per map output */
-#define MAX_INFLIGHT 16        /* requests outstanding in all */
-#define FETCH_TIMEOUT_MS 60000 /* a server silent this long has failed */
+#define CHUNK (256 * 1024) /* bytes asked for per request */
+#define PER_MAP_WINDOW 2   /* requests outstanding per map output */
+#define MAX_INFLIGHT 16    /* requests outstanding in all */
+#define STALL_MS 5000      /* a server silent this long has failed */
+#define RETRY_MS 2000      /* wait after a failure before trying again */
+#define VERIFY_BUF (1024 * 1024)
+
+enum { SEG_FETCHING, SEG_WAITING, SEG_DONE };
 
 typedef struct {
     char *endpoint;
     void *sock;
     unsigned inflight;
     int64_t last_heard;
+    int broken; /* went silent: reconnect before asking again */
 } s_peer;
 
 typedef struct {
-    const Quern__MapOutput *mo;
-    s_peer *peer;
+    unsigned map, attempt;
+    char *worker_id;
+    size_t peer; /* index into the peer table */
     char *path;
     int fd;
     uint64_t total, asked, got;
     unsigned inflight;
+    unsigned gen; /* bumped on every restart */
+    int state;
+    int64_t retry_at;
 } s_seg;
 
-static s_peer *s_peer_for(s_peer *peers, size_t *npeers, void *ctx,
-                          const char *endpoint)
+typedef struct {
+    quern_task *t;
+    void *ctx;
+    s_peer *peers;
+    size_t npeers;
+    s_seg *segs;
+    size_t nsegs;
+    unsigned inflight;
+    qn_stream ctl; /* the worker's channel: new map locations */
+} s_fetch;
+
+static size_t s_peer_for(s_fetch *f, const char *endpoint)
 {
-    for (size_t i = 0; i < *npeers; i++)
-        if (strcmp(peers[i].endpoint, endpoint) == 0)
-            return &peers[i];
-    s_peer *p = &peers[(*npeers)++];
+    for (size_t i = 0; i < f->npeers; i++)
+        if (strcmp(f->peers[i].endpoint, endpoint) == 0)
+            return i;
+    f->peers = qn_realloc(f->peers, (f->npeers + 1) * sizeof *f->peers);
+    s_peer *p = &f->peers[f->npeers];
+    memset(p, 0, sizeof *p);
     p->endpoint = qn_strdup(endpoint);
-    p->sock = qn_wire_socket(ctx, ZMQ_DEALER);
-    if (zmq_connect(p->sock, endpoint) < 0) {
-        zmq_close(p->sock);
-        p->sock = NULL;
-    }
-    return p;
+    return f->npeers++;
 }
 
-static int s_ask(quern_task *t, s_seg *segs, size_t i)
+static void s_seg_reset(s_fetch *f, s_seg *s);
+
+/*
+ * (Re)connect peer pi: a fresh socket drops requests queued for it, and
+ * segments fetching from it start again.
+ */
+static int s_connect(s_fetch *f, size_t pi)
 {
-    s_seg *s = &segs[i];
+    s_peer *p = &f->peers[pi];
+    for (size_t i = 0; i < f->nsegs; i++)
+        if (f->segs[i].peer == pi && f->segs[i].state == SEG_FETCHING)
+            s_seg_reset(f, &f->segs[i]);
+    if (p->sock)
+        zmq_close(p->sock);
+    p->broken = 0;
+    p->sock = qn_wire_socket(f->ctx, ZMQ_DEALER);
+    if (zmq_connect(p->sock, p->endpoint) < 0) {
+        zmq_close(p->sock);
+        p->sock = NULL;
+        return qn_task_failf(f->t, "bad shuffle endpoint '%s'", p->endpoint);
+    }
+    p->inflight = 0;
+    p->last_heard = qn_now_ms();
+    return 0;
+}
+
+/* Forget what segment i asked for and fetched; it starts again. */
+static void s_seg_reset(s_fetch *f, s_seg *s)
+{
+    s_peer *p = &f->peers[s->peer];
+    p->inflight = p->inflight > s->inflight ? p->inflight - s->inflight : 0;
+    f->inflight = f->inflight > s->inflight ? f->inflight - s->inflight : 0;
+    s->inflight = 0;
+    s->asked = s->got = 0;
+    s->gen++;
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    unlink(s->path);
+    s->state = s->total ? SEG_FETCHING : SEG_DONE;
+}
+
+/* Report segment s's map output as failed and wait before trying again. */
+static int s_seg_failed(s_fetch *f, s_seg *s, int lost, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int s_seg_failed(s_fetch *f, s_seg *s, int lost, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "fetch of map %u attempt %u from worker %s failed: %s\n",
+            s->map, s->attempt, s->worker_id, why);
+    s_seg_reset(f, s);
+    s->state = SEG_WAITING;
+    s->retry_at = qn_now_ms() + RETRY_MS;
+    if (qn_task_fetch_failed(f->t, s->map, s->attempt, lost, why) < 0)
+        return qn_task_failf(f->t, "the worker is gone");
+    return 0;
+}
+
+/* Check the CRC of every block of a fetched segment. 0, or -1 + err. */
+static int s_verify(const char *path, char *err, size_t errcap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    qn_buf b = {0};
+    uint64_t base = 0;
+    int rc = 0;
+    for (;;) {
+        if (qn_buf_reserve(&b, VERIFY_BUF) < 0) {
+            snprintf(err, errcap, "out of memory");
+            rc = -1;
+            break;
+        }
+        ssize_t n = read(fd, b.data + b.len, b.cap - b.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errcap, "reading %s: %s", path, strerror(errno));
+            rc = -1;
+            break;
+        }
+        b.len += (size_t)n;
+        char why[200];
+        long ok = qn_block_scan(b.data, b.len, NULL, why, sizeof why);
+        if (ok < 0) {
+            snprintf(err, errcap, "%s (%llu bytes into the partition)", why,
+                     (unsigned long long)base);
+            rc = -1;
+            break;
+        }
+        memmove(b.data, b.data + ok, b.len - (size_t)ok);
+        b.len -= (size_t)ok;
+        base += (uint64_t)ok;
+        if (n == 0) {
+            if (b.len) {
+                snprintf(err, errcap, "a truncated block at byte %llu",
+                         (unsigned long long)base);
+                rc = -1;
+            }
+            break;
+        }
+    }
+    qn_buf_release(&b);
+    close(fd);
+    return rc;
+}
+
+static int s_ask(s_fetch *f, size_t i)
+{
+    quern_task *t = f->t;
+    s_seg *s = &f->segs[i];
+    s_peer *p = &f->peers[s->peer];
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__FetchRequest rq = QUERN__FETCH_REQUEST__INIT;
     uint64_t n = s->total - s->asked;
     if (n > CHUNK)
         n = CHUNK;
     rq.job_id = t->spec->job_id;
-    rq.map = s->mo->map;
-    rq.attempt = s->mo->attempt;
+    rq.map = s->map;
+    rq.attempt = s->attempt;
     rq.partition = t->spec->task;
     rq.offset = s->asked;
     rq.max_bytes = (uint32_t)n;
-    rq.request_id = ((uint64_t)i << 40) | (s->asked / CHUNK);
+    rq.request_id = ((uint64_t)i << 40) | ((uint64_t)(s->gen & 0xffff) << 24) |
+                    ((s->asked / CHUNK) & 0xffffff);
     env.body_case = QUERN__ENVELOPE__BODY_FETCH_REQUEST;
     env.fetch_request = &rq;
-    int rc = qn_wire_send(s->peer->sock, NULL, 0, &env, NULL, 0);
+    int rc = qn_wire_send(p->sock, NULL, 0, &env, NULL, 0);
+    if (rc == -EAGAIN)
+        return 1; /* its queue is full: the stall check will tell */
     if (rc < 0)
-        return qn_task_failf(t, "cannot ask %s for map %u: %s",
-                             s->peer->endpoint, s->mo->map, zmq_strerror(-rc));
-    if (s->peer->inflight == 0)
-        s->peer->last_heard = qn_now_ms();
+        return qn_task_failf(t, "cannot ask %s for map %u: %s", p->endpoint,
+                             s->map, zmq_strerror(-rc));
+    if (p->inflight == 0)
+        p->last_heard = qn_now_ms();
     s->asked += n;
     s->inflight++;
-    s->peer->inflight++;
+    p->inflight++;
+    f->inflight++;
     return 0;
 }
 
-/* Handle one reply from peer p. Returns 0 or -1 (t->fail set). */
-static int s_on_reply(quern_task *t, s_peer *p, s_seg *segs, size_t nsegs,
-                      qn_frames *f, uint64_t *received)
+/* Segment s got its last byte: check it. Returns 0 or -1 (t->fail). */
+static int s_seg_complete(s_fetch *f, s_seg *s)
 {
+    if (close(s->fd) < 0) {
+        s->fd = -1;
+        return qn_task_failf(f->t, "writing %s: %s", s->path, strerror(errno));
+    }
+    s->fd = -1;
+    char err[512];
+    if (s_verify(s->path, err, sizeof err) < 0)
+        return s_seg_failed(f, s, 1, "corrupt data: %s", err);
+    s->state = SEG_DONE;
+    return 0;
+}
+
+/* Handle one reply from peer pi. Returns 0 or -1 (t->fail set). */
+static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
+{
+    quern_task *t = f->t;
+    s_peer *p = &f->peers[pi];
     Quern__Envelope *env;
     char err[256];
     uint32_t theirs = 0;
     int rc =
-        qn_wire_decode(f->env.data, f->env.len, &env, &theirs, err, sizeof err);
+        qn_wire_decode(fr->env.data, fr->env.len, &env, &theirs, err, sizeof err);
     if (rc == -QN_WIRE_EVERSION) {
         qn_wire_free(env);
         return qn_task_failf(t,
@@ -105,73 +267,109 @@ static int s_on_reply(quern_task *t, s_peer *p, s_seg *segs, size_t nsegs,
     }
     if (rc < 0 || env->body_case != QUERN__ENVELOPE__BODY_FETCH_REPLY) {
         qn_wire_free(env);
-        return qn_task_failf(t, "bad reply from shuffle server %s: %s",
-                             p->endpoint, rc < 0 ? err : "unexpected message");
+        return 0; /* not an answer to anything: dropped */
     }
     Quern__FetchReply *r = env->fetch_reply;
     size_t i = (size_t)(r->request_id >> 40);
+    unsigned gen = (unsigned)(r->request_id >> 24) & 0xffff;
+    s_seg *s = i < f->nsegs ? &f->segs[i] : NULL;
+    if (!s || s->peer != pi || (s->gen & 0xffff) != gen ||
+        s->state != SEG_FETCHING || s->inflight == 0) {
+        /* An answer from before a restart of this segment. */
+        qn_wire_free(env);
+        return 0;
+    }
+    p->last_heard = qn_now_ms();
+    s->inflight--;
+    p->inflight--;
+    f->inflight--;
     rc = 0;
-    if (i >= nsegs || segs[i].peer != p) {
-        rc = qn_task_failf(t,
-                           "shuffle server %s answered a request never "
-                           "made",
-                           p->endpoint);
-    } else if (r->error[0]) {
-        rc = qn_task_failf(t,
-                           "fetching map %u attempt %u from %s (worker "
-                           "%s): %s",
-                           segs[i].mo->map, segs[i].mo->attempt, p->endpoint,
-                           segs[i].mo->worker_id, r->error);
-    } else if (r->total != segs[i].total || !f->has_data ||
-               r->offset + f->data.len > segs[i].total ||
-               (f->data.len == 0 && r->offset < segs[i].total)) {
-        rc = qn_task_failf(t,
-                           "map %u output from %s does not match its "
-                           "announced size (%llu bytes)",
-                           segs[i].mo->map, p->endpoint,
-                           (unsigned long long)segs[i].total);
+    if (r->error[0]) {
+        rc = s_seg_failed(f, s, 1, "%s answered: %s", p->endpoint, r->error);
+    } else if (r->total != s->total || !fr->has_data ||
+               r->offset + fr->data.len > s->total ||
+               (fr->data.len == 0 && r->offset < s->total)) {
+        rc = s_seg_failed(f, s, 1,
+                          "%s sent a reply that does not match the announced "
+                          "size (%llu bytes)",
+                          p->endpoint, (unsigned long long)s->total);
     } else {
-        s_seg *s = &segs[i];
         /* Opened on the first chunk and closed on the last, so a reducer
          * of thousands of maps holds a handful of files open. */
         if (s->fd < 0)
             s->fd =
                 open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         ssize_t w = s->fd < 0 ? -1
-                              : pwrite(s->fd, f->data.data, f->data.len,
+                              : pwrite(s->fd, fr->data.data, fr->data.len,
                                        (off_t)r->offset);
-        if (w != (ssize_t)f->data.len)
+        if (w != (ssize_t)fr->data.len)
             rc = qn_task_failf(t, "writing %s: %s", s->path,
                                w < 0 ? strerror(errno) : "short write");
-        s->got += f->data.len;
-        if (rc == 0 && s->got == s->total) {
-            if (close(s->fd) < 0)
-                rc = qn_task_failf(t, "writing %s: %s", s->path,
-                                   strerror(errno));
-            s->fd = -1;
-        }
-        s->inflight--;
-        p->inflight--;
-        p->last_heard = qn_now_ms();
-        *received += f->data.len;
-        qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)f->data.len);
+        s->got += fr->data.len;
+        qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)fr->data.len);
+        if (rc == 0 && s->got == s->total)
+            rc = s_seg_complete(f, s);
     }
     qn_wire_free(env);
     return rc;
+}
+
+/* New locations from the master, through the worker. */
+static void s_on_locations(s_fetch *f, const Quern__MapLocations *ml)
+{
+    for (size_t k = 0; k < ml->n_outputs; k++) {
+        const Quern__MapOutput *mo = ml->outputs[k];
+        for (size_t i = 0; i < f->nsegs; i++) {
+            s_seg *s = &f->segs[i];
+            if (s->map != mo->map || s->attempt == mo->attempt)
+                continue;
+            if (s->state == SEG_DONE && s->total)
+                break; /* already have it, checked */
+            s_seg_reset(f, s);
+            fprintf(stderr, "map %u: fetching attempt %u from worker %s\n",
+                    mo->map, mo->attempt, mo->worker_id);
+            s->attempt = mo->attempt;
+            free(s->worker_id);
+            s->worker_id = qn_strdup(mo->worker_id);
+            s->total = mo->bytes;
+            s->peer = s_peer_for(f, mo->endpoint);
+            s->state = s->total ? SEG_FETCHING : SEG_DONE;
+            break;
+        }
+    }
+}
+
+/* Read the worker's channel. Returns 0 or -1 (t->fail). */
+static int s_on_ctl(s_fetch *f)
+{
+    int rc = qn_stream_read(&f->ctl);
+    for (;;) {
+        Quern__Envelope *env = NULL;
+        char err[256];
+        int r = qn_stream_next(&f->ctl, &env, err, sizeof err);
+        if (r < 0)
+            return qn_task_failf(f->t, "bad message from the worker: %s", err);
+        if (r == 0)
+            break;
+        if (env->body_case == QUERN__ENVELOPE__BODY_MAP_LOCATIONS)
+            s_on_locations(f, env->map_locations);
+        qn_wire_free(env);
+    }
+    if (rc < 0 || f->ctl.eof)
+        return qn_task_failf(f->t, "the worker is gone");
+    return 0;
 }
 
 int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
 {
     Quern__TaskSpec *sp = t->spec;
     size_t n = sp->n_map_outputs;
-    s_seg *segs = qn_calloc(n ? n : 1, sizeof *segs);
-    s_peer *peers = qn_calloc(n ? n : 1, sizeof *peers);
-    size_t nsegs = 0, npeers = 0;
-    void *ctx = zmq_ctx_new();
+    s_fetch f = {.t = t, .ctl = {.fd = t->ctl}};
+    f.segs = qn_calloc(n ? n : 1, sizeof *f.segs);
+    f.ctx = zmq_ctx_new();
     zmq_pollitem_t *items = NULL;
-    qn_frames f = {0};
+    qn_frames fr = {0};
     qn_buf dir = {0};
-    uint64_t total = 0, received = 0;
     int rc = 0;
 
     qn_task_path(t, &dir, "reduce-%05u-a%u", sp->task, sp->attempt);
@@ -182,103 +380,129 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         const Quern__MapOutput *mo = sp->map_outputs[i];
         if (mo->bytes == 0)
             continue; /* nothing for this partition */
-        s_seg *s = &segs[nsegs];
-        s->mo = mo;
+        s_seg *s = &f.segs[f.nsegs++];
+        s->map = mo->map;
+        s->attempt = mo->attempt;
+        s->worker_id = qn_strdup(mo->worker_id);
         s->total = mo->bytes;
-        s->peer = s_peer_for(peers, &npeers, ctx, mo->endpoint);
-        if (!s->peer->sock) {
-            rc = qn_task_failf(t, "bad shuffle endpoint '%s' for map %u",
-                               mo->endpoint, mo->map);
-            break;
-        }
+        s->peer = s_peer_for(&f, mo->endpoint);
         qn_buf p = {0};
         qn_buf_printf(&p, "%s/seg-%05u", dir.data, mo->map);
         s->path = p.data;
         s->fd = -1;
-        nsegs++;
-        total += s->total;
+        s->state = SEG_FETCHING;
     }
 
-    items = qn_calloc(npeers ? npeers : 1, sizeof *items);
-    unsigned inflight = 0;
-    size_t next = 0; /* first segment that may still need asking */
-    while (rc == 0 && received < total) {
+    size_t next = 0; /* segments before it are done */
+    int64_t last_stall_check = qn_now_ms();
+    while (rc == 0) {
+        while (next < f.nsegs && f.segs[next].state == SEG_DONE)
+            next++;
+        if (next == f.nsegs)
+            break;
+        int64_t now = qn_now_ms();
+        uint64_t total = 0, got = 0;
         /* Spend credit on the earliest segments first. */
-        for (size_t i = next; i < nsegs && inflight < MAX_INFLIGHT; i++) {
-            s_seg *s = &segs[i];
-            while (rc == 0 && s->asked < s->total &&
-                   s->inflight < PER_MAP_WINDOW && inflight < MAX_INFLIGHT) {
-                rc = s_ask(t, segs, i);
-                inflight++;
+        for (size_t i = next; i < f.nsegs && rc == 0; i++) {
+            s_seg *s = &f.segs[i];
+            total += s->total;
+            got += s->state == SEG_DONE ? s->total : s->got;
+            if (s->state == SEG_WAITING && now >= s->retry_at) {
+                fprintf(stderr, "map %u: trying attempt %u on %s again\n",
+                        s->map, s->attempt, f.peers[s->peer].endpoint);
+                s_seg_reset(&f, s);
             }
-            if (i == next && s->asked == s->total)
-                next++;
+            if (s->state != SEG_FETCHING)
+                continue;
+            if (!f.peers[s->peer].sock || f.peers[s->peer].broken)
+                rc = s_connect(&f, s->peer);
+            while (rc == 0 && s->asked < s->total &&
+                   s->inflight < PER_MAP_WINDOW && f.inflight < MAX_INFLIGHT) {
+                int r = s_ask(&f, i);
+                if (r < 0)
+                    rc = -1;
+                if (r != 0)
+                    break;
+            }
         }
         if (rc < 0)
             break;
-        for (size_t i = 0; i < npeers; i++) {
-            items[i].socket = peers[i].sock;
-            items[i].events = ZMQ_POLLIN;
-            items[i].revents = 0;
+        items = qn_realloc(items, (f.npeers + 1) * sizeof *items);
+        memset(items, 0, (f.npeers + 1) * sizeof *items);
+        for (size_t i = 0; i < f.npeers; i++) {
+            items[i].socket = f.peers[i].sock;
+            items[i].fd = -1;
+            items[i].events = f.peers[i].sock ? ZMQ_POLLIN : 0;
         }
-        if (zmq_poll(items, (int)npeers, 1000) < 0 && errno != EINTR) {
+        items[f.npeers].fd = t->ctl;
+        items[f.npeers].events = ZMQ_POLLIN;
+        if (zmq_poll(items, (int)f.npeers + 1, 500) < 0 && errno != EINTR) {
             rc = qn_task_failf(t, "poll: %s", zmq_strerror(errno));
             break;
         }
+        if (items[f.npeers].revents & ZMQ_POLLIN)
+            rc = s_on_ctl(&f);
+        size_t npeers = f.npeers; /* a location may add peers */
         for (size_t i = 0; i < npeers && rc == 0; i++) {
             if (!(items[i].revents & ZMQ_POLLIN))
                 continue;
             int r;
-            while (rc == 0 && (r = qn_wire_recv(peers[i].sock, 0, &f)) != 0) {
-                if (r < 0) {
-                    rc = qn_task_failf(t, "malformed message from %s",
-                                       peers[i].endpoint);
-                    break;
-                }
-                unsigned before = peers[i].inflight;
-                rc = s_on_reply(t, &peers[i], segs, nsegs, &f, &received);
-                if (peers[i].inflight < before)
-                    inflight--;
+            while (rc == 0 &&
+                   (r = qn_wire_recv(f.peers[i].sock, 0, &fr)) != 0) {
+                if (r < 0)
+                    continue; /* malformed: dropped */
+                rc = s_on_reply(&f, i, &fr);
             }
         }
-        int64_t now = qn_now_ms();
-        for (size_t i = 0; i < npeers && rc == 0; i++) {
-            if (peers[i].inflight &&
-                now - peers[i].last_heard > FETCH_TIMEOUT_MS)
-                rc = qn_task_failf(t,
-                                   "shuffle server %s did not answer for "
-                                   "%d s",
-                                   peers[i].endpoint, FETCH_TIMEOUT_MS / 1000);
+        now = qn_now_ms();
+        if (rc == 0 && now - last_stall_check >= 250) {
+            last_stall_check = now;
+            for (size_t i = 0; i < f.npeers && rc == 0; i++) {
+                s_peer *p = &f.peers[i];
+                if (!p->inflight || now - p->last_heard < STALL_MS)
+                    continue;
+                for (size_t k = next; k < f.nsegs && rc == 0; k++) {
+                    s_seg *s = &f.segs[k];
+                    if (s->peer == i && s->state == SEG_FETCHING)
+                        rc = s_seg_failed(&f, s, 0, "%s did not answer for %d s",
+                                          p->endpoint, STALL_MS / 1000);
+                }
+                p->inflight = 0;
+                p->broken = 1;
+            }
         }
-        qn_task_progress(t, total ? (double)received / (double)total / 3 : 0,
-                         0);
+        /* Sent about once a second even while waiting: waiting for a map
+         * to run again is not a hang. */
+        qn_task_progress(t, total ? (double)got / (double)total / 3 : 0, 0);
     }
 
-    char **paths = qn_calloc(nsegs ? nsegs : 1, sizeof *paths);
-    char **names = qn_calloc(nsegs ? nsegs : 1, sizeof *names);
-    for (size_t i = 0; i < nsegs; i++) {
-        if (segs[i].fd >= 0)
-            close(segs[i].fd); /* only after a failure */
-        paths[i] = segs[i].path;
+    char **paths = qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *paths);
+    char **names = qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *names);
+    for (size_t i = 0; i < f.nsegs; i++) {
+        s_seg *s = &f.segs[i];
+        if (s->fd >= 0)
+            close(s->fd); /* only after a failure */
+        paths[i] = s->path;
         qn_buf name = {0};
-        qn_buf_printf(&name, "map %u attempt %u output from worker %s",
-                      segs[i].mo->map, segs[i].mo->attempt,
-                      segs[i].mo->worker_id);
+        qn_buf_printf(&name, "map %u attempt %u output from worker %s", s->map,
+                      s->attempt, s->worker_id);
         names[i] = name.data;
+        free(s->worker_id);
     }
-    for (size_t i = 0; i < npeers; i++) {
-        if (peers[i].sock)
-            zmq_close(peers[i].sock);
-        free(peers[i].endpoint);
+    for (size_t i = 0; i < f.npeers; i++) {
+        if (f.peers[i].sock)
+            zmq_close(f.peers[i].sock);
+        free(f.peers[i].endpoint);
     }
-    zmq_ctx_term(ctx);
+    zmq_ctx_term(f.ctx);
     free(items);
-    free(segs);
-    free(peers);
-    qn_frames_release(&f);
+    free(f.segs);
+    free(f.peers);
+    qn_buf_release(&f.ctl.in);
+    qn_frames_release(&fr);
     qn_buf_release(&dir);
     *out = paths;
     *out_names = names;
-    *nout = nsegs;
+    *nout = f.nsegs;
     return rc;
 }

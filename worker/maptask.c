@@ -224,12 +224,47 @@ static int s_call_map(quern_task *t, const Quern__InputPiece *pc,
                       uint64_t offset, const void *val, size_t vlen)
 {
     t->offset = offset;
-    int r = t->job->map(t, pc->name, s_ctx->name_len, val, vlen);
     qn_task_count(t, QN_C_MAP_IN_RECORDS, 1);
+    if (t->nskip) {
+        /* A record that crashed earlier attempts (--skip-bad-records). */
+        while (t->skip_at < t->nskip && t->skip[t->skip_at] < offset)
+            t->skip_at++;
+        if (t->skip_at < t->nskip && t->skip[t->skip_at] == offset) {
+            qn_task_count(t, QN_C_MAP_SKIPPED, 1);
+            fprintf(stderr, "skipping the record at offset %llu of %s\n",
+                    (unsigned long long)offset, pc->name);
+            return 0;
+        }
+    }
+    /* Left in place if map() crashes or fails: the worker reads it. */
+    t->gasp->offset = offset;
+    t->gasp->in_record = 1;
+    int r = t->job->map(t, pc->name, s_ctx->name_len, val, vlen);
     if (r != 0 || t->fail[0])
         return qn_task_failf(t, "map returned %d at offset %llu of %s", r,
                              (unsigned long long)offset, pc->name);
+    t->gasp->in_record = 0;
     return 0;
+}
+
+static int s_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The records of piece i to skip, sorted. */
+static void s_skips_for(quern_task *t, size_t i)
+{
+    t->nskip = t->skip_at = 0;
+    for (size_t k = 0; k < t->spec->n_skip; k++) {
+        if (t->spec->skip[k]->piece != i)
+            continue;
+        t->skip = qn_realloc(t->skip, (t->nskip + 1) * sizeof *t->skip);
+        t->skip[t->nskip++] = t->spec->skip[k]->offset;
+    }
+    if (t->nskip > 1)
+        qsort(t->skip, t->nskip, sizeof *t->skip, s_cmp_u64);
 }
 
 typedef struct {
@@ -371,9 +406,12 @@ static int s_read_whole(s_map *m, const Quern__InputPiece *pc, s_reader *r)
     return s_call_map(t, pc, 0, r->buf, r->len);
 }
 
-static int s_read_piece(s_map *m, const Quern__InputPiece *pc)
+static int s_read_piece(s_map *m, size_t index)
 {
     quern_task *t = m->t;
+    const Quern__InputPiece *pc = t->spec->inputs[index];
+    t->gasp->piece = (uint32_t)index;
+    s_skips_for(t, index);
     s_reader r = {.cap = READ_CHUNK};
     r.fd = open(pc->path, O_RDONLY | O_CLOEXEC);
     if (r.fd < 0)
@@ -423,7 +461,7 @@ int qn_map_run(quern_task *t, qn_range *parts)
         goto done;
     }
     for (size_t i = 0; i < t->spec->n_inputs; i++)
-        if (s_read_piece(&m, t->spec->inputs[i]) < 0)
+        if (s_read_piece(&m, i) < 0)
             goto done;
     if (t->job->teardown)
         t->job->teardown(t);

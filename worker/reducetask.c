@@ -1,8 +1,10 @@
 /*
  * reducetask.c -- a reduce attempt: fetch this partition of every map
  * output into local segment files, merge them (in passes of at most
- * QN_MERGE_FANIN), call reduce once per key, and write the output to a
- * temporary file that is renamed to part-NNNNN only when complete.
+ * QN_MERGE_FANIN), call reduce once per key, and write the output to
+ * _temporary/JOB/part-NNNNN.aATTEMPT in the output folder. The master
+ * renames it to part-NNNNN when it accepts the attempt's success, so a
+ * partition is renamed into place once, whatever other attempts ran.
  */
 #include "task.h"
 
@@ -123,7 +125,7 @@ int qn_reduce_run(quern_task *t)
     Quern__TaskSpec *sp = t->spec;
     char **segs = NULL, **names = NULL;
     size_t nsegs = 0;
-    qn_buf tmp = {0}, final = {0}, dir = {0};
+    qn_buf tmp = {0}, dir = {0};
     int rc = -1;
     unsigned seq = 0;
 
@@ -141,7 +143,6 @@ int qn_reduce_run(quern_task *t)
         goto done;
     }
     qn_buf_printf(&tmp, "%s/part-%05u.a%u", dir.data, sp->task, sp->attempt);
-    qn_buf_printf(&final, "%s/part-%05u", sp->output_dir, sp->task);
     t->out_fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (t->out_fd < 0) {
         qn_task_failf(t, "cannot create %s: %s", tmp.data, strerror(errno));
@@ -178,17 +179,8 @@ int qn_reduce_run(quern_task *t)
         qn_task_failf(t, "writing %s: %s", tmp.data, qn_strerror(e));
         goto done;
     }
-    /* The partition appears whole or not at all, and stays. */
-    if (rename(tmp.data, final.data) < 0) {
-        qn_task_failf(t, "cannot rename %s to %s: %s", tmp.data, final.data,
-                      strerror(errno));
-        goto done;
-    }
-    e = qn_fsync_dir(sp->output_dir);
-    if (e < 0) {
-        qn_task_failf(t, "cannot sync %s: %s", sp->output_dir, strerror(-e));
-        goto done;
-    }
+    /* The master renames it to part-NNNNN when it accepts this attempt's
+     * success: one attempt per partition, once, whatever else ran. */
     rc = 0;
 done:
     if (t->out_fd >= 0) {
@@ -211,7 +203,6 @@ done:
         qn_buf_release(&d);
     }
     qn_buf_release(&tmp);
-    qn_buf_release(&final);
     qn_buf_release(&dir);
     return rc;
 }

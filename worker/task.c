@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -42,6 +43,7 @@ static const char *const s_counter_names[QN_C_BUILTIN_COUNT] = {
     [QN_C_REDUCE_IN_RECORDS] = "reduce_input_records",
     [QN_C_REDUCE_OUT_RECORDS] = "reduce_output_records",
     [QN_C_REDUCE_OUT_BYTES] = "reduce_output_bytes",
+    [QN_C_MAP_SKIPPED] = "skipped_records",
 };
 
 const char *qn_task_counter_name(int i)
@@ -229,9 +231,9 @@ static void s_attempt_ref(quern_task *t, Quern__AttemptRef *ref)
     ref->attempt = t->spec->attempt;
 }
 
-/* Send a TaskUpdate; parts may be NULL. Returns 0 or -errno. */
+/* Send a TaskUpdate; parts and ff may be NULL. Returns 0 or -errno. */
 static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
-                         const qn_range *parts)
+                         const qn_range *parts, Quern__FetchFailure *ff)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
@@ -240,6 +242,17 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
     u.attempt = &ref;
     u.state = state;
     u.progress = progress;
+    int map = t->spec->kind == QUERN__TASK_KIND__MAP;
+    u.records = (uint64_t)t->counters[map ? QN_C_MAP_IN_RECORDS
+                                          : QN_C_REDUCE_IN_RECORDS]
+                    .value;
+    u.bytes = (uint64_t)t->counters[map ? QN_C_MAP_IN_BYTES
+                                        : QN_C_SHUFFLE_STORED]
+                  .value;
+    if (ff) {
+        u.fetch_failures = &ff;
+        u.n_fetch_failures = 1;
+    }
     Quern__Counter **cptr = qn_calloc(t->ncounters, sizeof *cptr);
     Quern__Counter *cs = qn_calloc(t->ncounters, sizeof *cs);
     s_fill_counters(t, &u, cptr, cs);
@@ -263,6 +276,8 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
         qn_utf8_sanitize(t->fail);
         u.reason = t->fail;
         u.record_offset = t->offset;
+        u.in_record = t->gasp->in_record != 0;
+        u.input_piece = t->gasp->piece;
     }
     env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
     env.task_update = &u;
@@ -297,8 +312,27 @@ int qn_task_progress(quern_task *t, double progress, int force)
     if (progress > 1)
         progress = 1;
     t->progress = progress;
-    return s_send_update(t, QUERN__TASK_STATE__RUNNING, progress, NULL) < 0 ? -1
-                                                                            : 0;
+    return s_send_update(t, QUERN__TASK_STATE__RUNNING, progress, NULL,
+                         NULL) < 0
+               ? -1
+               : 0;
+}
+
+int qn_task_fetch_failed(quern_task *t, unsigned map, unsigned attempt,
+                         int lost, const char *reason)
+{
+    Quern__FetchFailure ff = QUERN__FETCH_FAILURE__INIT;
+    ff.map = map;
+    ff.attempt = attempt;
+    ff.lost = lost;
+    char why[512];
+    snprintf(why, sizeof why, "%s", reason);
+    qn_utf8_sanitize(why);
+    ff.reason = why;
+    return s_send_update(t, QUERN__TASK_STATE__RUNNING, t->progress,
+                         NULL, &ff) < 0
+               ? -1
+               : 0;
 }
 
 /* ---- grouping by key ----------------------------------------------------- */
@@ -485,6 +519,7 @@ static void s_task_free(quern_task *t)
     for (size_t i = QN_C_BUILTIN_COUNT; i < t->ncounters; i++)
         free((char *)t->counters[i].name);
     free(t->counters);
+    free(t->skip);
     if (t->spec)
         quern__task_spec__free_unpacked(t->spec, NULL);
     /* The plugin stays loaded: it may have registered atexit handlers. */
@@ -528,8 +563,16 @@ int qn_task_main(int ctl, int spec_fd);
 
 int qn_task_main(int ctl, int spec_fd)
 {
-    quern_task task = {.ctl = ctl, .out_fd = -1};
+    static qn_gasp no_gasp; /* when the worker gave none */
+    quern_task task = {.ctl = ctl, .out_fd = -1, .gasp = &no_gasp};
     quern_task *t = &task;
+    if (fcntl(QN_GASP_FD, F_GETFD) >= 0) {
+        void *g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE,
+                       MAP_SHARED, QN_GASP_FD, 0);
+        if (g != MAP_FAILED)
+            t->gasp = g;
+        close(QN_GASP_FD);
+    }
     /* A task outlives neither its worker nor a worker killed with -9. */
     pid_t parent = getppid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -564,9 +607,9 @@ int qn_task_main(int ctl, int spec_fd)
     }
     int sent;
     if (rc == 0)
-        sent = s_send_update(t, QUERN__TASK_STATE__SUCCEEDED, 1.0, parts);
+        sent = s_send_update(t, QUERN__TASK_STATE__SUCCEEDED, 1.0, parts, NULL);
     else
-        sent = s_send_update(t, QUERN__TASK_STATE__FAILED, 0, NULL);
+        sent = s_send_update(t, QUERN__TASK_STATE__FAILED, 0, NULL, NULL);
     if (rc < 0)
         fprintf(stderr, "task failed: %s\n", t->fail);
     free(parts);

@@ -53,8 +53,23 @@ enum {
     QN_C_REDUCE_IN_RECORDS,
     QN_C_REDUCE_OUT_RECORDS,
     QN_C_REDUCE_OUT_BYTES,
+    QN_C_MAP_SKIPPED,
     QN_C_BUILTIN_COUNT
 };
+
+/*
+ * The "last gasp": a few words of memory shared with the worker (a memory
+ * file on the task's fd 5) where a map leaves the record it is in before
+ * calling map(). If the plugin crashes, the worker still reads which
+ * record it was, for the failure report and --skip-bad-records.
+ */
+#define QN_GASP_FD 5
+
+typedef struct qn_gasp {
+    volatile uint64_t offset;   /* the record's byte offset in its file */
+    volatile uint32_t piece;    /* index of its input piece in the spec */
+    volatile uint32_t in_record; /* 1 while map() runs on it */
+} qn_gasp;
 
 /* Something that hands out the values of one key. */
 struct quern_values {
@@ -74,6 +89,9 @@ struct quern_task {
     qn_sortbuf *sb;
     unsigned long long offset;   /* current record's byte offset */
     int (*spill)(quern_task *t); /* empties a full sort buffer */
+    qn_gasp *gasp;               /* shared with the worker; never NULL */
+    uint64_t *skip;              /* offsets to skip in the current piece, */
+    size_t nskip, skip_at;       /* sorted, and the next one to look for */
 
     /* combine and merge output */
     qn_ifile_writer *iw;
@@ -122,6 +140,14 @@ int qn_task_progress(quern_task *t, double progress, int force);
  * task doing steady slow work keeps telling the master it is alive.
  */
 int qn_task_report_due(const quern_task *t);
+
+/*
+ * Tell the master (through the worker) that the output of a map attempt
+ * could not be fetched or checked; lost: it is gone or corrupt for good.
+ * Returns 0 or -1 when the worker is gone.
+ */
+int qn_task_fetch_failed(quern_task *t, unsigned map, unsigned attempt,
+                         int lost, const char *reason);
 
 /* Compare keys with the job's order. */
 int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,

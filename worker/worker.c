@@ -44,6 +44,10 @@ typedef struct {
     Quern__Envelope *final; /* the task's last word, until it exits */
     char *bad_msg;          /* why its channel was closed early */
     int cancelled;
+    qn_gasp *gasp;  /* the record a map is in, shared with it */
+    char **shards;  /* map: its input pieces' names, for reports */
+    size_t nshards;
+    uint64_t records, bytes; /* how far it got, from its reports */
 } s_attempt;
 
 struct qn_worker {
@@ -61,6 +65,7 @@ struct qn_worker {
     int welcomed;
     unsigned heartbeat_ms;
     int64_t next_hello, hello_backoff, next_heartbeat;
+    uint64_t heartbeat_seq;
     s_attempt *att;
     size_t natt, cap_att;
     qn_frames in;
@@ -191,6 +196,9 @@ static void s_heartbeat(qn_worker *w, int64_t now)
     Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
     Quern__AttemptRef *refs = qn_calloc(w->natt ? w->natt : 1, sizeof *refs);
     Quern__AttemptRef **ptrs = qn_calloc(w->natt ? w->natt : 1, sizeof *ptrs);
+    Quern__AttemptWork *work = qn_calloc(w->natt ? w->natt : 1, sizeof *work);
+    Quern__AttemptWork **wptrs =
+        qn_calloc(w->natt ? w->natt : 1, sizeof *wptrs);
     for (size_t i = 0; i < w->natt; i++) {
         quern__attempt_ref__init(&refs[i]);
         refs[i].job_id = w->att[i].job_id;
@@ -198,10 +206,18 @@ static void s_heartbeat(qn_worker *w, int64_t now)
         refs[i].task = w->att[i].task;
         refs[i].attempt = w->att[i].attempt;
         ptrs[i] = &refs[i];
+        quern__attempt_work__init(&work[i]);
+        work[i].attempt = &refs[i];
+        work[i].records = w->att[i].records;
+        work[i].bytes = w->att[i].bytes;
+        wptrs[i] = &work[i];
     }
     hb.worker_id = w->id;
     hb.running = ptrs;
     hb.n_running = w->natt;
+    hb.work = wptrs;
+    hb.n_work = w->natt;
+    hb.seq = ++w->heartbeat_seq;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     hb.rss_peak = (uint64_t)ru.ru_maxrss * 1024;
@@ -210,6 +226,8 @@ static void s_heartbeat(qn_worker *w, int64_t now)
     s_send_master(w, &env);
     free(refs);
     free(ptrs);
+    free(work);
+    free(wptrs);
     w->next_heartbeat = now + w->heartbeat_ms;
 }
 
@@ -231,6 +249,23 @@ static void s_kill(s_attempt *a)
 {
     if (a->pid > 0)
         kill(-a->pid, SIGKILL); /* its process group */
+}
+
+/* Free what an attempt holds (not its slot in w->att). */
+static void s_attempt_release(s_attempt *a)
+{
+    qn_wire_free(a->final);
+    a->final = NULL;
+    qn_buf_release(&a->st.in);
+    free(a->bad_msg);
+    free(a->stderr_path);
+    for (size_t i = 0; i < a->nshards; i++)
+        free(a->shards[i]);
+    free(a->shards);
+    if (a->gasp)
+        munmap((void *)a->gasp, sizeof(qn_gasp));
+    memset(a, 0, sizeof *a);
+    a->st.fd = -1;
 }
 
 /* Send a TaskUpdate for an attempt to the master. */
@@ -277,6 +312,12 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     a->attempt = spec->attempt;
     a->stderr_path = log.data;
     a->st.fd = -1;
+    if (spec->kind == QUERN__TASK_KIND__MAP && spec->n_inputs) {
+        a->shards = qn_calloc(spec->n_inputs, sizeof *a->shards);
+        a->nshards = spec->n_inputs;
+        for (size_t i = 0; i < spec->n_inputs; i++)
+            a->shards[i] = qn_strdup(spec->inputs[i]->name);
+    }
 
     /*
      * The spec goes in a memory file on the task's fd 4, so handing over a
@@ -297,11 +338,23 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     spec->work_dir = saved;
     if (!why && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         why = "cannot make a control channel";
+    int gasp_fd = -1;
+    if (!why) {
+        gasp_fd = memfd_create("quern-task-gasp", MFD_CLOEXEC);
+        void *g = MAP_FAILED;
+        if (gasp_fd >= 0 && ftruncate(gasp_fd, sizeof(qn_gasp)) == 0)
+            g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE,
+                     MAP_SHARED, gasp_fd, 0);
+        if (g == MAP_FAILED)
+            why = "cannot share a page with the task";
+        else
+            a->gasp = g;
+    }
     pid_t pid = -1;
     if (!why) {
         char *argv[] = {(char *)"quern-task", NULL};
-        qn_spawn_opts o = {.fds = {sv[1], spec_fd},
-                           .nfds = 2,
+        qn_spawn_opts o = {.fds = {sv[1], spec_fd, gasp_fd},
+                           .nfds = 3,
                            .stderr_path = a->stderr_path,
                            .new_group = 1};
         pid = qn_spawn(w->task_bin, argv, &o);
@@ -311,6 +364,8 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     int e = pid < -1 ? (int)-pid : errno;
     if (spec_fd >= 0)
         close(spec_fd);
+    if (gasp_fd >= 0)
+        close(gasp_fd);
     if (sv[1] >= 0)
         close(sv[1]);
     if (why) {
@@ -325,7 +380,7 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
         u.reason = reason.data;
         s_report(w, a, &u);
         qn_buf_release(&reason);
-        free(a->stderr_path);
+        s_attempt_release(a);
         return;
     }
     a->pid = pid;
@@ -370,6 +425,8 @@ static int s_on_ctl(qn_worker *w, s_attempt *a)
             continue;
         }
         if (env->task_update->state == QUERN__TASK_STATE__RUNNING) {
+            a->records = env->task_update->records;
+            a->bytes = env->task_update->bytes;
             s_report(w, a, env->task_update);
             qn_wire_free(env);
         } else {
@@ -446,9 +503,21 @@ static void s_finish(qn_worker *w, size_t idx, int status,
             else
                 qn_buf_printf(&reason, "task process %s", how);
         }
-        u.reason = reason.data;
         if (fin)
             u.record_offset = fin->record_offset;
+        /* The last gasp: which record map() was in when it died. */
+        if (!a->cancelled && a->gasp && a->gasp->in_record &&
+            a->gasp->piece < a->nshards) {
+            u.in_record = 1;
+            u.input_piece = a->gasp->piece;
+            u.record_offset = a->gasp->offset;
+            if (!strstr(reason.data, "offset"))
+                qn_buf_printf(&reason, " in map() on the record at offset %llu "
+                              "of %s",
+                              (unsigned long long)a->gasp->offset,
+                              a->shards[a->gasp->piece]);
+        }
+        u.reason = reason.data;
         u.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         u.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         u.rss_peak = rss;
@@ -462,10 +531,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
         free(tail);
         qn_buf_release(&reason);
     }
-    qn_wire_free(a->final);
-    qn_buf_release(&a->st.in);
-    free(a->bad_msg);
-    free(a->stderr_path);
+    s_attempt_release(a);
     w->att[idx] = w->att[--w->natt];
 }
 
@@ -493,6 +559,25 @@ static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
         return;
     a->cancelled = 1;
     s_kill(a);
+}
+
+/* New map output locations for a reduce attempt: pass them on to it. */
+static void s_locations(qn_worker *w, Quern__Envelope *env)
+{
+    const Quern__AttemptRef *r = env->map_locations->reduce;
+    s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
+    if (!a || a->st.fd < 0)
+        return; /* it ended meanwhile */
+    /* A whole frame or none: written blocking. It is small and the socket
+     * holds thousands of them, so this does not wait on a busy task. */
+    int fl = fcntl(a->st.fd, F_GETFL);
+    fcntl(a->st.fd, F_SETFL, fl & ~O_NONBLOCK);
+    int rc = qn_wire_write_fd(a->st.fd, env);
+    fcntl(a->st.fd, F_SETFL, fl);
+    if (rc < 0)
+        qn_warn("worker %s: cannot pass new map locations to job %s reduce "
+                "task %u",
+                w->id, a->job_id, a->task);
 }
 
 static void s_job_end(qn_worker *w, const char *job_id)
@@ -597,6 +682,7 @@ static void s_on_master(qn_worker *w, int64_t now)
         case QUERN__ENVELOPE__BODY_JOB_END:
             s_job_end(w, env->job_end->job_id);
             break;
+        case QUERN__ENVELOPE__BODY_MAP_LOCATIONS: s_locations(w, env); break;
         default:
             qn_warn("worker %s: unexpected %s from the master", w->id,
                     qn_wire_name(env));
@@ -672,10 +758,7 @@ void qn_worker_destroy(qn_worker **self_p)
         waitpid(w->att[i].pid, NULL, 0);
         if (w->att[i].st.fd >= 0)
             close(w->att[i].st.fd);
-        qn_buf_release(&w->att[i].st.in);
-        qn_wire_free(w->att[i].final);
-        free(w->att[i].bad_msg);
-        free(w->att[i].stderr_path);
+        s_attempt_release(&w->att[i]);
     }
     free(w->att);
     qn_shuffle_destroy(&w->shuffle);
