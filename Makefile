@@ -51,7 +51,7 @@ LIBA  := $(BUILD)/lib/libquern.a
 BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker \
          $(BUILD)/libexec/quern-task
 
-.PHONY: all deps test check unit e2e demo asan bench install format format-check clean help
+.PHONY: all deps test check unit e2e demo asan bench bench-faults install format format-check clean help
 all: $(BINS) $(JOBS)
 
 # ---- rules -----------------------------------------------------------------
@@ -148,6 +148,12 @@ bench:
 	@./deploy/deps.sh bc time mawk
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./tests/bench/run.sh
+
+# What losing one of three workers halfway through a job costs.
+bench-faults:
+	@./deploy/deps.sh bc
+	@$(MAKE) --no-print-directory all $(TOOLS)
+	@BUILD=$(BUILD) ./tests/bench/kill.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec \

@@ -827,6 +827,8 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
         return;
     }
     wk->hb_seq = hb->seq;
+    /* The answer tells the worker its master is still there. */
+    s_welcome(m, wk->route, wk->routelen, wk->id, 0);
     if (hb->rss_peak > wk->rss_peak)
         wk->rss_peak = hb->rss_peak;
     for (size_t i = 0; i < hb->n_work; i++) {

@@ -32,6 +32,8 @@
 
 #define HELLO_RETRY_MS 1000  /* first wait for a welcome */
 #define HELLO_RETRY_MAX 8000 /* backoff cap */
+#define MASTER_SILENT_BEATS 5 /* heartbeats unanswered: the master is gone */
+#define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
 #define STDERR_TAIL 2048     /* bytes of a failed attempt's stderr sent */
 
 typedef struct {
@@ -66,6 +68,7 @@ struct qn_worker {
     unsigned heartbeat_ms;
     int64_t next_hello, hello_backoff, next_heartbeat;
     uint64_t heartbeat_seq;
+    int64_t heard; /* when the master last said anything */
     s_attempt *att;
     size_t natt, cap_att;
     qn_frames in;
@@ -650,6 +653,7 @@ static void s_on_master(qn_worker *w, int64_t now)
                     w->id, err);
             continue;
         }
+        w->heard = now;
         switch (env->body_case) {
         case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
             if (env->worker_welcome->rejoin) {
@@ -663,6 +667,7 @@ static void s_on_master(qn_worker *w, int64_t now)
                 s_hello(w, now);
             } else if (!w->welcomed) {
                 w->welcomed = 1;
+                w->heard = now;
                 w->hello_backoff = HELLO_RETRY_MS;
                 if (env->worker_welcome->heartbeat_ms >= 10)
                     w->heartbeat_ms = env->worker_welcome->heartbeat_ms;
@@ -689,6 +694,36 @@ static void s_on_master(qn_worker *w, int64_t now)
         }
         qn_wire_free(env);
     }
+}
+
+/*
+ * The master answers every heartbeat. When it has not for a while it is
+ * gone (or the network is): drop what is queued for it on a fresh socket
+ * and say hello again, with backoff, until a master welcomes us.
+ */
+static void s_check_master(qn_worker *w, int64_t now)
+{
+    int64_t silent = (int64_t)w->heartbeat_ms * MASTER_SILENT_BEATS;
+    if (silent < MASTER_SILENT_MIN)
+        silent = MASTER_SILENT_MIN;
+    if (!w->welcomed || now - w->heard < silent)
+        return;
+    qn_warn("worker %s: the master at %s has not answered for %lld ms; "
+            "connecting again",
+            w->id, w->cfg.master, (long long)(now - w->heard));
+    void *sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
+    if (!sock || zmq_connect(sock, w->cfg.master) < 0) {
+        if (sock)
+            zmq_close(sock);
+        w->heard = now; /* try again later */
+        return;
+    }
+    zmq_close(w->master);
+    w->master = sock;
+    w->welcomed = 0;
+    w->heard = now;
+    w->hello_backoff = HELLO_RETRY_MS;
+    s_hello(w, now);
 }
 
 int qn_worker_run(qn_worker *w)
@@ -741,6 +776,7 @@ int qn_worker_run(qn_worker *w)
             s_hello(w, now);
         if (w->welcomed && now >= w->next_heartbeat)
             s_heartbeat(w, now);
+        s_check_master(w, now);
     }
     free(items);
     qn_info("worker %s: stopping", w->id);
