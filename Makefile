@@ -119,8 +119,9 @@ deps:
 	@./deploy/deps.sh
 
 # Build and run every test: unit tests, then end-to-end tests with real
-# daemons on loopback.
-test: deps
+# daemons on loopback (which read JSON with jq).
+test:
+	@./deploy/deps.sh jq
 	@$(MAKE) --no-print-directory check
 
 check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS)
