@@ -31,10 +31,10 @@ void qn_signals_read(int fd, int *stop, int *child);
 
 typedef struct qn_spawn_opts {
     int fds[QN_SPAWN_MAX_FDS]; /* fds[i] becomes the child's fd 3 + i ... */
-    int nfds;                /* ... for i < nfds */
-    const char *stdout_path; /* if set: stdout goes to this file (append) */
-    const char *stderr_path; /* if set: stderr goes to this file (append) */
-    int new_group;           /* run in a new process group */
+    int nfds;                  /* ... for i < nfds */
+    const char *stdout_path;   /* if set: stdout goes to this file (append) */
+    const char *stderr_path;   /* if set: stderr goes to this file (append) */
+    int new_group;             /* run in a new process group */
 } qn_spawn_opts;
 
 /* Start path with argv. Returns the pid or -errno. */

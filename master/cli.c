@@ -28,32 +28,33 @@
 
 static void s_usage(FILE *f)
 {
-    fputs("usage: quern COMMAND [OPTIONS]\n"
-          "\n"
-          "  run      --job J.so --input PATH... --output DIR [-R N]\n"
-          "           [--workers N] [--slots N] [--json] [JOB OPTIONS]\n"
-          "           run a job on a local cluster started for it\n"
-          "  submit   --master EP --job J.so --input PATH... --output DIR\n"
-          "           [-R N] [--wait] [--json] [JOB OPTIONS]\n"
-          "           submit a job to a running master; prints its id\n"
-          "  status   [JOB] [--json]   what the master knows of jobs\n"
-          "  jobs     [--json]         list jobs\n"
-          "  workers  [--json]         list workers\n"
-          "  cancel   JOB              stop a job, leaving no output\n"
-          "\n"
-          "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
-          "(default 64M), --sort-mb N (default 64), --max-attempts N\n"
-          "(default 4), --compress-level 0-9 (default 1), --codec zlib|none,\n"
-          "--no-speculation (no backup attempts for slow tasks),\n"
-          "--skip-bad-records (skip an input record that crashed two attempts).\n"
-          "\n"
-          "Commands that talk to a master take --master EP (default: the\n"
-          "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
-          "Inputs and outputs are paths and must contain a '/' (./data.txt).\n"
-          "\n"
-          "Exit status: 0 success, 1 job failed or cancelled, 2 usage error,\n"
-          "3 master unreachable.\n",
-          f);
+    fputs(
+        "usage: quern COMMAND [OPTIONS]\n"
+        "\n"
+        "  run      --job J.so --input PATH... --output DIR [-R N]\n"
+        "           [--workers N] [--slots N] [--json] [JOB OPTIONS]\n"
+        "           run a job on a local cluster started for it\n"
+        "  submit   --master EP --job J.so --input PATH... --output DIR\n"
+        "           [-R N] [--wait] [--json] [JOB OPTIONS]\n"
+        "           submit a job to a running master; prints its id\n"
+        "  status   [JOB] [--json]   what the master knows of jobs\n"
+        "  jobs     [--json]         list jobs\n"
+        "  workers  [--json]         list workers\n"
+        "  cancel   JOB              stop a job, leaving no output\n"
+        "\n"
+        "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
+        "(default 64M), --sort-mb N (default 64), --max-attempts N\n"
+        "(default 4), --compress-level 0-9 (default 1), --codec zlib|none,\n"
+        "--no-speculation (no backup attempts for slow tasks),\n"
+        "--skip-bad-records (skip an input record that crashed two attempts).\n"
+        "\n"
+        "Commands that talk to a master take --master EP (default: the\n"
+        "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
+        "Inputs and outputs are paths and must contain a '/' (./data.txt).\n"
+        "\n"
+        "Exit status: 0 success, 1 job failed or cancelled, 2 usage error,\n"
+        "3 master unreachable.\n",
+        f);
 }
 
 static int s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

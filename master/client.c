@@ -224,10 +224,9 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
     if (st->n_skipped)
         fprintf(f, "  skipped records (they crashed earlier attempts):\n");
     for (size_t i = 0; i < st->n_skipped; i++)
-        fprintf(f, "    %s at offset %llu (map task %u)\n",
-                st->skipped[i]->shard,
-                (unsigned long long)st->skipped[i]->offset,
-                st->skipped[i]->map);
+        fprintf(
+            f, "    %s at offset %llu (map task %u)\n", st->skipped[i]->shard,
+            (unsigned long long)st->skipped[i]->offset, st->skipped[i]->map);
     if (st->n_failures)
         fprintf(f, "  failed attempts:\n");
     for (size_t i = 0; i < st->n_failures; i++) {
@@ -309,8 +308,8 @@ static json_t *s_status_json(const Quern__JobStatus *st)
         json_object_set_new(x, "stderr_tail", json_string(fl->stderr_tail));
         json_object_set_new(x, "record_offset",
                             json_integer((json_int_t)fl->record_offset));
-        json_object_set_new(x, "shard", fl->shard[0] ? json_string(fl->shard)
-                                                     : json_null());
+        json_object_set_new(
+            x, "shard", fl->shard[0] ? json_string(fl->shard) : json_null());
         json_array_append_new(fs, x);
     }
     json_object_set_new(o, "failures", fs);

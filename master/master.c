@@ -845,9 +845,8 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
         const Quern__AttemptRef *r = hb->running[i];
         int jx = s_job_by_id(m, r->job_id);
         qn_kind kind = r->kind == QUERN__TASK_KIND__REDUCE ? QN_REDUCE : QN_MAP;
-        if (jx >= 0 &&
-            qn_sched_attempt_worker(m->sched, jx, kind, r->task, r->attempt) ==
-                w)
+        if (jx >= 0 && qn_sched_attempt_worker(m->sched, jx, kind, r->task,
+                                               r->attempt) == w)
             continue;
         Quern__Envelope env = QUERN__ENVELOPE__INIT;
         Quern__CancelTask ct = QUERN__CANCEL_TASK__INIT;

@@ -700,8 +700,8 @@ qn_task_info qn_sched_task(const qn_sched *s, int job, qn_kind kind,
 }
 
 /* The running attempt's entry, if attempt runs and its job does. */
-static s_att *s_current(const qn_sched *s, int job, qn_kind kind,
-                        unsigned task, unsigned attempt, int *index)
+static s_att *s_current(const qn_sched *s, int job, qn_kind kind, unsigned task,
+                        unsigned attempt, int *index)
 {
     s_task *t = s_task_at(s, job, kind, task);
     if (!t || t->state != QN_TASK_RUNNING ||
@@ -797,8 +797,8 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
             s_run *run = &s->runs[r];
             if (run->job != job || run->kind != QN_REDUCE)
                 continue;
-            s_att *ra = s_current(s, job, QN_REDUCE, run->task, run->attempt,
-                                  NULL);
+            s_att *ra =
+                s_current(s, job, QN_REDUCE, run->task, run->attempt, NULL);
             if (ra)
                 ra->progress = now;
         }
@@ -888,8 +888,8 @@ int64_t qn_sched_deadline(const qn_sched *s)
     }
     for (unsigned i = 0; i < s->nruns; i++) {
         const s_run *r = &s->runs[i];
-        const s_att *a = s_current(s, r->job, r->kind, r->task, r->attempt,
-                                   NULL);
+        const s_att *a =
+            s_current(s, r->job, r->kind, r->task, r->attempt, NULL);
         if (!a || s_waiting(s, r))
             continue;
         if (a->progress + s->cfg.task_timeout_ms < d)

@@ -15,16 +15,25 @@
  * attempt (the daemon's defaults). */
 static const qn_sched_config CFG = {.dead_ms = 10000, .task_timeout_ms = 60000};
 
+/* The same, with no backup for an attempt younger than 3 s. */
+static const qn_sched_config SPEC_CFG = {
+    .dead_ms = 10000, .task_timeout_ms = 60000, .spec_min_ms = 3000};
+
 /* The test's scheduler, freed by the fixture even when an assertion
  * fails, so that only the scheduler's own leaks trip the leak check. */
 static qn_sched *cur;
 
-static qn_sched *new_sched(void)
+static qn_sched *new_sched_cfg(const qn_sched_config *cfg)
 {
     cr_assert_null(cur, "one scheduler per test");
-    cur = qn_sched_new(&CFG);
+    cur = qn_sched_new(cfg);
     cr_assert_not_null(cur);
     return cur;
+}
+
+static qn_sched *new_sched(void)
+{
+    return new_sched_cfg(&CFG);
 }
 
 static void teardown(void)
@@ -75,6 +84,13 @@ static void expect_none(qn_sched *s)
                      (unsigned)(N));                                           \
     } while (0)
 
+/* Workers 0 to n-1 are heard from at now (all must be alive). */
+static void beat(qn_sched *s, int64_t now, int n)
+{
+    for (int w = 0; w < n; w++)
+        cr_assert_eq(qn_sched_worker_seen(s, now, w), 0, "worker %d dead", w);
+}
+
 /* Pop an ASSIGN for (job, kind, task, attempt) on any worker; return it. */
 static qn_action pop_assign(qn_sched *s, int job, qn_kind kind, unsigned task,
                             unsigned attempt)
@@ -91,7 +107,8 @@ static qn_action pop_assign(qn_sched *s, int job, qn_kind kind, unsigned task,
 }
 
 /* The job's counts agree with its tasks' states, and each running task
- * has a sane attempt and worker. */
+ * has a sane attempt and worker: the oldest of its running attempts, as
+ * qn_sched_running and qn_sched_attempt_worker also report. */
 static void check_counts(const qn_sched *s, int job)
 {
     qn_job_info ji = qn_sched_job(s, job);
@@ -100,17 +117,34 @@ static void check_counts(const qn_sched *s, int job)
     for (int k = 0; k < 2; k++) {
         for (unsigned i = 0; i < n[k]; i++) {
             qn_task_info ti = qn_sched_task(s, job, (qn_kind)k, i);
-            cr_assert_leq(ti.failures, ti.attempts);
+            cr_assert_leq(ti.failures + ti.losses, ti.attempts);
+            unsigned atts[QN_SCHED_MAX_RUNNING];
+            int ws[QN_SCHED_MAX_RUNNING];
+            unsigned nr = qn_sched_running(s, job, (qn_kind)k, i, atts, ws);
             if (ti.state == QN_TASK_RUNNING) {
                 running[k]++;
+                cr_assert(ti.running >= 1 && ti.running <= QN_SCHED_MAX_RUNNING,
+                          "a running task with %u attempts running",
+                          ti.running);
                 cr_assert_geq(ti.attempt, 1);
-                cr_assert_eq(ti.attempt, ti.attempts);
+                cr_assert_leq(ti.attempt, ti.attempts);
                 cr_assert_geq(ti.worker, 0);
+                cr_assert_eq(nr, ti.running);
+                cr_assert_eq(atts[0], ti.attempt);
+                cr_assert_eq(ws[0], ti.worker);
+                for (unsigned r = 0; r < nr; r++)
+                    cr_assert_eq(qn_sched_attempt_worker(s, job, (qn_kind)k, i,
+                                                         atts[r]),
+                                 ws[r]);
             } else if (ti.state == QN_TASK_DONE) {
                 done[k]++;
                 cr_assert_geq(ti.attempt, 1);
+                cr_assert_eq(ti.running, 0);
+                cr_assert_eq(nr, 0);
             } else {
                 cr_assert_eq(ti.worker, -1, "a pending task has no worker");
+                cr_assert_eq(ti.running, 0);
+                cr_assert_eq(nr, 0);
             }
         }
     }
@@ -277,6 +311,8 @@ Test(sched, job_runs_to_done_exactly_once)
             cr_assert_eq(a.job, j);
             cr_assert_eq(a.attempt, 1, "nothing failed, yet attempt %u",
                          a.attempt);
+            cr_assert_eq(a.backup, 0, "a backup though the job does not "
+                                      "speculate");
             cr_assert(a.worker >= 0 && a.worker < NW);
             cr_assert_lt(load[a.worker], SLOTS, "worker %d over its slots",
                          a.worker);
@@ -373,6 +409,7 @@ Test(sched, job_fails_after_max_attempts_and_cancels_the_rest)
     for (int i = 0; i < 2; i++) {
         if (got[i].act == QN_ACT_CANCEL) {
             expect_act(got[i], QN_ACT_CANCEL, w, j, QN_MAP, 1, 1);
+            cr_assert_eq(got[i].reason, QN_CANCEL_JOB_END);
             cancels++;
         } else {
             cr_assert_eq(got[i].act, QN_ACT_JOB_FAILED);
@@ -526,9 +563,11 @@ Test(sched, silent_worker_dies_on_tick_and_its_attempt_reruns_elsewhere)
     cr_assert_not(qn_sched_worker_alive(s, w0));
     cr_assert(qn_sched_worker_alive(s, w1));
     cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
+    /* Lost with its worker: a loss, not a failure of the task. */
     qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.state, QN_TASK_PENDING);
-    cr_assert_eq(ti.failures, 1);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 1);
     check_counts(s, j);
 
     /* When w1 frees up, map 0 runs there as attempt 2. */
@@ -597,13 +636,23 @@ Test(sched, dead_workers_completed_maps_run_again)
     cr_assert_eq(lost.reason, QN_LOST_WORKER_DEAD);
     cr_assert_eq(lost.kind, QN_REDUCE);
     cr_assert_eq(lost.task, r0.worker == dead ? 0u : 1u);
+    /* Map 0's output lived there: it runs again, for that reason. */
+    qn_action rerun = pop(s);
+    expect_act(rerun, QN_ACT_MAP_RERUN, dead, j, QN_MAP, 0, 1);
+    cr_assert_eq(rerun.reason, 1, "MAP_RERUN reason %d, expected 1 (worker "
+                                  "died)", rerun.reason);
     expect_none(s); /* the live worker is still busy with a reduce */
+    qn_task_info lr = qn_sched_task(s, j, QN_REDUCE, lost.task);
+    cr_assert_eq(lr.state, QN_TASK_PENDING);
+    cr_assert_eq(lr.losses, 1);
+    cr_assert_eq(lr.failures, 0);
 
     /* Map 0's output lived on the dead worker: it is pending again, not
      * counted as a failure, and no reduce may start until it is redone. */
     qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.state, QN_TASK_PENDING);
     cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 0, "a done map running again is not a loss");
     cr_assert_eq(qn_sched_task(s, j, QN_MAP, 1).state, QN_TASK_DONE);
     qn_job_info ji = qn_sched_job(s, j);
     cr_assert_eq(ji.maps_done, 1);
@@ -699,7 +748,9 @@ Test(sched, attempt_without_progress_times_out)
     qn_sched_tick(s, 59999);
     expect_none(s);
     qn_sched_tick(s, 60000);
-    expect_act(pop(s), QN_ACT_CANCEL, w, j, QN_MAP, 0, 1);
+    qn_action cancel = pop(s);
+    expect_act(cancel, QN_ACT_CANCEL, w, j, QN_MAP, 0, 1);
+    cr_assert_eq(cancel.reason, QN_CANCEL_TIMEOUT);
     qn_action lost = pop(s);
     expect_act(lost, QN_ACT_ATTEMPT_LOST, w, j, QN_MAP, 0, 1);
     cr_assert_eq(lost.reason, QN_LOST_TIMEOUT);
@@ -819,8 +870,11 @@ Test(sched, cancel_kills_running_attempts)
     expect_none(s);
 
     cr_assert_eq(qn_sched_job_cancel(s, 100, j), 0);
-    expect_act(pop(s), QN_ACT_CANCEL, w, j, QN_MAP, 0, 1);
-    expect_act(pop(s), QN_ACT_CANCEL, w, j, QN_MAP, 1, 1);
+    for (unsigned t = 0; t < 2; t++) {
+        qn_action c = pop(s);
+        expect_act(c, QN_ACT_CANCEL, w, j, QN_MAP, t, 1);
+        cr_assert_eq(c.reason, QN_CANCEL_JOB_END);
+    }
     expect_none(s); /* map 2 is not started */
     qn_job_info ji = qn_sched_job(s, j);
     cr_assert_eq(ji.state, QN_JOB_CANCELLED);
@@ -914,7 +968,901 @@ Test(sched, job_and_task_info_for_unknown_handles)
     qn_sched_destroy(&cur); /* NULL is fine */
 }
 
-/* ---- bugs found in sched.c: these fail until it is fixed ----------------- */
+/* ---- barred workers ------------------------------------------------------ */
+
+Test(sched, worker_failing_three_attempts_is_barred_while_another_is_not)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 1, 2, 10);
+
+    /* w0 fails map 0 three times. Alone, it still gets the fourth
+     * attempt: barring it would bar every live worker. */
+    for (unsigned n = 1; n <= QN_SCHED_BAN_AFTER; n++) {
+        expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, n);
+        expect_none(s);
+        cr_assert_eq(qn_sched_failed(s, 10 * n, j, QN_MAP, 0, n),
+                     QN_SCHED_ACCEPTED);
+    }
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 4);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.failures, 3);
+    cr_assert_eq(ti.attempts, 4);
+
+    /* w1 joins; attempt 4 succeeds. Both reduces are pending and w0 is
+     * idle, but it is barred now that w1 is not: w1 takes one, the other
+     * waits. */
+    int w1 = qn_sched_worker_join(s, 100, 1);
+    expect_none(s); /* the reduces wait for the map */
+    cr_assert_eq(qn_sched_done(s, 200, j, QN_MAP, 0, 4), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
+    cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 1).state, QN_TASK_PENDING);
+    qn_sched_tick(s, 300);
+    expect_none(s);
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 0, "barred w0 got a task");
+
+    /* The bar is for that job only: another job's tasks go to w0. */
+    int k = qn_sched_job_add(s, 400, 1, 1, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, k, QN_MAP, 0, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 500, k, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, k, QN_REDUCE, 0, 1);
+    expect_none(s);
+
+    /* w1 leaves: its reduce is lost, and w0, the only live worker, is
+     * barred like every live worker: it gets j's tasks again. */
+    qn_sched_worker_leave(s, 600, w1);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w1, -1, QN_MAP, 0, 0);
+    expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s); /* w0 is busy with k */
+    cr_assert_eq(qn_sched_done(s, 700, k, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, k, QN_MAP, 0, 0);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 1, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 800, j, QN_REDUCE, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    check_counts(s, j);
+}
+
+Test(sched, failures_of_another_job_do_not_bar_a_worker)
+{
+    qn_sched *s = new_sched();
+    /* w1 stays alive and clean, busy with job c throughout. */
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int c = qn_sched_job_add(s, 0, 1, 1, 10);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, c, QN_MAP, 0, 1);
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    expect_none(s);
+    int a = qn_sched_job_add(s, 0, 1, 1, 10);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 0, 1);
+    int b = qn_sched_job_add(s, 0, 1, 1, 10);
+    expect_none(s);
+
+    /* Two failures in job a, then a finishes on w0. */
+    for (unsigned n = 1; n <= 2; n++) {
+        cr_assert_eq(qn_sched_failed(s, 10 * n, a, QN_MAP, 0, n),
+                     QN_SCHED_ACCEPTED);
+        expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 0, n + 1);
+        expect_none(s);
+    }
+    cr_assert_eq(qn_sched_done(s, 30, a, QN_MAP, 0, 3), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_REDUCE, 0, 1);
+    cr_assert_eq(qn_sched_done(s, 40, a, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, a, QN_MAP, 0, 0);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, b, QN_MAP, 0, 1);
+    expect_none(s);
+
+    /* Two failures in job b: four on w0 in all, but two per job, so w0
+     * still gets b's map although w1 is not barred. */
+    for (unsigned n = 1; n <= 2; n++) {
+        cr_assert_eq(qn_sched_failed(s, 50 + 10 * n, b, QN_MAP, 0, n),
+                     QN_SCHED_ACCEPTED);
+        expect_act(pop(s), QN_ACT_ASSIGN, w0, b, QN_MAP, 0, n + 1);
+        expect_none(s);
+    }
+    /* The third failure in b bars w0 from b (w1, though busy, is not). */
+    cr_assert_eq(qn_sched_failed(s, 80, b, QN_MAP, 0, 3), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
+    qn_task_info ti = qn_sched_task(s, b, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_PENDING);
+    cr_assert_eq(ti.failures, 3);
+    /* ... but not from job c, whose reduce it takes when c's map is done
+     * (w1 would take it too, but it is busier: w0 has the free slot). */
+    cr_assert_eq(qn_sched_done(s, 90, c, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    qn_action r = pop_assign(s, c, QN_REDUCE, 0, 1);
+    /* b's map must not go to w0; w1 may take it. */
+    qn_action x;
+    while (qn_sched_next_action(s, &x)) {
+        cr_assert_eq(x.act, QN_ACT_ASSIGN);
+        cr_assert_neq(x.worker, w0, "barred w0 got job b's map");
+        expect_act(x, QN_ACT_ASSIGN, w1, b, QN_MAP, 0, 4);
+    }
+    cr_assert(r.worker == w0 || r.worker == w1);
+}
+
+/* ---- backups ------------------------------------------------------------- */
+
+/*
+ * Three one-slot workers and a speculating job of two maps and a reduce:
+ * both maps start at 0, map 1 finishes at 1000 (the mean map time), and
+ * map 0 straggles with no progress figure. Following the deadlines the
+ * scheduler gives, map 0 gets its backup at 3000 (spec_min_ms), not
+ * before. Returns the job; *orig and *backup are the two ASSIGNs.
+ */
+static int s_straggler_with_backup(qn_sched *s, qn_action *orig,
+                                   qn_action *backup)
+{
+    for (int i = 0; i < 3; i++)
+        qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    qn_sched_job_speculate(s, j, 1);
+    *orig = pop_assign(s, j, QN_MAP, 0, 1);
+    qn_action m1 = pop_assign(s, j, QN_MAP, 1, 1);
+    cr_assert_eq(orig->backup, 0);
+    cr_assert_eq(m1.backup, 0);
+    expect_none(s);
+    cr_assert_eq(qn_sched_deadline(s), 10000,
+                 "no speculation re-check before any map is done");
+
+    cr_assert_eq(qn_sched_done(s, 1000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_none(s); /* map 0 is younger than spec_min_ms */
+    /* The phase is ending: the scheduler asks to look again soon. */
+    cr_assert_eq(qn_sched_deadline(s), 1000 + QN_SCHED_SPEC_CHECK_MS);
+    int64_t now;
+    while ((now = qn_sched_deadline(s)) < SPEC_CFG.spec_min_ms) {
+        beat(s, now, 3);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        cr_assert_eq(qn_sched_deadline(s), now + QN_SCHED_SPEC_CHECK_MS);
+    }
+    cr_assert_eq(now, SPEC_CFG.spec_min_ms);
+    beat(s, now, 3);
+    qn_sched_tick(s, now);
+    *backup = pop_assign(s, j, QN_MAP, 0, 2);
+    expect_none(s);
+    cr_assert_eq(backup->backup, 1, "the second attempt is not a backup");
+    cr_assert_neq(backup->worker, orig->worker,
+                  "backup on the straggler's own worker");
+    cr_assert(qn_sched_worker_alive(s, backup->worker));
+    cr_assert_eq(qn_sched_worker_busy(s, backup->worker), 1);
+    return j;
+}
+
+Test(sched, straggler_gets_a_backup_and_the_first_success_wins)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    qn_action orig, bk;
+    int j = s_straggler_with_backup(s, &orig, &bk);
+
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_RUNNING);
+    cr_assert_eq(ti.running, 2);
+    cr_assert_eq(ti.attempts, 2);
+    cr_assert_eq(ti.attempt, 1, "the oldest running attempt is reported");
+    cr_assert_eq(ti.worker, orig.worker);
+    cr_assert_eq(ti.started, 0);
+    unsigned atts[QN_SCHED_MAX_RUNNING];
+    int ws[QN_SCHED_MAX_RUNNING];
+    cr_assert_eq(qn_sched_running(s, j, QN_MAP, 0, atts, ws), 2);
+    cr_assert_eq(atts[0], 1);
+    cr_assert_eq(ws[0], orig.worker);
+    cr_assert_eq(atts[1], 2);
+    cr_assert_eq(ws[1], bk.worker);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 1), orig.worker);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 2), bk.worker);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 3), -1);
+    cr_assert_eq(qn_sched_job(s, j).maps_running, 1, "one task, two attempts");
+    check_counts(s, j);
+
+    /* A task gets one backup, however long it goes on. */
+    for (int64_t now = 3500; now <= 8000; now += 500) {
+        beat(s, now, 3);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+
+    /* The backup succeeds first: the original is cancelled. */
+    cr_assert_eq(qn_sched_done(s, 9000, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, orig.worker, j, QN_MAP, 0, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_LOST_RACE);
+    qn_action r = pop_assign(s, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(r.backup, 0);
+    expect_none(s);
+    ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_DONE);
+    cr_assert_eq(ti.attempt, 2, "the backup's output counts");
+    cr_assert_eq(ti.worker, bk.worker);
+    cr_assert_eq(ti.running, 0);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 0);
+    cr_assert_eq(qn_sched_worker_busy(s, orig.worker),
+                 r.worker == orig.worker ? 1u : 0u);
+
+    /* The loser's late reports are stale and change nothing. */
+    cr_assert_eq(qn_sched_done(s, 9100, j, QN_MAP, 0, 1), QN_SCHED_STALE);
+    cr_assert_eq(qn_sched_failed(s, 9100, j, QN_MAP, 0, 1), QN_SCHED_STALE);
+    expect_none(s);
+    ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.attempt, 2);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 2);
+    check_counts(s, j);
+}
+
+Test(sched, original_finishing_first_cancels_its_backup)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    qn_action orig, bk;
+    int j = s_straggler_with_backup(s, &orig, &bk);
+    cr_assert_eq(qn_sched_done(s, 4000, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, bk.worker, j, QN_MAP, 0, 2);
+    cr_assert_eq(c.reason, QN_CANCEL_LOST_RACE);
+    qn_action r = pop_assign(s, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_DONE);
+    cr_assert_eq(ti.attempt, 1);
+    cr_assert_eq(ti.worker, orig.worker);
+    cr_assert_eq(qn_sched_worker_busy(s, bk.worker),
+                 r.worker == bk.worker ? 1u : 0u);
+    cr_assert_eq(qn_sched_done(s, 4100, j, QN_MAP, 0, 2), QN_SCHED_STALE);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 2), -1);
+    expect_none(s);
+    /* The map phase is over and no reduce is done: no re-check, only
+     * the heartbeats (last at 3000). */
+    cr_assert_eq(qn_sched_deadline(s), 13000);
+    check_counts(s, j);
+}
+
+Test(sched, failure_of_one_of_two_attempts_leaves_the_task_running)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    qn_action orig, bk;
+    int j = s_straggler_with_backup(s, &orig, &bk);
+    cr_assert_eq(qn_sched_failed(s, 4000, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_none(s); /* no new attempt: the backup still runs */
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_RUNNING);
+    cr_assert_eq(ti.running, 1);
+    cr_assert_eq(ti.failures, 1);
+    cr_assert_eq(ti.attempts, 2);
+    cr_assert_eq(ti.attempt, 2);
+    cr_assert_eq(ti.worker, bk.worker);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 1), -1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 2), bk.worker);
+    cr_assert_eq(qn_sched_worker_busy(s, orig.worker), 0);
+    check_counts(s, j);
+    /* It had its backup: no third attempt while the survivor runs. */
+    for (int64_t now = 4500; now <= 9000; now += 500) {
+        beat(s, now, 3);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    cr_assert_eq(qn_sched_done(s, 9500, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    pop_assign(s, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).attempt, 2);
+}
+
+Test(sched, losing_one_of_two_attempts_leaves_the_task_running)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    qn_action orig, bk;
+    int j = s_straggler_with_backup(s, &orig, &bk);
+    /* The original's worker (it completed nothing) goes away. */
+    qn_sched_worker_leave(s, 4000, orig.worker);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, orig.worker, -1, QN_MAP, 0, 0);
+    qn_action lost = pop(s);
+    expect_act(lost, QN_ACT_ATTEMPT_LOST, orig.worker, j, QN_MAP, 0, 1);
+    cr_assert_eq(lost.reason, QN_LOST_WORKER_DEAD);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_RUNNING);
+    cr_assert_eq(ti.running, 1);
+    cr_assert_eq(ti.losses, 1);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.attempt, 2);
+    check_counts(s, j);
+}
+
+Test(sched, no_backup_without_speculation)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    for (int i = 0; i < 3; i++)
+        qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    pop_assign(s, j, QN_MAP, 0, 1);
+    pop_assign(s, j, QN_MAP, 1, 1);
+    cr_assert_eq(qn_sched_done(s, 1000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_deadline(s), 10000, "a re-check though the job "
+                                              "does not speculate");
+    for (int64_t now = 1500; now <= 50000; now += 500) {
+        beat(s, now, 3);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.running, 1);
+    cr_assert_eq(ti.attempts, 1);
+}
+
+Test(sched, backup_waits_until_the_attempt_ran_longer_than_the_mean)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 3, 1, 4);
+    qn_sched_job_speculate(s, j, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 4000, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 2, 1); /* at 4000 */
+    expect_none(s);
+    /* Mean map time (4000 + 5000) / 2 = 4500: map 2, started at 4000, is
+     * past spec_min_ms from 7000 but past the mean only from 8500. */
+    cr_assert_eq(qn_sched_done(s, 5000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    int64_t now = 5000;
+    qn_action a;
+    for (;;) {
+        int64_t d = qn_sched_deadline(s);
+        cr_assert_eq(d, now + QN_SCHED_SPEC_CHECK_MS);
+        now = d;
+        cr_assert_leq(now, 8500, "no backup by %lld", (long long)now);
+        beat(s, now, 2);
+        qn_sched_tick(s, now);
+        if (qn_sched_next_action(s, &a))
+            break;
+    }
+    cr_assert_eq(now, 8500, "backup at %lld, expected 8500", (long long)now);
+    expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 2, 2);
+    cr_assert_eq(a.backup, 1);
+    expect_none(s);
+}
+
+Test(sched, no_backup_while_progress_predicts_an_early_finish)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    for (int i = 0; i < 3; i++)
+        qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    qn_sched_job_speculate(s, j, 1);
+    qn_action orig = pop_assign(s, j, QN_MAP, 0, 1);
+    pop_assign(s, j, QN_MAP, 1, 1);
+    qn_sched_fraction(s, j, QN_MAP, 0, 1, 0.9);
+    qn_sched_fraction(s, j, QN_MAP, 0, 2, 0.0); /* no such attempt */
+    /* Mean 4000. From 4000 map 0 is past the mean and spec_min_ms, but at
+     * 90% done it is expected to take ran / 0.9, under twice the mean
+     * (8000) until it has run 7200 ms: the check at 7500 starts it. */
+    cr_assert_eq(qn_sched_done(s, 4000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    int64_t now = 4000;
+    qn_action a;
+    for (;;) {
+        now = qn_sched_deadline(s);
+        cr_assert_leq(now, 7500, "no backup by %lld", (long long)now);
+        beat(s, now, 3);
+        qn_sched_tick(s, now);
+        if (qn_sched_next_action(s, &a))
+            break;
+    }
+    cr_assert_eq(now, 7500, "backup at %lld, expected 7500", (long long)now);
+    cr_assert_eq(a.act, QN_ACT_ASSIGN);
+    cr_assert_eq(a.task, 0);
+    cr_assert_eq(a.attempt, 2);
+    cr_assert_eq(a.backup, 1);
+    cr_assert_neq(a.worker, orig.worker);
+    expect_none(s);
+}
+
+Test(sched, backup_needs_a_free_slot_on_another_worker)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    int w0 = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    qn_sched_job_speculate(s, j, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    /* w0 has a free slot, but it is the straggler's own worker. */
+    for (int64_t now = 500; now <= 5000; now += 500) {
+        beat(s, now, 1);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        cr_assert_eq(qn_sched_deadline(s), now + QN_SCHED_SPEC_CHECK_MS,
+                     "stopped looking for a place for the backup");
+    }
+    int w1 = qn_sched_worker_join(s, 5000, 1);
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 2);
+    cr_assert_eq(a.backup, 1);
+    expect_none(s);
+}
+
+/*
+ * Two workers of slots each and a speculating job of four maps; map 0
+ * finishes at 100, maps 1 to 3 straggle, map 1 the worst and map 3 the
+ * least by their progress. At 3000 backups start, slowest first; they
+ * are returned in bk (room for four), their number is the result.
+ */
+static unsigned s_many_stragglers(qn_sched *s, unsigned slots, int *job,
+                                  qn_action *bk)
+{
+    qn_sched_worker_join(s, 0, slots);
+    qn_sched_worker_join(s, 0, slots);
+    int j = qn_sched_job_add(s, 0, 4, 1, 4);
+    qn_sched_job_speculate(s, j, 1);
+    for (unsigned t = 0; t < 4; t++)
+        pop_assign(s, j, QN_MAP, t, 1);
+    expect_none(s);
+    qn_sched_fraction(s, j, QN_MAP, 1, 1, 0.01);
+    qn_sched_fraction(s, j, QN_MAP, 2, 1, 0.02);
+    qn_sched_fraction(s, j, QN_MAP, 3, 1, 0.03);
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    for (int64_t now = 500; now < 3000; now += 500) {
+        beat(s, now, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    beat(s, 3000, 2);
+    qn_sched_tick(s, 3000);
+    unsigned n = 0;
+    qn_action a;
+    while (qn_sched_next_action(s, &a)) {
+        cr_assert_lt(n, 4);
+        cr_assert_eq(a.act, QN_ACT_ASSIGN);
+        cr_assert_eq(a.backup, 1);
+        cr_assert_eq(a.kind, QN_MAP);
+        cr_assert_eq(a.task, n + 1, "backup %u for map %u: not slowest first",
+                     n, a.task);
+        cr_assert_eq(a.attempt, 2);
+        cr_assert_neq(a.worker,
+                      qn_sched_attempt_worker(s, j, QN_MAP, a.task, 1));
+        bk[n++] = a;
+    }
+    *job = j;
+    return n;
+}
+
+Test(sched, at_most_one_backup_with_fewer_than_twenty_slots)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    int j;
+    qn_action bk[4];
+    /* 8 slots, 5 free: a tenth is 0, at least 1. */
+    cr_assert_eq(s_many_stragglers(s, 4, &j, bk), 1);
+    for (int64_t now = 3500; now <= 5000; now += 500) {
+        beat(s, now, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    /* The backup wins: its place goes to the next slowest. */
+    cr_assert_eq(qn_sched_done(s, 5000, j, QN_MAP, 1, 2), QN_SCHED_ACCEPTED);
+    qn_action c = pop(s);
+    cr_assert_eq(c.act, QN_ACT_CANCEL);
+    cr_assert_eq(c.task, 1);
+    cr_assert_eq(c.attempt, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_LOST_RACE);
+    qn_action a = pop_assign(s, j, QN_MAP, 2, 2);
+    cr_assert_eq(a.backup, 1);
+    expect_none(s);
+    check_counts(s, j);
+}
+
+Test(sched, backups_limited_to_a_tenth_of_all_slots)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    int j;
+    qn_action bk[4];
+    /* 20 slots: 2 backups, though 3 stragglers and 17 free slots. */
+    cr_assert_eq(s_many_stragglers(s, 10, &j, bk), 2);
+    beat(s, 3500, 2);
+    qn_sched_tick(s, 3500);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 3).running, 1);
+    check_counts(s, j);
+}
+
+/*
+ * A job of 6 maps and 3 reduces on three two-slot workers, the fake clock
+ * going in 100 ms steps with heartbeats and progress reports; attempts
+ * take 1 s, map 0's 20 s. Returns how many ASSIGNs came out; per_task
+ * counts them per task, *backups those that were backups.
+ */
+enum { RJ_MAPS = 6, RJ_REDS = 3, RJ_W = 3 };
+
+static unsigned s_run_job(qn_sched *s, int speculate,
+                          unsigned per_task[2][RJ_MAPS], unsigned *backups)
+{
+    for (int w = 0; w < RJ_W; w++)
+        qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, RJ_MAPS, RJ_REDS, 4);
+    qn_sched_job_speculate(s, j, speculate);
+    struct {
+        qn_action a;
+        int64_t end;
+    } run[32];
+    unsigned nrun = 0, assigns = 0, cancels = 0;
+    int job_done = 0;
+    int64_t now = 0;
+    *backups = 0;
+    memset(per_task, 0, 2 * RJ_MAPS * sizeof per_task[0][0]);
+    for (int step = 0; step < 10000 && !job_done; step++) {
+        qn_action a;
+        while (qn_sched_next_action(s, &a)) {
+            cr_assert_eq(a.job, j);
+            if (a.act == QN_ACT_JOB_DONE) {
+                job_done++;
+                continue;
+            }
+            if (a.act == QN_ACT_CANCEL) {
+                cr_assert_eq(a.reason, QN_CANCEL_LOST_RACE);
+                unsigned i = 0;
+                while (i < nrun && !(run[i].a.kind == a.kind &&
+                                     run[i].a.task == a.task &&
+                                     run[i].a.attempt == a.attempt))
+                    i++;
+                cr_assert_lt(i, nrun, "cancel of an attempt not running");
+                run[i] = run[--nrun];
+                cancels++;
+                continue;
+            }
+            cr_assert_eq(a.act, QN_ACT_ASSIGN, "unexpected action %d",
+                         (int)a.act);
+            assigns++;
+            *backups += a.backup != 0;
+            per_task[a.kind][a.task]++;
+            cr_assert_lt(nrun, 32);
+            run[nrun].a = a;
+            run[nrun].end =
+                now + (a.kind == QN_MAP && a.task == 0 ? 20000 : 1000);
+            nrun++;
+        }
+        check_counts(s, j);
+        /* Finish one attempt that is due, then drain again. */
+        unsigned i = 0;
+        while (i < nrun && run[i].end > now)
+            i++;
+        if (i < nrun) {
+            qn_action r = run[i].a;
+            run[i] = run[--nrun];
+            cr_assert_eq(qn_sched_done(s, now, j, r.kind, r.task, r.attempt),
+                         QN_SCHED_ACCEPTED);
+            continue;
+        }
+        now += 100;
+        beat(s, now, RJ_W);
+        for (i = 0; i < nrun; i++)
+            qn_sched_progress(s, now, j, run[i].a.kind, run[i].a.task,
+                              run[i].a.attempt);
+        qn_sched_tick(s, now);
+    }
+    cr_assert_eq(job_done, 1);
+    cr_assert_eq(nrun, 0);
+    cr_assert_eq(cancels, *backups, "each race ends with one cancel");
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_DONE);
+    return assigns;
+}
+
+Test(sched, without_speculation_every_task_runs_exactly_once)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    unsigned per[2][RJ_MAPS], backups;
+    cr_assert_eq(s_run_job(s, 0, per, &backups), RJ_MAPS + RJ_REDS);
+    cr_assert_eq(backups, 0);
+    for (unsigned t = 0; t < RJ_MAPS; t++)
+        cr_assert_eq(per[QN_MAP][t], 1, "map %u ran %u attempts", t,
+                     per[QN_MAP][t]);
+    for (unsigned t = 0; t < RJ_REDS; t++)
+        cr_assert_eq(per[QN_REDUCE][t], 1, "reduce %u ran %u attempts", t,
+                     per[QN_REDUCE][t]);
+}
+
+Test(sched, with_speculation_only_the_straggler_runs_twice)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    unsigned per[2][RJ_MAPS], backups;
+    cr_assert_eq(s_run_job(s, 1, per, &backups), RJ_MAPS + RJ_REDS + 1);
+    cr_assert_eq(backups, 1);
+    cr_assert_eq(per[QN_MAP][0], 2);
+    for (unsigned t = 1; t < RJ_MAPS; t++)
+        cr_assert_eq(per[QN_MAP][t], 1);
+    for (unsigned t = 0; t < RJ_REDS; t++)
+        cr_assert_eq(per[QN_REDUCE][t], 1);
+}
+
+/* ---- maps run again ------------------------------------------------------ */
+
+Test(sched, map_lost_reruns_a_done_map)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 1);
+    cr_assert_eq(qn_sched_map_lost(s, 50, j, 1, 1), -1, "map not done yet");
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 200, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+
+    cr_assert_eq(qn_sched_map_lost(s, 300, j, 0, 2), -1, "no attempt 2");
+    cr_assert_eq(qn_sched_map_lost(s, 300, j, 2, 1), -1, "no map 2");
+    cr_assert_eq(qn_sched_map_lost(s, 300, j + 1, 0, 1), -1, "no such job");
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 2);
+
+    /* The reducer could not fetch map 0's output: it runs again. */
+    cr_assert_eq(qn_sched_map_lost(s, 400, j, 0, 1), 0);
+    qn_action re = pop(s);
+    expect_act(re, QN_ACT_MAP_RERUN, w, j, QN_MAP, 0, 1);
+    cr_assert_eq(re.reason, 0, "MAP_RERUN reason %d, expected 0 (fetch)",
+                 re.reason);
+    qn_action a = pop_assign(s, j, QN_MAP, 0, 2);
+    cr_assert_eq(a.worker, w);
+    cr_assert_eq(a.backup, 0);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_RUNNING);
+    cr_assert_eq(ti.attempts, 2);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 0);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 1);
+    cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 0).state, QN_TASK_RUNNING,
+                 "the reduce goes on");
+    check_counts(s, j);
+
+    /* Reports about it while it runs again are refused. */
+    cr_assert_eq(qn_sched_map_lost(s, 410, j, 0, 1), -1);
+    cr_assert_eq(qn_sched_map_lost(s, 410, j, 0, 2), -1);
+    expect_none(s);
+
+    cr_assert_eq(qn_sched_done(s, 500, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 2);
+    /* Attempt 1's output is no longer the one in use; attempt 2's is. */
+    cr_assert_eq(qn_sched_map_lost(s, 600, j, 0, 1), -1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_map_lost(s, 600, j, 0, 2), 0);
+    re = pop(s);
+    expect_act(re, QN_ACT_MAP_RERUN, w, j, QN_MAP, 0, 2);
+    cr_assert_eq(re.reason, 0);
+    pop_assign(s, j, QN_MAP, 0, 3);
+    expect_none(s);
+
+    cr_assert_eq(qn_sched_done(s, 700, j, QN_MAP, 0, 3), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 800, j, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, j, QN_MAP, 0, 0);
+    expect_none(s);
+    cr_assert_eq(qn_sched_map_lost(s, 900, j, 0, 3), -1, "job is over");
+    expect_none(s);
+}
+
+Test(sched, reduce_waiting_for_a_rerun_map_does_not_time_out)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 1, 1, 4);
+    pop_assign(s, j, QN_MAP, 0, 1);
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    pop_assign(s, j, QN_REDUCE, 0, 1); /* at 100, never reports progress */
+    cr_assert_eq(qn_sched_map_lost(s, 1000, j, 0, 1), 0);
+    expect_act(pop(s), QN_ACT_MAP_RERUN, w, j, QN_MAP, 0, 1);
+    pop_assign(s, j, QN_MAP, 0, 2);
+    expect_none(s);
+
+    /* The map takes five minutes (reporting progress); the reduce waits
+     * all along and is not timed out, nor is it part of the deadline. */
+    for (int64_t now = 5000; now <= 300000; now += 5000) {
+        beat(s, now, 1);
+        qn_sched_progress(s, now, j, QN_MAP, 0, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        cr_assert_eq(qn_sched_deadline(s), now + CFG.dead_ms);
+    }
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w);
+
+    /* The map is done at 300000: the reduce's clock starts again there. */
+    cr_assert_eq(qn_sched_done(s, 300000, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    for (int64_t now = 305000; now <= 355000; now += 5000) {
+        beat(s, now, 1);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    cr_assert_eq(qn_sched_deadline(s), 360000);
+    qn_sched_tick(s, 359999);
+    expect_none(s);
+    qn_sched_tick(s, 360000);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_TIMEOUT);
+    qn_action lost = pop(s);
+    expect_act(lost, QN_ACT_ATTEMPT_LOST, w, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(lost.reason, QN_LOST_TIMEOUT);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 0).failures, 1);
+}
+
+/* ---- lost attempts ------------------------------------------------------- */
+
+Test(sched, lost_attempts_fail_the_job_only_after_the_loss_bound)
+{
+    enum { MAX = 2, BOUND = MAX * QN_SCHED_LOSS_FACTOR };
+    qn_sched *s = new_sched();
+    int j = qn_sched_job_add(s, 0, 1, 1, MAX);
+    for (unsigned n = 1; n <= BOUND; n++) {
+        /* A new worker takes the map and dies: by leaving, or silence. */
+        int64_t t = (int64_t)n * 100000;
+        int w = qn_sched_worker_join(s, t, 1);
+        expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, n);
+        if (n % 2)
+            qn_sched_worker_leave(s, t + 50, w);
+        else
+            qn_sched_tick(s, t + CFG.dead_ms);
+        expect_act(pop(s), QN_ACT_WORKER_DEAD, w, -1, QN_MAP, 0, 0);
+        qn_action lost = pop(s);
+        expect_act(lost, QN_ACT_ATTEMPT_LOST, w, j, QN_MAP, 0, n);
+        cr_assert_eq(lost.reason, QN_LOST_WORKER_DEAD);
+        qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+        cr_assert_eq(ti.losses, n);
+        cr_assert_eq(ti.failures, 0);
+        cr_assert_eq(ti.attempts, n);
+        if (n < BOUND) {
+            expect_none(s);
+            cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING,
+                         "job failed after %u losses", n);
+            cr_assert_eq(ti.state, QN_TASK_PENDING);
+        }
+    }
+    expect_act(pop(s), QN_ACT_JOB_FAILED, -1, j, QN_MAP, 0, BOUND);
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_FAILED);
+    qn_sched_worker_join(s, 2000000, 1);
+    expect_none(s);
+}
+
+Test(sched, losses_and_failures_are_counted_apart)
+{
+    qn_sched *s = new_sched();
+    int j = qn_sched_job_add(s, 0, 1, 1, 2);
+    int w = qn_sched_worker_join(s, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 1);
+    cr_assert_eq(qn_sched_failed(s, 10, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    /* Attempts 2 to 6 are lost: five losses, one failure, max 2. */
+    for (unsigned n = 2; n <= 6; n++) {
+        expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, n);
+        expect_none(s);
+        qn_sched_worker_leave(s, 100 * n, w);
+        expect_act(pop(s), QN_ACT_WORKER_DEAD, w, -1, QN_MAP, 0, 0);
+        expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w, j, QN_MAP, 0, n);
+        expect_none(s);
+        w = qn_sched_worker_join(s, 100 * n + 50, 1);
+    }
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.failures, 1);
+    cr_assert_eq(ti.losses, 5);
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
+    /* The second failure is what ends it. */
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 7);
+    cr_assert_eq(qn_sched_failed(s, 1000, j, QN_MAP, 0, 7), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_FAILED, -1, j, QN_MAP, 0, 7);
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_FAILED);
+}
+
+/* ---- work figures and running attempts ----------------------------------- */
+
+Test(sched, work_counts_as_progress_only_when_it_grows)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 1, 1, 4);
+    pop_assign(s, j, QN_MAP, 0, 1);
+    qn_sched_work(s, 20000, j, QN_MAP, 0, 1, 100); /* grew from 0 */
+    for (int64_t now = 5000; now <= 75000; now += 5000) {
+        beat(s, now, 1);
+        if (now == 40000)
+            qn_sched_work(s, now, j, QN_MAP, 0, 1, 100); /* the same */
+        if (now == 50000)
+            qn_sched_work(s, now, j, QN_MAP, 0, 1, 60); /* less */
+        if (now == 55000)
+            qn_sched_work(s, now, j, QN_MAP, 0, 2, 1000); /* stale */
+        qn_sched_tick(s, now);
+        expect_none(s); /* not timed out at 60000: it grew at 20000 */
+    }
+    qn_sched_tick(s, 79999);
+    expect_none(s);
+    qn_sched_tick(s, 80000);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w, j, QN_MAP, 0, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_TIMEOUT);
+    expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w, j, QN_MAP, 0, 1);
+    pop_assign(s, j, QN_MAP, 0, 2); /* at 80000 */
+    expect_none(s);
+
+    /* A new attempt's figure starts at nothing: 0 is not growth, 50 is,
+     * though attempt 1 had got to 100. */
+    qn_sched_work(s, 90000, j, QN_MAP, 0, 2, 0);
+    for (int64_t now = 85000; now <= 135000; now += 5000) {
+        beat(s, now, 1);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    qn_sched_tick(s, 140000);
+    expect_act(pop(s), QN_ACT_CANCEL, w, j, QN_MAP, 0, 2);
+    expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w, j, QN_MAP, 0, 2);
+    pop_assign(s, j, QN_MAP, 0, 3); /* at 140000 */
+    expect_none(s);
+    qn_sched_work(s, 150000, j, QN_MAP, 0, 3, 50);
+    for (int64_t now = 145000; now <= 205000; now += 5000) {
+        beat(s, now, 1);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    qn_sched_tick(s, 210000);
+    expect_act(pop(s), QN_ACT_CANCEL, w, j, QN_MAP, 0, 3);
+    expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w, j, QN_MAP, 0, 3);
+    pop_assign(s, j, QN_MAP, 0, 4);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).failures, 3);
+}
+
+Test(sched, attempt_worker_and_running_report_running_attempts)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 1, 1, 4);
+    pop_assign(s, j, QN_MAP, 0, 1);
+    unsigned atts[QN_SCHED_MAX_RUNNING];
+    int ws[QN_SCHED_MAX_RUNNING];
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 1), w);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 0), -1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 2), -1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 1, 1), -1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), -1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j + 1, QN_MAP, 0, 1), -1);
+    cr_assert_eq(qn_sched_running(s, j, QN_MAP, 0, atts, ws), 1);
+    cr_assert_eq(atts[0], 1);
+    cr_assert_eq(ws[0], w);
+    cr_assert_eq(qn_sched_running(s, j, QN_REDUCE, 0, atts, ws), 0);
+    cr_assert_eq(qn_sched_running(s, j, QN_MAP, 1, atts, ws), 0);
+    cr_assert_eq(qn_sched_running(s, j + 1, QN_MAP, 0, atts, ws), 0);
+
+    cr_assert_eq(qn_sched_failed(s, 10, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    pop_assign(s, j, QN_MAP, 0, 2);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 1), -1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 2), w);
+    cr_assert_eq(qn_sched_running(s, j, QN_MAP, 0, atts, ws), 1);
+    cr_assert_eq(atts[0], 2);
+
+    cr_assert_eq(qn_sched_done(s, 20, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    pop_assign(s, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 2), -1, "done");
+    cr_assert_eq(qn_sched_running(s, j, QN_MAP, 0, atts, ws), 0);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w);
+
+    cr_assert_eq(qn_sched_job_cancel(s, 30, j), 0);
+    expect_act(pop(s), QN_ACT_CANCEL, w, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), -1);
+    cr_assert_eq(qn_sched_running(s, j, QN_REDUCE, 0, atts, ws), 0);
+}
+
+/* ---- regressions: bugs once found in sched.c ----------------------------- */
 
 /*
  * Three one-slot workers; both maps done; the worker that ran map 0 (not
@@ -937,6 +1885,9 @@ static int s_done_with_leftover_rerun(qn_sched *s, qn_action *rerun)
     (void)m1;
     qn_sched_worker_leave(s, 300, m0.worker);
     expect_act(pop(s), QN_ACT_WORKER_DEAD, m0.worker, -1, QN_MAP, 0, 0);
+    qn_action again = pop(s);
+    expect_act(again, QN_ACT_MAP_RERUN, m0.worker, j, QN_MAP, 0, 1);
+    cr_assert_eq(again.reason, 1);
     *rerun = pop_assign(s, j, QN_MAP, 0, 2);
     expect_none(s);
     cr_assert_eq(qn_sched_done(s, 400, j, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
@@ -955,6 +1906,7 @@ Test(sched, job_done_stops_leftover_map_rerun)
             job_done++;
         } else {
             expect_act(a, QN_ACT_CANCEL, rerun.worker, j, QN_MAP, 0, 2);
+            cr_assert_eq(a.reason, QN_CANCEL_JOB_END);
             cancels++;
         }
     }
@@ -1013,6 +1965,7 @@ Test(sched, tick_assigns_nothing_to_workers_dead_at_that_time)
     cr_assert_not(qn_sched_worker_alive(s, w1));
     qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.attempts, 1);
-    cr_assert_eq(ti.failures, 1);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 1);
     cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
 }

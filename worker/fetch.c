@@ -256,8 +256,8 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
     Quern__Envelope *env;
     char err[256];
     uint32_t theirs = 0;
-    int rc =
-        qn_wire_decode(fr->env.data, fr->env.len, &env, &theirs, err, sizeof err);
+    int rc = qn_wire_decode(fr->env.data, fr->env.len, &env, &theirs, err,
+                            sizeof err);
     if (rc == -QN_WIRE_EVERSION) {
         qn_wire_free(env);
         return qn_task_failf(t,
@@ -464,8 +464,9 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
                 for (size_t k = next; k < f.nsegs && rc == 0; k++) {
                     s_seg *s = &f.segs[k];
                     if (s->peer == i && s->state == SEG_FETCHING)
-                        rc = s_seg_failed(&f, s, 0, "%s did not answer for %d s",
-                                          p->endpoint, STALL_MS / 1000);
+                        rc =
+                            s_seg_failed(&f, s, 0, "%s did not answer for %d s",
+                                         p->endpoint, STALL_MS / 1000);
                 }
                 p->inflight = 0;
                 p->broken = 1;

@@ -243,12 +243,13 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
     u.state = state;
     u.progress = progress;
     int map = t->spec->kind == QUERN__TASK_KIND__MAP;
-    u.records = (uint64_t)t->counters[map ? QN_C_MAP_IN_RECORDS
-                                          : QN_C_REDUCE_IN_RECORDS]
-                    .value;
-    u.bytes = (uint64_t)t->counters[map ? QN_C_MAP_IN_BYTES
-                                        : QN_C_SHUFFLE_STORED]
-                  .value;
+    u.records =
+        (uint64_t)t
+            ->counters[map ? QN_C_MAP_IN_RECORDS : QN_C_REDUCE_IN_RECORDS]
+            .value;
+    u.bytes =
+        (uint64_t)t->counters[map ? QN_C_MAP_IN_BYTES : QN_C_SHUFFLE_STORED]
+            .value;
     if (ff) {
         u.fetch_failures = &ff;
         u.n_fetch_failures = 1;
@@ -312,8 +313,8 @@ int qn_task_progress(quern_task *t, double progress, int force)
     if (progress > 1)
         progress = 1;
     t->progress = progress;
-    return s_send_update(t, QUERN__TASK_STATE__RUNNING, progress, NULL,
-                         NULL) < 0
+    return s_send_update(t, QUERN__TASK_STATE__RUNNING, progress, NULL, NULL) <
+                   0
                ? -1
                : 0;
 }
@@ -329,8 +330,8 @@ int qn_task_fetch_failed(quern_task *t, unsigned map, unsigned attempt,
     snprintf(why, sizeof why, "%s", reason);
     qn_utf8_sanitize(why);
     ff.reason = why;
-    return s_send_update(t, QUERN__TASK_STATE__RUNNING, t->progress,
-                         NULL, &ff) < 0
+    return s_send_update(t, QUERN__TASK_STATE__RUNNING, t->progress, NULL,
+                         &ff) < 0
                ? -1
                : 0;
 }

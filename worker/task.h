@@ -66,8 +66,8 @@ enum {
 #define QN_GASP_FD 5
 
 typedef struct qn_gasp {
-    volatile uint64_t offset;   /* the record's byte offset in its file */
-    volatile uint32_t piece;    /* index of its input piece in the spec */
+    volatile uint64_t offset;    /* the record's byte offset in its file */
+    volatile uint32_t piece;     /* index of its input piece in the spec */
     volatile uint32_t in_record; /* 1 while map() runs on it */
 } qn_gasp;
 

@@ -30,11 +30,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define HELLO_RETRY_MS 1000  /* first wait for a welcome */
-#define HELLO_RETRY_MAX 8000 /* backoff cap */
-#define MASTER_SILENT_BEATS 5 /* heartbeats unanswered: the master is gone */
+#define HELLO_RETRY_MS 1000    /* first wait for a welcome */
+#define HELLO_RETRY_MAX 8000   /* backoff cap */
+#define MASTER_SILENT_BEATS 5  /* heartbeats unanswered: the master is gone */
 #define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
-#define STDERR_TAIL 2048     /* bytes of a failed attempt's stderr sent */
+#define STDERR_TAIL 2048       /* bytes of a failed attempt's stderr sent */
 
 typedef struct {
     char job_id[72];
@@ -46,8 +46,8 @@ typedef struct {
     Quern__Envelope *final; /* the task's last word, until it exits */
     char *bad_msg;          /* why its channel was closed early */
     int cancelled;
-    qn_gasp *gasp;  /* the record a map is in, shared with it */
-    char **shards;  /* map: its input pieces' names, for reports */
+    qn_gasp *gasp; /* the record a map is in, shared with it */
+    char **shards; /* map: its input pieces' names, for reports */
     size_t nshards;
     uint64_t records, bytes; /* how far it got, from its reports */
 } s_attempt;
@@ -346,8 +346,8 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
         gasp_fd = memfd_create("quern-task-gasp", MFD_CLOEXEC);
         void *g = MAP_FAILED;
         if (gasp_fd >= 0 && ftruncate(gasp_fd, sizeof(qn_gasp)) == 0)
-            g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE,
-                     MAP_SHARED, gasp_fd, 0);
+            g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE, MAP_SHARED,
+                     gasp_fd, 0);
         if (g == MAP_FAILED)
             why = "cannot share a page with the task";
         else
@@ -515,7 +515,8 @@ static void s_finish(qn_worker *w, size_t idx, int status,
             u.input_piece = a->gasp->piece;
             u.record_offset = a->gasp->offset;
             if (!strstr(reason.data, "offset"))
-                qn_buf_printf(&reason, " in map() on the record at offset %llu "
+                qn_buf_printf(&reason,
+                              " in map() on the record at offset %llu "
                               "of %s",
                               (unsigned long long)a->gasp->offset,
                               a->shards[a->gasp->piece]);
