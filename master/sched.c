@@ -21,6 +21,7 @@ typedef struct {
     int worker;
     int64_t started;
     int64_t progress; /* last sign of progress */
+    int64_t since;    /* when it last started working (not waiting) */
     double fraction;  /* how far it got, 0..1 */
     uint64_t work;    /* records plus bytes, from heartbeats */
     int backup;
@@ -294,6 +295,7 @@ static void s_start(qn_sched *s, int64_t now, int w, int job, qn_kind kind,
                  .worker = w,
                  .started = now,
                  .progress = now,
+                 .since = now,
                  .backup = backup};
     t->state = QN_TASK_RUNNING;
     s->workers[w].busy++;
@@ -433,7 +435,7 @@ static int64_t s_straggling(const qn_sched *s, const s_job *j, qn_kind kind,
         return 0;
     const s_att *a = &t->run[0];
     int64_t mean = j->took_ms[kind] / j->took_n[kind];
-    int64_t ran = now - a->started;
+    int64_t ran = now - a->since;
     if (ran < mean || ran < s->cfg.spec_min_ms)
         return 0;
     /* Expected total from its progress; no progress at all: very slow. */
@@ -800,7 +802,7 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
             s_att *ra =
                 s_current(s, job, QN_REDUCE, run->task, run->attempt, NULL);
             if (ra)
-                ra->progress = now;
+                ra->progress = ra->since = now;
         }
     }
     if (kind == QN_REDUCE && j->done[QN_REDUCE] == j->n[QN_REDUCE]) {
