@@ -1101,9 +1101,14 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
     case QUERN__TASK_STATE__FAILED:
     case QUERN__TASK_STATE__KILLED:
         if (!current) {
-            qn_debug("master: job %s ignores the end of %s task %u attempt "
-                     "%u, which is not current",
-                     j->id, s_kind(kind), r->task, r->attempt);
+            /* Killed on request is expected; anything else is news. */
+            if (u->state == QUERN__TASK_STATE__KILLED)
+                qn_debug("master: job %s %s task %u attempt %u was killed",
+                         j->id, s_kind(kind), r->task, r->attempt);
+            else
+                qn_info("master: job %s ignores the failure of %s task %u "
+                        "attempt %u on worker %s: that attempt is not current",
+                        j->id, s_kind(kind), r->task, r->attempt, u->worker_id);
             break;
         }
         qn_warn("master: job %s %s task %u attempt %u failed on worker %s: "
