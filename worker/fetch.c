@@ -68,8 +68,18 @@ typedef struct {
     s_seg *segs;
     size_t nsegs;
     unsigned inflight;
-    qn_stream ctl; /* the worker's channel: new map locations */
+    size_t nwaiting; /* segments in SEG_WAITING */
+    qn_stream ctl;   /* the worker's channel: new map locations */
 } s_fetch;
+
+static void s_set_state(s_fetch *f, s_seg *s, int state)
+{
+    if (s->state == SEG_WAITING)
+        f->nwaiting--;
+    if (state == SEG_WAITING)
+        f->nwaiting++;
+    s->state = state;
+}
 
 static size_t s_peer_for(s_fetch *f, const char *endpoint)
 {
@@ -123,7 +133,7 @@ static void s_seg_reset(s_fetch *f, s_seg *s)
         s->fd = -1;
     }
     unlink(s->path);
-    s->state = s->total ? SEG_FETCHING : SEG_DONE;
+    s_set_state(f, s, s->total ? SEG_FETCHING : SEG_DONE);
 }
 
 /* Report segment s's map output as failed and wait before trying again. */
@@ -140,7 +150,7 @@ static int s_seg_failed(s_fetch *f, s_seg *s, int lost, const char *fmt, ...)
     fprintf(stderr, "fetch of map %u attempt %u from worker %s failed: %s\n",
             s->map, s->attempt, s->worker_id, why);
     s_seg_reset(f, s);
-    s->state = SEG_WAITING;
+    s_set_state(f, s, SEG_WAITING);
     s->retry_at = qn_now_ms() + RETRY_MS;
     if (qn_task_fetch_failed(f->t, s->map, s->attempt, lost, why) < 0)
         return qn_task_failf(f->t, "the worker is gone");
@@ -244,7 +254,7 @@ static int s_seg_complete(s_fetch *f, s_seg *s)
     char err[512];
     if (s_verify(s->path, err, sizeof err) < 0)
         return s_seg_failed(f, s, 1, "corrupt data: %s", err);
-    s->state = SEG_DONE;
+    s_set_state(f, s, SEG_DONE);
     return 0;
 }
 
@@ -333,7 +343,7 @@ static void s_on_locations(s_fetch *f, const Quern__MapLocations *ml)
             s->worker_id = qn_strdup(mo->worker_id);
             s->total = mo->bytes;
             s->peer = s_peer_for(f, mo->endpoint);
-            s->state = s->total ? SEG_FETCHING : SEG_DONE;
+            s_set_state(f, s, s->total ? SEG_FETCHING : SEG_DONE);
             break;
         }
     }
@@ -401,17 +411,19 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         if (next == f.nsegs)
             break;
         int64_t now = qn_now_ms();
-        uint64_t total = 0, got = 0;
-        /* Spend credit on the earliest segments first. */
-        for (size_t i = next; i < f.nsegs && rc == 0; i++) {
+        /* Segments whose wait is over start again from the start. */
+        for (size_t i = next; f.nwaiting && i < f.nsegs; i++) {
             s_seg *s = &f.segs[i];
-            total += s->total;
-            got += s->state == SEG_DONE ? s->total : s->got;
             if (s->state == SEG_WAITING && now >= s->retry_at) {
                 fprintf(stderr, "map %u: trying attempt %u on %s again\n",
                         s->map, s->attempt, f.peers[s->peer].endpoint);
                 s_seg_reset(&f, s);
             }
+        }
+        /* Spend credit on the earliest segments first. */
+        for (size_t i = next;
+             i < f.nsegs && f.inflight < MAX_INFLIGHT && rc == 0; i++) {
+            s_seg *s = &f.segs[i];
             if (s->state != SEG_FETCHING)
                 continue;
             if (!f.peers[s->peer].sock || f.peers[s->peer].broken)
@@ -474,7 +486,15 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         }
         /* Sent about once a second even while waiting: waiting for a map
          * to run again is not a hang. */
-        qn_task_progress(t, total ? (double)got / (double)total / 3 : 0, 0);
+        if (qn_task_report_due(t)) {
+            uint64_t total = 0, got = 0;
+            for (size_t i = 0; i < f.nsegs; i++) {
+                total += f.segs[i].total;
+                got += f.segs[i].state == SEG_DONE ? f.segs[i].total
+                                                   : f.segs[i].got;
+            }
+            qn_task_progress(t, total ? (double)got / (double)total / 3 : 0, 0);
+        }
     }
 
     char **paths = qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *paths);
