@@ -689,6 +689,11 @@ static void s_actions(qn_master *m, int64_t now)
             s_cancel_attempt(m, &a);
             if (a.reason != QN_CANCEL_JOB_END)
                 s_count(&m->jobs[a.job], "killed_attempts", 1);
+            if (a.reason == QN_CANCEL_PREEMPTED)
+                qn_info("master: job %s reduce task %u attempt %u on worker "
+                        "%s makes room for a map that must run again",
+                        m->jobs[a.job].id, a.task, a.attempt,
+                        m->workers[a.worker].id);
             if (a.reason == QN_CANCEL_LOST_RACE)
                 qn_info("master: job %s %s task %u attempt %u on worker %s "
                         "lost the race to another attempt: cancelled",
@@ -1284,6 +1289,13 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     j->progress[1] = qn_calloc(j->nreduce, sizeof(double));
     j->state = QUERN__JOB_STATE__JOB_RUNNING;
     j->start = now;
+    /* Shown from the start, 0 or not, so readers can rely on them. */
+    static const char *const faults[] = {"map_attempts",    "reduce_attempts",
+                                         "failed_attempts", "killed_attempts",
+                                         "backup_attempts", "maps_rerun",
+                                         "skipped_records"};
+    for (size_t i = 0; i < sizeof faults / sizeof *faults; i++)
+        s_count(j, faults[i], 0);
     j->last_push = now;
     if (sj->watch)
         s_watch(j, m->in.id, m->in.idlen);

@@ -497,7 +497,61 @@ static void s_speculate(qn_sched *s, int64_t now)
         s->spec_check = now + QN_SCHED_SPEC_CHECK_MS;
 }
 
-static void s_schedule(qn_sched *s, int64_t now)
+/*
+ * Maps that must run again for a job whose reduces hold the slots they
+ * could run in: cancel waiting reduces on workers the job may use, one
+ * per pending map. Returns how many were cancelled.
+ */
+static unsigned s_preempt(qn_sched *s)
+{
+    unsigned freed = 0;
+    for (int jx = 0; jx < s->njobs; jx++) {
+        s_job *j = &s->jobs[jx];
+        if (j->state != QN_JOB_RUNNING || j->pending[QN_MAP].len == 0 ||
+            j->running[QN_REDUCE] == 0)
+            continue;
+        unsigned need = j->pending[QN_MAP].len;
+        while (need > 0) {
+            /* The youngest waiting reduce attempt: it lost least. */
+            int best = -1;
+            int64_t best_started = 0;
+            for (unsigned i = 0; i < s->nruns; i++) {
+                s_run *r = &s->runs[i];
+                if (r->job != jx || r->kind != QN_REDUCE)
+                    continue;
+                const s_task *t = &j->tasks[QN_REDUCE][r->task];
+                int ix = s_att_index(t, r->attempt);
+                if (ix < 0 || s_banned(s, j, t->run[ix].worker))
+                    continue;
+                if (best < 0 || t->run[ix].started > best_started) {
+                    best = (int)i;
+                    best_started = t->run[ix].started;
+                }
+            }
+            if (best < 0)
+                break;
+            s_run r = s->runs[best];
+            s_task *t = &j->tasks[QN_REDUCE][r.task];
+            int ix = s_att_index(t, r.attempt);
+            s_act(s, (qn_action){.act = QN_ACT_CANCEL,
+                                 .worker = t->run[ix].worker,
+                                 .job = jx,
+                                 .kind = QN_REDUCE,
+                                 .task = r.task,
+                                 .attempt = r.attempt,
+                                 .reason = QN_CANCEL_PREEMPTED});
+            s_stop(s, jx, QN_REDUCE, r.task, (unsigned)ix);
+            if (t->nrun == 0)
+                s_make_pending(j, QN_REDUCE, r.task);
+            freed++;
+            need--;
+        }
+    }
+    return freed;
+}
+
+/* Start pending tasks on free slots. */
+static void s_assign_free(qn_sched *s, int64_t now)
 {
     char *skip = qn_calloc((size_t)s->nworkers + 1, 1);
     for (;;) {
@@ -515,6 +569,13 @@ static void s_schedule(qn_sched *s, int64_t now)
         s->next_worker = (w + 1) % s->nworkers;
     }
     free(skip);
+}
+
+static void s_schedule(qn_sched *s, int64_t now)
+{
+    s_assign_free(s, now);
+    if (s_preempt(s))
+        s_assign_free(s, now);
     s_speculate(s, now);
 }
 

@@ -24,7 +24,10 @@
  * - A dead worker's running attempts are lost; its completed maps run
  *   again while any reduce of their job is unfinished.
  * - Reduces start when every map is done; a reduce waiting for a map run
- *   again does not time out meanwhile.
+ *   again does not time out meanwhile. If that map finds no free slot it
+ *   may run in, a waiting reduce of its job is cancelled (not counted as
+ *   a failure) and runs later, so reduces cannot hold every slot while
+ *   the maps they wait for cannot start.
  * - Backups: once a phase has no pending tasks and at least one finished,
  *   an attempt running longer than both the phase's mean task time and
  *   spec_min_ms, and expected (from its progress) to take more than
@@ -71,6 +74,7 @@ typedef enum {
     QN_CANCEL_JOB_END = 1, /* its job ended (done, failed or cancelled) */
     QN_CANCEL_TIMEOUT,     /* no progress within the task timeout */
     QN_CANCEL_LOST_RACE,   /* another attempt of its task finished first */
+    QN_CANCEL_PREEMPTED,   /* a reduce waiting for maps made room for one */
 } qn_cancel_reason;
 
 typedef struct qn_action {
