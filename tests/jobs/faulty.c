@@ -16,7 +16,7 @@
  *                   (0..1), at a random record among its first 50
  *   poison=STRING   on every record that contains STRING, in every attempt
  *                   (a deterministic bad record)
- * and only if every one of these that is given holds:
+ * and only if every one of these that is given holds (they gate map only):
  *   bad_env=NAME    the variable NAME is set in the task's environment
  *                   (tasks inherit their worker's, so one worker is bad)
  *   fail_match=STRING  the task's shard name contains STRING
