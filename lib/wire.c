@@ -68,8 +68,14 @@ static const char *s_check(const Quern__Envelope *e)
             return "worker_hello: slots out of range";
         return NULL;
     case QUERN__ENVELOPE__BODY_HEARTBEAT:
-        return qn_id_ok(e->heartbeat->worker_id) ? NULL
-                                                 : "heartbeat: bad worker_id";
+        if (!qn_id_ok(e->heartbeat->worker_id))
+            return "heartbeat: bad worker_id";
+        for (size_t i = 0; i < e->heartbeat->n_work; i++)
+            if (!e->heartbeat->work[i]->attempt)
+                return "heartbeat: work without an attempt";
+        return NULL;
+    case QUERN__ENVELOPE__BODY_MAP_LOCATIONS:
+        return e->map_locations->reduce ? NULL : "map_locations: no reduce";
     case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
         if (!e->assign_task->spec)
             return "assign_task: no spec";
@@ -311,20 +317,26 @@ void qn_frames_release(qn_frames *f)
 
 /* ---- stream descriptors -------------------------------------------------- */
 
-int qn_wire_write_fd(int fd, Quern__Envelope *env)
+int qn_wire_append(qn_buf *b, Quern__Envelope *env)
 {
-    qn_buf b = {0};
     env->version = QN_PROTOCOL_VERSION;
     size_t n = quern__envelope__get_packed_size(env);
-    if (n > QN_MSG_MAX || qn_buf_reserve(&b, n + 4) < 0) {
-        qn_buf_release(&b);
+    if (n > QN_MSG_MAX || qn_buf_reserve(b, n + 4) < 0)
         return -QN_ETOOBIG;
-    }
-    unsigned char *p = (unsigned char *)b.data;
+    unsigned char *p = (unsigned char *)b->data + b->len;
     for (int i = 0; i < 4; i++)
         p[i] = (unsigned char)(n >> (8 * i));
     quern__envelope__pack(env, p + 4);
-    int rc = qn_write_all(fd, p, n + 4);
+    b->len += n + 4;
+    return 0;
+}
+
+int qn_wire_write_fd(int fd, Quern__Envelope *env)
+{
+    qn_buf b = {0};
+    int rc = qn_wire_append(&b, env);
+    if (rc == 0)
+        rc = qn_write_all(fd, b.data, b.len);
     qn_buf_release(&b);
     return rc;
 }

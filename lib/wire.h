@@ -97,6 +97,9 @@ void qn_frames_release(qn_frames *f);
  */
 int qn_wire_write_fd(int fd, Quern__Envelope *env);
 
+/* Append one such frame to b (for writing later, without blocking). */
+int qn_wire_append(qn_buf *b, Quern__Envelope *env);
+
 /*
  * Reassembles frames from a non-blocking stream descriptor. Call
  * qn_stream_read when fd is readable, then qn_stream_next until it returns

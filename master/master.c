@@ -706,6 +706,11 @@ static void s_actions(qn_master *m, int64_t now)
             if (a.reason == QN_LOST_WORKER_DEAD)
                 snprintf(why, sizeof why, "worker %s was lost",
                          m->workers[a.worker].id);
+            else if (a.reason == QN_LOST_VANISHED)
+                snprintf(why, sizeof why,
+                         "worker %s does not run it (a message was lost on "
+                         "the way)",
+                         m->workers[a.worker].id);
             else
                 snprintf(why, sizeof why,
                          "no progress for %d ms (--task-timeout-ms): killed",
@@ -756,13 +761,14 @@ static void s_actions(qn_master *m, int64_t now)
 /* ---- messages from workers ----------------------------------------------- */
 
 static void s_welcome(qn_master *m, const char *route, size_t routelen,
-                      const char *id, int rejoin)
+                      const char *id, int rejoin, int reset)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__WorkerWelcome wl = QUERN__WORKER_WELCOME__INIT;
     wl.worker_id = (char *)id;
     wl.heartbeat_ms = (uint32_t)m->cfg.heartbeat_ms;
     wl.rejoin = rejoin;
+    wl.reset = reset;
     env.body_case = QUERN__ENVELOPE__BODY_WORKER_WELCOME;
     env.worker_welcome = &wl;
     s_send(m, route, routelen, &env);
@@ -776,9 +782,12 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
         memcpy(m->workers[w].route, m->in.id, m->in.idlen);
         m->workers[w].routelen = m->in.idlen;
         qn_sched_worker_seen(m->sched, now, w);
-        s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0);
+        s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, 0);
         return;
     }
+    /* Given up for dead before (w >= 0): it joins as new, and drops what
+     * it ran and holds, which this master has already replaced. */
+    int reset = w >= 0;
     m->workers =
         qn_realloc(m->workers, (size_t)(m->nworkers + 1) * sizeof *m->workers);
     s_worker *wk = &m->workers[m->nworkers++];
@@ -792,7 +801,7 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
     wk->routelen = m->in.idlen;
     wk->seen = now;
     /* Welcome first, so it arrives before any assignment. */
-    s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0);
+    s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, reset);
     int handle = qn_sched_worker_join(m->sched, now, h->slots);
     if (handle != m->nworkers - 1)
         qn_error("master: scheduler handle %d for worker %s is out of step",
@@ -801,16 +810,26 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
             wk->id, wk->host, wk->slots, wk->endpoint);
 }
 
-/* The worker a message claims to come from, or -1 (and a rejoin request). */
-static int s_known_worker(qn_master *m, const char *id, int64_t now)
+/* Replies to worker w go where its current message came from. */
+static void s_route_here(qn_master *m, int w)
+{
+    memcpy(m->workers[w].route, m->in.id, m->in.idlen);
+    m->workers[w].routelen = m->in.idlen;
+}
+
+/*
+ * The worker a message claims to come from, or -1 (and a rejoin request).
+ * With route set, replies to it go where this message came from.
+ */
+static int s_known_worker(qn_master *m, const char *id, int64_t now, int route)
 {
     int w = s_worker_by_id(m, id);
     if (w < 0 || qn_sched_worker_seen(m->sched, now, w) < 0) {
-        s_welcome(m, m->in.id, m->in.idlen, id, 1);
+        s_welcome(m, m->in.id, m->in.idlen, id, 1, 0);
         return -1;
     }
-    memcpy(m->workers[w].route, m->in.id, m->in.idlen);
-    m->workers[w].routelen = m->in.idlen;
+    if (route)
+        s_route_here(m, w);
     m->workers[w].seen = now;
     return w;
 }
@@ -818,7 +837,7 @@ static int s_known_worker(qn_master *m, const char *id, int64_t now)
 static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
                            int64_t now)
 {
-    int w = s_known_worker(m, hb->worker_id, now);
+    int w = s_known_worker(m, hb->worker_id, now, 0);
     if (w < 0)
         return;
     s_worker *wk = &m->workers[w];
@@ -832,8 +851,31 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
         return;
     }
     wk->hb_seq = hb->seq;
+    s_route_here(m, w); /* a fresh message: its connection is current */
     /* The answer tells the worker its master is still there. */
-    s_welcome(m, wk->route, wk->routelen, wk->id, 0);
+    s_welcome(m, wk->route, wk->routelen, wk->id, 0, 0);
+    /* An attempt running here for a while that the worker does not list
+     * never reached it, or its end never reached us: lost, not failed. */
+    qn_attempt_ref mine[256];
+    unsigned n = qn_sched_worker_attempts(m->sched, w, mine, 256);
+    int64_t grace = 3 * (int64_t)m->cfg.heartbeat_ms;
+    if (grace < 2000)
+        grace = 2000;
+    for (unsigned i = 0; i < n; i++) {
+        if (now - mine[i].started < grace)
+            continue;
+        const char *job = m->jobs[mine[i].job].id;
+        int listed = 0;
+        for (size_t k = 0; k < hb->n_running && !listed; k++) {
+            const Quern__AttemptRef *r = hb->running[k];
+            listed = r->task == mine[i].task && r->attempt == mine[i].attempt &&
+                     r->kind == (Quern__TaskKind)mine[i].kind &&
+                     strcmp(r->job_id, job) == 0;
+        }
+        if (!listed)
+            qn_sched_vanished(m->sched, now, mine[i].job, mine[i].kind,
+                              mine[i].task, mine[i].attempt);
+    }
     if (hb->rss_peak > wk->rss_peak)
         wk->rss_peak = hb->rss_peak;
     for (size_t i = 0; i < hb->n_work; i++) {
@@ -865,8 +907,12 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
     }
 }
 
-/* Tell running reduce attempts of job jx where map task's output now is. */
-static void s_send_location(qn_master *m, int jx, unsigned task)
+/*
+ * Tell running reduce attempts of job jx (only the one named by to, if
+ * set) where map task's output now is.
+ */
+static void s_send_location(qn_master *m, int jx, unsigned task,
+                            const Quern__AttemptRef *to)
 {
     s_job *j = &m->jobs[jx];
     const s_mapout *mo = &j->outs[task];
@@ -881,6 +927,8 @@ static void s_send_location(qn_master *m, int jx, unsigned task)
         int ws[QN_SCHED_MAX_RUNNING];
         unsigned n = qn_sched_running(m->sched, jx, QN_REDUCE, r, atts, ws);
         for (unsigned k = 0; k < n; k++) {
+            if (to && (to->task != r || to->attempt != atts[k]))
+                continue;
             Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
             ref.job_id = j->id;
             ref.kind = QUERN__TASK_KIND__REDUCE;
@@ -901,19 +949,29 @@ static void s_send_location(qn_master *m, int jx, unsigned task)
     }
 }
 
-/* A reducer could not fetch a map output. */
-static void s_on_fetch_failure(qn_master *m, int jx, const char *reducer,
-                               unsigned rtask, const Quern__FetchFailure *ff,
-                               int64_t now)
+/*
+ * A current reduce attempt (ref, on worker rw) of running job jx could not
+ * fetch a map output.
+ */
+static void s_on_fetch_failure(qn_master *m, int jx, int rw,
+                               const Quern__AttemptRef *ref,
+                               const Quern__FetchFailure *ff, int64_t now)
 {
     s_job *j = &m->jobs[jx];
-    if (ff->map >= j->nmaps) {
+    const char *reducer = m->workers[rw].id;
+    unsigned rtask = ref->task;
+    if (ff->map >= j->nmaps || !j->outs) {
         s_drop(m, "fetch failure for a map out of range");
         return;
     }
     qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, ff->map);
-    if (ti.state != QN_TASK_DONE || ti.attempt != ff->attempt)
-        return; /* already running again, or about an older output */
+    if (ti.state != QN_TASK_DONE)
+        return; /* running again: its new place is sent when it is done */
+    if (ti.attempt != ff->attempt) {
+        /* It tries an older output: our word of the new one was lost. */
+        s_send_location(m, jx, ff->map, ref);
+        return;
+    }
     s_mapout *mo = &j->outs[ff->map];
     mo->reports++;
     qn_job_info info = qn_sched_job(m->sched, jx);
@@ -1002,7 +1060,7 @@ static int s_commit_partition(s_job *j, unsigned task, unsigned attempt,
 static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
                              int64_t now)
 {
-    int w = s_known_worker(m, u->worker_id, now);
+    int w = s_known_worker(m, u->worker_id, now, 1);
     if (w < 0)
         return;
     const Quern__AttemptRef *r = u->attempt;
@@ -1033,10 +1091,10 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
             }
             j->dirty = 1;
         }
-        if (kind == QN_REDUCE)
+        if (kind == QN_REDUCE && current &&
+            j->state == QUERN__JOB_STATE__JOB_RUNNING)
             for (size_t i = 0; i < u->n_fetch_failures; i++)
-                s_on_fetch_failure(m, jx, u->worker_id, r->task,
-                                   u->fetch_failures[i], now);
+                s_on_fetch_failure(m, jx, w, r, u->fetch_failures[i], now);
         break;
     case QUERN__TASK_STATE__SUCCEEDED:
         if (!current) {
@@ -1100,7 +1158,7 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
         /* A map run again while reduces wait for it: say where it is. */
         if (kind == QN_MAP && before.reduces_running > 0 &&
             m->jobs[jx].state == QUERN__JOB_STATE__JOB_RUNNING)
-            s_send_location(m, jx, r->task);
+            s_send_location(m, jx, r->task, NULL);
         j->dirty = 1;
         break;
     case QUERN__TASK_STATE__FAILED:

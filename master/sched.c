@@ -502,7 +502,7 @@ static void s_speculate(qn_sched *s, int64_t now)
  * could run in: cancel waiting reduces on workers the job may use, one
  * per pending map. Returns how many were cancelled.
  */
-static unsigned s_preempt(qn_sched *s)
+static unsigned s_preempt(qn_sched *s, int64_t now)
 {
     unsigned freed = 0;
     for (int jx = 0; jx < s->njobs; jx++) {
@@ -540,9 +540,14 @@ static unsigned s_preempt(qn_sched *s)
                                  .task = r.task,
                                  .attempt = r.attempt,
                                  .reason = QN_CANCEL_PREEMPTED});
+            int w = t->run[ix].worker;
             s_stop(s, jx, QN_REDUCE, r.task, (unsigned)ix);
             if (t->nrun == 0)
                 s_make_pending(j, QN_REDUCE, r.task);
+            /* The slot goes to the map it was freed for, not another job. */
+            unsigned m = s_queue_pop(&j->pending[QN_MAP]);
+            j->tasks[QN_MAP][m].queued = 0;
+            s_start(s, now, w, jx, QN_MAP, m, 0);
             freed++;
             need--;
         }
@@ -574,8 +579,7 @@ static void s_assign_free(qn_sched *s, int64_t now)
 static void s_schedule(qn_sched *s, int64_t now)
 {
     s_assign_free(s, now);
-    if (s_preempt(s))
-        s_assign_free(s, now);
+    s_preempt(s, now);
     s_speculate(s, now);
 }
 
@@ -871,6 +875,40 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
         s_end_job(s, job, QN_JOB_DONE);
         s_act(s, (qn_action){.act = QN_ACT_JOB_DONE, .worker = -1, .job = job});
     }
+    s_schedule(s, now);
+    return QN_SCHED_ACCEPTED;
+}
+
+unsigned qn_sched_worker_attempts(const qn_sched *s, int worker,
+                                  qn_attempt_ref *out, unsigned cap)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->nruns && n < cap; i++) {
+        const s_run *r = &s->runs[i];
+        const s_att *a =
+            s_current(s, r->job, r->kind, r->task, r->attempt, NULL);
+        if (a && a->worker == worker)
+            out[n++] = (qn_attempt_ref){r->job, r->kind, r->task, r->attempt,
+                                        a->started};
+    }
+    return n;
+}
+
+int qn_sched_vanished(qn_sched *s, int64_t now, int job, qn_kind kind,
+                      unsigned task, unsigned attempt)
+{
+    int i;
+    s_att *a = s_current(s, job, kind, task, attempt, &i);
+    if (!a)
+        return QN_SCHED_STALE;
+    s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
+                         .worker = a->worker,
+                         .job = job,
+                         .kind = kind,
+                         .task = task,
+                         .attempt = attempt,
+                         .reason = QN_LOST_VANISHED});
+    s_attempt_failed(s, job, kind, task, (unsigned)i, 0);
     s_schedule(s, now);
     return QN_SCHED_ACCEPTED;
 }

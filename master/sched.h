@@ -67,6 +67,7 @@ typedef enum {
 typedef enum {
     QN_LOST_WORKER_DEAD = 1, /* its worker stopped heartbeating */
     QN_LOST_TIMEOUT,         /* no progress within the task timeout */
+    QN_LOST_VANISHED,        /* its worker does not have it (a message lost) */
 } qn_lost_reason;
 
 /* Why an attempt is cancelled. */
@@ -181,6 +182,26 @@ int qn_sched_attempt_worker(const qn_sched *s, int job, qn_kind kind,
  */
 unsigned qn_sched_running(const qn_sched *s, int job, qn_kind kind,
                           unsigned task, unsigned *attempts, int *workers);
+
+/* One running attempt, as listed by qn_sched_worker_attempts. */
+typedef struct qn_attempt_ref {
+    int job;
+    qn_kind kind;
+    unsigned task, attempt;
+    int64_t started;
+} qn_attempt_ref;
+
+/* The attempts running on a worker: fills up to cap; returns how many. */
+unsigned qn_sched_worker_attempts(const qn_sched *s, int worker,
+                                  qn_attempt_ref *out, unsigned cap);
+
+/*
+ * The worker says it does not run an attempt the scheduler thinks it runs
+ * (an assignment or a result was lost on the way): the attempt is lost,
+ * not failed. Returns QN_SCHED_ACCEPTED or QN_SCHED_STALE.
+ */
+int qn_sched_vanished(qn_sched *s, int64_t now, int job, qn_kind kind,
+                      unsigned task, unsigned attempt);
 
 /* An attempt reported progress (it is alive and working). Stale reports are
  * ignored. fraction (0..1, or negative if unknown) is how far it got. */

@@ -2153,3 +2153,69 @@ Test(sched, reduce_that_waited_for_a_map_is_not_backed_up_at_once)
     }
     cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 1).attempts, 1);
 }
+
+Test(sched, vanished_attempt_is_a_loss_and_runs_again)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    qn_action a0 = pop_assign(s, j, QN_MAP, 0, 1);
+    pop_assign(s, j, QN_MAP, 1, 1);
+    qn_attempt_ref refs[4];
+    cr_assert_eq(qn_sched_worker_attempts(s, a0.worker, refs, 4), 1);
+    cr_assert_eq(refs[0].job, j);
+    cr_assert_eq(refs[0].kind, QN_MAP);
+    cr_assert_eq(refs[0].task, 0);
+    cr_assert_eq(refs[0].attempt, 1);
+    /* The worker never got it: lost, not failed, and it runs again. */
+    cr_assert_eq(qn_sched_vanished(s, 5000, j, QN_MAP, 0, 1),
+                 QN_SCHED_ACCEPTED);
+    qn_action lost = pop(s);
+    expect_act(lost, QN_ACT_ATTEMPT_LOST, a0.worker, j, QN_MAP, 0, 1);
+    cr_assert_eq(lost.reason, QN_LOST_VANISHED);
+    expect_act(pop(s), QN_ACT_ASSIGN, a0.worker, j, QN_MAP, 0, 2);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 1);
+    /* Twice is stale; so is an attempt never run. */
+    cr_assert_eq(qn_sched_vanished(s, 5001, j, QN_MAP, 0, 1), QN_SCHED_STALE);
+    cr_assert_eq(qn_sched_vanished(s, 5001, j, QN_MAP, 0, 9), QN_SCHED_STALE);
+    expect_none(s);
+    (void)w0;
+    (void)w1;
+    check_counts(s, j);
+}
+
+Test(sched, preempted_slot_goes_to_the_map_not_to_another_job)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    /* Job a: 1 map, 2 reduces, both running on the two slots. */
+    int a = qn_sched_job_add(s, 0, 1, 2, 4);
+    qn_action m = pop_assign(s, a, QN_MAP, 0, 1);
+    cr_assert_eq(qn_sched_done(s, 10, a, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    pop_assign(s, a, QN_REDUCE, 0, 1);
+    pop_assign(s, a, QN_REDUCE, 1, 1);
+    /* An older job b would take any free slot first: add it now... */
+    int b = qn_sched_job_add(s, 20, 1, 1, 4);
+    expect_none(s); /* no slot */
+    /* ...then a's map output is lost: a waiting reduce makes room, and
+     * the slot goes to a's map even though job b has a task pending. */
+    cr_assert_eq(qn_sched_map_lost(s, 30, a, 0, 1), 0);
+    expect_act(pop(s), QN_ACT_MAP_RERUN, m.worker, a, QN_MAP, 0, 1);
+    qn_action c = pop(s);
+    cr_assert_eq(c.act, QN_ACT_CANCEL);
+    cr_assert_eq(c.reason, QN_CANCEL_PREEMPTED);
+    cr_assert_eq(c.job, a);
+    cr_assert_eq(c.kind, QN_REDUCE);
+    expect_act(pop(s), QN_ACT_ASSIGN, c.worker, a, QN_MAP, 0, 2);
+    expect_none(s); /* one reduce is enough to make room */
+    cr_assert_eq(qn_sched_job(s, a).reduces_running, 1);
+    cr_assert_eq(qn_sched_job(s, b).maps_running, 0);
+    (void)w0;
+    (void)w1;
+    check_counts(s, a);
+    check_counts(s, b);
+}

@@ -126,6 +126,8 @@ static void s_seg_reset(s_fetch *f, s_seg *s)
     p->inflight = p->inflight > s->inflight ? p->inflight - s->inflight : 0;
     f->inflight = f->inflight > s->inflight ? f->inflight - s->inflight : 0;
     s->inflight = 0;
+    /* What it fetched is fetched again: count it once. */
+    qn_task_count(f->t, QN_C_SHUFFLE_STORED, -(long long)s->got);
     s->asked = s->got = 0;
     s->gen++;
     if (s->fd >= 0) {
@@ -295,7 +297,7 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
     f->inflight--;
     rc = 0;
     if (r->error[0]) {
-        rc = s_seg_failed(f, s, 1, "%s answered: %s", p->endpoint, r->error);
+        rc = s_seg_failed(f, s, 0, "%s answered: %s", p->endpoint, r->error);
     } else if (r->total != s->total || !fr->has_data ||
                r->offset + fr->data.len > s->total ||
                (fr->data.len == 0 && r->offset < s->total)) {
@@ -473,9 +475,12 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
                 s_peer *p = &f.peers[i];
                 if (!p->inflight || now - p->last_heard < STALL_MS)
                     continue;
+                /* Only segments it left waiting are reported; the others
+                 * start again on a fresh connection. */
                 for (size_t k = next; k < f.nsegs && rc == 0; k++) {
                     s_seg *s = &f.segs[k];
-                    if (s->peer == i && s->state == SEG_FETCHING)
+                    if (s->peer == i && s->state == SEG_FETCHING &&
+                        s->inflight > 0)
                         rc =
                             s_seg_failed(&f, s, 0, "%s did not answer for %d s",
                                          p->endpoint, STALL_MS / 1000);

@@ -50,7 +50,11 @@ typedef struct {
     char **shards; /* map: its input pieces' names, for reports */
     size_t nshards;
     uint64_t records, bytes; /* how far it got, from its reports */
+    qn_buf out;              /* frames for the task not yet written */
+    size_t out_off;
 } s_attempt;
+
+#define TASK_OUT_MAX (1024 * 1024) /* bytes queued for one task at most */
 
 struct qn_worker {
     qn_worker_config cfg;
@@ -260,6 +264,7 @@ static void s_attempt_release(s_attempt *a)
     qn_wire_free(a->final);
     a->final = NULL;
     qn_buf_release(&a->st.in);
+    qn_buf_release(&a->out);
     free(a->bad_msg);
     free(a->stderr_path);
     for (size_t i = 0; i < a->nshards; i++)
@@ -565,23 +570,42 @@ static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
     s_kill(a);
 }
 
-/* New map output locations for a reduce attempt: pass them on to it. */
+/* Write what is queued for a task as far as its socket takes it. */
+static void s_flush_out(s_attempt *a)
+{
+    while (a->st.fd >= 0 && a->out_off < a->out.len) {
+        ssize_t n =
+            write(a->st.fd, a->out.data + a->out_off, a->out.len - a->out_off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* full (the poll loop waits for room) or gone */
+        a->out_off += (size_t)n;
+    }
+    if (a->out_off == a->out.len)
+        a->out.len = a->out_off = 0;
+}
+
+/*
+ * New map output locations for a reduce attempt: queue them for it. The
+ * loop writes them as its socket has room, so a task that is not reading
+ * (it is past fetching) never blocks the worker; past TASK_OUT_MAX they
+ * are dropped whole, and a reducer that still needs one asks again.
+ */
 static void s_locations(qn_worker *w, Quern__Envelope *env)
 {
     const Quern__AttemptRef *r = env->map_locations->reduce;
     s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
     if (!a || a->st.fd < 0)
         return; /* it ended meanwhile */
-    /* A whole frame or none: written blocking. It is small and the socket
-     * holds thousands of them, so this does not wait on a busy task. */
-    int fl = fcntl(a->st.fd, F_GETFL);
-    fcntl(a->st.fd, F_SETFL, fl & ~O_NONBLOCK);
-    int rc = qn_wire_write_fd(a->st.fd, env);
-    fcntl(a->st.fd, F_SETFL, fl);
-    if (rc < 0)
-        qn_warn("worker %s: cannot pass new map locations to job %s reduce "
-                "task %u",
-                w->id, a->job_id, a->task);
+    if (a->out.len - a->out_off > TASK_OUT_MAX ||
+        qn_wire_append(&a->out, env) < 0) {
+        qn_debug("worker %s: job %s reduce task %u is not reading; dropped "
+                 "a map location for it",
+                 w->id, a->job_id, a->task);
+        return;
+    }
+    s_flush_out(a);
 }
 
 static void s_job_end(qn_worker *w, const char *job_id)
@@ -667,6 +691,12 @@ static void s_on_master(qn_worker *w, int64_t now)
                 w->hello_backoff = HELLO_RETRY_MS;
                 s_hello(w, now);
             } else if (!w->welcomed) {
+                if (env->worker_welcome->reset) {
+                    qn_info("worker %s: the master had given us up for dead; "
+                            "dropping our attempts and map outputs",
+                            w->id);
+                    s_forget_everything(w);
+                }
                 w->welcomed = 1;
                 w->heard = now;
                 w->hello_backoff = HELLO_RETRY_MS;
@@ -748,7 +778,12 @@ int qn_worker_run(qn_worker *w)
         items[2].events = ZMQ_POLLIN;
         for (size_t i = 0; i < w->natt; i++) {
             items[3 + i].fd = w->att[i].st.fd; /* -1 once closed: ignored */
-            items[3 + i].events = w->att[i].st.fd >= 0 ? ZMQ_POLLIN : 0;
+            items[3 + i].events =
+                w->att[i].st.fd < 0
+                    ? 0
+                    : ZMQ_POLLIN |
+                          (w->att[i].out.len > w->att[i].out_off ? ZMQ_POLLOUT
+                                                                 : 0);
         }
         int64_t due = w->welcomed ? w->next_heartbeat : w->next_hello;
         now = qn_now_ms();
@@ -765,9 +800,12 @@ int qn_worker_run(qn_worker *w)
         }
         /* Attempts' channels before reaping, so reports come first. */
         size_t natt = w->natt;
-        for (size_t i = 0; i < natt && i < w->natt; i++)
+        for (size_t i = 0; i < natt && i < w->natt; i++) {
+            if (items[3 + i].revents & ZMQ_POLLOUT)
+                s_flush_out(&w->att[i]);
             if (items[3 + i].revents & ZMQ_POLLIN)
                 s_on_ctl(w, &w->att[i]);
+        }
         s_reap(w);
         if (items[0].revents & ZMQ_POLLIN)
             s_on_master(w, now);
