@@ -6,29 +6,12 @@
 # is the same as a sequential word count.
 . "$(dirname "$0")/lib.sh"
 
-# ppid_of PID: the parent of a running process (an attempt's worker).
-ppid_of() { ps -o ppid= -p "$1" 2>/dev/null | tr -d ' '; }
-
-# forget_pid PID: a daemon killed on purpose; reap it, and keep cleanup
-# from flagging its exit status.
-forget_pid() {
-    local p=$1 q keep=()
-    for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-    PIDS=("${keep[@]}")
-    wait "$p" 2>/dev/null || true
-}
-
 start_master --heartbeat-ms 100 --dead-ms 1500 --task-timeout-ms 5000
-W=()
-for i in 1 2 3; do
-    start_worker "w$i" --slots 1
-    W+=("${PIDS[-1]}")
-done
+start_workers 3 --slots 1
 # 6 maps of about 230 lines (1 ms a line); about 13,000 words over 6
 # reduces at 1 ms a value: 2 s a reduce, so 3 of them wait for a slot.
 gen "$T/in" 96K 3
-mkfifo "$T/notify"
-exec 5<>"$T/notify" # held open: attempts never block on it
+open_notify
 timeout 60 "$QUERN" submit --master "$MASTER" --job "$TJOBS/faulty.so" \
     --input "$T/in" --output "$T/out" --split-size 16K -R 6 \
     --arg sleep_ms=1 --arg reduce_sleep_ms=1 --arg "notify=$T/notify" \
@@ -61,11 +44,7 @@ rc=$?
 set -e
 [ $rc = 0 ] || fail "the job did not succeed (exit $rc): $(cat "$T/submit.log")"
 id=$(head -n 1 "$T/submit.log")
-[ -e "$T/out/_SUCCESS" ] || fail "no _SUCCESS"
-[ "$(ls "$T"/out/part-* | wc -l)" = 6 ] || fail "expected 6 part files: $(ls "$T/out")"
-cat "$T"/out/part-* | sort >"$T/got"
-wordcount_ref "$T"/in/* >"$T/want"
-cmp -s "$T/got" "$T/want" || fail "output differs from the reference: $(diff "$T/want" "$T/got" | head -5)"
+check_wordcount "$T/out" 6 "$T"/in/*
 
 "$QUERN" status "$id" --master "$MASTER" --json >"$T/status.json"
 rerun=$(jq -e '.counters.maps_rerun' "$T/status.json") ||

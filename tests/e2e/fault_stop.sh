@@ -7,21 +7,13 @@
 # still stops cleanly on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
-# ppid_of PID: the parent of a running process (an attempt's worker).
-ppid_of() { ps -o ppid= -p "$1" 2>/dev/null | tr -d ' '; }
-
 start_master --heartbeat-ms 100 --dead-ms 1500 --task-timeout-ms 60000
-W=()
-for i in 1 2; do
-    start_worker "w$i"
-    W+=("${PIDS[-1]}")
-done
+start_workers 2
 # 4 maps of about 450 lines; the first attempt of text-001's map sleeps
 # 100 ms a line (45 s alone); the others run at full speed.
 gen "$T/in" 128K 4
 mkdir "$T/slow"
-mkfifo "$T/notify"
-exec 5<>"$T/notify" # held open: attempts never block on it
+open_notify
 start=$(date +%s%3N)
 timeout 60 "$QUERN" submit --master "$MASTER" --job "$TJOBS/faulty.so" \
     --input "$T/in" --output "$T/out" --split-size 32K -R 2 --no-speculation \

@@ -74,3 +74,70 @@ wordcount_ref() {
     cat "$@" | tr -s ' \t' '\n\n' | grep -v '^$' | sort | uniq -c |
         awk '{print $2 "\t" $1}' | sort
 }
+
+# ---- for the fault tests -----------------------------------------------------
+
+# ppid_of PID: the parent of a running process (an attempt's worker).
+ppid_of() { ps -o ppid= -p "$1" 2>/dev/null | tr -d ' '; }
+
+# forget_pid PID: a daemon killed on purpose; reap it, and keep cleanup
+# from flagging its exit status.
+forget_pid() {
+    local p=$1 q keep=()
+    for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+    PIDS=("${keep[@]}")
+    wait "$p" 2>/dev/null || true
+}
+
+# start_workers N [ARGS...]: starts workers w1..wN; their pids go in W.
+start_workers() {
+    local n=$1 i
+    shift
+    W=()
+    for i in $(seq "$n"); do
+        start_worker "w$i" "$@"
+        W+=("${PIDS[-1]}")
+    done
+}
+
+# open_notify: a FIFO for faulty.so's notify= argument, held open on fd 5
+# (read-write, so attempts never block on it); its path is $T/notify.
+open_notify() {
+    mkfifo "$T/notify"
+    exec 5<>"$T/notify"
+}
+
+# kill_worker_running PHASE: reads "PHASE PID" notices on fd 5 until an
+# attempt of PHASE runs under one of the workers in W, kills that worker
+# with SIGKILL and checks the attempt dies with it. Sets VICTIM.
+kill_worker_running() {
+    local want=$1 phase pid pp w tpid= end=$((SECONDS + 30))
+    VICTIM=
+    while [ -z "$VICTIM" ] && [ $SECONDS -lt $end ]; do
+        read -r -t 30 phase pid <&5 || fail "no $want attempt started"
+        [ "$phase" = "$want" ] || continue
+        pp=$(ppid_of "$pid")
+        for w in "${W[@]}"; do [ "$w" = "$pp" ] && VICTIM=$w tpid=$pid; done
+    done
+    [ -n "$VICTIM" ] || fail "found no worker running a $want"
+    kill -9 "$VICTIM"
+    forget_pid "$VICTIM"
+    timeout 10 tail --pid="$tpid" -f /dev/null ||
+        fail "$want attempt $tpid outlived its killed worker $VICTIM"
+}
+
+# check_wordcount OUT PARTS INPUT...: OUT holds _SUCCESS, PARTS part files
+# and nothing else, and their lines are the word count of the inputs.
+check_wordcount() {
+    local out=$1 parts=$2
+    shift 2
+    [ -e "$out/_SUCCESS" ] || fail "no _SUCCESS in $out"
+    [ "$(ls -A "$out" | grep -vc -e '^part-' -e '^_SUCCESS$')" = 0 ] ||
+        fail "stray files in the output: $(ls -A "$out")"
+    [ "$(ls "$out"/part-* | wc -l)" = "$parts" ] ||
+        fail "expected $parts part files: $(ls "$out")"
+    cat "$out"/part-* | sort >"$T/got"
+    wordcount_ref "$@" >"$T/want"
+    cmp -s "$T/got" "$T/want" ||
+        fail "output differs from the reference: $(diff "$T/want" "$T/got" | head -5)"
+}
