@@ -12,11 +12,9 @@ start_workers 3 --slots 1
 # reduces at 1 ms a value: 2 s a reduce, so 3 of them wait for a slot.
 gen "$T/in" 96K 3
 open_notify
-timeout 60 "$QUERN" submit --master "$MASTER" --job "$TJOBS/faulty.so" \
+submit_faulty \
     --input "$T/in" --output "$T/out" --split-size 16K -R 6 \
-    --arg sleep_ms=1 --arg reduce_sleep_ms=1 --arg "notify=$T/notify" \
-    --wait >"$T/submit.log" 2>&1 &
-sub=$!
+    --arg sleep_ms=1 --arg reduce_sleep_ms=1 --arg "notify=$T/notify"
 
 # Note which workers ran maps; at the first reduce (every map is done by
 # then: a reduce reads all their outputs first) kill one of them.
@@ -38,12 +36,8 @@ done
 kill -9 "$victim"
 forget_pid "$victim"
 
-set +e
-wait $sub
-rc=$?
-set -e
-[ $rc = 0 ] || fail "the job did not succeed (exit $rc): $(cat "$T/submit.log")"
-id=$(head -n 1 "$T/submit.log")
+job_succeeds
+id=$ID
 check_wordcount "$T/out" 6 "$T"/in/*
 
 "$QUERN" status "$id" --master "$MASTER" --json >"$T/status.json"

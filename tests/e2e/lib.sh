@@ -141,3 +141,20 @@ check_wordcount() {
     cmp -s "$T/got" "$T/want" ||
         fail "output differs from the reference: $(diff "$T/want" "$T/got" | head -5)"
 }
+
+# submit_faulty ARGS...: submits tests/jobs/faulty.so with ARGS and follows
+# it in the background (bounded to 60 s), output in $T/submit.log; sets SUB.
+submit_faulty() {
+    timeout 60 "$QUERN" submit --master "$MASTER" --job "$TJOBS/faulty.so" \
+        "$@" --wait >"$T/submit.log" 2>&1 &
+    SUB=$!
+}
+
+# job_succeeds: waits for the job submit_faulty started, which must
+# succeed; sets ID to its job id.
+job_succeeds() {
+    local rc=0
+    wait "$SUB" || rc=$?
+    [ $rc = 0 ] || fail "the job did not succeed (exit $rc): $(cat "$T/submit.log")"
+    ID=$(head -n 1 "$T/submit.log")
+}
