@@ -34,10 +34,11 @@ endif
 # ---- sources ---------------------------------------------------------------
 
 LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
-              lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c
-MASTER_SRC := master/sched.c master/split.c master/master.c
-CLIENT_SRC := master/client.c master/cluster.c
-WORKER_SRC := worker/worker.c worker/shuffle.c
+              lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
+              lib/curve.c lib/sha256.c lib/shardio.c
+MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c
+CLIENT_SRC := master/client.c master/cluster.c master/dataset.c
+WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
 TASK_SRC   := worker/task.c worker/maptask.c worker/reducetask.c worker/fetch.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))

@@ -66,6 +66,9 @@ static const char *s_check(const Quern__Envelope *e)
             return "worker_hello: bad worker_id";
         if (e->worker_hello->slots == 0 || e->worker_hello->slots > 1024)
             return "worker_hello: slots out of range";
+        for (size_t i = 0; i < e->worker_hello->n_shards; i++)
+            if (!qn_id_ok(e->worker_hello->shards[i]->dataset))
+                return "worker_hello: bad dataset";
         return NULL;
     case QUERN__ENVELOPE__BODY_HEARTBEAT:
         if (!qn_id_ok(e->heartbeat->worker_id))
@@ -101,6 +104,36 @@ static const char *s_check(const Quern__Envelope *e)
     case QUERN__ENVELOPE__BODY_FETCH_REQUEST:
         return qn_id_ok(e->fetch_request->job_id) ? NULL
                                                   : "fetch_request: bad job_id";
+    case QUERN__ENVELOPE__BODY_SHARD_READ:
+        return qn_id_ok(e->shard_read->dataset) ? NULL
+                                                : "shard_read: bad dataset";
+    case QUERN__ENVELOPE__BODY_SHARD_WRITE:
+        if (!qn_id_ok(e->shard_write->dataset))
+            return "shard_write: bad dataset";
+        return qn_id_ok(e->shard_write->token) ? NULL
+                                               : "shard_write: bad token";
+    case QUERN__ENVELOPE__BODY_DATA_REPORT:
+        if (!qn_id_ok(e->data_report->worker_id))
+            return "data_report: bad worker_id";
+        for (size_t i = 0; i < e->data_report->n_added; i++)
+            if (!qn_id_ok(e->data_report->added[i]->dataset))
+                return "data_report: bad dataset";
+        for (size_t i = 0; i < e->data_report->n_removed; i++)
+            if (!qn_id_ok(e->data_report->removed[i]->dataset))
+                return "data_report: bad dataset";
+        return NULL;
+    case QUERN__ENVELOPE__BODY_DATA_COMMAND:
+        if (!qn_id_ok(e->data_command->dataset))
+            return "data_command: bad dataset";
+        if (e->data_command->op == QUERN__DATA_COMMAND__OP__COMMIT &&
+            !qn_id_ok(e->data_command->job_id))
+            return "data_command: bad job_id";
+        return NULL;
+    case QUERN__ENVELOPE__BODY_PLUGIN_REQUEST:
+        return qn_id_ok(e->plugin_request->worker_id) &&
+                       qn_id_ok(e->plugin_request->hash)
+                   ? NULL
+                   : "plugin_request: bad worker_id or hash";
     default: return NULL;
     }
 }

@@ -7,6 +7,8 @@
 #include "client.h"
 #include "cluster.h"
 #include "codec.h"
+#include "curve.h"
+#include "dataset.h"
 #include "log.h"
 #include "proc.h"
 #include "quern.h"
@@ -15,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +44,16 @@ static void s_usage(FILE *f)
         "  jobs     [--json]         list jobs\n"
         "  workers  [--json]         list workers\n"
         "  cancel   JOB              stop a job, leaving no output\n"
+        "  put      FILE... --dataset NAME [--replicas K] [--shard-size SIZE]\n"
+        "           [--record-size N | --whole]\n"
+        "           cut files into shards at record boundaries (lines by\n"
+        "           default) and store K copies of each on the workers\n"
+        "  ls       [NAME] [--json]  datasets, or one dataset's shards\n"
+        "  cat      NAME             a dataset's shards in order, to stdout\n"
+        "  get      NAME DIR         a dataset's shards as DIR/part-NNNNN\n"
+        "  rm       NAME             remove a dataset from every worker\n"
+        "  keygen   PREFIX           write a CURVE key pair: PREFIX.key\n"
+        "           (secret) and PREFIX.pub (public)\n"
         "\n"
         "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
         "(default 64M), --sort-mb N (default 64), --max-attempts N\n"
@@ -50,7 +63,13 @@ static void s_usage(FILE *f)
         "\n"
         "Commands that talk to a master take --master EP (default: the\n"
         "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
-        "Inputs and outputs are paths and must contain a '/' (./data.txt).\n"
+        "With --curve-secret FILE (and --curve-master FILE, the master's\n"
+        "public key) they connect over CURVE (or QUERN_CURVE_SECRET and\n"
+        "QUERN_CURVE_MASTER).\n"
+        "Inputs and outputs containing a '/' are paths (./data.txt) on a\n"
+        "filesystem every worker sees; a bare NAME is a dataset. A dataset\n"
+        "output is written on the workers that ran the reduces and copied\n"
+        "to --output-replicas workers (default 2) before the job succeeds.\n"
         "\n"
         "Exit status: 0 success, 1 job failed or cancelled, 2 usage error,\n"
         "3 master unreachable.\n",
@@ -85,6 +104,12 @@ typedef struct {
     int codec;
     int speculation, skip_bad_records, wait, json;
     const char *master;
+    const char *curve_secret, *curve_master;
+    qn_curve curve;
+    const char *dataset;
+    unsigned replicas, output_replicas, task_mem_mb;
+    uint64_t shard_size, record_size;
+    int whole;
     const char **positional;
     size_t npositional;
 } s_opts;
@@ -107,6 +132,15 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
     o->master = getenv("QUERN_MASTER");
     if (!o->master || !*o->master)
         o->master = DEFAULT_MASTER;
+    o->curve_secret = getenv("QUERN_CURVE_SECRET");
+    if (o->curve_secret && !*o->curve_secret)
+        o->curve_secret = NULL;
+    o->curve_master = getenv("QUERN_CURVE_MASTER");
+    if (o->curve_master && !*o->curve_master)
+        o->curve_master = NULL;
+    o->replicas = 2;
+    o->output_replicas = 2;
+    o->shard_size = 64ull << 20;
     o->inputs = qn_calloc((size_t)argc, sizeof *o->inputs);
     o->args = qn_calloc((size_t)argc, sizeof *o->args);
     o->positional = qn_calloc((size_t)argc, sizeof *o->positional);
@@ -124,13 +158,14 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
         if (nl >= sizeof name - 2)
             return s_fail("unknown option '%s' (see quern --help)", a);
         snprintf(name, sizeof name, "|%.*s|", (int)nl, n);
-        if (!strstr(allowed, name))
+        if (!strstr(allowed, name) &&
+            !strstr("|curve-secret|curve-master|", name))
             return s_fail("unknown option '%s' for this command (see quern "
                           "--help)",
                           a);
         static const char *const flags[] = {"|no-speculation|", "|wait|",
                                             "|json|", "|skip-bad-records|",
-                                            "|inline|"};
+                                            "|inline|", "|whole|"};
         int is_flag = 0;
         for (size_t k = 0; k < QN_ARRAY_LEN(flags); k++)
             if (strcmp(name, flags[k]) == 0)
@@ -208,6 +243,37 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
             o->json = 1;
         } else if (strcmp(name, "|skip-bad-records|") == 0) {
             o->skip_bad_records = 1;
+        } else if (strcmp(name, "|curve-secret|") == 0) {
+            o->curve_secret = val;
+        } else if (strcmp(name, "|curve-master|") == 0) {
+            o->curve_master = val;
+        } else if (strcmp(name, "|dataset|") == 0) {
+            o->dataset = val;
+        } else if (strcmp(name, "|replicas|") == 0 ||
+                   strcmp(name, "|output-replicas|") == 0) {
+            if (qn_parse_uint(val, 1, 16, &v) < 0)
+                return s_fail("%s must be from 1 to 16, not '%s'", a, val);
+            if (name[1] == 'r')
+                o->replicas = (unsigned)v;
+            else
+                o->output_replicas = (unsigned)v;
+        } else if (strcmp(name, "|shard-size|") == 0) {
+            if (qn_parse_size(val, &o->shard_size) < 0 || o->shard_size < 1)
+                return s_fail("--shard-size must be a size like 64M, not "
+                              "'%s'",
+                              val);
+        } else if (strcmp(name, "|record-size|") == 0) {
+            if (qn_parse_size(val, &o->record_size) < 0 || o->record_size < 1)
+                return s_fail("--record-size must be a size in bytes, not "
+                              "'%s'",
+                              val);
+        } else if (strcmp(name, "|whole|") == 0) {
+            o->whole = 1;
+        } else if (strcmp(name, "|task-mem-mb|") == 0) {
+            if (qn_parse_uint(val, 16, 1 << 20, &v) < 0)
+                return s_fail("--task-mem-mb must be 16 to 1048576, not '%s'",
+                              val);
+            o->task_mem_mb = (unsigned)v;
         } else if (strcmp(name, "|inline|") == 0) {
             return s_fail("--inline is not supported by this version yet");
         }
@@ -215,8 +281,28 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
     return 0;
 }
 
+/* Load the CURVE keys named by the options, if any. 0 or an exit status. */
+static int s_curve(s_opts *o)
+{
+    if (!o->curve_secret) {
+        if (o->curve_master)
+            return s_fail("--curve-master needs --curve-secret (your own "
+                          "key, made by quern keygen)");
+        return 0;
+    }
+    if (!o->curve_master)
+        return s_fail("--curve-secret needs --curve-master FILE: the "
+                      "master's public key");
+    char err[600];
+    if (qn_curve_load(&o->curve, o->curve_secret, NULL, o->curve_master, err,
+                      sizeof err) < 0)
+        return s_fail("%s", err);
+    return 0;
+}
+
 static void s_opts_release(s_opts *o)
 {
+    qn_curve_release(&o->curve);
     free(o->inputs);
     free(o->args);
     free(o->positional);
@@ -292,6 +378,7 @@ static int s_check_plugin(const char *path, Quern__JobSpec *spec)
 
 typedef struct {
     Quern__JobSpec spec;
+    qn_buf plugin; /* the shared object's bytes */
     Quern__InputPath *inputs, **ip;
     Quern__Arg *args, **ap;
     char **owned;
@@ -314,8 +401,33 @@ static void s_job_release(s_job *j)
     free(j->ip);
     free(j->args);
     free(j->ap);
+    qn_buf_release(&j->plugin);
     if (j->spec.name != protobuf_c_empty_string)
         free(j->spec.name);
+}
+
+/* Read a whole (small) file into b. 0 or -errno. */
+static int s_slurp(const char *path, qn_buf *b)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? -errno : 0;
+            close(fd);
+            return e;
+        }
+        if (b->len + (size_t)n > QN_MSG_MAX - 65536) {
+            close(fd);
+            return -EFBIG;
+        }
+        qn_buf_add(b, chunk, (size_t)n);
+    }
 }
 
 static int s_build_job(const s_opts *o, s_job *j)
@@ -351,29 +463,45 @@ static int s_build_job(const s_opts *o, s_job *j)
                       o->job);
     for (size_t i = 0; i < o->ninputs; i++) {
         const char *in = o->inputs[i];
-        if (!strchr(in, '/'))
-            return s_fail("--input %s: that names a dataset, which this "
-                          "version cannot read yet; give a path (./%s)",
-                          in, in);
+        if (!strchr(in, '/')) {
+            if (!qn_id_ok(in))
+                return s_fail("--input %s: not a dataset name, nor a path "
+                              "(paths contain a '/': ./%s)",
+                              in, in);
+            continue; /* a dataset: the master knows it */
+        }
         struct stat st;
         if (stat(in, &st) < 0)
             return s_fail("--input %s: %s", in, strerror(errno));
     }
-    if (!strchr(o->output, '/'))
-        return s_fail("--output %s: that names a dataset, which this version "
-                      "cannot write yet; give a path (./%s)",
+    if (!strchr(o->output, '/') && !qn_id_ok(o->output))
+        return s_fail("--output %s: not a dataset name, nor a path (paths "
+                      "contain a '/': ./%s)",
                       o->output, o->output);
     if (s_check_plugin(o->job, &j->spec) != 0)
         return QN_EXIT_USAGE;
+    int e = s_slurp(o->job, &j->plugin);
+    if (e < 0)
+        return s_fail("--job %s: cannot read it: %s", o->job,
+                      e == -EFBIG ? "larger than a message may be (15 MiB)"
+                                  : strerror(-e));
     Quern__JobSpec *s = &j->spec;
     s->plugin = s_own(j, s_absolute(o->job));
-    s->output = s_own(j, s_absolute(o->output));
+    if (strchr(o->output, '/')) {
+        s->output = s_own(j, s_absolute(o->output));
+    } else {
+        s->output = s_own(j, qn_strdup(o->output));
+        s->output_dataset = 1;
+        s->output_replicas = o->output_replicas;
+    }
     j->inputs = qn_calloc(o->ninputs, sizeof *j->inputs);
     j->ip = qn_calloc(o->ninputs, sizeof *j->ip);
     for (size_t i = 0; i < o->ninputs; i++) {
         quern__input_path__init(&j->inputs[i]);
         j->inputs[i].given = (char *)o->inputs[i];
-        j->inputs[i].path = s_own(j, s_absolute(o->inputs[i]));
+        j->inputs[i].path = strchr(o->inputs[i], '/')
+                                ? s_own(j, s_absolute(o->inputs[i]))
+                                : (char *)o->inputs[i];
         j->ip[i] = &j->inputs[i];
     }
     s->inputs = j->ip;
@@ -409,6 +537,8 @@ static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
     Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
     sj.spec = &j->spec;
     sj.watch = watch;
+    sj.plugin_data.data = (uint8_t *)j->plugin.data;
+    sj.plugin_data.len = j->plugin.len;
     env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
     env.submit_job = &sj;
     char err[512];
@@ -437,13 +567,15 @@ static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
 
 #define JOB_OPTS                                                               \
     "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
-    "no-speculation|skip-bad-records|compress-level|codec|inline|"
+    "no-speculation|skip-bad-records|compress-level|codec|inline|"            \
+    "output-replicas|"
 
 static int s_cmd_run(int argc, char **argv)
 {
     s_opts o = {0};
     s_job j;
-    int rc = s_parse(argc, argv, JOB_OPTS "workers|slots|json|", &o);
+    int rc = s_parse(argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|",
+                     &o);
     if (rc == 0 && o.npositional)
         rc = s_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
@@ -455,14 +587,15 @@ static int s_cmd_run(int argc, char **argv)
     int sigfd = qn_signals_open();
     char err[512];
     qn_cluster *cl =
-        qn_cluster_start(o.workers, o.slots, "info", sigfd, err, sizeof err);
+        qn_cluster_start(o.workers, o.slots, o.task_mem_mb, "info", sigfd,
+                         err, sizeof err);
     if (!cl) {
         fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
         s_job_release(&j);
         s_opts_release(&o);
         return QN_EXIT_JOB_FAILED;
     }
-    qn_client *c = qn_client_new(qn_cluster_endpoint(cl));
+    qn_client *c = qn_client_new(qn_cluster_endpoint(cl), NULL);
     char id[64];
     rc = s_submit(c, &j, 1, id, sizeof id);
     if (rc == 0) {
@@ -492,13 +625,15 @@ static int s_cmd_submit(int argc, char **argv)
     if (rc == 0 && o.npositional)
         rc = s_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
+        rc = s_curve(&o);
+    if (rc == 0)
         rc = s_build_job(&o, &j);
     if (rc != 0) {
         s_opts_release(&o);
         return rc;
     }
     int sigfd = o.wait ? qn_signals_open() : -1;
-    qn_client *c = qn_client_new(o.master);
+    qn_client *c = qn_client_new(o.master, &o.curve);
     char id[64];
     if (!c) {
         rc = s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
@@ -521,10 +656,12 @@ static int s_cmd_submit(int argc, char **argv)
 }
 
 /* One request/reply with the master, for the query commands. */
-static int s_query(const s_opts *o, Quern__Envelope *req,
-                   Quern__Envelope **reply)
+static int s_query(s_opts *o, Quern__Envelope *req, Quern__Envelope **reply)
 {
-    qn_client *c = qn_client_new(o->master);
+    int rc0 = s_curve(o);
+    if (rc0 != 0)
+        return rc0;
+    qn_client *c = qn_client_new(o->master, &o->curve);
     if (!c)
         return s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
                       o->master);
@@ -642,6 +779,107 @@ static int s_cmd_cancel(int argc, char **argv)
     return rc;
 }
 
+/* ---- datasets and keys ----------------------------------------------------- */
+
+/* A client for the dataset commands; NULL with the exit status in *rc. */
+static qn_client *s_data_client(s_opts *o, int *rc)
+{
+    *rc = s_curve(o);
+    if (*rc != 0)
+        return NULL;
+    qn_client *c = qn_client_new(o->master, &o->curve);
+    if (!c)
+        *rc = s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
+                     o->master);
+    return c;
+}
+
+static int s_cmd_put(int argc, char **argv)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv,
+                     "|master|dataset|replicas|shard-size|record-size|whole|",
+                     &o);
+    if (rc == 0 && (!o.dataset || o.npositional == 0))
+        rc = s_fail("usage: quern put FILE... --dataset NAME [--replicas K] "
+                    "[--shard-size SIZE] [--record-size N | --whole]");
+    if (rc == 0 && o.whole && o.record_size)
+        rc = s_fail("--whole and --record-size do not go together");
+    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
+    if (c) {
+        qn_put_opts po = {.dataset = o.dataset,
+                          .replicas = o.replicas,
+                          .shard_size = o.shard_size,
+                          .record_size = o.record_size,
+                          .whole = o.whole};
+        rc = qn_dataset_put(c, &o.curve, &po, o.positional, o.npositional);
+    }
+    qn_client_destroy(&c);
+    s_opts_release(&o);
+    return rc;
+}
+
+static int s_cmd_ls(int argc, char **argv)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv, "|master|json|", &o);
+    if (rc == 0 && o.npositional > 1)
+        rc = s_fail("usage: quern ls [NAME] [--json]");
+    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
+    if (c)
+        rc = qn_dataset_ls(c, o.npositional ? o.positional[0] : NULL, o.json);
+    qn_client_destroy(&c);
+    s_opts_release(&o);
+    return rc;
+}
+
+static int s_cmd_read(int argc, char **argv, int to_dir)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv, "|master|", &o);
+    if (rc == 0 && o.npositional != (size_t)(to_dir ? 2 : 1))
+        rc = s_fail(to_dir ? "usage: quern get NAME DIR"
+                           : "usage: quern cat NAME");
+    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
+    if (c)
+        rc = qn_dataset_read(c, &o.curve, o.positional[0],
+                             to_dir ? o.positional[1] : NULL);
+    qn_client_destroy(&c);
+    s_opts_release(&o);
+    return rc;
+}
+
+static int s_cmd_rm(int argc, char **argv)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv, "|master|", &o);
+    if (rc == 0 && o.npositional != 1)
+        rc = s_fail("usage: quern rm NAME");
+    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
+    if (c) {
+        rc = qn_dataset_rm(c, o.positional[0]);
+        if (rc == 0)
+            printf("%s removed\n", o.positional[0]);
+    }
+    qn_client_destroy(&c);
+    s_opts_release(&o);
+    return rc;
+}
+
+static int s_cmd_keygen(int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-')
+        return s_fail("usage: quern keygen PREFIX (writes PREFIX.key and "
+                      "PREFIX.pub)");
+    char err[600];
+    if (qn_curve_keygen(argv[0], err, sizeof err) < 0)
+        return s_fail("%s", err);
+    printf("wrote %s.key (secret: keep it on this host only) and %s.pub "
+           "(public: put it in the trusted dir of the peers)\n",
+           argv[0], argv[0]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     qn_log_init("quern", QN_LOG_WARN);
@@ -669,8 +907,19 @@ int main(int argc, char **argv)
         s_usage(stdout);
         return 0;
     }
-    static const char *const later[] = {"logs", "put", "ls",    "cat",
-                                        "get",  "rm",  "keygen"};
+    if (strcmp(cmd, "put") == 0)
+        return s_cmd_put(n, rest);
+    if (strcmp(cmd, "ls") == 0)
+        return s_cmd_ls(n, rest);
+    if (strcmp(cmd, "cat") == 0)
+        return s_cmd_read(n, rest, 0);
+    if (strcmp(cmd, "get") == 0)
+        return s_cmd_read(n, rest, 1);
+    if (strcmp(cmd, "rm") == 0)
+        return s_cmd_rm(n, rest);
+    if (strcmp(cmd, "keygen") == 0)
+        return s_cmd_keygen(n, rest);
+    static const char *const later[] = {"logs"};
     for (size_t i = 0; i < QN_ARRAY_LEN(later); i++)
         if (strcmp(cmd, later[i]) == 0)
             return s_fail("'quern %s' is not available in this version yet",

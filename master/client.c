@@ -3,6 +3,7 @@
  */
 #include "client.h"
 
+#include "curve.h"
 #include "proc.h"
 #include "util.h"
 
@@ -23,17 +24,27 @@ struct qn_client {
     qn_frames in;
 };
 
-qn_client *qn_client_new(const char *endpoint)
+qn_client *qn_client_new(const char *endpoint, const qn_curve *curve)
 {
     qn_client *c = qn_calloc(1, sizeof *c);
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
     c->ctx = zmq_ctx_new();
     c->sock = qn_wire_socket(c->ctx, ZMQ_DEALER);
+    if (curve && curve->secret_key[0] &&
+        qn_curve_client(c->sock, curve, curve->master_key) < 0) {
+        qn_client_destroy(&c);
+        return NULL;
+    }
     if (zmq_connect(c->sock, endpoint) < 0) {
         qn_client_destroy(&c);
         return NULL;
     }
     return c;
+}
+
+void *qn_client_ctx(qn_client *c)
+{
+    return c->ctx;
 }
 
 void qn_client_destroy(qn_client **self_p)
@@ -107,7 +118,9 @@ int qn_client_call(qn_client *c, Quern__Envelope *req, Quern__Envelope **reply,
     }
     snprintf(err, errcap,
              "the master at %s did not answer within %d s; is quern-master "
-             "running there? (--master, or QUERN_MASTER)",
+             "running there? (--master, or QUERN_MASTER; a master that "
+             "requires CURVE answers only clients with a trusted key: "
+             "--curve-secret FILE --curve-master FILE)",
              c->endpoint, timeout_ms / 1000);
     return QN_EXIT_UNREACHABLE;
 }
@@ -173,7 +186,10 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
             s_state(st->state), (double)st->elapsed_ms / 1000);
     if (st->error[0])
         fprintf(f, "  error:      %s\n", st->error);
-    if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED)
+    if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED && st->output[0] != '/')
+        fprintf(f, "  output:     dataset %s (%u shards)\n", st->output,
+                st->reduces);
+    else if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED)
         fprintf(f, "  output:     %s (%u part files and _SUCCESS)\n",
                 st->output, st->reduces);
     fprintf(f, "  tasks:      %u/%u maps, %u/%u reduces done\n", st->maps_done,
@@ -185,6 +201,17 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
             s_counter(st, "failed_attempts"), s_counter(st, "killed_attempts"),
             s_counter(st, "backup_attempts"), s_counter(st, "maps_rerun"),
             s_counter(st, "skipped_records"));
+    long long local = s_counter(st, "data_local_maps");
+    long long remote = s_counter(st, "remote_maps");
+    if (local + remote > 0) {
+        char rb[32];
+        fprintf(f,
+                "  locality:   %lld data-local maps, %lld remote (%s streamed "
+                "from other workers)\n",
+                local, remote,
+                qn_fmt_bytes((uint64_t)s_counter(st, "map_remote_bytes"), rb,
+                             sizeof rb));
+    }
     fprintf(
         f, "  input:      %s records, %s\n",
         s_num(s_counter(st, "map_input_records"), a, sizeof a),
@@ -359,6 +386,9 @@ void qn_print_workers_json(FILE *f, const Quern__WorkersReply *r)
         json_object_set_new(o, "shuffle_endpoint",
                             json_string(w->shuffle_endpoint));
         json_object_set_new(o, "failures", json_integer(w->failures));
+        json_object_set_new(o, "shards", json_integer(w->shards));
+        json_object_set_new(o, "shard_bytes",
+                            json_integer((json_int_t)w->shard_bytes));
         json_array_append_new(root, o);
     }
     json_dumpf(root, f, JSON_INDENT(2));

@@ -19,8 +19,17 @@
 
 typedef struct qn_client qn_client;
 
-/* A client connected (lazily, as ZeroMQ does) to the master at endpoint. */
-qn_client *qn_client_new(const char *endpoint);
+struct qn_curve;
+
+/*
+ * A client connected (lazily, as ZeroMQ does) to the master at endpoint;
+ * with curve (and a key in it), over CURVE to curve->master_key. NULL on
+ * a bad endpoint.
+ */
+qn_client *qn_client_new(const char *endpoint, const struct qn_curve *curve);
+
+/* The client's ZeroMQ context, for more sockets (to workers). */
+void *qn_client_ctx(qn_client *c);
 
 /* Close it; accepts NULL, clears the pointer. */
 void qn_client_destroy(qn_client **self_p);

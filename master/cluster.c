@@ -61,8 +61,8 @@ static int s_spawn(qn_cluster *c, const char *bin, char **argv,
 }
 
 qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
-                             const char *log_level, int sigfd, char *err,
-                             size_t errcap)
+                             unsigned task_mem_mb, const char *log_level,
+                             int sigfd, char *err, size_t errcap)
 {
     char exe[PATH_MAX];
     if (qn_exe_dir(exe, sizeof exe) < 0) {
@@ -152,8 +152,9 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
     close(pfd[0]);
 
     qn_buf_printf(&bin, "%s/quern-worker", exe);
-    char slot_s[16];
+    char slot_s[16], mem_s[16];
     snprintf(slot_s, sizeof slot_s, "%u", slots);
+    snprintf(mem_s, sizeof mem_s, "%u", task_mem_mb);
     for (unsigned i = 0; i < workers; i++) {
         char name[32];
         snprintf(name, sizeof name, "worker-%u", i + 1);
@@ -168,6 +169,8 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
                          wd.data,
                          (char *)"--log-level",
                          (char *)log_level,
+                         task_mem_mb ? (char *)"--task-mem-mb" : NULL,
+                         mem_s,
                          NULL};
         rc = s_spawn(c, bin.data, wargv, name, -1);
         qn_buf_release(&wd);

@@ -11,13 +11,14 @@
 typedef struct qn_cluster qn_cluster;
 
 /*
- * Start a master and workers (each with slots slots), waiting until the
+ * Start a master and workers (each with slots slots, task processes
+ * capped at task_mem_mb MiB resident when not 0), waiting until the
  * master listens. sigfd is the caller's signalfd (qn_signals_open), read
  * here only to learn of children exiting. NULL with err on failure.
  */
 qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
-                             const char *log_level, int sigfd, char *err,
-                             size_t errcap);
+                             unsigned task_mem_mb, const char *log_level,
+                             int sigfd, char *err, size_t errcap);
 
 /* The master's endpoint. */
 const char *qn_cluster_endpoint(const qn_cluster *c);

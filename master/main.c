@@ -13,14 +13,20 @@
 static void s_usage(FILE *f)
 {
     fprintf(f,
-            "usage: quern-master --listen EP [--heartbeat-ms N] [--dead-ms N]\n"
-            "                    [--task-timeout-ms N]\n"
+            "usage: quern-master [--listen EP] [--heartbeat-ms N] [--dead-ms N]\n"
+            "                    [--task-timeout-ms N] [--locality-wait-ms N]\n"
+            "                    [--shard-wait-ms N]\n"
+            "                    [--curve-secret FILE --curve-trusted DIR]\n"
             "                    [--log-level error|warn|info|debug]\n"
             "\n"
-            "Coordinates jobs for the workers that connect to EP (e.g.\n"
-            "tcp://127.0.0.1:7070). Defaults: heartbeat 1000 ms, dead after\n"
-            "10000 ms, task timeout 60000 ms. Stops cleanly on SIGTERM or\n"
-            "SIGINT.\n");
+            "Coordinates jobs for the workers and clients that connect to EP\n"
+            "(default tcp://127.0.0.1:7070: loopback only). Defaults:\n"
+            "heartbeat 1000 ms, dead after 10000 ms, task timeout 60000 ms;\n"
+            "a map waits 1000 ms for a free worker holding its input before\n"
+            "another worker streams it, and 60000 ms for any live holder\n"
+            "before its job fails. With --curve-secret every connection\n"
+            "must use CURVE with a key in --curve-trusted. Stops cleanly on\n"
+            "SIGTERM or SIGINT.\n");
 }
 
 static int s_ms(const char *opt, const char *arg, int *out)
@@ -42,6 +48,9 @@ int main(int argc, char **argv)
     qn_master_config cfg = {.heartbeat_ms = 1000,
                             .dead_ms = 10000,
                             .task_timeout_ms = 60000,
+                            .locality_wait_ms = 1000,
+                            .shard_wait_ms = 60000,
+                            .listen = "tcp://127.0.0.1:7070",
                             .ready_fd = -1};
     int level = QN_LOG_INFO;
     enum {
@@ -51,6 +60,10 @@ int main(int argc, char **argv)
         O_TIMEOUT,
         O_LOG,
         O_READY,
+        O_LOCALITY,
+        O_SHARD_WAIT,
+        O_CURVE_SECRET,
+        O_CURVE_TRUSTED,
         O_LATER,
         O_HELP
     };
@@ -63,8 +76,10 @@ int main(int argc, char **argv)
         {"ready-fd", required_argument, NULL, O_READY},
         {"http", required_argument, NULL, O_LATER},
         {"state-dir", required_argument, NULL, O_LATER},
-        {"curve-secret", required_argument, NULL, O_LATER},
-        {"curve-trusted", required_argument, NULL, O_LATER},
+        {"locality-wait-ms", required_argument, NULL, O_LOCALITY},
+        {"shard-wait-ms", required_argument, NULL, O_SHARD_WAIT},
+        {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
+        {"curve-trusted", required_argument, NULL, O_CURVE_TRUSTED},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -86,6 +101,16 @@ int main(int argc, char **argv)
             if (s_ms("--task-timeout-ms", optarg, &cfg.task_timeout_ms) < 0)
                 return 2;
             break;
+        case O_LOCALITY:
+            if (s_ms("--locality-wait-ms", optarg, &cfg.locality_wait_ms) < 0)
+                return 2;
+            break;
+        case O_SHARD_WAIT:
+            if (s_ms("--shard-wait-ms", optarg, &cfg.shard_wait_ms) < 0)
+                return 2;
+            break;
+        case O_CURVE_SECRET: cfg.curve_secret = optarg; break;
+        case O_CURVE_TRUSTED: cfg.curve_trusted = optarg; break;
         case O_LOG:
             level = qn_log_parse_level(optarg);
             if (level < 0) {
@@ -115,13 +140,15 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc || !cfg.listen) {
-        if (optind < argc)
-            fprintf(stderr, "quern-master: unexpected argument '%s'\n",
-                    argv[optind]);
-        else
-            fprintf(stderr, "quern-master: --listen is required\n");
+    if (optind < argc) {
+        fprintf(stderr, "quern-master: unexpected argument '%s'\n",
+                argv[optind]);
         s_usage(stderr);
+        return 2;
+    }
+    if (!cfg.curve_secret != !cfg.curve_trusted) {
+        fprintf(stderr, "quern-master: --curve-secret and --curve-trusted go "
+                        "together\n");
         return 2;
     }
     if (cfg.dead_ms <= cfg.heartbeat_ms) {

@@ -9,10 +9,13 @@
  */
 #include "master.h"
 
+#include "catalog.h"
+#include "curve.h"
 #include "ifile.h"
 #include "log.h"
 #include "proc.h"
 #include "sched.h"
+#include "sha256.h"
 #include "split.h"
 #include "util.h"
 #include "wire.h"
@@ -37,6 +40,10 @@
 #define FETCH_REPORTS 3     /* fetch failures before a map runs again */
 #define SKIP_AFTER 2        /* crashes on a record before it is skipped */
 #define SPEC_MIN_MS 1000    /* no backup for an attempt younger than this */
+#define MAX_REPLICAS 16     /* copies of a dataset shard at most */
+#define COPY_TRIES 3        /* failed copies of an output shard accepted */
+#define PUT_COMMIT_MS 30000 /* a put's shards must all be announced by then */
+#define PLUGINS_KEPT 16     /* plugins kept when no running job uses them */
 
 typedef struct {
     char id[72];
@@ -49,7 +56,27 @@ typedef struct {
     int64_t seen;
     unsigned failures;
     uint64_t hb_seq; /* the newest heartbeat's sequence number */
+    char curve_public[QN_CURVE_Z85];
+    int has_data;    /* it keeps datasets */
+    unsigned placed; /* shards of puts placed on it (for spreading) */
 } s_worker;
+
+/* A plugin sent by a client, kept by content hash for workers to fetch. */
+typedef struct {
+    char hash[QN_SHA256_HEX];
+    uint8_t *data;
+    size_t len;
+    int64_t used;
+} s_plugin;
+
+/* A put waiting for its shards to be announced before it is sealed. */
+typedef struct {
+    char dataset[72];
+    char route[256];
+    size_t routelen;
+    uint32_t nshards;
+    int64_t deadline;
+} s_put_wait;
 
 /* A record map() died in, and how many attempts it took down. */
 typedef struct {
@@ -100,6 +127,13 @@ typedef struct {
     size_t nwatchers;
     int dirty;
     int64_t last_push;
+    char plugin_hash[QN_SHA256_HEX];
+    int out_dataset;       /* output is a dataset (spec->output its name) */
+    unsigned out_replicas; /* copies of each output shard wanted */
+    int committing;        /* reduces done; copying output shards */
+    int *part_copy;        /* [nreduce] worker copying it now, or -1 */
+    unsigned *part_copy_fails;
+    unsigned copy_seq;
 } s_job;
 
 struct qn_master {
@@ -117,6 +151,15 @@ struct qn_master {
     qn_frames in;
     uint64_t dropped;
     int64_t last_drop_log;
+    qn_catalog cat;
+    char **dropped_ds; /* datasets removed: copies that turn up are dropped */
+    size_t ndropped_ds;
+    s_plugin *plugins;
+    size_t nplugins;
+    s_put_wait *puts;
+    size_t nputs;
+    qn_curve curve;
+    qn_zap *zap;
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -220,6 +263,8 @@ static void s_add_failure(s_job *j, qn_kind kind, unsigned task,
 
 /* ---- set-up -------------------------------------------------------------- */
 
+static int s_local(void *ctx, int job, unsigned map, int worker);
+
 qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
 {
     qn_master *m = qn_calloc(1, sizeof *m);
@@ -231,6 +276,19 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
     }
     m->ctx = zmq_ctx_new();
     m->sock = qn_wire_socket(m->ctx, ZMQ_ROUTER);
+    if (cfg->curve_secret) {
+        if (qn_curve_load(&m->curve, cfg->curve_secret, cfg->curve_trusted,
+                          NULL, err, errcap) < 0)
+            goto fail;
+        m->zap = qn_zap_new(m->ctx, &m->curve, "master", err, errcap);
+        if (!m->zap)
+            goto fail;
+        if (qn_curve_server(m->sock, &m->curve) < 0) {
+            snprintf(err, errcap, "cannot make %s a CURVE server",
+                     cfg->listen);
+            goto fail;
+        }
+    }
     if (zmq_bind(m->sock, cfg->listen) < 0) {
         snprintf(err, errcap, "cannot listen on %s: %s", cfg->listen,
                  zmq_strerror(errno));
@@ -246,8 +304,11 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
         m->tag[i] = digits[seed % 36];
     qn_sched_config sc = {.dead_ms = cfg->dead_ms,
                           .task_timeout_ms = cfg->task_timeout_ms,
-                          .spec_min_ms = SPEC_MIN_MS};
+                          .spec_min_ms = SPEC_MIN_MS,
+                          .locality_wait_ms = cfg->locality_wait_ms,
+                          .shard_wait_ms = cfg->shard_wait_ms};
     m->sched = qn_sched_new(&sc);
+    qn_sched_set_locality(m->sched, s_local, m);
     return m;
 fail:
     qn_master_destroy(&m);
@@ -288,6 +349,8 @@ static void s_job_free(s_job *j)
     free(j->skipped);
     free(j->error);
     free(j->watchers);
+    free(j->part_copy);
+    free(j->part_copy_fails);
 }
 
 void qn_master_destroy(qn_master **self_p)
@@ -302,6 +365,16 @@ void qn_master_destroy(qn_master **self_p)
         free(m->workers[i].endpoint);
     free(m->workers);
     qn_sched_destroy(&m->sched);
+    qn_catalog_release(&m->cat);
+    for (size_t i = 0; i < m->ndropped_ds; i++)
+        free(m->dropped_ds[i]);
+    free(m->dropped_ds);
+    for (size_t i = 0; i < m->nplugins; i++)
+        free(m->plugins[i].data);
+    free(m->plugins);
+    free(m->puts);
+    qn_zap_destroy(&m->zap);
+    qn_curve_release(&m->curve);
     if (m->sock)
         zmq_close(m->sock);
     if (m->ctx)
@@ -457,6 +530,359 @@ static void s_push(qn_master *m, int jx, int64_t now)
     }
 }
 
+/* ---- datasets ------------------------------------------------------------ */
+
+/* The handle of the live worker with this id, or -1. */
+static int s_alive_id(qn_master *m, const char *id)
+{
+    int w = s_worker_by_id(m, id);
+    return w >= 0 && qn_sched_worker_alive(m->sched, w) ? w : -1;
+}
+
+static unsigned s_live_copies(qn_master *m, const qn_dataset *d, uint32_t i)
+{
+    const qn_cshard *sh = qn_catalog_shard(d, i);
+    unsigned n = 0;
+    for (size_t k = 0; sh && k < sh->nholders; k++)
+        if (s_alive_id(m, sh->holders[k]) >= 0)
+            n++;
+    return n;
+}
+
+static unsigned s_data_workers(qn_master *m)
+{
+    unsigned n = 0;
+    for (int w = 0; w < m->nworkers; w++)
+        if (m->workers[w].has_data && qn_sched_worker_alive(m->sched, w))
+            n++;
+    return n;
+}
+
+/*
+ * The live holders of shard i of d as DataSources, in *src (pointing into
+ * m's workers; free the two arrays). Returns how many.
+ */
+static size_t s_sources(qn_master *m, const qn_dataset *d, uint32_t i,
+                        Quern__DataSource **src, Quern__DataSource ***ptrs)
+{
+    const qn_cshard *sh = qn_catalog_shard(d, i);
+    size_t n = sh ? sh->nholders : 0;
+    *src = qn_calloc(n + 1, sizeof **src);
+    *ptrs = qn_calloc(n + 1, sizeof **ptrs);
+    size_t got = 0;
+    for (size_t k = 0; k < n; k++) {
+        int w = s_alive_id(m, sh->holders[k]);
+        if (w < 0)
+            continue;
+        Quern__DataSource *ds = &(*src)[got];
+        quern__data_source__init(ds);
+        ds->endpoint = m->workers[w].endpoint;
+        ds->worker_id = m->workers[w].id;
+        ds->curve_public = m->workers[w].curve_public;
+        (*ptrs)[got++] = ds;
+    }
+    return got;
+}
+
+static void s_data_cmd(qn_master *m, int w, Quern__DataCommand *c)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    env.body_case = QUERN__ENVELOPE__BODY_DATA_COMMAND;
+    env.data_command = c;
+    s_send(m, m->workers[w].route, m->workers[w].routelen, &env);
+}
+
+static int s_tombstoned(qn_master *m, const char *name)
+{
+    for (size_t i = 0; i < m->ndropped_ds; i++)
+        if (strcmp(m->dropped_ds[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void s_untombstone(qn_master *m, const char *name)
+{
+    for (size_t i = 0; i < m->ndropped_ds; i++) {
+        if (strcmp(m->dropped_ds[i], name) == 0) {
+            free(m->dropped_ds[i]);
+            m->dropped_ds[i] = m->dropped_ds[--m->ndropped_ds];
+            return;
+        }
+    }
+}
+
+/* Delete a dataset on every live worker and forget it; copies on workers
+ * that come back later are deleted when they announce them. */
+static void s_drop_everywhere(qn_master *m, const char *name)
+{
+    Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
+    c.op = QUERN__DATA_COMMAND__OP__DROP;
+    c.dataset = (char *)name;
+    for (int w = 0; w < m->nworkers; w++)
+        if (m->workers[w].has_data && qn_sched_worker_alive(m->sched, w))
+            s_data_cmd(m, w, &c);
+    if (!s_tombstoned(m, name)) {
+        m->dropped_ds = qn_realloc(m->dropped_ds, (m->ndropped_ds + 1) *
+                                                      sizeof *m->dropped_ds);
+        m->dropped_ds[m->ndropped_ds++] = qn_strdup(name);
+    }
+    qn_catalog_remove(&m->cat, name);
+}
+
+/* Mark d complete with nshards on every live holder and here. */
+static void s_seal(qn_master *m, qn_dataset *d, uint32_t nshards)
+{
+    Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
+    c.op = QUERN__DATA_COMMAND__OP__SEAL;
+    c.dataset = d->name;
+    c.nshards = nshards;
+    for (int w = 0; w < m->nworkers; w++) {
+        if (!m->workers[w].has_data || !qn_sched_worker_alive(m->sched, w))
+            continue;
+        for (uint32_t i = 0; i < nshards; i++) {
+            if (qn_catalog_holds(d, i, m->workers[w].id)) {
+                s_data_cmd(m, w, &c);
+                break;
+            }
+        }
+    }
+    d->sealed = 1;
+    d->nshards = nshards;
+    free(d->writer);
+    d->writer = NULL;
+}
+
+/* A worker announces a copy of a shard. */
+static void s_hold(qn_master *m, int w, const Quern__ShardInfo *si)
+{
+    if (s_tombstoned(m, si->dataset)) {
+        Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
+        c.op = QUERN__DATA_COMMAND__OP__DROP;
+        c.dataset = si->dataset;
+        s_data_cmd(m, w, &c);
+        return;
+    }
+    if (qn_catalog_hold(&m->cat, m->workers[w].id, si->dataset, si->index,
+                        si->size, si->crc, si->sealed, si->nshards) < 0)
+        qn_warn("master: worker %s holds shard %s/%u with %llu bytes and CRC "
+                "%08x, which differs from the other copies; not used",
+                m->workers[w].id, si->dataset, si->index,
+                (unsigned long long)si->size, si->crc);
+}
+
+/* Is map task `map` of job `job` data-local on worker? (sched.h) */
+static int s_local(void *ctx, int job, unsigned map, int worker)
+{
+    qn_master *m = ctx;
+    if (job < 0 || job >= m->njobs)
+        return QN_LOC_ANY;
+    s_job *j = &m->jobs[job];
+    if (!j->splits.splits || map >= j->splits.n)
+        return QN_LOC_ANY;
+    const qn_split *sp = &j->splits.splits[map];
+    int any = 1;
+    for (size_t i = 0; i < sp->n; i++) {
+        const qn_piece *pc = &sp->pieces[i];
+        if (!pc->dataset)
+            continue;
+        any = 0;
+        qn_dataset *d = qn_catalog_get(&m->cat, pc->dataset);
+        if (worker < 0 || worker >= m->nworkers || !d ||
+            !qn_catalog_holds(d, pc->shard, m->workers[worker].id))
+            return 0;
+    }
+    return any ? QN_LOC_ANY : 1;
+}
+
+static void s_job_finished(qn_master *m, int jx, int state, const char *error,
+                           int64_t now);
+
+/*
+ * A job writing a dataset has finished its reduces: copy each output
+ * shard until it has out_replicas live copies (or as many as there are
+ * live workers keeping data), then seal the dataset and succeed.
+ */
+static void s_replicate(qn_master *m, int jx, int64_t now)
+{
+    s_job *j = &m->jobs[jx];
+    if (!j->committing || j->state != QUERN__JOB_STATE__JOB_RUNNING)
+        return;
+    qn_dataset *d = qn_catalog_get(&m->cat, j->spec->output);
+    unsigned want = j->out_replicas, have_workers = s_data_workers(m);
+    if (want > have_workers)
+        want = have_workers;
+    if (want < 1)
+        want = 1;
+    int complete = 1;
+    for (unsigned p = 0; p < j->nreduce; p++) {
+        unsigned live = d ? s_live_copies(m, d, p) : 0;
+        if (live >= want || (live >= 1 && j->part_copy_fails[p] >= COPY_TRIES))
+            continue;
+        complete = 0;
+        if (live == 0) {
+            qn_task_info ti = qn_sched_task(m->sched, jx, QN_REDUCE, p);
+            if (ti.worker >= 0 && qn_sched_worker_alive(m->sched, ti.worker))
+                continue; /* its worker has not announced it yet */
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "output shard %u of %s was lost with worker %s before it "
+                     "was copied; run the job again",
+                     p, j->spec->output,
+                     ti.worker >= 0 ? m->workers[ti.worker].id : "?");
+            qn_error("master: job %s failed: %s", j->id, msg);
+            s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, msg, now);
+            return;
+        }
+        if (j->part_copy[p] >= 0 &&
+            qn_sched_worker_alive(m->sched, j->part_copy[p]))
+            continue; /* a copy is on its way */
+        /* The live data worker without a copy that holds the fewest. */
+        int target = -1;
+        size_t best = SIZE_MAX;
+        for (int w = 0; w < m->nworkers; w++) {
+            if (!m->workers[w].has_data ||
+                !qn_sched_worker_alive(m->sched, w) ||
+                qn_catalog_holds(d, p, m->workers[w].id))
+                continue;
+            size_t load = m->workers[w].placed;
+            if (load < best) {
+                best = load;
+                target = w;
+            }
+        }
+        if (target < 0)
+            continue;
+        m->workers[target].placed++;
+        j->part_copy[p] = target;
+        const qn_cshard *sh = qn_catalog_shard(d, p);
+        Quern__DataSource *src, **sp;
+        size_t ns = s_sources(m, d, p, &src, &sp);
+        Quern__InputPiece pc = QUERN__INPUT_PIECE__INIT;
+        Quern__InputPiece *pcp = &pc;
+        char name[100];
+        snprintf(name, sizeof name, "%s/part-%05u", d->name, p);
+        pc.name = name;
+        pc.dataset = d->name;
+        pc.shard = p;
+        pc.crc = sh->crc;
+        pc.length = pc.file_size = sh->size;
+        pc.sources = sp;
+        pc.n_sources = ns;
+        Quern__TaskSpec ts = QUERN__TASK_SPEC__INIT;
+        ts.job_id = j->id;
+        ts.kind = QUERN__TASK_KIND__COPY;
+        ts.task = p;
+        ts.attempt = ++j->copy_seq;
+        ts.nreduce = 1;
+        ts.inputs = &pcp;
+        ts.n_inputs = 1;
+        Quern__AssignTask at = QUERN__ASSIGN_TASK__INIT;
+        at.spec = &ts;
+        Quern__Envelope env = QUERN__ENVELOPE__INIT;
+        env.body_case = QUERN__ENVELOPE__BODY_ASSIGN_TASK;
+        env.assign_task = &at;
+        s_send(m, m->workers[target].route, m->workers[target].routelen, &env);
+        qn_info("master: job %s copies output shard %s/part-%05u to worker %s",
+                j->id, d->name, p, m->workers[target].id);
+        free(src);
+        free(sp);
+    }
+    if (!complete)
+        return;
+    s_seal(m, d, j->nreduce);
+    qn_info("master: job %s succeeded in %.1f s; output in dataset %s (%u "
+            "shards)",
+            j->id, (double)(now - j->start) / 1000, d->name, j->nreduce);
+    s_job_finished(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
+}
+
+static void s_put_reply(qn_master *m, const char *route, size_t routelen,
+                        const char *error, Quern__DataSource **targets,
+                        size_t n)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__PutReply r = QUERN__PUT_REPLY__INIT;
+    r.error = (char *)(error ? error : "");
+    r.targets = targets;
+    r.n_targets = n;
+    env.body_case = QUERN__ENVELOPE__BODY_PUT_REPLY;
+    env.put_reply = &r;
+    s_send(m, route, routelen, &env);
+}
+
+/*
+ * Can put of d with nshards be sealed? 1 yes, 0 not yet, -1 never (why
+ * says so).
+ */
+static int s_put_ready(qn_master *m, qn_dataset *d, uint32_t nshards,
+                       char *why, size_t cap)
+{
+    unsigned want = d->replicas, have = s_data_workers(m);
+    if (want > have)
+        want = have;
+    if (want < 1)
+        want = 1;
+    if (d->nslots > nshards) {
+        snprintf(why, cap, "workers hold shard %u, past the %u the put wrote",
+                 d->nslots - 1, nshards);
+        return -1;
+    }
+    for (uint32_t i = 0; i < nshards; i++) {
+        unsigned live = s_live_copies(m, d, i);
+        if (live < want) {
+            snprintf(why, cap, "shard %u has %u of %u copies", i, live, want);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Seal the puts whose shards have all been announced (or time out). */
+static void s_puts_check(qn_master *m, int64_t now)
+{
+    for (size_t i = 0; i < m->nputs;) {
+        s_put_wait *pw = &m->puts[i];
+        qn_dataset *d = qn_catalog_get(&m->cat, pw->dataset);
+        char why[300] = "", msg[400];
+        int r = d ? s_put_ready(m, d, pw->nshards, why, sizeof why) : -1;
+        if (r == 0 && now < pw->deadline) {
+            i++;
+            continue;
+        }
+        if (r == 1) {
+            s_seal(m, d, pw->nshards);
+            qn_info("master: dataset %s is complete: %u shards, %llu bytes",
+                    d->name, pw->nshards,
+                    (unsigned long long)qn_catalog_bytes(d));
+            s_put_reply(m, pw->route, pw->routelen, NULL, NULL, 0);
+        } else {
+            snprintf(msg, sizeof msg, "dataset %s cannot be completed: %s",
+                     pw->dataset, d ? why : "it was removed");
+            s_put_reply(m, pw->route, pw->routelen, msg, NULL, 0);
+        }
+        m->puts[i] = m->puts[--m->nputs];
+    }
+}
+
+static int64_t s_puts_due(qn_master *m)
+{
+    int64_t due = INT64_MAX;
+    for (size_t i = 0; i < m->nputs; i++)
+        if (m->puts[i].deadline < due)
+            due = m->puts[i].deadline;
+    return due;
+}
+
+/* Something changed in what workers hold: see who was waiting on it. */
+static void s_data_changed(qn_master *m, int64_t now)
+{
+    qn_sched_locality_changed(m->sched, now);
+    s_puts_check(m, now);
+    for (int jx = 0; jx < m->njobs; jx++)
+        if (m->jobs[jx].committing)
+            s_replicate(m, jx, now);
+}
+
 /* ---- output commit ------------------------------------------------------- */
 
 /* Remove what a job that did not succeed left in its output folder. */
@@ -503,8 +929,14 @@ static void s_job_finished(qn_master *m, int jx, int state, const char *error,
     j->end = now;
     free(j->error);
     j->error = error ? qn_strdup(error) : NULL;
-    if (state != QUERN__JOB_STATE__JOB_SUCCEEDED)
+    j->committing = 0;
+    if (state != QUERN__JOB_STATE__JOB_SUCCEEDED && j->out_dataset) {
+        qn_dataset *d = qn_catalog_get(&m->cat, j->spec->output);
+        if (d && d->writer && strcmp(d->writer, j->id) == 0)
+            s_drop_everywhere(m, j->spec->output);
+    } else if (state != QUERN__JOB_STATE__JOB_SUCCEEDED) {
         s_clean_output(j->spec->output);
+    }
     s_job_end_broadcast(m, j);
     s_push(m, jx, now);
     /* Keep a summary; what scheduling needed can go. */
@@ -554,6 +986,9 @@ static void s_assign(qn_master *m, const qn_action *a)
     ts.task = a->task;
     ts.attempt = a->attempt;
     ts.plugin = js->plugin;
+    ts.plugin_hash = j->plugin_hash;
+    if (j->out_dataset)
+        ts.output_dataset = js->output;
     ts.args = js->args;
     ts.n_args = js->n_args;
     ts.nreduce = js->nreduce;
@@ -565,12 +1000,14 @@ static void s_assign(qn_master *m, const qn_action *a)
     ts.output_dir = js->output;
 
     Quern__InputPiece *pieces = NULL, **pp = NULL;
+    Quern__DataSource **srcs = NULL;
     Quern__MapOutput *outs = NULL, **op = NULL;
     Quern__SkipRecord *skips = NULL, **skp = NULL;
     if (a->kind == QN_MAP) {
         const qn_split *sp = &j->splits.splits[a->task];
         pieces = qn_calloc(sp->n, sizeof *pieces);
         pp = qn_calloc(sp->n, sizeof *pp);
+        srcs = qn_calloc(sp->n, sizeof *srcs);
         for (size_t i = 0; i < sp->n; i++) {
             quern__input_piece__init(&pieces[i]);
             pieces[i].path = sp->pieces[i].path;
@@ -578,6 +1015,16 @@ static void s_assign(qn_master *m, const qn_action *a)
             pieces[i].offset = sp->pieces[i].offset;
             pieces[i].length = sp->pieces[i].length;
             pieces[i].file_size = sp->pieces[i].file_size;
+            qn_dataset *d = sp->pieces[i].dataset
+                                ? qn_catalog_get(&m->cat, sp->pieces[i].dataset)
+                                : NULL;
+            if (d) {
+                pieces[i].dataset = d->name;
+                pieces[i].shard = sp->pieces[i].shard;
+                pieces[i].crc = sp->pieces[i].crc;
+                pieces[i].n_sources = s_sources(m, d, sp->pieces[i].shard,
+                                                &srcs[i], &pieces[i].sources);
+            }
             pp[i] = &pieces[i];
         }
         ts.inputs = pp;
@@ -634,6 +1081,13 @@ static void s_assign(qn_master *m, const qn_action *a)
         qn_debug("master: job %s %s task %u attempt %u -> worker %s", j->id,
                  s_kind(a->kind), a->task, a->attempt, w->id);
     }
+    if (a->kind == QN_MAP && a->local != QN_LOC_ANY)
+        s_count(j, a->local ? "data_local_maps" : "remote_maps", 1);
+    for (size_t i = 0; srcs && i < j->splits.splits[a->task].n; i++) {
+        free(srcs[i]);
+        free(pieces[i].sources);
+    }
+    free(srcs);
     free(skips);
     free(skp);
     free(pieces);
@@ -725,9 +1179,19 @@ static void s_actions(qn_master *m, int64_t now)
         case QN_ACT_WORKER_DEAD:
             qn_warn("master: worker %s is dead (silent for %d ms)",
                     m->workers[a.worker].id, m->cfg.dead_ms);
+            for (int jx = 0; jx < m->njobs; jx++)
+                if (m->jobs[jx].committing)
+                    s_replicate(m, jx, now);
             break;
         case QN_ACT_MAP_RERUN: s_map_rerun(m, &a); break;
-        case QN_ACT_JOB_DONE: s_commit(m, a.job, now); break;
+        case QN_ACT_JOB_DONE:
+            if (m->jobs[a.job].out_dataset) {
+                m->jobs[a.job].committing = 1;
+                s_replicate(m, a.job, now);
+            } else {
+                s_commit(m, a.job, now);
+            }
+            break;
         case QN_ACT_JOB_FAILED: {
             s_job *j = &m->jobs[a.job];
             const char *last = "";
@@ -740,7 +1204,14 @@ static void s_actions(qn_master *m, int64_t now)
             }
             qn_task_info ti = qn_sched_task(m->sched, a.job, a.kind, a.task);
             char msg[1200];
-            if (ti.failures >= j->spec->max_attempts)
+            if (a.reason == QN_FAIL_NO_HOLDER)
+                snprintf(msg, sizeof msg,
+                         "no live worker holds %s, the input of map task %u, "
+                         "for %d ms (--shard-wait-ms); start a worker that "
+                         "holds it, then run the job again",
+                         s_shard(j, a.task, 0), a.task,
+                         m->cfg.shard_wait_ms);
+            else if (ti.failures >= j->spec->max_attempts)
                 snprintf(msg, sizeof msg,
                          "%s task %u failed %u times (the --max-attempts "
                          "limit); last: %s",
@@ -783,6 +1254,10 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
         m->workers[w].routelen = m->in.idlen;
         qn_sched_worker_seen(m->sched, now, w);
         s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, 0);
+        qn_catalog_forget_worker(&m->cat, h->worker_id);
+        for (size_t i = 0; i < h->n_shards; i++)
+            s_hold(m, w, h->shards[i]);
+        s_data_changed(m, now);
         return;
     }
     /* Given up for dead before (w >= 0): it joins as new, and drops what
@@ -800,14 +1275,24 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
     memcpy(wk->route, m->in.id, m->in.idlen);
     wk->routelen = m->in.idlen;
     wk->seen = now;
+    wk->has_data = h->has_data;
+    snprintf(wk->curve_public, sizeof wk->curve_public, "%s", h->curve_public);
     /* Welcome first, so it arrives before any assignment. */
     s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, reset);
+    /* What it holds, as of now, replaces what we knew of it. */
+    qn_catalog_forget_worker(&m->cat, h->worker_id);
     int handle = qn_sched_worker_join(m->sched, now, h->slots);
     if (handle != m->nworkers - 1)
         qn_error("master: scheduler handle %d for worker %s is out of step",
                  handle, h->worker_id);
-    qn_info("master: worker %s joined from %s with %u slots, shuffle on %s",
-            wk->id, wk->host, wk->slots, wk->endpoint);
+    for (size_t i = 0; i < h->n_shards; i++)
+        s_hold(m, handle, h->shards[i]);
+    qn_info("master: worker %s joined from %s with %u slots, shuffle on %s%s, "
+            "holding %zu dataset shards",
+            m->workers[handle].id, m->workers[handle].host,
+            m->workers[handle].slots, m->workers[handle].endpoint,
+            h->has_data ? "" : " (no data dir)", h->n_shards);
+    s_data_changed(m, now);
 }
 
 /* Replies to worker w go where its current message came from. */
@@ -1057,6 +1542,26 @@ static int s_commit_partition(s_job *j, unsigned task, unsigned attempt,
     return rc < 0 ? -1 : 0;
 }
 
+/* A copy of an output shard (s_replicate) ended, or reports progress. */
+static void s_on_copy_update(qn_master *m, int jx, int w,
+                             const Quern__TaskUpdate *u, int64_t now)
+{
+    s_job *j = &m->jobs[jx];
+    unsigned p = u->attempt->task;
+    if (!j->committing || p >= j->nreduce ||
+        u->state == QUERN__TASK_STATE__RUNNING)
+        return;
+    if (j->part_copy[p] == w)
+        j->part_copy[p] = -1;
+    if (u->state != QUERN__TASK_STATE__SUCCEEDED) {
+        j->part_copy_fails[p]++;
+        qn_warn("master: job %s: copying output shard %u to worker %s "
+                "failed: %s",
+                j->id, p, m->workers[w].id, u->reason);
+    }
+    s_replicate(m, jx, now);
+}
+
 static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
                              int64_t now)
 {
@@ -1066,11 +1571,16 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
     const Quern__AttemptRef *r = u->attempt;
     int jx = s_job_by_id(m, r->job_id);
     if (jx < 0 || (r->kind != QUERN__TASK_KIND__MAP &&
-                   r->kind != QUERN__TASK_KIND__REDUCE)) {
+                   r->kind != QUERN__TASK_KIND__REDUCE &&
+                   r->kind != QUERN__TASK_KIND__COPY)) {
         s_drop(m, "task update for an unknown job or task kind");
         return;
     }
     s_job *j = &m->jobs[jx];
+    if (r->kind == QUERN__TASK_KIND__COPY) {
+        s_on_copy_update(m, jx, w, u, now);
+        return;
+    }
     qn_kind kind = (qn_kind)r->kind;
     unsigned n = kind == QN_MAP ? j->nmaps : j->nreduce;
     if (r->task >= n) {
@@ -1110,7 +1620,18 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
             qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
             break;
         }
-        if (kind == QN_REDUCE) {
+        if (kind == QN_REDUCE && j->out_dataset) {
+            /* The worker installs it as a shard and announces it. */
+            Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
+            c.op = QUERN__DATA_COMMAND__OP__COMMIT;
+            c.dataset = j->spec->output;
+            c.index = r->task;
+            c.job_id = j->id;
+            c.attempt = r->attempt;
+            c.size = u->output_size;
+            c.crc = u->output_crc;
+            s_data_cmd(m, w, &c);
+        } else if (kind == QN_REDUCE) {
             char why[1200];
             if (s_commit_partition(j, r->task, r->attempt, why, sizeof why) <
                 0) {
@@ -1193,6 +1714,41 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
     }
 }
 
+static void s_on_data_report(qn_master *m, const Quern__DataReport *dr,
+                             int64_t now)
+{
+    int w = s_known_worker(m, dr->worker_id, now, 1);
+    if (w < 0)
+        return;
+    for (size_t i = 0; i < dr->n_added; i++)
+        s_hold(m, w, dr->added[i]);
+    for (size_t i = 0; i < dr->n_removed; i++)
+        qn_catalog_unhold(&m->cat, dr->worker_id, dr->removed[i]->dataset,
+                          dr->removed[i]->index);
+    s_data_changed(m, now);
+}
+
+static void s_on_plugin_request(qn_master *m, const Quern__PluginRequest *pr,
+                                int64_t now)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__PluginReply r = QUERN__PLUGIN_REPLY__INIT;
+    r.hash = pr->hash;
+    r.error = (char *)"no job uses a plugin with that hash";
+    for (size_t i = 0; i < m->nplugins; i++) {
+        if (strcmp(m->plugins[i].hash, pr->hash) == 0) {
+            r.data.data = m->plugins[i].data;
+            r.data.len = m->plugins[i].len;
+            r.error = (char *)"";
+            m->plugins[i].used = now;
+            break;
+        }
+    }
+    env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REPLY;
+    env.plugin_reply = &r;
+    s_send(m, m->in.id, m->in.idlen, &env);
+}
+
 /* ---- messages from clients ----------------------------------------------- */
 
 static void s_submit_reply(qn_master *m, const char *id, const char *error)
@@ -1250,6 +1806,108 @@ static int s_output_ok(const char *dir, char *err, size_t errcap)
     return 0;
 }
 
+/* Is an input or output a dataset name (no '/') rather than a path? */
+static int s_is_dataset(const char *given)
+{
+    return !strchr(given, '/');
+}
+
+/* Keep a plugin's bytes by hash (once); its hash into hex. */
+static void s_plugin_keep(qn_master *m, const uint8_t *data, size_t len,
+                          int64_t now, char hex[QN_SHA256_HEX])
+{
+    uint8_t d[QN_SHA256_SIZE];
+    qn_sha256(data, len, d);
+    qn_sha256_hex(d, hex);
+    for (size_t i = 0; i < m->nplugins; i++) {
+        if (strcmp(m->plugins[i].hash, hex) == 0) {
+            m->plugins[i].used = now;
+            return;
+        }
+    }
+    /* Past the limit, forget the least recently used plugin no running
+     * job needs. */
+    if (m->nplugins >= PLUGINS_KEPT) {
+        size_t victim = SIZE_MAX;
+        for (size_t i = 0; i < m->nplugins; i++) {
+            int busy = 0;
+            for (int j = 0; j < m->njobs; j++)
+                busy |= m->jobs[j].state == QUERN__JOB_STATE__JOB_RUNNING &&
+                        strcmp(m->jobs[j].plugin_hash, m->plugins[i].hash) ==
+                            0;
+            if (!busy && (victim == SIZE_MAX ||
+                          m->plugins[i].used < m->plugins[victim].used))
+                victim = i;
+        }
+        if (victim != SIZE_MAX) {
+            free(m->plugins[victim].data);
+            m->plugins[victim] = m->plugins[--m->nplugins];
+        }
+    }
+    m->plugins = qn_realloc(m->plugins, (m->nplugins + 1) * sizeof *m->plugins);
+    s_plugin *p = &m->plugins[m->nplugins++];
+    snprintf(p->hash, sizeof p->hash, "%s", hex);
+    p->data = qn_malloc(len ? len : 1);
+    memcpy(p->data, data, len);
+    p->len = len;
+    p->used = now;
+}
+
+/*
+ * Splits for the dataset inputs of a job, appended to out (one map per
+ * shard). Returns 0, or -1 with err naming the dataset or shard.
+ */
+static int s_dataset_splits(qn_master *m, const Quern__JobSpec *in,
+                            qn_splits *out, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < in->n_inputs; i++) {
+        const char *name = in->inputs[i]->given;
+        if (!s_is_dataset(name))
+            continue;
+        qn_dataset *d = qn_catalog_get(&m->cat, name);
+        if (!d) {
+            snprintf(err, errcap, "no dataset %s (quern ls lists them)", name);
+            return -1;
+        }
+        if (!d->sealed) {
+            snprintf(err, errcap,
+                     "dataset %s is not complete (it is being written, or "
+                     "its writer stopped: quern rm it)",
+                     name);
+            return -1;
+        }
+        out->files++;
+        for (uint32_t k = 0; k < d->nshards; k++) {
+            const qn_cshard *sh = qn_catalog_shard(d, k);
+            if (!sh) {
+                snprintf(err, errcap,
+                         "shard %s/part-%05u has no copy on any worker the "
+                         "master knows; start a worker that holds it",
+                         name, k);
+                return -1;
+            }
+            out->splits =
+                qn_realloc(out->splits, (out->n + 1) * sizeof *out->splits);
+            qn_split *sp = &out->splits[out->n++];
+            sp->pieces = qn_calloc(1, sizeof *sp->pieces);
+            sp->n = 1;
+            sp->bytes = sh->size;
+            qn_piece *pc = &sp->pieces[0];
+            qn_buf nm = {0};
+            qn_buf_printf(&nm, "%s/part-%05u", name, k);
+            pc->name = nm.data;
+            pc->path = qn_strdup("");
+            pc->offset = 0;
+            pc->length = pc->file_size = sh->size;
+            pc->dataset = qn_strdup(name);
+            pc->shard = k;
+            pc->crc = sh->crc;
+            out->bytes += sh->size;
+        }
+    }
+    return 0;
+}
+
 static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
 {
     const Quern__JobSpec *in = sj->spec;
@@ -1260,29 +1918,63 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
         s_submit_reply(m, NULL, err);
         return;
     }
-    if (in->n_inputs == 0 || in->plugin[0] != '/' || in->output[0] != '/') {
+    int out_ds = s_is_dataset(in->output);
+    if (in->n_inputs == 0 || !in->output[0] ||
+        (!out_ds && in->output[0] != '/')) {
         s_submit_reply(m, NULL,
-                       "the job needs a plugin, inputs and an "
-                       "output, as absolute paths");
+                       "the job needs inputs and an output (an absolute "
+                       "path or a dataset name)");
         return;
     }
-    if (access(in->plugin, R_OK) < 0) {
-        snprintf(err, sizeof err, "plugin %s: %s", in->plugin, strerror(errno));
-        s_submit_reply(m, NULL, err);
+    if (sj->plugin_data.len == 0) {
+        s_submit_reply(m, NULL,
+                       "the job carries no plugin (the client sends the "
+                       "shared object's bytes)");
         return;
     }
     if (in->sort_mb < 1 || in->sort_mb > 4095 || in->max_attempts < 1 ||
         in->max_attempts > 100 || in->compress_level > 9 ||
-        in->split_size < MIN_SPLIT ||
+        in->split_size < MIN_SPLIT || in->output_replicas > MAX_REPLICAS ||
         (in->input_kind == QUERN__INPUT_KIND__FIXED && in->record_size == 0)) {
         s_submit_reply(m, NULL, "job options out of range");
         return;
     }
+    if (out_ds) {
+        qn_dataset *d = qn_catalog_get(&m->cat, in->output);
+        if (!qn_id_ok(in->output))
+            snprintf(err, sizeof err, "'%s' is not a dataset name",
+                     in->output);
+        else if (d)
+            snprintf(err, sizeof err,
+                     "dataset %s exists; quern rm %s first or choose "
+                     "another name",
+                     in->output, in->output);
+        else if (s_data_workers(m) == 0)
+            snprintf(err, sizeof err,
+                     "output %s is a dataset, but no live worker keeps "
+                     "datasets (start workers with --data-dir)",
+                     in->output);
+        else
+            err[0] = 0;
+        for (int w = 0; !err[0] && w < m->nworkers; w++)
+            if (qn_sched_worker_alive(m->sched, w) && !m->workers[w].has_data)
+                snprintf(err, sizeof err,
+                         "output %s is a dataset, but worker %s keeps no "
+                         "datasets (no --data-dir); write to a folder instead",
+                         in->output, m->workers[w].id);
+        if (err[0]) {
+            s_submit_reply(m, NULL, err);
+            return;
+        }
+    }
+    size_t npaths = 0;
     const char **given = qn_calloc(in->n_inputs, sizeof *given);
     const char **paths = qn_calloc(in->n_inputs, sizeof *paths);
     for (size_t i = 0; i < in->n_inputs; i++) {
-        given[i] = in->inputs[i]->given;
-        paths[i] = in->inputs[i]->path;
+        if (s_is_dataset(in->inputs[i]->given))
+            continue;
+        given[npaths] = in->inputs[i]->given;
+        paths[npaths++] = in->inputs[i]->path;
     }
     qn_split_opts so = {
         .split_size = in->split_size,
@@ -1291,11 +1983,20 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
             in->input_kind == QUERN__INPUT_KIND__FIXED ? in->record_size : 0,
     };
     qn_splits splits;
-    int rc = qn_split_inputs(given, paths, in->n_inputs, &so, &splits, err,
-                             sizeof err);
+    memset(&splits, 0, sizeof splits);
+    int rc = npaths ? qn_split_inputs(given, paths, npaths, &so, &splits, err,
+                                      sizeof err)
+                    : 0;
     free(given);
     free(paths);
+    if (rc == 0)
+        rc = s_dataset_splits(m, in, &splits, err, sizeof err);
+    if (rc == 0 && splits.n == 0) {
+        snprintf(err, sizeof err, "the input holds no data");
+        rc = -1;
+    }
     if (rc < 0) {
+        qn_splits_release(&splits);
         s_submit_reply(m, NULL, err);
         return;
     }
@@ -1308,7 +2009,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
         s_submit_reply(m, NULL, err);
         return;
     }
-    for (int i = 0; i < m->njobs; i++) {
+    for (int i = 0; i < m->njobs && !out_ds; i++) {
         if (m->jobs[i].state == QUERN__JOB_STATE__JOB_RUNNING &&
             strcmp(m->jobs[i].spec->output, in->output) == 0) {
             qn_splits_release(&splits);
@@ -1320,7 +2021,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
             return;
         }
     }
-    if (s_output_ok(in->output, err, sizeof err) < 0) {
+    if (!out_ds && s_output_ok(in->output, err, sizeof err) < 0) {
         qn_splits_release(&splits);
         s_submit_reply(m, NULL, err);
         return;
@@ -1340,6 +2041,18 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     j->splits = splits;
     j->nmaps = (unsigned)splits.n;
     j->nreduce = in->nreduce;
+    s_plugin_keep(m, sj->plugin_data.data, sj->plugin_data.len, now,
+                  j->plugin_hash);
+    if (out_ds) {
+        j->out_dataset = 1;
+        j->out_replicas = in->output_replicas ? in->output_replicas : 2;
+        s_untombstone(m, in->output);
+        qn_catalog_create(&m->cat, in->output, j->id, j->out_replicas);
+        j->part_copy = qn_calloc(j->nreduce, sizeof *j->part_copy);
+        j->part_copy_fails = qn_calloc(j->nreduce, sizeof *j->part_copy_fails);
+        for (unsigned p = 0; p < j->nreduce; p++)
+            j->part_copy[p] = -1;
+    }
     j->outs = qn_calloc(j->nmaps, sizeof *j->outs);
     for (unsigned i = 0; i < j->nmaps; i++)
         j->outs[i].parts = qn_calloc(j->nreduce, sizeof(Quern__PartitionInfo));
@@ -1348,10 +2061,10 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     j->state = QUERN__JOB_STATE__JOB_RUNNING;
     j->start = now;
     /* Shown from the start, 0 or not, so readers can rely on them. */
-    static const char *const faults[] = {"map_attempts",    "reduce_attempts",
-                                         "failed_attempts", "killed_attempts",
-                                         "backup_attempts", "maps_rerun",
-                                         "skipped_records"};
+    static const char *const faults[] = {
+        "map_attempts",    "reduce_attempts", "failed_attempts",
+        "killed_attempts", "backup_attempts", "maps_rerun",
+        "skipped_records", "data_local_maps", "remote_maps"};
     for (size_t i = 0; i < sizeof faults / sizeof *faults; i++)
         s_count(j, faults[i], 0);
     j->last_push = now;
@@ -1431,6 +2144,15 @@ static void s_on_workers(qn_master *m, int64_t now)
         wi[i].heartbeat_age_ms = (uint64_t)(now - w->seen);
         wi[i].shuffle_endpoint = w->endpoint;
         wi[i].failures = w->failures;
+        for (size_t d = 0; d < m->cat.n; d++) {
+            const qn_dataset *ds = &m->cat.ds[d];
+            for (uint32_t k = 0; k < ds->nslots; k++) {
+                if (qn_catalog_holds(ds, k, w->id)) {
+                    wi[i].shards++;
+                    wi[i].shard_bytes += ds->shards[k].size;
+                }
+            }
+        }
         wp[i] = &wi[i];
     }
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
@@ -1442,6 +2164,229 @@ static void s_on_workers(qn_master *m, int64_t now)
     s_send(m, m->in.id, m->in.idlen, &env);
     free(wi);
     free(wp);
+}
+
+/* ---- datasets: client requests ------------------------------------------- */
+
+static void s_on_put(qn_master *m, const Quern__PutRequest *rq, int64_t now)
+{
+    char err[400] = "";
+    qn_dataset *d = qn_catalog_get(&m->cat, rq->dataset);
+    switch (rq->op) {
+    case QUERN__PUT_REQUEST__OP__BEGIN:
+        if (!qn_id_ok(rq->dataset))
+            snprintf(err, sizeof err,
+                     "'%s' is not a dataset name: use up to 64 letters, "
+                     "digits, '.', '_' and '-', not starting with '.'",
+                     rq->dataset);
+        else if (rq->replicas < 1 || rq->replicas > MAX_REPLICAS)
+            snprintf(err, sizeof err, "--replicas must be 1 to %d",
+                     MAX_REPLICAS);
+        else if (d)
+            snprintf(err, sizeof err,
+                     "dataset %s exists%s; quern rm %s first or choose "
+                     "another name",
+                     rq->dataset, d->writer ? " (it is being written)" : "",
+                     rq->dataset);
+        else if (s_data_workers(m) == 0)
+            snprintf(err, sizeof err,
+                     "no live worker keeps datasets (start workers with "
+                     "--data-dir)");
+        else {
+            s_untombstone(m, rq->dataset);
+            qn_catalog_create(&m->cat, rq->dataset, "put", rq->replicas);
+            qn_info("master: put of dataset %s begins (%u replicas)",
+                    rq->dataset, rq->replicas);
+        }
+        s_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
+        return;
+    case QUERN__PUT_REQUEST__OP__PLACE: {
+        if (!d || !d->writer || strcmp(d->writer, "put") != 0) {
+            snprintf(err, sizeof err, "no put of %s is under way",
+                     rq->dataset);
+            s_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
+            return;
+        }
+        /* The live data workers holding the fewest shards, distinct. */
+        int chosen[MAX_REPLICAS];
+        unsigned n = 0;
+        while (n < d->replicas) {
+            int best = -1;
+            for (int w = 0; w < m->nworkers; w++) {
+                s_worker *wk = &m->workers[w];
+                if (!wk->has_data || !qn_sched_worker_alive(m->sched, w))
+                    continue;
+                int skip = 0;
+                for (unsigned k = 0; k < n; k++)
+                    skip |= chosen[k] == w;
+                for (size_t k = 0; k < rq->n_avoid; k++)
+                    skip |= strcmp(rq->avoid[k], wk->id) == 0;
+                if (skip)
+                    continue;
+                if (best < 0 || wk->placed < m->workers[best].placed)
+                    best = w;
+            }
+            if (best < 0)
+                break;
+            chosen[n++] = best;
+            m->workers[best].placed++;
+        }
+        if (n == 0) {
+            s_put_reply(m, m->in.id, m->in.idlen,
+                        "no live worker that keeps datasets is left to take "
+                        "this shard",
+                        NULL, 0);
+            return;
+        }
+        Quern__DataSource ds[MAX_REPLICAS], *dp[MAX_REPLICAS];
+        for (unsigned k = 0; k < n; k++) {
+            quern__data_source__init(&ds[k]);
+            ds[k].endpoint = m->workers[chosen[k]].endpoint;
+            ds[k].worker_id = m->workers[chosen[k]].id;
+            ds[k].curve_public = m->workers[chosen[k]].curve_public;
+            dp[k] = &ds[k];
+        }
+        s_put_reply(m, m->in.id, m->in.idlen, NULL, dp, n);
+        return;
+    }
+    case QUERN__PUT_REQUEST__OP__COMMIT:
+        if (!d || !d->writer || strcmp(d->writer, "put") != 0) {
+            snprintf(err, sizeof err, "no put of %s is under way",
+                     rq->dataset);
+            s_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
+            return;
+        }
+        m->puts = qn_realloc(m->puts, (m->nputs + 1) * sizeof *m->puts);
+        s_put_wait *pw = &m->puts[m->nputs++];
+        memset(pw, 0, sizeof *pw);
+        snprintf(pw->dataset, sizeof pw->dataset, "%s", rq->dataset);
+        memcpy(pw->route, m->in.id, m->in.idlen);
+        pw->routelen = m->in.idlen;
+        pw->nshards = rq->nshards;
+        pw->deadline = now + PUT_COMMIT_MS;
+        s_puts_check(m, now);
+        return;
+    case QUERN__PUT_REQUEST__OP__ABORT:
+        if (d && d->writer && strcmp(d->writer, "put") == 0) {
+            qn_info("master: put of dataset %s abandoned; dropping its shards",
+                    rq->dataset);
+            s_drop_everywhere(m, rq->dataset);
+        }
+        s_put_reply(m, m->in.id, m->in.idlen, NULL, NULL, 0);
+        return;
+    default:
+        s_put_reply(m, m->in.id, m->in.idlen, "unknown put step", NULL, 0);
+    }
+}
+
+static void s_dataset_info(qn_master *m, qn_dataset *d, Quern__DatasetInfo *di)
+{
+    quern__dataset_info__init(di);
+    di->name = d->name;
+    di->sealed = d->sealed;
+    uint32_t n = d->sealed ? d->nshards : 0;
+    if (!d->sealed)
+        for (uint32_t i = 0; i < d->nslots; i++)
+            n += d->shards[i].known;
+    di->nshards = n;
+    di->bytes = qn_catalog_bytes(d);
+    di->writer = d->writer ? d->writer : (char *)"";
+    unsigned fewest = UINT32_MAX;
+    uint32_t upto = d->sealed ? d->nshards : d->nslots;
+    for (uint32_t i = 0; i < upto; i++) {
+        unsigned live = s_live_copies(m, d, i);
+        if (live < fewest)
+            fewest = live;
+    }
+    di->replicas = upto ? fewest : 0;
+}
+
+static void s_on_datasets(qn_master *m, const Quern__DatasetsRequest *rq)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__DatasetsReply r = QUERN__DATASETS_REPLY__INIT;
+    env.body_case = QUERN__ENVELOPE__BODY_DATASETS_REPLY;
+    env.datasets_reply = &r;
+    char err[300];
+    if (!rq->dataset[0]) {
+        Quern__DatasetInfo *di = qn_calloc(m->cat.n + 1, sizeof *di);
+        Quern__DatasetInfo **dp = qn_calloc(m->cat.n + 1, sizeof *dp);
+        for (size_t i = 0; i < m->cat.n; i++) {
+            s_dataset_info(m, &m->cat.ds[i], &di[i]);
+            dp[i] = &di[i];
+        }
+        r.datasets = dp;
+        r.n_datasets = m->cat.n;
+        s_send(m, m->in.id, m->in.idlen, &env);
+        free(di);
+        free(dp);
+        return;
+    }
+    qn_dataset *d = qn_catalog_get(&m->cat, rq->dataset);
+    if (!d) {
+        snprintf(err, sizeof err, "no dataset %s (quern ls lists them)",
+                 rq->dataset);
+        r.error = err;
+        s_send(m, m->in.id, m->in.idlen, &env);
+        return;
+    }
+    Quern__DatasetInfo di;
+    Quern__DatasetInfo *dip = &di;
+    s_dataset_info(m, d, &di);
+    uint32_t n = d->sealed ? d->nshards : d->nslots;
+    Quern__ShardLocation *sl = qn_calloc(n + 1, sizeof *sl);
+    Quern__ShardLocation **slp = qn_calloc(n + 1, sizeof *slp);
+    Quern__DataSource **srcs = qn_calloc(n + 1, sizeof *srcs);
+    for (uint32_t i = 0; i < n; i++) {
+        quern__shard_location__init(&sl[i]);
+        sl[i].index = i;
+        const qn_cshard *sh = qn_catalog_shard(d, i);
+        if (sh) {
+            sl[i].size = sh->size;
+            sl[i].crc = sh->crc;
+        }
+        sl[i].n_holders = s_sources(m, d, i, &srcs[i], &sl[i].holders);
+        slp[i] = &sl[i];
+    }
+    di.shards = slp;
+    di.n_shards = n;
+    r.datasets = &dip;
+    r.n_datasets = 1;
+    s_send(m, m->in.id, m->in.idlen, &env);
+    for (uint32_t i = 0; i < n; i++) {
+        free(srcs[i]);
+        free(sl[i].holders);
+    }
+    free(srcs);
+    free(sl);
+    free(slp);
+}
+
+static void s_on_drop(qn_master *m, const Quern__DropDataset *rq)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__DropReply r = QUERN__DROP_REPLY__INIT;
+    char err[300] = "";
+    qn_dataset *d = qn_catalog_get(&m->cat, rq->dataset);
+    if (!d) {
+        snprintf(err, sizeof err, "no dataset %s (quern ls lists them)",
+                 rq->dataset);
+    } else if (d->writer && strcmp(d->writer, "put") != 0 &&
+               s_job_by_id(m, d->writer) >= 0 &&
+               m->jobs[s_job_by_id(m, d->writer)].state ==
+                   QUERN__JOB_STATE__JOB_RUNNING) {
+        snprintf(err, sizeof err,
+                 "dataset %s is being written by job %s; quern cancel %s "
+                 "first",
+                 rq->dataset, d->writer, d->writer);
+    } else {
+        qn_info("master: dataset %s removed", rq->dataset);
+        s_drop_everywhere(m, rq->dataset);
+    }
+    r.error = err;
+    env.body_case = QUERN__ENVELOPE__BODY_DROP_REPLY;
+    env.drop_reply = &r;
+    s_send(m, m->in.id, m->in.idlen, &env);
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -1486,6 +2431,21 @@ static void s_on_message(qn_master *m, int64_t now)
         s_on_cancel(m, env->cancel_job, now);
         break;
     case QUERN__ENVELOPE__BODY_WORKERS_REQUEST: s_on_workers(m, now); break;
+    case QUERN__ENVELOPE__BODY_DATA_REPORT:
+        s_on_data_report(m, env->data_report, now);
+        break;
+    case QUERN__ENVELOPE__BODY_PLUGIN_REQUEST:
+        s_on_plugin_request(m, env->plugin_request, now);
+        break;
+    case QUERN__ENVELOPE__BODY_PUT_REQUEST:
+        s_on_put(m, env->put_request, now);
+        break;
+    case QUERN__ENVELOPE__BODY_DATASETS_REQUEST:
+        s_on_datasets(m, env->datasets_request);
+        break;
+    case QUERN__ENVELOPE__BODY_DROP_DATASET:
+        s_on_drop(m, env->drop_dataset);
+        break;
     default: s_drop(m, "a message the master does not take");
     }
     qn_wire_free(env);
@@ -1518,24 +2478,31 @@ int qn_master_run(qn_master *m)
         close(m->cfg.ready_fd);
     }
     while (!m->stop) {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
             {.socket = m->sock, .events = ZMQ_POLLIN},
             {.fd = m->sigfd, .events = ZMQ_POLLIN},
+            {.socket = m->zap ? qn_zap_socket(m->zap) : NULL,
+             .fd = -1,
+             .events = m->zap ? ZMQ_POLLIN : 0},
         };
         int64_t now = qn_now_ms();
         int64_t due = qn_sched_deadline(m->sched);
         int64_t push = s_push_due(m);
         if (push < due)
             due = push;
+        if (s_puts_due(m) < due)
+            due = s_puts_due(m);
         long timeout = -1;
         if (due != INT64_MAX)
             timeout = due > now ? (long)(due - now) : 0;
-        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+        if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR) {
             qn_error("master: poll: %s", zmq_strerror(errno));
             return 1;
         }
         if (items[1].revents & ZMQ_POLLIN)
             qn_signals_read(m->sigfd, &m->stop, NULL);
+        if (items[2].revents & ZMQ_POLLIN)
+            qn_zap_handle(m->zap);
         if (items[0].revents & ZMQ_POLLIN) {
             for (int budget = 0; budget < 1000; budget++) {
                 int r = qn_wire_recv(m->sock, 1, &m->in);
@@ -1549,6 +2516,8 @@ int qn_master_run(qn_master *m)
             }
         }
         now = qn_now_ms();
+        if (now >= s_puts_due(m))
+            s_puts_check(m, now);
         if (now >= qn_sched_deadline(m->sched)) {
             qn_sched_tick(m->sched, now);
             s_actions(m, now);

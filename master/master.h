@@ -14,6 +14,10 @@ typedef struct qn_master_config {
     int dead_ms;         /* silence after which a worker is dead */
     int task_timeout_ms; /* an attempt without progress this long fails */
     int ready_fd;        /* if >= 0: the bound endpoint is written here */
+    int locality_wait_ms; /* a map waits this long for a free holder */
+    int shard_wait_ms;    /* ... and this long for any live holder */
+    const char *curve_secret;  /* our key file: CURVE on every socket */
+    const char *curve_trusted; /* dir of public keys allowed to connect */
 } qn_master_config;
 
 typedef struct qn_master qn_master;

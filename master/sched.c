@@ -37,7 +37,9 @@ typedef struct {
     s_att run[QN_SCHED_MAX_RUNNING];
     unsigned done_attempt; /* DONE: the attempt whose output counts */
     int done_worker;
-    int queued; /* in its job's pending queue */
+    int queued;            /* in its job's pending queue */
+    int64_t pending_since; /* when it last became pending */
+    int64_t orphan_since;  /* pending with no live holder since (0: not) */
 } s_task;
 
 /* A FIFO of task indices; each task is in it at most once. */
@@ -82,7 +84,13 @@ struct qn_sched {
     int next_worker;    /* round-robin start for ties */
     unsigned nbackups;  /* backup attempts running */
     int64_t spec_check; /* when to look for stragglers again */
+    int64_t now;        /* the time of the event being handled */
+    qn_sched_local_fn local;
+    void *local_ctx;
+    int loc_dirty; /* holders may have changed: recheck orphans */
 };
+
+#define SCAN_MAX 4096 /* pending maps looked at for a local one */
 
 /* ---- small containers ---------------------------------------------------- */
 
@@ -90,6 +98,16 @@ static void s_queue_push(s_queue *q, unsigned v)
 {
     q->items[(q->head + q->len) % q->cap] = v;
     q->len++;
+}
+
+/* Remove and return the item at position i (0: the head). */
+static unsigned s_queue_take(s_queue *q, unsigned i)
+{
+    unsigned v = q->items[(q->head + i) % q->cap];
+    for (unsigned k = i; k + 1 < q->len; k++)
+        q->items[(q->head + k) % q->cap] = q->items[(q->head + k + 1) % q->cap];
+    q->len--;
+    return v;
 }
 
 static unsigned s_queue_pop(s_queue *q)
@@ -207,13 +225,54 @@ static int s_att_index(const s_task *t, unsigned attempt)
 
 /* ---- scheduling ---------------------------------------------------------- */
 
-static void s_make_pending(s_job *j, qn_kind kind, unsigned task)
+static void s_make_pending(qn_sched *s, s_job *j, qn_kind kind,
+                           unsigned task)
 {
     s_task *t = &j->tasks[kind][task];
     t->state = QN_TASK_PENDING;
     if (!t->queued) {
         t->queued = 1;
+        t->pending_since = s->now;
+        t->orphan_since = 0;
         s_queue_push(&j->pending[kind], task);
+        if (kind == QN_MAP)
+            s->loc_dirty = 1;
+    }
+}
+
+/* Where map task of job jx is for worker w (QN_LOC_ANY without a fn). */
+static int s_where(const qn_sched *s, int jx, unsigned task, int w)
+{
+    return s->local ? s->local(s->local_ctx, jx, task, w) : QN_LOC_ANY;
+}
+
+/* Does a live worker hold map task's input (or is it anywhere)? */
+static int s_held(const qn_sched *s, int jx, unsigned task)
+{
+    for (int w = 0; w < s->nworkers; w++)
+        if (s->workers[w].alive && s_where(s, jx, task, w) != 0)
+            return 1;
+    return s->nworkers == 0 && s_where(s, jx, task, -1) == QN_LOC_ANY;
+}
+
+/* Note which pending maps have lost (or found) every live holder. */
+static void s_refresh_orphans(qn_sched *s, int64_t now)
+{
+    if (!s->loc_dirty || !s->local)
+        return;
+    s->loc_dirty = 0;
+    for (int jx = 0; jx < s->njobs; jx++) {
+        s_job *j = &s->jobs[jx];
+        if (j->state != QN_JOB_RUNNING)
+            continue;
+        s_queue *q = &j->pending[QN_MAP];
+        for (unsigned i = 0; i < q->len; i++) {
+            s_task *t = &j->tasks[QN_MAP][q->items[(q->head + i) % q->cap]];
+            if (s_held(s, jx, q->items[(q->head + i) % q->cap]))
+                t->orphan_since = 0;
+            else if (!t->orphan_since)
+                t->orphan_since = now;
+        }
     }
 }
 
@@ -256,35 +315,92 @@ static int s_pick_worker(qn_sched *s, const char *skip)
 }
 
 /*
- * The next task for worker w: the oldest job's pending maps first, and
- * its reduces once all its maps are done. Returns 1 and sets the outputs.
+ * What job jx can give worker w now: 1 with the kind, the position in
+ * its pending queue and the locality, or 0. Maps come first: a local one
+ * (or one readable anywhere), else one that waited locality_wait_ms for a
+ * holder and has a live one to stream from. Reduces once every map is done.
  */
-static int s_pick_task(qn_sched *s, int w, int *job, qn_kind *kind,
-                       unsigned *task)
+static int s_offer(const qn_sched *s, int jx, int w, int64_t now, qn_kind *kind,
+                   unsigned *pos, int *local)
 {
+    const s_job *j = &s->jobs[jx];
+    const s_queue *q = &j->pending[QN_MAP];
+    if (q->len) {
+        unsigned n = q->len < SCAN_MAX ? q->len : SCAN_MAX;
+        int remote = -1;
+        for (unsigned i = 0; i < n; i++) {
+            unsigned t = q->items[(q->head + i) % q->cap];
+            int l = s_where(s, jx, t, w);
+            if (l != 0) {
+                *kind = QN_MAP;
+                *pos = i;
+                *local = l;
+                return 1;
+            }
+            const s_task *tk = &j->tasks[QN_MAP][t];
+            if (remote < 0 && !tk->orphan_since &&
+                now - tk->pending_since >= s->cfg.locality_wait_ms)
+                remote = (int)i;
+        }
+        if (remote < 0)
+            return 0;
+        *kind = QN_MAP;
+        *pos = (unsigned)remote;
+        *local = 0;
+        return 1;
+    }
+    if (j->done[QN_MAP] < j->n[QN_MAP] || j->pending[QN_REDUCE].len == 0)
+        return 0;
+    *kind = QN_REDUCE;
+    *pos = 0;
+    *local = QN_LOC_ANY;
+    return 1;
+}
+
+/*
+ * The next task for worker w: from the running job with the fewest tasks
+ * running (the oldest on ties) that has one for w. Returns 1 and sets the
+ * outputs.
+ */
+static int s_pick_task(qn_sched *s, int w, int64_t now, int *job,
+                       qn_kind *kind, unsigned *task, int *local)
+{
+    int best = -1;
+    unsigned best_run = 0, best_pos = 0;
+    qn_kind best_kind = QN_MAP;
+    int best_local = QN_LOC_ANY;
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
         if (j->state != QN_JOB_RUNNING || s_banned(s, j, w))
             continue;
-        qn_kind k = QN_MAP;
-        if (j->pending[QN_MAP].len == 0) {
-            if (j->done[QN_MAP] < j->n[QN_MAP] ||
-                j->pending[QN_REDUCE].len == 0)
-                continue;
-            k = QN_REDUCE;
-        }
-        unsigned t = s_queue_pop(&j->pending[k]);
-        j->tasks[k][t].queued = 0;
-        *job = jx;
-        *kind = k;
-        *task = t;
-        return 1;
+        unsigned run = j->running[QN_MAP] + j->running[QN_REDUCE];
+        if (best >= 0 && run >= best_run)
+            continue;
+        qn_kind k;
+        unsigned pos;
+        int l;
+        if (!s_offer(s, jx, w, now, &k, &pos, &l))
+            continue;
+        best = jx;
+        best_run = run;
+        best_kind = k;
+        best_pos = pos;
+        best_local = l;
     }
-    return 0;
+    if (best < 0)
+        return 0;
+    s_job *j = &s->jobs[best];
+    unsigned t = s_queue_take(&j->pending[best_kind], best_pos);
+    j->tasks[best_kind][t].queued = 0;
+    *job = best;
+    *kind = best_kind;
+    *task = t;
+    *local = best_local;
+    return 1;
 }
 
 static void s_start(qn_sched *s, int64_t now, int w, int job, qn_kind kind,
-                    unsigned task, int backup)
+                    unsigned task, int backup, int local)
 {
     s_job *j = &s->jobs[job];
     s_task *t = &j->tasks[kind][task];
@@ -310,7 +426,8 @@ static void s_start(qn_sched *s, int64_t now, int w, int job, qn_kind kind,
                          .kind = kind,
                          .task = task,
                          .attempt = a->attempt,
-                         .backup = backup});
+                         .backup = backup,
+                         .local = local});
 }
 
 /* Running attempt i of a task stops: free its slot. */
@@ -407,7 +524,7 @@ static void s_attempt_failed(qn_sched *s, int job, qn_kind kind, unsigned task,
         return;
     }
     if (t->nrun == 0)
-        s_make_pending(j, kind, task);
+        s_make_pending(s, j, kind, task);
 }
 
 /*
@@ -491,7 +608,9 @@ static void s_speculate(qn_sched *s, int64_t now)
         }
         if (best.job < 0)
             break;
-        s_start(s, now, best_w, best.job, best.kind, best.task, 1);
+        s_start(s, now, best_w, best.job, best.kind, best.task, 1,
+                best.kind == QN_MAP ? s_where(s, best.job, best.task, best_w)
+                                    : QN_LOC_ANY);
     }
     if (ending)
         s->spec_check = now + QN_SCHED_SPEC_CHECK_MS;
@@ -505,6 +624,10 @@ static void s_speculate(qn_sched *s, int64_t now)
 static unsigned s_preempt(qn_sched *s, int64_t now)
 {
     unsigned freed = 0;
+    /* A free slot means the maps wait for a holder, not for room. */
+    for (int w = 0; w < s->nworkers; w++)
+        if (s->workers[w].alive && s->workers[w].busy < s->workers[w].slots)
+            return 0;
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
         if (j->state != QN_JOB_RUNNING || j->pending[QN_MAP].len == 0 ||
@@ -512,6 +635,9 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
             continue;
         unsigned need = j->pending[QN_MAP].len;
         while (need > 0) {
+            s_queue *q = &j->pending[QN_MAP];
+            if (j->tasks[QN_MAP][q->items[q->head]].orphan_since)
+                break; /* nowhere to read it from: no slot helps */
             /* The youngest waiting reduce attempt: it lost least. */
             int best = -1;
             int64_t best_started = 0;
@@ -543,11 +669,11 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
             int w = t->run[ix].worker;
             s_stop(s, jx, QN_REDUCE, r.task, (unsigned)ix);
             if (t->nrun == 0)
-                s_make_pending(j, QN_REDUCE, r.task);
+                s_make_pending(s, j, QN_REDUCE, r.task);
             /* The slot goes to the map it was freed for, not another job. */
             unsigned m = s_queue_pop(&j->pending[QN_MAP]);
             j->tasks[QN_MAP][m].queued = 0;
-            s_start(s, now, w, jx, QN_MAP, m, 0);
+            s_start(s, now, w, jx, QN_MAP, m, 0, s_where(s, jx, m, w));
             freed++;
             need--;
         }
@@ -563,14 +689,14 @@ static void s_assign_free(qn_sched *s, int64_t now)
         int w = s_pick_worker(s, skip);
         if (w < 0)
             break;
-        int job;
+        int job, local;
         qn_kind kind;
         unsigned task;
-        if (!s_pick_task(s, w, &job, &kind, &task)) {
+        if (!s_pick_task(s, w, now, &job, &kind, &task, &local)) {
             skip[w] = 1; /* nothing it may run; others may still */
             continue;
         }
-        s_start(s, now, w, job, kind, task, 0);
+        s_start(s, now, w, job, kind, task, 0, local);
         s->next_worker = (w + 1) % s->nworkers;
     }
     free(skip);
@@ -578,6 +704,8 @@ static void s_assign_free(qn_sched *s, int64_t now)
 
 static void s_schedule(qn_sched *s, int64_t now)
 {
+    s->now = now;
+    s_refresh_orphans(s, now);
     s_assign_free(s, now);
     s_preempt(s, now);
     s_speculate(s, now);
@@ -587,6 +715,7 @@ static void s_schedule(qn_sched *s, int64_t now)
 
 int qn_sched_worker_join(qn_sched *s, int64_t now, unsigned slots)
 {
+    s->now = now;
     if (s->nworkers == s->cap_workers) {
         s->cap_workers = s->cap_workers ? s->cap_workers * 2 : 16;
         s->workers =
@@ -594,12 +723,14 @@ int qn_sched_worker_join(qn_sched *s, int64_t now, unsigned slots)
     }
     int w = s->nworkers++;
     s->workers[w] = (s_worker){.alive = 1, .slots = slots, .seen = now};
+    s->loc_dirty = 1;
     s_schedule(s, now);
     return w;
 }
 
 int qn_sched_worker_seen(qn_sched *s, int64_t now, int worker)
 {
+    s->now = now;
     if (worker < 0 || worker >= s->nworkers || !s->workers[worker].alive)
         return -1;
     s->workers[worker].seen = now;
@@ -624,7 +755,7 @@ static void s_map_again(qn_sched *s, int jx, unsigned task, int worker_died)
     s_job *j = &s->jobs[jx];
     s_task *t = &j->tasks[QN_MAP][task];
     j->done[QN_MAP]--;
-    s_make_pending(j, QN_MAP, task);
+    s_make_pending(s, j, QN_MAP, task);
     s_act(s, (qn_action){.act = QN_ACT_MAP_RERUN,
                          .worker = t->done_worker,
                          .job = jx,
@@ -641,6 +772,7 @@ static void s_map_again(qn_sched *s, int jx, unsigned task, int worker_died)
 static void s_worker_gone(qn_sched *s, int64_t now, int w)
 {
     s->workers[w].alive = 0;
+    s->loc_dirty = 1;
     s_act(s, (qn_action){.act = QN_ACT_WORKER_DEAD, .worker = w, .job = -1});
     /* Work from a copy of the run list and re-check each entry. */
     unsigned n;
@@ -679,13 +811,29 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
 
 void qn_sched_worker_leave(qn_sched *s, int64_t now, int worker)
 {
+    s->now = now;
     if (worker >= 0 && worker < s->nworkers && s->workers[worker].alive)
         s_worker_gone(s, now, worker);
+}
+
+void qn_sched_set_locality(qn_sched *s, qn_sched_local_fn fn, void *ctx)
+{
+    s->local = fn;
+    s->local_ctx = ctx;
+    s->loc_dirty = 1;
+}
+
+void qn_sched_locality_changed(qn_sched *s, int64_t now)
+{
+    s->now = now;
+    s->loc_dirty = 1;
+    s_schedule(s, now);
 }
 
 int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
                      unsigned max_attempts)
 {
+    s->now = now;
     if (nmaps == 0 || nreduce == 0 || max_attempts == 0)
         return -1;
     if (s->njobs == s->cap_jobs) {
@@ -705,7 +853,7 @@ int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
         j->pending[k].cap = j->n[k];
         for (unsigned i = 0; i < j->n[k]; i++) {
             j->tasks[k][i].done_worker = -1;
-            s_make_pending(j, (qn_kind)k, i);
+            s_make_pending(s, j, (qn_kind)k, i);
         }
     }
     s_schedule(s, now);
@@ -720,6 +868,7 @@ void qn_sched_job_speculate(qn_sched *s, int job, int on)
 
 int qn_sched_job_cancel(qn_sched *s, int64_t now, int job)
 {
+    s->now = now;
     if (!s_job_ok(s, job) || s->jobs[job].state != QN_JOB_RUNNING)
         return -1;
     s_end_job(s, job, QN_JOB_CANCELLED);
@@ -805,6 +954,7 @@ unsigned qn_sched_running(const qn_sched *s, int job, qn_kind kind,
 void qn_sched_progress(qn_sched *s, int64_t now, int job, qn_kind kind,
                        unsigned task, unsigned attempt)
 {
+    s->now = now;
     s_att *a = s_current(s, job, kind, task, attempt, NULL);
     if (a)
         a->progress = now;
@@ -821,6 +971,7 @@ void qn_sched_fraction(qn_sched *s, int job, qn_kind kind, unsigned task,
 void qn_sched_work(qn_sched *s, int64_t now, int job, qn_kind kind,
                    unsigned task, unsigned attempt, uint64_t work)
 {
+    s->now = now;
     s_att *a = s_current(s, job, kind, task, attempt, NULL);
     if (a && work > a->work) {
         a->work = work;
@@ -831,6 +982,7 @@ void qn_sched_work(qn_sched *s, int64_t now, int job, qn_kind kind,
 int qn_sched_map_lost(qn_sched *s, int64_t now, int job, unsigned task,
                       unsigned attempt)
 {
+    s->now = now;
     s_task *t = s_task_at(s, job, QN_MAP, task);
     if (!t || t->state != QN_TASK_DONE || t->done_attempt != attempt ||
         s->jobs[job].state != QN_JOB_RUNNING)
@@ -843,6 +995,7 @@ int qn_sched_map_lost(qn_sched *s, int64_t now, int job, unsigned task,
 int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
                   unsigned task, unsigned attempt)
 {
+    s->now = now;
     int i;
     s_att *a = s_current(s, job, kind, task, attempt, &i);
     if (!a)
@@ -897,6 +1050,7 @@ unsigned qn_sched_worker_attempts(const qn_sched *s, int worker,
 int qn_sched_vanished(qn_sched *s, int64_t now, int job, qn_kind kind,
                       unsigned task, unsigned attempt)
 {
+    s->now = now;
     int i;
     s_att *a = s_current(s, job, kind, task, attempt, &i);
     if (!a)
@@ -916,6 +1070,7 @@ int qn_sched_vanished(qn_sched *s, int64_t now, int job, qn_kind kind,
 int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
                     unsigned task, unsigned attempt)
 {
+    s->now = now;
     int i;
     if (!s_current(s, job, kind, task, attempt, &i))
         return QN_SCHED_STALE;
@@ -933,6 +1088,7 @@ static int s_waiting(const qn_sched *s, const s_run *r)
 
 void qn_sched_tick(qn_sched *s, int64_t now)
 {
+    s->now = now;
     /* Mark every overdue worker dead before rescheduling anything, so no
      * lost attempt is handed to a worker about to be declared dead too. */
     int *gone = qn_calloc((size_t)s->nworkers + 1, sizeof *gone);
@@ -977,12 +1133,56 @@ void qn_sched_tick(qn_sched *s, int64_t now)
         s_attempt_failed(s, r.job, r.kind, r.task, (unsigned)ix, 1);
     }
     free(snap);
+    s_refresh_orphans(s, now);
+    for (int jx = 0; jx < s->njobs; jx++) {
+        s_job *j = &s->jobs[jx];
+        if (j->state != QN_JOB_RUNNING)
+            continue;
+        s_queue *q = &j->pending[QN_MAP];
+        for (unsigned i = 0; i < q->len; i++) {
+            unsigned t = q->items[(q->head + i) % q->cap];
+            int64_t since = j->tasks[QN_MAP][t].orphan_since;
+            if (!since || now - since < s->cfg.shard_wait_ms)
+                continue;
+            s_end_job(s, jx, QN_JOB_FAILED);
+            s_act(s, (qn_action){.act = QN_ACT_JOB_FAILED,
+                                 .worker = -1,
+                                 .job = jx,
+                                 .kind = QN_MAP,
+                                 .task = t,
+                                 .reason = QN_FAIL_NO_HOLDER});
+            break;
+        }
+    }
     s_schedule(s, now);
 }
 
 int64_t qn_sched_deadline(const qn_sched *s)
 {
     int64_t d = s->spec_check;
+    /* Maps about to be allowed to run remotely, or to give up waiting
+     * for a holder (only future times: past ones are acted on already). */
+    int free_slot = 0;
+    for (int w = 0; w < s->nworkers; w++)
+        if (s->workers[w].alive && s->workers[w].busy < s->workers[w].slots)
+            free_slot = 1;
+    for (int jx = 0; s->local && jx < s->njobs; jx++) {
+        const s_job *j = &s->jobs[jx];
+        if (j->state != QN_JOB_RUNNING)
+            continue;
+        const s_queue *q = &j->pending[QN_MAP];
+        unsigned n = q->len < SCAN_MAX ? q->len : SCAN_MAX;
+        for (unsigned i = 0; i < n; i++) {
+            const s_task *t = &j->tasks[QN_MAP][q->items[(q->head + i) % q->cap]];
+            int64_t when = t->orphan_since
+                               ? t->orphan_since + s->cfg.shard_wait_ms
+                               : (free_slot ? t->pending_since +
+                                                  s->cfg.locality_wait_ms
+                                            : INT64_MAX);
+            if (when > s->now && when < d)
+                d = when;
+        }
+    }
     for (int w = 0; w < s->nworkers; w++) {
         if (s->workers[w].alive && s->workers[w].seen + s->cfg.dead_ms < d)
             d = s->workers[w].seen + s->cfg.dead_ms;

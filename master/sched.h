@@ -23,6 +23,12 @@
  *   more of that job's tasks, unless every live worker is in that state.
  * - A dead worker's running attempts are lost; its completed maps run
  *   again while any reduce of their job is unfinished.
+ * - Free slots go to the running job with the fewest running tasks (the
+ *   oldest on ties), so jobs share the cluster.
+ * - A map goes to a free worker holding a copy of its input; after
+ *   locality_wait_ms without one it may go to any worker (which streams
+ *   the input from a holder). A map whose input no live worker holds
+ *   waits; past shard_wait_ms its job fails (QN_FAIL_NO_HOLDER).
  * - Reduces start when every map is done; a reduce waiting for a map run
  *   again does not time out meanwhile. If that map finds no free slot it
  *   may run in, a waiting reduce of its job is cancelled (not counted as
@@ -52,7 +58,24 @@ typedef struct qn_sched_config {
     int64_t dead_ms;         /* a worker silent this long is dead */
     int64_t task_timeout_ms; /* an attempt without progress this long fails */
     int64_t spec_min_ms;     /* no backup for an attempt younger than this */
+    int64_t locality_wait_ms; /* a map waits this long for a free worker
+                                 holding its input before it may run on
+                                 another (which streams the input) */
+    int64_t shard_wait_ms;    /* a map whose input no live worker holds
+                                 waits this long; then its job fails */
 } qn_sched_config;
+
+/*
+ * Where a map's input is, as the scheduler asks the master: 1 if worker
+ * holds a copy of map's input, 0 if not, QN_LOC_ANY if the input is not
+ * tied to workers (a path every worker can read).
+ */
+#define QN_LOC_ANY (-1)
+typedef int (*qn_sched_local_fn)(void *ctx, int job, unsigned map, int worker);
+
+/* Why a job failed (QN_ACT_JOB_FAILED's reason). */
+#define QN_FAIL_ATTEMPTS 0  /* a task ran out of attempts */
+#define QN_FAIL_NO_HOLDER 1 /* no live worker holds a map's input */
 
 typedef enum {
     QN_ACT_ASSIGN,       /* start attempt on worker */
@@ -89,6 +112,8 @@ typedef struct qn_action {
                          qn_cancel_reason; MAP_RERUN: 1 if its worker died,
                          0 if reducers could not fetch its output */
     int backup;       /* ASSIGN: a backup of a running attempt */
+    int local;        /* ASSIGN of a map: 1 data-local, 0 remote,
+                         QN_LOC_ANY input readable anywhere */
 } qn_action;
 
 /* Task states as reported by qn_sched_task(). */
@@ -134,6 +159,15 @@ qn_sched *qn_sched_new(const qn_sched_config *cfg);
 
 /* Free it; accepts NULL, clears the pointer. */
 void qn_sched_destroy(qn_sched **self_p);
+
+/*
+ * Tell the scheduler how to learn where maps' inputs are (without it,
+ * every input is QN_LOC_ANY).
+ */
+void qn_sched_set_locality(qn_sched *s, qn_sched_local_fn fn, void *ctx);
+
+/* Copies of inputs appeared or went away: look again at waiting maps. */
+void qn_sched_locality_changed(qn_sched *s, int64_t now);
 
 /* A worker with slots task slots joined; returns its handle. */
 int qn_sched_worker_join(qn_sched *s, int64_t now, unsigned slots);

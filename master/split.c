@@ -110,7 +110,11 @@ static void s_add_piece(qn_split *sp, const s_file *f, uint64_t off,
 {
     sp->pieces = qn_realloc(sp->pieces, (sp->n + 1) * sizeof *sp->pieces);
     sp->pieces[sp->n++] =
-        (qn_piece){qn_strdup(f->path), qn_strdup(f->name), off, len, f->size};
+        (qn_piece){.path = qn_strdup(f->path),
+                   .name = qn_strdup(f->name),
+                   .offset = off,
+                   .length = len,
+                   .file_size = f->size};
     sp->bytes += len;
 }
 
@@ -183,6 +187,7 @@ void qn_splits_release(qn_splits *s)
         for (size_t k = 0; k < s->splits[i].n; k++) {
             free(s->splits[i].pieces[k].path);
             free(s->splits[i].pieces[k].name);
+            free(s->splits[i].pieces[k].dataset);
         }
         free(s->splits[i].pieces);
     }

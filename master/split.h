@@ -20,6 +20,9 @@ typedef struct qn_piece {
     uint64_t offset; /* range start */
     uint64_t length; /* range length */
     uint64_t file_size;
+    char *dataset;  /* a dataset shard (path is then ""): its dataset, */
+    uint32_t shard; /* index */
+    uint32_t crc;   /* and CRC-32 */
 } qn_piece;
 
 typedef struct qn_split {

@@ -54,7 +54,7 @@ static void setup(fixture *f)
     qn_buf_release(&p);
 
     f->ctx = zmq_ctx_new();
-    f->sh = qn_shuffle_new(f->ctx, "tcp://127.0.0.1:*", f->dir, err, 256);
+    f->sh = qn_shuffle_new(f->ctx, "tcp://127.0.0.1:*", f->dir, NULL, err, 256);
     cr_assert_not_null(f->sh, "%s", err);
     f->client = zmq_socket(f->ctx, ZMQ_DEALER);
     int zero = 0;

@@ -15,12 +15,21 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: quern-worker --master EP [--slots N] [--work-dir DIR]\n"
                "                    [--data-dir DIR] [--shuffle EP]\n"
+               "                    [--task-mem-mb N]\n"
+               "                    [--curve-secret FILE --curve-trusted DIR\n"
+               "                     [--curve-master FILE]]\n"
                "                    [--log-level error|warn|info|debug]\n"
                "\n"
                "Runs task attempts for the master at EP (e.g.\n"
-               "tcp://127.0.0.1:7070) and serves their map output to reducers\n"
+               "tcp://127.0.0.1:7070), serves their map output to reducers\n"
+               "and keeps dataset shards in --data-dir, served and received\n"
                "on the shuffle endpoint (default tcp://127.0.0.1:*, a free\n"
-               "port). Stops cleanly on SIGTERM or SIGINT.\n");
+               "port on loopback). --task-mem-mb kills a task process whose\n"
+               "resident memory passes N MiB (the attempt fails saying so).\n"
+               "With --curve-secret every socket uses CURVE: peers must hold\n"
+               "a key in --curve-trusted; the master's public key is\n"
+               "--curve-master (default DIR/master.pub). Stops cleanly on\n"
+               "SIGTERM or SIGINT.\n");
 }
 
 int main(int argc, char **argv)
@@ -34,7 +43,10 @@ int main(int argc, char **argv)
         O_DATA,
         O_SHUFFLE,
         O_LOG,
-        O_CURVE,
+        O_CURVE_SECRET,
+        O_CURVE_TRUSTED,
+        O_CURVE_MASTER,
+        O_MEM,
         O_HELP
     };
     static const struct option opts[] = {
@@ -44,8 +56,10 @@ int main(int argc, char **argv)
         {"data-dir", required_argument, NULL, O_DATA},
         {"shuffle", required_argument, NULL, O_SHUFFLE},
         {"log-level", required_argument, NULL, O_LOG},
-        {"curve-secret", required_argument, NULL, O_CURVE},
-        {"curve-trusted", required_argument, NULL, O_CURVE},
+        {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
+        {"curve-trusted", required_argument, NULL, O_CURVE_TRUSTED},
+        {"curve-master", required_argument, NULL, O_CURVE_MASTER},
+        {"task-mem-mb", required_argument, NULL, O_MEM},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -76,10 +90,19 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case O_CURVE:
-            fprintf(stderr, "quern-worker: CURVE sockets are not supported "
-                            "by this version yet\n");
-            return 2;
+        case O_CURVE_SECRET: cfg.curve_secret = optarg; break;
+        case O_CURVE_TRUSTED: cfg.curve_trusted = optarg; break;
+        case O_CURVE_MASTER: cfg.curve_master = optarg; break;
+        case O_MEM:
+            if (qn_parse_uint(optarg, 16, 1 << 20, &v) < 0) {
+                fprintf(stderr,
+                        "quern-worker: --task-mem-mb must be 16 to 1048576, "
+                        "not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cfg.task_mem_mb = (unsigned)v;
+            break;
         case O_HELP: s_usage(stdout); return 0;
         default:
             fprintf(stderr, "quern-worker: unknown or incomplete option '%s'\n",
@@ -87,6 +110,11 @@ int main(int argc, char **argv)
             s_usage(stderr);
             return 2;
         }
+    }
+    if (!cfg.curve_secret != !cfg.curve_trusted) {
+        fprintf(stderr, "quern-worker: --curve-secret and --curve-trusted go "
+                        "together\n");
+        return 2;
     }
     if (optind < argc || !cfg.master) {
         fprintf(stderr,

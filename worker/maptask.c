@@ -413,7 +413,25 @@ static int s_read_piece(s_map *m, size_t index)
     t->gasp->piece = (uint32_t)index;
     s_skips_for(t, index);
     s_reader r = {.cap = READ_CHUNK};
-    r.fd = open(pc->path, O_RDONLY | O_CLOEXEC);
+    qn_buf pulled = {0};
+    const char *path = pc->path;
+    if (pc->dataset[0] && !path[0]) {
+        /* A shard this worker has no copy of: stream it from a holder. */
+        qn_task_path(t, &pulled, "m%05u-a%u-input-%zu", t->spec->task,
+                     t->spec->attempt, index);
+        uint64_t got = 0;
+        int prc = qn_task_pull(t, pc, pulled.data, &got);
+        quern_count(t, "map_remote_bytes", (long long)got);
+        if (prc < 0) {
+            qn_buf_release(&pulled);
+            return -1;
+        }
+        path = pulled.data;
+    }
+    r.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (pulled.data)
+        unlink(pulled.data); /* read through the open descriptor */
+    qn_buf_release(&pulled);
     if (r.fd < 0)
         return qn_task_failf(t, "cannot open input %s: %s", pc->name,
                              strerror(errno));

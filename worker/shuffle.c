@@ -8,6 +8,9 @@
  */
 #include "shuffle.h"
 
+#include "curve.h"
+#include "store.h"
+
 #include "ifile.h"
 #include "log.h"
 #include "layout.h"
@@ -15,9 +18,11 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define MAX_CHUNK (1024 * 1024) /* most bytes sent per reply */
@@ -37,13 +42,21 @@ struct qn_shuffle {
     uint64_t clock;
     qn_shuffle_stats stats;
     int64_t last_warn; /* rate limit for logs about bad requests */
+    qn_store *store;
+
     qn_frames in;
 };
 
 qn_shuffle *qn_shuffle_new(void *ctx, const char *endpoint,
-                           const char *work_dir, char *err, size_t errcap)
+                           const char *work_dir, const qn_curve *curve,
+                           char *err, size_t errcap)
 {
     void *sock = qn_wire_socket(ctx, ZMQ_ROUTER);
+    if (curve && curve->secret_key[0] && qn_curve_server(sock, curve) < 0) {
+        snprintf(err, errcap, "cannot make the data server a CURVE server");
+        zmq_close(sock);
+        return NULL;
+    }
     if (zmq_bind(sock, endpoint) < 0) {
         snprintf(err, errcap, "cannot listen for reducers on %s: %s", endpoint,
                  zmq_strerror(errno));
@@ -159,6 +172,111 @@ static void s_free_chunk(void *data, void *hint)
     free(data);
 }
 
+/* Send a FetchReply and then n bytes of buf (taken over) to the peer. */
+static void s_send_chunk(qn_shuffle *s, uint64_t id, uint64_t offset,
+                         uint64_t total, char *buf, size_t n)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__FetchReply rep = QUERN__FETCH_REPLY__INIT;
+    rep.request_id = id;
+    rep.offset = offset;
+    rep.total = total;
+    env.body_case = QUERN__ENVELOPE__BODY_FETCH_REPLY;
+    env.fetch_reply = &rep;
+    zmq_msg_t hdr, data;
+    if (qn_wire_msg(&env, &hdr) < 0) {
+        free(buf);
+        return;
+    }
+    zmq_msg_init_data(&data, buf, n, s_free_chunk, NULL);
+    if (zmq_send(s->sock, s->in.id, s->in.idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
+            0 ||
+        zmq_msg_send(&hdr, s->sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&hdr);
+        zmq_msg_close(&data);
+        s_drop(s, "reader's queue is full");
+        return;
+    }
+    if (zmq_msg_send(&data, s->sock, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close(&data);
+}
+
+static void s_serve_shard(qn_shuffle *s, const Quern__ShardRead *rq)
+{
+    char err[600];
+    const qn_shard *sh =
+        s->store ? qn_store_find(s->store, rq->dataset, rq->index) : NULL;
+    if (!sh) {
+        snprintf(err, sizeof err, "no shard %s/%u here", rq->dataset,
+                 rq->index);
+        s_reply_error(s, rq->request_id, err);
+        return;
+    }
+    if (rq->offset > sh->size) {
+        s_reply_error(s, rq->request_id, "offset past the shard's end");
+        return;
+    }
+    qn_buf p = {0};
+    qn_store_path(s->store, rq->dataset, rq->index, &p);
+    /* Opened per request: a shard dropped and written again is a new file. */
+    int fd = open(p.data, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, sizeof err, "%s: %s", p.data, strerror(errno));
+        qn_buf_release(&p);
+        s_reply_error(s, rq->request_id, err);
+        return;
+    }
+    uint64_t n = sh->size - rq->offset;
+    if (n > rq->max_bytes)
+        n = rq->max_bytes;
+    if (n > MAX_CHUNK)
+        n = MAX_CHUNK;
+    char *buf = qn_malloc(n ? n : 1);
+    int rc = qn_pread_all(fd, buf, n, rq->offset);
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        snprintf(err, sizeof err, "%s: read failed: %s", p.data,
+                 qn_strerror(rc));
+        qn_buf_release(&p);
+        s_reply_error(s, rq->request_id, err);
+        return;
+    }
+    qn_buf_release(&p);
+    s->stats.shard_bytes_sent += n;
+    s_send_chunk(s, rq->request_id, rq->offset, sh->size, buf, n);
+}
+
+static void s_accept_shard(qn_shuffle *s, const Quern__ShardWrite *wr)
+{
+    char err[700] = "";
+    if (!s->store) {
+        snprintf(err, sizeof err, "this worker keeps no datasets");
+    } else if (qn_store_upload(s->store, wr->token, wr->dataset, wr->index,
+                               wr->offset, s->in.data.data, s->in.data.len,
+                               wr->last, wr->size, wr->crc, qn_now_ms(), err,
+                               sizeof err) < 0) {
+        qn_warn("shuffle: shard %s/%u: %s", wr->dataset, wr->index, err);
+    } else {
+        s->stats.shard_bytes_received += s->in.data.len;
+        if (wr->last)
+            qn_info("store: installed shard %s/%u (%llu bytes)", wr->dataset,
+                    wr->index, (unsigned long long)wr->size);
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__ShardWriteReply r = QUERN__SHARD_WRITE_REPLY__INIT;
+    r.request_id = wr->request_id;
+    r.error = err;
+    env.body_case = QUERN__ENVELOPE__BODY_SHARD_WRITE_REPLY;
+    env.shard_write_reply = &r;
+    qn_wire_send(s->sock, s->in.id, s->in.idlen, &env, NULL, 0);
+}
+
+void qn_shuffle_set_store(qn_shuffle *s, qn_store *store)
+{
+    s->store = store;
+}
+
 static void s_serve(qn_shuffle *s, const Quern__FetchRequest *rq)
 {
     char err[512];
@@ -250,10 +368,14 @@ void qn_shuffle_handle(qn_shuffle *s)
             s_drop(s, err);
             continue;
         }
-        if (env->body_case != QUERN__ENVELOPE__BODY_FETCH_REQUEST)
-            s_drop(s, "not a fetch request");
-        else
+        if (env->body_case == QUERN__ENVELOPE__BODY_FETCH_REQUEST)
             s_serve(s, env->fetch_request);
+        else if (env->body_case == QUERN__ENVELOPE__BODY_SHARD_READ)
+            s_serve_shard(s, env->shard_read);
+        else if (env->body_case == QUERN__ENVELOPE__BODY_SHARD_WRITE)
+            s_accept_shard(s, env->shard_write);
+        else
+            s_drop(s, "not a fetch, read or write request");
         qn_wire_free(env);
     }
 }

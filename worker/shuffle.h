@@ -10,13 +10,16 @@
 
 typedef struct qn_shuffle qn_shuffle;
 
+struct qn_curve;
+
 /*
  * Bind a ROUTER socket on endpoint (e.g. tcp://127.0.0.1:*) in ZeroMQ
- * context ctx, serving map outputs under work_dir. NULL with a message in
- * err on failure.
+ * context ctx, serving map outputs under work_dir; with curve (not NULL,
+ * with a key), as a CURVE server. NULL with a message in err on failure.
  */
 qn_shuffle *qn_shuffle_new(void *ctx, const char *endpoint,
-                           const char *work_dir, char *err, size_t errcap);
+                           const char *work_dir, const struct qn_curve *curve,
+                           char *err, size_t errcap);
 
 /* Close the socket and cached files; accepts NULL, clears the pointer. */
 void qn_shuffle_destroy(qn_shuffle **self_p);
@@ -26,6 +29,13 @@ void *qn_shuffle_socket(qn_shuffle *s);
 
 /* The endpoint reducers connect to (with the real port). */
 const char *qn_shuffle_endpoint(const qn_shuffle *s);
+
+struct qn_store;
+/*
+ * Serve and accept dataset shards of store too (ShardRead, ShardWrite);
+ * NULL: this worker keeps no datasets.
+ */
+void qn_shuffle_set_store(qn_shuffle *s, struct qn_store *store);
 
 /* Answer every request waiting on the socket. */
 void qn_shuffle_handle(qn_shuffle *s);
@@ -38,6 +48,8 @@ typedef struct qn_shuffle_stats {
     uint64_t requests;
     uint64_t bytes_sent;
     uint64_t dropped; /* malformed or refused requests */
+    uint64_t shard_bytes_sent;     /* dataset bytes read by others */
+    uint64_t shard_bytes_received; /* dataset bytes written to us */
 } qn_shuffle_stats;
 
 qn_shuffle_stats qn_shuffle_get_stats(const qn_shuffle *s);

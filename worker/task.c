@@ -4,9 +4,11 @@
  */
 #include "task.h"
 
+#include "curve.h"
 #include "hash.h"
 #include "log.h"
 #include "merge.h"
+#include "shardio.h"
 #include "util.h"
 
 #include <dlfcn.h>
@@ -22,6 +24,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zmq.h>
 
 #define OUT_FLUSH (1024 * 1024) /* reduce output buffered before a write */
 #define REPORT_MS 1000          /* progress reports at most this often */
@@ -201,6 +205,9 @@ int quern_fail(quern_task *t, const char *fmt, ...)
 int qn_task_flush_output(quern_task *t)
 {
     int rc = qn_write_all(t->out_fd, t->out.data, t->out.len);
+    t->out_crc = (uint32_t)crc32(t->out_crc, (const Bytef *)t->out.data,
+                                 (uInt)t->out.len);
+    t->out_size += t->out.len;
     t->out.len = 0;
     return rc;
 }
@@ -271,6 +278,10 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
         }
         u.partitions = pptr;
         u.n_partitions = nr;
+    }
+    if (state == QUERN__TASK_STATE__SUCCEEDED) {
+        u.output_size = t->out_size;
+        u.output_crc = t->out_crc;
     }
     if (state == QUERN__TASK_STATE__FAILED) {
         /* A plugin's message may quote input bytes; the wire wants UTF-8. */
@@ -523,7 +534,81 @@ static void s_task_free(quern_task *t)
     free(t->skip);
     if (t->spec)
         quern__task_spec__free_unpacked(t->spec, NULL);
+    if (t->curve) {
+        qn_curve_release(t->curve);
+        free(t->curve);
+    }
+    if (t->zmq_ctx)
+        zmq_ctx_term(t->zmq_ctx);
     /* The plugin stays loaded: it may have registered atexit handlers. */
+}
+
+void *qn_task_zmq(quern_task *t, char *err, size_t errcap)
+{
+    if (t->zmq_ctx)
+        return t->zmq_ctx;
+    if (t->spec->curve_secret[0]) {
+        t->curve = qn_calloc(1, sizeof *t->curve);
+        if (qn_curve_load(t->curve, t->spec->curve_secret, NULL,
+                          t->spec->curve_master[0] ? t->spec->curve_master
+                                                   : NULL,
+                          err, errcap) < 0) {
+            free(t->curve);
+            t->curve = NULL;
+            return NULL;
+        }
+    }
+    t->zmq_ctx = zmq_ctx_new();
+    if (!t->zmq_ctx)
+        snprintf(err, errcap, "cannot make a ZeroMQ context");
+    return t->zmq_ctx;
+}
+
+int qn_task_pull(quern_task *t, const Quern__InputPiece *pc, const char *path,
+                 uint64_t *got)
+{
+    char err[2048];
+    void *ctx = qn_task_zmq(t, err, sizeof err);
+    if (!ctx)
+        return qn_task_failf(t, "%s", err);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return qn_task_failf(t, "cannot create %s: %s", path, strerror(errno));
+    qn_source *src = qn_calloc(pc->n_sources + 1, sizeof *src);
+    for (size_t i = 0; i < pc->n_sources; i++) {
+        src[i].endpoint = pc->sources[i]->endpoint;
+        src[i].worker_id = pc->sources[i]->worker_id;
+        src[i].curve_public = pc->sources[i]->curve_public;
+    }
+    qn_shard_want want = {.dataset = pc->dataset,
+                          .index = pc->shard,
+                          .size = pc->file_size,
+                          .crc = pc->crc};
+    int rc = qn_shard_pull(ctx, t->curve, src, pc->n_sources, &want, fd,
+                           QN_PULL_STALL_MS, got, err, sizeof err);
+    free(src);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = qn_task_failf(t, "writing %s: %s", path, strerror(errno));
+    else if (rc < 0)
+        qn_task_failf(t, "%s", err);
+    close(fd);
+    if (rc < 0)
+        unlink(path);
+    return rc;
+}
+
+/* COPY: pull one shard into the file the worker named (output_dir). */
+static int s_copy_run(quern_task *t)
+{
+    if (t->spec->n_inputs != 1 || !t->spec->output_dir[0])
+        return qn_task_failf(t, "a copy needs one input and a destination");
+    const Quern__InputPiece *pc = t->spec->inputs[0];
+    uint64_t got = 0;
+    if (qn_task_pull(t, pc, t->spec->output_dir, &got) < 0)
+        return -1;
+    t->out_size = got;
+    t->out_crc = pc->crc;
+    return 0;
 }
 
 /* Read the TaskSpec the worker left in the file on spec_fd. */
@@ -594,8 +679,11 @@ int qn_task_main(int ctl, int spec_fd)
     t->codec = qn_codec_new((int)t->spec->codec, (int)t->spec->compress_level);
     qn_range *parts = NULL;
 
+    t->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
     int rc = -1;
-    if (!t->codec) {
+    if (t->spec->kind == QUERN__TASK_KIND__COPY) {
+        rc = s_copy_run(t);
+    } else if (!t->codec) {
         qn_task_failf(t, "bad codec %u or level %u", t->spec->codec,
                       t->spec->compress_level);
     } else if (s_load_plugin(t) == 0) {
@@ -608,7 +696,10 @@ int qn_task_main(int ctl, int spec_fd)
     }
     int sent;
     if (rc == 0)
-        sent = s_send_update(t, QUERN__TASK_STATE__SUCCEEDED, 1.0, parts, NULL);
+        sent = s_send_update(t, QUERN__TASK_STATE__SUCCEEDED, 1.0,
+                             t->spec->kind == QUERN__TASK_KIND__MAP ? parts
+                                                                    : NULL,
+                             NULL);
     else
         sent = s_send_update(t, QUERN__TASK_STATE__FAILED, 0, NULL, NULL);
     if (rc < 0)

@@ -101,7 +101,11 @@ struct quern_task {
 
     /* reduce output */
     int out_fd;
-    qn_buf out; /* buffered output lines */
+    qn_buf out;          /* buffered output lines */
+    uint64_t out_size;   /* bytes written, */
+    uint32_t out_crc;    /* and their CRC-32 (a dataset shard's) */
+    void *zmq_ctx;       /* for reading shards from other workers */
+    struct qn_curve *curve;
 
     /* counters: built-ins first, then user counters */
     qn_counter *counters;
@@ -112,6 +116,20 @@ struct quern_task {
     double progress;     /* the last progress sent */
     qn_codec *codec;     /* intermediate compression */
 };
+
+#define QN_PULL_STALL_MS 5000 /* a holder silent this long: try the next */
+
+/*
+ * Stream dataset shard pc from its holders into the file at path
+ * (created). Returns 0, or -1 with the failure recorded; *got receives the
+ * bytes read.
+ */
+int qn_task_pull(quern_task *t, const Quern__InputPiece *pc, const char *path,
+                 uint64_t *got);
+
+/* The task's ZeroMQ context (made on first use, CURVE keys loaded).
+ * NULL with err on failure. */
+void *qn_task_zmq(quern_task *t, char *err, size_t errcap);
 
 /* The name of built-in counter i. */
 const char *qn_task_counter_name(int i);

@@ -9,9 +9,12 @@
  */
 #include "worker.h"
 
+#include "curve.h"
 #include "log.h"
 #include "proc.h"
+#include "sha256.h"
 #include "shuffle.h"
+#include "store.h"
 #include "task.h"
 #include "util.h"
 #include "wire.h"
@@ -35,6 +38,9 @@
 #define MASTER_SILENT_BEATS 5  /* heartbeats unanswered: the master is gone */
 #define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
 #define STDERR_TAIL 2048       /* bytes of a failed attempt's stderr sent */
+#define MEM_CHECK_MS 100       /* how often capped tasks' memory is read */
+#define UPLOAD_IDLE_MS 120000  /* an upload silent this long is dropped */
+#define PLUGIN_RETRY_MS 5000   /* ask the master for a plugin again */
 
 typedef struct {
     char job_id[72];
@@ -52,7 +58,16 @@ typedef struct {
     uint64_t records, bytes; /* how far it got, from its reports */
     qn_buf out;              /* frames for the task not yet written */
     size_t out_off;
+    char *copy_tmp;        /* COPY: the file it writes */
+    qn_shard copy_shard;   /* COPY: what it copies */
+    uint64_t mem_killed;   /* resident bytes when killed over the cap */
 } s_attempt;
+
+/* An assignment waiting for its plugin to arrive from the master. */
+typedef struct {
+    Quern__TaskSpec *spec; /* owned */
+    int64_t asked;         /* when the plugin was last asked for */
+} s_waiting;
 
 #define TASK_OUT_MAX (1024 * 1024) /* bytes queued for one task at most */
 
@@ -76,6 +91,12 @@ struct qn_worker {
     s_attempt *att;
     size_t natt, cap_att;
     qn_frames in;
+    qn_store *store; /* NULL without --data-dir */
+    qn_curve curve;  /* keys; curve.secret_key[0] == 0: CURVE off */
+    qn_zap *zap;
+    s_waiting *wait;
+    size_t nwait;
+    int64_t next_mem_check;
 };
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -145,13 +166,48 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         qn_buf_release(&jobs);
     }
 
+    {
+        qn_buf plugins = {0};
+        qn_buf_printf(&plugins, "%s/plugins", w->work_dir);
+        qn_mkdirs(plugins.data, 0755);
+        qn_buf_release(&plugins);
+    }
+    if (cfg->data_dir) {
+        w->store = qn_store_open(cfg->data_dir, err, errcap);
+        if (!w->store)
+            goto fail;
+        qn_info("worker %s: %zu dataset shards in %s, checked", w->id,
+                qn_store_count(w->store), qn_store_dir(w->store));
+    }
+
     w->sigfd = qn_signals_open();
     if (w->sigfd < 0) {
         snprintf(err, errcap, "signalfd: %s", strerror(-w->sigfd));
         goto fail;
     }
     w->ctx = zmq_ctx_new();
+    if (cfg->curve_secret) {
+        if (qn_curve_load(&w->curve, cfg->curve_secret, cfg->curve_trusted,
+                          cfg->curve_master, err, errcap) < 0)
+            goto fail;
+        if (!w->curve.master_key[0]) {
+            snprintf(err, errcap,
+                     "CURVE needs the master's public key: give "
+                     "--curve-master FILE or put it in %s/master.pub",
+                     cfg->curve_trusted ? cfg->curve_trusted : "the trusted "
+                                                               "dir");
+            goto fail;
+        }
+        w->zap = qn_zap_new(w->ctx, &w->curve, "worker", err, errcap);
+        if (!w->zap)
+            goto fail;
+    }
     w->master = qn_wire_socket(w->ctx, ZMQ_DEALER);
+    if (w->curve.secret_key[0] &&
+        qn_curve_client(w->master, &w->curve, w->curve.master_key) < 0) {
+        snprintf(err, errcap, "cannot set up CURVE to the master");
+        goto fail;
+    }
     if (zmq_connect(w->master, cfg->master) < 0) {
         snprintf(err, errcap, "bad master endpoint '%s': %s", cfg->master,
                  zmq_strerror(errno));
@@ -159,9 +215,10 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
     }
     w->shuffle = qn_shuffle_new(
         w->ctx, cfg->shuffle ? cfg->shuffle : "tcp://127.0.0.1:*", w->work_dir,
-        err, errcap);
+        w->curve.secret_key[0] ? &w->curve : NULL, err, errcap);
     if (!w->shuffle)
         goto fail;
+    qn_shuffle_set_store(w->shuffle, w->store);
     w->heartbeat_ms = 1000;
     w->hello_backoff = HELLO_RETRY_MS;
     return w;
@@ -180,6 +237,55 @@ static void s_send_master(qn_worker *w, Quern__Envelope *env)
                 qn_wire_name(env), zmq_strerror(-rc));
 }
 
+static void s_shard_info(Quern__ShardInfo *m, const qn_shard *sh)
+{
+    quern__shard_info__init(m);
+    m->dataset = (char *)sh->dataset;
+    m->index = sh->index;
+    m->size = sh->size;
+    m->crc = sh->crc;
+    m->sealed = sh->sealed;
+    m->nshards = sh->nshards;
+}
+
+/* Tell the master what changed in the data dir since the last report. */
+static void s_data_report(qn_worker *w)
+{
+    if (!w->store || !w->welcomed)
+        return; /* kept for the next hello or report */
+    qn_shard *a, *r;
+    size_t na, nr;
+    qn_store_take_changes(w->store, &a, &na, &r, &nr);
+    if (na + nr > 0) {
+        Quern__Envelope env = QUERN__ENVELOPE__INIT;
+        Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+        Quern__ShardInfo *si = qn_calloc(na + nr, sizeof *si);
+        Quern__ShardInfo **ap = qn_calloc(na + 1, sizeof *ap);
+        Quern__ShardInfo **rp = qn_calloc(nr + 1, sizeof *rp);
+        for (size_t i = 0; i < na; i++) {
+            s_shard_info(&si[i], &a[i]);
+            ap[i] = &si[i];
+        }
+        for (size_t i = 0; i < nr; i++) {
+            s_shard_info(&si[na + i], &r[i]);
+            rp[i] = &si[na + i];
+        }
+        dr.worker_id = w->id;
+        dr.added = ap;
+        dr.n_added = na;
+        dr.removed = rp;
+        dr.n_removed = nr;
+        env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+        env.data_report = &dr;
+        s_send_master(w, &env);
+        free(si);
+        free(ap);
+        free(rp);
+    }
+    free(a);
+    free(r);
+}
+
 static void s_hello(qn_worker *w, int64_t now)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
@@ -189,9 +295,30 @@ static void s_hello(qn_worker *w, int64_t now)
     h.shuffle_endpoint = (char *)qn_shuffle_endpoint(w->shuffle);
     h.host = w->host;
     h.pid = (uint32_t)getpid();
+    h.curve_public = w->curve.public_key;
+    h.has_data = w->store != NULL;
+    size_t ns = w->store ? qn_store_count(w->store) : 0;
+    Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
+    Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
+    for (size_t i = 0; i < ns; i++) {
+        s_shard_info(&si[i], qn_store_at(w->store, i));
+        sp[i] = &si[i];
+    }
+    h.shards = sp;
+    h.n_shards = ns;
     env.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
     env.worker_hello = &h;
     s_send_master(w, &env);
+    free(si);
+    free(sp);
+    if (w->store) {
+        /* The hello lists everything: earlier changes are in it. */
+        qn_shard *a, *r;
+        size_t na, nr;
+        qn_store_take_changes(w->store, &a, &na, &r, &nr);
+        free(a);
+        free(r);
+    }
     w->next_hello = now + w->hello_backoff;
     if (w->hello_backoff < HELLO_RETRY_MAX)
         w->hello_backoff *= 2;
@@ -201,29 +328,44 @@ static void s_heartbeat(qn_worker *w, int64_t now)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
-    Quern__AttemptRef *refs = qn_calloc(w->natt ? w->natt : 1, sizeof *refs);
-    Quern__AttemptRef **ptrs = qn_calloc(w->natt ? w->natt : 1, sizeof *ptrs);
-    Quern__AttemptWork *work = qn_calloc(w->natt ? w->natt : 1, sizeof *work);
-    Quern__AttemptWork **wptrs =
-        qn_calloc(w->natt ? w->natt : 1, sizeof *wptrs);
+    size_t nrefs = w->natt + w->nwait;
+    Quern__AttemptRef *refs = qn_calloc(nrefs + 1, sizeof *refs);
+    Quern__AttemptRef **ptrs = qn_calloc(nrefs + 1, sizeof *ptrs);
+    Quern__AttemptWork *work = qn_calloc(w->natt + 1, sizeof *work);
+    Quern__AttemptWork **wptrs = qn_calloc(w->natt + 1, sizeof *wptrs);
+    size_t nrun = 0;
     for (size_t i = 0; i < w->natt; i++) {
-        quern__attempt_ref__init(&refs[i]);
-        refs[i].job_id = w->att[i].job_id;
-        refs[i].kind = w->att[i].kind;
-        refs[i].task = w->att[i].task;
-        refs[i].attempt = w->att[i].attempt;
-        ptrs[i] = &refs[i];
-        quern__attempt_work__init(&work[i]);
-        work[i].attempt = &refs[i];
-        work[i].records = w->att[i].records;
-        work[i].bytes = w->att[i].bytes;
-        wptrs[i] = &work[i];
+        if (w->att[i].kind == QUERN__TASK_KIND__COPY)
+            continue; /* the worker's own business, not a task's */
+        quern__attempt_ref__init(&refs[nrun]);
+        refs[nrun].job_id = w->att[i].job_id;
+        refs[nrun].kind = w->att[i].kind;
+        refs[nrun].task = w->att[i].task;
+        refs[nrun].attempt = w->att[i].attempt;
+        ptrs[nrun] = &refs[nrun];
+        quern__attempt_work__init(&work[nrun]);
+        work[nrun].attempt = &refs[nrun];
+        work[nrun].records = w->att[i].records;
+        work[nrun].bytes = w->att[i].bytes;
+        wptrs[nrun] = &work[nrun];
+        nrun++;
+    }
+    /* Assignments waiting for their plugin run, as far as the master is
+     * concerned. */
+    for (size_t i = 0; i < w->nwait; i++) {
+        Quern__AttemptRef *r = &refs[nrun + i];
+        quern__attempt_ref__init(r);
+        r->job_id = w->wait[i].spec->job_id;
+        r->kind = w->wait[i].spec->kind;
+        r->task = w->wait[i].spec->task;
+        r->attempt = w->wait[i].spec->attempt;
+        ptrs[nrun + i] = r;
     }
     hb.worker_id = w->id;
     hb.running = ptrs;
-    hb.n_running = w->natt;
+    hb.n_running = nrun + w->nwait;
     hb.work = wptrs;
-    hb.n_work = w->natt;
+    hb.n_work = nrun;
     hb.seq = ++w->heartbeat_seq;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -267,6 +409,9 @@ static void s_attempt_release(s_attempt *a)
     qn_buf_release(&a->out);
     free(a->bad_msg);
     free(a->stderr_path);
+    if (a->copy_tmp)
+        unlink(a->copy_tmp); /* installed (renamed away) or abandoned */
+    free(a->copy_tmp);
     for (size_t i = 0; i < a->nshards; i++)
         free(a->shards[i]);
     free(a->shards);
@@ -294,6 +439,13 @@ static void s_report(qn_worker *w, s_attempt *a, Quern__TaskUpdate *u)
     s_send_master(w, &env);
     u->attempt = saved;
     u->worker_id = saved_id;
+}
+
+/* Where the plugin with this hash is cached. */
+static void s_plugin_path(const qn_worker *w, const char *hash, qn_buf *out)
+{
+    out->len = 0;
+    qn_buf_printf(out, "%s/plugins/%s.so", w->work_dir, hash);
 }
 
 static void s_start(qn_worker *w, Quern__TaskSpec *spec)
@@ -328,6 +480,56 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     }
 
     /*
+     * What only this worker knows goes into the spec for the task (and is
+     * taken out again after, since the spec's strings are not ours): the
+     * plugin's place in the cache, the local copies of input shards, where
+     * output goes, the key files.
+     */
+    char *saved_work = spec->work_dir, *saved_plugin = spec->plugin;
+    char *saved_out = spec->output_dir, *saved_key = spec->curve_secret;
+    char *saved_mkey = spec->curve_master;
+    char **saved_paths = qn_calloc(spec->n_inputs + 1, sizeof *saved_paths);
+    qn_buf *local = qn_calloc(spec->n_inputs + 1, sizeof *local);
+    qn_buf plugin = {0}, out = {0};
+    spec->work_dir = w->work_dir;
+    if (spec->plugin_hash[0]) {
+        s_plugin_path(w, spec->plugin_hash, &plugin);
+        spec->plugin = plugin.data;
+    }
+    for (size_t i = 0; i < spec->n_inputs; i++) {
+        Quern__InputPiece *pc = spec->inputs[i];
+        saved_paths[i] = pc->path;
+        const qn_shard *sh =
+            pc->dataset[0] && w->store && spec->kind == QUERN__TASK_KIND__MAP
+                ? qn_store_find(w->store, pc->dataset, pc->shard)
+                : NULL;
+        if (sh && sh->crc == pc->crc) {
+            qn_store_path(w->store, pc->dataset, pc->shard, &local[i]);
+            pc->path = local[i].data;
+        }
+    }
+    if (spec->kind == QUERN__TASK_KIND__COPY && spec->n_inputs == 1 &&
+        w->store) {
+        const Quern__InputPiece *pc = spec->inputs[0];
+        qn_store_temp_path(w->store, pc->dataset, &out);
+        a->copy_tmp = qn_strdup(out.data);
+        snprintf(a->copy_shard.dataset, sizeof a->copy_shard.dataset, "%s",
+                 pc->dataset);
+        a->copy_shard.index = pc->shard;
+        a->copy_shard.size = pc->file_size;
+        a->copy_shard.crc = pc->crc;
+        spec->output_dir = out.data;
+    } else if (spec->output_dataset[0] && w->store) {
+        qn_buf_printf(&out, "%s/.staging/%s", qn_store_dir(w->store),
+                      spec->job_id);
+        spec->output_dir = out.data;
+    }
+    if (w->cfg.curve_secret)
+        spec->curve_secret = (char *)w->cfg.curve_secret;
+    if (w->cfg.curve_master)
+        spec->curve_master = (char *)w->cfg.curve_master;
+
+    /*
      * The spec goes in a memory file on the task's fd 4, so handing over a
      * large one never blocks this loop; progress and the result come back
      * on a socketpair on fd 3.
@@ -335,15 +537,29 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     const char *why = NULL;
     int sv[2] = {-1, -1};
     int spec_fd = memfd_create("quern-task-spec", MFD_CLOEXEC);
-    char *saved = spec->work_dir;
-    spec->work_dir = w->work_dir;
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     env.body_case = QUERN__ENVELOPE__BODY_TASK_SPEC;
     env.task_spec = spec;
-    if (spec_fd < 0 || qn_wire_write_fd(spec_fd, &env) < 0 ||
-        lseek(spec_fd, 0, SEEK_SET) < 0)
+    if ((spec->kind == QUERN__TASK_KIND__COPY ||
+         (spec->output_dataset[0] && spec->kind == QUERN__TASK_KIND__REDUCE)) &&
+        !w->store)
+        why = "this worker keeps no datasets (it has no --data-dir)";
+    else if (spec_fd < 0 || qn_wire_write_fd(spec_fd, &env) < 0 ||
+             lseek(spec_fd, 0, SEEK_SET) < 0)
         why = "cannot write the task's spec";
-    spec->work_dir = saved;
+    spec->work_dir = saved_work;
+    spec->plugin = saved_plugin;
+    spec->output_dir = saved_out;
+    spec->curve_secret = saved_key;
+    spec->curve_master = saved_mkey;
+    for (size_t i = 0; i < spec->n_inputs; i++) {
+        spec->inputs[i]->path = saved_paths[i];
+        qn_buf_release(&local[i]);
+    }
+    free(saved_paths);
+    free(local);
+    qn_buf_release(&plugin);
+    qn_buf_release(&out);
     if (!why && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         why = "cannot make a control channel";
     int gasp_fd = -1;
@@ -370,6 +586,8 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
             why = "cannot start quern-task";
     }
     int e = pid < -1 ? (int)-pid : errno;
+    if (why && !w->store && spec->kind != QUERN__TASK_KIND__MAP)
+        e = 0;
     if (spec_fd >= 0)
         close(spec_fd);
     if (gasp_fd >= 0)
@@ -377,14 +595,15 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     if (sv[1] >= 0)
         close(sv[1]);
     if (why) {
-        qn_error("worker %s: job %s task %u: %s: %s", w->id, a->job_id, a->task,
-                 why, strerror(e));
+        qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->job_id,
+                 a->task, why, e ? ": " : "", e ? strerror(e) : "");
         if (sv[0] >= 0)
             close(sv[0]);
         Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
         u.state = QUERN__TASK_STATE__FAILED;
         qn_buf reason = {0};
-        qn_buf_printf(&reason, "worker %s %s: %s", w->id, why, strerror(e));
+        qn_buf_printf(&reason, "worker %s: %s%s%s", w->id, why, e ? ": " : "",
+                      e ? strerror(e) : "");
         u.reason = reason.data;
         s_report(w, a, &u);
         qn_buf_release(&reason);
@@ -489,7 +708,15 @@ static void s_finish(qn_worker *w, size_t idx, int status,
     qn_status_str(status, how, sizeof how);
     int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 
-    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED) {
+    char install_err[700] = "";
+    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
+        a->kind == QUERN__TASK_KIND__COPY &&
+        qn_store_install(w->store, a->copy_tmp, &a->copy_shard, 0, install_err,
+                         sizeof install_err) < 0) {
+        qn_warn("worker %s: %s", w->id, install_err);
+    }
+    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
+        !install_err[0]) {
         fin->rss_peak = rss;
         s_report(w, a, fin);
         qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
@@ -500,9 +727,18 @@ static void s_finish(qn_worker *w, size_t idx, int status,
         if (a->cancelled) {
             u.state = QUERN__TASK_STATE__KILLED;
             qn_buf_printf(&reason, "killed on the master's request");
+        } else if (a->mem_killed) {
+            u.state = QUERN__TASK_STATE__FAILED;
+            qn_buf_printf(&reason,
+                          "killed by worker %s: its resident memory reached "
+                          "%llu MiB, over the cap of %u MiB (--task-mem-mb)",
+                          w->id, (unsigned long long)(a->mem_killed >> 20),
+                          w->cfg.task_mem_mb);
         } else {
             u.state = QUERN__TASK_STATE__FAILED;
-            if (fin && fin->state == QUERN__TASK_STATE__FAILED &&
+            if (install_err[0])
+                qn_buf_printf(&reason, "%s", install_err);
+            else if (fin && fin->state == QUERN__TASK_STATE__FAILED &&
                 fin->reason[0])
                 qn_buf_printf(&reason, "%s (task process %s)", fin->reason,
                               how);
@@ -561,8 +797,21 @@ static void s_reap(qn_worker *w)
     }
 }
 
+static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
+                        const char *why);
+static void s_wait_remove(qn_worker *w, size_t i);
+
 static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
 {
+    for (size_t i = 0; i < w->nwait; i++) {
+        const Quern__TaskSpec *sp = w->wait[i].spec;
+        if (strcmp(sp->job_id, r->job_id) == 0 && sp->kind == r->kind &&
+            sp->task == r->task && sp->attempt == r->attempt) {
+            s_wait_fail(w, i, QUERN__TASK_STATE__KILLED,
+                        "killed on the master's request");
+            return;
+        }
+    }
     s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
     if (!a)
         return;
@@ -618,10 +867,21 @@ static void s_job_end(qn_worker *w, const char *job_id)
             s_kill(&w->att[i]);
         }
     }
+    for (size_t i = 0; i < w->nwait;) {
+        if (strcmp(w->wait[i].spec->job_id, job_id) == 0)
+            s_wait_remove(w, i);
+        else
+            i++;
+    }
     qn_shuffle_forget_job(w->shuffle, job_id);
     qn_buf dir = {0};
     qn_buf_printf(&dir, "%s/jobs/%s", w->work_dir, job_id);
     qn_rmtree(dir.data);
+    if (w->store) {
+        dir.len = 0;
+        qn_buf_printf(&dir, "%s/.staging/%s", qn_store_dir(w->store), job_id);
+        qn_rmtree(dir.data);
+    }
     qn_buf_release(&dir);
 }
 
@@ -636,12 +896,210 @@ static void s_forget_everything(qn_worker *w)
         w->att[i].cancelled = 1;
         s_kill(&w->att[i]);
     }
+    while (w->nwait)
+        s_wait_remove(w, 0);
     qn_shuffle_forget_job(w->shuffle, NULL);
     qn_buf jobs = {0};
     qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
     qn_rmtree(jobs.data);
     qn_mkdirs(jobs.data, 0755);
     qn_buf_release(&jobs);
+}
+
+/* ---- plugins and datasets ------------------------------------------------ */
+
+static void s_wait_remove(qn_worker *w, size_t i)
+{
+    quern__task_spec__free_unpacked(w->wait[i].spec, NULL);
+    w->wait[i] = w->wait[--w->nwait];
+}
+
+/* Fail an assignment that never started (its plugin could not be had). */
+static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
+                        const char *why)
+{
+    const Quern__TaskSpec *sp = w->wait[i].spec;
+    s_attempt a = {.kind = sp->kind, .task = sp->task, .attempt = sp->attempt};
+    snprintf(a.job_id, sizeof a.job_id, "%s", sp->job_id);
+    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+    u.state = state;
+    u.reason = (char *)why;
+    s_report(w, &a, &u);
+    s_wait_remove(w, i);
+}
+
+static void s_ask_plugin(qn_worker *w, const char *hash)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__PluginRequest r = QUERN__PLUGIN_REQUEST__INIT;
+    r.worker_id = w->id;
+    r.hash = (char *)hash;
+    env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
+    env.plugin_request = &r;
+    s_send_master(w, &env);
+}
+
+/*
+ * An assignment: start it if its plugin is in the cache, or keep it (the
+ * spec is taken from env) and ask the master for the plugin.
+ */
+static void s_assign(qn_worker *w, Quern__Envelope *env, int64_t now)
+{
+    Quern__TaskSpec *spec = env->assign_task->spec;
+    if (spec->kind == QUERN__TASK_KIND__COPY || !spec->plugin_hash[0]) {
+        s_start(w, spec);
+        return;
+    }
+    qn_buf p = {0};
+    s_plugin_path(w, spec->plugin_hash, &p);
+    int have = access(p.data, R_OK) == 0;
+    qn_buf_release(&p);
+    if (have) {
+        s_start(w, spec);
+        return;
+    }
+    int asked = 0;
+    for (size_t i = 0; i < w->nwait; i++) {
+        const Quern__TaskSpec *o = w->wait[i].spec;
+        if (strcmp(o->plugin_hash, spec->plugin_hash) == 0)
+            asked = 1;
+        if (strcmp(o->job_id, spec->job_id) == 0 && o->kind == spec->kind &&
+            o->task == spec->task && o->attempt == spec->attempt)
+            return; /* a duplicate assignment */
+    }
+    w->wait = qn_realloc(w->wait, (w->nwait + 1) * sizeof *w->wait);
+    w->wait[w->nwait++] = (s_waiting){.spec = spec, .asked = now};
+    env->assign_task->spec = NULL; /* ours now */
+    if (!asked) {
+        qn_debug("worker %s: fetching plugin %s from the master", w->id,
+                 spec->plugin_hash);
+        s_ask_plugin(w, spec->plugin_hash);
+    }
+}
+
+/* Ask again for plugins whose answer did not come. */
+static void s_plugin_retry(qn_worker *w, int64_t now)
+{
+    for (size_t i = 0; i < w->nwait; i++) {
+        if (now - w->wait[i].asked < PLUGIN_RETRY_MS)
+            continue;
+        const char *hash = w->wait[i].spec->plugin_hash;
+        for (size_t k = i; k < w->nwait; k++)
+            if (strcmp(w->wait[k].spec->plugin_hash, hash) == 0)
+                w->wait[k].asked = now;
+        s_ask_plugin(w, hash);
+    }
+}
+
+static void s_on_plugin(qn_worker *w, const Quern__PluginReply *r)
+{
+    char why[400] = "";
+    if (r->error[0]) {
+        snprintf(why, sizeof why, "the master cannot supply plugin %s: %s",
+                 r->hash, r->error);
+    } else {
+        uint8_t d[32];
+        char hex[65];
+        qn_sha256(r->data.data, r->data.len, d);
+        qn_sha256_hex(d, hex);
+        if (strcmp(hex, r->hash) != 0) {
+            snprintf(why, sizeof why,
+                     "plugin %s arrived with SHA-256 %s; not used", r->hash,
+                     hex);
+        } else {
+            qn_buf p = {0};
+            s_plugin_path(w, r->hash, &p);
+            int e = qn_write_file_atomic(p.data, r->data.data, r->data.len);
+            if (e < 0)
+                snprintf(why, sizeof why, "cannot store plugin in %s: %s",
+                         p.data, strerror(-e));
+            else
+                qn_info("worker %s: cached plugin %s (%zu bytes)", w->id,
+                        r->hash, r->data.len);
+            qn_buf_release(&p);
+        }
+    }
+    if (why[0])
+        qn_warn("worker %s: %s", w->id, why);
+    for (size_t i = 0; i < w->nwait;) {
+        if (strcmp(w->wait[i].spec->plugin_hash, r->hash) != 0) {
+            i++;
+        } else if (why[0]) {
+            s_wait_fail(w, i, QUERN__TASK_STATE__FAILED, why);
+        } else {
+            s_start(w, w->wait[i].spec);
+            s_wait_remove(w, i);
+        }
+    }
+}
+
+static void s_on_data_command(qn_worker *w, const Quern__DataCommand *c)
+{
+    if (!w->store) {
+        qn_warn("worker %s: the master sent a dataset command, but this "
+                "worker has no --data-dir",
+                w->id);
+        return;
+    }
+    switch (c->op) {
+    case QUERN__DATA_COMMAND__OP__SEAL:
+        qn_store_seal(w->store, c->dataset, c->nshards);
+        break;
+    case QUERN__DATA_COMMAND__OP__DROP: {
+        size_t n = qn_store_drop(w->store, c->dataset);
+        if (n)
+            qn_info("worker %s: dropped %zu shards of %s", w->id, n,
+                    c->dataset);
+        break;
+    }
+    case QUERN__DATA_COMMAND__OP__COMMIT: {
+        qn_buf from = {0};
+        qn_buf_printf(&from, "%s/.staging/%s/_temporary/%s/part-%05u.a%u",
+                      qn_store_dir(w->store), c->job_id, c->job_id, c->index,
+                      c->attempt);
+        qn_shard sh = {.index = c->index, .size = c->size, .crc = c->crc};
+        snprintf(sh.dataset, sizeof sh.dataset, "%s", c->dataset);
+        char err[700];
+        if (qn_store_install(w->store, from.data, &sh, 1, err, sizeof err) < 0)
+            qn_warn("worker %s: job %s output: %s", w->id, c->job_id, err);
+        qn_buf_release(&from);
+        break;
+    }
+    default:
+        qn_warn("worker %s: unknown dataset command %d", w->id, (int)c->op);
+    }
+}
+
+/* Kill capped attempts whose resident memory is over the cap. */
+static void s_check_memory(qn_worker *w, int64_t now)
+{
+    if (!w->cfg.task_mem_mb || now < w->next_mem_check)
+        return;
+    w->next_mem_check = now + MEM_CHECK_MS;
+    uint64_t cap = (uint64_t)w->cfg.task_mem_mb << 20;
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < w->natt; i++) {
+        s_attempt *a = &w->att[i];
+        if (a->pid <= 0 || a->mem_killed || a->cancelled)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/statm", (int)a->pid);
+        FILE *f = fopen(path, "re");
+        unsigned long long size = 0, resident = 0;
+        if (!f)
+            continue;
+        int got = fscanf(f, "%llu %llu", &size, &resident);
+        fclose(f);
+        uint64_t rss = (uint64_t)resident * (uint64_t)page;
+        if (got == 2 && rss > cap) {
+            a->mem_killed = rss;
+            qn_warn("worker %s: job %s task %u attempt %u uses %llu MiB, "
+                    "over --task-mem-mb %u: killed",
+                    w->id, a->job_id, a->task, a->attempt,
+                    (unsigned long long)(rss >> 20), w->cfg.task_mem_mb);
+            s_kill(a);
+        }
+    }
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -709,8 +1167,12 @@ static void s_on_master(qn_worker *w, int64_t now)
                 s_heartbeat(w, now);
             }
             break;
-        case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
-            s_start(w, env->assign_task->spec);
+        case QUERN__ENVELOPE__BODY_ASSIGN_TASK: s_assign(w, env, now); break;
+        case QUERN__ENVELOPE__BODY_PLUGIN_REPLY:
+            s_on_plugin(w, env->plugin_reply);
+            break;
+        case QUERN__ENVELOPE__BODY_DATA_COMMAND:
+            s_on_data_command(w, env->data_command);
             break;
         case QUERN__ENVELOPE__BODY_CANCEL_TASK:
             s_cancel(w, env->cancel_task->attempt);
@@ -743,6 +1205,8 @@ static void s_check_master(qn_worker *w, int64_t now)
             "connecting again",
             w->id, w->cfg.master, (long long)(now - w->heard));
     void *sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
+    if (sock && w->curve.secret_key[0])
+        qn_curve_client(sock, &w->curve, w->curve.master_key);
     if (!sock || zmq_connect(sock, w->cfg.master) < 0) {
         if (sock)
             zmq_close(sock);
@@ -764,7 +1228,7 @@ int qn_worker_run(qn_worker *w)
     zmq_pollitem_t *items = NULL;
     size_t cap = 0;
     while (!w->stop) {
-        size_t n = 3 + w->natt;
+        size_t n = 4 + w->natt;
         if (n > cap) {
             cap = n * 2;
             items = qn_realloc(items, cap * sizeof *items);
@@ -776,9 +1240,12 @@ int qn_worker_run(qn_worker *w)
         items[1].events = ZMQ_POLLIN;
         items[2].fd = w->sigfd;
         items[2].events = ZMQ_POLLIN;
+        items[3].socket = w->zap ? qn_zap_socket(w->zap) : NULL;
+        items[3].fd = -1;
+        items[3].events = w->zap ? ZMQ_POLLIN : 0;
         for (size_t i = 0; i < w->natt; i++) {
-            items[3 + i].fd = w->att[i].st.fd; /* -1 once closed: ignored */
-            items[3 + i].events =
+            items[4 + i].fd = w->att[i].st.fd; /* -1 once closed: ignored */
+            items[4 + i].events =
                 w->att[i].st.fd < 0
                     ? 0
                     : ZMQ_POLLIN |
@@ -786,6 +1253,10 @@ int qn_worker_run(qn_worker *w)
                                                                  : 0);
         }
         int64_t due = w->welcomed ? w->next_heartbeat : w->next_hello;
+        if (w->cfg.task_mem_mb && w->natt && w->next_mem_check < due)
+            due = w->next_mem_check;
+        if (w->nwait && w->wait[0].asked + PLUGIN_RETRY_MS < due)
+            due = w->wait[0].asked + PLUGIN_RETRY_MS;
         now = qn_now_ms();
         long timeout = due > now ? (long)(due - now) : 0;
         if (zmq_poll(items, (int)n, timeout) < 0 && errno != EINTR) {
@@ -801,16 +1272,23 @@ int qn_worker_run(qn_worker *w)
         /* Attempts' channels before reaping, so reports come first. */
         size_t natt = w->natt;
         for (size_t i = 0; i < natt && i < w->natt; i++) {
-            if (items[3 + i].revents & ZMQ_POLLOUT)
+            if (items[4 + i].revents & ZMQ_POLLOUT)
                 s_flush_out(&w->att[i]);
-            if (items[3 + i].revents & ZMQ_POLLIN)
+            if (items[4 + i].revents & ZMQ_POLLIN)
                 s_on_ctl(w, &w->att[i]);
         }
+        if (items[3].revents & ZMQ_POLLIN)
+            qn_zap_handle(w->zap);
         s_reap(w);
         if (items[0].revents & ZMQ_POLLIN)
             s_on_master(w, now);
         if (items[1].revents & ZMQ_POLLIN)
             qn_shuffle_handle(w->shuffle);
+        s_check_memory(w, now);
+        s_plugin_retry(w, now);
+        if (w->store)
+            qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
+        s_data_report(w);
         if (!w->welcomed && now >= w->next_hello)
             s_hello(w, now);
         if (w->welcomed && now >= w->next_heartbeat)
@@ -836,11 +1314,17 @@ void qn_worker_destroy(qn_worker **self_p)
         s_attempt_release(&w->att[i]);
     }
     free(w->att);
+    while (w->nwait)
+        s_wait_remove(w, 0);
+    free(w->wait);
     qn_shuffle_destroy(&w->shuffle);
+    qn_store_destroy(&w->store);
+    qn_zap_destroy(&w->zap);
     if (w->master)
         zmq_close(w->master);
     if (w->ctx)
         zmq_ctx_term(w->ctx);
+    qn_curve_release(&w->curve);
     if (w->sigfd >= 0)
         close(w->sigfd);
     if (w->own_work_dir)

@@ -32,7 +32,8 @@ expect 2 'does not define quern_job_v1' run --job "$TJOBS/noentry.so" --input ./
 expect 2 'built for plugin ABI 2, but this quern runs ABI 1' run --job "$TJOBS/badabi.so" --input ./in --output ./o
 expect 2 'has no map function' run --job "$TJOBS/nomap.so" --input ./in --output ./o
 expect 2 '--input ./nothere: No such file or directory' run --job "$W" --input ./nothere --output ./o
-expect 2 'names a dataset' run --job "$W" --input in --output ./o
+expect 2 'no dataset in \(quern ls lists them\)' run --job "$W" --input in --output ./o
+expect 2 'not a dataset name, nor a path' run --job "$W" --input 'a b' --output ./o
 expect 2 '-R must be a number of reducers from 1 to 100000' run --job "$W" --input ./in --output ./o -R 0
 expect 2 "unknown option '--frob'" run --job "$W" --input ./in --output ./o --frob
 expect 2 'supported codecs are zlib, none' run --job "$W" --input ./in --output ./o --codec lz4

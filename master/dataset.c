@@ -1,0 +1,616 @@
+/*
+ * dataset.c -- see dataset.h.
+ *
+ * put reads its files once, front to back, through one buffer: a shard
+ * is cut at the first record boundary past --shard-size and streamed, a
+ * chunk at a time, to each of the workers the master picked for it, with
+ * a few chunks outstanding per worker (each worker acknowledges every
+ * chunk; that is the flow control). A worker checks the shard's size and
+ * CRC before it installs and announces it; the master seals the dataset
+ * once every shard has its copies.
+ */
+#include "dataset.h"
+
+#include "curve.h"
+#include "shardio.h"
+#include "util.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zmq.h>
+
+#define CHUNK (1024 * 1024)  /* bytes per ShardWrite */
+#define WINDOW 4             /* chunks outstanding per worker */
+#define WORKER_WAIT_MS 30000 /* a worker silent this long fails the put */
+#define CALL_MS 10000        /* a master request */
+#define COMMIT_MS 40000      /* the master seals once shards are announced */
+#define MAX_TARGETS 16
+#define PULL_STALL_MS 10000
+
+typedef struct {
+    char *endpoint;
+    void *sock;
+} s_conn;
+
+typedef struct {
+    size_t conn; /* index into s_put.conns (which may move) */
+    char id[72];
+    unsigned outstanding;
+} s_target;
+
+typedef struct {
+    qn_client *c;
+    const qn_curve *curve;
+    const qn_put_opts *o;
+    s_conn *conns;
+    size_t nconns;
+    int open; /* a shard is being written */
+    uint32_t index;
+    uint64_t size;
+    uint32_t crc;
+    char token[48];
+    s_target t[MAX_TARGETS];
+    unsigned nt;
+    uint64_t next_req;
+    uint64_t total;
+    qn_frames in;
+    char err[1200];
+} s_put;
+
+static int s_usage_err(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "quern: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return QN_EXIT_USAGE;
+}
+
+/* One request to the master; the reply's body must be `want`. */
+static int s_call(qn_client *c, Quern__Envelope *req, int want, int ms,
+                  Quern__Envelope **reply)
+{
+    char err[600];
+    int rc = qn_client_call(c, req, reply, ms, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "quern: %s\n", err);
+        return rc;
+    }
+    if ((int)(*reply)->body_case != want) {
+        fprintf(stderr, "quern: the master answered with %s\n",
+                qn_wire_name(*reply));
+        qn_wire_free(*reply);
+        *reply = NULL;
+        return QN_EXIT_UNREACHABLE;
+    }
+    return 0;
+}
+
+/* ---- put ------------------------------------------------------------------ */
+
+/* The index of a connection to ds (made on first use), or -1. */
+static long s_connect(s_put *p, const Quern__DataSource *ds)
+{
+    for (size_t i = 0; i < p->nconns; i++)
+        if (strcmp(p->conns[i].endpoint, ds->endpoint) == 0)
+            return (long)i;
+    void *sock = qn_wire_socket(qn_client_ctx(p->c), ZMQ_DEALER);
+    if (!sock)
+        return -1;
+    if ((p->curve && p->curve->secret_key[0] &&
+         qn_curve_client(sock, p->curve, ds->curve_public) < 0) ||
+        zmq_connect(sock, ds->endpoint) < 0) {
+        zmq_close(sock);
+        return -1;
+    }
+    p->conns = qn_realloc(p->conns, (p->nconns + 1) * sizeof *p->conns);
+    s_conn *cn = &p->conns[p->nconns];
+    cn->endpoint = qn_strdup(ds->endpoint);
+    cn->sock = sock;
+    return (long)p->nconns++;
+}
+
+static int s_put_call(s_put *p, Quern__PutRequest *rq, int ms,
+                      Quern__Envelope **reply)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    env.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
+    env.put_request = rq;
+    int rc =
+        s_call(p->c, &env, QUERN__ENVELOPE__BODY_PUT_REPLY, ms, reply);
+    if (rc == 0 && (*reply)->put_reply->error[0]) {
+        snprintf(p->err, sizeof p->err, "%s", (*reply)->put_reply->error);
+        qn_wire_free(*reply);
+        *reply = NULL;
+        return QN_EXIT_USAGE;
+    }
+    if (rc != 0)
+        snprintf(p->err, sizeof p->err, "the master did not answer");
+    return rc;
+}
+
+/* Ask the master where the next shard goes. */
+static int s_place(s_put *p)
+{
+    Quern__PutRequest rq = QUERN__PUT_REQUEST__INIT;
+    rq.op = QUERN__PUT_REQUEST__OP__PLACE;
+    rq.dataset = (char *)p->o->dataset;
+    rq.index = p->index;
+    Quern__Envelope *reply;
+    int rc = s_put_call(p, &rq, CALL_MS, &reply);
+    if (rc != 0)
+        return rc;
+    const Quern__PutReply *r = reply->put_reply;
+    p->nt = 0;
+    for (size_t i = 0; i < r->n_targets && p->nt < MAX_TARGETS; i++) {
+        long cn = s_connect(p, r->targets[i]);
+        if (cn < 0) {
+            snprintf(p->err, sizeof p->err, "cannot connect to worker %s at %s",
+                     r->targets[i]->worker_id, r->targets[i]->endpoint);
+            qn_wire_free(reply);
+            return QN_EXIT_UNREACHABLE;
+        }
+        s_target *t = &p->t[p->nt++];
+        t->conn = (size_t)cn;
+        t->outstanding = 0;
+        snprintf(t->id, sizeof t->id, "%s", r->targets[i]->worker_id);
+    }
+    qn_wire_free(reply);
+    if (p->nt < p->o->replicas)
+        fprintf(stderr,
+                "quern: shard %u gets %u of %u copies: only %u live workers "
+                "keep datasets\n",
+                p->index, p->nt, p->o->replicas, p->nt);
+    snprintf(p->token, sizeof p->token, "put-%llx-%x-%u",
+             (unsigned long long)qn_wall_ms(), (unsigned)getpid(), p->index);
+    p->open = 1;
+    p->size = 0;
+    p->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    return 0;
+}
+
+/* Wait for one acknowledgement from target t. Returns 0 or an exit status. */
+static int s_ack(s_put *p, s_target *t)
+{
+    int64_t deadline = qn_now_ms() + WORKER_WAIT_MS;
+    for (;;) {
+        int64_t left = deadline - qn_now_ms();
+        if (left <= 0) {
+            snprintf(p->err, sizeof p->err,
+                     "worker %s (%s) did not acknowledge shard %u for %d s",
+                     t->id, p->conns[t->conn].endpoint, p->index, WORKER_WAIT_MS / 1000);
+            return QN_EXIT_UNREACHABLE;
+        }
+        zmq_pollitem_t it = {.socket = p->conns[t->conn].sock, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, (long)left) <= 0)
+            continue;
+        if (qn_wire_recv(p->conns[t->conn].sock, 0, &p->in) <= 0)
+            continue;
+        Quern__Envelope *env;
+        char err[256];
+        if (qn_wire_decode(p->in.env.data, p->in.env.len, &env, NULL, err,
+                           sizeof err) < 0)
+            continue;
+        if (env->body_case == QUERN__ENVELOPE__BODY_SHARD_WRITE_REPLY) {
+            int bad = env->shard_write_reply->error[0] != 0;
+            if (bad)
+                snprintf(p->err, sizeof p->err, "worker %s: %s", t->id,
+                         env->shard_write_reply->error);
+            qn_wire_free(env);
+            if (t->outstanding)
+                t->outstanding--;
+            return bad ? QN_EXIT_JOB_FAILED : 0;
+        }
+        if (env->body_case == QUERN__ENVELOPE__BODY_REFUSAL) {
+            snprintf(p->err, sizeof p->err, "worker %s: %s", t->id,
+                     env->refusal->reason);
+            qn_wire_free(env);
+            return QN_EXIT_USAGE;
+        }
+        qn_wire_free(env);
+    }
+}
+
+/* Send len bytes of the open shard to every target (last: it ends). */
+static int s_write(s_put *p, const char *data, size_t len, int last)
+{
+    while (len > 0 || last) {
+        size_t n = len > CHUNK ? CHUNK : len;
+        int end = last && n == len;
+        uint64_t offset = p->size;
+        if (n) /* crc32() of a NULL buffer is its initial value */
+            p->crc = (uint32_t)crc32(p->crc, (const Bytef *)data, (uInt)n);
+        p->size += n;
+        for (unsigned i = 0; i < p->nt; i++) {
+            s_target *t = &p->t[i];
+            while (t->outstanding >= WINDOW) {
+                int rc = s_ack(p, t);
+                if (rc)
+                    return rc;
+            }
+            Quern__Envelope env = QUERN__ENVELOPE__INIT;
+            Quern__ShardWrite w = QUERN__SHARD_WRITE__INIT;
+            w.token = p->token;
+            w.dataset = (char *)p->o->dataset;
+            w.index = p->index;
+            w.offset = offset;
+            w.last = end;
+            w.size = p->size;
+            w.crc = p->crc;
+            w.request_id = ++p->next_req;
+            env.body_case = QUERN__ENVELOPE__BODY_SHARD_WRITE;
+            env.shard_write = &w;
+            int rc = qn_wire_send(p->conns[t->conn].sock, NULL, 0, &env, data ? data : "",
+                                  n);
+            if (rc < 0) {
+                snprintf(p->err, sizeof p->err, "cannot send to worker %s: %s",
+                         t->id, zmq_strerror(-rc));
+                return QN_EXIT_UNREACHABLE;
+            }
+            t->outstanding++;
+        }
+        p->total += n;
+        data += n;
+        len -= n;
+        if (end)
+            break;
+    }
+    if (!last)
+        return 0;
+    /* The shard is complete once every copy is acknowledged. */
+    for (unsigned i = 0; i < p->nt; i++)
+        while (p->t[i].outstanding > 0) {
+            int rc = s_ack(p, &p->t[i]);
+            if (rc)
+                return rc;
+        }
+    p->open = 0;
+    p->index++;
+    return 0;
+}
+
+/* Feed bytes of the input; shards are cut at record boundaries. */
+static int s_feed(s_put *p, const char *data, size_t len)
+{
+    const qn_put_opts *o = p->o;
+    while (len > 0) {
+        int rc;
+        if (!p->open && (rc = s_place(p)) != 0)
+            return rc;
+        if (o->whole)
+            return s_write(p, data, len, 0);
+        uint64_t room = o->shard_size > p->size ? o->shard_size - p->size : 0;
+        if (o->record_size) {
+            /* Fixed records: shards hold a whole number of them. */
+            uint64_t cut = o->shard_size / o->record_size * o->record_size;
+            if (cut == 0)
+                cut = o->record_size;
+            room = cut > p->size ? cut - p->size : 0;
+            size_t n = len < room ? len : (size_t)room;
+            if ((rc = s_write(p, data, n, n == room)) != 0)
+                return rc;
+            data += n;
+            len -= n;
+            continue;
+        }
+        if (len <= room) {
+            return s_write(p, data, len, 0);
+        }
+        size_t from = room ? (size_t)room - 1 : 0;
+        const char *nl = memchr(data + from, '\n', len - from);
+        if (!nl)
+            return s_write(p, data, len, 0); /* the record goes on */
+        size_t n = (size_t)(nl - data) + 1;
+        if ((rc = s_write(p, data, n, 1)) != 0)
+            return rc;
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int s_put_file(s_put *p, const char *path, char *buf)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(p->err, sizeof p->err, "%s: %s", path, strerror(errno));
+        return QN_EXIT_USAGE;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    char last = '\n';
+    uint64_t bytes = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(p->err, sizeof p->err, "reading %s: %s", path,
+                     strerror(errno));
+            rc = QN_EXIT_USAGE;
+            break;
+        }
+        if (n == 0)
+            break;
+        last = buf[n - 1];
+        bytes += (uint64_t)n;
+        if ((rc = s_feed(p, buf, (size_t)n)) != 0)
+            break;
+    }
+    close(fd);
+    if (rc)
+        return rc;
+    if (p->o->record_size && bytes % p->o->record_size) {
+        snprintf(p->err, sizeof p->err,
+                 "%s holds %llu bytes, not a whole number of %llu-byte "
+                 "records",
+                 path, (unsigned long long)bytes,
+                 (unsigned long long)p->o->record_size);
+        return QN_EXIT_USAGE;
+    }
+    if (p->o->whole) {
+        if (!p->open && (rc = s_place(p)) != 0)
+            return rc;
+        return s_write(p, NULL, 0, 1);
+    }
+    /* Lines do not run on from one file into the next. */
+    if (!p->o->record_size && last != '\n')
+        return s_feed(p, "\n", 1);
+    return 0;
+}
+
+int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
+                   const char *const *files, size_t n)
+{
+    s_put p = {.c = c, .curve = curve, .o = o};
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(files[i], &st) < 0)
+            return s_usage_err("%s: %s", files[i], strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return s_usage_err("%s is not a file%s", files[i],
+                               S_ISDIR(st.st_mode) ? " (give the files in it)"
+                                                   : "");
+    }
+    int64_t start = qn_now_ms();
+    Quern__PutRequest rq = QUERN__PUT_REQUEST__INIT;
+    rq.op = QUERN__PUT_REQUEST__OP__BEGIN;
+    rq.dataset = (char *)o->dataset;
+    rq.replicas = o->replicas;
+    Quern__Envelope *reply = NULL;
+    int rc = s_put_call(&p, &rq, CALL_MS, &reply);
+    if (rc != 0) {
+        fprintf(stderr, "quern: put %s: %s\n", o->dataset, p.err);
+        return rc;
+    }
+    qn_wire_free(reply);
+    char *buf = qn_malloc(CHUNK);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = s_put_file(&p, files[i], buf);
+    if (rc == 0 && p.open)
+        rc = s_write(&p, NULL, 0, 1);
+    free(buf);
+    if (rc == 0) {
+        Quern__PutRequest cm = QUERN__PUT_REQUEST__INIT;
+        cm.op = QUERN__PUT_REQUEST__OP__COMMIT;
+        cm.dataset = (char *)o->dataset;
+        cm.nshards = p.index;
+        rc = s_put_call(&p, &cm, COMMIT_MS, &reply);
+        if (rc == 0)
+            qn_wire_free(reply);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "quern: put %s failed: %s; nothing was kept\n",
+                o->dataset, p.err);
+        Quern__PutRequest ab = QUERN__PUT_REQUEST__INIT;
+        ab.op = QUERN__PUT_REQUEST__OP__ABORT;
+        ab.dataset = (char *)o->dataset;
+        if (s_put_call(&p, &ab, CALL_MS, &reply) == 0)
+            qn_wire_free(reply);
+    } else {
+        double s = (double)(qn_now_ms() - start) / 1000;
+        char sz[32];
+        fprintf(stderr,
+                "quern: put %s: %u shards, %s, %u copies each, in %.1f s "
+                "(%.1f MiB/s)\n",
+                o->dataset, p.index, qn_fmt_bytes(p.total, sz, sizeof sz),
+                o->replicas, s, s > 0 ? (double)p.total / s / 1048576 : 0);
+    }
+    for (size_t i = 0; i < p.nconns; i++) {
+        zmq_close(p.conns[i].sock);
+        free(p.conns[i].endpoint);
+    }
+    free(p.conns);
+    qn_frames_release(&p.in);
+    return rc;
+}
+
+/* ---- ls, cat, get, rm ------------------------------------------------------ */
+
+static int s_datasets(qn_client *c, const char *name, Quern__Envelope **reply)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__DatasetsRequest rq = QUERN__DATASETS_REQUEST__INIT;
+    rq.dataset = (char *)(name ? name : "");
+    env.body_case = QUERN__ENVELOPE__BODY_DATASETS_REQUEST;
+    env.datasets_request = &rq;
+    int rc =
+        s_call(c, &env, QUERN__ENVELOPE__BODY_DATASETS_REPLY, CALL_MS, reply);
+    if (rc == 0 && (*reply)->datasets_reply->error[0]) {
+        fprintf(stderr, "quern: %s\n", (*reply)->datasets_reply->error);
+        qn_wire_free(*reply);
+        *reply = NULL;
+        return QN_EXIT_USAGE;
+    }
+    return rc;
+}
+
+static const char *s_state(const Quern__DatasetInfo *d)
+{
+    if (d->sealed)
+        return "complete";
+    return d->writer[0] ? "writing" : "incomplete";
+}
+
+int qn_dataset_ls(qn_client *c, const char *name, int json)
+{
+    Quern__Envelope *reply;
+    int rc = s_datasets(c, name, &reply);
+    if (rc != 0)
+        return rc;
+    const Quern__DatasetsReply *r = reply->datasets_reply;
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < r->n_datasets; i++) {
+            const Quern__DatasetInfo *d = r->datasets[i];
+            json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "name",
+                                  d->name, "state", s_state(d), "shards",
+                                  (json_int_t)d->nshards, "bytes",
+                                  (json_int_t)d->bytes, "replicas",
+                                  (json_int_t)d->replicas, "writer", d->writer);
+            if (name) {
+                json_t *shards = json_array();
+                for (size_t k = 0; k < d->n_shards; k++) {
+                    const Quern__ShardLocation *s = d->shards[k];
+                    json_t *h = json_array();
+                    for (size_t x = 0; x < s->n_holders; x++)
+                        json_array_append_new(
+                            h, json_string(s->holders[x]->worker_id));
+                    json_array_append_new(
+                        shards, json_pack("{s:I, s:I, s:I, s:o}", "index",
+                                          (json_int_t)s->index, "bytes",
+                                          (json_int_t)s->size, "crc",
+                                          (json_int_t)s->crc, "holders", h));
+                }
+                json_object_set_new(o, "shard_list", shards);
+            }
+            json_array_append_new(arr, o);
+        }
+        json_dumpf(name ? json_array_get(arr, 0) : arr, stdout,
+                   JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(arr);
+        qn_wire_free(reply);
+        return 0;
+    }
+    if (!name) {
+        printf("%-24s %7s %11s %7s  %s\n", "DATASET", "SHARDS", "SIZE",
+               "COPIES", "STATE");
+        for (size_t i = 0; i < r->n_datasets; i++) {
+            const Quern__DatasetInfo *d = r->datasets[i];
+            char sz[32];
+            printf("%-24s %7u %11s %7u  %s%s%s\n", d->name, d->nshards,
+                   qn_fmt_bytes(d->bytes, sz, sizeof sz), d->replicas,
+                   s_state(d), d->writer[0] ? " by " : "", d->writer);
+        }
+    } else {
+        const Quern__DatasetInfo *d = r->datasets[0];
+        char sz[32];
+        printf("%s: %u shards, %s, %s; fewest live copies %u\n", d->name,
+               d->nshards, qn_fmt_bytes(d->bytes, sz, sizeof sz), s_state(d),
+               d->replicas);
+        for (size_t k = 0; k < d->n_shards; k++) {
+            const Quern__ShardLocation *s = d->shards[k];
+            printf("  part-%05u %11s  crc %08x  on", s->index,
+                   qn_fmt_bytes(s->size, sz, sizeof sz), s->crc);
+            for (size_t x = 0; x < s->n_holders; x++)
+                printf(" %s", s->holders[x]->worker_id);
+            printf("%s\n", s->n_holders ? "" : " no live worker");
+        }
+    }
+    qn_wire_free(reply);
+    return 0;
+}
+
+int qn_dataset_read(qn_client *c, const qn_curve *curve, const char *name,
+                    const char *dir)
+{
+    Quern__Envelope *reply;
+    int rc = s_datasets(c, name, &reply);
+    if (rc != 0)
+        return rc;
+    const Quern__DatasetInfo *d = reply->datasets_reply->datasets[0];
+    if (!d->sealed) {
+        fprintf(stderr, "quern: dataset %s is not complete (%s)\n", name,
+                s_state(d));
+        qn_wire_free(reply);
+        return QN_EXIT_USAGE;
+    }
+    if (dir) {
+        int e = qn_mkdirs(dir, 0755);
+        if (e < 0) {
+            fprintf(stderr, "quern: cannot create %s: %s\n", dir,
+                    strerror(-e));
+            qn_wire_free(reply);
+            return QN_EXIT_USAGE;
+        }
+    }
+    for (size_t k = 0; rc == 0 && k < d->n_shards; k++) {
+        const Quern__ShardLocation *s = d->shards[k];
+        qn_source *src = qn_calloc(s->n_holders + 1, sizeof *src);
+        for (size_t x = 0; x < s->n_holders; x++) {
+            src[x].endpoint = s->holders[x]->endpoint;
+            src[x].worker_id = s->holders[x]->worker_id;
+            src[x].curve_public = s->holders[x]->curve_public;
+        }
+        qn_shard_want want = {
+            .dataset = name, .index = s->index, .size = s->size, .crc = s->crc};
+        qn_buf tmp = {0}, final = {0};
+        int fd = 1;
+        if (dir) {
+            qn_buf_printf(&final, "%s/part-%05u", dir, s->index);
+            qn_buf_printf(&tmp, "%s.tmp", final.data);
+            fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                      0644);
+            if (fd < 0) {
+                fprintf(stderr, "quern: cannot create %s: %s\n", tmp.data,
+                        strerror(errno));
+                rc = QN_EXIT_USAGE;
+            }
+        }
+        char err[2048];
+        if (rc == 0 && qn_shard_pull(qn_client_ctx(c), curve, src,
+                                     s->n_holders, &want, fd, PULL_STALL_MS,
+                                     NULL, err, sizeof err) < 0) {
+            fprintf(stderr, "quern: %s\n", err);
+            rc = QN_EXIT_JOB_FAILED;
+        }
+        if (dir && fd >= 0) {
+            if (rc == 0 && (fsync(fd) < 0 || rename(tmp.data, final.data) < 0))
+                rc = QN_EXIT_USAGE;
+            close(fd);
+            if (rc != 0)
+                unlink(tmp.data);
+        }
+        qn_buf_release(&tmp);
+        qn_buf_release(&final);
+        free(src);
+    }
+    qn_wire_free(reply);
+    return rc;
+}
+
+int qn_dataset_rm(qn_client *c, const char *name)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply;
+    Quern__DropDataset rq = QUERN__DROP_DATASET__INIT;
+    rq.dataset = (char *)name;
+    env.body_case = QUERN__ENVELOPE__BODY_DROP_DATASET;
+    env.drop_dataset = &rq;
+    int rc = s_call(c, &env, QUERN__ENVELOPE__BODY_DROP_REPLY, CALL_MS, &reply);
+    if (rc != 0)
+        return rc;
+    if (reply->drop_reply->error[0]) {
+        fprintf(stderr, "quern: %s\n", reply->drop_reply->error);
+        rc = QN_EXIT_USAGE;
+    }
+    qn_wire_free(reply);
+    return rc;
+}
