@@ -84,8 +84,7 @@ static int s_from(void *ctx, const qn_curve *curve, const qn_source *src,
         char err[256];
         if (qn_wire_decode(in.env.data, in.env.len, &env, NULL, err,
                            sizeof err) < 0) {
-            snprintf(why, cap, "%s sent a bad message: %s", src->endpoint,
-                     err);
+            snprintf(why, cap, "%s sent a bad message: %s", src->endpoint, err);
             goto done;
         }
         if (env->body_case != QUERN__ENVELOPE__BODY_FETCH_REPLY) {
@@ -114,8 +113,7 @@ static int s_from(void *ctx, const qn_curve *curve, const qn_source *src,
             snprintf(why, cap,
                      "%s answered with %zu bytes at offset %llu of %llu; "
                      "expected offset %llu of %llu",
-                     src->endpoint, in.data.len,
-                     (unsigned long long)fr->offset,
+                     src->endpoint, in.data.len, (unsigned long long)fr->offset,
                      (unsigned long long)fr->total, (unsigned long long)*off,
                      (unsigned long long)w->size);
             qn_wire_free(env);

@@ -80,8 +80,7 @@ int qn_catalog_hold(qn_catalog *c, const char *worker, const char *dataset,
     if (index >= d->nslots) {
         uint32_t n = index + 1;
         d->shards = qn_realloc(d->shards, n * sizeof *d->shards);
-        memset(d->shards + d->nslots, 0,
-               (n - d->nslots) * sizeof *d->shards);
+        memset(d->shards + d->nslots, 0, (n - d->nslots) * sizeof *d->shards);
         d->nslots = n;
     }
     qn_cshard *sh = &d->shards[index];

@@ -15,10 +15,10 @@
 #include <stdint.h>
 
 typedef struct qn_cshard {
-    int known;       /* some worker reported it */
+    int known; /* some worker reported it */
     uint64_t size;
     uint32_t crc;
-    char **holders;  /* worker ids */
+    char **holders; /* worker ids */
     size_t nholders;
 } qn_cshard;
 

@@ -163,9 +163,9 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
             return s_fail("unknown option '%s' for this command (see quern "
                           "--help)",
                           a);
-        static const char *const flags[] = {"|no-speculation|", "|wait|",
-                                            "|json|", "|skip-bad-records|",
-                                            "|inline|", "|whole|"};
+        static const char *const flags[] = {
+            "|no-speculation|",   "|wait|",   "|json|",
+            "|skip-bad-records|", "|inline|", "|whole|"};
         int is_flag = 0;
         for (size_t k = 0; k < QN_ARRAY_LEN(flags); k++)
             if (strcmp(name, flags[k]) == 0)
@@ -567,15 +567,15 @@ static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
 
 #define JOB_OPTS                                                               \
     "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
-    "no-speculation|skip-bad-records|compress-level|codec|inline|"            \
+    "no-speculation|skip-bad-records|compress-level|codec|inline|"             \
     "output-replicas|"
 
 static int s_cmd_run(int argc, char **argv)
 {
     s_opts o = {0};
     s_job j;
-    int rc = s_parse(argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|",
-                     &o);
+    int rc =
+        s_parse(argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|", &o);
     if (rc == 0 && o.npositional)
         rc = s_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
@@ -586,9 +586,8 @@ static int s_cmd_run(int argc, char **argv)
     }
     int sigfd = qn_signals_open();
     char err[512];
-    qn_cluster *cl =
-        qn_cluster_start(o.workers, o.slots, o.task_mem_mb, "info", sigfd,
-                         err, sizeof err);
+    qn_cluster *cl = qn_cluster_start(o.workers, o.slots, o.task_mem_mb, "info",
+                                      sigfd, err, sizeof err);
     if (!cl) {
         fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
         s_job_release(&j);
@@ -779,7 +778,8 @@ static int s_cmd_cancel(int argc, char **argv)
     return rc;
 }
 
-/* ---- datasets and keys ----------------------------------------------------- */
+/* ---- datasets and keys -----------------------------------------------------
+ */
 
 /* A client for the dataset commands; NULL with the exit status in *rc. */
 static qn_client *s_data_client(s_opts *o, int *rc)
@@ -797,9 +797,9 @@ static qn_client *s_data_client(s_opts *o, int *rc)
 static int s_cmd_put(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv,
-                     "|master|dataset|replicas|shard-size|record-size|whole|",
-                     &o);
+    int rc =
+        s_parse(argc, argv,
+                "|master|dataset|replicas|shard-size|record-size|whole|", &o);
     if (rc == 0 && (!o.dataset || o.npositional == 0))
         rc = s_fail("usage: quern put FILE... --dataset NAME [--replicas K] "
                     "[--shard-size SIZE] [--record-size N | --whole]");

@@ -93,7 +93,8 @@ static int s_call(qn_client *c, Quern__Envelope *req, int want, int ms,
     return 0;
 }
 
-/* ---- put ------------------------------------------------------------------ */
+/* ---- put ------------------------------------------------------------------
+ */
 
 /* The index of a connection to ds (made on first use), or -1. */
 static long s_connect(s_put *p, const Quern__DataSource *ds)
@@ -123,8 +124,7 @@ static int s_put_call(s_put *p, Quern__PutRequest *rq, int ms,
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     env.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
     env.put_request = rq;
-    int rc =
-        s_call(p->c, &env, QUERN__ENVELOPE__BODY_PUT_REPLY, ms, reply);
+    int rc = s_call(p->c, &env, QUERN__ENVELOPE__BODY_PUT_REPLY, ms, reply);
     if (rc == 0 && (*reply)->put_reply->error[0]) {
         snprintf(p->err, sizeof p->err, "%s", (*reply)->put_reply->error);
         qn_wire_free(*reply);
@@ -185,10 +185,12 @@ static int s_ack(s_put *p, s_target *t)
         if (left <= 0) {
             snprintf(p->err, sizeof p->err,
                      "worker %s (%s) did not acknowledge shard %u for %d s",
-                     t->id, p->conns[t->conn].endpoint, p->index, WORKER_WAIT_MS / 1000);
+                     t->id, p->conns[t->conn].endpoint, p->index,
+                     WORKER_WAIT_MS / 1000);
             return QN_EXIT_UNREACHABLE;
         }
-        zmq_pollitem_t it = {.socket = p->conns[t->conn].sock, .events = ZMQ_POLLIN};
+        zmq_pollitem_t it = {.socket = p->conns[t->conn].sock,
+                             .events = ZMQ_POLLIN};
         if (zmq_poll(&it, 1, (long)left) <= 0)
             continue;
         if (qn_wire_recv(p->conns[t->conn].sock, 0, &p->in) <= 0)
@@ -247,8 +249,8 @@ static int s_write(s_put *p, const char *data, size_t len, int last)
             w.request_id = ++p->next_req;
             env.body_case = QUERN__ENVELOPE__BODY_SHARD_WRITE;
             env.shard_write = &w;
-            int rc = qn_wire_send(p->conns[t->conn].sock, NULL, 0, &env, data ? data : "",
-                                  n);
+            int rc = qn_wire_send(p->conns[t->conn].sock, NULL, 0, &env,
+                                  data ? data : "", n);
             if (rc < 0) {
                 snprintf(p->err, sizeof p->err, "cannot send to worker %s: %s",
                          t->id, zmq_strerror(-rc));
@@ -432,7 +434,8 @@ int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
     return rc;
 }
 
-/* ---- ls, cat, get, rm ------------------------------------------------------ */
+/* ---- ls, cat, get, rm ------------------------------------------------------
+ */
 
 static int s_datasets(qn_client *c, const char *name, Quern__Envelope **reply)
 {
@@ -470,11 +473,11 @@ int qn_dataset_ls(qn_client *c, const char *name, int json)
         json_t *arr = json_array();
         for (size_t i = 0; i < r->n_datasets; i++) {
             const Quern__DatasetInfo *d = r->datasets[i];
-            json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "name",
-                                  d->name, "state", s_state(d), "shards",
-                                  (json_int_t)d->nshards, "bytes",
-                                  (json_int_t)d->bytes, "replicas",
-                                  (json_int_t)d->replicas, "writer", d->writer);
+            json_t *o =
+                json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "name", d->name,
+                          "state", s_state(d), "shards", (json_int_t)d->nshards,
+                          "bytes", (json_int_t)d->bytes, "replicas",
+                          (json_int_t)d->replicas, "writer", d->writer);
             if (name) {
                 json_t *shards = json_array();
                 for (size_t k = 0; k < d->n_shards; k++) {
@@ -493,8 +496,7 @@ int qn_dataset_ls(qn_client *c, const char *name, int json)
             }
             json_array_append_new(arr, o);
         }
-        json_dumpf(name ? json_array_get(arr, 0) : arr, stdout,
-                   JSON_INDENT(2));
+        json_dumpf(name ? json_array_get(arr, 0) : arr, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(arr);
         qn_wire_free(reply);
@@ -546,8 +548,7 @@ int qn_dataset_read(qn_client *c, const qn_curve *curve, const char *name,
     if (dir) {
         int e = qn_mkdirs(dir, 0755);
         if (e < 0) {
-            fprintf(stderr, "quern: cannot create %s: %s\n", dir,
-                    strerror(-e));
+            fprintf(stderr, "quern: cannot create %s: %s\n", dir, strerror(-e));
             qn_wire_free(reply);
             return QN_EXIT_USAGE;
         }
@@ -567,8 +568,7 @@ int qn_dataset_read(qn_client *c, const qn_curve *curve, const char *name,
         if (dir) {
             qn_buf_printf(&final, "%s/part-%05u", dir, s->index);
             qn_buf_printf(&tmp, "%s.tmp", final.data);
-            fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      0644);
+            fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (fd < 0) {
                 fprintf(stderr, "quern: cannot create %s: %s\n", tmp.data,
                         strerror(errno));
@@ -576,9 +576,9 @@ int qn_dataset_read(qn_client *c, const qn_curve *curve, const char *name,
             }
         }
         char err[2048];
-        if (rc == 0 && qn_shard_pull(qn_client_ctx(c), curve, src,
-                                     s->n_holders, &want, fd, PULL_STALL_MS,
-                                     NULL, err, sizeof err) < 0) {
+        if (rc == 0 &&
+            qn_shard_pull(qn_client_ctx(c), curve, src, s->n_holders, &want, fd,
+                          PULL_STALL_MS, NULL, err, sizeof err) < 0) {
             fprintf(stderr, "quern: %s\n", err);
             rc = QN_EXIT_JOB_FAILED;
         }

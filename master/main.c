@@ -12,21 +12,22 @@
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: quern-master [--listen EP] [--heartbeat-ms N] [--dead-ms N]\n"
-            "                    [--task-timeout-ms N] [--locality-wait-ms N]\n"
-            "                    [--shard-wait-ms N]\n"
-            "                    [--curve-secret FILE --curve-trusted DIR]\n"
-            "                    [--log-level error|warn|info|debug]\n"
-            "\n"
-            "Coordinates jobs for the workers and clients that connect to EP\n"
-            "(default tcp://127.0.0.1:7070: loopback only). Defaults:\n"
-            "heartbeat 1000 ms, dead after 10000 ms, task timeout 60000 ms;\n"
-            "a map waits 1000 ms for a free worker holding its input before\n"
-            "another worker streams it, and 60000 ms for any live holder\n"
-            "before its job fails. With --curve-secret every connection\n"
-            "must use CURVE with a key in --curve-trusted. Stops cleanly on\n"
-            "SIGTERM or SIGINT.\n");
+    fprintf(
+        f,
+        "usage: quern-master [--listen EP] [--heartbeat-ms N] [--dead-ms N]\n"
+        "                    [--task-timeout-ms N] [--locality-wait-ms N]\n"
+        "                    [--shard-wait-ms N]\n"
+        "                    [--curve-secret FILE --curve-trusted DIR]\n"
+        "                    [--log-level error|warn|info|debug]\n"
+        "\n"
+        "Coordinates jobs for the workers and clients that connect to EP\n"
+        "(default tcp://127.0.0.1:7070: loopback only). Defaults:\n"
+        "heartbeat 1000 ms, dead after 10000 ms, task timeout 60000 ms;\n"
+        "a map waits 1000 ms for a free worker holding its input before\n"
+        "another worker streams it, and 60000 ms for any live holder\n"
+        "before its job fails. With --curve-secret every connection\n"
+        "must use CURVE with a key in --curve-trusted. Stops cleanly on\n"
+        "SIGTERM or SIGINT.\n");
 }
 
 static int s_ms(const char *opt, const char *arg, int *out)

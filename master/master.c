@@ -284,8 +284,7 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
         if (!m->zap)
             goto fail;
         if (qn_curve_server(m->sock, &m->curve) < 0) {
-            snprintf(err, errcap, "cannot make %s a CURVE server",
-                     cfg->listen);
+            snprintf(err, errcap, "cannot make %s a CURVE server", cfg->listen);
             goto fail;
         }
     }
@@ -814,8 +813,8 @@ static void s_put_reply(qn_master *m, const char *route, size_t routelen,
  * Can put of d with nshards be sealed? 1 yes, 0 not yet, -1 never (why
  * says so).
  */
-static int s_put_ready(qn_master *m, qn_dataset *d, uint32_t nshards,
-                       char *why, size_t cap)
+static int s_put_ready(qn_master *m, qn_dataset *d, uint32_t nshards, char *why,
+                       size_t cap)
 {
     unsigned want = d->replicas, have = s_data_workers(m);
     if (want > have)
@@ -843,7 +842,7 @@ static void s_puts_check(qn_master *m, int64_t now)
     for (size_t i = 0; i < m->nputs;) {
         s_put_wait *pw = &m->puts[i];
         qn_dataset *d = qn_catalog_get(&m->cat, pw->dataset);
-        char why[300] = "", msg[400];
+        char why[300] = "", msg[600];
         int r = d ? s_put_ready(m, d, pw->nshards, why, sizeof why) : -1;
         if (r == 0 && now < pw->deadline) {
             i++;
@@ -1209,8 +1208,7 @@ static void s_actions(qn_master *m, int64_t now)
                          "no live worker holds %s, the input of map task %u, "
                          "for %d ms (--shard-wait-ms); start a worker that "
                          "holds it, then run the job again",
-                         s_shard(j, a.task, 0), a.task,
-                         m->cfg.shard_wait_ms);
+                         s_shard(j, a.task, 0), a.task, m->cfg.shard_wait_ms);
             else if (ti.failures >= j->spec->max_attempts)
                 snprintf(msg, sizeof msg,
                          "%s task %u failed %u times (the --max-attempts "
@@ -1833,8 +1831,7 @@ static void s_plugin_keep(qn_master *m, const uint8_t *data, size_t len,
             int busy = 0;
             for (int j = 0; j < m->njobs; j++)
                 busy |= m->jobs[j].state == QUERN__JOB_STATE__JOB_RUNNING &&
-                        strcmp(m->jobs[j].plugin_hash, m->plugins[i].hash) ==
-                            0;
+                        strcmp(m->jobs[j].plugin_hash, m->plugins[i].hash) == 0;
             if (!busy && (victim == SIZE_MAX ||
                           m->plugins[i].used < m->plugins[victim].used))
                 victim = i;
@@ -1942,8 +1939,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     if (out_ds) {
         qn_dataset *d = qn_catalog_get(&m->cat, in->output);
         if (!qn_id_ok(in->output))
-            snprintf(err, sizeof err, "'%s' is not a dataset name",
-                     in->output);
+            snprintf(err, sizeof err, "'%s' is not a dataset name", in->output);
         else if (d)
             snprintf(err, sizeof err,
                      "dataset %s exists; quern rm %s first or choose "
@@ -2202,8 +2198,7 @@ static void s_on_put(qn_master *m, const Quern__PutRequest *rq, int64_t now)
         return;
     case QUERN__PUT_REQUEST__OP__PLACE: {
         if (!d || !d->writer || strcmp(d->writer, "put") != 0) {
-            snprintf(err, sizeof err, "no put of %s is under way",
-                     rq->dataset);
+            snprintf(err, sizeof err, "no put of %s is under way", rq->dataset);
             s_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
             return;
         }
@@ -2251,8 +2246,7 @@ static void s_on_put(qn_master *m, const Quern__PutRequest *rq, int64_t now)
     }
     case QUERN__PUT_REQUEST__OP__COMMIT:
         if (!d || !d->writer || strcmp(d->writer, "put") != 0) {
-            snprintf(err, sizeof err, "no put of %s is under way",
-                     rq->dataset);
+            snprintf(err, sizeof err, "no put of %s is under way", rq->dataset);
             s_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
             return;
         }
@@ -2274,8 +2268,7 @@ static void s_on_put(qn_master *m, const Quern__PutRequest *rq, int64_t now)
         }
         s_put_reply(m, m->in.id, m->in.idlen, NULL, NULL, 0);
         return;
-    default:
-        s_put_reply(m, m->in.id, m->in.idlen, "unknown put step", NULL, 0);
+    default: s_put_reply(m, m->in.id, m->in.idlen, "unknown put step", NULL, 0);
     }
 }
 

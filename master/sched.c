@@ -225,8 +225,7 @@ static int s_att_index(const s_task *t, unsigned attempt)
 
 /* ---- scheduling ---------------------------------------------------------- */
 
-static void s_make_pending(qn_sched *s, s_job *j, qn_kind kind,
-                           unsigned task)
+static void s_make_pending(qn_sched *s, s_job *j, qn_kind kind, unsigned task)
 {
     s_task *t = &j->tasks[kind][task];
     t->state = QN_TASK_PENDING;
@@ -271,7 +270,7 @@ static void s_refresh_orphans(qn_sched *s, int64_t now)
             if (s_held(s, jx, q->items[(q->head + i) % q->cap]))
                 t->orphan_since = 0;
             else if (!t->orphan_since)
-                t->orphan_since = now;
+                t->orphan_since = now ? now : 1; /* 0 means "held" */
         }
     }
 }
@@ -320,8 +319,8 @@ static int s_pick_worker(qn_sched *s, const char *skip)
  * (or one readable anywhere), else one that waited locality_wait_ms for a
  * holder and has a live one to stream from. Reduces once every map is done.
  */
-static int s_offer(const qn_sched *s, int jx, int w, int64_t now, qn_kind *kind,
-                   unsigned *pos, int *local)
+static int s_offer(const qn_sched *s, int jx, int w, int64_t now,
+                   int allow_remote, qn_kind *kind, unsigned *pos, int *local)
 {
     const s_job *j = &s->jobs[jx];
     const s_queue *q = &j->pending[QN_MAP];
@@ -338,7 +337,7 @@ static int s_offer(const qn_sched *s, int jx, int w, int64_t now, qn_kind *kind,
                 return 1;
             }
             const s_task *tk = &j->tasks[QN_MAP][t];
-            if (remote < 0 && !tk->orphan_since &&
+            if (allow_remote && remote < 0 && !tk->orphan_since &&
                 now - tk->pending_since >= s->cfg.locality_wait_ms)
                 remote = (int)i;
         }
@@ -362,8 +361,8 @@ static int s_offer(const qn_sched *s, int jx, int w, int64_t now, qn_kind *kind,
  * running (the oldest on ties) that has one for w. Returns 1 and sets the
  * outputs.
  */
-static int s_pick_task(qn_sched *s, int w, int64_t now, int *job,
-                       qn_kind *kind, unsigned *task, int *local)
+static int s_pick_task(qn_sched *s, int w, int64_t now, int allow_remote,
+                       int *job, qn_kind *kind, unsigned *task, int *local)
 {
     int best = -1;
     unsigned best_run = 0, best_pos = 0;
@@ -379,7 +378,7 @@ static int s_pick_task(qn_sched *s, int w, int64_t now, int *job,
         qn_kind k;
         unsigned pos;
         int l;
-        if (!s_offer(s, jx, w, now, &k, &pos, &l))
+        if (!s_offer(s, jx, w, now, allow_remote, &k, &pos, &l))
             continue;
         best = jx;
         best_run = run;
@@ -681,23 +680,31 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
     return freed;
 }
 
-/* Start pending tasks on free slots. */
+/*
+ * Start pending tasks on free slots: first what each free worker can run
+ * where its data is, then maps that waited long enough to run remotely,
+ * so a free holder is never passed over for a worker that must stream.
+ */
 static void s_assign_free(qn_sched *s, int64_t now)
 {
     char *skip = qn_calloc((size_t)s->nworkers + 1, 1);
-    for (;;) {
-        int w = s_pick_worker(s, skip);
-        if (w < 0)
-            break;
-        int job, local;
-        qn_kind kind;
-        unsigned task;
-        if (!s_pick_task(s, w, now, &job, &kind, &task, &local)) {
-            skip[w] = 1; /* nothing it may run; others may still */
-            continue;
+    for (int allow_remote = 0; allow_remote < 2; allow_remote++) {
+        memset(skip, 0, (size_t)s->nworkers + 1);
+        for (;;) {
+            int w = s_pick_worker(s, skip);
+            if (w < 0)
+                break;
+            int job, local;
+            qn_kind kind;
+            unsigned task;
+            if (!s_pick_task(s, w, now, allow_remote, &job, &kind, &task,
+                             &local)) {
+                skip[w] = 1; /* nothing it may run; others may still */
+                continue;
+            }
+            s_start(s, now, w, job, kind, task, 0, local);
+            s->next_worker = (w + 1) % s->nworkers;
         }
-        s_start(s, now, w, job, kind, task, 0, local);
-        s->next_worker = (w + 1) % s->nworkers;
     }
     free(skip);
 }
@@ -1173,12 +1180,13 @@ int64_t qn_sched_deadline(const qn_sched *s)
         const s_queue *q = &j->pending[QN_MAP];
         unsigned n = q->len < SCAN_MAX ? q->len : SCAN_MAX;
         for (unsigned i = 0; i < n; i++) {
-            const s_task *t = &j->tasks[QN_MAP][q->items[(q->head + i) % q->cap]];
-            int64_t when = t->orphan_since
-                               ? t->orphan_since + s->cfg.shard_wait_ms
-                               : (free_slot ? t->pending_since +
-                                                  s->cfg.locality_wait_ms
-                                            : INT64_MAX);
+            const s_task *t =
+                &j->tasks[QN_MAP][q->items[(q->head + i) % q->cap]];
+            int64_t when =
+                t->orphan_since
+                    ? t->orphan_since + s->cfg.shard_wait_ms
+                    : (free_slot ? t->pending_since + s->cfg.locality_wait_ms
+                                 : INT64_MAX);
             if (when > s->now && when < d)
                 d = when;
         }

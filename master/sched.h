@@ -55,9 +55,9 @@ typedef enum { QN_MAP = 0, QN_REDUCE = 1 } qn_kind;
 #define QN_SCHED_SPEC_CHECK_MS 500 /* how often stragglers are looked for */
 
 typedef struct qn_sched_config {
-    int64_t dead_ms;         /* a worker silent this long is dead */
-    int64_t task_timeout_ms; /* an attempt without progress this long fails */
-    int64_t spec_min_ms;     /* no backup for an attempt younger than this */
+    int64_t dead_ms;          /* a worker silent this long is dead */
+    int64_t task_timeout_ms;  /* an attempt without progress this long fails */
+    int64_t spec_min_ms;      /* no backup for an attempt younger than this */
     int64_t locality_wait_ms; /* a map waits this long for a free worker
                                  holding its input before it may run on
                                  another (which streams the input) */

@@ -109,12 +109,11 @@ static void s_add_piece(qn_split *sp, const s_file *f, uint64_t off,
                         uint64_t len)
 {
     sp->pieces = qn_realloc(sp->pieces, (sp->n + 1) * sizeof *sp->pieces);
-    sp->pieces[sp->n++] =
-        (qn_piece){.path = qn_strdup(f->path),
-                   .name = qn_strdup(f->name),
-                   .offset = off,
-                   .length = len,
-                   .file_size = f->size};
+    sp->pieces[sp->n++] = (qn_piece){.path = qn_strdup(f->path),
+                                     .name = qn_strdup(f->name),
+                                     .offset = off,
+                                     .length = len,
+                                     .file_size = f->size};
     sp->bytes += len;
 }
 

@@ -2219,3 +2219,341 @@ Test(sched, preempted_slot_goes_to_the_map_not_to_another_job)
     check_counts(s, a);
     check_counts(s, b);
 }
+
+/* ---- data locality ------------------------------------------------------- */
+
+/* Maps wait 3 s for a holder, and 20 s for any live holder at all. */
+static const qn_sched_config LOC_CFG = {.dead_ms = 10000,
+                                        .task_timeout_ms = 60000,
+                                        .locality_wait_ms = 3000,
+                                        .shard_wait_ms = 20000};
+
+#define LOC_MAPS 8
+#define LOC_WORKERS 8
+
+/* A fake holders table: holds[map][worker] is 1 when that worker holds
+ * the map's input; a map with any[map] set reads a path (QN_LOC_ANY). */
+typedef struct fake_loc {
+    int holds[LOC_MAPS][LOC_WORKERS];
+    int any[LOC_MAPS];
+    int job; /* the job the table is about; other jobs read paths */
+} fake_loc;
+
+static int fake_local(void *ctx, int job, unsigned map, int worker)
+{
+    const fake_loc *f = ctx;
+    cr_assert_lt(map, LOC_MAPS, "asked about map %u", map);
+    cr_assert_lt(worker, LOC_WORKERS, "asked about worker %d", worker);
+    if (job != f->job || f->any[map])
+        return QN_LOC_ANY;
+    return worker >= 0 ? f->holds[map][worker] : 0;
+}
+
+/* Heartbeats from every live worker. */
+static void beat_alive(qn_sched *s, int64_t now, int n)
+{
+    for (int w = 0; w < n; w++)
+        if (qn_sched_worker_alive(s, w))
+            qn_sched_worker_seen(s, now, w);
+}
+
+/* The deadline must be after now, or the master's loop spins. */
+static void expect_future_deadline(const qn_sched *s, int64_t now)
+{
+    int64_t d = qn_sched_deadline(s);
+    cr_assert_gt(d, now, "deadline %lld at or before now %lld", (long long)d,
+                 (long long)now);
+}
+
+Test(sched, map_goes_to_free_worker_holding_it_out_of_queue_order)
+{
+    static fake_loc loc;
+    memset(&loc, 0, sizeof loc);
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    qn_sched_set_locality(s, fake_local, &loc);
+    int w0 = qn_sched_worker_join(s, 1000, 1);
+    int w1 = qn_sched_worker_join(s, 1000, 1);
+    /* Maps 0 and 1 are on w1 only, map 2 on w0 only. */
+    loc.holds[0][w1] = loc.holds[1][w1] = 1;
+    loc.holds[2][w0] = 1;
+    int j = qn_sched_job_add(s, 1000, 3, 1, 4);
+    loc.job = j;
+    qn_action got[2] = {pop(s), pop(s)};
+    expect_none(s);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(got[i].act, QN_ACT_ASSIGN);
+        cr_assert_eq(got[i].kind, QN_MAP);
+        cr_assert_eq(got[i].local, 1, "map %u ran remotely on worker %d",
+                     got[i].task, got[i].worker);
+        if (got[i].worker == w0)
+            cr_assert_eq(got[i].task, 2, "w0 got map %u, not the one it holds",
+                         got[i].task);
+        else
+            cr_assert_eq(got[i].task, 0);
+    }
+    /* w0 is free again: map 1 is w1's, and has not waited long enough. */
+    cr_assert_eq(qn_sched_done(s, 1500, j, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    /* w1 is free: it takes map 1, locally. */
+    cr_assert_eq(qn_sched_done(s, 1600, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    cr_assert_eq(a.local, 1);
+    expect_none(s);
+    check_counts(s, j);
+}
+
+Test(sched, worker_holding_nothing_gets_a_remote_map_after_locality_wait)
+{
+    static fake_loc loc;
+    memset(&loc, 0, sizeof loc);
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    qn_sched_set_locality(s, fake_local, &loc);
+    int w0 = qn_sched_worker_join(s, 1000, 1);
+    int w1 = qn_sched_worker_join(s, 1000, 1);
+    loc.holds[0][w0] = loc.holds[1][w0] = 1; /* w1 holds nothing */
+    int j = qn_sched_job_add(s, 1000, 2, 1, 4);
+    loc.job = j;
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    cr_assert_eq(a.local, 1);
+    expect_none(s);
+    /* The master must wake up when map 1 may run remotely. */
+    cr_assert_eq(qn_sched_deadline(s), 1000 + LOC_CFG.locality_wait_ms);
+    for (int64_t now = 1500; now < 1000 + LOC_CFG.locality_wait_ms;
+         now += 500) {
+        beat(s, now, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        expect_future_deadline(s, now);
+    }
+    qn_sched_tick(s, 3999);
+    expect_none(s);
+    qn_sched_tick(s, 4000);
+    a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    cr_assert_eq(a.local, 0, "the remote map is marked local %d", a.local);
+    expect_none(s);
+    expect_future_deadline(s, 4000);
+    check_counts(s, j);
+}
+
+Test(sched, path_inputs_run_anywhere_at_once)
+{
+    static fake_loc loc;
+    memset(&loc, 0, sizeof loc);
+    loc.any[0] = loc.any[1] = 1;
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    qn_sched_set_locality(s, fake_local, &loc);
+    qn_sched_worker_join(s, 1000, 2);
+    int j = qn_sched_job_add(s, 1000, 2, 1, 4);
+    loc.job = j;
+    cr_assert_eq(pop_assign(s, j, QN_MAP, 0, 1).local, QN_LOC_ANY);
+    cr_assert_eq(pop_assign(s, j, QN_MAP, 1, 1).local, QN_LOC_ANY);
+    expect_none(s);
+}
+
+/*
+ * Two one-slot workers, each holding one of a job's two maps; the holder
+ * of map 1 leaves while running it, and map 0 finishes at 2500, so map 1
+ * waits with no live holder from 2000 on. Returns the job.
+ */
+static int s_map_loses_its_holders(qn_sched *s, fake_loc *loc, int *w0, int *w1)
+{
+    memset(loc, 0, sizeof *loc);
+    qn_sched_set_locality(s, fake_local, loc);
+    *w0 = qn_sched_worker_join(s, 1000, 1);
+    *w1 = qn_sched_worker_join(s, 1000, 1);
+    loc->holds[0][*w0] = 1;
+    loc->holds[1][*w1] = 1;
+    int j = qn_sched_job_add(s, 1000, 2, 1, 4);
+    loc->job = j;
+    qn_action got[2] = {pop(s), pop(s)};
+    expect_none(s);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(got[i].act, QN_ACT_ASSIGN);
+        cr_assert_eq(got[i].local, 1);
+        cr_assert_eq(got[i].task, got[i].worker == *w0 ? 0u : 1u);
+    }
+    qn_sched_worker_leave(s, 2000, *w1);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, *w1, -1, QN_MAP, 0, 0);
+    expect_act(pop(s), QN_ACT_ATTEMPT_LOST, *w1, j, QN_MAP, 1, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 2500, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_none(s); /* w0 is free, but nobody alive holds map 1 */
+    return j;
+}
+
+Test(sched, map_without_live_holder_fails_its_job_after_shard_wait)
+{
+    static fake_loc loc;
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    int w0, w1;
+    int j = s_map_loses_its_holders(s, &loc, &w0, &w1);
+    int64_t fail_at = 2000 + LOC_CFG.shard_wait_ms;
+    for (int64_t now = 3000; now < fail_at; now += 1000) {
+        beat_alive(s, now, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        expect_future_deadline(s, now);
+        cr_assert_leq(qn_sched_deadline(s), fail_at);
+    }
+    beat_alive(s, fail_at - 1, 2);
+    qn_sched_tick(s, fail_at - 1);
+    expect_none(s);
+    qn_sched_tick(s, fail_at);
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_JOB_FAILED, -1, j, QN_MAP, 1, 0);
+    cr_assert_eq(a.reason, QN_FAIL_NO_HOLDER);
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_FAILED);
+    expect_future_deadline(s, fail_at);
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
+}
+
+Test(sched, holder_returning_before_shard_wait_lets_the_map_run)
+{
+    static fake_loc loc;
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    int w0, w1;
+    int j = s_map_loses_its_holders(s, &loc, &w0, &w1);
+    /* The worker comes back under a new handle; until it says what it
+     * holds, the map still waits. */
+    int w2 = qn_sched_worker_join(s, 3000, 1);
+    expect_none(s);
+    loc.holds[1][w2] = 1;
+    qn_sched_locality_changed(s, 3100);
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 2);
+    cr_assert_eq(a.local, 1);
+    expect_none(s);
+    /* Past the shard wait, nothing fails. */
+    for (int64_t now = 4000; now <= 30000; now += 1000) {
+        beat_alive(s, now, 3);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        expect_future_deadline(s, now);
+    }
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
+    cr_assert_eq(qn_sched_done(s, 30500, j, QN_MAP, 1, 2), QN_SCHED_ACCEPTED);
+    pop_assign(s, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    (void)w1;
+    check_counts(s, j);
+}
+
+/*
+ * A map that has waited locality_wait_ms still goes to a free worker
+ * holding its input when there is one (here its holder w2, back at the
+ * same moment as a free non-holder w0), not to whichever free worker the
+ * rotation comes to first.
+ */
+Test(sched, free_holder_is_preferred_to_a_remote_worker_after_the_wait)
+{
+    static fake_loc loc;
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    int w0, w1;
+    int j = s_map_loses_its_holders(s, &loc, &w0, &w1);
+    int w2 = qn_sched_worker_join(s, 10000, 1); /* past locality_wait */
+    expect_none(s);
+    loc.holds[1][w2] = 1;
+    qn_sched_locality_changed(s, 10100);
+    qn_action a = pop(s);
+    cr_assert_eq(a.act, QN_ACT_ASSIGN);
+    cr_assert_eq(a.worker, w2,
+                 "map 1 streamed to worker %d (local %d) while its holder "
+                 "%d was free",
+                 a.worker, a.local, w2);
+    expect_act(a, QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 2);
+    cr_assert_eq(a.local, 1);
+    expect_none(s);
+}
+
+/*
+ * The daemon's loop: tick only at the deadlines the scheduler gives.
+ * Map 0 runs on its holder w1; map 1 (also w1's) runs remotely on w0 once
+ * it waited locality_wait_ms; map 2, which nobody holds, fails the job
+ * after shard_wait_ms. Every deadline is in the future.
+ */
+Test(sched, deadlines_wake_the_master_for_locality_and_shard_waits)
+{
+    static fake_loc loc;
+    memset(&loc, 0, sizeof loc);
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    qn_sched_set_locality(s, fake_local, &loc);
+    int w0 = qn_sched_worker_join(s, 1000, 1);
+    int w1 = qn_sched_worker_join(s, 1000, 1);
+    loc.holds[0][w1] = loc.holds[1][w1] = 1;
+    int j = qn_sched_job_add(s, 1000, 3, 1, 4);
+    loc.job = j;
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 1);
+    cr_assert_eq(a.local, 1);
+    expect_none(s);
+
+    int64_t now = 1000, remote_at = -1, failed_at = -1;
+    for (int steps = 0; failed_at < 0; steps++) {
+        cr_assert_lt(steps, 1000, "no failure by %lld", (long long)now);
+        int64_t d = qn_sched_deadline(s);
+        cr_assert_gt(d, now, "deadline %lld at or before now %lld",
+                     (long long)d, (long long)now);
+        cr_assert_lt(d, INT64_MAX);
+        now = d;
+        beat_alive(s, now, 2);
+        qn_sched_tick(s, now);
+        while (qn_sched_next_action(s, &a)) {
+            if (a.act == QN_ACT_ASSIGN) {
+                cr_assert_eq(remote_at, -1, "a second assignment");
+                expect_act(a, QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
+                cr_assert_eq(a.local, 0);
+                remote_at = now;
+            } else if (a.act == QN_ACT_CANCEL) {
+                cr_assert_eq(a.reason, QN_CANCEL_JOB_END);
+            } else {
+                expect_act(a, QN_ACT_JOB_FAILED, -1, j, QN_MAP, 2, 0);
+                cr_assert_eq(a.reason, QN_FAIL_NO_HOLDER);
+                failed_at = now;
+            }
+        }
+    }
+    cr_assert_eq(remote_at, 1000 + LOC_CFG.locality_wait_ms);
+    cr_assert_eq(failed_at, 1000 + LOC_CFG.shard_wait_ms);
+    expect_future_deadline(s, now);
+}
+
+/* ---- fairness between jobs ----------------------------------------------- */
+
+Test(sched, second_job_gets_the_first_slot_that_frees)
+{
+    static fake_loc loc;
+    memset(&loc, 0, sizeof loc);
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    qn_sched_set_locality(s, fake_local, &loc);
+    loc.job = -1; /* every input is a path */
+    int w = qn_sched_worker_join(s, 1000, 2);
+    int a = qn_sched_job_add(s, 1000, 6, 1, 4);
+    pop_assign(s, a, QN_MAP, 0, 1);
+    pop_assign(s, a, QN_MAP, 1, 1);
+    expect_none(s);
+    int b = qn_sched_job_add(s, 1100, 2, 1, 4);
+    expect_none(s); /* no free slot */
+    /* The first free slot goes to b (no task running), not to a. */
+    cr_assert_eq(qn_sched_done(s, 1200, a, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, b, QN_MAP, 0, 1);
+    expect_none(s);
+    /* One running each: a tie goes to the older job. */
+    cr_assert_eq(qn_sched_done(s, 1300, a, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, a, QN_MAP, 2, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 1400, a, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, a, QN_MAP, 3, 1);
+    expect_none(s);
+    /* b's map ends: b has none running, so b's next map goes first. */
+    cr_assert_eq(qn_sched_done(s, 1500, b, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, b, QN_MAP, 1, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, a).maps_running, 1);
+    cr_assert_eq(qn_sched_job(s, b).maps_running, 1);
+    check_counts(s, a);
+    check_counts(s, b);
+}

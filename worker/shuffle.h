@@ -47,7 +47,7 @@ void qn_shuffle_forget_job(qn_shuffle *s, const char *job_id);
 typedef struct qn_shuffle_stats {
     uint64_t requests;
     uint64_t bytes_sent;
-    uint64_t dropped; /* malformed or refused requests */
+    uint64_t dropped;              /* malformed or refused requests */
     uint64_t shard_bytes_sent;     /* dataset bytes read by others */
     uint64_t shard_bytes_received; /* dataset bytes written to us */
 } qn_shuffle_stats;

@@ -166,8 +166,7 @@ static int s_check(qn_store *s, const char *dataset, const char *name,
 {
     unsigned index;
     char extra;
-    if (sscanf(name, "part-%5u%c", &index, &extra) != 1 ||
-        strlen(name) != 10) {
+    if (sscanf(name, "part-%5u%c", &index, &extra) != 1 || strlen(name) != 10) {
         snprintf(why, cap, "not a shard name");
         return -1;
     }
@@ -180,9 +179,10 @@ static int s_check(qn_store *s, const char *dataset, const char *name,
     ssize_t got = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
     if (fd >= 0)
         close(fd);
-    Quern__ShardInfo *m = got > 0 && got < META_MAX
-                              ? quern__shard_info__unpack(NULL, (size_t)got, buf)
-                              : NULL;
+    Quern__ShardInfo *m =
+        got > 0 && got < META_MAX
+            ? quern__shard_info__unpack(NULL, (size_t)got, buf)
+            : NULL;
     if (!m) {
         snprintf(why, cap, "its description %s is missing or unreadable",
                  mp.data);

@@ -696,10 +696,9 @@ int qn_task_main(int ctl, int spec_fd)
     }
     int sent;
     if (rc == 0)
-        sent = s_send_update(t, QUERN__TASK_STATE__SUCCEEDED, 1.0,
-                             t->spec->kind == QUERN__TASK_KIND__MAP ? parts
-                                                                    : NULL,
-                             NULL);
+        sent = s_send_update(
+            t, QUERN__TASK_STATE__SUCCEEDED, 1.0,
+            t->spec->kind == QUERN__TASK_KIND__MAP ? parts : NULL, NULL);
     else
         sent = s_send_update(t, QUERN__TASK_STATE__FAILED, 0, NULL, NULL);
     if (rc < 0)

@@ -58,9 +58,9 @@ typedef struct {
     uint64_t records, bytes; /* how far it got, from its reports */
     qn_buf out;              /* frames for the task not yet written */
     size_t out_off;
-    char *copy_tmp;        /* COPY: the file it writes */
-    qn_shard copy_shard;   /* COPY: what it copies */
-    uint64_t mem_killed;   /* resident bytes when killed over the cap */
+    char *copy_tmp;      /* COPY: the file it writes */
+    qn_shard copy_shard; /* COPY: what it copies */
+    uint64_t mem_killed; /* resident bytes when killed over the cap */
 } s_attempt;
 
 /* An assignment waiting for its plugin to arrive from the master. */
@@ -194,8 +194,9 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
             snprintf(err, errcap,
                      "CURVE needs the master's public key: give "
                      "--curve-master FILE or put it in %s/master.pub",
-                     cfg->curve_trusted ? cfg->curve_trusted : "the trusted "
-                                                               "dir");
+                     cfg->curve_trusted ? cfg->curve_trusted
+                                        : "the trusted "
+                                          "dir");
             goto fail;
         }
         w->zap = qn_zap_new(w->ctx, &w->curve, "worker", err, errcap);
@@ -595,8 +596,8 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     if (sv[1] >= 0)
         close(sv[1]);
     if (why) {
-        qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->job_id,
-                 a->task, why, e ? ": " : "", e ? strerror(e) : "");
+        qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->job_id, a->task,
+                 why, e ? ": " : "", e ? strerror(e) : "");
         if (sv[0] >= 0)
             close(sv[0]);
         Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
@@ -739,7 +740,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
             if (install_err[0])
                 qn_buf_printf(&reason, "%s", install_err);
             else if (fin && fin->state == QUERN__TASK_STATE__FAILED &&
-                fin->reason[0])
+                     fin->reason[0])
                 qn_buf_printf(&reason, "%s (task process %s)", fin->reason,
                               how);
             else if (a->bad_msg)
