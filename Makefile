@@ -52,7 +52,7 @@ LIBA  := $(BUILD)/lib/libquern.a
 BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker \
          $(BUILD)/libexec/quern-task
 
-.PHONY: all deps test check unit e2e demo asan bench bench-faults install format format-check clean help
+.PHONY: all deps test check unit e2e demo asan bench bench-faults bench-cluster install format format-check clean help
 all: $(BINS) $(JOBS)
 
 # ---- rules -----------------------------------------------------------------
@@ -122,7 +122,7 @@ deps:
 # Build and run every test: unit tests, then end-to-end tests with real
 # daemons on loopback (which read JSON with jq).
 test:
-	@./deploy/deps.sh jq
+	@./deploy/deps.sh jq iproute2 nftables
 	@$(MAKE) --no-print-directory check
 
 check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS)
@@ -156,6 +156,12 @@ bench-faults:
 	@./deploy/deps.sh bc
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./tests/bench/kill.sh
+
+# Word count on a 1 GiB dataset across 4 worker hosts (network namespaces).
+bench-cluster:
+	@./deploy/deps.sh bc jq iproute2 nftables
+	@$(MAKE) --no-print-directory all $(TOOLS)
+	@BUILD=$(BUILD) ./tests/bench/cluster.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec \

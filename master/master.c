@@ -1054,6 +1054,7 @@ static void s_assign(qn_master *m, const qn_action *a)
             outs[i].attempt = mo->attempt;
             outs[i].endpoint = mw->endpoint;
             outs[i].worker_id = (char *)mw->id;
+            outs[i].curve_public = (char *)mw->curve_public;
             outs[i].bytes = mo->parts[a->task].bytes;
             outs[i].raw_bytes = mo->parts[a->task].raw_bytes;
             op[i] = &outs[i];
@@ -1405,6 +1406,7 @@ static void s_send_location(qn_master *m, int jx, unsigned task,
     out.attempt = mo->attempt;
     out.endpoint = m->workers[mo->worker].endpoint;
     out.worker_id = m->workers[mo->worker].id;
+    out.curve_public = m->workers[mo->worker].curve_public;
     for (unsigned r = 0; r < j->nreduce; r++) {
         unsigned atts[QN_SCHED_MAX_RUNNING];
         int ws[QN_SCHED_MAX_RUNNING];

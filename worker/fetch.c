@@ -19,6 +19,8 @@
  */
 #include "task.h"
 
+#include "curve.h"
+
 #include "util.h"
 
 #include <errno.h>
@@ -41,6 +43,7 @@ enum { SEG_FETCHING, SEG_WAITING, SEG_DONE };
 
 typedef struct {
     char *endpoint;
+    char *key; /* its CURVE public key, or "" */
     void *sock;
     unsigned inflight;
     int64_t last_heard;
@@ -81,7 +84,7 @@ static void s_set_state(s_fetch *f, s_seg *s, int state)
     s->state = state;
 }
 
-static size_t s_peer_for(s_fetch *f, const char *endpoint)
+static size_t s_peer_for(s_fetch *f, const char *endpoint, const char *key)
 {
     for (size_t i = 0; i < f->npeers; i++)
         if (strcmp(f->peers[i].endpoint, endpoint) == 0)
@@ -90,6 +93,7 @@ static size_t s_peer_for(s_fetch *f, const char *endpoint)
     s_peer *p = &f->peers[f->npeers];
     memset(p, 0, sizeof *p);
     p->endpoint = qn_strdup(endpoint);
+    p->key = qn_strdup(key);
     return f->npeers++;
 }
 
@@ -109,6 +113,12 @@ static int s_connect(s_fetch *f, size_t pi)
         zmq_close(p->sock);
     p->broken = 0;
     p->sock = qn_wire_socket(f->ctx, ZMQ_DEALER);
+    if (f->t->curve && f->t->curve->secret_key[0] &&
+        qn_curve_client(p->sock, f->t->curve, p->key) < 0) {
+        zmq_close(p->sock);
+        p->sock = NULL;
+        return qn_task_failf(f->t, "cannot use CURVE with %s", p->endpoint);
+    }
     if (zmq_connect(p->sock, p->endpoint) < 0) {
         zmq_close(p->sock);
         p->sock = NULL;
@@ -344,7 +354,7 @@ static void s_on_locations(s_fetch *f, const Quern__MapLocations *ml)
             free(s->worker_id);
             s->worker_id = qn_strdup(mo->worker_id);
             s->total = mo->bytes;
-            s->peer = s_peer_for(f, mo->endpoint);
+            s->peer = s_peer_for(f, mo->endpoint, mo->curve_public);
             s_set_state(f, s, s->total ? SEG_FETCHING : SEG_DONE);
             break;
         }
@@ -379,6 +389,11 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
     s_fetch f = {.t = t, .ctl = {.fd = t->ctl}};
     f.segs = qn_calloc(n ? n : 1, sizeof *f.segs);
     f.ctx = zmq_ctx_new();
+    if (sp->curve_secret[0]) {
+        char cerr[600];
+        if (!qn_task_zmq(t, cerr, sizeof cerr)) /* loads t->curve */
+            return qn_task_failf(t, "%s", cerr);
+    }
     zmq_pollitem_t *items = NULL;
     qn_frames fr = {0};
     qn_buf dir = {0};
@@ -397,7 +412,7 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         s->attempt = mo->attempt;
         s->worker_id = qn_strdup(mo->worker_id);
         s->total = mo->bytes;
-        s->peer = s_peer_for(&f, mo->endpoint);
+        s->peer = s_peer_for(&f, mo->endpoint, mo->curve_public);
         qn_buf p = {0};
         qn_buf_printf(&p, "%s/seg-%05u", dir.data, mo->map);
         s->path = p.data;
@@ -519,6 +534,7 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         if (f.peers[i].sock)
             zmq_close(f.peers[i].sock);
         free(f.peers[i].endpoint);
+        free(f.peers[i].key);
     }
     zmq_ctx_term(f.ctx);
     free(items);
