@@ -66,8 +66,6 @@ static int s_from(void *ctx, const qn_curve *curve, const qn_source *src,
         }
         if (*off >= w->size && next_id == first_id)
             break;
-        if (*off >= w->size && w->size == 0)
-            break;
         zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
         int p = zmq_poll(&it, 1, stall_ms);
         if (p < 0 && errno == EINTR)

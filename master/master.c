@@ -557,6 +557,14 @@ static unsigned s_data_workers(qn_master *m)
     return n;
 }
 
+/* Copies a shard can have: replicas, or as many live data workers. */
+static unsigned s_copies_wanted(qn_master *m, unsigned replicas)
+{
+    unsigned have = s_data_workers(m);
+    unsigned want = replicas < have ? replicas : have;
+    return want ? want : 1;
+}
+
 /*
  * The live holders of shard i of d as DataSources, in *src (pointing into
  * m's workers; free the two arrays). Returns how many.
@@ -707,11 +715,7 @@ static void s_replicate(qn_master *m, int jx, int64_t now)
     if (!j->committing || j->state != QUERN__JOB_STATE__JOB_RUNNING)
         return;
     qn_dataset *d = qn_catalog_get(&m->cat, j->spec->output);
-    unsigned want = j->out_replicas, have_workers = s_data_workers(m);
-    if (want > have_workers)
-        want = have_workers;
-    if (want < 1)
-        want = 1;
+    unsigned want = s_copies_wanted(m, j->out_replicas);
     int complete = 1;
     for (unsigned p = 0; p < j->nreduce; p++) {
         unsigned live = d ? s_live_copies(m, d, p) : 0;
@@ -816,11 +820,7 @@ static void s_put_reply(qn_master *m, const char *route, size_t routelen,
 static int s_put_ready(qn_master *m, qn_dataset *d, uint32_t nshards, char *why,
                        size_t cap)
 {
-    unsigned want = d->replicas, have = s_data_workers(m);
-    if (want > have)
-        want = have;
-    if (want < 1)
-        want = 1;
+    unsigned want = s_copies_wanted(m, d->replicas);
     if (d->nslots > nshards) {
         snprintf(why, cap, "workers hold shard %u, past the %u the put wrote",
                  d->nslots - 1, nshards);

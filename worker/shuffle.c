@@ -172,9 +172,12 @@ static void s_free_chunk(void *data, void *hint)
     free(data);
 }
 
-/* Send a FetchReply and then n bytes of buf (taken over) to the peer. */
-static void s_send_chunk(qn_shuffle *s, uint64_t id, uint64_t offset,
-                         uint64_t total, char *buf, size_t n)
+/*
+ * Send a FetchReply and then n bytes of buf (taken over, not copied) to
+ * the peer. Returns 0, or -1 if the peer's queue was full (dropped).
+ */
+static int s_send_chunk(qn_shuffle *s, uint64_t id, uint64_t offset,
+                        uint64_t total, char *buf, size_t n)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__FetchReply rep = QUERN__FETCH_REPLY__INIT;
@@ -186,7 +189,7 @@ static void s_send_chunk(qn_shuffle *s, uint64_t id, uint64_t offset,
     zmq_msg_t hdr, data;
     if (qn_wire_msg(&env, &hdr) < 0) {
         free(buf);
-        return;
+        return -1;
     }
     zmq_msg_init_data(&data, buf, n, s_free_chunk, NULL);
     if (zmq_send(s->sock, s->in.id, s->in.idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
@@ -195,10 +198,13 @@ static void s_send_chunk(qn_shuffle *s, uint64_t id, uint64_t offset,
         zmq_msg_close(&hdr);
         zmq_msg_close(&data);
         s_drop(s, "reader's queue is full");
-        return;
+        return -1;
     }
-    if (zmq_msg_send(&data, s->sock, ZMQ_DONTWAIT) < 0)
+    if (zmq_msg_send(&data, s->sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&data);
+        return -1;
+    }
+    return 0;
 }
 
 static void s_serve_shard(qn_shuffle *s, const Quern__ShardRead *rq)
@@ -243,8 +249,8 @@ static void s_serve_shard(qn_shuffle *s, const Quern__ShardRead *rq)
         return;
     }
     qn_buf_release(&p);
-    s->stats.shard_bytes_sent += n;
-    s_send_chunk(s, rq->request_id, rq->offset, sh->size, buf, n);
+    if (s_send_chunk(s, rq->request_id, rq->offset, sh->size, buf, n) == 0)
+        s->stats.shard_bytes_sent += n;
 }
 
 static void s_accept_shard(qn_shuffle *s, const Quern__ShardWrite *wr)
@@ -310,33 +316,9 @@ static void s_serve(qn_shuffle *s, const Quern__FetchRequest *rq)
         s_reply_error(s, rq->request_id, err);
         return;
     }
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__FetchReply rep = QUERN__FETCH_REPLY__INIT;
-    rep.request_id = rq->request_id;
-    rep.offset = rq->offset;
-    rep.total = r.length;
-    env.body_case = QUERN__ENVELOPE__BODY_FETCH_REPLY;
-    env.fetch_reply = &rep;
-    /* Header frames first, then the chunk without a copy. */
-    zmq_msg_t hdr, data;
-    if (qn_wire_msg(&env, &hdr) < 0) {
-        free(buf);
-        return;
-    }
-    zmq_msg_init_data(&data, buf, n, s_free_chunk, NULL);
-    if (zmq_send(s->sock, s->in.id, s->in.idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
-            0 ||
-        zmq_msg_send(&hdr, s->sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&hdr);
-        zmq_msg_close(&data);
-        s_drop(s, "reducer's queue is full");
-        return;
-    }
-    if (zmq_msg_send(&data, s->sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&data);
-        return;
-    }
-    s->stats.bytes_sent += n;
+    /* The chunk goes out without another copy. */
+    if (s_send_chunk(s, rq->request_id, rq->offset, r.length, buf, n) == 0)
+        s->stats.bytes_sent += n;
 }
 
 void qn_shuffle_handle(qn_shuffle *s)
