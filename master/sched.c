@@ -623,14 +623,19 @@ static void s_speculate(qn_sched *s, int64_t now)
 static unsigned s_preempt(qn_sched *s, int64_t now)
 {
     unsigned freed = 0;
-    /* A free slot means the maps wait for a holder, not for room. */
-    for (int w = 0; w < s->nworkers; w++)
-        if (s->workers[w].alive && s->workers[w].busy < s->workers[w].slots)
-            return 0;
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
         if (j->state != QN_JOB_RUNNING || j->pending[QN_MAP].len == 0 ||
             j->running[QN_REDUCE] == 0)
+            continue;
+        /* A free slot the job may use means its maps wait for a holder
+         * (locality), not for room: no reduce need give way. */
+        int room = 0;
+        for (int w = 0; w < s->nworkers && !room; w++)
+            room = s->workers[w].alive &&
+                   s->workers[w].busy < s->workers[w].slots &&
+                   !s_banned(s, j, w);
+        if (room)
             continue;
         unsigned need = j->pending[QN_MAP].len;
         while (need > 0) {
