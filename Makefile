@@ -23,6 +23,7 @@ QCFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-poi
 QLDFLAGS += -fsanitize=$(SANITIZE)
 endif
 LIBS := -lzmq -lprotobuf-c -lz -ljansson -lm
+HTTP_LIBS := -lmicrohttpd
 
 # Quiet lines ("  CC lib/wire.c") unless V=1.
 ifeq ($(V),1)
@@ -35,8 +36,9 @@ endif
 
 LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
-              lib/curve.c lib/sha256.c lib/shardio.c
-MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c
+              lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c
+MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \
+              master/http.c
 CLIENT_SRC := master/client.c master/cluster.c master/dataset.c
 WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
 TASK_SRC   := worker/task.c worker/maptask.c worker/reducetask.c worker/fetch.c
@@ -61,6 +63,22 @@ $(PB_C) $(PB_H) &: lib/quern.proto
 	@mkdir -p $(GEN)
 	$(call say,PROTOC,$<)protoc-c --proto_path=lib --c_out=$(GEN) $<
 
+# The status page, compiled in as bytes (qn_status_page, qn_status_page_len).
+PAGE_C := $(GEN)/status_page.c
+PAGE_O := $(OBJ)/gen/status_page.o
+$(PAGE_C): master/status.html
+	@mkdir -p $(@D)
+	$(call say,GEN,$@){ echo '/* Generated from master/status.html. */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'const unsigned char qn_status_page[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t qn_status_page_len = sizeof qn_status_page;'; } >$@.tmp && mv $@.tmp $@
+
+$(PAGE_O): $(PAGE_C)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) -std=c11 $(CFLAGS) -c $< -o $@
+
 # Generated code is not ours to warn about.
 $(OBJ)/gen/quern.pb-c.o: $(PB_C)
 	@mkdir -p $(@D)
@@ -74,9 +92,9 @@ $(LIBA): $(call obj,$(LIB_SRC)) $(OBJ)/gen/quern.pb-c.o
 	@mkdir -p $(@D)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/quern-master: $(OBJ)/master/main.o $(call obj,$(MASTER_SRC)) $(LIBA)
+$(BUILD)/bin/quern-master: $(OBJ)/master/main.o $(call obj,$(MASTER_SRC)) $(PAGE_O) $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(HTTP_LIBS)
 
 $(BUILD)/bin/quern: $(OBJ)/master/cli.o $(call obj,$(CLIENT_SRC)) $(LIBA)
 	@mkdir -p $(@D)
@@ -105,9 +123,9 @@ $(BUILD)/tests/gentext: $(OBJ)/tests/tools/gentext.o $(LIBA)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
 
 # Unit tests link the daemons' modules, not their main()s.
-$(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC) $(TASK_SRC)) $(LIBA)
+$(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC) $(TASK_SRC)) $(PAGE_O) $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) -lcriterion -ldl
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(HTTP_LIBS) -lcriterion -ldl
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
@@ -120,9 +138,11 @@ deps:
 	@./deploy/deps.sh
 
 # Build and run every test: unit tests, then end-to-end tests with real
-# daemons on loopback (which read JSON with jq).
+# daemons on loopback (which read JSON with jq and curl, build network
+# namespaces with iproute2 and nftables, and load the status page in
+# headless Chromium).
 test:
-	@./deploy/deps.sh jq iproute2 nftables
+	@./deploy/deps.sh jq iproute2 nftables curl chromium
 	@$(MAKE) --no-print-directory check
 
 check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS)

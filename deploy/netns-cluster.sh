@@ -17,6 +17,7 @@ REPO=$(dirname "$DEPLOY")
 PROG=netns-cluster.sh
 REGISTRY=/run/quern-netns # NAME -> DIR, so later commands need no --dir
 MASTER_PORT=7070
+HTTP_PORT=8080 # the master's status page (inside the cluster's network)
 SHUFFLE_PORT=7071
 WAIT_S=${QUERN_NETNS_WAIT:-20} # how long up/start wait for workers
 STOP_S=10                      # how long a daemon gets after SIGTERM
@@ -498,7 +499,8 @@ cmd_up() {
     read -r -a margs <<<"${MASTER_ARGS:-}"
     read -r -a wargs <<<"${WORKER_ARGS:-}"
     {
-        printf '%s\0' "$QBIN/quern-master" --listen "$(master_ep)" "${margs[@]}"
+        printf '%s\0' "$QBIN/quern-master" --listen "$(master_ep)" \
+            --http "$SUBNET.1:$HTTP_PORT" "${margs[@]}"
         curve_of master
     } >"$DIR/args/master"
     : >"$DIR/master.log"

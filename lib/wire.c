@@ -134,6 +134,13 @@ static const char *s_check(const Quern__Envelope *e)
                        qn_id_ok(e->plugin_request->hash)
                    ? NULL
                    : "plugin_request: bad worker_id or hash";
+    case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
+        if (!qn_id_ok(e->logs_request->job_id))
+            return "logs_request: bad job_id";
+        if (e->logs_request->kind != QUERN__TASK_KIND__MAP &&
+            e->logs_request->kind != QUERN__TASK_KIND__REDUCE)
+            return "logs_request: not a map or reduce task";
+        return NULL;
     default: return NULL;
     }
 }

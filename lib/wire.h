@@ -19,6 +19,7 @@
 
 /* The protocol version every envelope carries. */
 #define QN_PROTOCOL_VERSION 1
+#define QN_VERSION "0.5.0" /* this release, as the status page shows it */
 
 /* Largest message (or frame) any Quern socket accepts. */
 #define QN_MSG_MAX (16 * 1024 * 1024)

@@ -12,12 +12,14 @@
 #include "log.h"
 #include "proc.h"
 #include "quern.h"
+#include "statusjson.h"
 #include "util.h"
 #include "wire.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,15 +37,22 @@ static void s_usage(FILE *f)
         "usage: quern COMMAND [OPTIONS]\n"
         "\n"
         "  run      --job J.so --input PATH... --output DIR [-R N]\n"
-        "           [--workers N] [--slots N] [--json] [JOB OPTIONS]\n"
-        "           run a job on a local cluster started for it\n"
+        "           [--workers N] [--slots N] [--json] [--http HOST:PORT]\n"
+        "           [JOB OPTIONS]\n"
+        "           run a job on a local cluster started for it (its status\n"
+        "           page on --http, default a free port on 127.0.0.1)\n"
         "  submit   --master EP --job J.so --input PATH... --output DIR\n"
         "           [-R N] [--wait] [--json] [JOB OPTIONS]\n"
         "           submit a job to a running master; prints its id\n"
-        "  status   [JOB] [--json]   what the master knows of jobs\n"
+        "  status   [JOB [--tasks]] [--json]\n"
+        "           what the master knows of jobs (with --tasks, each task)\n"
         "  jobs     [--json]         list jobs\n"
         "  workers  [--json]         list workers\n"
-        "  cancel   JOB              stop a job, leaving no output\n"
+        "  cancel   JOB [--json]     stop a job: kill its attempts, remove\n"
+        "           its output\n"
+        "  logs     JOB TASK [--attempt N] [--json]\n"
+        "           the stderr of a task's attempt (TASK like m3 or r0; the\n"
+        "           latest attempt by default), from the worker that ran it\n"
         "  put      FILE... --dataset NAME [--replicas K] [--shard-size SIZE]\n"
         "           [--record-size N | --whole]\n"
         "           cut files into shards at record boundaries (lines by\n"
@@ -109,7 +118,9 @@ typedef struct {
     const char *dataset;
     unsigned replicas, output_replicas, task_mem_mb;
     uint64_t shard_size, record_size;
-    int whole;
+    int whole, tasks;
+    const char *http;
+    unsigned attempt;
     const char **positional;
     size_t npositional;
 } s_opts;
@@ -164,8 +175,8 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
                           "--help)",
                           a);
         static const char *const flags[] = {
-            "|no-speculation|",   "|wait|",   "|json|",
-            "|skip-bad-records|", "|inline|", "|whole|"};
+            "|no-speculation|", "|wait|",  "|json|", "|skip-bad-records|",
+            "|inline|",         "|whole|", "|tasks|"};
         int is_flag = 0;
         for (size_t k = 0; k < QN_ARRAY_LEN(flags); k++)
             if (strcmp(name, flags[k]) == 0)
@@ -274,6 +285,16 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
                 return s_fail("--task-mem-mb must be 16 to 1048576, not '%s'",
                               val);
             o->task_mem_mb = (unsigned)v;
+        } else if (strcmp(name, "|http|") == 0) {
+            o->http = val;
+        } else if (strcmp(name, "|tasks|") == 0) {
+            o->tasks = 1;
+        } else if (strcmp(name, "|attempt|") == 0) {
+            if (qn_parse_uint(val, 1, 1000000, &v) < 0)
+                return s_fail("--attempt must be an attempt number (1, 2, "
+                              "...), not '%s'",
+                              val);
+            o->attempt = (unsigned)v;
         } else if (strcmp(name, "|inline|") == 0) {
             return s_fail("--inline is not supported by this version yet");
         }
@@ -574,8 +595,8 @@ static int s_cmd_run(int argc, char **argv)
 {
     s_opts o = {0};
     s_job j;
-    int rc =
-        s_parse(argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|", &o);
+    int rc = s_parse(argc, argv,
+                     JOB_OPTS "workers|slots|json|task-mem-mb|http|", &o);
     if (rc == 0 && o.npositional)
         rc = s_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
@@ -587,7 +608,7 @@ static int s_cmd_run(int argc, char **argv)
     int sigfd = qn_signals_open();
     char err[512];
     qn_cluster *cl = qn_cluster_start(o.workers, o.slots, o.task_mem_mb, "info",
-                                      sigfd, err, sizeof err);
+                                      o.http, sigfd, err, sizeof err);
     if (!cl) {
         fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
         s_job_release(&j);
@@ -602,6 +623,9 @@ static int s_cmd_run(int argc, char **argv)
                 "quern: running %s (%s) on a local cluster of %u "
                 "workers\n",
                 id, j.spec.name, o.workers);
+        if (qn_cluster_http_url(cl)[0])
+            fprintf(stderr, "quern: status page (while it runs): %s\n",
+                    qn_cluster_http_url(cl));
         qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl, .json = o.json};
         rc = qn_client_follow(c, id, &fo);
     }
@@ -675,7 +699,10 @@ static int s_query(s_opts *o, Quern__Envelope *req, Quern__Envelope **reply)
 static int s_cmd_status(int argc, char **argv, int list)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|json|", &o);
+    int rc =
+        s_parse(argc, argv, list ? "|master|json|" : "|master|json|tasks|", &o);
+    if (rc == 0 && o.tasks && !o.npositional)
+        rc = s_fail("--tasks lists one job's tasks: quern status JOB --tasks");
     if (rc == 0 && (o.npositional > 1 || (list && o.npositional)))
         rc = s_fail("unexpected argument '%s'", o.positional[list ? 0 : 1]);
     if (rc != 0) {
@@ -685,6 +712,7 @@ static int s_cmd_status(int argc, char **argv, int list)
     Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
     Quern__StatusRequest sr = QUERN__STATUS_REQUEST__INIT;
     sr.job_id = (char *)(o.npositional ? o.positional[0] : "");
+    sr.tasks = o.tasks;
     env.body_case = QUERN__ENVELOPE__BODY_STATUS_REQUEST;
     env.status_request = &sr;
     rc = s_query(&o, &env, &reply);
@@ -698,6 +726,8 @@ static int s_cmd_status(int argc, char **argv, int list)
             qn_print_status_json(stdout, r->jobs, r->n_jobs, o.npositional);
         } else if (o.npositional && r->n_jobs == 1) {
             qn_print_result(stdout, r->jobs[0]);
+            if (o.tasks)
+                qn_print_tasks(stdout, r->jobs[0]);
         } else {
             if (r->n_jobs == 0)
                 printf("no jobs\n");
@@ -752,9 +782,9 @@ static int s_cmd_workers(int argc, char **argv)
 static int s_cmd_cancel(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|", &o);
+    int rc = s_parse(argc, argv, "|master|json|", &o);
     if (rc == 0 && o.npositional != 1)
-        rc = s_fail("usage: quern cancel JOB [--master EP]");
+        rc = s_fail("usage: quern cancel JOB [--master EP] [--json]");
     if (rc != 0) {
         s_opts_release(&o);
         return rc;
@@ -768,10 +798,21 @@ static int s_cmd_cancel(int argc, char **argv)
     if (rc == 0) {
         if (reply->body_case != QUERN__ENVELOPE__BODY_CANCEL_REPLY)
             rc = s_fail("unexpected answer from the master");
-        else if (reply->cancel_reply->error[0])
+        else if (reply->cancel_reply->error[0] && !o.json)
             rc = s_fail("%s", reply->cancel_reply->error);
-        else
-            printf("%s cancelled\n", o.positional[0]);
+        else if (o.json) {
+            const char *e = reply->cancel_reply->error;
+            json_t *v =
+                json_pack("{s:s, s:b, s:o}", "id", o.positional[0], "cancelled",
+                          !e[0], "error", e[0] ? json_string(e) : json_null());
+            json_dumpf(v, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+            json_decref(v);
+            rc = e[0] ? QN_EXIT_USAGE : 0;
+        } else
+            printf("%s cancelled: its running attempts were killed and its "
+                   "output removed\n",
+                   o.positional[0]);
         qn_wire_free(reply);
     }
     s_opts_release(&o);
@@ -792,6 +833,76 @@ static qn_client *s_data_client(s_opts *o, int *rc)
         *rc = s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
                      o->master);
     return c;
+}
+
+static int s_cmd_logs(int argc, char **argv)
+{
+    s_opts o = {0};
+    int rc = s_parse(argc, argv, "|master|json|attempt|", &o);
+    int kind = 0;
+    unsigned task = 0;
+    if (rc == 0 && o.npositional != 2)
+        rc = s_fail("usage: quern logs JOB TASK [--attempt N] [--json] "
+                    "(TASK like m3 or r0)");
+    if (rc == 0 && qn_task_parse(o.positional[1], &kind, &task) < 0)
+        rc = s_fail("'%s' is not a task: give m3 for map task 3, r0 for "
+                    "reduce task 0 (quern status JOB --tasks lists them)",
+                    o.positional[1]);
+    if (rc != 0) {
+        s_opts_release(&o);
+        return rc;
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
+    Quern__LogsRequest lr = QUERN__LOGS_REQUEST__INIT;
+    lr.job_id = (char *)o.positional[0];
+    lr.kind = (Quern__TaskKind)kind;
+    lr.task = task;
+    lr.attempt = o.attempt;
+    lr.worker_id = (char *)"";
+    env.body_case = QUERN__ENVELOPE__BODY_LOGS_REQUEST;
+    env.logs_request = &lr;
+    rc = s_query(&o, &env, &reply);
+    if (rc == 0) {
+        const Quern__LogsReply *r = reply->logs_reply;
+        char tn[24];
+        qn_task_name(tn, sizeof tn, kind, task);
+        if (reply->body_case != QUERN__ENVELOPE__BODY_LOGS_REPLY) {
+            rc = s_fail("unexpected answer from the master");
+        } else if (r->error[0]) {
+            rc = s_fail("%s", r->error);
+        } else if (o.json) {
+            /* Bytes that are not UTF-8 become "?" in JSON. */
+            char *text = qn_malloc(r->data.len + 1);
+            memcpy(text, r->data.data, r->data.len);
+            text[r->data.len] = '\0';
+            qn_utf8_sanitize(text);
+            json_t *v = json_pack(
+                "{s:s, s:s, s:i, s:s, s:I, s:b, s:s}", "job", o.positional[0],
+                "task", tn, "attempt", (int)r->attempt, "worker", r->worker_id,
+                "total_bytes", (json_int_t)r->total_bytes, "truncated",
+                r->total_bytes > r->data.len, "stderr", text);
+            free(text);
+            json_dumpf(v, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+            json_decref(v);
+        } else {
+            if (r->total_bytes > r->data.len)
+                fprintf(stderr,
+                        "quern: the last %zu of %llu bytes of the stderr of "
+                        "%s attempt %u (on %s)\n",
+                        r->data.len, (unsigned long long)r->total_bytes, tn,
+                        r->attempt, r->worker_id);
+            else
+                fprintf(stderr,
+                        "quern: stderr of %s attempt %u (on %s), %zu "
+                        "bytes\n",
+                        tn, r->attempt, r->worker_id, r->data.len);
+            fwrite(r->data.data, 1, r->data.len, stdout);
+        }
+        qn_wire_free(reply);
+    }
+    s_opts_release(&o);
+    return rc;
 }
 
 static int s_cmd_put(int argc, char **argv)
@@ -919,11 +1030,8 @@ int main(int argc, char **argv)
         return s_cmd_rm(n, rest);
     if (strcmp(cmd, "keygen") == 0)
         return s_cmd_keygen(n, rest);
-    static const char *const later[] = {"logs"};
-    for (size_t i = 0; i < QN_ARRAY_LEN(later); i++)
-        if (strcmp(cmd, later[i]) == 0)
-            return s_fail("'quern %s' is not available in this version yet",
-                          cmd);
+    if (strcmp(cmd, "logs") == 0)
+        return s_cmd_logs(n, rest);
     fprintf(stderr, "quern: unknown command '%s'\n", cmd);
     s_usage(stderr);
     return QN_EXIT_USAGE;

@@ -5,6 +5,7 @@
 
 #include "curve.h"
 #include "proc.h"
+#include "statusjson.h"
 #include "util.h"
 
 #include <errno.h>
@@ -127,17 +128,6 @@ int qn_client_call(qn_client *c, Quern__Envelope *req, Quern__Envelope **reply,
 
 /* ---- printing ------------------------------------------------------------ */
 
-static const char *s_state(int state)
-{
-    switch (state) {
-    case QUERN__JOB_STATE__JOB_RUNNING: return "running";
-    case QUERN__JOB_STATE__JOB_SUCCEEDED: return "succeeded";
-    case QUERN__JOB_STATE__JOB_FAILED: return "failed";
-    case QUERN__JOB_STATE__JOB_CANCELLED: return "cancelled";
-    default: return "unknown";
-    }
-}
-
 static long long s_counter(const Quern__JobStatus *st, const char *name)
 {
     for (size_t i = 0; i < st->n_counters; i++)
@@ -163,27 +153,22 @@ static const char *s_num(long long v, char *buf, size_t cap)
     return buf;
 }
 
-static double s_overall(const Quern__JobStatus *st)
-{
-    /* Maps and reduces weigh the same: a rough but steady measure. */
-    return (st->map_progress + st->reduce_progress) / 2;
-}
-
 void qn_print_job_line(FILE *f, const Quern__JobStatus *st)
 {
     fprintf(f,
             "%-10s %-10s %-9s map %3.0f%% (%u/%u)  reduce %3.0f%% (%u/%u)"
             "  %.1f s\n",
-            st->job_id, st->name, s_state(st->state), st->map_progress * 100,
-            st->maps_done, st->maps, st->reduce_progress * 100,
-            st->reduces_done, st->reduces, (double)st->elapsed_ms / 1000);
+            st->job_id, st->name, qn_job_state_name(st->state),
+            st->map_progress * 100, st->maps_done, st->maps,
+            st->reduce_progress * 100, st->reduces_done, st->reduces,
+            (double)st->elapsed_ms / 1000);
 }
 
 void qn_print_result(FILE *f, const Quern__JobStatus *st)
 {
     char a[32], b[32], c[32], d[32];
     fprintf(f, "%s (%s) %s in %.1f s\n", st->job_id, st->name,
-            s_state(st->state), (double)st->elapsed_ms / 1000);
+            qn_job_state_name(st->state), (double)st->elapsed_ms / 1000);
     if (st->error[0])
         fprintf(f, "  error:      %s\n", st->error);
     if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED && st->output[0] != '/')
@@ -293,64 +278,27 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
     }
 }
 
-static json_t *s_status_json(const Quern__JobStatus *st)
+void qn_print_tasks(FILE *f, const Quern__JobStatus *st)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_string(st->job_id));
-    json_object_set_new(o, "name", json_string(st->name));
-    json_object_set_new(o, "state", json_string(s_state(st->state)));
-    json_object_set_new(o, "maps", json_integer(st->maps));
-    json_object_set_new(o, "maps_done", json_integer(st->maps_done));
-    json_object_set_new(o, "maps_running", json_integer(st->maps_running));
-    json_object_set_new(o, "reduces", json_integer(st->reduces));
-    json_object_set_new(o, "reduces_done", json_integer(st->reduces_done));
-    json_object_set_new(o, "reduces_running",
-                        json_integer(st->reduces_running));
-    json_object_set_new(o, "map_progress", json_real(st->map_progress));
-    json_object_set_new(o, "reduce_progress", json_real(st->reduce_progress));
-    json_object_set_new(o, "elapsed_ms",
-                        json_integer((json_int_t)st->elapsed_ms));
-    json_object_set_new(o, "output", json_string(st->output));
-    json_object_set_new(o, "error",
-                        st->error[0] ? json_string(st->error) : json_null());
-    json_object_set_new(o, "task_rss_peak_bytes",
-                        json_integer((json_int_t)st->task_rss_peak));
-    json_object_set_new(o, "worker_rss_peak_bytes",
-                        json_integer((json_int_t)st->worker_rss_peak));
-    json_t *cs = json_object();
-    for (size_t i = 0; i < st->n_counters; i++)
-        json_object_set_new(cs, st->counters[i]->name,
-                            json_integer(st->counters[i]->value));
-    json_object_set_new(o, "counters", cs);
-    json_t *fs = json_array();
-    for (size_t i = 0; i < st->n_failures; i++) {
-        const Quern__AttemptFailure *fl = st->failures[i];
-        json_t *x = json_object();
-        json_object_set_new(x, "kind",
-                            json_string(fl->kind ? "reduce" : "map"));
-        json_object_set_new(x, "task", json_integer(fl->task));
-        json_object_set_new(x, "attempt", json_integer(fl->attempt));
-        json_object_set_new(x, "worker", json_string(fl->worker_id));
-        json_object_set_new(x, "reason", json_string(fl->reason));
-        json_object_set_new(x, "stderr_tail", json_string(fl->stderr_tail));
-        json_object_set_new(x, "record_offset",
-                            json_integer((json_int_t)fl->record_offset));
-        json_object_set_new(
-            x, "shard", fl->shard[0] ? json_string(fl->shard) : json_null());
-        json_array_append_new(fs, x);
+    static const char *const states[] = {"pending", "running", "done"};
+    fprintf(f, "  tasks:\n    %-7s %-8s %-8s %-24s %-7s %9s %5s\n", "task",
+            "state", "attempt", "worker", "input", "time", "done");
+    for (size_t i = 0; i < st->n_tasks; i++) {
+        const Quern__TaskInfo *t = st->tasks[i];
+        char tn[24], att[24] = "-", dur[32] = "-";
+        qn_task_name(tn, sizeof tn, t->kind, t->index);
+        if (t->attempt)
+            snprintf(att, sizeof att, "%u/%u", t->attempt, t->attempts);
+        if (t->started_at_ms)
+            snprintf(dur, sizeof dur, "%.1f s", (double)t->duration_ms / 1000);
+        const char *loc = t->locality == 1   ? "local"
+                          : t->locality == 0 ? "remote"
+                                             : "-";
+        fprintf(f, "    %-7s %-8s %-8s %-24s %-7s %9s %4.0f%%\n", tn,
+                t->state < 3 ? states[t->state] : "?", att,
+                t->worker_id[0] ? t->worker_id : "-", loc, dur,
+                t->progress * 100);
     }
-    json_object_set_new(o, "failures", fs);
-    json_t *sk = json_array();
-    for (size_t i = 0; i < st->n_skipped; i++) {
-        json_t *x = json_object();
-        json_object_set_new(x, "map", json_integer(st->skipped[i]->map));
-        json_object_set_new(x, "shard", json_string(st->skipped[i]->shard));
-        json_object_set_new(x, "offset",
-                            json_integer((json_int_t)st->skipped[i]->offset));
-        json_array_append_new(sk, x);
-    }
-    json_object_set_new(o, "skipped", sk);
-    return o;
 }
 
 void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
@@ -358,11 +306,11 @@ void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
 {
     json_t *root;
     if (single && n == 1) {
-        root = s_status_json(jobs[0]);
+        root = qn_json_job(jobs[0]);
     } else {
         root = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(root, s_status_json(jobs[i]));
+            json_array_append_new(root, qn_json_job(jobs[i]));
     }
     json_dumpf(root, f, JSON_INDENT(2));
     fputc('\n', f);
@@ -372,25 +320,8 @@ void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
 void qn_print_workers_json(FILE *f, const Quern__WorkersReply *r)
 {
     json_t *root = json_array();
-    for (size_t i = 0; i < r->n_workers; i++) {
-        const Quern__WorkerInfo *w = r->workers[i];
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_string(w->worker_id));
-        json_object_set_new(o, "host", json_string(w->host));
-        json_object_set_new(o, "pid", json_integer(w->pid));
-        json_object_set_new(o, "alive", json_boolean(w->alive));
-        json_object_set_new(o, "slots", json_integer(w->slots));
-        json_object_set_new(o, "busy", json_integer(w->busy));
-        json_object_set_new(o, "heartbeat_age_ms",
-                            json_integer((json_int_t)w->heartbeat_age_ms));
-        json_object_set_new(o, "shuffle_endpoint",
-                            json_string(w->shuffle_endpoint));
-        json_object_set_new(o, "failures", json_integer(w->failures));
-        json_object_set_new(o, "shards", json_integer(w->shards));
-        json_object_set_new(o, "shard_bytes",
-                            json_integer((json_int_t)w->shard_bytes));
-        json_array_append_new(root, o);
-    }
+    for (size_t i = 0; i < r->n_workers; i++)
+        json_array_append_new(root, qn_json_worker(r->workers[i]));
     json_dumpf(root, f, JSON_INDENT(2));
     fputc('\n', f);
     json_decref(root);
@@ -414,7 +345,7 @@ static void s_bar(char *out, size_t cap, double p)
 
 static void s_draw(const Quern__JobStatus *st, int tty, int64_t elapsed)
 {
-    double p = s_overall(st);
+    double p = qn_job_progress(st);
     char eta[32] = "--";
     if (p > 0.01 && p < 1)
         snprintf(eta, sizeof eta, "%.0f s",
@@ -519,8 +450,11 @@ int qn_client_follow(qn_client *c, const char *job_id, const qn_follow_opts *o)
             Quern__JobStatus *st = last->status_reply->jobs[0];
             int64_t elapsed = elapsed_base + (now - elapsed_at);
             if (st->state != QUERN__JOB_STATE__JOB_RUNNING) {
-                if (tty)
+                /* The bar's last state (100% when it succeeded), kept. */
+                if (tty) {
+                    s_draw(st, tty, (int64_t)st->elapsed_ms);
                     fputc('\n', stderr);
+                }
                 if (o->json)
                     qn_print_status_json(stdout, &st, 1, 1);
                 else

@@ -63,6 +63,9 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st);
 /* Print one line per job for `quern jobs` / `quern status`. */
 void qn_print_job_line(FILE *f, const Quern__JobStatus *st);
 
+/* Each task of a job fetched with its tasks: state, attempt, worker... */
+void qn_print_tasks(FILE *f, const Quern__JobStatus *st);
+
 /* Print a job status or worker list as JSON. */
 void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
                           int single);

@@ -32,6 +32,7 @@ typedef struct {
 struct qn_cluster {
     char *dir;
     char endpoint[256];
+    char http_url[256]; /* the status page, or "" */
     int sigfd;
     s_daemon *d; /* [0] is the master */
     size_t n;
@@ -62,7 +63,8 @@ static int s_spawn(qn_cluster *c, const char *bin, char **argv,
 
 qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
                              unsigned task_mem_mb, const char *log_level,
-                             int sigfd, char *err, size_t errcap)
+                             const char *http, int sigfd, char *err,
+                             size_t errcap)
 {
     char exe[PATH_MAX];
     if (qn_exe_dir(exe, sizeof exe) < 0) {
@@ -103,6 +105,8 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
                      (char *)"3",
                      (char *)"--log-level",
                      (char *)log_level,
+                     (char *)"--http",
+                     (char *)(http ? http : "127.0.0.1:0"),
                      NULL};
     int rc = s_spawn(c, bin.data, margv, "master", pfd[1]);
     close(pfd[1]);
@@ -114,8 +118,9 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
     }
     qn_buf_release(&bin);
 
-    /* The master writes its endpoint to the pipe once it listens; EOF
-     * without it means it failed. */
+    /* The master writes its endpoint and its status page's URL to the
+     * pipe, a line each, once it listens; EOF before that: it failed. */
+    char ready[sizeof c->endpoint + sizeof c->http_url];
     size_t got = 0;
     int64_t deadline = qn_now_ms() + START_TIMEOUT_MS;
     for (;;) {
@@ -129,8 +134,7 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
             close(pfd[0]);
             goto fail;
         }
-        ssize_t n =
-            read(pfd[0], c->endpoint + got, sizeof c->endpoint - 1 - got);
+        ssize_t n = read(pfd[0], ready + got, sizeof ready - 1 - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -142,10 +146,17 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
             goto fail;
         }
         got += (size_t)n;
-        c->endpoint[got] = '\0';
-        char *nl = strchr(c->endpoint, '\n');
-        if (nl) {
-            *nl = '\0';
+        ready[got] = '\0';
+        char *nl = strchr(ready, '\n');
+        char *nl2 = nl ? strchr(nl + 1, '\n') : NULL;
+        if (nl2 || got == sizeof ready - 1) {
+            if (nl)
+                *nl = '\0';
+            if (nl2)
+                *nl2 = '\0';
+            snprintf(c->endpoint, sizeof c->endpoint, "%.255s", ready);
+            if (nl && strcmp(nl + 1, "-") != 0)
+                snprintf(c->http_url, sizeof c->http_url, "%.255s", nl + 1);
             break;
         }
     }
@@ -191,6 +202,11 @@ fail:
 const char *qn_cluster_endpoint(const qn_cluster *c)
 {
     return c->endpoint;
+}
+
+const char *qn_cluster_http_url(const qn_cluster *c)
+{
+    return c->http_url;
 }
 
 const char *qn_cluster_dir(const qn_cluster *c)

@@ -13,15 +13,21 @@ typedef struct qn_cluster qn_cluster;
 /*
  * Start a master and workers (each with slots slots, task processes
  * capped at task_mem_mb MiB resident when not 0), waiting until the
- * master listens. sigfd is the caller's signalfd (qn_signals_open), read
- * here only to learn of children exiting. NULL with err on failure.
+ * master listens. The master serves its status page on http (HOST:PORT;
+ * NULL: a free port on 127.0.0.1; "off": none). sigfd is the caller's signalfd
+ * (qn_signals_open), read here only to learn of children exiting. NULL with err
+ * on failure.
  */
 qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
                              unsigned task_mem_mb, const char *log_level,
-                             int sigfd, char *err, size_t errcap);
+                             const char *http, int sigfd, char *err,
+                             size_t errcap);
 
 /* The master's endpoint. */
 const char *qn_cluster_endpoint(const qn_cluster *c);
+
+/* The master's status page URL, or "" if it serves none. */
+const char *qn_cluster_http_url(const qn_cluster *c);
 
 /* The folder holding the daemons' logs and work dirs. */
 const char *qn_cluster_dir(const qn_cluster *c);

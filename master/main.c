@@ -16,7 +16,7 @@ static void s_usage(FILE *f)
         f,
         "usage: quern-master [--listen EP] [--heartbeat-ms N] [--dead-ms N]\n"
         "                    [--task-timeout-ms N] [--locality-wait-ms N]\n"
-        "                    [--shard-wait-ms N]\n"
+        "                    [--shard-wait-ms N] [--http HOST:PORT|off]\n"
         "                    [--curve-secret FILE --curve-trusted DIR]\n"
         "                    [--log-level error|warn|info|debug]\n"
         "\n"
@@ -25,7 +25,10 @@ static void s_usage(FILE *f)
         "heartbeat 1000 ms, dead after 10000 ms, task timeout 60000 ms;\n"
         "a map waits 1000 ms for a free worker holding its input before\n"
         "another worker streams it, and 60000 ms for any live holder\n"
-        "before its job fails. With --curve-secret every connection\n"
+        "before its job fails. The status page, its JSON API (/api/v1/)\n"
+        "and Prometheus metrics (/metrics) are served read-only on --http\n"
+        "(default 127.0.0.1:8080; port 0 picks a free one; off: none).\n"
+        "With --curve-secret every connection\n"
         "must use CURVE with a key in --curve-trusted. Stops cleanly on\n"
         "SIGTERM or SIGINT.\n");
 }
@@ -52,6 +55,7 @@ int main(int argc, char **argv)
                             .locality_wait_ms = 1000,
                             .shard_wait_ms = 60000,
                             .listen = "tcp://127.0.0.1:7070",
+                            .http = "127.0.0.1:8080",
                             .ready_fd = -1};
     int level = QN_LOG_INFO;
     enum {
@@ -65,6 +69,7 @@ int main(int argc, char **argv)
         O_SHARD_WAIT,
         O_CURVE_SECRET,
         O_CURVE_TRUSTED,
+        O_HTTP,
         O_LATER,
         O_HELP
     };
@@ -75,7 +80,7 @@ int main(int argc, char **argv)
         {"task-timeout-ms", required_argument, NULL, O_TIMEOUT},
         {"log-level", required_argument, NULL, O_LOG},
         {"ready-fd", required_argument, NULL, O_READY},
-        {"http", required_argument, NULL, O_LATER},
+        {"http", required_argument, NULL, O_HTTP},
         {"state-dir", required_argument, NULL, O_LATER},
         {"locality-wait-ms", required_argument, NULL, O_LOCALITY},
         {"shard-wait-ms", required_argument, NULL, O_SHARD_WAIT},
@@ -111,6 +116,7 @@ int main(int argc, char **argv)
                 return 2;
             break;
         case O_CURVE_SECRET: cfg.curve_secret = optarg; break;
+        case O_HTTP: cfg.http = optarg; break;
         case O_CURVE_TRUSTED: cfg.curve_trusted = optarg; break;
         case O_LOG:
             level = qn_log_parse_level(optarg);

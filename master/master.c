@@ -11,16 +11,20 @@
 
 #include "catalog.h"
 #include "curve.h"
+#include "http.h"
 #include "ifile.h"
 #include "log.h"
 #include "proc.h"
 #include "sched.h"
 #include "sha256.h"
 #include "split.h"
+#include "statusjson.h"
 #include "util.h"
 #include "wire.h"
 
 #include <dirent.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +48,16 @@
 #define COPY_TRIES 3        /* failed copies of an output shard accepted */
 #define PUT_COMMIT_MS 30000 /* a put's shards must all be announced by then */
 #define PLUGINS_KEPT 16     /* plugins kept when no running job uses them */
+#define EVENTS_KEPT 1000    /* recent events kept for the status page */
+#define LOGS_MAX 1048576    /* bytes of an attempt's stderr sent at most */
+#define LOGS_WAIT_MS                                                           \
+    4000                 /* a worker must answer a logs request by then        \
+                            (before the client gives up: 5 s) */
+#define MAX_LOG_WAITS 64 /* logs requests in flight */
+
+/* The page, compiled in from master/status.html (Makefile). */
+extern const unsigned char qn_status_page[];
+extern const size_t qn_status_page_len;
 
 typedef struct {
     char id[72];
@@ -56,6 +70,7 @@ typedef struct {
     int64_t seen;
     unsigned failures;
     uint64_t hb_seq; /* the newest heartbeat's sequence number */
+    int64_t hb_last; /* when the newest heartbeat came */
     char curve_public[QN_CURVE_Z85];
     int has_data;    /* it keeps datasets */
     unsigned placed; /* shards of puts placed on it (for spreading) */
@@ -101,6 +116,42 @@ typedef struct {
     long long value;
 } s_counter;
 
+/* One attempt of a task, for the status page and quern logs. */
+typedef struct {
+    unsigned attempt;
+    int worker;
+    int local;          /* maps: 1, 0 or QN_LOC_ANY */
+    int64_t start, end; /* monotonic ms; end 0 while it runs */
+    int64_t start_wall; /* unix ms */
+} s_arec;
+
+typedef struct {
+    s_arec *a;
+    unsigned n;
+} s_trec;
+
+/* Something an operator wants to see in the log of recent events. */
+typedef struct {
+    uint64_t seq;
+    int64_t wall; /* unix ms */
+    int level;    /* enum qn_log_level */
+    const char *kind;
+    char job[32];
+    char task[24];
+    unsigned attempt;
+    char worker[72];
+    char *msg;
+} s_evrec;
+
+/* A client waiting for an attempt's stderr from a worker. */
+typedef struct {
+    uint64_t id;
+    char route[256];
+    size_t routelen;
+    int worker;
+    int64_t deadline;
+} s_logs_wait;
+
 typedef struct {
     char route[256];
     size_t routelen;
@@ -134,6 +185,8 @@ typedef struct {
     int *part_copy;        /* [nreduce] worker copying it now, or -1 */
     unsigned *part_copy_fails;
     unsigned copy_seq;
+    s_trec *trec[2];     /* [nmaps], [nreduce]: every attempt started */
+    int64_t submit_wall; /* unix ms */
 } s_job;
 
 struct qn_master {
@@ -160,6 +213,16 @@ struct qn_master {
     size_t nputs;
     qn_curve curve;
     qn_zap *zap;
+    qn_http *http;
+    int64_t start, start_wall;
+    s_evrec *events; /* a ring of EVENTS_KEPT */
+    size_t nevents, event_head;
+    uint64_t event_seq;
+    uint64_t heartbeats_missed;
+    uint64_t attempts_failed[2], attempts_lost[2];
+    s_logs_wait *logs;
+    size_t nlogs;
+    uint64_t logs_seq;
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -261,14 +324,85 @@ static void s_add_failure(s_job *j, qn_kind kind, unsigned task,
     f->shard = qn_strdup(shard ? shard : "");
 }
 
+/*
+ * Note an event: log it (one line, with the ids) and keep it for the
+ * status page. jx, w: -1 if none; kind -1 for no task.
+ */
+static void s_event(qn_master *m, int level, const char *what, int jx, int kind,
+                    unsigned task, unsigned attempt, int w, const char *fmt,
+                    ...) __attribute__((format(printf, 9, 10)));
+static void s_event(qn_master *m, int level, const char *what, int jx, int kind,
+                    unsigned task, unsigned attempt, int w, const char *fmt,
+                    ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    qn_log((enum qn_log_level)level, "master: %s", msg);
+    if (!m->events)
+        m->events = qn_calloc(EVENTS_KEPT, sizeof *m->events);
+    s_evrec *e;
+    if (m->nevents < EVENTS_KEPT) {
+        e = &m->events[(m->event_head + m->nevents++) % EVENTS_KEPT];
+    } else {
+        e = &m->events[m->event_head];
+        m->event_head = (m->event_head + 1) % EVENTS_KEPT;
+        free(e->msg);
+    }
+    memset(e, 0, sizeof *e);
+    e->seq = ++m->event_seq;
+    e->wall = qn_wall_ms();
+    e->level = level;
+    e->kind = what;
+    if (jx >= 0)
+        snprintf(e->job, sizeof e->job, "%s", m->jobs[jx].id);
+    if (kind >= 0)
+        qn_task_name(e->task, sizeof e->task,
+                     kind == QN_REDUCE ? QUERN__TASK_KIND__REDUCE
+                                       : QUERN__TASK_KIND__MAP,
+                     task);
+    e->attempt = attempt;
+    if (w >= 0)
+        snprintf(e->worker, sizeof e->worker, "%s", m->workers[w].id);
+    e->msg = qn_strdup(msg);
+}
+
+/* The record of attempt of a task, or NULL. */
+static s_arec *s_arec_find(s_job *j, qn_kind kind, unsigned task,
+                           unsigned attempt)
+{
+    if (!j->trec[kind])
+        return NULL;
+    s_trec *t = &j->trec[kind][task];
+    for (unsigned i = t->n; i-- > 0;)
+        if (t->a[i].attempt == attempt)
+            return &t->a[i];
+    return NULL;
+}
+
+/* An attempt ended (any way): its duration stops growing. */
+static void s_arec_end(s_job *j, qn_kind kind, unsigned task, unsigned attempt,
+                       int64_t now)
+{
+    s_arec *r = s_arec_find(j, kind, task, attempt);
+    if (r && !r->end)
+        r->end = now;
+}
+
 /* ---- set-up -------------------------------------------------------------- */
 
 static int s_local(void *ctx, int job, unsigned map, int worker);
+
+static void s_on_http(void *ctx, const qn_http_req *req, qn_http_reply *out);
 
 qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
 {
     qn_master *m = qn_calloc(1, sizeof *m);
     m->cfg = *cfg;
+    m->start = qn_now_ms();
+    m->start_wall = qn_wall_ms();
     m->sigfd = qn_signals_open();
     if (m->sigfd < 0) {
         snprintf(err, errcap, "signalfd: %s", strerror(-m->sigfd));
@@ -295,6 +429,11 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
     }
     size_t n = sizeof m->endpoint;
     zmq_getsockopt(m->sock, ZMQ_LAST_ENDPOINT, m->endpoint, &n);
+    if (cfg->http && strcmp(cfg->http, "off") != 0) {
+        m->http = qn_http_start(cfg->http, s_on_http, m, err, errcap);
+        if (!m->http)
+            goto fail;
+    }
     /* Job ids must not repeat across restarts of the master: a worker may
      * still hold files or attempts of an earlier run's "job-1". */
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -350,6 +489,12 @@ static void s_job_free(s_job *j)
     free(j->watchers);
     free(j->part_copy);
     free(j->part_copy_fails);
+    for (int k = 0; k < 2; k++) {
+        unsigned n = k ? j->nreduce : j->nmaps;
+        for (unsigned i = 0; j->trec[k] && i < n; i++)
+            free(j->trec[k][i].a);
+        free(j->trec[k]);
+    }
 }
 
 void qn_master_destroy(qn_master **self_p)
@@ -372,6 +517,11 @@ void qn_master_destroy(qn_master **self_p)
         free(m->plugins[i].data);
     free(m->plugins);
     free(m->puts);
+    qn_http_stop(&m->http);
+    for (size_t i = 0; i < m->nevents; i++)
+        free(m->events[(m->event_head + i) % EVENTS_KEPT].msg);
+    free(m->events);
+    free(m->logs);
     qn_zap_destroy(&m->zap);
     qn_curve_release(&m->curve);
     if (m->sock)
@@ -396,7 +546,55 @@ typedef struct {
     Quern__Counter **cp;
     Quern__AttemptFailure **fp;
     Quern__SkippedRecord **sp;
+    Quern__TaskInfo *ts;
+    Quern__TaskInfo **tp;
 } s_status_mem;
+
+/* One task as shown to users; its strings point into m. */
+static void s_task_info(qn_master *m, int jx, qn_kind kind, unsigned task,
+                        int64_t now, Quern__TaskInfo *out)
+{
+    s_job *j = &m->jobs[jx];
+    qn_task_info ti = qn_sched_task(m->sched, jx, kind, task);
+    quern__task_info__init(out);
+    out->kind =
+        kind == QN_REDUCE ? QUERN__TASK_KIND__REDUCE : QUERN__TASK_KIND__MAP;
+    out->index = task;
+    out->state = ti.state == QN_TASK_DONE      ? 2
+                 : ti.state == QN_TASK_RUNNING ? 1
+                                               : 0;
+    out->attempts = ti.attempts;
+    out->failures = ti.failures;
+    out->running = ti.running;
+    out->locality = -2;
+    out->worker_id = (char *)"";
+    out->shard = (char *)"";
+    if (kind == QN_MAP && j->splits.splits && task < j->splits.n &&
+        j->splits.splits[task].n)
+        out->shard = j->splits.splits[task].pieces[0].name;
+    if (ti.state == QN_TASK_DONE)
+        out->progress = 1;
+    else if (ti.state == QN_TASK_RUNNING && j->progress[kind])
+        out->progress = j->progress[kind][task];
+    /* The attempt that counts: the oldest running one, or the winner; a
+     * pending task shows its last attempt, if any. */
+    unsigned attempt = ti.state == QN_TASK_PENDING ? 0 : ti.attempt;
+    s_arec *r = NULL;
+    if (attempt)
+        r = s_arec_find(j, kind, task, attempt);
+    else if (j->trec[kind] && j->trec[kind][task].n)
+        r = &j->trec[kind][task].a[j->trec[kind][task].n - 1];
+    if (!r)
+        return;
+    out->attempt = r->attempt;
+    if (r->worker >= 0 && r->worker < m->nworkers)
+        out->worker_id = m->workers[r->worker].id;
+    if (kind == QN_MAP)
+        out->locality = r->local;
+    out->started_at_ms = (uint64_t)r->start_wall;
+    int64_t end = r->end ? r->end : (j->end ? j->end : now);
+    out->duration_ms = end > r->start ? (uint64_t)(end - r->start) : 0;
+}
 
 static void s_status(qn_master *m, int jx, Quern__JobStatus *st,
                      s_status_mem *mem)
@@ -458,6 +656,25 @@ static void s_status(qn_master *m, int jx, Quern__JobStatus *st,
         mem->sp[i] = &j->skipped[i];
     st->skipped = mem->sp;
     st->n_skipped = j->nskipped;
+    st->submitted_at_ms = (uint64_t)j->submit_wall;
+}
+
+/* With tasks: each task of job jx in st (after s_status). */
+static void s_status_tasks(qn_master *m, int jx, Quern__JobStatus *st,
+                           s_status_mem *mem, int64_t now)
+{
+    s_job *j = &m->jobs[jx];
+    size_t n = (size_t)j->nmaps + j->nreduce;
+    mem->ts = qn_calloc(n + 1, sizeof *mem->ts);
+    mem->tp = qn_calloc(n + 1, sizeof *mem->tp);
+    for (size_t i = 0; i < n; i++) {
+        qn_kind k = i < j->nmaps ? QN_MAP : QN_REDUCE;
+        unsigned t = (unsigned)(i < j->nmaps ? i : i - j->nmaps);
+        s_task_info(m, jx, k, t, now, &mem->ts[i]);
+        mem->tp[i] = &mem->ts[i];
+    }
+    st->tasks = mem->tp;
+    st->n_tasks = n;
 }
 
 static void s_status_release(s_status_mem *mem)
@@ -466,11 +683,14 @@ static void s_status_release(s_status_mem *mem)
     free(mem->cp);
     free(mem->fp);
     free(mem->sp);
+    free(mem->ts);
+    free(mem->tp);
 }
 
-/* Send the status of job jx (all when jx < 0, none with an error). */
+/* Send the status of job jx (all when jx < 0, none with an error), with
+ * each task's if tasks is set. */
 static void s_send_status(qn_master *m, const char *route, size_t routelen,
-                          int jx, const char *error)
+                          int jx, const char *error, int tasks)
 {
     int from = jx < 0 ? 0 : jx, to = jx < 0 ? m->njobs : jx + 1;
     if (error)
@@ -481,6 +701,8 @@ static void s_send_status(qn_master *m, const char *route, size_t routelen,
     s_status_mem *mem = qn_calloc(n + 1, sizeof *mem);
     for (int i = from; i < to; i++) {
         s_status(m, i, &st[i - from], &mem[i - from]);
+        if (tasks)
+            s_status_tasks(m, i, &st[i - from], &mem[i - from], qn_now_ms());
         sp[i - from] = &st[i - from];
     }
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
@@ -519,7 +741,7 @@ static void s_push(qn_master *m, int jx, int64_t now)
     s_job *j = &m->jobs[jx];
     for (size_t i = 0; i < j->nwatchers; i++)
         s_send_status(m, j->watchers[i].route, j->watchers[i].routelen, jx,
-                      NULL);
+                      NULL, 0);
     j->dirty = 0;
     j->last_push = now;
     if (j->state != QUERN__JOB_STATE__JOB_RUNNING) {
@@ -926,6 +1148,16 @@ static void s_job_finished(qn_master *m, int jx, int state, const char *error,
     s_job *j = &m->jobs[jx];
     j->state = state;
     j->end = now;
+    if (state == QUERN__JOB_STATE__JOB_SUCCEEDED)
+        s_event(m, QN_LOG_INFO, "job_succeeded", jx, -1, 0, 0, -1,
+                "job %s succeeded in %.1f s; output in %s", j->id,
+                (double)(now - j->start) / 1000, j->spec->output);
+    else if (state == QUERN__JOB_STATE__JOB_CANCELLED)
+        s_event(m, QN_LOG_WARN, "job_cancelled", jx, -1, 0, 0, -1,
+                "job %s cancelled: %s", j->id, error ? error : "");
+    else
+        s_event(m, QN_LOG_ERROR, "job_failed", jx, -1, 0, 0, -1,
+                "job %s failed: %s", j->id, error ? error : "");
     free(j->error);
     j->error = error ? qn_strdup(error) : NULL;
     j->committing = 0;
@@ -958,15 +1190,12 @@ static void s_commit(qn_master *m, int jx, int64_t now)
     if (rc < 0) {
         char msg[600];
         snprintf(msg, sizeof msg, "cannot write %s: %s", p.data, strerror(-rc));
-        qn_error("master: job %s: %s", j->id, msg);
         s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, msg, now);
     } else {
         qn_buf t = {0};
         qn_buf_printf(&t, "%s/_temporary", j->spec->output);
         qn_rmtree(t.data);
         qn_buf_release(&t);
-        qn_info("master: job %s succeeded in %.1f s; output in %s", j->id,
-                (double)(now - j->start) / 1000, j->spec->output);
         s_job_finished(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
     }
     qn_buf_release(&p);
@@ -1072,11 +1301,24 @@ static void s_assign(qn_master *m, const qn_action *a)
         j->progress[a->kind][a->task] = 0;
     j->dirty = 1;
     s_count(j, a->kind == QN_MAP ? "map_attempts" : "reduce_attempts", 1);
+    s_trec *tr = &j->trec[a->kind][a->task];
+    tr->a = qn_realloc(tr->a, (tr->n + 1) * sizeof *tr->a);
+    tr->a[tr->n++] = (s_arec){.attempt = a->attempt,
+                              .worker = a->worker,
+                              .local = a->local,
+                              .start = qn_now_ms(),
+                              .start_wall = qn_wall_ms()};
     if (a->backup) {
         s_count(j, "backup_attempts", 1);
-        qn_info("master: job %s %s task %u is slow: backup attempt %u on "
-                "worker %s",
+        s_event(m, QN_LOG_INFO, "backup_launched", a->job, (int)a->kind,
+                a->task, a->attempt, a->worker,
+                "job %s %s task %u is slow: backup attempt %u on worker %s",
                 j->id, s_kind(a->kind), a->task, a->attempt, w->id);
+    } else if (a->attempt > 1) {
+        s_event(m, QN_LOG_INFO, "task_rerun", a->job, (int)a->kind, a->task,
+                a->attempt, a->worker,
+                "job %s %s task %u runs again: attempt %u on worker %s", j->id,
+                s_kind(a->kind), a->task, a->attempt, w->id);
     } else {
         qn_debug("master: job %s %s task %u attempt %u -> worker %s", j->id,
                  s_kind(a->kind), a->task, a->attempt, w->id);
@@ -1125,9 +1367,10 @@ static void s_map_rerun(qn_master *m, const qn_action *a)
     mo->ncv = 0;
     mo->reports = 0;
     s_count(j, "maps_rerun", 1);
-    qn_warn("master: job %s map task %u runs again: the output of attempt "
-            "%u %s",
-            j->id, a->task, a->attempt,
+    s_event(m, QN_LOG_WARN, "map_rerun", a->job, QN_MAP, a->task, a->attempt,
+            mo->worker,
+            "job %s map task %u runs again: the output of attempt %u %s", j->id,
+            a->task, a->attempt,
             a->reason ? "was on a worker that was lost"
                       : "could not be fetched");
     j->dirty = 1;
@@ -1141,6 +1384,7 @@ static void s_actions(qn_master *m, int64_t now)
         case QN_ACT_ASSIGN: s_assign(m, &a); break;
         case QN_ACT_CANCEL:
             s_cancel_attempt(m, &a);
+            s_arec_end(&m->jobs[a.job], a.kind, a.task, a.attempt, now);
             if (a.reason != QN_CANCEL_JOB_END)
                 s_count(&m->jobs[a.job], "killed_attempts", 1);
             if (a.reason == QN_CANCEL_PREEMPTED)
@@ -1169,16 +1413,24 @@ static void s_actions(qn_master *m, int64_t now)
                 snprintf(why, sizeof why,
                          "no progress for %d ms (--task-timeout-ms): killed",
                          m->cfg.task_timeout_ms);
-            qn_warn("master: job %s %s task %u attempt %u failed: %s", j->id,
+            s_event(m, QN_LOG_WARN, "attempt_lost", a.job, (int)a.kind, a.task,
+                    a.attempt, a.worker,
+                    "job %s %s task %u attempt %u failed: %s", j->id,
                     s_kind(a.kind), a.task, a.attempt, why);
+            s_arec_end(j, a.kind, a.task, a.attempt, now);
+            m->attempts_lost[a.kind]++;
             s_add_failure(j, a.kind, a.task, a.attempt, m->workers[a.worker].id,
                           why, NULL, 0, NULL);
             j->dirty = 1;
             break;
         }
         case QN_ACT_WORKER_DEAD:
-            qn_warn("master: worker %s is dead (silent for %d ms)",
+            s_event(m, QN_LOG_WARN, "worker_lost", -1, -1, 0, 0, a.worker,
+                    "worker %s is dead (silent for %d ms)",
                     m->workers[a.worker].id, m->cfg.dead_ms);
+            if (m->cfg.heartbeat_ms > 0)
+                m->heartbeats_missed +=
+                    (uint64_t)(m->cfg.dead_ms / m->cfg.heartbeat_ms);
             for (int jx = 0; jx < m->njobs; jx++)
                 if (m->jobs[jx].committing)
                     s_replicate(m, jx, now);
@@ -1220,7 +1472,6 @@ static void s_actions(qn_master *m, int64_t now)
                          "%s task %u lost %u attempts with their workers; "
                          "last: %s",
                          s_kind(a.kind), a.task, ti.losses, last);
-            qn_error("master: job %s failed: %s", j->id, msg);
             s_job_finished(m, a.job, QUERN__JOB_STATE__JOB_FAILED, msg, now);
             break;
         }
@@ -1286,7 +1537,8 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
                  handle, h->worker_id);
     for (size_t i = 0; i < h->n_shards; i++)
         s_hold(m, handle, h->shards[i]);
-    qn_info("master: worker %s joined from %s with %u slots, shuffle on %s%s, "
+    s_event(m, QN_LOG_INFO, "worker_joined", -1, -1, 0, 0, handle,
+            "worker %s joined from %s with %u slots, shuffle on %s%s, "
             "holding %zu dataset shards",
             m->workers[handle].id, m->workers[handle].host,
             m->workers[handle].slots, m->workers[handle].endpoint,
@@ -1335,6 +1587,12 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
         return;
     }
     wk->hb_seq = hb->seq;
+    /* Intervals that passed without a heartbeat (a late one is missed). */
+    int64_t hb_ms = m->cfg.heartbeat_ms > 0 ? m->cfg.heartbeat_ms : 1000;
+    if (wk->hb_last && now - wk->hb_last > hb_ms + hb_ms / 2)
+        m->heartbeats_missed +=
+            (uint64_t)((now - wk->hb_last + hb_ms / 2) / hb_ms - 1);
+    wk->hb_last = now;
     s_route_here(m, w); /* a fresh message: its connection is current */
     /* The answer tells the worker its master is still there. */
     s_welcome(m, wk->route, wk->routelen, wk->id, 0, 0);
@@ -1617,6 +1875,8 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
             s_add_failure(j, kind, r->task, r->attempt, u->worker_id,
                           "map reported the wrong number of partitions", NULL,
                           0, NULL);
+            m->attempts_failed[kind]++;
+            s_arec_end(j, kind, r->task, r->attempt, now);
             qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
             break;
         }
@@ -1639,6 +1899,8 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
                         r->task, r->attempt, why);
                 s_add_failure(j, kind, r->task, r->attempt, u->worker_id, why,
                               NULL, 0, NULL);
+                m->attempts_failed[kind]++;
+                s_arec_end(j, kind, r->task, r->attempt, now);
                 qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
                 break;
             }
@@ -1675,6 +1937,7 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
         if (u->rss_peak > j->task_rss_peak)
             j->task_rss_peak = u->rss_peak;
         qn_job_info before = qn_sched_job(m->sched, jx);
+        s_arec_end(j, kind, r->task, r->attempt, now);
         qn_sched_done(m->sched, now, jx, kind, r->task, r->attempt);
         /* A map run again while reduces wait for it: say where it is. */
         if (kind == QN_MAP && before.reduces_running > 0 &&
@@ -1695,10 +1958,12 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
                         j->id, s_kind(kind), r->task, r->attempt, u->worker_id);
             break;
         }
-        qn_warn("master: job %s %s task %u attempt %u failed on worker %s: "
-                "%s",
-                j->id, s_kind(kind), r->task, r->attempt, u->worker_id,
-                u->reason);
+        s_event(m, QN_LOG_WARN, "attempt_failed", jx, (int)kind, r->task,
+                r->attempt, w,
+                "job %s %s task %u attempt %u failed on worker %s: %s", j->id,
+                s_kind(kind), r->task, r->attempt, u->worker_id, u->reason);
+        m->attempts_failed[kind]++;
+        s_arec_end(j, kind, r->task, r->attempt, now);
         const char *shard = NULL;
         if (kind == QN_MAP && u->in_record) {
             shard = s_shard(j, r->task, u->input_piece);
@@ -2056,8 +2321,11 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
         j->outs[i].parts = qn_calloc(j->nreduce, sizeof(Quern__PartitionInfo));
     j->progress[0] = qn_calloc(j->nmaps, sizeof(double));
     j->progress[1] = qn_calloc(j->nreduce, sizeof(double));
+    j->trec[0] = qn_calloc(j->nmaps, sizeof(s_trec));
+    j->trec[1] = qn_calloc(j->nreduce, sizeof(s_trec));
     j->state = QUERN__JOB_STATE__JOB_RUNNING;
     j->start = now;
+    j->submit_wall = qn_wall_ms();
     /* Shown from the start, 0 or not, so readers can rely on them. */
     static const char *const faults[] = {
         "map_attempts",    "reduce_attempts", "failed_attempts",
@@ -2069,9 +2337,9 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     if (sj->watch)
         s_watch(j, m->in.id, m->in.idlen);
     char size[32];
-    qn_info("master: job %s (%s) submitted: %zu files, %s, %u maps, %u "
-            "reduces",
-            j->id, j->spec->name, splits.files,
+    s_event(m, QN_LOG_INFO, "job_submitted", jx, -1, 0, 0, -1,
+            "job %s (%s) submitted: %zu files, %s, %u maps, %u reduces", j->id,
+            j->spec->name, splits.files,
             qn_fmt_bytes(splits.bytes, size, sizeof size), j->nmaps,
             j->nreduce);
     s_submit_reply(m, j->id, NULL);
@@ -2086,7 +2354,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
 static void s_on_status(qn_master *m, const Quern__StatusRequest *rq)
 {
     if (!rq->job_id[0]) {
-        s_send_status(m, m->in.id, m->in.idlen, -1, NULL);
+        s_send_status(m, m->in.id, m->in.idlen, -1, NULL, rq->tasks);
         return;
     }
     int jx = s_job_by_id(m, rq->job_id);
@@ -2094,12 +2362,12 @@ static void s_on_status(qn_master *m, const Quern__StatusRequest *rq)
         char err[200];
         snprintf(err, sizeof err, "no job %s (quern jobs lists them)",
                  rq->job_id);
-        s_send_status(m, m->in.id, m->in.idlen, 0, err);
+        s_send_status(m, m->in.id, m->in.idlen, 0, err, 0);
         return;
     }
     if (rq->watch && m->jobs[jx].state == QUERN__JOB_STATE__JOB_RUNNING)
         s_watch(&m->jobs[jx], m->in.id, m->in.idlen);
-    s_send_status(m, m->in.id, m->in.idlen, jx, NULL);
+    s_send_status(m, m->in.id, m->in.idlen, jx, NULL, rq->tasks);
 }
 
 static void s_on_cancel(qn_master *m, const Quern__CancelJob *c, int64_t now)
@@ -2119,17 +2387,24 @@ static void s_on_cancel(qn_master *m, const Quern__CancelJob *c, int64_t now)
     s_send(m, m->in.id, m->in.idlen, &env);
     if (!err[0]) {
         s_actions(m, now); /* the kills go out before the job is closed */
-        qn_info("master: job %s cancelled", c->job_id);
         s_job_finished(m, jx, QUERN__JOB_STATE__JOB_CANCELLED,
                        "cancelled on request", now);
     }
 }
 
-static void s_on_workers(qn_master *m, int64_t now)
+/* Every worker as shown to users, in wi[nworkers] (refs: a block to free). */
+static void s_workers_fill(qn_master *m, int64_t now, Quern__WorkerInfo *wi,
+                           Quern__WorkerInfo **wp, void **mem)
 {
     size_t n = (size_t)m->nworkers;
-    Quern__WorkerInfo *wi = qn_calloc(n + 1, sizeof *wi);
-    Quern__WorkerInfo **wp = qn_calloc(n + 1, sizeof *wp);
+    size_t nrefs = 0;
+    for (size_t i = 0; i < n; i++)
+        nrefs += qn_sched_worker_busy(m->sched, (int)i);
+    /* One block: the refs, then pointers to them. */
+    Quern__AttemptRef *refs = qn_calloc(nrefs + 1, sizeof *refs + sizeof refs);
+    Quern__AttemptRef **rp = (Quern__AttemptRef **)(refs + nrefs + 1);
+    *mem = refs;
+    size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         s_worker *w = &m->workers[i];
         quern__worker_info__init(&wi[i]);
@@ -2151,8 +2426,32 @@ static void s_on_workers(qn_master *m, int64_t now)
                 }
             }
         }
+        wi[i].rss_peak = w->rss_peak;
+        qn_attempt_ref run[64];
+        unsigned nr = qn_sched_worker_attempts(m->sched, (int)i, run, 64);
+        wi[i].running = rp + used;
+        for (unsigned k = 0; k < nr && used < nrefs; k++) {
+            Quern__AttemptRef *r = &refs[used];
+            quern__attempt_ref__init(r);
+            r->job_id = m->jobs[run[k].job].id;
+            r->kind = run[k].kind == QN_REDUCE ? QUERN__TASK_KIND__REDUCE
+                                               : QUERN__TASK_KIND__MAP;
+            r->task = run[k].task;
+            r->attempt = run[k].attempt;
+            rp[used++] = r;
+            wi[i].n_running++;
+        }
         wp[i] = &wi[i];
     }
+}
+
+static void s_on_workers(qn_master *m, int64_t now)
+{
+    size_t n = (size_t)m->nworkers;
+    Quern__WorkerInfo *wi = qn_calloc(n + 1, sizeof *wi);
+    Quern__WorkerInfo **wp = qn_calloc(n + 1, sizeof *wp);
+    void *mem = NULL;
+    s_workers_fill(m, now, wi, wp, &mem);
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__WorkersReply r = QUERN__WORKERS_REPLY__INIT;
     r.workers = wp;
@@ -2160,6 +2459,7 @@ static void s_on_workers(qn_master *m, int64_t now)
     env.body_case = QUERN__ENVELOPE__BODY_WORKERS_REPLY;
     env.workers_reply = &r;
     s_send(m, m->in.id, m->in.idlen, &env);
+    free(mem);
     free(wi);
     free(wp);
 }
@@ -2386,6 +2686,441 @@ static void s_on_drop(qn_master *m, const Quern__DropDataset *rq)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/* ---- the status page, the JSON API and metrics ----------------------------
+ */
+
+/* Hand a JSON value to the HTTP server as the reply (steals the ref). */
+static void s_json_reply(qn_http_reply *out, unsigned status, json_t *v)
+{
+    char *text = json_dumps(v, JSON_INDENT(1) | JSON_ENSURE_ASCII);
+    json_decref(v);
+    out->status = status;
+    out->type = "application/json";
+    if (!text) {
+        qn_http_text(out, 500, "application/json", "{}\n", 3);
+        return;
+    }
+    size_t len = strlen(text);
+    out->body = qn_malloc(len + 2);
+    memcpy(out->body, text, len);
+    out->body[len] = '\n';
+    out->body[len + 1] = '\0';
+    out->len = len + 1;
+    free(text);
+}
+
+static void s_json_error(qn_http_reply *out, unsigned status, const char *fmt,
+                         ...) __attribute__((format(printf, 3, 4)));
+static void s_json_error(qn_http_reply *out, unsigned status, const char *fmt,
+                         ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s_json_reply(out, status, json_pack("{s:s}", "error", msg));
+}
+
+static json_t *s_api_job(qn_master *m, int jx, int tasks, int64_t now)
+{
+    Quern__JobStatus st;
+    s_status_mem mem = {0};
+    s_status(m, jx, &st, &mem);
+    if (tasks)
+        s_status_tasks(m, jx, &st, &mem, now);
+    json_t *o = tasks ? json_array() : qn_json_job(&st);
+    for (size_t i = 0; tasks && i < st.n_tasks; i++)
+        json_array_append_new(o, qn_json_task(st.tasks[i]));
+    s_status_release(&mem);
+    return o;
+}
+
+static json_t *s_api_workers(qn_master *m, int64_t now)
+{
+    size_t n = (size_t)m->nworkers;
+    Quern__WorkerInfo *wi = qn_calloc(n + 1, sizeof *wi);
+    Quern__WorkerInfo **wp = qn_calloc(n + 1, sizeof *wp);
+    void *mem = NULL;
+    s_workers_fill(m, now, wi, wp, &mem);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, qn_json_worker(&wi[i]));
+    free(mem);
+    free(wi);
+    free(wp);
+    return a;
+}
+
+/* Jobs by state: [running, succeeded, failed, cancelled]. */
+static void s_jobs_by_state(qn_master *m, unsigned out[4])
+{
+    memset(out, 0, 4 * sizeof *out);
+    for (int i = 0; i < m->njobs; i++)
+        if (m->jobs[i].state >= 0 && m->jobs[i].state < 4)
+            out[m->jobs[i].state]++;
+}
+
+static json_t *s_api_cluster(qn_master *m, int64_t now)
+{
+    unsigned alive = 0, dead = 0, slots = 0, busy = 0, js[4];
+    for (int w = 0; w < m->nworkers; w++) {
+        if (!qn_sched_worker_alive(m->sched, w)) {
+            dead++;
+            continue;
+        }
+        alive++;
+        slots += m->workers[w].slots;
+        busy += qn_sched_worker_busy(m->sched, w);
+    }
+    s_jobs_by_state(m, js);
+    return json_pack("{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
+                     " s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
+                     " s:i, s:I, s:I}",
+                     "version", QN_VERSION, "protocol", QN_PROTOCOL_VERSION,
+                     "master", "endpoint", m->endpoint, "http",
+                     m->http ? qn_http_url(m->http) : "", "pid", (int)getpid(),
+                     "started_at_ms", (json_int_t)m->start_wall, "uptime_ms",
+                     (json_int_t)(now - m->start), "now_ms",
+                     (json_int_t)qn_wall_ms(), "workers", "alive", alive,
+                     "dead", dead, "slots", "total", slots, "busy", busy,
+                     "free", slots > busy ? slots - busy : 0, "jobs", "running",
+                     js[QUERN__JOB_STATE__JOB_RUNNING], "succeeded",
+                     js[QUERN__JOB_STATE__JOB_SUCCEEDED], "failed",
+                     js[QUERN__JOB_STATE__JOB_FAILED], "cancelled",
+                     js[QUERN__JOB_STATE__JOB_CANCELLED], "datasets",
+                     (int)m->cat.n, "messages_dropped", (json_int_t)m->dropped,
+                     "heartbeats_missed", (json_int_t)m->heartbeats_missed);
+}
+
+static json_t *s_api_events(qn_master *m, uint64_t since)
+{
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    json_t *a = json_array();
+    for (size_t i = 0; i < m->nevents; i++) {
+        const s_evrec *e = &m->events[(m->event_head + i) % EVENTS_KEPT];
+        if (e->seq <= since)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
+        json_object_set_new(o, "time_ms", json_integer(e->wall));
+        json_object_set_new(o, "level", json_string(levels[e->level & 3]));
+        json_object_set_new(o, "kind", json_string(e->kind));
+        json_object_set_new(o, "job",
+                            e->job[0] ? json_string(e->job) : json_null());
+        json_object_set_new(o, "task",
+                            e->task[0] ? json_string(e->task) : json_null());
+        json_object_set_new(
+            o, "attempt", e->attempt ? json_integer(e->attempt) : json_null());
+        json_object_set_new(
+            o, "worker", e->worker[0] ? json_string(e->worker) : json_null());
+        json_object_set_new(o, "message", json_string(e->msg));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* The sum of one counter over every job the master knows. */
+static long long s_counter_sum(qn_master *m, const char *name)
+{
+    long long sum = 0;
+    for (int i = 0; i < m->njobs; i++)
+        for (size_t c = 0; c < m->jobs[i].ncounters; c++)
+            if (strcmp(m->jobs[i].counters[c].name, name) == 0)
+                sum += m->jobs[i].counters[c].value;
+    return sum;
+}
+
+static void s_metric(qn_buf *b, const char *name, const char *type,
+                     const char *help)
+{
+    qn_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
+{
+    qn_buf b = {0};
+    unsigned alive = 0, dead = 0, slots = 0, busy = 0, js[4];
+    for (int w = 0; w < m->nworkers; w++) {
+        if (!qn_sched_worker_alive(m->sched, w)) {
+            dead++;
+            continue;
+        }
+        alive++;
+        slots += m->workers[w].slots;
+        busy += qn_sched_worker_busy(m->sched, w);
+    }
+    s_jobs_by_state(m, js);
+    s_metric(&b, "quern_workers", "gauge", "Workers known to the master.");
+    qn_buf_printf(&b, "quern_workers{state=\"alive\"} %u\n", alive);
+    qn_buf_printf(&b, "quern_workers{state=\"dead\"} %u\n", dead);
+    s_metric(&b, "quern_slots", "gauge", "Task slots of live workers.");
+    qn_buf_printf(&b, "quern_slots{state=\"busy\"} %u\n", busy);
+    qn_buf_printf(&b, "quern_slots{state=\"free\"} %u\n",
+                  slots > busy ? slots - busy : 0);
+    s_metric(&b, "quern_jobs", "gauge", "Jobs by state.");
+    static const char *const jn[] = {"running", "succeeded", "failed",
+                                     "cancelled"};
+    for (int i = 0; i < 4; i++)
+        qn_buf_printf(&b, "quern_jobs{state=\"%s\"} %u\n", jn[i], js[i]);
+    /* Tasks of running jobs, by phase and state. */
+    unsigned t[2][3] = {{0}};
+    for (int i = 0; i < m->njobs; i++) {
+        if (m->jobs[i].state != QUERN__JOB_STATE__JOB_RUNNING)
+            continue;
+        qn_job_info ji = qn_sched_job(m->sched, i);
+        t[0][1] += ji.maps_running;
+        t[0][2] += ji.maps_done;
+        t[0][0] += ji.maps - ji.maps_done - ji.maps_running;
+        t[1][1] += ji.reduces_running;
+        t[1][2] += ji.reduces_done;
+        t[1][0] += ji.reduces - ji.reduces_done - ji.reduces_running;
+    }
+    s_metric(&b, "quern_tasks", "gauge",
+             "Tasks of running jobs by phase and state.");
+    static const char *const tn[] = {"pending", "running", "done"};
+    for (int k = 0; k < 2; k++)
+        for (int s = 0; s < 3; s++)
+            qn_buf_printf(&b, "quern_tasks{phase=\"%s\",state=\"%s\"} %u\n",
+                          k ? "reduce" : "map", tn[s], t[k][s]);
+    s_metric(&b, "quern_attempts_failed_total", "counter",
+             "Task attempts that failed, by phase and cause (the task's own "
+             "failure, or lost with its worker or to a timeout).");
+    for (int k = 0; k < 2; k++) {
+        qn_buf_printf(&b,
+                      "quern_attempts_failed_total{phase=\"%s\",cause=\"task\"}"
+                      " %llu\n",
+                      k ? "reduce" : "map",
+                      (unsigned long long)m->attempts_failed[k]);
+        qn_buf_printf(&b,
+                      "quern_attempts_failed_total{phase=\"%s\",cause=\"lost\"}"
+                      " %llu\n",
+                      k ? "reduce" : "map",
+                      (unsigned long long)m->attempts_lost[k]);
+    }
+    s_metric(&b, "quern_shuffle_bytes_total", "counter",
+             "Map output bytes reducers fetched: raw and as sent.");
+    qn_buf_printf(&b, "quern_shuffle_bytes_total{form=\"raw\"} %lld\n",
+                  s_counter_sum(m, "shuffle_bytes_raw"));
+    qn_buf_printf(&b, "quern_shuffle_bytes_total{form=\"compressed\"} %lld\n",
+                  s_counter_sum(m, "shuffle_bytes_compressed"));
+    s_metric(&b, "quern_heartbeats_missed_total", "counter",
+             "Heartbeat intervals in which a live worker was not heard.");
+    qn_buf_printf(&b, "quern_heartbeats_missed_total %llu\n",
+                  (unsigned long long)m->heartbeats_missed);
+    s_metric(&b, "quern_messages_dropped_total", "counter",
+             "Messages dropped as malformed or unexpected.");
+    qn_buf_printf(&b, "quern_messages_dropped_total %llu\n",
+                  (unsigned long long)m->dropped);
+    s_metric(&b, "quern_uptime_seconds", "gauge",
+             "Seconds since the master started.");
+    qn_buf_printf(&b, "quern_uptime_seconds %.3f\n",
+                  (double)(now - m->start) / 1000);
+    out->status = 200;
+    out->type = "text/plain; version=0.0.4; charset=utf-8";
+    out->body = b.data ? b.data : qn_strdup("");
+    out->len = b.len;
+}
+
+/* Route a GET: the page, the API, metrics. */
+static void s_on_http(void *ctx, const qn_http_req *req, qn_http_reply *out)
+{
+    qn_master *m = ctx;
+    const char *path = qn_http_path(req);
+    int64_t now = qn_now_ms();
+    static const char api[] = "/api/v1/";
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+        qn_http_text(out, 200, "text/html; charset=utf-8",
+                     (const char *)qn_status_page, qn_status_page_len);
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        s_metrics(m, out, now);
+        return;
+    }
+    if (strncmp(path, api, sizeof api - 1) != 0) {
+        static const char nf[] = "not found: see / for the page, /api/v1/ "
+                                 "for JSON, /metrics for Prometheus\n";
+        qn_http_text(out, 404, "text/plain; charset=utf-8", nf, sizeof nf - 1);
+        return;
+    }
+    const char *rest = path + sizeof api - 1;
+    if (strcmp(rest, "cluster") == 0) {
+        s_json_reply(out, 200, s_api_cluster(m, now));
+    } else if (strcmp(rest, "workers") == 0) {
+        s_json_reply(out, 200, s_api_workers(m, now));
+    } else if (strcmp(rest, "events") == 0) {
+        const char *since = qn_http_query(req, "since");
+        s_json_reply(out, 200,
+                     s_api_events(m, since ? strtoull(since, NULL, 10) : 0));
+    } else if (strcmp(rest, "jobs") == 0) {
+        json_t *a = json_array();
+        for (int i = 0; i < m->njobs; i++)
+            json_array_append_new(a, s_api_job(m, i, 0, now));
+        s_json_reply(out, 200, a);
+    } else if (strncmp(rest, "jobs/", 5) == 0) {
+        char id[64];
+        const char *slash = strchr(rest + 5, '/');
+        size_t len = slash ? (size_t)(slash - rest - 5) : strlen(rest + 5);
+        if (len >= sizeof id) {
+            s_json_error(out, 404, "no such job");
+            return;
+        }
+        memcpy(id, rest + 5, len);
+        id[len] = '\0';
+        int jx = s_job_by_id(m, id);
+        if (jx < 0)
+            s_json_error(out, 404, "no job %s", id);
+        else if (!slash)
+            s_json_reply(out, 200, s_api_job(m, jx, 0, now));
+        else if (strcmp(slash, "/tasks") == 0)
+            s_json_reply(out, 200, s_api_job(m, jx, 1, now));
+        else
+            s_json_error(out, 404, "not found: /api/v1/jobs/%s%s", id, slash);
+    } else {
+        s_json_error(out, 404,
+                     "not found: the API has cluster, workers, jobs, "
+                     "jobs/ID, jobs/ID/tasks and events");
+    }
+}
+
+/* ---- quern logs: an attempt's stderr, fetched from its worker ------------ */
+
+static void s_logs_answer(qn_master *m, const char *route, size_t routelen,
+                          const Quern__LogsReply *r, const char *error)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__LogsReply lr = QUERN__LOGS_REPLY__INIT;
+    if (r)
+        lr = *r;
+    lr.request = 0;
+    if (error)
+        lr.error = (char *)error;
+    env.body_case = QUERN__ENVELOPE__BODY_LOGS_REPLY;
+    env.logs_reply = &lr;
+    s_send(m, route, routelen, &env);
+}
+
+static void s_on_logs_request(qn_master *m, const Quern__LogsRequest *rq,
+                              int64_t now)
+{
+    char err[400];
+    int jx = s_job_by_id(m, rq->job_id);
+    qn_kind kind = rq->kind == QUERN__TASK_KIND__REDUCE ? QN_REDUCE : QN_MAP;
+    char tn[24];
+    qn_task_name(tn, sizeof tn, rq->kind, rq->task);
+    if (jx < 0) {
+        snprintf(err, sizeof err, "no job %s (quern jobs lists them)",
+                 rq->job_id);
+        s_logs_answer(m, m->in.id, m->in.idlen, NULL, err);
+        return;
+    }
+    s_job *j = &m->jobs[jx];
+    unsigned n = kind == QN_MAP ? j->nmaps : j->nreduce;
+    if (rq->task >= n) {
+        snprintf(err, sizeof err,
+                 "job %s has %u %s tasks (%s0 to %s%u); there is no %s", j->id,
+                 n, s_kind(kind), kind == QN_MAP ? "m" : "r",
+                 kind == QN_MAP ? "m" : "r", n ? n - 1 : 0, tn);
+        s_logs_answer(m, m->in.id, m->in.idlen, NULL, err);
+        return;
+    }
+    s_trec *t = &j->trec[kind][rq->task];
+    s_arec *r = NULL;
+    if (!rq->attempt && t->n)
+        r = &t->a[t->n - 1];
+    else if (rq->attempt)
+        r = s_arec_find(j, kind, rq->task, rq->attempt);
+    if (!r) {
+        if (t->n)
+            snprintf(err, sizeof err,
+                     "%s of job %s has no attempt %u: it had %u (--attempt 1 "
+                     "to %u)",
+                     tn, j->id, rq->attempt, t->n, t->a[t->n - 1].attempt);
+        else
+            snprintf(err, sizeof err, "%s of job %s has not started yet", tn,
+                     j->id);
+        s_logs_answer(m, m->in.id, m->in.idlen, NULL, err);
+        return;
+    }
+    s_worker *w = &m->workers[r->worker];
+    if (!qn_sched_worker_alive(m->sched, r->worker)) {
+        snprintf(err, sizeof err,
+                 "attempt %u of %s ran on worker %s, which is gone (lost or "
+                 "left); its stderr went with it. quern status %s shows the "
+                 "tail of each failed attempt's stderr",
+                 r->attempt, tn, w->id, j->id);
+        s_logs_answer(m, m->in.id, m->in.idlen, NULL, err);
+        return;
+    }
+    if (m->nlogs == MAX_LOG_WAITS) {
+        s_logs_answer(m, m->in.id, m->in.idlen, NULL,
+                      "too many logs requests in flight; try again");
+        return;
+    }
+    m->logs = qn_realloc(m->logs, (m->nlogs + 1) * sizeof *m->logs);
+    s_logs_wait *lw = &m->logs[m->nlogs++];
+    lw->id = ++m->logs_seq;
+    memcpy(lw->route, m->in.id, m->in.idlen);
+    lw->routelen = m->in.idlen;
+    lw->worker = r->worker;
+    lw->deadline = now + LOGS_WAIT_MS;
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__LogsRequest fw = *rq;
+    fw.attempt = r->attempt;
+    fw.request = lw->id;
+    fw.worker_id = w->id;
+    fw.max_bytes =
+        rq->max_bytes && rq->max_bytes < LOGS_MAX ? rq->max_bytes : LOGS_MAX;
+    env.body_case = QUERN__ENVELOPE__BODY_LOGS_REQUEST;
+    env.logs_request = &fw;
+    s_send(m, w->route, w->routelen, &env);
+}
+
+static void s_on_logs_reply(qn_master *m, const Quern__LogsReply *r)
+{
+    for (size_t i = 0; i < m->nlogs; i++) {
+        s_logs_wait *lw = &m->logs[i];
+        if (lw->id != r->request)
+            continue;
+        if (strcmp(m->workers[lw->worker].id, r->worker_id) != 0) {
+            s_drop(m, "logs reply from the wrong worker");
+            return;
+        }
+        s_logs_answer(m, lw->route, lw->routelen, r, NULL);
+        m->logs[i] = m->logs[--m->nlogs];
+        return;
+    }
+    qn_debug("master: a logs reply nobody waits for (late?)");
+}
+
+/* Answer the logs requests whose worker did not answer in time. */
+static void s_logs_check(qn_master *m, int64_t now)
+{
+    for (size_t i = 0; i < m->nlogs;) {
+        s_logs_wait *lw = &m->logs[i];
+        if (now < lw->deadline) {
+            i++;
+            continue;
+        }
+        char err[200];
+        snprintf(err, sizeof err,
+                 "worker %s did not send the log within %d s; try again",
+                 m->workers[lw->worker].id, LOGS_WAIT_MS / 1000);
+        s_logs_answer(m, lw->route, lw->routelen, NULL, err);
+        m->logs[i] = m->logs[--m->nlogs];
+    }
+}
+
+static int64_t s_logs_due(qn_master *m)
+{
+    int64_t due = INT64_MAX;
+    for (size_t i = 0; i < m->nlogs; i++)
+        if (m->logs[i].deadline < due)
+            due = m->logs[i].deadline;
+    return due;
+}
+
 static void s_on_message(qn_master *m, int64_t now)
 {
     Quern__Envelope *env;
@@ -2441,6 +3176,12 @@ static void s_on_message(qn_master *m, int64_t now)
     case QUERN__ENVELOPE__BODY_DROP_DATASET:
         s_on_drop(m, env->drop_dataset);
         break;
+    case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
+        s_on_logs_request(m, env->logs_request, now);
+        break;
+    case QUERN__ENVELOPE__BODY_LOGS_REPLY:
+        s_on_logs_reply(m, env->logs_reply);
+        break;
     default: s_drop(m, "a message the master does not take");
     }
     qn_wire_free(env);
@@ -2465,20 +3206,27 @@ static int64_t s_push_due(qn_master *m)
 int qn_master_run(qn_master *m)
 {
     qn_info("master: listening on %s", m->endpoint);
+    if (m->http)
+        qn_info("master: status page on %s", qn_http_url(m->http));
     if (m->cfg.ready_fd >= 0) {
+        /* The endpoint, then the status page's URL ("-" if none). */
         qn_buf b = {0};
-        qn_buf_printf(&b, "%s\n", m->endpoint);
+        qn_buf_printf(&b, "%s\n%s\n", m->endpoint,
+                      m->http ? qn_http_url(m->http) : "-");
         qn_write_all(m->cfg.ready_fd, b.data, b.len);
         qn_buf_release(&b);
         close(m->cfg.ready_fd);
     }
     while (!m->stop) {
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             {.socket = m->sock, .events = ZMQ_POLLIN},
             {.fd = m->sigfd, .events = ZMQ_POLLIN},
             {.socket = m->zap ? qn_zap_socket(m->zap) : NULL,
              .fd = -1,
              .events = m->zap ? ZMQ_POLLIN : 0},
+            /* The status page: its sockets, all behind one epoll fd. */
+            {.fd = m->http ? qn_http_fd(m->http) : -1,
+             .events = m->http ? ZMQ_POLLIN : 0},
         };
         int64_t now = qn_now_ms();
         int64_t due = qn_sched_deadline(m->sched);
@@ -2487,10 +3235,15 @@ int qn_master_run(qn_master *m)
             due = push;
         if (s_puts_due(m) < due)
             due = s_puts_due(m);
+        if (s_logs_due(m) < due)
+            due = s_logs_due(m);
         long timeout = -1;
         if (due != INT64_MAX)
             timeout = due > now ? (long)(due - now) : 0;
-        if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR) {
+        long ht = m->http ? qn_http_timeout(m->http) : -1;
+        if (ht >= 0 && (timeout < 0 || ht < timeout))
+            timeout = ht;
+        if (zmq_poll(items, m->http ? 4 : 3, timeout) < 0 && errno != EINTR) {
             qn_error("master: poll: %s", zmq_strerror(errno));
             return 1;
         }
@@ -2510,9 +3263,14 @@ int qn_master_run(qn_master *m)
                 s_on_message(m, qn_now_ms());
             }
         }
+        /* Pages are served between messages, from the state as it is. */
+        if (m->http)
+            qn_http_run(m->http);
         now = qn_now_ms();
         if (now >= s_puts_due(m))
             s_puts_check(m, now);
+        if (now >= s_logs_due(m))
+            s_logs_check(m, now);
         if (now >= qn_sched_deadline(m->sched)) {
             qn_sched_tick(m->sched, now);
             s_actions(m, now);

@@ -18,6 +18,8 @@ typedef struct qn_master_config {
     int shard_wait_ms;         /* ... and this long for any live holder */
     const char *curve_secret;  /* our key file: CURVE on every socket */
     const char *curve_trusted; /* dir of public keys allowed to connect */
+    const char *http;          /* status page address HOST:PORT; NULL or
+                                  "off": none */
 } qn_master_config;
 
 typedef struct qn_master qn_master;

@@ -42,10 +42,11 @@ typedef struct {
     int64_t orphan_since;  /* pending with no live holder since (0: not) */
 } s_task;
 
-/* A FIFO of task indices; each task is in it at most once. */
+/* A queue of task indices; each task is in it at most once. */
 typedef struct {
     unsigned *items;
     unsigned cap, head, len;
+    unsigned ran; /* the first ran items are tasks that ran before */
 } s_queue;
 
 typedef struct {
@@ -100,10 +101,23 @@ static void s_queue_push(s_queue *q, unsigned v)
     q->len++;
 }
 
+/* Queue v, a task that ran before: after the others that ran before,
+ * ahead of those that never ran. */
+static void s_queue_push_ran(s_queue *q, unsigned v)
+{
+    for (unsigned k = q->len; k > q->ran; k--)
+        q->items[(q->head + k) % q->cap] = q->items[(q->head + k - 1) % q->cap];
+    q->items[(q->head + q->ran) % q->cap] = v;
+    q->len++;
+    q->ran++;
+}
+
 /* Remove and return the item at position i (0: the head). */
 static unsigned s_queue_take(s_queue *q, unsigned i)
 {
     unsigned v = q->items[(q->head + i) % q->cap];
+    if (i < q->ran)
+        q->ran--;
     for (unsigned k = i; k + 1 < q->len; k++)
         q->items[(q->head + k) % q->cap] = q->items[(q->head + k + 1) % q->cap];
     q->len--;
@@ -115,6 +129,8 @@ static unsigned s_queue_pop(s_queue *q)
     unsigned v = q->items[q->head];
     q->head = (q->head + 1) % q->cap;
     q->len--;
+    if (q->ran)
+        q->ran--;
     return v;
 }
 
@@ -233,7 +249,13 @@ static void s_make_pending(qn_sched *s, s_job *j, qn_kind kind, unsigned task)
         t->queued = 1;
         t->pending_since = s->now;
         t->orphan_since = 0;
-        s_queue_push(&j->pending[kind], task);
+        /* A task that ran before (its attempt failed or was lost, or its
+         * output went with its worker) goes first: the phase cannot end
+         * without it, and it has waited once already. */
+        if (t->attempts)
+            s_queue_push_ran(&j->pending[kind], task);
+        else
+            s_queue_push(&j->pending[kind], task);
         if (kind == QN_MAP)
             s->loc_dirty = 1;
     }
@@ -481,6 +503,7 @@ static void s_end_job(qn_sched *s, int job, qn_job_state state)
             t->state = QN_TASK_PENDING;
         }
         j->pending[k].len = 0;
+        j->pending[k].ran = 0;
     }
 }
 

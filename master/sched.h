@@ -29,6 +29,9 @@
  *   locality_wait_ms without one it may go to any worker (which streams
  *   the input from a holder). A map whose input no live worker holds
  *   waits; past shard_wait_ms its job fails (QN_FAIL_NO_HOLDER).
+ * - Pending tasks start in the order they became pending, except that a
+ *   task that ran before (an attempt failed or was lost, or its map output
+ *   went with its worker) goes ahead of those that never ran.
  * - Reduces start when every map is done; a reduce waiting for a map run
  *   again does not time out meanwhile. If that map finds no free slot it
  *   may run in, a waiting reduce of its job is cancelled (not counted as

@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 TestSuite(log, .fini = qn_test_leak_check);
 
@@ -47,6 +48,48 @@ Test(log, writes_one_line_with_level_and_program_and_filters)
                   strstr(a, "]: job job-1 started\n"),
               "line: %s", a);
     cr_assert(strstr(b, " warn  tester[") && strstr(b, "]: second\n"), "%s", b);
+    unlink(path);
+    rmdir(dir);
+    free(dir);
+}
+
+/* Under systemd (JOURNAL_STREAM names stderr) lines carry their priority. */
+Test(log, journal_lines_start_with_the_priority)
+{
+    char *dir = qn_test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/journal.txt", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0);
+    char js[64];
+    snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    int saved = dup(2);
+    dup2(fd, 2);
+    setenv("JOURNAL_STREAM", js, 1);
+    qn_log_init("tester", QN_LOG_INFO);
+    qn_error("bad %d", 1);
+    qn_info("fine");
+    /* Another stream: no prefix. */
+    setenv("JOURNAL_STREAM", "1:1", 1);
+    qn_log_init("tester", QN_LOG_INFO);
+    qn_warn("plain");
+    unsetenv("JOURNAL_STREAM");
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    FILE *f = fopen(path, "r");
+    char a[512] = {0}, b[512] = {0}, c[512] = {0};
+    cr_assert_not_null(fgets(a, sizeof a, f));
+    cr_assert_not_null(fgets(b, sizeof b, f));
+    cr_assert_not_null(fgets(c, sizeof c, f));
+    fclose(f);
+    cr_assert(strncmp(a, "<3>", 3) == 0 && strstr(a, " error tester["), "%s",
+              a);
+    cr_assert(strncmp(b, "<6>", 3) == 0 && strstr(b, "]: fine\n"), "%s", b);
+    cr_assert(c[0] != '<' && strstr(c, " warn  tester["), "%s", c);
     unlink(path);
     rmdir(dir);
     free(dir);

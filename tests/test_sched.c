@@ -387,6 +387,26 @@ Test(sched, failed_attempt_is_retried_with_next_attempt_number)
     expect_none(s);
 }
 
+Test(sched, a_task_that_ran_before_goes_ahead_of_those_that_never_ran)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 4, 1, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 1);
+    expect_none(s);
+    /* Map 1 fails: its retry takes the free slot before maps 2 and 3. */
+    cr_assert_eq(qn_sched_failed(s, 10, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 2);
+    expect_none(s);
+    /* Then the others, in order. */
+    cr_assert_eq(qn_sched_done(s, 20, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 2, 1);
+    cr_assert_eq(qn_sched_done(s, 30, j, QN_MAP, 1, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 3, 1);
+    expect_none(s);
+}
+
 Test(sched, job_fails_after_max_attempts_and_cancels_the_rest)
 {
     qn_sched *s = new_sched();
@@ -1034,10 +1054,11 @@ Test(sched, worker_failing_three_attempts_is_barred_while_another_is_not)
     expect_none(s); /* w0 is busy with k */
     cr_assert_eq(qn_sched_done(s, 700, k, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
     expect_act(pop(s), QN_ACT_JOB_DONE, -1, k, QN_MAP, 0, 0);
-    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 1, 1);
-    expect_none(s);
-    cr_assert_eq(qn_sched_done(s, 800, j, QN_REDUCE, 1, 1), QN_SCHED_ACCEPTED);
+    /* The lost reduce goes ahead of the one that never ran. */
     expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 800, j, QN_REDUCE, 0, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 1, 1);
     expect_none(s);
     check_counts(s, j);
 }
@@ -1624,20 +1645,18 @@ Test(sched, backup_never_goes_to_a_barred_worker)
     int b = qn_sched_worker_join(s, 0, 1);
     int j = qn_sched_job_add(s, 0, 2, 1, 10);
     qn_sched_job_speculate(s, j, 1);
-    /* Alone, b fails four attempts (maps 0 and 1 in turn), then runs
-     * map 0's third attempt: it is barred once others join. */
-    static const unsigned task[5] = {0, 1, 0, 1, 0};
-    static const unsigned att[5] = {1, 1, 2, 2, 3};
-    for (int n = 0; n < 4; n++) {
-        expect_act(pop(s), QN_ACT_ASSIGN, b, j, QN_MAP, task[n], att[n]);
+    /* Alone, b fails four attempts of map 0 (a retry goes ahead of map 1,
+     * which never ran), then runs map 0's fifth attempt: it is barred
+     * once others join. */
+    for (unsigned n = 1; n <= 4; n++) {
+        expect_act(pop(s), QN_ACT_ASSIGN, b, j, QN_MAP, 0, n);
         expect_none(s);
-        cr_assert_eq(
-            qn_sched_failed(s, 10 * (n + 1), j, QN_MAP, task[n], att[n]),
-            QN_SCHED_ACCEPTED);
+        cr_assert_eq(qn_sched_failed(s, 10 * n, j, QN_MAP, 0, n),
+                     QN_SCHED_ACCEPTED);
     }
-    expect_act(pop(s), QN_ACT_ASSIGN, b, j, QN_MAP, 0, 3);
+    expect_act(pop(s), QN_ACT_ASSIGN, b, j, QN_MAP, 0, 5);
     int w0 = qn_sched_worker_join(s, 50, 1);
-    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 3);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
     int w1 = qn_sched_worker_join(s, 60, 1);
     expect_none(s);
     /* w1 is kept busy by a job that does not speculate. */
@@ -1647,7 +1666,7 @@ Test(sched, backup_never_goes_to_a_barred_worker)
 
     /* Map 0 is done on b; map 1 straggles on w0. Only b has a free slot,
      * and b is barred from j: no backup. */
-    cr_assert_eq(qn_sched_done(s, 1000, j, QN_MAP, 0, 3), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 1000, j, QN_MAP, 0, 5), QN_SCHED_ACCEPTED);
     expect_none(s);
     for (int64_t now = 1500; now <= 8000; now += 500) {
         beat(s, now, 3);
@@ -1658,7 +1677,7 @@ Test(sched, backup_never_goes_to_a_barred_worker)
     /* A clean worker joins: the backup goes there at once. */
     int w2 = qn_sched_worker_join(s, 8000, 1);
     qn_action a = pop(s);
-    expect_act(a, QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 4);
+    expect_act(a, QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 2);
     cr_assert_eq(a.backup, 1);
     expect_none(s);
 }

@@ -42,15 +42,19 @@ fail() {
     exit 1
 }
 
-# start_master: starts quern-master on a free loopback port; sets MASTER.
+# start_master: starts quern-master on a free loopback port, its status
+# page on another; sets MASTER and HTTP (the page's URL, ending in /).
 start_master() {
     mkfifo "$T/ready"
-    "$BIN/quern-master" --listen 'tcp://127.0.0.1:*' --ready-fd 3 "$@" \
-        3>"$T/ready" >>"$T/master.log" 2>&1 &
+    "$BIN/quern-master" --listen 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
+        --ready-fd 3 "$@" 3>"$T/ready" >>"$T/master.log" 2>&1 &
     PIDS+=($!)
     MASTER_PID=$!
-    # The master writes its endpoint to the fifo once it listens.
-    MASTER=$(timeout 10 head -n 1 "$T/ready") || fail "the master did not start"
+    # The master writes its endpoint and page URL to the fifo once it listens.
+    local ready
+    ready=$(timeout 10 head -n 2 "$T/ready") || fail "the master did not start"
+    MASTER=$(sed -n 1p <<<"$ready")
+    HTTP=$(sed -n 2p <<<"$ready")
     [ -n "$MASTER" ] || fail "the master did not start"
     rm -f "$T/ready"
 }

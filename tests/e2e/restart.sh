@@ -7,7 +7,7 @@
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
     shuf -i 20000-60000 -n 1)
 EP=tcp://127.0.0.1:$port
-"$BIN/quern-master" --listen "$EP" --heartbeat-ms 200 >>"$T/master1.log" 2>&1 &
+"$BIN/quern-master" --listen "$EP" --http off --heartbeat-ms 200 >>"$T/master1.log" 2>&1 &
 m1=$!
 PIDS+=($m1)
 MASTER=$EP
@@ -25,7 +25,7 @@ wait $m1 2>/dev/null
 set -e
 PIDS=("${PIDS[@]/$m1/}") # stopped here, not at the end
 PIDS=($(printf '%s\n' "${PIDS[@]}" | grep .))
-"$BIN/quern-master" --listen "$EP" --heartbeat-ms 200 >>"$T/master2.log" 2>&1 &
+"$BIN/quern-master" --listen "$EP" --http off --heartbeat-ms 200 >>"$T/master2.log" 2>&1 &
 PIDS+=($!)
 # The worker learns the new master does not know it and kills the old
 # master's attempt.

@@ -33,6 +33,9 @@
  *                   straggler); later attempts of the task run at full speed
  *   slow_match=STRING  only tasks whose shard name contains STRING are slow
  *
+ * Writing to stderr (what quern logs shows):
+ *   say=TEXT        at setup, write "faulty: TEXT (pid PID)" to stderr
+ *
  * Telling the test what runs, without polling:
  *   fifo=PATH       on setup of an attempt of the failing phase (only with
  *                   fail=, not for phase=reduce), write "started PID" to
@@ -172,6 +175,9 @@ static int s_misbehave(quern_task *t, unsigned long long idx)
 
 static int f_setup(quern_task *t)
 {
+    const char *say = quern_arg(t, "say");
+    if (say)
+        fprintf(stderr, "faulty: %s (pid %d)\n", say, (int)getpid());
     const char *fifo = quern_arg(t, "fifo");
     if (fifo && quern_arg(t, "fail") && !s_is_phase(t, "reduce")) {
         FILE *f = fopen(fifo, "w");
