@@ -873,7 +873,8 @@ static int s_cmd_logs(int argc, char **argv)
         } else if (o.json) {
             /* Bytes that are not UTF-8 become "?" in JSON. */
             char *text = qn_malloc(r->data.len + 1);
-            memcpy(text, r->data.data, r->data.len);
+            if (r->data.len)
+                memcpy(text, r->data.data, r->data.len);
             text[r->data.len] = '\0';
             qn_utf8_sanitize(text);
             json_t *v = json_pack(
@@ -897,7 +898,8 @@ static int s_cmd_logs(int argc, char **argv)
                         "quern: stderr of %s attempt %u (on %s), %zu "
                         "bytes\n",
                         tn, r->attempt, r->worker_id, r->data.len);
-            fwrite(r->data.data, 1, r->data.len, stdout);
+            if (r->data.len)
+                fwrite(r->data.data, 1, r->data.len, stdout);
         }
         qn_wire_free(reply);
     }

@@ -282,7 +282,7 @@ void qn_print_tasks(FILE *f, const Quern__JobStatus *st)
 {
     static const char *const states[] = {"pending", "running", "done"};
     fprintf(f, "  tasks:\n    %-7s %-8s %-8s %-24s %-7s %9s %5s\n", "task",
-            "state", "attempt", "worker", "input", "time", "done");
+            "state", "attempt", "worker", "where", "time", "done");
     for (size_t i = 0; i < st->n_tasks; i++) {
         const Quern__TaskInfo *t = st->tasks[i];
         char tn[24], att[24] = "-", dur[32] = "-";

@@ -13,16 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
-#define MAX_CONNECTIONS 64 /* browsers and scrapers at once */
-#define IDLE_TIMEOUT_S 15  /* a connection idle this long is closed */
+#define MAX_CONNECTIONS 64    /* browsers and scrapers at once */
+#define IDLE_TIMEOUT_S 15     /* a connection idle this long is closed */
+#define PER_IP_CONNECTIONS 16 /* ... and from one address at most */
 
 struct qn_http {
     struct MHD_Daemon *d;
     qn_http_handler fn;
     void *ctx;
     char url[128];
+    int loopback; /* bound to a loopback address: check Host */
 };
 
 struct qn_http_req {
@@ -75,6 +78,21 @@ static enum MHD_Result s_queue(struct MHD_Connection *c, unsigned status,
     return rc;
 }
 
+/* Is the Host header a loopback name (or absent, as in HTTP/1.0)? */
+static int s_host_ok(const char *host)
+{
+    if (!host)
+        return 1;
+    static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t n = strlen(names[i]);
+        if (strncasecmp(host, names[i], n) == 0 &&
+            (host[n] == '\0' || host[n] == ':'))
+            return 1;
+    }
+    return 0;
+}
+
 static enum MHD_Result s_access(void *cls, struct MHD_Connection *c,
                                 const char *url, const char *method,
                                 const char *version, const char *upload,
@@ -106,6 +124,15 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *c,
             MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
         MHD_destroy_response(r);
         return rc;
+    }
+    if (h->loopback && !s_host_ok(MHD_lookup_connection_value(
+                           c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))) {
+        /* A page elsewhere that got a browser here by DNS rebinding. */
+        static const char msg[] =
+            "{\"error\": \"this server answers only to loopback names "
+            "(127.0.0.1, localhost, [::1])\"}\n";
+        return s_queue(c, MHD_HTTP_FORBIDDEN, "application/json",
+                       qn_strdup(msg), sizeof msg - 1);
     }
     qn_http_req req = {.c = c, .path = url};
     qn_http_reply out = {.status = 200, .type = "text/plain; charset=utf-8"};
@@ -178,7 +205,8 @@ qn_http *qn_http_start(const char *addr, qn_http_handler fn, void *ctx,
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, s_access, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)PER_IP_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_END);
     if (!h->d) {
         int e = errno;
@@ -194,10 +222,14 @@ qn_http *qn_http_start(const char *addr, qn_http_handler fn, void *ctx,
     unsigned port = pi ? pi->port : 0;
     char host[INET6_ADDRSTRLEN] = "";
     if (ss.ss_family == AF_INET6) {
+        h->loopback =
+            IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
                   sizeof host);
         snprintf(h->url, sizeof h->url, "http://[%s]:%u/", host, port);
     } else {
+        h->loopback =
+            (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
                   sizeof host);
         snprintf(h->url, sizeof h->url, "http://%s:%u/", host, port);

@@ -340,6 +340,7 @@ static void s_event(qn_master *m, int level, const char *what, int jx, int kind,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    qn_utf8_sanitize(msg); /* a cut may split a character */
     qn_log((enum qn_log_level)level, "master: %s", msg);
     if (!m->events)
         m->events = qn_calloc(EVENTS_KEPT, sizeof *m->events);
@@ -1376,6 +1377,8 @@ static void s_map_rerun(qn_master *m, const qn_action *a)
     j->dirty = 1;
 }
 
+static void s_logs_worker_gone(qn_master *m, int w);
+
 static void s_actions(qn_master *m, int64_t now)
 {
     qn_action a;
@@ -1431,6 +1434,7 @@ static void s_actions(qn_master *m, int64_t now)
             if (m->cfg.heartbeat_ms > 0)
                 m->heartbeats_missed +=
                     (uint64_t)(m->cfg.dead_ms / m->cfg.heartbeat_ms);
+            s_logs_worker_gone(m, a.worker);
             for (int jx = 0; jx < m->njobs; jx++)
                 if (m->jobs[jx].committing)
                     s_replicate(m, jx, now);
@@ -2354,7 +2358,8 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
 static void s_on_status(qn_master *m, const Quern__StatusRequest *rq)
 {
     if (!rq->job_id[0]) {
-        s_send_status(m, m->in.id, m->in.idlen, -1, NULL, rq->tasks);
+        s_send_status(m, m->in.id, m->in.idlen, -1, NULL,
+                      0); /* tasks: one job's */
         return;
     }
     int jx = s_job_by_id(m, rq->job_id);
@@ -2722,18 +2727,39 @@ static void s_json_error(qn_http_reply *out, unsigned status, const char *fmt,
     s_json_reply(out, status, json_pack("{s:s}", "error", msg));
 }
 
-static json_t *s_api_job(qn_master *m, int jx, int tasks, int64_t now)
+static json_t *s_api_job(qn_master *m, int jx)
 {
     Quern__JobStatus st;
     s_status_mem mem = {0};
     s_status(m, jx, &st, &mem);
-    if (tasks)
-        s_status_tasks(m, jx, &st, &mem, now);
-    json_t *o = tasks ? json_array() : qn_json_job(&st);
-    for (size_t i = 0; tasks && i < st.n_tasks; i++)
-        json_array_append_new(o, qn_json_task(st.tasks[i]));
+    json_t *o = qn_json_job(&st);
     s_status_release(&mem);
     return o;
+}
+
+/*
+ * A job's tasks, maps then reduces; only those whose state is named in
+ * states ("pending,running", NULL: any), at most limit (0: no limit).
+ */
+static json_t *s_api_tasks(qn_master *m, int jx, const char *states,
+                           unsigned long limit, int64_t now)
+{
+    static const char *const names[] = {"pending", "running", "done"};
+    s_job *j = &m->jobs[jx];
+    json_t *a = json_array();
+    unsigned long n = 0;
+    for (int k = 0; k < 2; k++) {
+        unsigned count = k ? j->nreduce : j->nmaps;
+        for (unsigned i = 0; i < count && (!limit || n < limit); i++) {
+            Quern__TaskInfo ti;
+            s_task_info(m, jx, (qn_kind)k, i, now, &ti);
+            if (states && ti.state < 3 && !strstr(states, names[ti.state]))
+                continue;
+            json_array_append_new(a, qn_json_task(&ti));
+            n++;
+        }
+    }
+    return a;
 }
 
 static json_t *s_api_workers(qn_master *m, int64_t now)
@@ -2956,7 +2982,7 @@ static void s_on_http(void *ctx, const qn_http_req *req, qn_http_reply *out)
     } else if (strcmp(rest, "jobs") == 0) {
         json_t *a = json_array();
         for (int i = 0; i < m->njobs; i++)
-            json_array_append_new(a, s_api_job(m, i, 0, now));
+            json_array_append_new(a, s_api_job(m, i));
         s_json_reply(out, 200, a);
     } else if (strncmp(rest, "jobs/", 5) == 0) {
         char id[64];
@@ -2968,15 +2994,20 @@ static void s_on_http(void *ctx, const qn_http_req *req, qn_http_reply *out)
         }
         memcpy(id, rest + 5, len);
         id[len] = '\0';
+        qn_utf8_sanitize(id); /* it goes back in the JSON error */
         int jx = s_job_by_id(m, id);
-        if (jx < 0)
+        if (jx < 0) {
             s_json_error(out, 404, "no job %s", id);
-        else if (!slash)
-            s_json_reply(out, 200, s_api_job(m, jx, 0, now));
-        else if (strcmp(slash, "/tasks") == 0)
-            s_json_reply(out, 200, s_api_job(m, jx, 1, now));
-        else
-            s_json_error(out, 404, "not found: /api/v1/jobs/%s%s", id, slash);
+        } else if (!slash) {
+            s_json_reply(out, 200, s_api_job(m, jx));
+        } else if (strcmp(slash, "/tasks") == 0) {
+            const char *lim = qn_http_query(req, "limit");
+            s_json_reply(out, 200,
+                         s_api_tasks(m, jx, qn_http_query(req, "state"),
+                                     lim ? strtoul(lim, NULL, 10) : 0, now));
+        } else {
+            s_json_error(out, 404, "not found: /api/v1/jobs/%s/...", id);
+        }
     } else {
         s_json_error(out, 404,
                      "not found: the API has cluster, workers, jobs, "
@@ -3083,8 +3114,10 @@ static void s_on_logs_reply(qn_master *m, const Quern__LogsReply *r)
         s_logs_wait *lw = &m->logs[i];
         if (lw->id != r->request)
             continue;
-        if (strcmp(m->workers[lw->worker].id, r->worker_id) != 0) {
-            s_drop(m, "logs reply from the wrong worker");
+        const s_worker *w = &m->workers[lw->worker];
+        if (strcmp(w->id, r->worker_id) != 0 || w->routelen != m->in.idlen ||
+            memcmp(w->route, m->in.id, m->in.idlen) != 0) {
+            s_drop(m, "logs reply from another peer than the worker asked");
             return;
         }
         s_logs_answer(m, lw->route, lw->routelen, r, NULL);
@@ -3092,6 +3125,25 @@ static void s_on_logs_reply(qn_master *m, const Quern__LogsReply *r)
         return;
     }
     qn_debug("master: a logs reply nobody waits for (late?)");
+}
+
+/* Answer the logs requests waiting for worker w, which is gone. */
+static void s_logs_worker_gone(qn_master *m, int w)
+{
+    for (size_t i = 0; i < m->nlogs;) {
+        s_logs_wait *lw = &m->logs[i];
+        if (lw->worker != w) {
+            i++;
+            continue;
+        }
+        char err[200];
+        snprintf(err, sizeof err,
+                 "worker %s was lost before it sent the log; its stderr went "
+                 "with it",
+                 m->workers[w].id);
+        s_logs_answer(m, lw->route, lw->routelen, NULL, err);
+        m->logs[i] = m->logs[--m->nlogs];
+    }
 }
 
 /* Answer the logs requests whose worker did not answer in time. */

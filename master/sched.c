@@ -42,11 +42,18 @@ typedef struct {
     int64_t orphan_since;  /* pending with no live holder since (0: not) */
 } s_task;
 
-/* A queue of task indices; each task is in it at most once. */
+/* A FIFO of task indices. */
 typedef struct {
     unsigned *items;
     unsigned cap, head, len;
-    unsigned ran; /* the first ran items are tasks that ran before */
+} s_ring;
+
+/* A job's pending tasks of one kind; each task is in it at most once.
+ * Tasks that ran before (failed, lost, or their output lost) come first,
+ * in the order they became pending, then those that never ran. */
+typedef struct {
+    s_ring ran, fresh;
+    unsigned len; /* ran.len + fresh.len */
 } s_queue;
 
 typedef struct {
@@ -95,43 +102,66 @@ struct qn_sched {
 
 /* ---- small containers ---------------------------------------------------- */
 
+static void s_ring_push(s_ring *r, unsigned v)
+{
+    r->items[(r->head + r->len) % r->cap] = v;
+    r->len++;
+}
+
+static unsigned s_ring_take(s_ring *r, unsigned i)
+{
+    unsigned v = r->items[(r->head + i) % r->cap];
+    if (i == 0) {
+        r->head = (r->head + 1) % r->cap;
+    } else {
+        for (unsigned k = i; k + 1 < r->len; k++)
+            r->items[(r->head + k) % r->cap] =
+                r->items[(r->head + k + 1) % r->cap];
+    }
+    r->len--;
+    return v;
+}
+
+/* The item at position i (0: the head). */
+static unsigned s_queue_at(const s_queue *q, unsigned i)
+{
+    const s_ring *r = i < q->ran.len ? &q->ran : &q->fresh;
+    if (r == &q->fresh)
+        i -= q->ran.len;
+    return r->items[(r->head + i) % r->cap];
+}
+
+/* Queue a task that never ran. */
 static void s_queue_push(s_queue *q, unsigned v)
 {
-    q->items[(q->head + q->len) % q->cap] = v;
+    s_ring_push(&q->fresh, v);
     q->len++;
 }
 
-/* Queue v, a task that ran before: after the others that ran before,
- * ahead of those that never ran. */
+/* Queue a task that ran before: ahead of those that never ran. */
 static void s_queue_push_ran(s_queue *q, unsigned v)
 {
-    for (unsigned k = q->len; k > q->ran; k--)
-        q->items[(q->head + k) % q->cap] = q->items[(q->head + k - 1) % q->cap];
-    q->items[(q->head + q->ran) % q->cap] = v;
+    s_ring_push(&q->ran, v);
     q->len++;
-    q->ran++;
 }
 
 /* Remove and return the item at position i (0: the head). */
 static unsigned s_queue_take(s_queue *q, unsigned i)
 {
-    unsigned v = q->items[(q->head + i) % q->cap];
-    if (i < q->ran)
-        q->ran--;
-    for (unsigned k = i; k + 1 < q->len; k++)
-        q->items[(q->head + k) % q->cap] = q->items[(q->head + k + 1) % q->cap];
     q->len--;
-    return v;
+    if (i < q->ran.len)
+        return s_ring_take(&q->ran, i);
+    return s_ring_take(&q->fresh, i - q->ran.len);
 }
 
 static unsigned s_queue_pop(s_queue *q)
 {
-    unsigned v = q->items[q->head];
-    q->head = (q->head + 1) % q->cap;
-    q->len--;
-    if (q->ran)
-        q->ran--;
-    return v;
+    return s_queue_take(q, 0);
+}
+
+static void s_queue_clear(s_queue *q)
+{
+    q->ran.len = q->fresh.len = q->len = 0;
 }
 
 static void s_act(qn_sched *s, qn_action a)
@@ -204,7 +234,8 @@ void qn_sched_destroy(qn_sched **self_p)
     for (int j = 0; j < s->njobs; j++) {
         for (int k = 0; k < 2; k++) {
             free(s->jobs[j].tasks[k]);
-            free(s->jobs[j].pending[k].items);
+            free(s->jobs[j].pending[k].ran.items);
+            free(s->jobs[j].pending[k].fresh.items);
         }
         free(s->jobs[j].wfail);
     }
@@ -288,8 +319,8 @@ static void s_refresh_orphans(qn_sched *s, int64_t now)
             continue;
         s_queue *q = &j->pending[QN_MAP];
         for (unsigned i = 0; i < q->len; i++) {
-            s_task *t = &j->tasks[QN_MAP][q->items[(q->head + i) % q->cap]];
-            if (s_held(s, jx, q->items[(q->head + i) % q->cap]))
+            s_task *t = &j->tasks[QN_MAP][s_queue_at(q, i)];
+            if (s_held(s, jx, s_queue_at(q, i)))
                 t->orphan_since = 0;
             else if (!t->orphan_since)
                 t->orphan_since = now ? now : 1; /* 0 means "held" */
@@ -350,7 +381,7 @@ static int s_offer(const qn_sched *s, int jx, int w, int64_t now,
         unsigned n = q->len < SCAN_MAX ? q->len : SCAN_MAX;
         int remote = -1;
         for (unsigned i = 0; i < n; i++) {
-            unsigned t = q->items[(q->head + i) % q->cap];
+            unsigned t = s_queue_at(q, i);
             int l = s_where(s, jx, t, w);
             if (l != 0) {
                 *kind = QN_MAP;
@@ -502,8 +533,7 @@ static void s_end_job(qn_sched *s, int job, qn_job_state state)
             s_cancel_all(s, job, (qn_kind)k, i, QN_CANCEL_JOB_END);
             t->state = QN_TASK_PENDING;
         }
-        j->pending[k].len = 0;
-        j->pending[k].ran = 0;
+        s_queue_clear(&j->pending[k]);
     }
 }
 
@@ -663,7 +693,7 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
         unsigned need = j->pending[QN_MAP].len;
         while (need > 0) {
             s_queue *q = &j->pending[QN_MAP];
-            if (j->tasks[QN_MAP][q->items[q->head]].orphan_since)
+            if (j->tasks[QN_MAP][s_queue_at(q, 0)].orphan_since)
                 break; /* nowhere to read it from: no slot helps */
             /* The youngest waiting reduce attempt: it lost least. */
             int best = -1;
@@ -884,8 +914,10 @@ int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
     j->max_attempts = max_attempts;
     for (int k = 0; k < 2; k++) {
         j->tasks[k] = qn_calloc(j->n[k], sizeof(s_task));
-        j->pending[k].items = qn_calloc(j->n[k], sizeof(unsigned));
-        j->pending[k].cap = j->n[k];
+        j->pending[k].ran.items = qn_calloc(j->n[k], sizeof(unsigned));
+        j->pending[k].ran.cap = j->n[k];
+        j->pending[k].fresh.items = qn_calloc(j->n[k], sizeof(unsigned));
+        j->pending[k].fresh.cap = j->n[k];
         for (unsigned i = 0; i < j->n[k]; i++) {
             j->tasks[k][i].done_worker = -1;
             s_make_pending(s, j, (qn_kind)k, i);
@@ -1175,7 +1207,7 @@ void qn_sched_tick(qn_sched *s, int64_t now)
             continue;
         s_queue *q = &j->pending[QN_MAP];
         for (unsigned i = 0; i < q->len; i++) {
-            unsigned t = q->items[(q->head + i) % q->cap];
+            unsigned t = s_queue_at(q, i);
             int64_t since = j->tasks[QN_MAP][t].orphan_since;
             if (!since || now - since < s->cfg.shard_wait_ms)
                 continue;
@@ -1208,8 +1240,7 @@ int64_t qn_sched_deadline(const qn_sched *s)
         const s_queue *q = &j->pending[QN_MAP];
         unsigned n = q->len < SCAN_MAX ? q->len : SCAN_MAX;
         for (unsigned i = 0; i < n; i++) {
-            const s_task *t =
-                &j->tasks[QN_MAP][q->items[(q->head + i) % q->cap]];
+            const s_task *t = &j->tasks[QN_MAP][s_queue_at(q, i)];
             int64_t when =
                 t->orphan_since
                     ? t->orphan_since + s->cfg.shard_wait_ms

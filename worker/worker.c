@@ -862,7 +862,8 @@ static void s_locations(qn_worker *w, Quern__Envelope *env)
     s_flush_out(a);
 }
 
-/* Keep the stderr of the attempts of the newest LOG_JOBS_KEPT jobs. */
+/* Keep the stderr of the attempts of the newest LOG_JOBS_KEPT jobs that
+ * have no attempt running here (and of every job that has). */
 static void s_logs_prune(qn_worker *w)
 {
     qn_buf dir = {0};
@@ -883,6 +884,12 @@ static void s_logs_prune(qn_worker *w)
         if (e->d_name[0] == '.' ||
             fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
             !S_ISDIR(st.st_mode))
+            continue;
+        /* A job with attempts here is not done writing its logs. */
+        int live = 0;
+        for (size_t i = 0; i < w->natt && !live; i++)
+            live = strcmp(w->att[i].job_id, e->d_name) == 0;
+        if (live)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;

@@ -104,6 +104,12 @@ check "$T/body" 'type == "array" and length == 10 and all(.[];
     any(.[]; .state == "done" and .attempt >= 1 and (.worker|type) == "string" and
         .locality == "any" and .duration_ms >= 0)' "/api/v1/jobs/$id/tasks"
 
+# Filtered and limited: what the page asks of a big job.
+get "api/v1/jobs/$id/tasks?state=done&limit=2" >/dev/null
+check "$T/body" 'length >= 1 and length <= 2 and all(.[]; .state == "done")' "tasks?state=done&limit=2"
+get "api/v1/jobs/$id/tasks?state=pending,running" >/dev/null
+check "$T/body" 'all(.[]; .state != "done")' "tasks?state=pending,running"
+
 [ "$(get api/v1/events)" = "200 application/json" ] || fail "events"
 check "$T/body" 'type == "array" and length >= 3 and all(.[];
     (.seq|type) == "number" and (.time_ms|type) == "number" and
@@ -153,6 +159,12 @@ check "$T/body" '.error | test("no-such-job")' "404 body"
 [ "$(get api/v1/nothing)" = "404 application/json" ] || fail "unknown path"
 code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -X POST "${HTTP}api/v1/jobs")
 [ "$code" = 405 ] || fail "POST answered $code, not 405"
+# A page elsewhere that rebinds its name to 127.0.0.1 gets nothing.
+code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H 'Host: evil.example:80' "${HTTP}api/v1/jobs")
+[ "$code" = 403 ] || fail "a foreign Host header was answered with $code, not 403"
+code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' -H 'Host: localhost' "${HTTP}api/v1/cluster")
+[ "$code" = 200 ] || fail "Host: localhost was answered with $code"
+[ "$(get 'api/v1/jobs/%ff%fe')" = "404 application/json" ] || fail "a job id that is not UTF-8: $(cat "$T/body")"
 
 # The job ends well, and the API says so.
 end=$((SECONDS + 60))
@@ -166,4 +178,7 @@ check "$T/body" '.state == "succeeded" and .eta_ms == null and .map_progress == 
 get api/v1/events >/dev/null
 check "$T/body" '[.[].kind] | index("attempt_failed") != null and
     index("task_rerun") != null and index("job_succeeded") != null' "events after the job"
+# An attempt that wrote nothing to stderr: an empty log, not an error.
+"$QUERN" logs "$id" r0 --master "$MASTER" >"$T/r0.out" 2>"$T/r0.err" || fail "logs r0: $(cat "$T/r0.err")"
+[ ! -s "$T/r0.out" ] || fail "reduce 0 wrote to stderr? $(cat "$T/r0.out")"
 echo "ok: the JSON API, the page and /metrics keep their contract"
