@@ -61,4 +61,8 @@ if grep -qE 'src="https?:|href="https?:' "$T/dom.html"; then fail "the page refe
 
 browse --screenshot="$SHOTS/status-page.png" >/dev/null || fail "no screenshot: $(tail -n 20 "$T/chromium.log")"
 [ -s "$SHOTS/status-page.png" ] || fail "empty screenshot"
-echo "ok: the page shows job $id, its progress, dead worker $dead and $rerun run again; screenshot $SHOTS/status-page.png"
+# And on a phone's screen (the later --window-size wins).
+browse --window-size=390,1600 --screenshot="$SHOTS/status-page-phone.png" >/dev/null ||
+    fail "no phone screenshot: $(tail -n 20 "$T/chromium.log")"
+[ -s "$SHOTS/status-page-phone.png" ] || fail "empty phone screenshot"
+echo "ok: the page shows job $id, its progress, dead worker $dead and $rerun run again; screenshots in $SHOTS"
