@@ -2787,18 +2787,26 @@ static void s_jobs_by_state(qn_master *m, unsigned out[4])
             out[m->jobs[i].state]++;
 }
 
-static json_t *s_api_cluster(qn_master *m, int64_t now)
+/* Workers alive and dead, and the slots of the live ones, busy or not. */
+static void s_worker_counts(qn_master *m, unsigned *alive, unsigned *dead,
+                            unsigned *slots, unsigned *busy)
 {
-    unsigned alive = 0, dead = 0, slots = 0, busy = 0, js[4];
+    *alive = *dead = *slots = *busy = 0;
     for (int w = 0; w < m->nworkers; w++) {
         if (!qn_sched_worker_alive(m->sched, w)) {
-            dead++;
+            (*dead)++;
             continue;
         }
-        alive++;
-        slots += m->workers[w].slots;
-        busy += qn_sched_worker_busy(m->sched, w);
+        (*alive)++;
+        *slots += m->workers[w].slots;
+        *busy += qn_sched_worker_busy(m->sched, w);
     }
+}
+
+static json_t *s_api_cluster(qn_master *m, int64_t now)
+{
+    unsigned alive, dead, slots, busy, js[4];
+    s_worker_counts(m, &alive, &dead, &slots, &busy);
     s_jobs_by_state(m, js);
     return json_pack("{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
                      " s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
@@ -2866,16 +2874,8 @@ static void s_metric(qn_buf *b, const char *name, const char *type,
 static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
 {
     qn_buf b = {0};
-    unsigned alive = 0, dead = 0, slots = 0, busy = 0, js[4];
-    for (int w = 0; w < m->nworkers; w++) {
-        if (!qn_sched_worker_alive(m->sched, w)) {
-            dead++;
-            continue;
-        }
-        alive++;
-        slots += m->workers[w].slots;
-        busy += qn_sched_worker_busy(m->sched, w);
-    }
+    unsigned alive, dead, slots, busy, js[4];
+    s_worker_counts(m, &alive, &dead, &slots, &busy);
     s_jobs_by_state(m, js);
     s_metric(&b, "quern_workers", "gauge", "Workers known to the master.");
     qn_buf_printf(&b, "quern_workers{state=\"alive\"} %u\n", alive);
