@@ -39,11 +39,12 @@ tail -n +2 "$W/job.json" >"$W/res.json"
 loc=$(jq '.counters.data_local_maps' "$W/res.json")
 rem=$(jq '.counters.remote_maps' "$W/res.json")
 rb=$(jq '.counters.map_remote_bytes // 0' "$W/res.json")
+bk=$(jq '.counters.backup_attempts // 0' "$W/res.json")
 sh=$(jq '.counters.shuffle_bytes // .counters.shuffle_stored_bytes // 0' "$W/res.json")
 input=$(du -sb "$W/in" | cut -f1)
 printf '\ninput: %s bytes in 16 files; 4 worker hosts, 2 replicas, 64 MiB shards\n' "$input"
 printf 'put:        %6.1f s   %12d bytes across hosts (%.2fx the input)\n' \
     "$(echo "$t1 - $t0" | bc)" $((b1 - b0)) "$(echo "($b1 - $b0) / $input" | bc -l)"
-printf 'word count: %6.1f s   %12d bytes across hosts; maps: %d data-local, %d remote (%s%% local; %d bytes streamed)\n' \
-    "$(echo "$t2 - $t1" | bc)" $((b2 - b1)) "$loc" "$rem" "$(echo "100 * $loc / ($loc + $rem)" | bc)" "$rb"
+printf 'word count: %6.1f s   %12d bytes across hosts; map attempts: %d data-local, %d remote (%s%% local), %d of them backups; %d bytes streamed by the attempts whose output counted\n' \
+    "$(echo "$t2 - $t1" | bc)" $((b2 - b1)) "$loc" "$rem" "$(echo "100 * $loc / ($loc + $rem)" | bc)" "$bk" "$rb"
 grep -E "job-|shuffle:|locality:" "$W/job.err" | head -5 || true
