@@ -45,7 +45,7 @@ TASK_SRC   := worker/task.c worker/maptask.c worker/reducetask.c worker/fetch.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))
-TOOLS      := $(BUILD)/tests/gentext
+TOOLS      := $(BUILD)/tests/gentext $(BUILD)/tests/teravalidate
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 PB_C  := $(GEN)/quern.pb-c.c
@@ -121,6 +121,10 @@ $(BUILD)/tests/jobs/%.so: tests/jobs/%.c lib/quern.h
 $(BUILD)/tests/gentext: $(OBJ)/tests/tools/gentext.o $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/teravalidate: $(OBJ)/tests/tools/teravalidate.o
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ -lz
 
 # Unit tests link the daemons' modules, not their main()s.
 $(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC) $(TASK_SRC)) $(PAGE_O) $(LIBA)

@@ -33,6 +33,10 @@ extern "C" {
 typedef struct quern_task quern_task;     /* the running task attempt */
 typedef struct quern_values quern_values; /* one key's values, in reduce */
 enum quern_input { QUERN_LINES = 0, QUERN_WHOLE, QUERN_FIXED };
+/* How reduce output is written: `key<TAB>value<LF>` (the default), or the
+ * key's bytes and then the value's, nothing added (records that carry
+ * their own framing, like fixed-size or newline-terminated ones). */
+enum quern_output { QUERN_OUTPUT_LINES = 0, QUERN_OUTPUT_RAW };
 typedef struct quern_job {
     unsigned abi;
     const char *name;
@@ -49,6 +53,8 @@ typedef struct quern_job {
     int (*compare)(const void *a, size_t alen, const void *b, size_t blen);
     int (*setup)(quern_task *t);
     void (*teardown)(quern_task *t);
+    enum quern_output output; /* added after ABI 1's first release: a
+                                 plugin built before it reads as LINES */
 } quern_job;
 #define QUERN_JOB(...)                                                         \
     const quern_job quern_job_v1 = {.abi = QUERN_ABI, __VA_ARGS__}
@@ -56,7 +62,8 @@ typedef struct quern_job {
 /*
  * Emit one key/value pair. In map it goes to the shuffle, in combine to the
  * map's output (with the key combine was given), in reduce to the job's
- * output as `key<TAB>value<LF>`. The bytes are copied before it returns.
+ * output as `key<TAB>value<LF>` (or as the bare bytes with
+ * QUERN_OUTPUT_RAW). The bytes are copied before it returns.
  * Returns 0, or <0 when the task must stop (return non-zero from the
  * callback then).
  */

@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -126,23 +127,30 @@ int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
             return qn_task_failf(t, "writing map output: %s", qn_strerror(rc));
         qn_task_count(t, QN_C_COMBINE_OUT, 1);
         return 0;
-    case QN_EMIT_REDUCE:
-        if (qn_buf_reserve(&t->out, klen + vlen + 2) < 0)
+    case QN_EMIT_REDUCE: {
+        int raw = t->job->output == QUERN_OUTPUT_RAW;
+        size_t len = klen + vlen + (raw ? 0 : 2);
+        if (qn_buf_reserve(&t->out, len) < 0)
             return qn_task_failf(t, "out of memory");
-        memcpy(t->out.data + t->out.len, key, klen);
+        if (klen)
+            memcpy(t->out.data + t->out.len, key, klen);
         t->out.len += klen;
-        t->out.data[t->out.len++] = '\t';
-        memcpy(t->out.data + t->out.len, val, vlen);
+        if (!raw)
+            t->out.data[t->out.len++] = '\t';
+        if (vlen)
+            memcpy(t->out.data + t->out.len, val, vlen);
         t->out.len += vlen;
-        t->out.data[t->out.len++] = '\n';
+        if (!raw)
+            t->out.data[t->out.len++] = '\n';
         qn_task_count(t, QN_C_REDUCE_OUT_RECORDS, 1);
-        qn_task_count(t, QN_C_REDUCE_OUT_BYTES, (long long)(klen + vlen + 2));
+        qn_task_count(t, QN_C_REDUCE_OUT_BYTES, (long long)len);
         if (t->out.len >= OUT_FLUSH) {
             rc = qn_task_flush_output(t);
             if (rc < 0)
                 return qn_task_failf(t, "writing output: %s", qn_strerror(rc));
         }
         return 0;
+    }
     default:
         return qn_task_failf(t, "quern_emit called outside map, combine, "
                                 "reduce or teardown");
@@ -503,7 +511,25 @@ static int s_load_plugin(quern_task *t)
     t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!t->dl)
         return qn_task_failf(t, "cannot load plugin: %s", dlerror());
-    const quern_job *job = dlsym(t->dl, "quern_job_v1");
+    const quern_job *job = NULL;
+    const ElfW(Sym) *sym = NULL;
+    void *addr = dlsym(t->dl, "quern_job_v1");
+    Dl_info info;
+    /* A plugin built against an older quern.h has a shorter quern_job:
+     * copy what it has (the symbol's size says how much), zero the rest. */
+    if (addr && dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) != 0 &&
+        sym) {
+        size_t n = sym->st_size < sizeof t->job_copy ? sym->st_size
+                                                     : sizeof t->job_copy;
+        memset(&t->job_copy, 0, sizeof t->job_copy);
+        memcpy(&t->job_copy, addr, n);
+        job = &t->job_copy;
+    } else if (addr) {
+        return qn_task_failf(t,
+                             "plugin %s: cannot tell the size of "
+                             "quern_job_v1",
+                             path);
+    }
     if (!job)
         return qn_task_failf(t,
                              "plugin %s does not define quern_job_v1 "

@@ -80,7 +80,8 @@ struct quern_values {
 
 struct quern_task {
     Quern__TaskSpec *spec; /* owned */
-    const quern_job *job;  /* the plugin's definition */
+    const quern_job *job;  /* the plugin's definition (job_copy) */
+    quern_job job_copy;    /* it, with fields it predates zeroed */
     void *dl;              /* dlopen handle */
     int ctl;               /* fd 3: the worker */
     qn_emit_mode mode;
