@@ -42,6 +42,11 @@ void qn_log_init(const char *program, enum qn_log_level level)
     s_journal = s_is_journal();
 }
 
+const char *qn_log_level_name(enum qn_log_level level)
+{
+    return s_names[(unsigned)level & 3];
+}
+
 int qn_log_parse_level(const char *name)
 {
     for (int i = 0; i < 4; i++)

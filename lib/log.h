@@ -17,6 +17,9 @@ enum qn_log_level {
 /* Set the program name shown on each line and the most verbose level. */
 void qn_log_init(const char *program, enum qn_log_level level);
 
+/* "error", "warn", "info" or "debug". */
+const char *qn_log_level_name(enum qn_log_level level);
+
 /* Parse "error", "warn", "info" or "debug"; returns the level or -1. */
 int qn_log_parse_level(const char *name);
 

@@ -18,6 +18,12 @@ const char *qn_job_state_name(int state)
     }
 }
 
+const char *qn_task_state_name(unsigned state)
+{
+    static const char *const names[] = {"pending", "running", "done"};
+    return state < 3 ? names[state] : "unknown";
+}
+
 void qn_task_name(char *out, size_t cap, int kind, unsigned index)
 {
     snprintf(out, cap, "%c%u", kind == QUERN__TASK_KIND__REDUCE ? 'r' : 'm',
@@ -192,14 +198,13 @@ json_t *qn_json_worker(const Quern__WorkerInfo *w)
 
 json_t *qn_json_task(const Quern__TaskInfo *t)
 {
-    static const char *const states[] = {"pending", "running", "done"};
     json_t *o = json_object();
     char tn[24];
     qn_task_name(tn, sizeof tn, t->kind, t->index);
     s_set(o, "task", json_string(tn));
     s_set(o, "kind", json_string(s_kind(t->kind)));
     s_set(o, "index", s_int(t->index));
-    s_set(o, "state", json_string(t->state < 3 ? states[t->state] : "unknown"));
+    s_set(o, "state", json_string(qn_task_state_name(t->state)));
     s_set(o, "attempt", t->attempt ? s_int(t->attempt) : json_null());
     s_set(o, "attempts", s_int(t->attempts));
     s_set(o, "failures", s_int(t->failures));

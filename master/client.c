@@ -280,7 +280,6 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
 
 void qn_print_tasks(FILE *f, const Quern__JobStatus *st)
 {
-    static const char *const states[] = {"pending", "running", "done"};
     fprintf(f, "  tasks:\n    %-7s %-8s %-8s %-24s %-7s %9s %5s\n", "task",
             "state", "attempt", "worker", "where", "time", "done");
     for (size_t i = 0; i < st->n_tasks; i++) {
@@ -295,7 +294,7 @@ void qn_print_tasks(FILE *f, const Quern__JobStatus *st)
                           : t->locality == 0 ? "remote"
                                              : "-";
         fprintf(f, "    %-7s %-8s %-8s %-24s %-7s %9s %4.0f%%\n", tn,
-                t->state < 3 ? states[t->state] : "?", att,
+                qn_task_state_name(t->state), att,
                 t->worker_id[0] ? t->worker_id : "-", loc, dur,
                 t->progress * 100);
     }

@@ -2744,7 +2744,6 @@ static json_t *s_api_job(qn_master *m, int jx)
 static json_t *s_api_tasks(qn_master *m, int jx, const char *states,
                            unsigned long limit, int64_t now)
 {
-    static const char *const names[] = {"pending", "running", "done"};
     s_job *j = &m->jobs[jx];
     json_t *a = json_array();
     unsigned long n = 0;
@@ -2753,7 +2752,7 @@ static json_t *s_api_tasks(qn_master *m, int jx, const char *states,
         for (unsigned i = 0; i < count && (!limit || n < limit); i++) {
             Quern__TaskInfo ti;
             s_task_info(m, jx, (qn_kind)k, i, now, &ti);
-            if (states && ti.state < 3 && !strstr(states, names[ti.state]))
+            if (states && !strstr(states, qn_task_state_name(ti.state)))
                 continue;
             json_array_append_new(a, qn_json_task(&ti));
             n++;
@@ -2829,7 +2828,6 @@ static json_t *s_api_cluster(qn_master *m, int64_t now)
 
 static json_t *s_api_events(qn_master *m, uint64_t since)
 {
-    static const char *const levels[] = {"error", "warn", "info", "debug"};
     json_t *a = json_array();
     for (size_t i = 0; i < m->nevents; i++) {
         const s_evrec *e = &m->events[(m->event_head + i) % EVENTS_KEPT];
@@ -2838,7 +2836,9 @@ static json_t *s_api_events(qn_master *m, uint64_t since)
         json_t *o = json_object();
         json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
         json_object_set_new(o, "time_ms", json_integer(e->wall));
-        json_object_set_new(o, "level", json_string(levels[e->level & 3]));
+        json_object_set_new(
+            o, "level",
+            json_string(qn_log_level_name((enum qn_log_level)e->level)));
         json_object_set_new(o, "kind", json_string(e->kind));
         json_object_set_new(o, "job",
                             e->job[0] ? json_string(e->job) : json_null());
@@ -2904,11 +2904,10 @@ static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
     }
     s_metric(&b, "quern_tasks", "gauge",
              "Tasks of running jobs by phase and state.");
-    static const char *const tn[] = {"pending", "running", "done"};
     for (int k = 0; k < 2; k++)
-        for (int s = 0; s < 3; s++)
+        for (unsigned s = 0; s < 3; s++)
             qn_buf_printf(&b, "quern_tasks{phase=\"%s\",state=\"%s\"} %u\n",
-                          k ? "reduce" : "map", tn[s], t[k][s]);
+                          k ? "reduce" : "map", qn_task_state_name(s), t[k][s]);
     s_metric(&b, "quern_attempts_failed_total", "counter",
              "Task attempts that failed, by phase and cause (the task's own "
              "failure, or lost with its worker or to a timeout).");
