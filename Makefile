@@ -22,7 +22,7 @@ ifneq ($(SANITIZE),)
 QCFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 QLDFLAGS += -fsanitize=$(SANITIZE)
 endif
-LIBS := -lzmq -lprotobuf-c -lz -ljansson -lm
+LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -ljansson -lm
 HTTP_LIBS := -lmicrohttpd
 
 # Quiet lines ("  CC lib/wire.c") unless V=1.
@@ -35,6 +35,7 @@ endif
 # ---- sources ---------------------------------------------------------------
 
 LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
+              lib/combtab.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c
 MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \
@@ -42,6 +43,7 @@ MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \
 CLIENT_SRC := master/client.c master/cluster.c master/dataset.c
 WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
 TASK_SRC   := worker/task.c worker/maptask.c worker/reducetask.c worker/fetch.c
+INLINE_SRC := worker/inline.c master/split.c $(TASK_SRC)
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))
@@ -96,9 +98,12 @@ $(BUILD)/bin/quern-master: $(OBJ)/master/main.o $(call obj,$(MASTER_SRC)) $(PAGE
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(HTTP_LIBS)
 
-$(BUILD)/bin/quern: $(OBJ)/master/cli.o $(call obj,$(CLIENT_SRC)) $(LIBA)
+# quern also runs jobs itself (run --inline), with the task runner's code,
+# so it too exports the plugin API: -rdynamic.
+$(BUILD)/bin/quern: $(OBJ)/master/cli.o $(call obj,$(CLIENT_SRC)) \
+                    $(call obj,$(INLINE_SRC)) $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) -ldl
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -rdynamic $^ -o $@ $(LIBS) -ldl
 
 $(BUILD)/bin/quern-worker: $(OBJ)/worker/main.o $(call obj,$(WORKER_SRC)) $(LIBA)
 	@mkdir -p $(@D)
@@ -171,7 +176,7 @@ demo: deps
 	@BUILD=$(BUILD) ./deploy/demo.sh
 
 bench:
-	@./deploy/deps.sh bc time mawk
+	@./deploy/deps.sh jq time mawk
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./tests/bench/run.sh
 

@@ -105,7 +105,7 @@ static const char *s_header_parse(const unsigned char *p, s_header *h)
     h->stored_len = s_get32(p + 12);
     h->records = s_get32(p + 16);
     h->crc = s_get32(p + 20);
-    if (h->codec != QN_CODEC_NONE && h->codec != QN_CODEC_ZLIB)
+    if (h->codec >= QN_CODEC_COUNT)
         return "unknown block codec";
     if (h->raw_len == 0 || h->raw_len > QN_BLOCK_MAX ||
         h->stored_len > QN_BLOCK_MAX || h->records == 0 ||

@@ -125,6 +125,7 @@ json_t *qn_json_job(const Quern__JobStatus *st)
     s_set(o, "reduce_progress", json_real(st->reduce_progress));
     s_set(o, "task_rss_peak_bytes", s_int(st->task_rss_peak));
     s_set(o, "worker_rss_peak_bytes", s_int(st->worker_rss_peak));
+    s_set(o, "master_rss_peak_bytes", s_int(st->master_rss_peak));
     s_set(o, "waiting_for", s_str_or_null(st->waiting_for));
     json_t *cs = json_object();
     for (size_t i = 0; i < st->n_counters; i++)

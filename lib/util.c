@@ -414,3 +414,68 @@ void qn_buf_release(qn_buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int qn_output_dir_prepare(const char *dir, char *err, size_t errcap)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errcap, "output %s exists and is not a folder", dir);
+            return -1;
+        }
+        DIR *d = opendir(dir);
+        if (!d) {
+            snprintf(err, errcap, "output %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        struct dirent *e;
+        int empty = 1, committed = 0;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            empty = 0;
+            if (strcmp(e->d_name, "_SUCCESS") == 0)
+                committed = 1;
+        }
+        closedir(d);
+        if (!empty) {
+            snprintf(err, errcap,
+                     committed ? "output %s already holds a committed job's "
+                                 "output; remove it or choose another folder"
+                               : "output %s exists and is not empty; remove "
+                                 "it or choose another folder",
+                     dir);
+            return -1;
+        }
+        return 0;
+    }
+    int rc = qn_mkdirs(dir, 0755);
+    if (rc < 0) {
+        snprintf(err, errcap, "cannot create output %s: %s", dir,
+                 strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+void qn_output_dir_clean(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strncmp(e->d_name, "part-", 5) == 0) {
+                qn_buf p = {0};
+                qn_buf_printf(&p, "%s/%s", dir, e->d_name);
+                unlink(p.data);
+                qn_buf_release(&p);
+            }
+        }
+        closedir(d);
+    }
+    qn_buf t = {0};
+    qn_buf_printf(&t, "%s/_temporary", dir);
+    qn_rmtree(t.data);
+    qn_buf_release(&t);
+    rmdir(dir); /* only if nothing else is in it */
+}

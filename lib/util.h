@@ -101,4 +101,15 @@ void *qn_malloc(size_t n);
 void *qn_calloc(size_t n, size_t size);
 void *qn_realloc(void *p, size_t n);
 
+/*
+ * Make dir ready for a job's output: create it when missing, accept it
+ * when it is an empty folder. Returns 0, or -1 with a message in err (a
+ * file, a committed job's output, a folder with other things in it).
+ */
+int qn_output_dir_prepare(const char *dir, char *err, size_t errcap);
+
+/* Remove a failed job's part files and _temporary/ from dir, and dir
+ * itself if nothing else is left in it. */
+void qn_output_dir_clean(const char *dir);
+
 #endif

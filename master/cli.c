@@ -7,6 +7,7 @@
 #include "client.h"
 #include "cluster.h"
 #include "codec.h"
+#include "../worker/inline.h"
 #include "curve.h"
 #include "dataset.h"
 #include "log.h"
@@ -38,9 +39,12 @@ static void s_usage(FILE *f)
         "\n"
         "  run      --job J.so --input PATH... --output DIR [-R N]\n"
         "           [--workers N] [--slots N] [--json] [--http HOST:PORT]\n"
-        "           [JOB OPTIONS]\n"
-        "           run a job on a local cluster started for it (its status\n"
-        "           page on --http, default a free port on 127.0.0.1)\n"
+        "           [--inline] [JOB OPTIONS]\n"
+        "           run a job on a local cluster started for it: --workers\n"
+        "           (default: one per core) of --slots task processes\n"
+        "           (default 1); its status page on --http (default a free\n"
+        "           port on 127.0.0.1); --inline: every task in this one\n"
+        "           process instead, no workers, no sockets\n"
         "  submit   --master EP --job J.so --input PATH... --output DIR\n"
         "           [-R N] [--wait] [--json] [JOB OPTIONS]\n"
         "           submit a job to a running master; prints its id\n"
@@ -66,7 +70,8 @@ static void s_usage(FILE *f)
         "\n"
         "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
         "(default 64M), --sort-mb N (default 64), --max-attempts N\n"
-        "(default 4), --compress-level 0-9 (default 1), --codec zlib|none,\n"
+        "(default 4), --compress-level 0-9 (default 1), --codec "
+        "zlib|lz4|zstd|none,\n"
         "--no-speculation (no backup attempts for slow tasks),\n"
         "--skip-bad-records (skip an input record that crashed two attempts).\n"
         "\n"
@@ -118,7 +123,7 @@ typedef struct {
     const char *dataset;
     unsigned replicas, output_replicas, task_mem_mb;
     uint64_t shard_size, record_size;
-    int whole, tasks;
+    int whole, tasks, inline_run;
     const char *http;
     unsigned attempt;
     const char **positional;
@@ -137,7 +142,9 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
     o->max_attempts = 4;
     o->compress_level = 1;
     o->codec = QN_CODEC_ZLIB;
-    o->workers = 2;
+    /* One task process per core: what a job on one machine can use. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->workers = cores < 1 ? 1 : cores > 64 ? 64 : (unsigned)cores;
     o->slots = 1;
     o->speculation = 1;
     o->master = getenv("QUERN_MASTER");
@@ -296,7 +303,7 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
                               val);
             o->attempt = (unsigned)v;
         } else if (strcmp(name, "|inline|") == 0) {
-            return s_fail("--inline is not supported by this version yet");
+            o->inline_run = 1;
         }
     }
     return 0;
@@ -588,20 +595,48 @@ static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
 
 #define JOB_OPTS                                                               \
     "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
-    "no-speculation|skip-bad-records|compress-level|codec|inline|"             \
-    "output-replicas|"
+    "no-speculation|skip-bad-records|compress-level|codec|output-replicas|"
+
+/* quern run --inline: the job in this process (worker/inline.h). */
+static int s_run_inline(const s_opts *o, s_job *j)
+{
+    Quern__JobStatus st;
+    char err[1024];
+    if (!o->json)
+        fprintf(stderr, "quern: running %s inline, in this process\n",
+                j->spec.name);
+    int rc = qn_inline_run(&j->spec, &st, err, sizeof err);
+    if (rc == 2) {
+        qn_inline_release(&st);
+        return s_fail("%s", err);
+    }
+    if (o->json) {
+        Quern__JobStatus *one = &st;
+        qn_print_status_json(stdout, &one, 1, 1);
+    } else {
+        qn_print_result(stdout, &st);
+    }
+    qn_inline_release(&st);
+    return rc == 0 ? 0 : QN_EXIT_JOB_FAILED;
+}
 
 static int s_cmd_run(int argc, char **argv)
 {
     s_opts o = {0};
     s_job j;
-    int rc = s_parse(argc, argv,
-                     JOB_OPTS "workers|slots|json|task-mem-mb|http|", &o);
+    int rc = s_parse(
+        argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|http|inline|", &o);
     if (rc == 0 && o.npositional)
         rc = s_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
         rc = s_build_job(&o, &j);
     if (rc != 0) {
+        s_opts_release(&o);
+        return rc;
+    }
+    if (o.inline_run) {
+        rc = s_run_inline(&o, &j);
+        s_job_release(&j);
         s_opts_release(&o);
         return rc;
     }

@@ -211,18 +211,27 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
                 s_num(s_counter(st, "combine_output_records"), d, sizeof d));
     fprintf(f, "\n");
     fprintf(
-        f, "  shuffle:    %s raw, %s compressed over the sockets\n",
+        f, "  shuffle:    %s raw, %s compressed%s\n",
         qn_fmt_bytes((uint64_t)s_counter(st, "shuffle_bytes_raw"), a, sizeof a),
         qn_fmt_bytes((uint64_t)s_counter(st, "shuffle_bytes_compressed"), b,
-                     sizeof b));
+                     sizeof b),
+        st->master_rss_peak ? " over the sockets"
+                            : " (read from disk: inline)");
     fprintf(f, "  reduce:     %s keys in, %s records out (%s)\n",
             s_num(s_counter(st, "reduce_input_groups"), a, sizeof a),
             s_num(s_counter(st, "reduce_output_records"), b, sizeof b),
             qn_fmt_bytes((uint64_t)s_counter(st, "reduce_output_bytes"), c,
                          sizeof c));
-    fprintf(f, "  memory:     peak RSS of a task %s, of a worker %s\n",
-            qn_fmt_bytes(st->task_rss_peak, a, sizeof a),
-            qn_fmt_bytes(st->worker_rss_peak, b, sizeof b));
+    if (st->worker_rss_peak || st->master_rss_peak)
+        fprintf(f,
+                "  memory:     peak RSS of a task %s, of a worker %s, of the "
+                "master %s\n",
+                qn_fmt_bytes(st->task_rss_peak, a, sizeof a),
+                qn_fmt_bytes(st->worker_rss_peak, b, sizeof b),
+                qn_fmt_bytes(st->master_rss_peak, c, sizeof c));
+    else /* run inline: one process */
+        fprintf(f, "  memory:     peak RSS %s\n",
+                qn_fmt_bytes(st->task_rss_peak, a, sizeof a));
     int user = 0;
     for (size_t i = 0; i < st->n_counters; i++) {
         const char *n = st->counters[i]->name;

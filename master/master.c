@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -651,6 +652,9 @@ static void s_status(qn_master *m, int jx, Quern__JobStatus *st,
         if (m->workers[w].rss_peak > wpeak)
             wpeak = m->workers[w].rss_peak;
     st->worker_rss_peak = wpeak;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        st->master_rss_peak = (uint64_t)ru.ru_maxrss * 1024;
     st->output = j->spec->output;
     mem->sp = qn_calloc(j->nskipped + 1, sizeof *mem->sp);
     for (size_t i = 0; i < j->nskipped; i++)
@@ -1108,28 +1112,6 @@ static void s_data_changed(qn_master *m, int64_t now)
 /* ---- output commit ------------------------------------------------------- */
 
 /* Remove what a job that did not succeed left in its output folder. */
-static void s_clean_output(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strncmp(e->d_name, "part-", 5) == 0) {
-                qn_buf p = {0};
-                qn_buf_printf(&p, "%s/%s", dir, e->d_name);
-                unlink(p.data);
-                qn_buf_release(&p);
-            }
-        }
-        closedir(d);
-    }
-    qn_buf t = {0};
-    qn_buf_printf(&t, "%s/_temporary", dir);
-    qn_rmtree(t.data);
-    qn_buf_release(&t);
-    rmdir(dir); /* only if nothing else is in it */
-}
-
 /* Tell every live worker to drop the job's intermediate files. */
 static void s_job_end_broadcast(qn_master *m, s_job *j)
 {
@@ -1167,7 +1149,7 @@ static void s_job_finished(qn_master *m, int jx, int state, const char *error,
         if (d && d->writer && strcmp(d->writer, j->id) == 0)
             s_drop_everywhere(m, j->spec->output);
     } else if (state != QUERN__JOB_STATE__JOB_SUCCEEDED) {
-        s_clean_output(j->spec->output);
+        qn_output_dir_clean(j->spec->output);
     }
     s_job_end_broadcast(m, j);
     s_push(m, jx, now);
@@ -2031,50 +2013,6 @@ static void s_submit_reply(qn_master *m, const char *id, const char *error)
     s_send(m, m->in.id, m->in.idlen, &env);
 }
 
-/* Is dir missing or an empty folder? Creates it when missing. */
-static int s_output_ok(const char *dir, char *err, size_t errcap)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) {
-            snprintf(err, errcap, "output %s exists and is not a folder", dir);
-            return -1;
-        }
-        DIR *d = opendir(dir);
-        if (!d) {
-            snprintf(err, errcap, "output %s: %s", dir, strerror(errno));
-            return -1;
-        }
-        struct dirent *e;
-        int empty = 1, committed = 0;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            empty = 0;
-            if (strcmp(e->d_name, "_SUCCESS") == 0)
-                committed = 1;
-        }
-        closedir(d);
-        if (!empty) {
-            snprintf(err, errcap,
-                     committed ? "output %s already holds a committed job's "
-                                 "output; remove it or choose another folder"
-                               : "output %s exists and is not empty; remove "
-                                 "it or choose another folder",
-                     dir);
-            return -1;
-        }
-        return 0;
-    }
-    int rc = qn_mkdirs(dir, 0755);
-    if (rc < 0) {
-        snprintf(err, errcap, "cannot create output %s: %s", dir,
-                 strerror(-rc));
-        return -1;
-    }
-    return 0;
-}
-
 /* Is an input or output a dataset name (no '/') rather than a path? */
 static int s_is_dataset(const char *given)
 {
@@ -2288,7 +2226,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
             return;
         }
     }
-    if (!out_ds && s_output_ok(in->output, err, sizeof err) < 0) {
+    if (!out_ds && qn_output_dir_prepare(in->output, err, sizeof err) < 0) {
         qn_splits_release(&splits);
         s_submit_reply(m, NULL, err);
         return;

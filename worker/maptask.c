@@ -112,7 +112,104 @@ static int s_write_sorted(quern_task *t, const char *path, qn_range *parts)
     return 0;
 }
 
-/* The sort buffer is full: write it as a new run and empty it. */
+/* ---- the combining table ------------------------------------------------ */
+
+typedef struct {
+    const char *vals;
+    size_t vbytes, pos;
+} s_block_vals;
+
+static int s_block_next(quern_values *vs, const void **val, size_t *vlen)
+{
+    s_block_vals *b = vs->ctx;
+    if (!qn_combtab_next(b->vals, b->vbytes, &b->pos, val, vlen))
+        return 0;
+    vs->taken++;
+    return 1;
+}
+
+/* Run the job's combiner on one key's values, with emit going to out
+ * (mode QN_EMIT_COMBINE_MEM) or to the intermediate file (QN_EMIT_COMBINE). */
+static int s_combine_block(quern_task *t, qn_emit_mode mode, unsigned part,
+                           const void *key, size_t klen, const char *vals,
+                           size_t vbytes, qn_buf *out)
+{
+    s_block_vals bv = {vals, vbytes, 0};
+    quern_values vs = {.next = s_block_next, .ctx = &bv};
+    qn_emit_mode saved = t->mode;
+    t->mode = mode;
+    t->comb_out = out;
+    t->part = part;
+    t->group_key = key;
+    t->group_klen = klen;
+    int r = t->job->combine(t, key, klen, &vs);
+    t->mode = saved;
+    t->comb_out = NULL;
+    if (r != 0 || t->fail[0])
+        return qn_task_failf(t, "combine returned %d", r);
+    return 0;
+}
+
+/* qn_combtab_fn: a key's block is full. */
+static int s_table_combine(void *ctx, unsigned part, const void *key,
+                           size_t klen, const char *vals, size_t vbytes,
+                           size_t nvals, qn_buf *out)
+{
+    (void)nvals;
+    return s_combine_block(ctx, QN_EMIT_COMBINE_MEM, part, key, klen, vals,
+                           vbytes, out);
+}
+
+/*
+ * Write the table's entries in order to path as an intermediate file, each
+ * key's values combined a last time; parts as for s_write_sorted.
+ */
+static int s_write_table(quern_task *t, const char *path, qn_range *parts)
+{
+    char err[512];
+    qn_combtab_sort(t->ct);
+    qn_task_progress(t, -1, 0);
+    t->iw =
+        qn_ifile_writer_new(path, t->spec->nreduce, t->codec, err, sizeof err);
+    if (!t->iw)
+        return qn_task_failf(t, "%s", err);
+    size_t n = qn_combtab_count(t->ct);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned part;
+        const void *k;
+        const char *vals;
+        size_t kl, vbytes, nvals;
+        qn_combtab_get(t->ct, i, &part, &k, &kl, &vals, &vbytes, &nvals);
+        if (nvals == 0)
+            continue; /* the combiner kept nothing */
+        rc = s_combine_block(t, QN_EMIT_COMBINE, part, k, kl, vals, vbytes,
+                             NULL);
+        if (qn_task_report_due(t))
+            qn_task_progress(t, -1, 0);
+    }
+    if (rc < 0) {
+        qn_ifile_writer_abort(&t->iw);
+        return -1;
+    }
+    if (qn_ifile_writer_close(&t->iw, parts, err, sizeof err) < 0)
+        return qn_task_failf(t, "%s", err);
+    return 0;
+}
+
+/* Write what the map has gathered in memory, sorted, to path. */
+static int s_write_held(quern_task *t, const char *path, qn_range *parts)
+{
+    return t->ct ? s_write_table(t, path, parts)
+                 : s_write_sorted(t, path, parts);
+}
+
+static size_t s_held(const quern_task *t)
+{
+    return t->ct ? qn_combtab_count(t->ct) : qn_sortbuf_count(t->sb);
+}
+
+/* The sort buffer or table is full: write it as a new run and empty it. */
 static int s_spill(quern_task *t)
 {
     s_map *m = s_ctx;
@@ -120,9 +217,12 @@ static int s_spill(quern_task *t)
     qn_task_path(t, &path, "map-%05u-a%u.spill%zu", t->spec->task,
                  t->spec->attempt, m->nruns);
     qn_task_count(t, QN_C_SPILLS, 1);
-    qn_task_count(t, QN_C_SPILLED_RECORDS, (long long)qn_sortbuf_count(t->sb));
-    int rc = s_write_sorted(t, path.data, NULL);
-    qn_sortbuf_reset(t->sb);
+    qn_task_count(t, QN_C_SPILLED_RECORDS, (long long)s_held(t));
+    int rc = s_write_held(t, path.data, NULL);
+    if (t->ct)
+        qn_combtab_reset(t->ct);
+    else
+        qn_sortbuf_reset(t->sb);
     m->runs = qn_realloc(m->runs, (m->nruns + 1) * sizeof *m->runs);
     m->runs[m->nruns++] = path.data; /* remove it even if rc < 0 */
     return rc;
@@ -467,8 +567,12 @@ int qn_map_run(quern_task *t, qn_range *parts)
         qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
         goto done;
     }
-    t->sb = qn_sortbuf_new((size_t)t->spec->sort_mb << 20, t->job->compare);
-    if (!t->sb) {
+    size_t bytes = (size_t)t->spec->sort_mb << 20;
+    if (t->job->combine)
+        t->ct = qn_combtab_new(bytes, t->job->compare, s_table_combine, t);
+    else
+        t->sb = qn_sortbuf_new(bytes, t->job->compare);
+    if (!t->sb && !t->ct) {
         qn_task_failf(t, "bad --sort-mb %u", t->spec->sort_mb);
         goto done;
     }
@@ -490,15 +594,27 @@ int qn_map_run(quern_task *t, qn_range *parts)
     qn_map_output_path(&out, t->spec->work_dir, t->spec->job_id, t->spec->task,
                        t->spec->attempt);
     qn_buf_printf(&tmp, "%s.tmp", out.data);
+    if (t->ct) {
+        /* Records still queued for the table go in first. */
+        int d;
+        while ((d = qn_combtab_drain(t->ct)) == -QN_EFULL)
+            if (s_spill(t) < 0)
+                goto done;
+        if (d < 0) {
+            qn_task_failf(t, "combining map output: %s", qn_strerror(d));
+            goto done;
+        }
+    }
     if (m.nruns == 0) {
         /* Everything fit in memory: one sorted write, no merge. */
-        if (s_write_sorted(t, tmp.data, parts) < 0)
+        if (s_write_held(t, tmp.data, parts) < 0)
             goto done;
     } else {
-        if (qn_sortbuf_count(t->sb) > 0 && s_spill(t) < 0)
+        if (s_held(t) > 0 && s_spill(t) < 0)
             goto done;
         /* The buffer is not needed to merge: give its memory back. */
         qn_sortbuf_destroy(&t->sb);
+        qn_combtab_destroy(&t->ct);
         /* Too many runs to read at once: merge consecutive runs first, so
          * input order is kept. */
         unsigned seq = 0;

@@ -120,6 +120,82 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
     return out.data;
 }
 
+/*
+ * Run inline: copy this partition of each map's output file, which is in
+ * this process's own work dir, into segment files as a fetch would.
+ */
+static int s_local_segments(quern_task *t, char ***out, char ***out_names,
+                            size_t *nout)
+{
+    Quern__TaskSpec *sp = t->spec;
+    qn_buf dir = {0};
+    qn_task_path(t, &dir, "reduce-%05u-a%u", sp->task, sp->attempt);
+    int e = qn_mkdirs(dir.data, 0755);
+    char **segs = qn_calloc(t->nlocal + 1, sizeof *segs);
+    char **names = qn_calloc(t->nlocal + 1, sizeof *names);
+    size_t n = 0;
+    int rc =
+        e < 0 ? qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e))
+              : 0;
+    for (size_t i = 0; i < t->nlocal && rc == 0; i++) {
+        qn_range r = t->local_parts[i][sp->task];
+        if (r.length == 0)
+            continue;
+        qn_buf p = {0};
+        qn_buf_printf(&p, "%s/seg-%05zu", dir.data, i);
+        segs[n] = p.data;
+        qn_buf name = {0};
+        qn_buf_printf(&name, "map %zu's output (%s)", i, t->local_maps[i]);
+        names[n++] = name.data;
+        int in = open(t->local_maps[i], O_RDONLY | O_CLOEXEC);
+        int fd = in < 0 ? -1
+                        : open(p.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                               0644);
+        loff_t at = (loff_t)r.offset;
+        uint64_t left = r.length;
+        errno = 0;
+        int plain = 0; /* copy_file_range unsupported here: read/write */
+        char *buf = NULL;
+        while (fd >= 0 && left > 0) {
+            ssize_t k = -1;
+            if (!plain) {
+                k = copy_file_range(in, &at, fd, NULL, left, 0);
+                if (k < 0 && (errno == EXDEV || errno == ENOSYS ||
+                              errno == EOPNOTSUPP || errno == EINVAL)) {
+                    plain = 1;
+                    buf = qn_malloc(1 << 20);
+                    errno = 0;
+                    continue;
+                }
+            } else {
+                k = pread(in, buf, left < (1 << 20) ? left : (1 << 20), at);
+                if (k > 0 && qn_write_all(fd, buf, (size_t)k) < 0)
+                    k = -1;
+                if (k > 0)
+                    at += k;
+            }
+            if (k <= 0)
+                break;
+            left -= (uint64_t)k;
+        }
+        free(buf);
+        if (in < 0 || fd < 0 || left > 0)
+            rc = qn_task_failf(t, "copying %s of %s: %s", p.data,
+                               t->local_maps[i],
+                               errno ? strerror(errno) : "short file");
+        if (fd >= 0 && close(fd) < 0 && rc == 0)
+            rc = qn_task_failf(t, "writing %s: %s", p.data, strerror(errno));
+        if (in >= 0)
+            close(in);
+        qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)r.length);
+    }
+    qn_buf_release(&dir);
+    *out = segs;
+    *out_names = names;
+    *nout = n;
+    return rc;
+}
+
 int qn_reduce_run(quern_task *t)
 {
     Quern__TaskSpec *sp = t->spec;
@@ -129,7 +205,8 @@ int qn_reduce_run(quern_task *t)
     int rc = -1;
     unsigned seq = 0;
 
-    if (qn_fetch_all(t, &segs, &names, &nsegs) < 0)
+    if ((t->local_maps ? s_local_segments(t, &segs, &names, &nsegs)
+                       : qn_fetch_all(t, &segs, &names, &nsegs)) < 0)
         goto done;
     qn_task_progress(t, 1.0 / 3, 1);
     /* Merge consecutive segments so map order (value order) is kept. */

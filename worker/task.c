@@ -96,18 +96,44 @@ int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
     switch (t->mode) {
     case QN_EMIT_MAP: {
         unsigned nr = t->spec->nreduce;
-        unsigned p = t->job->partition ? t->job->partition(t, key, klen, nr)
-                                       : qn_hash_partition(key, klen, nr);
+        uint64_t h = 0;
+        unsigned p;
+        if (t->job->partition) {
+            p = t->job->partition(t, key, klen, nr);
+            if (t->ct)
+                h = qn_hash64(key, klen, 0);
+        } else {
+            h = qn_hash64(key, klen, 0); /* qn_hash_partition's hash */
+            /* The same number; a mask where it can be (a division costs
+             * as much as the rest of a small record). */
+            p = (unsigned)((nr & (nr - 1)) == 0 ? h & (nr - 1) : h % nr);
+        }
         if (p >= nr)
             return qn_task_failf(t,
                                  "partition() returned %u but the job has %u "
                                  "reducers",
                                  p, nr);
-        rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
-        if (rc == -QN_EFULL) {
-            if (t->spill(t) < 0)
-                return -1;
+        if (t->ct) {
+            /* Gathered by key and combined in memory (combtab.h). */
+            rc = qn_combtab_push(t->ct, p, h, key, klen, val, vlen);
+            if (rc == -QN_EFULL) {
+                if (t->spill(t) < 0)
+                    return -1;
+                rc = qn_combtab_push(t->ct, p, h, key, klen, val, vlen);
+            }
+            if (rc < 0 && rc != -QN_ETOOBIG)
+                return t->fail[0] ? -1
+                                  : qn_task_failf(t, "combining map output: %s",
+                                                  qn_strerror(rc));
+            if (rc == 0)
+                qn_task_count(t, QN_C_COMBINE_IN, 1);
+        } else {
             rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+            if (rc == -QN_EFULL) {
+                if (t->spill(t) < 0)
+                    return -1;
+                rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+            }
         }
         if (rc < 0)
             return qn_task_failf(t,
@@ -126,6 +152,13 @@ int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
         if (rc < 0)
             return qn_task_failf(t, "writing map output: %s", qn_strerror(rc));
         qn_task_count(t, QN_C_COMBINE_OUT, 1);
+        return 0;
+    case QN_EMIT_COMBINE_MEM:
+        if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
+            return qn_task_failf(t, "combine emitted a key other than the "
+                                    "one it was given");
+        if (qn_combtab_frame(t->comb_out, val, vlen) < 0)
+            return qn_task_failf(t, "out of memory combining map output");
         return 0;
     case QN_EMIT_REDUCE: {
         int raw = t->job->output == QUERN_OUTPUT_RAW;
@@ -250,6 +283,8 @@ static void s_attempt_ref(quern_task *t, Quern__AttemptRef *ref)
 static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
                          const qn_range *parts, Quern__FetchFailure *ff)
 {
+    if (t->ctl < 0)
+        return 0; /* run inline: no worker to tell */
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
     Quern__AttemptRef ref;
@@ -505,7 +540,7 @@ int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
 
 /* ---- the attempt --------------------------------------------------------- */
 
-static int s_load_plugin(quern_task *t)
+int qn_task_load(quern_task *t)
 {
     const char *path = t->spec->plugin;
     t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -548,9 +583,10 @@ static int s_load_plugin(quern_task *t)
     return 0;
 }
 
-static void s_task_free(quern_task *t)
+void qn_task_release(quern_task *t)
 {
     qn_sortbuf_destroy(&t->sb);
+    qn_combtab_destroy(&t->ct);
     qn_ifile_writer_abort(&t->iw);
     qn_codec_destroy(&t->codec);
     qn_buf_release(&t->out);
@@ -671,6 +707,18 @@ static Quern__TaskSpec *s_read_spec(int spec_fd)
     return spec;
 }
 
+void qn_task_init(quern_task *t, Quern__TaskSpec *spec)
+{
+    t->spec = spec;
+    t->cap_counters = QN_C_BUILTIN_COUNT + 8;
+    t->counters = qn_calloc(t->cap_counters, sizeof *t->counters);
+    for (int i = 0; i < QN_C_BUILTIN_COUNT; i++)
+        t->counters[i].name = s_counter_names[i];
+    t->ncounters = QN_C_BUILTIN_COUNT;
+    t->codec = qn_codec_new((int)spec->codec, (int)spec->compress_level);
+    t->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+}
+
 int qn_task_main(int ctl, int spec_fd);
 
 int qn_task_main(int ctl, int spec_fd)
@@ -697,22 +745,15 @@ int qn_task_main(int ctl, int spec_fd)
     if (!t->spec)
         return 2;
     qn_log_init("quern-task", QN_LOG_INFO);
-    t->cap_counters = QN_C_BUILTIN_COUNT + 8;
-    t->counters = qn_calloc(t->cap_counters, sizeof *t->counters);
-    for (int i = 0; i < QN_C_BUILTIN_COUNT; i++)
-        t->counters[i].name = s_counter_names[i];
-    t->ncounters = QN_C_BUILTIN_COUNT;
-    t->codec = qn_codec_new((int)t->spec->codec, (int)t->spec->compress_level);
+    qn_task_init(t, t->spec);
     qn_range *parts = NULL;
-
-    t->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
     int rc = -1;
     if (t->spec->kind == QUERN__TASK_KIND__COPY) {
         rc = s_copy_run(t);
     } else if (!t->codec) {
         qn_task_failf(t, "bad codec %u or level %u", t->spec->codec,
                       t->spec->compress_level);
-    } else if (s_load_plugin(t) == 0) {
+    } else if (qn_task_load(t) == 0) {
         if (t->spec->kind == QUERN__TASK_KIND__MAP) {
             parts = qn_calloc(t->spec->nreduce, sizeof *parts);
             rc = qn_map_run(t, parts);
@@ -730,6 +771,6 @@ int qn_task_main(int ctl, int spec_fd)
     if (rc < 0)
         fprintf(stderr, "task failed: %s\n", t->fail);
     free(parts);
-    s_task_free(t);
+    qn_task_release(t);
     return rc == 0 && sent == 0 ? 0 : 1;
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "combtab.h"
 #include "ifile.h"
 #include "layout.h"
 #include "quern.h"
@@ -24,10 +25,11 @@
 
 /* What quern_emit does, by phase. */
 typedef enum {
-    QN_EMIT_NONE = 0, /* emitting is an error here */
-    QN_EMIT_MAP,      /* into the sort buffer */
-    QN_EMIT_COMBINE,  /* into an intermediate file, same key as the group */
-    QN_EMIT_REDUCE,   /* into the job's output */
+    QN_EMIT_NONE = 0,    /* emitting is an error here */
+    QN_EMIT_MAP,         /* into the sort buffer */
+    QN_EMIT_COMBINE,     /* into an intermediate file, same key as the group */
+    QN_EMIT_COMBINE_MEM, /* into the combining table's scratch block */
+    QN_EMIT_REDUCE,      /* into the job's output */
 } qn_emit_mode;
 
 typedef struct qn_counter {
@@ -87,7 +89,9 @@ struct quern_task {
     qn_emit_mode mode;
 
     /* map */
-    qn_sortbuf *sb;
+    qn_sortbuf *sb;              /* jobs without a combiner, */
+    qn_combtab *ct;              /* jobs with one */
+    qn_buf *comb_out;            /* QN_EMIT_COMBINE_MEM: where values go */
     unsigned long long offset;   /* current record's byte offset */
     int (*spill)(quern_task *t); /* empties a full sort buffer */
     qn_gasp *gasp;               /* shared with the worker; never NULL */
@@ -112,6 +116,12 @@ struct quern_task {
     qn_counter *counters;
     size_t ncounters, cap_counters;
 
+    /* reduce run inline (inline.c): the maps' output files and their
+     * partitions' ranges, in map order, instead of fetching */
+    char **local_maps;
+    qn_range **local_parts;
+    size_t nlocal;
+
     char fail[1024];     /* why the attempt failed */
     int64_t next_report; /* when progress is next sent */
     double progress;     /* the last progress sent */
@@ -131,6 +141,19 @@ int qn_task_pull(quern_task *t, const Quern__InputPiece *pc, const char *path,
 /* The task's ZeroMQ context (made on first use, CURVE keys loaded).
  * NULL with err on failure. */
 void *qn_task_zmq(quern_task *t, char *err, size_t errcap);
+
+/*
+ * Set up t to run spec (not yet its plugin): counters, codec. ctl, gasp
+ * and out_fd are the caller's.
+ */
+void qn_task_init(quern_task *t, Quern__TaskSpec *spec);
+
+/* Load the job's plugin and check it. Returns 0 or -1 (t->fail says why). */
+int qn_task_load(quern_task *t);
+
+/* Free what t holds, its spec included (when it was unpacked from the
+ * worker's message; clear t->spec first otherwise). */
+void qn_task_release(quern_task *t);
 
 /* The name of built-in counter i. */
 const char *qn_task_counter_name(int i);

@@ -69,6 +69,7 @@ job_fields='(.id|type) == "string" and (.name|type) == "string" and
     (.map_progress >= 0 and .map_progress <= 1) and
     (.reduce_progress >= 0 and .reduce_progress <= 1) and
     (.task_rss_peak_bytes|type) == "number" and (.worker_rss_peak_bytes|type) == "number" and
+    (.master_rss_peak_bytes|type) == "number" and
     (.counters|type) == "object" and all(.counters[]; type == "number") and
     all(["map_attempts","reduce_attempts","failed_attempts","killed_attempts",
          "backup_attempts","maps_rerun","skipped_records","data_local_maps",

@@ -36,7 +36,7 @@ expect 2 'no dataset in \(quern ls lists them\)' run --job "$W" --input in --out
 expect 2 'not a dataset name, nor a path' run --job "$W" --input 'a b' --output ./o
 expect 2 '-R must be a number of reducers from 1 to 100000' run --job "$W" --input ./in --output ./o -R 0
 expect 2 "unknown option '--frob'" run --job "$W" --input ./in --output ./o --frob
-expect 2 'supported codecs are zlib, none' run --job "$W" --input ./in --output ./o --codec lz4
+expect 2 'supported codecs are zlib, lz4, zstd, none' run --job "$W" --input ./in --output ./o --codec gzip
 expect 2 '--sort-mb must be from 1 to 4095' run --job "$W" --input ./in --output ./o --sort-mb 0
 expect 2 '--arg takes NAME=VALUE' run --job "$W" --input ./in --output ./o --arg oops
 expect 2 'exists and is not empty' run --job "$W" --input ./in --output ./full
