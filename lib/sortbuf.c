@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MIN_BYTES (4 * 1024)
 #define MAX_BYTES ((size_t)4095 * 1024 * 1024)
@@ -25,7 +26,8 @@ typedef struct {
 } s_entry;
 
 struct qn_sortbuf {
-    char *mem;     /* the whole buffer */
+    char *mem;     /* the whole buffer, */
+    size_t bytes;  /* mapped */
     size_t front;  /* bytes of records at the front */
     s_entry *end;  /* one past the last index slot */
     size_t count;  /* records (and index entries) */
@@ -38,8 +40,16 @@ qn_sortbuf *qn_sortbuf_new(size_t bytes, qn_cmp_fn cmp)
         return NULL;
     qn_sortbuf *sb = qn_calloc(1, sizeof *sb);
     /* Pages are only touched as records arrive, so a large buffer costs
-     * resident memory only as it fills. */
-    sb->mem = qn_malloc(bytes);
+     * resident memory only as it fills; huge pages where the kernel has
+     * them (a fault per 2 MiB, not per 4 KiB, as the buffer fills). */
+    sb->mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (sb->mem == MAP_FAILED) {
+        free(sb);
+        return NULL;
+    }
+    madvise(sb->mem, bytes, MADV_HUGEPAGE);
+    sb->bytes = bytes;
     sb->end = (s_entry *)(sb->mem + (bytes & ~(size_t)15));
     sb->cmp = cmp;
     return sb;
@@ -50,7 +60,7 @@ void qn_sortbuf_destroy(qn_sortbuf **self_p)
     qn_sortbuf *sb = *self_p;
     if (!sb)
         return;
-    free(sb->mem);
+    munmap(sb->mem, sb->bytes);
     free(sb);
     *self_p = NULL;
 }
@@ -122,37 +132,48 @@ static void s_record(const qn_sortbuf *sb, const s_entry *e, const char **key,
 }
 
 /*
+ * Order on keys whose index entries leave it open: two keys over 8 bytes
+ * long with equal prefixes, or any two keys in a user order.
+ */
+static int s_reccmp(const qn_sortbuf *sb, const s_entry *a, const s_entry *b)
+{
+    const char *ak, *av, *bk, *bv;
+    size_t akl, avl, bkl, bvl;
+    s_record(sb, a, &ak, &akl, &av, &avl);
+    s_record(sb, b, &bk, &bkl, &bv, &bvl);
+    if (!sb->cmp)
+        return qn_key_cmp(ak + 8, akl - 8, bk + 8, bkl - 8);
+    return sb->cmp(ak, akl, bk, bkl);
+}
+
+/*
  * Order on entries' partitions and keys. With the default key order most
  * comparisons never touch the records: a zero-padded big-endian prefix
  * orders exactly as the bytewise, shorter-first comparison of the keys
  * whenever the prefixes differ; when they are equal and either key is at
  * most 8 bytes long, the shorter key is the smaller (equal lengths: equal
  * keys). Only two longer keys with equal prefixes are compared in memory.
+ * Inline, as the sort's inner loops call it.
  */
-static int s_keycmp(const qn_sortbuf *sb, const s_entry *a, const s_entry *b)
+static inline int s_keycmp(const qn_sortbuf *sb, const s_entry *a,
+                           const s_entry *b)
 {
     uint32_t ap = a->pk >> LEN_BITS, bp = b->pk >> LEN_BITS;
     if (ap != bp)
         return ap < bp ? -1 : 1;
-    const char *ak, *av, *bk, *bv;
-    size_t akl, avl, bkl, bvl;
     if (!sb->cmp) {
         if (a->prefix != b->prefix)
             return a->prefix < b->prefix ? -1 : 1;
         uint32_t al = a->pk & LEN_CAP, bl = b->pk & LEN_CAP;
         if (al <= 8 || bl <= 8)
             return al < bl ? -1 : al > bl;
-        s_record(sb, a, &ak, &akl, &av, &avl);
-        s_record(sb, b, &bk, &bkl, &bv, &bvl);
-        return qn_key_cmp(ak + 8, akl - 8, bk + 8, bkl - 8);
     }
-    s_record(sb, a, &ak, &akl, &av, &avl);
-    s_record(sb, b, &bk, &bkl, &bv, &bvl);
-    return sb->cmp(ak, akl, bk, bkl);
+    return s_reccmp(sb, a, b);
 }
 
 /* Total order: partition, key, insertion order. */
-static int s_cmp(const qn_sortbuf *sb, const s_entry *a, const s_entry *b)
+static inline int s_cmp(const qn_sortbuf *sb, const s_entry *a,
+                        const s_entry *b)
 {
     int c = s_keycmp(sb, a, b);
     if (c)
@@ -253,12 +274,180 @@ static void s_introsort(const qn_sortbuf *sb, s_entry *a, size_t n,
     s_insertion(sb, a, n);
 }
 
-void qn_sortbuf_sort(qn_sortbuf *sb)
+/* ---- radix sort ---------------------------------------------------------- */
+
+/*
+ * The sort is a radix sort on digits of the index entries that order them
+ * as s_cmp does, most significant first:
+ *
+ *   levels 0-2    the partition, in three bytes (the first holds 4 bits);
+ *   levels 3-10   with the default order, the 8 bytes of the key prefix;
+ *   level 11      with the default order, the key length, 9 for "over 8";
+ *   levels 12-15  the record offset, in four bytes: the insertion order.
+ *
+ * Entries that agree on the first 12 digits with a length under 9 have
+ * equal keys, so the offset digits finish them. Entries that share their
+ * partition and (with the default order) their prefix but have longer keys
+ * or a user order are finished by comparison; when their keys all turn out
+ * equal, by the offset digits after all.
+ */
+#define PART_LEVELS 3                /* levels of the partition */
+#define KEY_LEVELS (PART_LEVELS + 8) /* ...and of the key prefix */
+#define LEN_LEVEL KEY_LEVELS         /* the key length level */
+#define OFF_LEVEL (LEN_LEVEL + 1)    /* the first offset level */
+#define ALL_LEVELS (OFF_LEVEL + 4)   /* one past the last level */
+#define LONG_KEY 9                   /* length digit of keys over 8 bytes */
+#define RADIX_SMALL 48               /* runs this short: insertion sort */
+
+static inline unsigned s_digit(const s_entry *e, unsigned level)
+{
+    if (level < PART_LEVELS)
+        return (e->pk >> (LEN_BITS + 8 * (PART_LEVELS - 1 - level))) & 0xff;
+    if (level < KEY_LEVELS)
+        return (unsigned)(e->prefix >> (8 * (KEY_LEVELS - 1 - level))) & 0xff;
+    if (level == LEN_LEVEL) {
+        uint32_t len = e->pk & LEN_CAP;
+        return len < LONG_KEY ? len : LONG_KEY;
+    }
+    return (e->off >> (8 * (ALL_LEVELS - 1 - level))) & 0xff;
+}
+
+/*
+ * The first level from level on (below last) where a[0..n) may not all
+ * have the same digit. One pass in place of a counting pass per level that
+ * would put every entry in one bucket (one partition, keys sharing bytes,
+ * nearby offsets). The length digit is not a bit field, but equal length
+ * bits mean equal digits, which is all this needs. It stops at the first
+ * offset level, where long keys leave the radix (see s_sort_from).
+ */
+static unsigned s_first_split(const s_entry *a, size_t n, unsigned level,
+                              unsigned last)
+{
+    s_entry diff = {0, 0, 0};
+    for (size_t i = 1; i < n; i++) {
+        diff.prefix |= a[i].prefix ^ a[0].prefix;
+        diff.off |= a[i].off ^ a[0].off;
+        diff.pk |= a[i].pk ^ a[0].pk;
+    }
+    while (level < last && level != OFF_LEVEL && s_digit(&diff, level) == 0)
+        level++;
+    return level;
+}
+
+/* Introsort of a[0..n), for runs the digits cannot split. */
+static void s_cmpsort(const qn_sortbuf *sb, s_entry *a, size_t n)
 {
     unsigned depth = 0;
-    for (size_t n = sb->count; n > 1; n >>= 1)
+    for (size_t m = n; m > 1; m >>= 1)
         depth += 2;
-    s_introsort(sb, s_base(sb), sb->count, depth);
+    s_introsort(sb, a, n, depth);
+}
+
+static void s_radix(const qn_sortbuf *sb, s_entry *a, size_t n, unsigned level,
+                    unsigned last);
+
+/*
+ * Finish a[0..n) (more than RADIX_SMALL entries), which agree on every
+ * digit before the offset but not necessarily on their keys (long keys
+ * with one prefix, or one partition in a user order): by offset when the
+ * keys are all equal (a frequent key), which one pass finds out, else by
+ * comparison.
+ */
+static void s_finish(const qn_sortbuf *sb, s_entry *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (s_keycmp(sb, &a[0], &a[i]) != 0) {
+            s_cmpsort(sb, a, n);
+            return;
+        }
+    }
+    s_radix(sb, a, n, OFF_LEVEL, ALL_LEVELS);
+}
+
+/*
+ * Sort a[0..n), which agree on every digit before level: short runs by
+ * insertion, runs the digits have no more to say about by s_finish, the
+ * rest by the next digit.
+ */
+static void s_sort_from(const qn_sortbuf *sb, s_entry *a, size_t n,
+                        unsigned level, unsigned last)
+{
+    if (n < 2)
+        return;
+    if (n <= RADIX_SMALL)
+        s_insertion(sb, a, n);
+    else if (level >= ALL_LEVELS) /* offsets are distinct: never */
+        s_cmpsort(sb, a, n);
+    else if (level == last ||
+             (level == OFF_LEVEL && s_digit(a, LEN_LEVEL) == LONG_KEY))
+        s_finish(sb, a, n);
+    else
+        s_radix(sb, a, n, level, last);
+}
+
+/*
+ * American flag sort of a[0..n) on digit level, then on the next ones up
+ * to last: count the entries of each of 256 buckets, move every entry to
+ * its bucket in place by following cycles of swaps, and sort each bucket
+ * from the next level. Entries all in one bucket skip to the first level
+ * that splits them. Recursion is at most ALL_LEVELS deep, and the counts
+ * on the stack are the only memory used.
+ */
+static void s_radix(const qn_sortbuf *sb, s_entry *a, size_t n, unsigned level,
+                    unsigned last)
+{
+    /* Indices fit: a buffer of at most 4 GiB holds fewer than 2^28. */
+    uint32_t count[256], next[256];
+
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++)
+        count[s_digit(&a[i], level)]++;
+    if (count[s_digit(a, level)] == n) {
+        s_sort_from(sb, a, n, s_first_split(a, n, level + 1, last), last);
+        return;
+    }
+
+    uint32_t sum = 0;
+    for (unsigned b = 0; b < 256; b++) {
+        next[b] = sum;
+        sum += count[b];
+    }
+    /* Fill bucket b up from its next free slot: the entry found there goes
+     * to the next free slot of its own bucket, the entry it displaces goes
+     * on to its own, and so on until one that belongs in b turns up. Each
+     * entry moves once. */
+    for (unsigned b = 0; b < 256; b++) {
+        while (count[b] > 0) {
+            s_entry e = a[next[b]];
+            unsigned d = s_digit(&e, level);
+            while (d != b) {
+                s_entry t = a[next[d]];
+                a[next[d]++] = e;
+                count[d]--;
+                e = t;
+                d = s_digit(&e, level);
+            }
+            a[next[b]++] = e;
+            count[b]--;
+        }
+    }
+
+    /* Bucket b now ends where next[b] stopped. */
+    uint32_t start = 0;
+    for (unsigned b = 0; b < 256; b++) {
+        s_sort_from(sb, a + start, next[b] - start, level + 1, last);
+        start = next[b];
+    }
+}
+
+/*
+ * With a user order the prefix is unused (zero) and equal keys cannot be
+ * told from their index entries, so the digits stop after the partition.
+ */
+void qn_sortbuf_sort(qn_sortbuf *sb)
+{
+    s_sort_from(sb, s_base(sb), sb->count, 0,
+                sb->cmp ? PART_LEVELS : ALL_LEVELS);
 }
 
 void qn_sortbuf_get(const qn_sortbuf *sb, size_t i, unsigned *part,

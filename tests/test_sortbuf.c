@@ -25,6 +25,16 @@ typedef struct {
 
 static qn_cmp_fn s_ref_cmp;
 
+/* The default order, spelled out: bytes, then the shorter key first. */
+static int s_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
 static int s_ref_order(const void *pa, const void *pb)
 {
     const s_rec *a = pa, *b = pb;
@@ -50,7 +60,7 @@ static void s_check_sort(qn_sortbuf *sb, s_rec *recs, size_t n, qn_cmp_fn cmp)
     cr_assert_eq(qn_sortbuf_count(sb), n);
     cr_assert_eq(qn_sortbuf_bytes(sb), bytes);
     qn_sortbuf_sort(sb);
-    s_ref_cmp = cmp ? cmp : qn_key_cmp;
+    s_ref_cmp = cmp ? cmp : s_bytes_cmp;
     qsort(recs, n, sizeof *recs, s_ref_order);
     for (size_t i = 0; i < n; i++) {
         unsigned part;
@@ -311,6 +321,216 @@ Test(sortbuf, sort_of_nothing_or_one_record)
     cr_assert_eq(vl, 1);
     cr_assert_eq(*(const char *)v, 'v');
     qn_sortbuf_destroy(&sb);
+}
+
+/* ---- the radix sort ------------------------------------------------------ */
+
+/*
+ * The sort is a radix sort on partition bytes, key prefix bytes, key
+ * length and insertion order, finished by comparisons; these tests check
+ * its order against the reference on inputs that take each of its paths,
+ * at sizes around its thresholds and up to 200k records.
+ */
+
+/* Makes record i's partition and key (at most MAX_TEST_KEY bytes). */
+typedef void s_fill_fn(uint64_t *st, size_t i, unsigned *part,
+                       unsigned char *key, size_t *klen);
+
+#define MAX_TEST_KEY 100
+
+/* Sort n records made by fill in a buffer just big enough, and check. */
+static void s_check_filled(size_t n, s_fill_fn *fill, qn_cmp_fn cmp,
+                           uint64_t seed)
+{
+    s_rec *recs = calloc(n ? n : 1, sizeof *recs);
+    unsigned char *keys = malloc(n ? n * MAX_TEST_KEY : 1);
+    uint64_t st = seed;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *k = keys + i * MAX_TEST_KEY;
+        fill(&st, i, &recs[i].part, k, &recs[i].klen);
+        cr_assert_leq(recs[i].klen, MAX_TEST_KEY);
+        recs[i].key = (const char *)k;
+        recs[i].vlen =
+            (size_t)snprintf(recs[i].val, sizeof recs[i].val, "%zu", i);
+        bytes += REC_COST(recs[i].klen, recs[i].vlen);
+    }
+    qn_sortbuf *sb = qn_sortbuf_new(bytes + 4096, cmp);
+    cr_assert_not_null(sb);
+    s_check_sort(sb, recs, n, cmp);
+    qn_sortbuf_destroy(&sb);
+    free(keys);
+    free(recs);
+}
+
+/* Sizes around the insertion sort threshold and the radix's levels. */
+static const size_t s_sizes[] = {0,   1,   2,    3,    5,     16,    47,
+                                 48,  49,  64,   200,  255,   256,   257,
+                                 300, 999, 4096, 4097, 20000, 200000};
+
+/* Partitions that differ in each of their three bytes, or not at all. */
+static unsigned s_some_part(uint64_t *st)
+{
+    static const unsigned parts[] = {0,       1,       2,       255,
+                                     256,     0x1ff,   0xffff,  0x10000,
+                                     0x10001, 0x8ff00, 0xffffe, 0xfffff};
+    return parts[s_rand(st) % QN_ARRAY_LEN(parts)];
+}
+
+static void s_fill_random(uint64_t *st, size_t i, unsigned *part,
+                          unsigned char *key, size_t *klen)
+{
+    (void)i;
+    *part = s_some_part(st);
+    *klen = s_rand(st) % 21;
+    for (size_t b = 0; b < *klen; b++)
+        key[b] = (unsigned char)s_rand(st);
+}
+
+Test(sortbuf, radix_sorts_random_keys_of_random_lengths)
+{
+    for (size_t i = 0; i < QN_ARRAY_LEN(s_sizes); i++)
+        s_check_filled(s_sizes[i], s_fill_random, NULL, 10 + i);
+}
+
+/*
+ * Keys from a small vocabulary, drawn so that a few are very frequent: the
+ * radix cannot tell equal keys apart, so their insertion order must come
+ * from the offsets. Short keys, long keys (whose equality the sort must
+ * check in memory) and long keys sharing their first 8 bytes.
+ */
+static void s_fill_zipf(uint64_t *st, size_t i, unsigned *part,
+                        unsigned char *key, size_t *klen)
+{
+    (void)i;
+    static const struct {
+        const char *s;
+        size_t len;
+    } words[] = {
+        {"the", 3},
+        {"of", 2},
+        {"and", 3},
+        {"a", 1},
+        {"", 0},
+        {"to", 2},
+        {"in", 2},
+        {"a\0", 2},
+        {"information", 11},
+        {"informative", 11},
+        {"informal", 8},
+        {"inform", 6},
+        {"informati", 9},
+        {"xxxxxxxxxx", 10},
+        {"xxxxxxxxxy", 10},
+        {"abcdefgh", 8},
+        {"abcdefghi", 9},
+        {"abcdefghij", 10},
+        {"z", 1},
+        {"zz", 2},
+    };
+    size_t r = s_rand(st) % QN_ARRAY_LEN(words);
+    r = s_rand(st) % (r + 1); /* skewed to the first words */
+    memcpy(key, words[r].s, words[r].len);
+    *klen = words[r].len;
+    *part = (unsigned)(s_rand(st) % 3) * 0x10101u;
+}
+
+Test(sortbuf, radix_keeps_insertion_order_of_frequent_keys)
+{
+    for (size_t i = 0; i < QN_ARRAY_LEN(s_sizes); i++)
+        s_check_filled(s_sizes[i], s_fill_zipf, NULL, 20 + i);
+}
+
+/*
+ * Keys that agree on their first 8 to 16 bytes and differ after, or only
+ * in length, or not at all, with a few short keys (zero bytes at the end
+ * look like the prefix's padding): the radix runs out of digits and
+ * comparisons finish the job.
+ */
+static void s_fill_shared_prefix(uint64_t *st, size_t i, unsigned *part,
+                                 unsigned char *key, size_t *klen)
+{
+    (void)i;
+    static const unsigned char common[] = "0123456789abcdef";
+    static const unsigned char tail[] = {0, 'a', 0xff};
+    size_t len = 8 + s_rand(st) % 9;
+    size_t extra = s_rand(st) % 4;
+    if (s_rand(st) % 16 == 0)
+        len = s_rand(st) % 9; /* a short key: a prefix of the others */
+    memcpy(key, common, len);
+    for (size_t b = 0; b < extra; b++)
+        key[len + b] = tail[s_rand(st) % 3];
+    *klen = len + extra;
+    if (*klen <= 8 && s_rand(st) % 2)
+        memset(key + len, 0, *klen - len);
+    *part = (unsigned)(s_rand(st) % 2);
+}
+
+Test(sortbuf, radix_sorts_keys_sharing_long_prefixes)
+{
+    /* Comparisons do most of the work here: fewer records. */
+    for (size_t i = 0; i < QN_ARRAY_LEN(s_sizes) - 1; i++)
+        s_check_filled(s_sizes[i], s_fill_shared_prefix, NULL, 30 + i);
+    s_check_filled(50000, s_fill_shared_prefix, NULL, 30);
+}
+
+/* Equal long keys but the last, which the equality check must notice. */
+static void s_fill_one_differs(uint64_t *st, size_t i, unsigned *part,
+                               unsigned char *key, size_t *klen)
+{
+    (void)st;
+    *part = 0;
+    *klen = 12;
+    memcpy(key, i == 499 ? "abcdefghijXZ" : "abcdefghijXY", 12);
+}
+
+Test(sortbuf, radix_notices_one_different_long_key)
+{
+    s_check_filled(500, s_fill_one_differs, NULL, 1);
+}
+
+/* TeraSort: 100 random bytes, range-partitioned on the first. */
+static void s_fill_tera(uint64_t *st, size_t i, unsigned *part,
+                        unsigned char *key, size_t *klen)
+{
+    (void)i;
+    for (size_t b = 0; b < 100; b++)
+        key[b] = (unsigned char)s_rand(st);
+    *klen = 100;
+    *part = key[0] / 64u;
+}
+
+Test(sortbuf, radix_sorts_100_byte_random_keys)
+{
+    s_check_filled(100000, s_fill_tera, NULL, 40);
+}
+
+/* A user order, the bytes' reverse: the radix stops at the partition. */
+static int s_reverse(const void *a, size_t alen, const void *b, size_t blen)
+{
+    return -s_bytes_cmp(a, alen, b, blen);
+}
+
+static void s_fill_user(uint64_t *st, size_t i, unsigned *part,
+                        unsigned char *key, size_t *klen)
+{
+    (void)i;
+    *part = s_some_part(st);
+    *klen = s_rand(st) % 13;
+    for (size_t b = 0; b < *klen; b++)
+        key[b] = (unsigned char)("ab\0\xff"[s_rand(st) % 4]);
+    /* One partition holds a single key, so comparisons find all equal. */
+    if (*part == 0xffff) {
+        *klen = 4;
+        memcpy(key, "same", 4);
+    }
+}
+
+Test(sortbuf, radix_sorts_with_a_user_order)
+{
+    for (size_t i = 0; i < QN_ARRAY_LEN(s_sizes) - 1; i++)
+        s_check_filled(s_sizes[i], s_fill_user, s_reverse, 50 + i);
+    s_check_filled(50000, s_fill_user, s_reverse, 50);
 }
 
 /* ---- limits -------------------------------------------------------------- */
