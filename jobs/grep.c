@@ -7,6 +7,11 @@
  * of the line in its file, sorted by shard and then by offset. This shows
  * three more parts of the API: setup and teardown (compile the pattern
  * once per task), quern_arg, quern_offset, and a custom key order.
+ *
+ * Like grep(1), it first looks for a piece of plain text every match must
+ * contain (`tapodel` in `(^| )tapodel( |$)`) with memmem, and runs the
+ * regular expression only on lines that have it: most lines of a search
+ * for something rare never reach regexec.
  */
 #include <quern.h>
 
@@ -22,6 +27,113 @@ static char *line; /* NUL-terminated copy of the current line */
 static size_t line_cap;
 static char *match_key; /* "shard:offset" of a match */
 static size_t match_cap;
+static char must[256]; /* text every match contains ("" if none known) */
+static size_t must_len;
+
+/* Is c special in an extended regular expression? */
+static int special(char c)
+{
+    return strchr(".[]()*+?{}|^$\\", c) != NULL;
+}
+
+/*
+ * The longest run of plain characters at the top level of pattern, none of
+ * them made optional or repeatable by a following *, ?, + or {}: every
+ * match contains it. None when the pattern has a top-level | (a match of
+ * one branch need not contain the other's text). Groups and bracket
+ * expressions end a run and are skipped whole.
+ */
+static void find_must(const char *p)
+{
+    char run[sizeof must];
+    size_t n = 0;
+    must_len = 0;
+    for (size_t i = 0; p[i];) {
+        char c = p[i];
+        if (c == '|')
+            goto none;
+        if (c == '(' || c == '[') {
+            /* Skip the group or bracket expression; a | inside a group
+             * only concerns the group. */
+            int depth = 0;
+            do {
+                if (p[i] == '[') {
+                    i++;
+                    if (p[i] == '^')
+                        i++;
+                    if (p[i] == ']')
+                        i++;
+                    while (p[i] && p[i] != ']') {
+                        if (p[i] == '[' &&
+                            (p[i + 1] == ':' || p[i + 1] == '.' ||
+                             p[i + 1] == '=')) {
+                            char end = p[i + 1];
+                            i += 2;
+                            while (p[i] && !(p[i] == end && p[i + 1] == ']'))
+                                i++;
+                            if (p[i])
+                                i++;
+                        }
+                        if (p[i])
+                            i++;
+                    }
+                } else if (p[i] == '\\' && p[i + 1]) {
+                    i++;
+                } else if (p[i] == '(') {
+                    depth++;
+                } else if (p[i] == ')') {
+                    depth--;
+                }
+                if (p[i])
+                    i++;
+            } while (p[i] && depth > 0);
+            goto end_run;
+        }
+        char lit;
+        size_t width;
+        if (c == '\\' && p[i + 1] && special(p[i + 1])) {
+            lit = p[i + 1];
+            width = 2;
+        } else if (!special(c)) {
+            lit = c;
+            width = 1;
+        } else if (c == '\\') {
+            i += p[i + 1] ? 2 : 1; /* \< \w \1 ...: not plain text */
+            goto end_run;
+        } else if (c == '{') {
+            while (p[i] && p[i] != '}') /* an interval: {2,3} */
+                i++;
+            if (p[i])
+                i++;
+            goto end_run;
+        } else {
+            i++; /* . ^ $ * + ? ) */
+            goto end_run;
+        }
+        i += width;
+        if (p[i] == '*' || p[i] == '?' || p[i] == '+' || p[i] == '{') {
+            /* This character may be absent or repeated: the run ends
+             * before it. */
+            goto end_run;
+        }
+        if (n < sizeof run)
+            run[n++] = lit;
+        continue;
+    end_run:
+        if (n > must_len) {
+            memcpy(must, run, n);
+            must_len = n;
+        }
+        n = 0;
+    }
+    if (n > must_len) {
+        memcpy(must, run, n);
+        must_len = n;
+    }
+    return;
+none:
+    must_len = 0;
+}
 
 static int grep_setup(quern_task *t)
 {
@@ -35,6 +147,7 @@ static int grep_setup(quern_task *t)
         return quern_fail(t, "bad pattern '%s': %s", pattern, why);
     }
     compiled = 1;
+    find_must(pattern);
     return 0;
 }
 
@@ -52,6 +165,8 @@ static int grep_map(quern_task *t, const void *shard, size_t klen,
 {
     if (!compiled)
         return quern_fail(t, "give the pattern with --arg pattern=REGEX");
+    if (must_len && !memmem(val, vlen, must, must_len))
+        return 0; /* cannot match */
     if (vlen + 1 > line_cap) {
         line_cap = (vlen + 1) * 2;
         line = realloc(line, line_cap);
