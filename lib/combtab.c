@@ -13,9 +13,8 @@
 #define MIN_BYTES (64 * 1024)
 #define MAX_BYTES ((size_t)4095 * 1024 * 1024)
 #define FIRST_BLOCK 16 /* a new key's value block, at least */
-#define COMBINE_AT                                                             \
-    128         /* blocks this big are combined, not grown, when full          \
-                 */
+/* Blocks this big are combined, not grown, when full. */
+#define COMBINE_AT 128
 #define FRAME 4 /* u32 length before each value */
 
 /*
