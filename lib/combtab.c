@@ -3,8 +3,6 @@
  */
 #include "combtab.h"
 
-#include "hash.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +56,7 @@ struct qn_combtab {
     size_t count; /* entries */
     qn_cmp_fn cmp;
     qn_combtab_fn fn;
+    qn_combtab_part_fn part_fn; /* for QN_COMBTAB_PART_LATER */
     void *ctx;
     qn_buf scratch; /* a block's combined values */
     s_queued queue[QUEUE];
@@ -179,6 +178,35 @@ static size_t s_frames(const char *vals, size_t vbytes)
     return n;
 }
 
+uint64_t qn_combtab_hash(const void *key, size_t klen)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ klen;
+    for (; klen >= 8; p += 8, klen -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    if (klen)
+        memcpy(&w, p, klen);
+    h ^= w;
+    /* MurmurHash3's finaliser: every output bit depends on every input
+     * bit, for the index (low bits) and the tag (high bits) alike. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+void qn_combtab_set_partitioner(qn_combtab *ct, qn_combtab_part_fn fn)
+{
+    ct->part_fn = fn;
+}
+
 static size_t s_ent_size(const s_ent *e)
 {
     return s_align(sizeof(s_ent) + e->klen) + e->isz;
@@ -201,7 +229,7 @@ static void s_grow_index(qn_combtab *ct)
     memset(ct->slots, 0, ct->nslots * sizeof *ct->slots);
     for (size_t off = 0; off < ct->front;) {
         s_ent *e = s_ent_at(ct, off);
-        s_index(ct, qn_hash64(s_key(e), e->klen, 0), off);
+        s_index(ct, qn_combtab_hash(s_key(e), e->klen), off);
         off += s_ent_size(e);
     }
 }
@@ -217,6 +245,12 @@ static size_t s_insert(qn_combtab *ct, uint64_t hash, unsigned part,
     size_t head = s_align(sizeof(s_ent) + klen);
     if (head + block > ct->back - ct->front)
         return SIZE_MAX;
+    if (part == QN_COMBTAB_PART_LATER) {
+        /* Once per distinct key, not once per record. */
+        part = ct->part_fn(ct->ctx, key, klen);
+        if (part == QN_COMBTAB_PART_LATER)
+            return SIZE_MAX - 1;
+    }
     if (ct->count + 1 > ct->nslots / 2) {
         if (ct->nslots == ct->maxslots)
             return SIZE_MAX;
@@ -303,7 +337,8 @@ int qn_combtab_add(qn_combtab *ct, unsigned part, uint64_t hash,
             break;
         if (s >> 32 == tag) {
             s_ent *e = s_ent_at(ct, ((s & 0xffffffffu) - 1) * 8);
-            if (e->part == part && e->klen == klen &&
+            if ((e->part == part || part == QN_COMBTAB_PART_LATER) &&
+                e->klen == klen &&
                 (klen == 0 || memcmp(s_key(e), key, klen) == 0)) {
                 if (e->vused + FRAME + vlen <= e->vcap) {
                     s_put_frame(ct->arena + e->voff + e->vused, val, vlen);
@@ -316,7 +351,10 @@ int qn_combtab_add(qn_combtab *ct, unsigned part, uint64_t hash,
         }
         i = (i + 1) & mask;
     }
-    if (s_insert(ct, hash, part, key, klen, val, vlen) != SIZE_MAX)
+    size_t got = s_insert(ct, hash, part, key, klen, val, vlen);
+    if (got == SIZE_MAX - 1)
+        return -EINVAL; /* the partitioner failed */
+    if (got != SIZE_MAX)
         return 0;
     /* Would it fit in an empty table? (s_insert's sizes.) */
     size_t block = s_align(FRAME + vlen);

@@ -39,6 +39,15 @@ typedef int (*qn_combtab_fn)(void *ctx, unsigned part, const void *key,
                              size_t nvals, qn_buf *out);
 
 /*
+ * Compute the partition of a key (for QN_COMBTAB_PART_LATER): a partition,
+ * or QN_COMBTAB_PART_LATER when it cannot (the add then returns -EINVAL).
+ */
+typedef unsigned (*qn_combtab_part_fn)(void *ctx, const void *key, size_t klen);
+
+/* As an add's part: the table asks its partitioner, once per new key. */
+#define QN_COMBTAB_PART_LATER 0xffffffffu
+
+/*
  * A table of bytes bytes (at least 64 KiB, at most 4 GiB). cmp orders
  * keys when the table is sorted (NULL: the default order); fn combines,
  * with ctx. NULL if bytes is out of range.
@@ -49,8 +58,16 @@ qn_combtab *qn_combtab_new(size_t bytes, qn_cmp_fn cmp, qn_combtab_fn fn,
 /* Free the table; accepts NULL, clears the pointer. */
 void qn_combtab_destroy(qn_combtab **self_p);
 
+/* The hash an add must be given: fast, not the partition hash. */
+uint64_t qn_combtab_hash(const void *key, size_t klen);
+
+/* Set the partitioner that QN_COMBTAB_PART_LATER adds use (with the
+ * table's ctx). A table's adds are all LATER or none. */
+void qn_combtab_set_partitioner(qn_combtab *ct, qn_combtab_part_fn fn);
+
 /*
- * Add a value for key in partition part; hash is the key's qn_hash64.
+ * Add a value for key in partition part (or QN_COMBTAB_PART_LATER); hash
+ * is qn_combtab_hash of the key.
  * Returns 0, -QN_EFULL when there is no room (sort, write, reset, add
  * again), -QN_ETOOBIG when the record would not fit even in an empty
  * table, or what the combiner returned when it failed.

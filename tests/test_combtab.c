@@ -6,10 +6,10 @@
 #include "helpers.h"
 
 #include "combtab.h"
-#include "hash.h"
 #include "ifile.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdint.h>
 
 TestSuite(combtab, .fini = qn_test_leak_check);
@@ -19,11 +19,11 @@ TestSuite(combtab, .fini = qn_test_leak_check);
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Add with the hash the map side passes: qn_hash64 of the key, seed 0. */
+/* Add with the hash the map side passes: qn_combtab_hash of the key. */
 static int s_add(qn_combtab *ct, unsigned part, const void *key, size_t klen,
                  const void *val, size_t vlen)
 {
-    return qn_combtab_add(ct, part, qn_hash64(key, klen, 0), key, klen, val,
+    return qn_combtab_add(ct, part, qn_combtab_hash(key, klen), key, klen, val,
                           vlen);
 }
 
@@ -608,7 +608,7 @@ static size_t s_spill_run(qn_combtab_fn fn, size_t pad, int push)
         int vl = snprintf(v, sizeof v, "%u", val);
         truth[r] += val;
         unsigned part = (unsigned)(r % NPART);
-        uint64_t h = qn_hash64(key, kl, 0);
+        uint64_t h = qn_combtab_hash(key, kl);
         int rc = add(ct, part, h, key, kl, v, (size_t)vl);
         if (rc == -QN_EFULL) {
             cr_assert_gt(qn_combtab_count(ct), 0, "full with no entries");
@@ -710,7 +710,7 @@ static void s_push_or_take(qn_combtab *ct, unsigned part, const void *key,
                            size_t klen, const void *val, size_t vlen,
                            unsigned long long *next, size_t *spills)
 {
-    uint64_t h = qn_hash64(key, klen, 0);
+    uint64_t h = qn_combtab_hash(key, klen);
     int rc = qn_combtab_push(ct, part, h, key, klen, val, vlen);
     if (rc == -QN_EFULL) {
         s_take_hot(ct, next);
@@ -1012,5 +1012,52 @@ Test(combtab, new_refuses_sizes_out_of_range)
     cr_assert_eq(e.klen, 0);
     cr_assert_eq(e.nvals, 2);
     cr_assert_eq(e.vbytes, 8);
+    qn_combtab_destroy(&ct);
+}
+
+/* The partition of a new key, asked of the partitioner once per key. */
+static unsigned s_calls;
+static unsigned s_part_by_len(void *ctx, const void *key, size_t klen)
+{
+    (void)ctx;
+    (void)key;
+    s_calls++;
+    return klen == 7 ? QN_COMBTAB_PART_LATER : (unsigned)(klen % 3);
+}
+
+Test(combtab, partition_later_once_per_key)
+{
+    qn_combtab *ct = qn_combtab_new(1 << 20, NULL, NULL, NULL);
+    cr_assert_not_null(ct);
+    qn_combtab_set_partitioner(ct, s_part_by_len);
+    s_calls = 0;
+    const char *keys[] = {"a", "bb", "ccc", "dddd"};
+    for (int round = 0; round < 50; round++)
+        for (int k = 0; k < 4; k++)
+            cr_assert_eq(
+                qn_combtab_push(ct, QN_COMBTAB_PART_LATER,
+                                qn_combtab_hash(keys[k], strlen(keys[k])),
+                                keys[k], strlen(keys[k]), "1", 1),
+                0);
+    cr_assert_eq(qn_combtab_drain(ct), 0);
+    cr_assert_eq(s_calls, 4, "the partitioner ran %u times for 4 keys",
+                 s_calls);
+    cr_assert_eq(qn_combtab_count(ct), 4);
+    /* A key the partitioner refuses is refused. */
+    cr_assert_eq(qn_combtab_add(ct, QN_COMBTAB_PART_LATER,
+                                qn_combtab_hash("refused", 7), "refused", 7,
+                                "1", 1),
+                 -EINVAL);
+    qn_combtab_sort(ct);
+    for (size_t i = 0; i < 4; i++) {
+        unsigned part;
+        const void *k;
+        const char *vals;
+        size_t kl, vb, nv;
+        qn_combtab_get(ct, i, &part, &k, &kl, &vals, &vb, &nv);
+        cr_assert_eq(part, kl % 3, "key of %zu bytes in partition %u", kl,
+                     part);
+        cr_assert_eq(nv, 50);
+    }
     qn_combtab_destroy(&ct);
 }

@@ -150,6 +150,12 @@ static int s_combine_block(quern_task *t, qn_emit_mode mode, unsigned part,
     return 0;
 }
 
+/* qn_combtab_part_fn: a new key's partition. */
+static unsigned s_table_part(void *ctx, const void *key, size_t klen)
+{
+    return qn_task_partition(ctx, key, klen);
+}
+
 /* qn_combtab_fn: a key's block is full. */
 static int s_table_combine(void *ctx, unsigned part, const void *key,
                            size_t klen, const char *vals, size_t vbytes,
@@ -570,6 +576,8 @@ int qn_map_run(quern_task *t, qn_range *parts)
     size_t bytes = (size_t)t->spec->sort_mb << 20;
     if (t->job->combine)
         t->ct = qn_combtab_new(bytes, t->job->compare, s_table_combine, t);
+    if (t->ct)
+        qn_combtab_set_partitioner(t->ct, s_table_part);
     else
         t->sb = qn_sortbuf_new(bytes, t->job->compare);
     if (!t->sb && !t->ct) {

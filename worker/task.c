@@ -89,37 +89,40 @@ void qn_task_path(const quern_task *t, qn_buf *b, const char *fmt, ...)
 
 /* ---- the plugin API (quern.h) -------------------------------------------- */
 
+unsigned qn_task_partition(quern_task *t, const void *key, size_t klen)
+{
+    unsigned nr = t->spec->nreduce;
+    if (t->job->partition) {
+        unsigned p = t->job->partition(t, key, klen, nr);
+        if (p < nr)
+            return p;
+        qn_task_failf(t, "partition() returned %u but the job has %u reducers",
+                      p, nr);
+        return QN_COMBTAB_PART_LATER;
+    }
+    uint64_t h = qn_hash64(key, klen, 0); /* qn_hash_partition's number; */
+    /* a mask where it can be (a division costs as much as the rest of a
+     * small record) */
+    return (unsigned)((nr & (nr - 1)) == 0 ? h & (nr - 1) : h % nr);
+}
+
 int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
                size_t vlen)
 {
     int rc;
     switch (t->mode) {
     case QN_EMIT_MAP: {
-        unsigned nr = t->spec->nreduce;
-        uint64_t h = 0;
-        unsigned p;
-        if (t->job->partition) {
-            p = t->job->partition(t, key, klen, nr);
-            if (t->ct)
-                h = qn_hash64(key, klen, 0);
-        } else {
-            h = qn_hash64(key, klen, 0); /* qn_hash_partition's hash */
-            /* The same number; a mask where it can be (a division costs
-             * as much as the rest of a small record). */
-            p = (unsigned)((nr & (nr - 1)) == 0 ? h & (nr - 1) : h % nr);
-        }
-        if (p >= nr)
-            return qn_task_failf(t,
-                                 "partition() returned %u but the job has %u "
-                                 "reducers",
-                                 p, nr);
         if (t->ct) {
-            /* Gathered by key and combined in memory (combtab.h). */
-            rc = qn_combtab_push(t->ct, p, h, key, klen, val, vlen);
+            /* Gathered by key and combined in memory (combtab.h); the
+             * partition is worked out once per distinct key. */
+            uint64_t h = qn_combtab_hash(key, klen);
+            rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen,
+                                 val, vlen);
             if (rc == -QN_EFULL) {
                 if (t->spill(t) < 0)
                     return -1;
-                rc = qn_combtab_push(t->ct, p, h, key, klen, val, vlen);
+                rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen,
+                                     val, vlen);
             }
             if (rc < 0 && rc != -QN_ETOOBIG)
                 return t->fail[0] ? -1
@@ -128,6 +131,9 @@ int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
             if (rc == 0)
                 qn_task_count(t, QN_C_COMBINE_IN, 1);
         } else {
+            unsigned p = qn_task_partition(t, key, klen);
+            if (p == QN_COMBTAB_PART_LATER)
+                return -1;
             rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
             if (rc == -QN_EFULL) {
                 if (t->spill(t) < 0)

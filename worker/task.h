@@ -191,6 +191,13 @@ int qn_task_report_due(const quern_task *t);
 int qn_task_fetch_failed(quern_task *t, unsigned map, unsigned attempt,
                          int lost, const char *reason);
 
+/*
+ * The partition of key (the job's partition function, or XXH64 modulo R).
+ * QN_COMBTAB_PART_LATER, with the failure recorded, when the job's
+ * function returns one out of range.
+ */
+unsigned qn_task_partition(quern_task *t, const void *key, size_t klen);
+
 /* Compare keys with the job's order. */
 int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,
                 size_t blen);
