@@ -479,3 +479,38 @@ void qn_output_dir_clean(const char *dir)
     qn_buf_release(&t);
     rmdir(dir); /* only if nothing else is in it */
 }
+
+int qn_output_part_commit(const char *dir, const char *job_id, unsigned part,
+                          unsigned attempt, char *why, size_t cap)
+{
+    qn_buf from = {0}, to = {0};
+    qn_buf_printf(&from, "%s/_temporary/%s/part-%05u.a%u", dir, job_id, part,
+                  attempt);
+    qn_buf_printf(&to, "%s/part-%05u", dir, part);
+    int rc = rename(from.data, to.data);
+    if (rc < 0)
+        snprintf(why, cap, "cannot rename %s to %s: %s", from.data, to.data,
+                 strerror(errno));
+    qn_buf_release(&from);
+    qn_buf_release(&to);
+    return rc < 0 ? -1 : 0;
+}
+
+int qn_output_dir_commit(const char *dir, char *why, size_t cap)
+{
+    qn_buf p = {0};
+    qn_buf_printf(&p, "%s/_SUCCESS", dir);
+    int rc = qn_write_file_atomic(p.data, "", 0);
+    if (rc == 0)
+        rc = qn_fsync_dir(dir); /* the part renames too */
+    if (rc < 0) {
+        snprintf(why, cap, "cannot write %s: %s", p.data, strerror(-rc));
+    } else {
+        qn_buf t = {0};
+        qn_buf_printf(&t, "%s/_temporary", dir);
+        qn_rmtree(t.data);
+        qn_buf_release(&t);
+    }
+    qn_buf_release(&p);
+    return rc < 0 ? -1 : 0;
+}

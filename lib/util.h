@@ -108,6 +108,18 @@ void *qn_realloc(void *p, size_t n);
  */
 int qn_output_dir_prepare(const char *dir, char *err, size_t errcap);
 
+/*
+ * Rename reduce output _temporary/JOB/part-N.aATTEMPT of dir to part-N:
+ * once per partition, for the attempt whose success was accepted. Returns
+ * 0, or -1 with why.
+ */
+int qn_output_part_commit(const char *dir, const char *job_id, unsigned part,
+                          unsigned attempt, char *why, size_t cap);
+
+/* Every part is in place: write dir/_SUCCESS durably (the renames too) and
+ * remove _temporary/. Returns 0, or -1 with why. */
+int qn_output_dir_commit(const char *dir, char *why, size_t cap);
+
 /* Remove a failed job's part files and _temporary/ from dir, and dir
  * itself if nothing else is left in it. */
 void qn_output_dir_clean(const char *dir);

@@ -1165,23 +1165,11 @@ static void s_job_finished(qn_master *m, int jx, int state, const char *error,
 static void s_commit(qn_master *m, int jx, int64_t now)
 {
     s_job *j = &m->jobs[jx];
-    qn_buf p = {0};
-    qn_buf_printf(&p, "%s/_SUCCESS", j->spec->output);
-    int rc = qn_write_file_atomic(p.data, "", 0);
-    if (rc == 0)
-        rc = qn_fsync_dir(j->spec->output); /* the part renames too */
-    if (rc < 0) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "cannot write %s: %s", p.data, strerror(-rc));
-        s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, msg, now);
-    } else {
-        qn_buf t = {0};
-        qn_buf_printf(&t, "%s/_temporary", j->spec->output);
-        qn_rmtree(t.data);
-        qn_buf_release(&t);
+    char why[600];
+    if (qn_output_dir_commit(j->spec->output, why, sizeof why) < 0)
+        s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, why, now);
+    else
         s_job_finished(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
-    }
-    qn_buf_release(&p);
 }
 
 /* ---- actions ------------------------------------------------------------- */
@@ -1766,26 +1754,6 @@ static void s_note_skipped(s_job *j, unsigned task)
     }
 }
 
-/*
- * Rename a reduce attempt's output into place. Only the master does this,
- * once per partition, for the attempt it accepts. Returns 0 or -1 + why.
- */
-static int s_commit_partition(s_job *j, unsigned task, unsigned attempt,
-                              char *why, size_t cap)
-{
-    qn_buf from = {0}, to = {0};
-    qn_buf_printf(&from, "%s/_temporary/%s/part-%05u.a%u", j->spec->output,
-                  j->id, task, attempt);
-    qn_buf_printf(&to, "%s/part-%05u", j->spec->output, task);
-    int rc = rename(from.data, to.data);
-    if (rc < 0)
-        snprintf(why, cap, "cannot rename %s to %s: %s", from.data, to.data,
-                 strerror(errno));
-    qn_buf_release(&from);
-    qn_buf_release(&to);
-    return rc < 0 ? -1 : 0;
-}
-
 /* A copy of an output shard (s_replicate) ended, or reports progress. */
 static void s_on_copy_update(qn_master *m, int jx, int w,
                              const Quern__TaskUpdate *u, int64_t now)
@@ -1879,8 +1847,8 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
             s_data_cmd(m, w, &c);
         } else if (kind == QN_REDUCE) {
             char why[1200];
-            if (s_commit_partition(j, r->task, r->attempt, why, sizeof why) <
-                0) {
+            if (qn_output_part_commit(j->spec->output, j->id, r->task,
+                                      r->attempt, why, sizeof why) < 0) {
                 qn_warn("master: job %s reduce task %u attempt %u: %s", j->id,
                         r->task, r->attempt, why);
                 s_add_failure(j, kind, r->task, r->attempt, u->worker_id, why,

@@ -64,37 +64,6 @@ static int s_run_task(Quern__TaskSpec *ts, qn_range *parts, char **maps,
     return rc;
 }
 
-/* Move reduce p's output into place, as the master does for a cluster. */
-static int s_commit_part(const Quern__JobSpec *js, const char *id, unsigned p,
-                         char *why, size_t cap)
-{
-    qn_buf from = {0}, to = {0};
-    qn_buf_printf(&from, "%s/_temporary/%s/part-%05u.a1", js->output, id, p);
-    qn_buf_printf(&to, "%s/part-%05u", js->output, p);
-    int rc = rename(from.data, to.data);
-    if (rc < 0)
-        snprintf(why, cap, "cannot rename %s: %s", from.data, strerror(errno));
-    qn_buf_release(&from);
-    qn_buf_release(&to);
-    return rc;
-}
-
-static int s_commit(const Quern__JobSpec *js, char *why, size_t cap)
-{
-    qn_buf p = {0};
-    qn_buf_printf(&p, "%s/_SUCCESS", js->output);
-    int rc = qn_write_file_atomic(p.data, "", 0);
-    if (rc == 0)
-        rc = qn_fsync_dir(js->output);
-    if (rc < 0)
-        snprintf(why, cap, "cannot write %s: %s", p.data, strerror(-rc));
-    qn_buf_release(&p);
-    qn_buf_printf(&p, "%s/_temporary", js->output);
-    qn_rmtree(p.data);
-    qn_buf_release(&p);
-    return rc;
-}
-
 static int64_t s_wall_ms(void)
 {
     struct timeval tv;
@@ -234,13 +203,14 @@ int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
         if (s_run_task(&ts, NULL, outs, parts, sp.n, st, msg, sizeof msg) < 0) {
             snprintf(why, sizeof why, "reduce %u failed: %s", p, msg);
             failed = 1;
-        } else if (s_commit_part(js, id, p, why, sizeof why) < 0) {
+        } else if (qn_output_part_commit(js->output, id, p, 1, why,
+                                         sizeof why) < 0) {
             failed = 1;
         } else {
             st->reduces_done++;
         }
     }
-    if (!failed && s_commit(js, why, sizeof why) < 0)
+    if (!failed && qn_output_dir_commit(js->output, why, sizeof why) < 0)
         failed = 1;
     if (failed)
         qn_output_dir_clean(js->output);

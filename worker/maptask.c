@@ -1,8 +1,9 @@
 /*
  * maptask.c -- a map attempt: read the split record by record, call map,
- * sort emitted pairs in the fixed-size buffer, spill sorted runs (combined
- * when the job has a combiner), and merge the runs into one intermediate
- * file with a partition index.
+ * gather emitted pairs in memory of a fixed size (the combining table when
+ * the job has a combiner, the sort buffer otherwise), spill sorted runs
+ * when it fills, and merge the runs into one intermediate file with a
+ * partition index.
  *
  * Which records belong to a split: a split is a byte range of a file, and a
  * map reads exactly the records that *start* inside its range. For lines, a
@@ -38,77 +39,20 @@ static s_map *s_ctx; /* the running map, for the spill callback */
 
 /* ---- writing sorted data ------------------------------------------------- */
 
-typedef struct {
-    const qn_sortbuf *sb;
-    size_t i, end;
-} s_range_vals;
-
-static int s_range_next(quern_values *vs, const void **val, size_t *vlen)
+/* Write the sorted buffer's records to t->iw. (A job with a combiner
+ * gathers its output in the table instead.) */
+static int s_write_sorted(quern_task *t, const char *path)
 {
-    s_range_vals *r = vs->ctx;
-    if (r->i >= r->end)
-        return 0;
-    unsigned part;
-    const void *k;
-    size_t kl;
-    qn_sortbuf_get(r->sb, r->i++, &part, &k, &kl, val, vlen);
-    vs->taken++;
-    return 1;
-}
-
-/*
- * Sort the buffer and write it to path as an intermediate file; parts (if
- * not NULL) receives the partitions' ranges.
- */
-static int s_write_sorted(quern_task *t, const char *path, qn_range *parts)
-{
-    char err[512];
-    qn_sortbuf_sort(t->sb);
-    qn_task_progress(t, -1, 0);
-    t->iw =
-        qn_ifile_writer_new(path, t->spec->nreduce, t->codec, err, sizeof err);
-    if (!t->iw)
-        return qn_task_failf(t, "%s", err);
     size_t n = qn_sortbuf_count(t->sb);
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0;) {
+    for (size_t i = 0; i < n; i++) {
         unsigned part;
         const void *k, *v;
         size_t kl, vl;
         qn_sortbuf_get(t->sb, i, &part, &k, &kl, &v, &vl);
-        if (!t->job->combine) {
-            rc = qn_ifile_writer_add(t->iw, part, k, kl, v, vl);
-            if (rc < 0)
-                qn_task_failf(t, "writing %s: %s", path, qn_strerror(rc));
-            i++;
-            continue;
-        }
-        /* The run of records with this partition and key. */
-        size_t j = i + 1;
-        while (j < n && qn_sortbuf_same_key(t->sb, i, j))
-            j++;
-        s_range_vals rv = {t->sb, i, j};
-        quern_values vs = {.next = s_range_next, .ctx = &rv};
-        qn_emit_mode saved = t->mode;
-        t->mode = QN_EMIT_COMBINE;
-        t->part = part;
-        t->group_key = k;
-        t->group_klen = kl;
-        int r = t->job->combine(t, k, kl, &vs);
-        t->mode = saved;
-        if (r != 0 || t->fail[0])
-            rc = qn_task_failf(t, "combine returned %d", r);
-        qn_task_count(t, QN_C_COMBINE_IN, (long long)(j - i));
-        if (qn_task_report_due(t))
-            qn_task_progress(t, -1, 0);
-        i = j;
+        int rc = qn_ifile_writer_add(t->iw, part, k, kl, v, vl);
+        if (rc < 0)
+            return qn_task_failf(t, "writing %s: %s", path, qn_strerror(rc));
     }
-    if (rc < 0) {
-        qn_ifile_writer_abort(&t->iw);
-        return -1;
-    }
-    if (qn_ifile_writer_close(&t->iw, parts, err, sizeof err) < 0)
-        return qn_task_failf(t, "%s", err);
     return 0;
 }
 
@@ -166,22 +110,12 @@ static int s_table_combine(void *ctx, unsigned part, const void *key,
                            vbytes, out);
 }
 
-/*
- * Write the table's entries in order to path as an intermediate file, each
- * key's values combined a last time; parts as for s_write_sorted.
- */
-static int s_write_table(quern_task *t, const char *path, qn_range *parts)
+/* Write the sorted table's entries to t->iw, each key's values combined a
+ * last time. */
+static int s_write_table(quern_task *t)
 {
-    char err[512];
-    qn_combtab_sort(t->ct);
-    qn_task_progress(t, -1, 0);
-    t->iw =
-        qn_ifile_writer_new(path, t->spec->nreduce, t->codec, err, sizeof err);
-    if (!t->iw)
-        return qn_task_failf(t, "%s", err);
     size_t n = qn_combtab_count(t->ct);
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned part;
         const void *k;
         const char *vals;
@@ -189,25 +123,39 @@ static int s_write_table(quern_task *t, const char *path, qn_range *parts)
         qn_combtab_get(t->ct, i, &part, &k, &kl, &vals, &vbytes, &nvals);
         if (nvals == 0)
             continue; /* the combiner kept nothing */
-        rc = s_combine_block(t, QN_EMIT_COMBINE, part, k, kl, vals, vbytes,
-                             NULL);
+        if (s_combine_block(t, QN_EMIT_COMBINE, part, k, kl, vals, vbytes,
+                            NULL) < 0)
+            return -1;
         if (qn_task_report_due(t))
             qn_task_progress(t, -1, 0);
     }
-    if (rc < 0) {
+    return 0;
+}
+
+/*
+ * Sort what the map has gathered in memory (the table or the buffer) and
+ * write it to path as an intermediate file; parts (if not NULL) receives
+ * the partitions' ranges.
+ */
+static int s_write_held(quern_task *t, const char *path, qn_range *parts)
+{
+    char err[512];
+    if (t->ct)
+        qn_combtab_sort(t->ct);
+    else
+        qn_sortbuf_sort(t->sb);
+    qn_task_progress(t, -1, 0);
+    t->iw =
+        qn_ifile_writer_new(path, t->spec->nreduce, t->codec, err, sizeof err);
+    if (!t->iw)
+        return qn_task_failf(t, "%s", err);
+    if ((t->ct ? s_write_table(t) : s_write_sorted(t, path)) < 0) {
         qn_ifile_writer_abort(&t->iw);
         return -1;
     }
     if (qn_ifile_writer_close(&t->iw, parts, err, sizeof err) < 0)
         return qn_task_failf(t, "%s", err);
     return 0;
-}
-
-/* Write what the map has gathered in memory, sorted, to path. */
-static int s_write_held(quern_task *t, const char *path, qn_range *parts)
-{
-    return t->ct ? s_write_table(t, path, parts)
-                 : s_write_sorted(t, path, parts);
 }
 
 static size_t s_held(const quern_task *t)
