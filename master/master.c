@@ -1248,16 +1248,21 @@ static void s_assign(qn_master *m, const qn_action *a)
         op = qn_calloc(j->nmaps, sizeof *op);
         for (unsigned i = 0; i < j->nmaps; i++) {
             const s_mapout *mo = &j->outs[i];
-            const s_worker *mw = &m->workers[mo->worker];
             quern__map_output__init(&outs[i]);
             outs[i].map = i;
+            op[i] = &outs[i];
+            /* Not done yet (reduces start while the last maps run, or it
+             * runs again): attempt 0, its place is sent when it is done. */
+            if (qn_sched_task(m->sched, a->job, QN_MAP, i).state !=
+                QN_TASK_DONE)
+                continue;
+            const s_worker *mw = &m->workers[mo->worker];
             outs[i].attempt = mo->attempt;
             outs[i].endpoint = mw->endpoint;
             outs[i].worker_id = (char *)mw->id;
             outs[i].curve_public = (char *)mw->curve_public;
             outs[i].bytes = mo->parts[a->task].bytes;
             outs[i].raw_bytes = mo->parts[a->task].raw_bytes;
-            op[i] = &outs[i];
         }
         ts.map_outputs = op;
         ts.n_map_outputs = j->nmaps;

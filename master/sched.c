@@ -370,7 +370,7 @@ static int s_pick_worker(qn_sched *s, const char *skip)
  * What job jx can give worker w now: 1 with the kind, the position in
  * its pending queue and the locality, or 0. Maps come first: a local one
  * (or one readable anywhere), else one that waited locality_wait_ms for a
- * holder and has a live one to stream from. Reduces once every map is done.
+ * holder and has a live one to stream from. Reduces once no map is pending.
  */
 static int s_offer(const qn_sched *s, int jx, int w, int64_t now,
                    int allow_remote, qn_kind *kind, unsigned *pos, int *local)
@@ -401,7 +401,9 @@ static int s_offer(const qn_sched *s, int jx, int w, int64_t now,
         *local = 0;
         return 1;
     }
-    if (j->done[QN_MAP] < j->n[QN_MAP] || j->pending[QN_REDUCE].len == 0)
+    /* No map waits for a slot: reduces may start, and fetch each map's
+     * output as soon as it is done. */
+    if (j->pending[QN_REDUCE].len == 0)
         return 0;
     *kind = QN_REDUCE;
     *pos = 0;
@@ -615,6 +617,67 @@ static int64_t s_straggling(const qn_sched *s, const s_job *j, qn_kind kind,
     return expect - mean + 1;
 }
 
+/* Does a running attempt wait, through no fault of its own, for maps? */
+static int s_waiting(const qn_sched *s, const s_run *r)
+{
+    const s_job *j = &s->jobs[r->job];
+    return r->kind == QN_REDUCE && j->done[QN_MAP] < j->n[QN_MAP];
+}
+
+/*
+ * The youngest reduce attempt of job jx waiting for maps, on a worker
+ * other than not_on that the job may use (it lost least by giving way):
+ * its index in s->runs, or -1.
+ */
+static int s_waiting_reduce(const qn_sched *s, int jx, int not_on)
+{
+    const s_job *j = &s->jobs[jx];
+    int best = -1;
+    int64_t best_started = 0;
+    for (unsigned i = 0; i < s->nruns; i++) {
+        const s_run *r = &s->runs[i];
+        if (r->job != jx || !s_waiting(s, r))
+            continue;
+        const s_task *t = &j->tasks[QN_REDUCE][r->task];
+        int ix = s_att_index(t, r->attempt);
+        /* Not on a worker found dead in this tick: its slot is no room. */
+        if (ix < 0 || t->run[ix].worker == not_on ||
+            !s->workers[t->run[ix].worker].alive ||
+            s_banned(s, j, t->run[ix].worker))
+            continue;
+        if (best < 0 || t->run[ix].started > best_started) {
+            best = (int)i;
+            best_started = t->run[ix].started;
+        }
+    }
+    return best;
+}
+
+/*
+ * Cancel the waiting reduce attempt s->runs[ri] of job jx to make room
+ * for a map (not counted against it; the reduce runs later). Returns the
+ * worker whose slot it freed.
+ */
+static int s_preempt_reduce(qn_sched *s, int jx, int ri)
+{
+    s_job *j = &s->jobs[jx];
+    s_run r = s->runs[ri];
+    s_task *t = &j->tasks[QN_REDUCE][r.task];
+    int ix = s_att_index(t, r.attempt);
+    int w = t->run[ix].worker;
+    s_act(s, (qn_action){.act = QN_ACT_CANCEL,
+                         .worker = w,
+                         .job = jx,
+                         .kind = QN_REDUCE,
+                         .task = r.task,
+                         .attempt = r.attempt,
+                         .reason = QN_CANCEL_PREEMPTED});
+    s_stop(s, jx, QN_REDUCE, r.task, (unsigned)ix);
+    if (t->nrun == 0)
+        s_make_pending(s, j, QN_REDUCE, r.task);
+    return w;
+}
+
 /* Start backups of stragglers on free slots, slowest first. */
 static void s_speculate(qn_sched *s, int64_t now)
 {
@@ -628,7 +691,7 @@ static void s_speculate(qn_sched *s, int64_t now)
     while (s->nbackups < cap) {
         s_run best = {.job = -1};
         int64_t best_by = 0;
-        int best_w = -1;
+        int best_w = -1, best_victim = -1;
         for (unsigned i = 0; i < s->nruns; i++) {
             s_run r = s->runs[i];
             s_job *j = &s->jobs[r.job];
@@ -652,14 +715,20 @@ static void s_speculate(qn_sched *s, int64_t now)
                     w = k;
                 }
             }
-            if (w < 0)
+            int victim = -1;
+            if (w < 0 && r.kind == QN_MAP)
+                victim = s_waiting_reduce(s, r.job, t->run[0].worker);
+            if (w < 0 && victim < 0)
                 continue;
             best = r;
             best_by = by;
             best_w = w;
+            best_victim = victim;
         }
         if (best.job < 0)
             break;
+        if (best_w < 0)
+            best_w = s_preempt_reduce(s, best.job, best_victim);
         s_start(s, now, best_w, best.job, best.kind, best.task, 1,
                 best.kind == QN_MAP ? s_where(s, best.job, best.task, best_w)
                                     : QN_LOC_ANY);
@@ -695,38 +764,10 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
             s_queue *q = &j->pending[QN_MAP];
             if (j->tasks[QN_MAP][s_queue_at(q, 0)].orphan_since)
                 break; /* nowhere to read it from: no slot helps */
-            /* The youngest waiting reduce attempt: it lost least. */
-            int best = -1;
-            int64_t best_started = 0;
-            for (unsigned i = 0; i < s->nruns; i++) {
-                s_run *r = &s->runs[i];
-                if (r->job != jx || r->kind != QN_REDUCE)
-                    continue;
-                const s_task *t = &j->tasks[QN_REDUCE][r->task];
-                int ix = s_att_index(t, r->attempt);
-                if (ix < 0 || s_banned(s, j, t->run[ix].worker))
-                    continue;
-                if (best < 0 || t->run[ix].started > best_started) {
-                    best = (int)i;
-                    best_started = t->run[ix].started;
-                }
-            }
+            int best = s_waiting_reduce(s, jx, -1);
             if (best < 0)
                 break;
-            s_run r = s->runs[best];
-            s_task *t = &j->tasks[QN_REDUCE][r.task];
-            int ix = s_att_index(t, r.attempt);
-            s_act(s, (qn_action){.act = QN_ACT_CANCEL,
-                                 .worker = t->run[ix].worker,
-                                 .job = jx,
-                                 .kind = QN_REDUCE,
-                                 .task = r.task,
-                                 .attempt = r.attempt,
-                                 .reason = QN_CANCEL_PREEMPTED});
-            int w = t->run[ix].worker;
-            s_stop(s, jx, QN_REDUCE, r.task, (unsigned)ix);
-            if (t->nrun == 0)
-                s_make_pending(s, j, QN_REDUCE, r.task);
+            int w = s_preempt_reduce(s, jx, best);
             /* The slot goes to the map it was freed for, not another job. */
             unsigned m = s_queue_pop(&j->pending[QN_MAP]);
             j->tasks[QN_MAP][m].queued = 0;
@@ -1070,7 +1111,7 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
     s_job *j = &s->jobs[job];
     s_task *t = &j->tasks[kind][task];
     int w = a->worker;
-    j->took_ms[kind] += now - a->started;
+    j->took_ms[kind] += now - a->since; /* working, not waiting for maps */
     j->took_n[kind]++;
     s_stop(s, job, kind, task, (unsigned)i);
     s_cancel_all(s, job, kind, task, QN_CANCEL_LOST_RACE);
@@ -1144,13 +1185,6 @@ int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
     s_attempt_failed(s, job, kind, task, (unsigned)i, 1);
     s_schedule(s, now);
     return QN_SCHED_ACCEPTED;
-}
-
-/* Does a running attempt wait, through no fault of its own, for maps? */
-static int s_waiting(const qn_sched *s, const s_run *r)
-{
-    const s_job *j = &s->jobs[r->job];
-    return r->kind == QN_REDUCE && j->done[QN_MAP] < j->n[QN_MAP];
 }
 
 void qn_sched_tick(qn_sched *s, int64_t now)

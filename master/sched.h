@@ -32,17 +32,22 @@
  * - Pending tasks start in the order they became pending, except that a
  *   task that ran before (an attempt failed or was lost, or its map output
  *   went with its worker) goes ahead of those that never ran.
- * - Reduces start when every map is done; a reduce waiting for a map run
- *   again does not time out meanwhile. If that map finds no free slot it
- *   may run in, a waiting reduce of its job is cancelled (not counted as
- *   a failure) and runs later, so reduces cannot hold every slot while
- *   the maps they wait for cannot start.
+ * - Reduces start once no map of their job is pending (every map runs or
+ *   is done), so they fetch map outputs as the last maps finish. A reduce
+ *   waiting for maps (still running, or run again) does not time out
+ *   meanwhile, and its clock starts when the last map is done. If a map
+ *   finds no free slot it may run in, a waiting reduce of its job is
+ *   cancelled (not counted as a failure) and runs later, so reduces cannot
+ *   hold every slot while the maps they wait for cannot start.
  * - Backups: once a phase has no pending tasks and at least one finished,
  *   an attempt running longer than both the phase's mean task time and
  *   spec_min_ms, and expected (from its progress) to take more than
  *   QN_SCHED_SPEC_SLOWER times the mean, gets a backup on another worker
- *   with a free slot; at most a tenth of all slots (at least one) run
+ *   with a free slot (for a map, one a waiting reduce of its job gives up
+ *   if none is free); at most a tenth of all slots (at least one) run
  *   backups. The first attempt to succeed wins; the others are cancelled.
+ *   A phase's mean task time counts only working time, not time a reduce
+ *   waited for maps.
  */
 #ifndef QN_SCHED_H
 #define QN_SCHED_H

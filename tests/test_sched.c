@@ -215,11 +215,15 @@ Test(sched, spreads_tasks_across_equal_workers)
         cr_assert(a.worker >= 0 && a.worker < 3);
         used[a.worker]++;
     }
-    expect_none(s);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++)
         cr_assert_eq(used[i], 1, "worker %d got %d of 3 maps", w[i], used[i]);
-        cr_assert_eq(qn_sched_worker_busy(s, w[i]), 1);
-    }
+    /* No map is pending, so the reduce starts too: the rotation goes on
+     * from the worker after the last map's, back to the first. */
+    expect_act(pop(s), QN_ACT_ASSIGN, w[0], j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_worker_busy(s, w[0]), 2);
+    cr_assert_eq(qn_sched_worker_busy(s, w[1]), 1);
+    cr_assert_eq(qn_sched_worker_busy(s, w[2]), 1);
 }
 
 Test(sched, worker_joining_later_gets_pending_tasks)
@@ -254,7 +258,8 @@ Test(sched, maps_run_before_reduces)
     qn_sched *s = new_sched();
     int w = qn_sched_worker_join(s, 0, 1);
     int j = qn_sched_job_add(s, 0, 3, 2, 4);
-    /* One slot: every map goes through it before any reduce. */
+    /* One slot: every map goes through it before any reduce, as a
+     * reduce never takes a slot while a map waits for one. */
     for (unsigned t = 0; t < 3; t++) {
         expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, t, 1);
         expect_none(s);
@@ -265,23 +270,100 @@ Test(sched, maps_run_before_reduces)
     expect_none(s);
 }
 
-Test(sched, reduces_wait_until_every_map_is_done)
+Test(sched, reduces_start_once_no_map_waits_for_a_slot)
 {
     qn_sched *s = new_sched();
-    qn_sched_worker_join(s, 0, 4);
-    int j = qn_sched_job_add(s, 0, 2, 2, 4);
-    /* Four free slots, yet only the two maps start. */
-    pop_assign(s, j, QN_MAP, 0, 1);
-    pop_assign(s, j, QN_MAP, 1, 1);
+    int w = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 3, 2, 4);
+    /* Two slots, three maps: maps 0 and 1 start; map 2 waits for a slot,
+     * and so do the reduces. */
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 1);
     expect_none(s);
-    cr_assert_eq(qn_sched_done(s, 10, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
-    expect_none(s); /* map 0 still running: no reduce yet */
+    /* The slot map 0 frees goes to map 2, not to a reduce. */
+    cr_assert_eq(qn_sched_done(s, 10, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 2, 1);
+    expect_none(s);
     cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 0).state, QN_TASK_PENDING);
-    cr_assert_eq(qn_sched_done(s, 20, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
-    pop_assign(s, j, QN_REDUCE, 0, 1);
-    pop_assign(s, j, QN_REDUCE, 1, 1);
+    /* No map is pending now, though map 2 still runs: the next free slot
+     * goes to a reduce, which fetches map outputs as they appear. */
+    cr_assert_eq(qn_sched_done(s, 20, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    qn_action r = pop(s);
+    expect_act(r, QN_ACT_ASSIGN, w, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(r.backup, 0);
+    expect_none(s);
+    qn_job_info ji = qn_sched_job(s, j);
+    cr_assert_eq(ji.maps_done, 2);
+    cr_assert_eq(ji.maps_running, 1);
+    cr_assert_eq(ji.reduces_running, 1);
+    cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 1).state, QN_TASK_PENDING);
+    check_counts(s, j);
+    /* The last map's slot goes to the other reduce. */
+    cr_assert_eq(qn_sched_done(s, 30, j, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_REDUCE, 1, 1);
     expect_none(s);
     check_counts(s, j);
+}
+
+/*
+ * A reduce that starts while maps still run waits for them: it reports
+ * no progress meanwhile, yet it does not time out, nor is it part of the
+ * deadline. Its clock starts when the last map is done, not when the
+ * first of them is.
+ */
+Test(sched, reduce_waiting_for_running_maps_does_not_time_out)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 3);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_REDUCE, 0, 1); /* at 0 */
+    expect_none(s);
+    cr_assert_eq(qn_sched_deadline(s), CFG.dead_ms, "the heartbeat only");
+
+    /* Map 0 is done at 100000, map 1 at 302000; both report progress. */
+    for (int64_t now = 5000; now <= 300000; now += 5000) {
+        beat(s, now, 1);
+        if (now < 100000)
+            qn_sched_progress(s, now, j, QN_MAP, 0, 1);
+        qn_sched_progress(s, now, j, QN_MAP, 1, 1);
+        if (now == 100000) {
+            cr_assert_eq(qn_sched_done(s, now, j, QN_MAP, 0, 1),
+                         QN_SCHED_ACCEPTED);
+            expect_none(s);
+        }
+        qn_sched_tick(s, now);
+        expect_none(s);
+        cr_assert_eq(qn_sched_deadline(s), now + CFG.dead_ms);
+    }
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w);
+    qn_task_info ti = qn_sched_task(s, j, QN_REDUCE, 0);
+    cr_assert_eq(ti.started, 0);
+    cr_assert_eq(ti.failures, 0);
+
+    /* The last map is done at 302000, between ticks: the reduce's clock
+     * starts there, so it times out at 362000. */
+    cr_assert_eq(qn_sched_done(s, 302000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    for (int64_t now = 305000; now <= 360000; now += 5000) {
+        beat(s, now, 1);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    cr_assert_eq(qn_sched_deadline(s), 362000);
+    qn_sched_tick(s, 361999);
+    expect_none(s);
+    qn_sched_tick(s, 362000);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_TIMEOUT);
+    qn_action lost = pop(s);
+    expect_act(lost, QN_ACT_ATTEMPT_LOST, w, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(lost.reason, QN_LOST_TIMEOUT);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 0).failures, 1);
 }
 
 Test(sched, job_runs_to_done_exactly_once)
@@ -295,8 +377,8 @@ Test(sched, job_runs_to_done_exactly_once)
     qn_action running[NMAP + NRED];
     size_t nrun = 0;
     int load[NW] = {0};
-    int done_map[NMAP] = {0}, done_red[NRED] = {0};
-    int job_done = 0;
+    int started_map[NMAP] = {0}, done_map[NMAP] = {0}, done_red[NRED] = {0};
+    int job_done = 0, reduce_before_last_map = 0;
     int64_t now = 0;
     for (int step = 0; step < 100; step++) {
         qn_action a;
@@ -318,10 +400,18 @@ Test(sched, job_runs_to_done_exactly_once)
             cr_assert_lt(load[a.worker], SLOTS, "worker %d over its slots",
                          a.worker);
             load[a.worker]++;
-            if (a.kind == QN_REDUCE) {
-                for (int m = 0; m < NMAP; m++)
-                    cr_assert(done_map[m], "reduce %u before map %d done",
+            if (a.kind == QN_MAP) {
+                started_map[a.task] = 1;
+            } else {
+                /* A reduce starts only once no map is pending: every
+                 * map has started (it may still run). */
+                for (int m = 0; m < NMAP; m++) {
+                    cr_assert(started_map[m], "reduce %u before map %d started",
                               a.task, m);
+                    cr_assert_neq(qn_sched_task(s, j, QN_MAP, m).state,
+                                  QN_TASK_PENDING);
+                    reduce_before_last_map |= !done_map[m];
+                }
             }
             running[nrun++] = a;
         }
@@ -342,6 +432,8 @@ Test(sched, job_runs_to_done_exactly_once)
         *seen = 1;
     }
     cr_assert_eq(job_done, 1);
+    cr_assert(reduce_before_last_map,
+              "no reduce started while the last maps ran, in free slots");
     for (int m = 0; m < NMAP; m++)
         cr_assert(done_map[m]);
     for (int r = 0; r < NRED; r++)
@@ -636,27 +728,27 @@ Test(sched, dead_workers_completed_maps_run_again)
     int w0 = qn_sched_worker_join(s, 0, 1);
     int w1 = qn_sched_worker_join(s, 0, 1);
     int j = qn_sched_job_add(s, 0, 2, 3, 4);
-    qn_action m0 = pop_assign(s, j, QN_MAP, 0, 1);
-    qn_action m1 = pop_assign(s, j, QN_MAP, 1, 1);
-    cr_assert_neq(m0.worker, m1.worker);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    expect_none(s);
+    /* No map is pending: each slot a map frees goes to a reduce, which
+     * waits for the maps still running. */
     cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
     expect_none(s);
     cr_assert_eq(qn_sched_done(s, 200, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
-    qn_action r0 = pop_assign(s, j, QN_REDUCE, 0, 1);
-    qn_action r1 = pop_assign(s, j, QN_REDUCE, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 1, 1);
     expect_none(s); /* reduce 2 waits for a slot */
 
-    /* The worker that ran map 0 goes silent; the other heartbeats. */
-    int dead = m0.worker, live = m1.worker;
-    cr_assert(dead == w0 || dead == w1);
+    /* The worker that ran map 0 (and runs reduce 0) goes silent; the
+     * other heartbeats. */
+    int dead = w0, live = w1;
     qn_sched_worker_seen(s, 9000, live);
     qn_sched_tick(s, 10000);
     expect_act(pop(s), QN_ACT_WORKER_DEAD, dead, -1, QN_MAP, 0, 0);
     qn_action lost = pop(s);
-    cr_assert_eq(lost.act, QN_ACT_ATTEMPT_LOST);
+    expect_act(lost, QN_ACT_ATTEMPT_LOST, dead, j, QN_REDUCE, 0, 1);
     cr_assert_eq(lost.reason, QN_LOST_WORKER_DEAD);
-    cr_assert_eq(lost.kind, QN_REDUCE);
-    cr_assert_eq(lost.task, r0.worker == dead ? 0u : 1u);
     /* Map 0's output lived there: it runs again, for that reason. */
     qn_action rerun = pop(s);
     expect_act(rerun, QN_ACT_MAP_RERUN, dead, j, QN_MAP, 0, 1);
@@ -667,8 +759,7 @@ Test(sched, dead_workers_completed_maps_run_again)
     /* The live worker's only slot holds a reduce that waits for map 0,
      * which could run nowhere else: the reduce makes room (a cancel that
      * is neither a failure nor a loss) and map 0 runs there. */
-    unsigned live_reduce = r0.worker == live ? 0 : 1;
-    (void)r1;
+    unsigned live_reduce = 1;
     qn_action pre = pop(s);
     expect_act(pre, QN_ACT_CANCEL, live, j, QN_REDUCE, live_reduce, 1);
     cr_assert_eq(pre.reason, QN_CANCEL_PREEMPTED);
@@ -686,8 +777,8 @@ Test(sched, dead_workers_completed_maps_run_again)
     cr_assert_eq(qn_sched_done(s, 10050, j, QN_REDUCE, live_reduce, 1),
                  QN_SCHED_STALE);
 
-    /* Map 0 ran again without counting as a failure or a loss, and no
-     * reduce starts until it is done. */
+    /* Map 0 ran again without counting as a failure or a loss; no slot is
+     * free for a reduce while it runs. */
     qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.state, QN_TASK_RUNNING);
     cr_assert_eq(ti.failures, 0);
@@ -698,11 +789,11 @@ Test(sched, dead_workers_completed_maps_run_again)
     cr_assert_eq(ji.reduces_running, 0);
     check_counts(s, j);
 
+    /* Its slot goes to the reduce lost with the dead worker: it became
+     * pending first of the two that ran before, which go ahead of
+     * reduce 2. */
     cr_assert_eq(qn_sched_done(s, 10200, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
-    qn_action next = pop(s);
-    cr_assert_eq(next.act, QN_ACT_ASSIGN);
-    cr_assert_eq(next.kind, QN_REDUCE);
-    cr_assert_eq(next.worker, live);
+    expect_act(pop(s), QN_ACT_ASSIGN, live, j, QN_REDUCE, 0, 2);
     expect_none(s);
     check_counts(s, j);
 }
@@ -852,7 +943,11 @@ Test(sched, deadline_is_nearest_heartbeat_or_task_timeout)
     int w0 = qn_sched_worker_join(s, 1000, 1); /* takes map 0 at 1000 */
     pop_assign(s, j, QN_MAP, 0, 1);
     cr_assert_eq(qn_sched_deadline(s), 11000);
+    /* w1 takes the reduce at 2000: it waits for map 0, so it has no
+     * task deadline. */
     int w1 = qn_sched_worker_join(s, 2000, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
     cr_assert_eq(qn_sched_deadline(s), 11000);
     qn_sched_worker_seen(s, 3000, w0);
     cr_assert_eq(qn_sched_deadline(s), 12000, "w1 silent since 2000");
@@ -862,12 +957,16 @@ Test(sched, deadline_is_nearest_heartbeat_or_task_timeout)
     qn_sched_progress(s, 56000, j, QN_MAP, 0, 1);
     cr_assert_eq(qn_sched_deadline(s), 65000, "w0 silent since 55000");
 
-    /* Ticking just before the deadline does nothing; at it, something. */
+    /* Ticking just before the deadline does nothing; at it, something:
+     * map 0 is lost with w0, and the reduce on w1 makes room for it. */
     qn_sched_tick(s, 64999);
     expect_none(s);
     qn_sched_tick(s, 65000);
     expect_act(pop(s), QN_ACT_WORKER_DEAD, w0, -1, QN_MAP, 0, 0);
     expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w0, j, QN_MAP, 0, 1);
+    qn_action pre = pop(s);
+    expect_act(pre, QN_ACT_CANCEL, w1, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(pre.reason, QN_CANCEL_PREEMPTED);
     expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 2);
     expect_none(s);
     cr_assert_eq(qn_sched_deadline(s), 66000, "w1 silent since 56000");
@@ -967,13 +1066,15 @@ Test(sched, older_job_is_scheduled_first)
 Test(sched, newer_job_uses_slots_older_job_cannot)
 {
     qn_sched *s = new_sched();
-    int w = qn_sched_worker_join(s, 0, 2);
+    int w = qn_sched_worker_join(s, 0, 3);
     int a = qn_sched_job_add(s, 0, 1, 1, 4);
     expect_act(pop(s), QN_ACT_ASSIGN, w, a, QN_MAP, 0, 1);
-    expect_none(s); /* a's reduce must wait for its map */
+    expect_act(pop(s), QN_ACT_ASSIGN, w, a, QN_REDUCE, 0, 1);
+    expect_none(s); /* a has nothing left to start: a slot stays free */
     int b = qn_sched_job_add(s, 1, 1, 1, 4);
     expect_act(pop(s), QN_ACT_ASSIGN, w, b, QN_MAP, 0, 1);
-    expect_none(s);
+    expect_none(s); /* b's reduce waits for a slot */
+    cr_assert_eq(qn_sched_task(s, b, QN_REDUCE, 0).state, QN_TASK_PENDING);
     check_counts(s, a);
     check_counts(s, b);
 }
@@ -1024,13 +1125,14 @@ Test(sched, worker_failing_three_attempts_is_barred_while_another_is_not)
     cr_assert_eq(ti.failures, 3);
     cr_assert_eq(ti.attempts, 4);
 
-    /* w1 joins; attempt 4 succeeds. Both reduces are pending and w0 is
-     * idle, but it is barred now that w1 is not: w1 takes one, the other
-     * waits. */
+    /* w1 joins while attempt 4 runs on w0: no map is pending, so w1
+     * takes a reduce at once. */
     int w1 = qn_sched_worker_join(s, 100, 1);
-    expect_none(s); /* the reduces wait for the map */
-    cr_assert_eq(qn_sched_done(s, 200, j, QN_MAP, 0, 4), QN_SCHED_ACCEPTED);
     expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    /* Attempt 4 succeeds. Reduce 1 is pending and w0 is idle, but it is
+     * barred now that w1 is not: reduce 1 waits. */
+    cr_assert_eq(qn_sched_done(s, 200, j, QN_MAP, 0, 4), QN_SCHED_ACCEPTED);
     expect_none(s);
     cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
     cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 1).state, QN_TASK_PENDING);
@@ -1066,15 +1168,19 @@ Test(sched, worker_failing_three_attempts_is_barred_while_another_is_not)
 Test(sched, failures_of_another_job_do_not_bar_a_worker)
 {
     qn_sched *s = new_sched();
-    /* w1 stays alive and clean, busy with job c throughout. */
-    int w1 = qn_sched_worker_join(s, 0, 1);
-    int c = qn_sched_job_add(s, 0, 1, 1, 10);
+    /* w1 stays alive and clean, its two slots busy with job c throughout:
+     * c's map and, as no map of c is pending, one of c's reduces. */
+    int w1 = qn_sched_worker_join(s, 0, 2);
+    int c = qn_sched_job_add(s, 0, 1, 2, 10);
     expect_act(pop(s), QN_ACT_ASSIGN, w1, c, QN_MAP, 0, 1);
-    int w0 = qn_sched_worker_join(s, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, c, QN_REDUCE, 0, 1);
     expect_none(s);
     int a = qn_sched_job_add(s, 0, 1, 1, 10);
-    expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 0, 1);
     int b = qn_sched_job_add(s, 0, 1, 1, 10);
+    expect_none(s); /* no free slot */
+    /* w0 joins: a and b run fewer tasks than c, and a is the older. */
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 0, 1);
     expect_none(s);
 
     /* Two failures in job a, then a finishes on w0. */
@@ -1099,38 +1205,37 @@ Test(sched, failures_of_another_job_do_not_bar_a_worker)
         expect_act(pop(s), QN_ACT_ASSIGN, w0, b, QN_MAP, 0, n + 1);
         expect_none(s);
     }
-    /* The third failure in b bars w0 from b (w1, though busy, is not). */
+    /* The third failure in b bars w0 from b (w1, though busy, is not),
+     * but not from job c: c's pending reduce takes the slot. */
     cr_assert_eq(qn_sched_failed(s, 80, b, QN_MAP, 0, 3), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, c, QN_REDUCE, 1, 1);
     expect_none(s);
-    cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
     qn_task_info ti = qn_sched_task(s, b, QN_MAP, 0);
     cr_assert_eq(ti.state, QN_TASK_PENDING);
     cr_assert_eq(ti.failures, 3);
-    /* ... but not from job c, whose reduce it takes when c's map is done
-     * (w1 would take it too, but it is busier: w0 has the free slot). */
+    /* c's map is done: b's map goes to the slot it frees on w1. */
     cr_assert_eq(qn_sched_done(s, 90, c, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
-    qn_action r = pop_assign(s, c, QN_REDUCE, 0, 1);
-    /* b's map must not go to w0; w1 may take it. */
-    qn_action x;
-    while (qn_sched_next_action(s, &x)) {
-        cr_assert_eq(x.act, QN_ACT_ASSIGN);
-        cr_assert_neq(x.worker, w0, "barred w0 got job b's map");
-        expect_act(x, QN_ACT_ASSIGN, w1, b, QN_MAP, 0, 4);
-    }
-    cr_assert(r.worker == w0 || r.worker == w1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, b, QN_MAP, 0, 4);
+    expect_none(s);
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 1);
+    cr_assert_eq(qn_sched_worker_busy(s, w1), 2);
+    check_counts(s, b);
+    check_counts(s, c);
 }
 
 /* ---- backups ------------------------------------------------------------- */
 
 /*
  * Three one-slot workers and a speculating job of two maps and a reduce:
- * both maps start at 0, map 1 finishes at 1000 (the mean map time), and
- * map 0 straggles with no progress figure. Following the deadlines the
- * scheduler gives, map 0 gets its backup at 3000 (spec_min_ms), not
- * before. Returns the job; *orig and *backup are the two ASSIGNs.
+ * both maps start at 0 on workers 0 and 1, and the reduce (no map is
+ * pending) on worker 2, where it waits for them. Map 1 finishes at 1000
+ * (the mean map time), and map 0 straggles with no progress figure.
+ * Following the deadlines the scheduler gives, map 0 gets its backup at
+ * 3000 (spec_min_ms), not before, in the slot map 1 freed. Returns the
+ * job; *orig and *backup are the map's two ASSIGNs, *red the reduce's.
  */
 static int s_straggler_with_backup(qn_sched *s, qn_action *orig,
-                                   qn_action *backup)
+                                   qn_action *backup, qn_action *red)
 {
     for (int i = 0; i < 3; i++)
         qn_sched_worker_join(s, 0, 1);
@@ -1138,8 +1243,13 @@ static int s_straggler_with_backup(qn_sched *s, qn_action *orig,
     qn_sched_job_speculate(s, j, 1);
     *orig = pop_assign(s, j, QN_MAP, 0, 1);
     qn_action m1 = pop_assign(s, j, QN_MAP, 1, 1);
+    *red = pop(s);
+    expect_act(*orig, QN_ACT_ASSIGN, 0, j, QN_MAP, 0, 1);
+    expect_act(m1, QN_ACT_ASSIGN, 1, j, QN_MAP, 1, 1);
+    expect_act(*red, QN_ACT_ASSIGN, 2, j, QN_REDUCE, 0, 1);
     cr_assert_eq(orig->backup, 0);
     cr_assert_eq(m1.backup, 0);
+    cr_assert_eq(red->backup, 0);
     expect_none(s);
     cr_assert_eq(qn_sched_deadline(s), 10000,
                  "no speculation re-check before any map is done");
@@ -1161,8 +1271,7 @@ static int s_straggler_with_backup(qn_sched *s, qn_action *orig,
     *backup = pop_assign(s, j, QN_MAP, 0, 2);
     expect_none(s);
     cr_assert_eq(backup->backup, 1, "the second attempt is not a backup");
-    cr_assert_neq(backup->worker, orig->worker,
-                  "backup on the straggler's own worker");
+    cr_assert_eq(backup->worker, m1.worker);
     cr_assert(qn_sched_worker_alive(s, backup->worker));
     cr_assert_eq(qn_sched_worker_busy(s, backup->worker), 1);
     return j;
@@ -1171,8 +1280,8 @@ static int s_straggler_with_backup(qn_sched *s, qn_action *orig,
 Test(sched, straggler_gets_a_backup_and_the_first_success_wins)
 {
     qn_sched *s = new_sched_cfg(&SPEC_CFG);
-    qn_action orig, bk;
-    int j = s_straggler_with_backup(s, &orig, &bk);
+    qn_action orig, bk, red;
+    int j = s_straggler_with_backup(s, &orig, &bk, &red);
 
     qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.state, QN_TASK_RUNNING);
@@ -1201,14 +1310,14 @@ Test(sched, straggler_gets_a_backup_and_the_first_success_wins)
         expect_none(s);
     }
 
-    /* The backup succeeds first: the original is cancelled. */
+    /* The backup succeeds first: the original is cancelled (the reduce
+     * already runs: nothing takes the slot). */
     cr_assert_eq(qn_sched_done(s, 9000, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
     qn_action c = pop(s);
     expect_act(c, QN_ACT_CANCEL, orig.worker, j, QN_MAP, 0, 1);
     cr_assert_eq(c.reason, QN_CANCEL_LOST_RACE);
-    qn_action r = pop_assign(s, j, QN_REDUCE, 0, 1);
-    cr_assert_eq(r.backup, 0);
     expect_none(s);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), red.worker);
     ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.state, QN_TASK_DONE);
     cr_assert_eq(ti.attempt, 2, "the backup's output counts");
@@ -1216,8 +1325,7 @@ Test(sched, straggler_gets_a_backup_and_the_first_success_wins)
     cr_assert_eq(ti.running, 0);
     cr_assert_eq(ti.failures, 0);
     cr_assert_eq(ti.losses, 0);
-    cr_assert_eq(qn_sched_worker_busy(s, orig.worker),
-                 r.worker == orig.worker ? 1u : 0u);
+    cr_assert_eq(qn_sched_worker_busy(s, orig.worker), 0);
 
     /* The loser's late reports are stale and change nothing. */
     cr_assert_eq(qn_sched_done(s, 9100, j, QN_MAP, 0, 1), QN_SCHED_STALE);
@@ -1233,25 +1341,24 @@ Test(sched, straggler_gets_a_backup_and_the_first_success_wins)
 Test(sched, original_finishing_first_cancels_its_backup)
 {
     qn_sched *s = new_sched_cfg(&SPEC_CFG);
-    qn_action orig, bk;
-    int j = s_straggler_with_backup(s, &orig, &bk);
+    qn_action orig, bk, red;
+    int j = s_straggler_with_backup(s, &orig, &bk, &red);
     cr_assert_eq(qn_sched_done(s, 4000, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
     qn_action c = pop(s);
     expect_act(c, QN_ACT_CANCEL, bk.worker, j, QN_MAP, 0, 2);
     cr_assert_eq(c.reason, QN_CANCEL_LOST_RACE);
-    qn_action r = pop_assign(s, j, QN_REDUCE, 0, 1);
     expect_none(s);
     qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.state, QN_TASK_DONE);
     cr_assert_eq(ti.attempt, 1);
     cr_assert_eq(ti.worker, orig.worker);
-    cr_assert_eq(qn_sched_worker_busy(s, bk.worker),
-                 r.worker == bk.worker ? 1u : 0u);
+    cr_assert_eq(qn_sched_worker_busy(s, bk.worker), 0);
     cr_assert_eq(qn_sched_done(s, 4100, j, QN_MAP, 0, 2), QN_SCHED_STALE);
     cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 0, 2), -1);
     expect_none(s);
-    /* The map phase is over and no reduce is done: no re-check, only
-     * the heartbeats (last at 3000). */
+    /* The map phase is over and no reduce is done: no re-check. The
+     * reduce's clock started at 4000: only the heartbeats (last at 3000)
+     * are due before it times out. */
     cr_assert_eq(qn_sched_deadline(s), 13000);
     check_counts(s, j);
 }
@@ -1259,8 +1366,8 @@ Test(sched, original_finishing_first_cancels_its_backup)
 Test(sched, failure_of_one_of_two_attempts_leaves_the_task_running)
 {
     qn_sched *s = new_sched_cfg(&SPEC_CFG);
-    qn_action orig, bk;
-    int j = s_straggler_with_backup(s, &orig, &bk);
+    qn_action orig, bk, red;
+    int j = s_straggler_with_backup(s, &orig, &bk, &red);
     /* The backup fails; the original, still slow, goes on. */
     cr_assert_eq(qn_sched_failed(s, 4000, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
     expect_none(s); /* no new attempt: the original still runs */
@@ -1283,16 +1390,15 @@ Test(sched, failure_of_one_of_two_attempts_leaves_the_task_running)
         expect_none(s);
     }
     cr_assert_eq(qn_sched_done(s, 9500, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
-    pop_assign(s, j, QN_REDUCE, 0, 1);
-    expect_none(s);
+    expect_none(s); /* the reduce already runs */
     cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).attempt, 1);
 }
 
 Test(sched, losing_one_of_two_attempts_leaves_the_task_running)
 {
     qn_sched *s = new_sched_cfg(&SPEC_CFG);
-    qn_action orig, bk;
-    int j = s_straggler_with_backup(s, &orig, &bk);
+    qn_action orig, bk, red;
+    int j = s_straggler_with_backup(s, &orig, &bk, &red);
     /* The original's worker (it completed nothing) goes away. */
     qn_sched_worker_leave(s, 4000, orig.worker);
     expect_act(pop(s), QN_ACT_WORKER_DEAD, orig.worker, -1, QN_MAP, 0, 0);
@@ -1315,8 +1421,11 @@ Test(sched, no_backup_without_speculation)
     for (int i = 0; i < 3; i++)
         qn_sched_worker_join(s, 0, 1);
     int j = qn_sched_job_add(s, 0, 2, 1, 4);
-    pop_assign(s, j, QN_MAP, 0, 1);
-    pop_assign(s, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 1, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 2, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    /* Map 1's worker is free from 1000 on, and map 0 straggles. */
     cr_assert_eq(qn_sched_done(s, 1000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
     expect_none(s);
     cr_assert_eq(qn_sched_deadline(s), 10000,
@@ -1345,6 +1454,13 @@ Test(sched, backup_waits_until_the_attempt_ran_longer_than_the_mean)
     cr_assert_eq(qn_sched_done(s, 4000, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
     expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 2, 1); /* at 4000 */
     expect_none(s);
+    /* No map is pending: the reduce takes a third worker, so that the
+     * slot map 1 frees stays free for the backup. Map 1, past the mean
+     * (4000) by then, is 80% done: no straggler to back up there. */
+    qn_sched_fraction(s, j, QN_MAP, 1, 1, 0.8);
+    int w2 = qn_sched_worker_join(s, 4500, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_REDUCE, 0, 1);
+    expect_none(s);
     /* Mean map time (4000 + 5000) / 2 = 4500: map 2, started at 4000, is
      * past spec_min_ms from 7000 but past the mean only from 8500. */
     cr_assert_eq(qn_sched_done(s, 5000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
@@ -1356,7 +1472,7 @@ Test(sched, backup_waits_until_the_attempt_ran_longer_than_the_mean)
         cr_assert_eq(d, now + QN_SCHED_SPEC_CHECK_MS);
         now = d;
         cr_assert_leq(now, 8500, "no backup by %lld", (long long)now);
-        beat(s, now, 2);
+        beat(s, now, 3);
         qn_sched_tick(s, now);
         if (qn_sched_next_action(s, &a))
             break;
@@ -1375,7 +1491,9 @@ Test(sched, no_backup_while_progress_predicts_an_early_finish)
     int j = qn_sched_job_add(s, 0, 2, 1, 4);
     qn_sched_job_speculate(s, j, 1);
     qn_action orig = pop_assign(s, j, QN_MAP, 0, 1);
-    pop_assign(s, j, QN_MAP, 1, 1);
+    qn_action m1 = pop_assign(s, j, QN_MAP, 1, 1);
+    pop_assign(s, j, QN_REDUCE, 0, 1); /* on the third worker */
+    expect_none(s);
     qn_sched_fraction(s, j, QN_MAP, 0, 1, 0.9);
     qn_sched_fraction(s, j, QN_MAP, 0, 2, 0.0); /* no such attempt */
     /* Mean 4000. From 4000 map 0 is past the mean and spec_min_ms, but at
@@ -1399,17 +1517,19 @@ Test(sched, no_backup_while_progress_predicts_an_early_finish)
     cr_assert_eq(a.attempt, 2);
     cr_assert_eq(a.backup, 1);
     cr_assert_neq(a.worker, orig.worker);
+    cr_assert_eq(a.worker, m1.worker, "not in the slot map 1 freed");
     expect_none(s);
 }
 
 Test(sched, backup_needs_a_free_slot_on_another_worker)
 {
     qn_sched *s = new_sched_cfg(&SPEC_CFG);
-    int w0 = qn_sched_worker_join(s, 0, 2);
+    int w0 = qn_sched_worker_join(s, 0, 3);
     int j = qn_sched_job_add(s, 0, 2, 1, 4);
     qn_sched_job_speculate(s, j, 1);
     expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
     expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
     cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
     expect_none(s);
     /* w0 has a free slot, but it is the straggler's own worker. */
@@ -1420,6 +1540,7 @@ Test(sched, backup_needs_a_free_slot_on_another_worker)
         cr_assert_eq(qn_sched_deadline(s), now + QN_SCHED_SPEC_CHECK_MS,
                      "stopped looking for a place for the backup");
     }
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 2);
     int w1 = qn_sched_worker_join(s, 5000, 1);
     qn_action a = pop(s);
     expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 2);
@@ -1428,10 +1549,127 @@ Test(sched, backup_needs_a_free_slot_on_another_worker)
 }
 
 /*
- * Two workers of slots each and a speculating job of four maps; map 0
- * finishes at 100, maps 1 to 3 straggle, map 1 the worst and map 3 the
- * least by their progress. At 3000 backups start, slowest first; they
- * are returned in bk (room for four), their number is the result.
+ * A map straggler that finds no free slot on another worker takes one
+ * from a reduce of its job waiting for maps on another worker: the
+ * reduce is cancelled (neither a failure nor a loss) and goes back to
+ * pending, the backup starts in its slot, and the reduce runs again
+ * when a slot frees.
+ */
+Test(sched, map_straggler_preempts_a_waiting_reduce_for_its_backup)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    qn_sched_job_speculate(s, j, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    expect_none(s);
+    /* Map 1 is done at 1000 (the mean): the reduce takes its slot and
+     * waits for map 0, which straggles. */
+    cr_assert_eq(qn_sched_done(s, 1000, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    int64_t now;
+    while ((now = qn_sched_deadline(s)) < SPEC_CFG.spec_min_ms) {
+        beat(s, now, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        cr_assert_eq(qn_sched_deadline(s), now + QN_SCHED_SPEC_CHECK_MS);
+    }
+    /* At spec_min_ms map 0 deserves a backup; w1, its only place, is
+     * held by the waiting reduce, which gives way. */
+    cr_assert_eq(now, SPEC_CFG.spec_min_ms);
+    beat(s, now, 2);
+    qn_sched_tick(s, now);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w1, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_PREEMPTED);
+    qn_action b = pop(s);
+    expect_act(b, QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 2);
+    cr_assert_eq(b.backup, 1);
+    expect_none(s);
+    qn_task_info rt = qn_sched_task(s, j, QN_REDUCE, 0);
+    cr_assert_eq(rt.state, QN_TASK_PENDING);
+    cr_assert_eq(rt.attempts, 1);
+    cr_assert_eq(rt.failures, 0);
+    cr_assert_eq(rt.losses, 0);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).running, 2);
+    cr_assert_eq(qn_sched_worker_busy(s, w1), 1);
+    check_counts(s, j);
+    /* Its late report changes nothing. */
+    cr_assert_eq(qn_sched_done(s, 3100, j, QN_REDUCE, 0, 1), QN_SCHED_STALE);
+    expect_none(s);
+
+    /* No slot is free until map 0 is done: the reduce waits pending, and
+     * no second backup is started for anyone. */
+    for (now = 3500; now <= 6000; now += 500) {
+        beat(s, now, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    /* The backup wins: the original is cancelled, and the reduce runs
+     * again in the first slot free (the rotation's next, w0). */
+    cr_assert_eq(qn_sched_done(s, 6200, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    qn_action lr = pop(s);
+    expect_act(lr, QN_ACT_CANCEL, w0, j, QN_MAP, 0, 1);
+    cr_assert_eq(lr.reason, QN_CANCEL_LOST_RACE);
+    qn_action r = pop(s);
+    expect_act(r, QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 2);
+    cr_assert_eq(r.backup, 0);
+    expect_none(s);
+    rt = qn_sched_task(s, j, QN_REDUCE, 0);
+    cr_assert_eq(rt.failures, 0);
+    cr_assert_eq(rt.losses, 0);
+    cr_assert_eq(rt.started, 6200);
+    check_counts(s, j);
+}
+
+/*
+ * A map straggler's backup never preempts a reduce on the straggler's
+ * own worker: a backup there would share the straggler's fate. The
+ * reduce goes on; the backup waits for a slot elsewhere.
+ */
+Test(sched, no_backup_preempts_a_waiting_reduce_on_the_stragglers_worker)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    int w0 = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    qn_sched_job_speculate(s, j, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
+    expect_none(s);
+    /* Map 1's slot goes to the reduce, which waits for map 0 on the same
+     * worker; map 0 straggles. */
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    for (int64_t now = 500; now <= 5000; now += 500) {
+        beat(s, now, 1);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        cr_assert_eq(qn_sched_deadline(s), now + QN_SCHED_SPEC_CHECK_MS,
+                     "stopped looking for a place for the backup");
+    }
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w0);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).attempts, 1);
+    /* A free slot elsewhere: the backup goes there, the reduce stays. */
+    int w1 = qn_sched_worker_join(s, 5000, 1);
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 2);
+    cr_assert_eq(a.backup, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w0);
+    check_counts(s, j);
+}
+
+/*
+ * Two workers of slots each and a speculating job of four maps and a
+ * reduce, which starts at once (no map is pending) on worker 0 and waits;
+ * map 0 finishes at 100, maps 1 to 3 straggle, map 1 the worst and map 3
+ * the least by their progress. At 3000 backups start, slowest first, in
+ * free slots; they are returned in bk (room for four), their number is
+ * the result.
  */
 static unsigned s_many_stragglers(qn_sched *s, unsigned slots, int *job,
                                   qn_action *bk)
@@ -1441,7 +1679,8 @@ static unsigned s_many_stragglers(qn_sched *s, unsigned slots, int *job,
     int j = qn_sched_job_add(s, 0, 4, 1, 4);
     qn_sched_job_speculate(s, j, 1);
     for (unsigned t = 0; t < 4; t++)
-        pop_assign(s, j, QN_MAP, t, 1);
+        expect_act(pop(s), QN_ACT_ASSIGN, (int)(t % 2), j, QN_MAP, t, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 0, j, QN_REDUCE, 0, 1);
     expect_none(s);
     qn_sched_fraction(s, j, QN_MAP, 1, 1, 0.01);
     qn_sched_fraction(s, j, QN_MAP, 2, 1, 0.02);
@@ -1478,7 +1717,7 @@ Test(sched, at_most_one_backup_with_fewer_than_twenty_slots)
     qn_sched *s = new_sched_cfg(&SPEC_CFG);
     int j;
     qn_action bk[4];
-    /* 8 slots, 5 free: a tenth is 0, at least 1. */
+    /* 8 slots, 4 free: a tenth is 0, at least 1. */
     cr_assert_eq(s_many_stragglers(s, 4, &j, bk), 1);
     for (int64_t now = 3500; now <= 5000; now += 500) {
         beat(s, now, 2);
@@ -1503,7 +1742,7 @@ Test(sched, backups_limited_to_a_tenth_of_all_slots)
     qn_sched *s = new_sched_cfg(&SPEC_CFG);
     int j;
     qn_action bk[4];
-    /* 20 slots: 2 backups, though 3 stragglers and 17 free slots. */
+    /* 20 slots: 2 backups, though 3 stragglers and 16 free slots. */
     cr_assert_eq(s_many_stragglers(s, 10, &j, bk), 2);
     beat(s, 3500, 2);
     qn_sched_tick(s, 3500);
@@ -1515,7 +1754,9 @@ Test(sched, backups_limited_to_a_tenth_of_all_slots)
 /*
  * A job of 6 maps and 3 reduces on three two-slot workers, the fake clock
  * going in 100 ms steps with heartbeats and progress reports; attempts
- * take 1 s, map 0's 20 s. Returns how many ASSIGNs came out; per_task
+ * take 1 s, map 0's 20 s. A reduce that starts while maps run (as soon as
+ * none is pending) fetches their outputs meanwhile and takes its 1 s
+ * after the last map is done. Returns how many ASSIGNs came out; per_task
  * counts them per task, *backups those that were backups.
  */
 enum { RJ_MAPS = 6, RJ_REDS = 3, RJ_W = 3 };
@@ -1529,11 +1770,11 @@ static unsigned s_run_job(qn_sched *s, int speculate,
     qn_sched_job_speculate(s, j, speculate);
     struct {
         qn_action a;
-        int64_t end;
+        int64_t start;
     } run[32];
-    unsigned nrun = 0, assigns = 0, cancels = 0;
+    unsigned nrun = 0, assigns = 0, cancels = 0, reduces_early = 0;
     int job_done = 0;
-    int64_t now = 0;
+    int64_t now = 0, maps_done_at = INT64_MAX / 2;
     *backups = 0;
     memset(per_task, 0, 2 * RJ_MAPS * sizeof per_task[0][0]);
     for (int step = 0; step < 10000 && !job_done; step++) {
@@ -1562,21 +1803,31 @@ static unsigned s_run_job(qn_sched *s, int speculate,
             *backups += a.backup != 0;
             per_task[a.kind][a.task]++;
             cr_assert_lt(nrun, 32);
+            reduces_early += a.kind == QN_REDUCE && maps_done_at > now;
             run[nrun].a = a;
-            run[nrun].end =
-                now + (a.kind == QN_MAP && a.task == 0 ? 20000 : 1000);
+            run[nrun].start = now;
             nrun++;
         }
         check_counts(s, j);
         /* Finish one attempt that is due, then drain again. */
         unsigned i = 0;
-        while (i < nrun && run[i].end > now)
-            i++;
+        for (; i < nrun; i++) {
+            const qn_action *r = &run[i].a;
+            int64_t end = r->kind == QN_MAP
+                              ? run[i].start + (r->task == 0 ? 20000 : 1000)
+                              : (run[i].start > maps_done_at ? run[i].start
+                                                             : maps_done_at) +
+                                    1000;
+            if (end <= now)
+                break;
+        }
         if (i < nrun) {
             qn_action r = run[i].a;
             run[i] = run[--nrun];
             cr_assert_eq(qn_sched_done(s, now, j, r.kind, r.task, r.attempt),
                          QN_SCHED_ACCEPTED);
+            if (qn_sched_job(s, j).maps_done == RJ_MAPS && maps_done_at > now)
+                maps_done_at = now;
             continue;
         }
         now += 100;
@@ -1589,6 +1840,9 @@ static unsigned s_run_job(qn_sched *s, int speculate,
     cr_assert_eq(job_done, 1);
     cr_assert_eq(nrun, 0);
     cr_assert_eq(cancels, *backups, "each race ends with one cancel");
+    /* The reduces started in the slots the short maps freed. */
+    cr_assert_eq(reduces_early, RJ_REDS);
+    cr_assert_eq(maps_done_at, 20000, "map 0's first attempt is done last");
     cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_DONE);
     return assigns;
 }
@@ -1657,15 +1911,21 @@ Test(sched, backup_never_goes_to_a_barred_worker)
     expect_act(pop(s), QN_ACT_ASSIGN, b, j, QN_MAP, 0, 5);
     int w0 = qn_sched_worker_join(s, 50, 1);
     expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
-    int w1 = qn_sched_worker_join(s, 60, 1);
+    expect_none(s); /* j's reduce: no free slot */
+    /* w1's two slots are kept busy by a job that does not speculate (its
+     * map, and its reduce: it runs fewer tasks than j). j's reduce waits
+     * pending, so that no reduce of j holds a slot the backup could take
+     * from it. */
+    int k = qn_sched_job_add(s, 55, 1, 1, 4);
     expect_none(s);
-    /* w1 is kept busy by a job that does not speculate. */
-    int k = qn_sched_job_add(s, 70, 1, 1, 4);
+    int w1 = qn_sched_worker_join(s, 60, 2);
     expect_act(pop(s), QN_ACT_ASSIGN, w1, k, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, k, QN_REDUCE, 0, 1);
     expect_none(s);
 
     /* Map 0 is done on b; map 1 straggles on w0. Only b has a free slot,
-     * and b is barred from j: no backup. */
+     * and b is barred from j (so j's reduce does not start there either):
+     * no backup. */
     cr_assert_eq(qn_sched_done(s, 1000, j, QN_MAP, 0, 5), QN_SCHED_ACCEPTED);
     expect_none(s);
     for (int64_t now = 1500; now <= 8000; now += 500) {
@@ -1674,8 +1934,11 @@ Test(sched, backup_never_goes_to_a_barred_worker)
         expect_none(s);
     }
     cr_assert_eq(qn_sched_worker_busy(s, b), 0);
-    /* A clean worker joins: the backup goes there at once. */
-    int w2 = qn_sched_worker_join(s, 8000, 1);
+    cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 0).state, QN_TASK_PENDING);
+    /* A clean worker joins with two slots: j's reduce takes one, and the
+     * backup the other at once. */
+    int w2 = qn_sched_worker_join(s, 8000, 2);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_REDUCE, 0, 1);
     qn_action a = pop(s);
     expect_act(a, QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 2);
     cr_assert_eq(a.backup, 1);
@@ -1744,6 +2007,68 @@ Test(sched, reduce_waiting_for_a_rerun_map_gets_no_backup)
     /* The re-run itself is a straggler of the map phase (mean 100). */
     cr_assert_eq(map_bk.act, QN_ACT_ASSIGN, "the re-run map got no backup");
     cr_assert_eq(map_bk.attempt, 3);
+    check_counts(s, j);
+}
+
+/*
+ * A phase's mean task time counts each attempt from when it last started
+ * working: for reduces that started while maps ran, from when the last map
+ * was done, not from their start. Four one-slot workers and a speculating
+ * job of two maps and two reduces: both reduces start at 0 and wait for
+ * the maps, done at 19000 and 20000 (map 0, 90% done, is no straggler).
+ * Reduce 0 is done at 21000: it worked 1000 ms (it ran 21000). Reduce 1
+ * straggles, with no progress figure: past spec_min_ms and the 1000 ms
+ * mean it gets a backup at 23000. Were the wait counted, the mean would
+ * be 21000 and no backup would start before 41000.
+ */
+Test(sched, mean_reduce_time_leaves_out_the_wait_for_maps)
+{
+    qn_sched *s = new_sched_cfg(&SPEC_CFG);
+    for (int i = 0; i < 4; i++)
+        qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 2, 2, 4);
+    qn_sched_job_speculate(s, j, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 1, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 2, j, QN_REDUCE, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, 3, j, QN_REDUCE, 1, 1);
+    expect_none(s);
+    qn_sched_fraction(s, j, QN_MAP, 0, 1, 0.9);
+    for (int64_t now = 500; now <= 19500; now += 500) {
+        beat(s, now, 4);
+        if (now == 19000) {
+            cr_assert_eq(qn_sched_done(s, now, j, QN_MAP, 1, 1),
+                         QN_SCHED_ACCEPTED);
+            expect_none(s);
+        }
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    cr_assert_eq(qn_sched_done(s, 20000, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_none(s); /* both reduces already run */
+    cr_assert_eq(qn_sched_done(s, 21000, j, QN_REDUCE, 0, 1),
+                 QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 1).started, 0);
+
+    /* Following the deadlines: the backup at 23000, not before. */
+    int64_t now = 21000;
+    qn_action a;
+    for (;;) {
+        int64_t d = qn_sched_deadline(s);
+        cr_assert_eq(d, now + QN_SCHED_SPEC_CHECK_MS);
+        now = d;
+        cr_assert_leq(now, 23000, "no backup by %lld", (long long)now);
+        beat(s, now, 4);
+        qn_sched_tick(s, now);
+        if (qn_sched_next_action(s, &a))
+            break;
+    }
+    cr_assert_eq(now, 23000, "backup at %lld, expected 23000", (long long)now);
+    /* Workers 0 to 2 are free: the first of them. */
+    expect_act(a, QN_ACT_ASSIGN, 0, j, QN_REDUCE, 1, 2);
+    cr_assert_eq(a.backup, 1);
+    expect_none(s);
     check_counts(s, j);
 }
 
@@ -2029,7 +2354,6 @@ Test(sched, attempt_worker_and_running_report_running_attempts)
 }
 
 /* ---- regressions: bugs once found in sched.c ----------------------------- */
-/* (and, at the end, one still there: that test fails until it is fixed) */
 
 /*
  * Three one-slot workers; both maps done; the worker that ran map 0 (not
@@ -2108,33 +2432,81 @@ Test(sched, job_done_leaves_no_past_deadline)
 Test(sched, tick_assigns_nothing_to_workers_dead_at_that_time)
 {
     qn_sched *s = new_sched();
-    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w0 = qn_sched_worker_join(s, 0, 2);
     int j = qn_sched_job_add(s, 0, 1, 1, 2);
     expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
-    int w1 = qn_sched_worker_join(s, 0, 1); /* idle: the reduce waits */
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1); /* idle: nothing left to run */
     expect_none(s);
 
-    /* Both fall silent; at 10000 both are past dead_ms. */
+    /* Both fall silent; at 10000 both are past dead_ms. w0's attempts are
+     * lost, and must not go to w1, dead at this tick too. */
     qn_sched_tick(s, 10000);
-    qn_action a;
-    int dead = 0;
-    while (qn_sched_next_action(s, &a)) {
-        cr_assert_neq(a.act, QN_ACT_ASSIGN,
+    qn_action got[8];
+    unsigned n = 0;
+    while (n < 8 && qn_sched_next_action(s, &got[n])) {
+        cr_assert_neq(got[n].act, QN_ACT_ASSIGN,
                       "attempt %u assigned to worker %d, which is silent "
                       "past dead_ms at this tick",
-                      a.attempt, a.worker);
-        cr_assert_neq(a.act, QN_ACT_JOB_FAILED,
+                      got[n].attempt, got[n].worker);
+        cr_assert_neq(got[n].act, QN_ACT_JOB_FAILED,
                       "the job failed though only one attempt ran");
-        if (a.act == QN_ACT_WORKER_DEAD)
-            dead++;
+        n++;
     }
-    cr_assert_eq(dead, 2);
+    cr_assert_eq(n, 4);
+    expect_act(got[0], QN_ACT_WORKER_DEAD, w0, -1, QN_MAP, 0, 0);
+    expect_act(got[1], QN_ACT_ATTEMPT_LOST, w0, j, QN_MAP, 0, 1);
+    expect_act(got[2], QN_ACT_ATTEMPT_LOST, w0, j, QN_REDUCE, 0, 1);
+    expect_act(got[3], QN_ACT_WORKER_DEAD, w1, -1, QN_MAP, 0, 0);
     cr_assert_not(qn_sched_worker_alive(s, w1));
     qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
     cr_assert_eq(ti.attempts, 1);
     cr_assert_eq(ti.failures, 0);
     cr_assert_eq(ti.losses, 1);
     cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
+}
+
+/*
+ * The same with w1 running the reduce, which waits for the map: when
+ * w0's death makes map 0 pending, the reduce on w1 must not make room
+ * for it, as w1 is dead at this tick too. The tick should only declare
+ * both dead and lose their attempts.
+ * (s_waiting_reduce, used by s_preempt and by s_speculate for backups,
+ * once picked reduces on workers marked dead at this tick but not yet
+ * handled: it cancelled the reduce, assigned map 0's attempt 2 to dead w1
+ * and lost it with w1.)
+ */
+Test(sched, tick_preempts_no_reduce_on_a_worker_dead_at_that_time)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 1, 1, 2);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    /* w1 takes the reduce, which waits for the map. */
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+
+    qn_sched_tick(s, 10000);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w0, -1, QN_MAP, 0, 0);
+    qn_action lost = pop(s);
+    expect_act(lost, QN_ACT_ATTEMPT_LOST, w0, j, QN_MAP, 0, 1);
+    cr_assert_eq(lost.reason, QN_LOST_WORKER_DEAD);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w1, -1, QN_MAP, 0, 0);
+    lost = pop(s);
+    expect_act(lost, QN_ACT_ATTEMPT_LOST, w1, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(lost.reason, QN_LOST_WORKER_DEAD);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_PENDING);
+    cr_assert_eq(ti.attempts, 1);
+    cr_assert_eq(ti.losses, 1);
+    ti = qn_sched_task(s, j, QN_REDUCE, 0);
+    cr_assert_eq(ti.state, QN_TASK_PENDING);
+    cr_assert_eq(ti.attempts, 1);
+    cr_assert_eq(ti.losses, 1);
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
+    check_counts(s, j);
 }
 
 /*
@@ -2313,11 +2685,15 @@ Test(sched, map_goes_to_free_worker_holding_it_out_of_queue_order)
     /* w0 is free again: map 1 is w1's, and has not waited long enough. */
     cr_assert_eq(qn_sched_done(s, 1500, j, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
     expect_none(s);
-    /* w1 is free: it takes map 1, locally. */
+    /* w1 is free: it takes map 1, locally. No map is pending then: the
+     * reduce takes idle w0. */
     cr_assert_eq(qn_sched_done(s, 1600, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
     qn_action a = pop(s);
     expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
     cr_assert_eq(a.local, 1);
+    a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(a.local, QN_LOC_ANY);
     expect_none(s);
     check_counts(s, j);
 }
@@ -2354,6 +2730,51 @@ Test(sched, worker_holding_nothing_gets_a_remote_map_after_locality_wait)
     cr_assert_eq(a.local, 0, "the remote map is marked local %d", a.local);
     expect_none(s);
     expect_future_deadline(s, 4000);
+    check_counts(s, j);
+}
+
+/*
+ * A map waiting for a free holder is pending too: no reduce starts while
+ * it waits, though a worker is idle. Once it may run remotely (after
+ * locality_wait_ms) and does, no map is pending: the reduce takes the
+ * slot left, while both maps still run.
+ */
+Test(sched, reduces_wait_while_a_map_waits_for_a_holder)
+{
+    static fake_loc loc;
+    memset(&loc, 0, sizeof loc);
+    qn_sched *s = new_sched_cfg(&LOC_CFG);
+    qn_sched_set_locality(s, fake_local, &loc);
+    int w0 = qn_sched_worker_join(s, 1000, 2);
+    int w1 = qn_sched_worker_join(s, 1000, 1);
+    loc.holds[0][w1] = loc.holds[1][w1] = 1; /* w0 holds nothing */
+    int j = qn_sched_job_add(s, 1000, 2, 1, 4);
+    loc.job = j;
+    qn_action a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 1);
+    cr_assert_eq(a.local, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_deadline(s), 1000 + LOC_CFG.locality_wait_ms);
+    for (int64_t now = 1500; now < 1000 + LOC_CFG.locality_wait_ms;
+         now += 500) {
+        beat(s, now, 2);
+        qn_sched_tick(s, now);
+        expect_none(s);
+        cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
+        cr_assert_eq(qn_sched_task(s, j, QN_REDUCE, 0).state, QN_TASK_PENDING);
+    }
+    beat(s, 4000, 2);
+    qn_sched_tick(s, 4000);
+    a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
+    cr_assert_eq(a.local, 0);
+    a = pop(s);
+    expect_act(a, QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(a.local, QN_LOC_ANY);
+    expect_none(s);
+    qn_job_info ji = qn_sched_job(s, j);
+    cr_assert_eq(ji.maps_running, 2);
+    cr_assert_eq(ji.reduces_running, 1);
     check_counts(s, j);
 }
 
@@ -2445,8 +2866,11 @@ Test(sched, holder_returning_before_shard_wait_lets_the_map_run)
     qn_action a = pop(s);
     expect_act(a, QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 2);
     cr_assert_eq(a.local, 1);
+    /* No map is pending now: the reduce takes idle w0 and waits. */
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
     expect_none(s);
-    /* Past the shard wait, nothing fails. */
+    /* Past the shard wait, nothing fails (nor does the waiting reduce
+     * time out). */
     for (int64_t now = 4000; now <= 30000; now += 1000) {
         beat_alive(s, now, 3);
         qn_sched_tick(s, now);
@@ -2455,8 +2879,8 @@ Test(sched, holder_returning_before_shard_wait_lets_the_map_run)
     }
     cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
     cr_assert_eq(qn_sched_done(s, 30500, j, QN_MAP, 1, 2), QN_SCHED_ACCEPTED);
-    pop_assign(s, j, QN_REDUCE, 0, 1);
     expect_none(s);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w0);
     (void)w1;
     check_counts(s, j);
 }
@@ -2485,6 +2909,8 @@ Test(sched, free_holder_is_preferred_to_a_remote_worker_after_the_wait)
                  a.worker, a.local, w2);
     expect_act(a, QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 2);
     cr_assert_eq(a.local, 1);
+    /* Then, no map pending, the reduce takes w0. */
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
     expect_none(s);
 }
 

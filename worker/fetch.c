@@ -16,6 +16,11 @@
  * or RETRY_MS, after which it is fetched again from the start. Replies
  * from before a restart carry an older generation and are dropped, so one
  * segment never mixes bytes of two attempts.
+ *
+ * Reduces start while the last maps still run: a map not done yet comes
+ * as attempt 0, and its segment waits for the location the master sends
+ * when the map is done (asking again every ASK_MS, in case it was lost).
+ * Outputs already there are fetched meanwhile.
  */
 #include "task.h"
 
@@ -37,9 +42,11 @@
 #define MAX_INFLIGHT 16    /* requests outstanding in all */
 #define STALL_MS 5000      /* a server silent this long has failed */
 #define RETRY_MS 2000      /* wait after a failure before trying again */
+#define ASK_MS 10000       /* ask again where a map not done yet is */
 #define VERIFY_BUF (1024 * 1024)
 
 enum { SEG_FETCHING, SEG_WAITING, SEG_DONE };
+#define NO_PEER SIZE_MAX /* a segment whose map is not done yet */
 
 typedef struct {
     char *endpoint;
@@ -132,8 +139,10 @@ static int s_connect(s_fetch *f, size_t pi)
 /* Forget what segment i asked for and fetched; it starts again. */
 static void s_seg_reset(s_fetch *f, s_seg *s)
 {
-    s_peer *p = &f->peers[s->peer];
-    p->inflight = p->inflight > s->inflight ? p->inflight - s->inflight : 0;
+    if (s->peer != NO_PEER) {
+        s_peer *p = &f->peers[s->peer];
+        p->inflight = p->inflight > s->inflight ? p->inflight - s->inflight : 0;
+    }
     f->inflight = f->inflight > s->inflight ? f->inflight - s->inflight : 0;
     s->inflight = 0;
     /* What it fetched is fetched again: count it once. */
@@ -405,19 +414,26 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         rc = qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
     for (size_t i = 0; i < n && rc == 0; i++) {
         const Quern__MapOutput *mo = sp->map_outputs[i];
-        if (mo->bytes == 0)
+        if (mo->attempt && mo->bytes == 0)
             continue; /* nothing for this partition */
         s_seg *s = &f.segs[f.nsegs++];
         s->map = mo->map;
         s->attempt = mo->attempt;
         s->worker_id = qn_strdup(mo->worker_id);
         s->total = mo->bytes;
-        s->peer = s_peer_for(&f, mo->endpoint, mo->curve_public);
+        s->peer = mo->attempt ? s_peer_for(&f, mo->endpoint, mo->curve_public)
+                              : NO_PEER;
         qn_buf p = {0};
         qn_buf_printf(&p, "%s/seg-%05u", dir.data, mo->map);
         s->path = p.data;
         s->fd = -1;
-        s->state = SEG_FETCHING;
+        if (mo->attempt) {
+            s->state = SEG_FETCHING;
+        } else {
+            /* Not done yet: wait for its place (the master sends it). */
+            s->retry_at = qn_now_ms() + ASK_MS;
+            s_set_state(&f, s, SEG_WAITING);
+        }
     }
 
     size_t next = 0; /* segments before it are done */
@@ -431,12 +447,22 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         /* Segments whose wait is over start again from the start. */
         for (size_t i = next; f.nwaiting && i < f.nsegs; i++) {
             s_seg *s = &f.segs[i];
-            if (s->state == SEG_WAITING && now >= s->retry_at) {
+            if (s->state != SEG_WAITING || now < s->retry_at)
+                continue;
+            if (s->attempt == 0) {
+                /* Its place should have come when it was done; in case
+                 * that word was lost, ask the master again. */
+                s->retry_at = now + ASK_MS;
+                if (qn_task_fetch_failed(f.t, s->map, 0, 0, "not done yet") < 0)
+                    rc = qn_task_failf(t, "the worker is gone");
+            } else {
                 fprintf(stderr, "map %u: trying attempt %u on %s again\n",
                         s->map, s->attempt, f.peers[s->peer].endpoint);
                 s_seg_reset(&f, s);
             }
         }
+        if (rc < 0)
+            break;
         /* Spend credit on the earliest segments first. */
         for (size_t i = next;
              i < f.nsegs && f.inflight < MAX_INFLIGHT && rc == 0; i++) {
@@ -469,9 +495,10 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
             rc = qn_task_failf(t, "poll: %s", zmq_strerror(errno));
             break;
         }
-        if (items[f.npeers].revents & ZMQ_POLLIN)
+        /* The peers polled: a location read below may add more. */
+        size_t npeers = f.npeers;
+        if (items[npeers].revents & ZMQ_POLLIN)
             rc = s_on_ctl(&f);
-        size_t npeers = f.npeers; /* a location may add peers */
         for (size_t i = 0; i < npeers && rc == 0; i++) {
             if (!(items[i].revents & ZMQ_POLLIN))
                 continue;
