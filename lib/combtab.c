@@ -13,19 +13,28 @@
 #define FIRST_BLOCK 16 /* a new key's value block, at least */
 /* Blocks this big are combined, not grown, when full. */
 #define COMBINE_AT 128
-#define FRAME 4 /* u32 length before each value */
+#define FRAME 4              /* u32 length before each value */
+#define REPS 4               /* u32 count after a repeated frame's length */
+#define RUN_MAX 8            /* longest value an entry keeps a run of */
+#define REPS_MAX 0x40000000u /* a run this long goes to the block */
 
 /*
  * One entry, in the front of the arena: this header, the key's bytes
  * (padded to 8) and its first value block (isz bytes), so that a key seen
  * a few times costs one or two cache lines. A block that outgrows its
  * first place moves to the back of the arena. Offsets are arena offsets.
+ * The latest values, while they are the same short value, are only
+ * counted (reps copies of run): no block is touched for them, and a key
+ * whose values all are short starts with no block at all.
  */
 typedef struct {
     uint32_t part, klen;
-    uint32_t voff, vcap, vused, nvals; /* the value block */
-    uint32_t isz;                      /* the first block's size */
-    uint32_t pad;
+    uint32_t voff, vcap, vused; /* the value block */
+    uint32_t isz;               /* the first block's size (0: none) */
+    uint64_t nvals;             /* values in the block */
+    uint64_t run;               /* runlen bytes */
+    uint32_t runlen;
+    uint32_t reps; /* copies of run after the block's values (0: none) */
 } s_ent;
 
 /*
@@ -116,6 +125,61 @@ void qn_combtab_destroy(qn_combtab **self_p)
     *self_p = NULL;
 }
 
+/*
+ * Copy and compare the few bytes of a typical key or value without a
+ * call to memcpy or memcmp: two overlapping loads cover 4 to 16 bytes.
+ */
+static inline void s_copy(void *dst, const void *src, size_t n)
+{
+    char *d = dst;
+    const char *p = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n > 0 && n < 4) {
+        char a = p[0], b = p[n / 2], c = p[n - 1];
+        d[0] = a;
+        d[n / 2] = b;
+        d[n - 1] = c;
+    } else if (n > 16) {
+        memcpy(d, p, n);
+    }
+}
+
+static inline int s_same(const void *x, const void *y, size_t n)
+{
+    const char *a = x, *b = y;
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n < 4)
+        return n == 0 ||
+               (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+    return memcmp(a, b, n) == 0;
+}
+
 static s_ent *s_ent_at(const qn_combtab *ct, size_t off)
 {
     return (s_ent *)(ct->arena + off);
@@ -137,44 +201,96 @@ static size_t s_alloc_back(qn_combtab *ct, size_t n)
     return ct->back;
 }
 
-static void s_put_frame(char *p, const void *val, size_t vlen)
+/* The size of a frame of vlen bytes standing for reps copies. */
+static size_t s_frame_size(size_t vlen, size_t reps)
 {
-    uint32_t l = (uint32_t)vlen;
+    return FRAME + (reps > 1 ? REPS : 0) + vlen;
+}
+
+/* Write a frame of reps copies of val at p. */
+static void s_put_frame(char *p, const void *val, size_t vlen, size_t reps)
+{
+    uint32_t l = (uint32_t)vlen | (reps > 1 ? QN_COMBTAB_REPEAT : 0);
     memcpy(p, &l, FRAME);
-    if (vlen)
-        memcpy(p + FRAME, val, vlen);
+    p += FRAME;
+    if (reps > 1) {
+        uint32_t r = (uint32_t)reps;
+        memcpy(p, &r, REPS);
+        p += REPS;
+    }
+    s_copy(p, val, vlen);
 }
 
 int qn_combtab_frame(qn_buf *b, const void *val, size_t vlen)
 {
     if (qn_buf_reserve(b, FRAME + vlen) < 0)
         return -ENOMEM;
-    s_put_frame(b->data + b->len, val, vlen);
+    s_put_frame(b->data + b->len, val, vlen, 1);
     b->len += FRAME + vlen;
     return 0;
 }
 
-int qn_combtab_next(const char *vals, size_t vbytes, size_t *pos,
-                    const void **val, size_t *vlen)
+void qn_combtab_iter_init(qn_combtab_iter *it, const qn_combtab_vals *v)
 {
-    if (vbytes - *pos < FRAME || *pos > vbytes)
-        return 0;
-    uint32_t l;
-    memcpy(&l, vals + *pos, FRAME);
-    if (l > vbytes - *pos - FRAME)
-        return 0;
-    *val = vals + *pos + FRAME;
-    *vlen = l;
-    *pos += FRAME + l;
-    return 1;
+    *it = (qn_combtab_iter){.v = *v};
 }
 
+int qn_combtab_iter_next(qn_combtab_iter *it, const void **val, size_t *vlen)
+{
+    if (it->left) {
+        it->left--;
+        *val = it->cur;
+        *vlen = it->curlen;
+        return 1;
+    }
+    size_t pos = it->pos, vbytes = it->v.vbytes;
+    if (pos <= vbytes && vbytes - pos >= FRAME) {
+        uint32_t l, r = 1;
+        memcpy(&l, it->v.vals + pos, FRAME);
+        pos += FRAME;
+        if (l & QN_COMBTAB_REPEAT) {
+            l &= ~QN_COMBTAB_REPEAT;
+            if (vbytes - pos < REPS)
+                goto block_end;
+            memcpy(&r, it->v.vals + pos, REPS);
+            pos += REPS;
+            if (r == 0)
+                goto block_end;
+        }
+        if (l > vbytes - pos)
+            goto block_end;
+        it->cur = it->v.vals + pos;
+        it->curlen = l;
+        it->left = r - 1;
+        it->pos = pos + l;
+        *val = it->cur;
+        *vlen = l;
+        return 1;
+    }
+block_end:
+    /* A frame that overruns the block ends it. */
+    it->pos = vbytes + 1;
+    if (it->v.reps) {
+        it->v.reps--;
+        *val = it->v.run;
+        *vlen = it->v.runlen;
+        return 1;
+    }
+    return 0;
+}
+
+/* Values in a block of framed values. */
 static size_t s_frames(const char *vals, size_t vbytes)
 {
-    size_t n = 0, pos = 0, l;
+    qn_combtab_iter it;
+    qn_combtab_iter_init(&it,
+                         &(qn_combtab_vals){.vals = vals, .vbytes = vbytes});
+    size_t n = 0, l;
     const void *v;
-    while (qn_combtab_next(vals, vbytes, &pos, &v, &l))
-        n++;
+    while (qn_combtab_iter_next(&it, &v, &l)) {
+        n += 1 + it.left; /* a repeated frame at once */
+        it.left = 0;
+    }
     return n;
 }
 
@@ -188,9 +304,17 @@ uint64_t qn_combtab_hash(const void *key, size_t klen)
         h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
         h ^= h >> 29;
     }
+    /* The last 0 to 7 bytes, without a variable-length copy (the length
+     * is in h already). */
     uint64_t w = 0;
-    if (klen)
-        memcpy(&w, p, klen);
+    if (klen >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + klen - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else if (klen) {
+        w = (uint64_t)p[0] << 16 | (uint64_t)p[klen / 2] << 8 | p[klen - 1];
+    }
     h ^= w;
     /* MurmurHash3's finaliser: every output bit depends on every input
      * bit, for the index (low bits) and the tag (high bits) alike. */
@@ -234,14 +358,22 @@ static void s_grow_index(qn_combtab *ct)
     }
 }
 
+/* The first block of a new entry whose first value has vlen bytes: none
+ * when the value is short enough to be kept as a run. */
+static size_t s_insert_block(size_t vlen)
+{
+    if (vlen <= RUN_MAX)
+        return 0;
+    size_t block = s_align(FRAME + vlen);
+    return block < FIRST_BLOCK ? FIRST_BLOCK : block;
+}
+
 /* A new entry for key with one value; SIZE_MAX when there is no room. */
 static size_t s_insert(qn_combtab *ct, uint64_t hash, unsigned part,
                        const void *key, size_t klen, const void *val,
                        size_t vlen)
 {
-    size_t block = s_align(FRAME + vlen);
-    if (block < FIRST_BLOCK)
-        block = FIRST_BLOCK;
+    size_t block = s_insert_block(vlen);
     size_t head = s_align(sizeof(s_ent) + klen);
     if (head + block > ct->back - ct->front)
         return SIZE_MAX;
@@ -263,28 +395,44 @@ static size_t s_insert(qn_combtab *ct, uint64_t hash, unsigned part,
     e->klen = (uint32_t)klen;
     e->voff = (uint32_t)(off + head);
     e->vcap = (uint32_t)block;
-    e->vused = (uint32_t)(FRAME + vlen);
-    e->nvals = 1;
     e->isz = (uint32_t)block;
-    e->pad = 0;
+    if (block) {
+        /* A value too long for a run: in the block. */
+        e->vused = (uint32_t)(FRAME + vlen);
+        e->nvals = 1;
+        e->reps = 0;
+        e->runlen = 0;
+        s_put_frame(ct->arena + e->voff, val, vlen, 1);
+    } else {
+        e->vused = 0;
+        e->nvals = 0;
+        e->reps = 1;
+        e->run = 0;
+        s_copy(&e->run, val, vlen);
+        e->runlen = (uint32_t)vlen;
+    }
     if (klen)
         memcpy((char *)(e + 1), key, klen);
-    s_put_frame(ct->arena + e->voff, val, vlen);
     s_index(ct, hash, off);
     ct->count++;
     return off;
 }
 
-/* Add a value to a full block: combine it, or move it to a larger one. */
-static int s_append_full(qn_combtab *ct, s_ent *e, const void *val, size_t vlen)
+/*
+ * Add reps copies of a value (one frame) to a full block: combine the
+ * block, or move it to a larger one. On failure the entry is as it was.
+ */
+static int s_append_full(qn_combtab *ct, s_ent *e, const void *val, size_t vlen,
+                         size_t reps)
 {
-    size_t need = FRAME + vlen;
+    size_t need = s_frame_size(vlen, reps);
     const char *src = ct->arena + e->voff;
     size_t srclen = e->vused, srcn = e->nvals;
     if (ct->fn && e->vcap >= COMBINE_AT && e->nvals >= 2) {
         ct->scratch.len = 0;
-        int rc = ct->fn(ct->ctx, e->part, s_key(e), e->klen, src, e->vused,
-                        e->nvals, &ct->scratch);
+        qn_combtab_vals vs = {
+            .vals = src, .vbytes = e->vused, .nvals = e->nvals};
+        int rc = ct->fn(ct->ctx, e->part, s_key(e), e->klen, &vs, &ct->scratch);
         if (rc < 0)
             return rc;
         src = ct->scratch.data;
@@ -296,14 +444,14 @@ static int s_append_full(qn_combtab *ct, s_ent *e, const void *val, size_t vlen)
             if (srclen)
                 memcpy(ct->arena + e->voff, src, srclen);
             e->vused = (uint32_t)srclen;
-            e->nvals = (uint32_t)srcn;
-            s_put_frame(ct->arena + e->voff + e->vused, val, vlen);
+            e->nvals = srcn;
+            s_put_frame(ct->arena + e->voff + e->vused, val, vlen, reps);
             e->vused += (uint32_t)need;
-            e->nvals++;
+            e->nvals += reps;
             return 0;
         }
     }
-    size_t cap = (size_t)e->vcap * 2;
+    size_t cap = e->vcap ? (size_t)e->vcap * 2 : FIRST_BLOCK;
     while (cap < srclen + need)
         cap *= 2;
     if (cap > UINT32_MAX)
@@ -316,11 +464,43 @@ static int s_append_full(qn_combtab *ct, s_ent *e, const void *val, size_t vlen)
     char *dst = ct->arena + off;
     if (srclen)
         memcpy(dst, src, srclen);
-    s_put_frame(dst + srclen, val, vlen);
+    s_put_frame(dst + srclen, val, vlen, reps);
     e->voff = (uint32_t)off;
     e->vcap = (uint32_t)cap;
     e->vused = (uint32_t)(srclen + need);
-    e->nvals = (uint32_t)(srcn + 1);
+    e->nvals = srcn + reps;
+    return 0;
+}
+
+/* Add reps copies of a value (one frame) to e's block. */
+static int s_append(qn_combtab *ct, s_ent *e, const void *val, size_t vlen,
+                    size_t reps)
+{
+    size_t need = s_frame_size(vlen, reps);
+    if (e->vused + need > e->vcap)
+        return s_append_full(ct, e, val, vlen, reps);
+    s_put_frame(ct->arena + e->voff + e->vused, val, vlen, reps);
+    e->vused += (uint32_t)need;
+    e->nvals += reps;
+    return 0;
+}
+
+/* Add a value to e other than one more copy of its run: the run goes to
+ * the block, and the value starts a new one (or goes there too). */
+static int s_add_value(qn_combtab *ct, s_ent *e, const void *val, size_t vlen)
+{
+    if (e->reps) {
+        int rc = s_append(ct, e, &e->run, e->runlen, e->reps);
+        if (rc < 0)
+            return rc;
+        e->reps = 0;
+    }
+    if (vlen > RUN_MAX)
+        return s_append(ct, e, val, vlen, 1);
+    e->run = 0;
+    s_copy(&e->run, val, vlen);
+    e->runlen = (uint32_t)vlen;
+    e->reps = 1;
     return 0;
 }
 
@@ -338,15 +518,13 @@ int qn_combtab_add(qn_combtab *ct, unsigned part, uint64_t hash,
         if (s >> 32 == tag) {
             s_ent *e = s_ent_at(ct, ((s & 0xffffffffu) - 1) * 8);
             if ((e->part == part || part == QN_COMBTAB_PART_LATER) &&
-                e->klen == klen &&
-                (klen == 0 || memcmp(s_key(e), key, klen) == 0)) {
-                if (e->vused + FRAME + vlen <= e->vcap) {
-                    s_put_frame(ct->arena + e->voff + e->vused, val, vlen);
-                    e->vused += (uint32_t)(FRAME + vlen);
-                    e->nvals++;
+                e->klen == klen && s_same(s_key(e), key, klen)) {
+                if (e->reps && e->runlen == vlen && e->reps < REPS_MAX &&
+                    s_same(&e->run, val, vlen)) {
+                    e->reps++;
                     return 0;
                 }
-                return s_append_full(ct, e, val, vlen);
+                return s_add_value(ct, e, val, vlen);
             }
         }
         i = (i + 1) & mask;
@@ -357,9 +535,7 @@ int qn_combtab_add(qn_combtab *ct, unsigned part, uint64_t hash,
     if (got != SIZE_MAX)
         return 0;
     /* Would it fit in an empty table? (s_insert's sizes.) */
-    size_t block = s_align(FRAME + vlen);
-    size_t need = s_align(sizeof(s_ent) + klen) +
-                  (block < FIRST_BLOCK ? FIRST_BLOCK : block);
+    size_t need = s_align(sizeof(s_ent) + klen) + s_insert_block(vlen);
     return need > ct->cap ? -QN_ETOOBIG : -QN_EFULL;
 }
 
@@ -415,10 +591,8 @@ int qn_combtab_push(qn_combtab *ct, unsigned part, uint64_t hash,
     q->part = part;
     q->klen = (uint32_t)klen;
     q->vlen = (uint32_t)vlen;
-    if (klen)
-        memcpy(q->bytes, key, klen);
-    if (vlen)
-        memcpy(q->bytes + klen, val, vlen);
+    s_copy(q->bytes, key, klen);
+    s_copy(q->bytes + klen, val, vlen);
     ct->qlen++;
     __builtin_prefetch(&ct->slots[hash & mask], 0);
     return 0;
@@ -456,17 +630,19 @@ void qn_combtab_sort(qn_combtab *ct)
 }
 
 void qn_combtab_get(const qn_combtab *ct, size_t i, unsigned *part,
-                    const void **key, size_t *klen, const char **vals,
-                    size_t *vbytes, size_t *nvals)
+                    const void **key, size_t *klen, qn_combtab_vals *vals)
 {
     const uint32_t *order = (const uint32_t *)ct->slots;
     const s_ent *e = s_ent_at(ct, (size_t)order[i] * 8);
     *part = e->part;
     *key = s_key(e);
     *klen = e->klen;
-    *vals = ct->arena + e->voff;
-    *vbytes = e->vused;
-    *nvals = e->nvals;
+    *vals = (qn_combtab_vals){.vals = ct->arena + e->voff,
+                              .vbytes = e->vused,
+                              .run = &e->run,
+                              .runlen = e->runlen,
+                              .reps = e->reps,
+                              .nvals = (size_t)e->nvals + e->reps};
 }
 
 void qn_combtab_reset(qn_combtab *ct)

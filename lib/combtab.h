@@ -16,7 +16,12 @@
  * size of the input.
  *
  * Values in a block are framed as a 4-byte length (host order) and the
- * bytes; qn_combtab_next walks them.
+ * bytes; a frame whose length has QN_COMBTAB_REPEAT set is followed by a
+ * 4-byte count and stands for that many copies of its value. An entry
+ * also keeps the run of its latest value (up to 8 bytes) in itself, with
+ * a count, so a key emitted with the same value over and over (a word
+ * count's "1") touches only its entry, not its block, and no combiner runs
+ * until the entry is read. qn_combtab_iter walks the block, then the run.
  */
 #ifndef QN_COMBTAB_H
 #define QN_COMBTAB_H
@@ -29,14 +34,39 @@
 
 typedef struct qn_combtab qn_combtab;
 
+#define QN_COMBTAB_REPEAT 0x80000000u /* in a frame's length: repeated */
+
+/* One key's values: framed values in a block, then reps copies of run. */
+typedef struct {
+    const char *vals; /* the block */
+    size_t vbytes;
+    const void *run; /* the latest value, repeated */
+    size_t runlen, reps;
+    size_t nvals; /* values in all */
+} qn_combtab_vals;
+
+/* Walks a qn_combtab_vals: set it up with qn_combtab_iter_init. */
+typedef struct {
+    qn_combtab_vals v;
+    size_t pos;      /* the next frame in the block */
+    const char *cur; /* the current repeated frame's value */
+    size_t curlen, left;
+} qn_combtab_iter;
+
+void qn_combtab_iter_init(qn_combtab_iter *it, const qn_combtab_vals *v);
+
+/* The next value: 1, or 0 at the end (or at a frame that overruns the
+ * block, which ends the block's values). */
+int qn_combtab_iter_next(qn_combtab_iter *it, const void **val, size_t *vlen);
+
 /*
- * Combine one key's values: vals holds nvals framed values (vbytes bytes);
- * append the combined values, framed the same way, to out. Returns 0 or <0
- * to stop (the add that called it returns that).
+ * Combine one key's values (vals->nvals of them); append the combined
+ * values, framed with qn_combtab_frame, to out. Returns 0 or <0 to stop
+ * (the add that called it returns that).
  */
 typedef int (*qn_combtab_fn)(void *ctx, unsigned part, const void *key,
-                             size_t klen, const char *vals, size_t vbytes,
-                             size_t nvals, qn_buf *out);
+                             size_t klen, const qn_combtab_vals *vals,
+                             qn_buf *out);
 
 /*
  * Compute the partition of a key (for QN_COMBTAB_PART_LATER): a partition,
@@ -101,19 +131,11 @@ size_t qn_combtab_count(const qn_combtab *ct);
 void qn_combtab_sort(qn_combtab *ct);
 
 /*
- * Entry i of the sorted table: its partition, key and framed values.
- * Pointers are valid until reset.
+ * Entry i of the sorted table: its partition, key and values. Pointers
+ * are valid until reset.
  */
 void qn_combtab_get(const qn_combtab *ct, size_t i, unsigned *part,
-                    const void **key, size_t *klen, const char **vals,
-                    size_t *vbytes, size_t *nvals);
-
-/*
- * The value at *pos of a framed block of vbytes bytes: returns 1 and
- * advances *pos, or 0 at the end (or on a frame that overruns the block).
- */
-int qn_combtab_next(const char *vals, size_t vbytes, size_t *pos,
-                    const void **val, size_t *vlen);
+                    const void **key, size_t *klen, qn_combtab_vals *vals);
 
 /* Append one framed value to b; 0 or -ENOMEM. */
 int qn_combtab_frame(qn_buf *b, const void *val, size_t vlen);

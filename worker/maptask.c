@@ -58,15 +58,9 @@ static int s_write_sorted(quern_task *t, const char *path)
 
 /* ---- the combining table ------------------------------------------------ */
 
-typedef struct {
-    const char *vals;
-    size_t vbytes, pos;
-} s_block_vals;
-
 static int s_block_next(quern_values *vs, const void **val, size_t *vlen)
 {
-    s_block_vals *b = vs->ctx;
-    if (!qn_combtab_next(b->vals, b->vbytes, &b->pos, val, vlen))
+    if (!qn_combtab_iter_next(vs->ctx, val, vlen))
         return 0;
     vs->taken++;
     return 1;
@@ -75,11 +69,12 @@ static int s_block_next(quern_values *vs, const void **val, size_t *vlen)
 /* Run the job's combiner on one key's values, with emit going to out
  * (mode QN_EMIT_COMBINE_MEM) or to the intermediate file (QN_EMIT_COMBINE). */
 static int s_combine_block(quern_task *t, qn_emit_mode mode, unsigned part,
-                           const void *key, size_t klen, const char *vals,
-                           size_t vbytes, qn_buf *out)
+                           const void *key, size_t klen,
+                           const qn_combtab_vals *vals, qn_buf *out)
 {
-    s_block_vals bv = {vals, vbytes, 0};
-    quern_values vs = {.next = s_block_next, .ctx = &bv};
+    qn_combtab_iter it;
+    qn_combtab_iter_init(&it, vals);
+    quern_values vs = {.next = s_block_next, .ctx = &it};
     qn_emit_mode saved = t->mode;
     t->mode = mode;
     t->comb_out = out;
@@ -102,12 +97,11 @@ static unsigned s_table_part(void *ctx, const void *key, size_t klen)
 
 /* qn_combtab_fn: a key's block is full. */
 static int s_table_combine(void *ctx, unsigned part, const void *key,
-                           size_t klen, const char *vals, size_t vbytes,
-                           size_t nvals, qn_buf *out)
+                           size_t klen, const qn_combtab_vals *vals,
+                           qn_buf *out)
 {
-    (void)nvals;
     return s_combine_block(ctx, QN_EMIT_COMBINE_MEM, part, key, klen, vals,
-                           vbytes, out);
+                           out);
 }
 
 /* Write the sorted table's entries to t->iw, each key's values combined a
@@ -118,13 +112,12 @@ static int s_write_table(quern_task *t)
     for (size_t i = 0; i < n; i++) {
         unsigned part;
         const void *k;
-        const char *vals;
-        size_t kl, vbytes, nvals;
-        qn_combtab_get(t->ct, i, &part, &k, &kl, &vals, &vbytes, &nvals);
-        if (nvals == 0)
+        size_t kl;
+        qn_combtab_vals vals;
+        qn_combtab_get(t->ct, i, &part, &k, &kl, &vals);
+        if (vals.nvals == 0)
             continue; /* the combiner kept nothing */
-        if (s_combine_block(t, QN_EMIT_COMBINE, part, k, kl, vals, vbytes,
-                            NULL) < 0)
+        if (s_combine_block(t, QN_EMIT_COMBINE, part, k, kl, &vals, NULL) < 0)
             return -1;
         if (qn_task_report_due(t))
             qn_task_progress(t, -1, 0);
