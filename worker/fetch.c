@@ -357,8 +357,11 @@ static void s_on_locations(s_fetch *f, const Quern__MapLocations *ml)
             if (s->state == SEG_DONE && s->total)
                 break; /* already have it, checked */
             s_seg_reset(f, s);
-            fprintf(stderr, "map %u: fetching attempt %u from worker %s\n",
-                    mo->map, mo->attempt, mo->worker_id);
+            /* A map that ran again is news; one done for the first time
+             * since the reduce started is not. */
+            if (s->attempt)
+                fprintf(stderr, "map %u: fetching attempt %u from worker %s\n",
+                        mo->map, mo->attempt, mo->worker_id);
             s->attempt = mo->attempt;
             free(s->worker_id);
             s->worker_id = qn_strdup(mo->worker_id);

@@ -5,12 +5,14 @@
 . "$(dirname "$0")/lib.sh"
 
 start_master
-start_workers 2
+# One slot each: m0 holds one (both its attempts), r0 the other from the
+# start (no map waits for a slot), so r1 never starts.
+start_workers 2 --slots 1
 gen "$T/in" 16K 1
 set +e
 "$QUERN" submit --master "$MASTER" --job "$TJOBS/faulty.so" --input "$T/in" \
-    --output "$T/out" --max-attempts 2 --arg fail=error --arg say=hello-from-setup \
-    --wait >"$T/run.log" 2>&1
+    --output "$T/out" -R 2 --max-attempts 2 --arg fail=error \
+    --arg say=hello-from-setup --wait >"$T/run.log" 2>&1
 rc=$?
 set -e
 [ $rc = 1 ] || fail "the failing job exited $rc, not 1: $(cat "$T/run.log")"
@@ -44,6 +46,6 @@ refused() { # WANT-TEXT ARGS...: quern logs exits 2 saying WANT-TEXT
 refused "is not a task" "$id" x1
 refused "there is no m7" "$id" m7
 refused "has no attempt 9" "$id" m0 --attempt 9
-refused "has not started" "$id" r0
+refused "has not started" "$id" r1
 refused "no job job-nope" job-nope m0
 echo "ok: quern logs shows each attempt's stderr and refuses what is not there"
