@@ -35,7 +35,7 @@ endif
 # ---- sources ---------------------------------------------------------------
 
 LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
-              lib/combtab.c \
+              lib/combtab.c lib/droplog.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c
 MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \
@@ -47,7 +47,8 @@ INLINE_SRC := worker/inline.c master/split.c $(TASK_SRC)
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))
-TOOLS      := $(BUILD)/tests/gentext $(BUILD)/tests/teravalidate
+TOOLS      := $(BUILD)/tests/gentext $(BUILD)/tests/teravalidate \
+              $(BUILD)/tests/hostile
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 PB_C  := $(GEN)/quern.pb-c.c
@@ -124,6 +125,10 @@ $(BUILD)/tests/jobs/%.so: tests/jobs/%.c lib/quern.h
 	$(call say,JOB,$@)$(CC) $(QCFLAGS) -fPIC -shared $< -o $@
 
 $(BUILD)/tests/gentext: $(OBJ)/tests/tools/gentext.o $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/hostile: $(OBJ)/tests/tools/hostile.o $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
 

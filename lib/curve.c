@@ -3,6 +3,7 @@
  */
 #include "curve.h"
 
+#include "droplog.h"
 #include "log.h"
 #include "util.h"
 
@@ -22,11 +23,8 @@
 #define Z85_LEN 40       /* characters of Z85 in a 32-byte key */
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_DOMAIN "quern"      /* the ZAP domain of our servers */
-#define ZAP_MAX_FRAMES 8        /* frames of a request we look at */
-#define ZAP_LOG_PERIOD_MS 60000 /* one refusal line per address per period */
-#define ZAP_LOG_SLOTS 64        /* addresses whose last line we remember */
-#define ZAP_LOG_LINES 20        /* refusal lines per period, all addresses */
+#define ZAP_DOMAIN "quern" /* the ZAP domain of our servers */
+#define ZAP_MAX_FRAMES 8   /* frames of a request we look at */
 
 /*
  * libzmq's ZMQ_ZAP_ENFORCE_DOMAIN is a draft option, so zmq.h hides it,
@@ -493,22 +491,11 @@ int qn_curve_client(void *sock, const qn_curve *c, const char *server_public)
 
 /* ---- the ZAP handler ----------------------------------------------------- */
 
-/* A peer address whose refusals we log at most once per period. */
-typedef struct s_peer {
-    char addr[64];   /* "" when the slot is free */
-    int64_t last_ms; /* when a refusal from it was last logged */
-    uint64_t quiet;  /* refusals from it since then, not logged */
-} s_peer;
-
 struct qn_zap {
     void *sock;        /* REP, bound at ZAP_ENDPOINT */
     const qn_curve *c; /* whom we trust; owned by the caller */
     char who[64];      /* the process, for log lines */
-    uint64_t refused;  /* refusals so far */
-    int64_t period_ms; /* start of the current logging period */
-    unsigned lines;    /* refusal lines logged in it */
-    uint64_t unlogged; /* refusals not yet reported in any line */
-    s_peer peers[ZAP_LOG_SLOTS];
+    qn_droplog refusals;
 };
 
 qn_zap *qn_zap_new(void *zmq_ctx, const qn_curve *c, const char *who, char *err,
@@ -518,7 +505,7 @@ qn_zap *qn_zap_new(void *zmq_ctx, const qn_curve *c, const char *who, char *err,
     int zero = 0;
     z->c = c;
     snprintf(z->who, sizeof z->who, "%s", who && *who ? who : "quern");
-    z->period_ms = qn_now_ms();
+    qn_droplog_init(&z->refusals, z->who, "refused");
     z->sock = zmq_socket(zmq_ctx, ZMQ_REP);
     if (!z->sock) {
         snprintf(err, errcap, "cannot make the ZAP socket: %s",
@@ -548,7 +535,7 @@ void *qn_zap_socket(qn_zap *z)
 
 uint64_t qn_zap_refused(const qn_zap *z)
 {
-    return z->refused;
+    return z->refusals.total;
 }
 
 void qn_zap_destroy(qn_zap **self_p)
@@ -581,75 +568,10 @@ static int s_frame_is(zmq_msg_t *f, const char *s)
     return zmq_msg_size(f) == n && memcmp(zmq_msg_data(f), s, n) == 0;
 }
 
-/* The slot remembering addr, or NULL. */
-static s_peer *s_peer_find(qn_zap *z, const char *addr)
-{
-    for (int i = 0; i < ZAP_LOG_SLOTS; i++)
-        if (z->peers[i].addr[0] && strcmp(z->peers[i].addr, addr) == 0)
-            return &z->peers[i];
-    return NULL;
-}
-
-/* A slot for addr: a free one, else the one logged longest ago, whose
- * unlogged count moves to the handler's. */
-static s_peer *s_peer_take(qn_zap *z, const char *addr)
-{
-    s_peer *p = &z->peers[0];
-    for (int i = 0; i < ZAP_LOG_SLOTS; i++) {
-        if (!z->peers[i].addr[0]) {
-            p = &z->peers[i];
-            break;
-        }
-        if (z->peers[i].last_ms < p->last_ms)
-            p = &z->peers[i];
-    }
-    z->unlogged += p->quiet;
-    memset(p, 0, sizeof *p);
-    snprintf(p->addr, sizeof p->addr, "%s", addr);
-    return p;
-}
-
-/*
- * Count a refusal and log it, unless this address was logged less than a
- * period ago or the handler has used its lines for this period: then only
- * count it, to be reported with the next line that is logged.
- */
 static void s_refuse_log(qn_zap *z, const char *addr, const char *what,
                          const char *why)
 {
-    int64_t now = qn_now_ms();
-    s_peer *p = s_peer_find(z, addr);
-    z->refused++;
-    if (p && now - p->last_ms < ZAP_LOG_PERIOD_MS) {
-        p->quiet++;
-        return;
-    }
-    if (now - z->period_ms >= ZAP_LOG_PERIOD_MS) {
-        z->period_ms = now;
-        z->lines = 0;
-    }
-    if (z->lines >= ZAP_LOG_LINES) {
-        if (p)
-            p->quiet++;
-        else
-            z->unlogged++;
-        return;
-    }
-    if (!p)
-        p = s_peer_take(z, addr);
-    z->lines++;
-
-    char more[160] = "";
-    if (p->quiet || z->unlogged)
-        snprintf(more, sizeof more,
-                 " (not logged since the last line: %llu from this address, "
-                 "%llu from others)",
-                 (unsigned long long)p->quiet, (unsigned long long)z->unlogged);
-    qn_warn("%s: refused %s from %s: %s; %llu refused in all%s", z->who, what,
-            addr, why, (unsigned long long)z->refused, more);
-    p->last_ms = now;
-    p->quiet = 0;
-    z->unlogged = 0;
+    qn_droplog_add(&z->refusals, 0, addr, what, why);
 }
 
 /* Send one reply frame; more says whether others follow. */

@@ -16,6 +16,29 @@
 
 #define QN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* splitmix64: a small, fast, fully specified generator of 64-bit values,
+ * for deterministic test data (not for secrets). */
+static inline uint64_t qn_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* a + b, held at the limits instead of overflowing (counters from
+ * plugins and peers may be anything). */
+static inline long long qn_sat_add(long long a, long long b)
+{
+    long long r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? __LONG_LONG_MAX__ : -__LONG_LONG_MAX__ - 1;
+    return r;
+}
+
+/* Shards a dataset may have (64 TiB at the default 64 MiB shard). */
+#define QN_SHARDS_MAX (1u << 20)
+
 /* Milliseconds on the monotonic clock. */
 int64_t qn_now_ms(void);
 

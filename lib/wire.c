@@ -56,6 +56,19 @@ static const char *s_walk(const ProtobufCMessage *m, int depth)
     return NULL;
 }
 
+/* A dataset shard's place, as a peer describes it: within the limits. */
+static const char *s_shard_check(const Quern__ShardInfo *sh)
+{
+    if (!qn_id_ok(sh->dataset))
+        return "bad dataset";
+    if (sh->index >= QN_SHARDS_MAX)
+        return "shard index out of range";
+    if (sh->sealed && (sh->nshards == 0 || sh->nshards > QN_SHARDS_MAX ||
+                       sh->index >= sh->nshards))
+        return "sealed with a shard count out of range";
+    return NULL;
+}
+
 /* Checks beyond well-formedness: the parts each message cannot do without. */
 static const char *s_check(const Quern__Envelope *e)
 {
@@ -67,12 +80,15 @@ static const char *s_check(const Quern__Envelope *e)
         if (e->worker_hello->slots == 0 || e->worker_hello->slots > 1024)
             return "worker_hello: slots out of range";
         for (size_t i = 0; i < e->worker_hello->n_shards; i++)
-            if (!qn_id_ok(e->worker_hello->shards[i]->dataset))
-                return "worker_hello: bad dataset";
+            if (s_shard_check(e->worker_hello->shards[i]))
+                return "worker_hello: bad shard";
         return NULL;
     case QUERN__ENVELOPE__BODY_HEARTBEAT:
         if (!qn_id_ok(e->heartbeat->worker_id))
             return "heartbeat: bad worker_id";
+        if (e->heartbeat->n_running > QN_HEARTBEAT_ATTEMPTS_MAX ||
+            e->heartbeat->n_work > QN_HEARTBEAT_ATTEMPTS_MAX)
+            return "heartbeat: more attempts than a worker can run";
         for (size_t i = 0; i < e->heartbeat->n_work; i++)
             if (!e->heartbeat->work[i]->attempt)
                 return "heartbeat: work without an attempt";
@@ -110,17 +126,19 @@ static const char *s_check(const Quern__Envelope *e)
     case QUERN__ENVELOPE__BODY_SHARD_WRITE:
         if (!qn_id_ok(e->shard_write->dataset))
             return "shard_write: bad dataset";
+        if (e->shard_write->index >= QN_SHARDS_MAX)
+            return "shard_write: shard index out of range";
         return qn_id_ok(e->shard_write->token) ? NULL
                                                : "shard_write: bad token";
     case QUERN__ENVELOPE__BODY_DATA_REPORT:
         if (!qn_id_ok(e->data_report->worker_id))
             return "data_report: bad worker_id";
         for (size_t i = 0; i < e->data_report->n_added; i++)
-            if (!qn_id_ok(e->data_report->added[i]->dataset))
-                return "data_report: bad dataset";
+            if (s_shard_check(e->data_report->added[i]))
+                return "data_report: bad shard";
         for (size_t i = 0; i < e->data_report->n_removed; i++)
-            if (!qn_id_ok(e->data_report->removed[i]->dataset))
-                return "data_report: bad dataset";
+            if (s_shard_check(e->data_report->removed[i]))
+                return "data_report: bad shard";
         return NULL;
     case QUERN__ENVELOPE__BODY_DATA_COMMAND:
         if (!qn_id_ok(e->data_command->dataset))
@@ -288,7 +306,9 @@ static int s_more(void *sock)
 }
 
 /* Receive one frame into b (or discard it when b is NULL). */
-static int s_recv_frame(void *sock, qn_buf *b, int flags)
+/* Receive one frame into b (NULL: discard it); with f, note the sender's
+ * address, as ZeroMQ knows it, in f->peer. */
+static int s_recv_frame(void *sock, qn_buf *b, int flags, qn_frames *f)
 {
     zmq_msg_t m;
     zmq_msg_init(&m);
@@ -296,6 +316,10 @@ static int s_recv_frame(void *sock, qn_buf *b, int flags)
         int e = errno;
         zmq_msg_close(&m);
         return -e;
+    }
+    if (f) {
+        const char *a = zmq_msg_gets(&m, "Peer-Address");
+        snprintf(f->peer, sizeof f->peer, "%s", a ? a : "");
     }
     int rc = 0;
     if (b) {
@@ -310,6 +334,7 @@ int qn_wire_recv(void *sock, int router, qn_frames *f)
 {
     f->idlen = 0;
     f->has_data = 0;
+    f->peer[0] = '\0';
     f->env.len = 0;
     f->data.len = 0;
     if (router) {
@@ -327,23 +352,23 @@ int qn_wire_recv(void *sock, int router, qn_frames *f)
         zmq_msg_close(&m);
         if (!s_more(sock))
             return -1;
-        if (s_recv_frame(sock, &f->env, 0) < 0)
+        if (s_recv_frame(sock, &f->env, 0, f) < 0)
             return -1;
     } else {
-        int rc = s_recv_frame(sock, &f->env, ZMQ_DONTWAIT);
+        int rc = s_recv_frame(sock, &f->env, ZMQ_DONTWAIT, f);
         if (rc == -EAGAIN)
             return 0;
         if (rc < 0)
             return -1;
     }
     if (s_more(sock)) {
-        if (s_recv_frame(sock, &f->data, 0) < 0)
+        if (s_recv_frame(sock, &f->data, 0, NULL) < 0)
             return -1;
         f->has_data = 1;
     }
     int extra = 0;
     while (s_more(sock)) {
-        s_recv_frame(sock, NULL, 0);
+        s_recv_frame(sock, NULL, 0, NULL);
         extra = 1;
     }
     return extra ? -1 : 1;

@@ -24,6 +24,10 @@
 /* Largest message (or frame) any Quern socket accepts. */
 #define QN_MSG_MAX (16 * 1024 * 1024)
 
+/* Attempts one heartbeat may list: 1024 slots (the most a worker may
+ * have), each running up to two attempts. */
+#define QN_HEARTBEAT_ATTEMPTS_MAX 2048
+
 /* Returned by qn_wire_decode for a well-formed envelope of another version. */
 #define QN_WIRE_EVERSION 2001
 
@@ -78,6 +82,7 @@ typedef struct qn_frames {
     qn_buf env;  /* envelope bytes */
     qn_buf data; /* data frame, if any */
     int has_data;
+    char peer[64]; /* the sender's address ("" if unknown) */
 } qn_frames;
 
 /*

@@ -74,6 +74,9 @@ int qn_catalog_hold(qn_catalog *c, const char *worker, const char *dataset,
                     uint32_t index, uint64_t size, uint32_t crc, int sealed,
                     uint32_t nshards)
 {
+    if (index >= QN_SHARDS_MAX ||
+        (sealed && (nshards > QN_SHARDS_MAX || nshards <= index)))
+        return -1; /* wire.c refuses these; never grow the table for one */
     qn_dataset *d = qn_catalog_get(c, dataset);
     if (!d)
         d = s_add(c, dataset);

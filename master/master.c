@@ -11,6 +11,7 @@
 
 #include "catalog.h"
 #include "curve.h"
+#include "droplog.h"
 #include "http.h"
 #include "ifile.h"
 #include "log.h"
@@ -24,6 +25,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@
 #define PUSH_MIN_MS 250     /* status pushes at most this often */
 #define PUSH_MAX_MS 1000    /* ... and at least this often */
 #define MAX_FAILURES 64     /* failure reports kept per job */
+#define MAX_COUNTERS 512    /* distinct counter names per job */
 #define MAX_SKIPPED 1000    /* skipped records listed per job */
 #define FETCH_REPORTS 3     /* fetch failures before a map runs again */
 #define SKIP_AFTER 2        /* crashes on a record before it is skipped */
@@ -68,6 +71,7 @@ typedef struct {
     char route[256]; /* ZeroMQ routing id of its connection */
     size_t routelen;
     uint64_t rss_peak;
+    uint64_t shuffle_dropped; /* its shuffle server's drops, as it said */
     int64_t seen;
     unsigned failures;
     uint64_t hb_seq; /* the newest heartbeat's sequence number */
@@ -203,8 +207,7 @@ struct qn_master {
     int njobs;
     char tag[8]; /* this master run's part of job ids */
     qn_frames in;
-    uint64_t dropped;
-    int64_t last_drop_log;
+    qn_droplog drops; /* messages dropped, by reason (DROP_*) */
     qn_catalog cat;
     char **dropped_ds; /* datasets removed: copies that turn up are dropped */
     size_t ndropped_ds;
@@ -237,15 +240,15 @@ static void s_send(qn_master *m, const char *route, size_t routelen,
                 zmq_strerror(-rc));
 }
 
-static void s_drop(qn_master *m, const char *why)
+/* Why a message was dropped: the reason label of /metrics. */
+enum { DROP_MALFORMED, DROP_VERSION, DROP_INVALID };
+static const char *const DROP_REASONS[] = {"malformed", "version", "invalid"};
+
+/* Count a message dropped from the peer m->in came from, and log it (once
+ * per peer a minute). It changes nothing else. */
+static void s_drop(qn_master *m, unsigned reason, const char *why)
 {
-    m->dropped++;
-    int64_t now = qn_now_ms();
-    if (now - m->last_drop_log >= 60000) {
-        m->last_drop_log = now;
-        qn_warn("master: dropped a message: %s (%llu dropped so far)", why,
-                (unsigned long long)m->dropped);
-    }
+    qn_droplog_add(&m->drops, reason, m->in.peer, "a message", why);
 }
 
 static int s_worker_by_id(qn_master *m, const char *id)
@@ -275,10 +278,12 @@ static size_t s_count(s_job *j, const char *name, long long v)
 {
     for (size_t i = 0; i < j->ncounters; i++) {
         if (strcmp(j->counters[i].name, name) == 0) {
-            j->counters[i].value += v;
+            j->counters[i].value = qn_sat_add(j->counters[i].value, v);
             return i;
         }
     }
+    if (j->ncounters >= MAX_COUNTERS)
+        return SIZE_MAX; /* a plugin inventing names without end */
     j->counters =
         qn_realloc(j->counters, (j->ncounters + 1) * sizeof *j->counters);
     j->counters[j->ncounters++] = (s_counter){qn_strdup(name), v};
@@ -403,6 +408,7 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
 {
     qn_master *m = qn_calloc(1, sizeof *m);
     m->cfg = *cfg;
+    qn_droplog_init(&m->drops, "master", "dropped");
     m->start = qn_now_ms();
     m->start_wall = qn_wall_ms();
     m->sigfd = qn_signals_open();
@@ -1337,7 +1343,10 @@ static void s_map_rerun(qn_master *m, const qn_action *a)
     s_job *j = &m->jobs[a->job];
     s_mapout *mo = &j->outs[a->task];
     for (size_t i = 0; i < mo->ncv && i < j->ncounters; i++)
-        j->counters[i].value -= mo->cv[i];
+        j->counters[i].value =
+            mo->cv[i] == LLONG_MIN
+                ? qn_sat_add(j->counters[i].value, LLONG_MAX)
+                : qn_sat_add(j->counters[i].value, -mo->cv[i]);
     free(mo->cv);
     mo->cv = NULL;
     mo->ncv = 0;
@@ -1599,6 +1608,8 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
     }
     if (hb->rss_peak > wk->rss_peak)
         wk->rss_peak = hb->rss_peak;
+    if (hb->shuffle_dropped > wk->shuffle_dropped)
+        wk->shuffle_dropped = hb->shuffle_dropped;
     for (size_t i = 0; i < hb->n_work; i++) {
         const Quern__AttemptRef *r = hb->work[i]->attempt;
         int jx = s_job_by_id(m, r->job_id);
@@ -1608,7 +1619,9 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
                       hb->work[i]->records + hb->work[i]->bytes);
     }
     /* An attempt the worker runs that is not current here (given up on,
-     * or of a job this master never ran) only wastes a slot: kill it. */
+     * or of a job this master never ran) only wastes a slot: kill it.
+     * Said once per heartbeat, however many it lists. */
+    unsigned stale = 0;
     for (size_t i = 0; i < hb->n_running; i++) {
         const Quern__AttemptRef *r = hb->running[i];
         int jx = s_job_by_id(m, r->job_id);
@@ -1622,10 +1635,15 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
         env.body_case = QUERN__ENVELOPE__BODY_CANCEL_TASK;
         env.cancel_task = &ct;
         s_send(m, wk->route, wk->routelen, &env);
-        qn_info("master: worker %s runs %s %s task %u attempt %u, which is "
-                "not current; cancelling it",
-                wk->id, r->job_id, s_kind(kind), r->task, r->attempt);
+        if (stale++ == 0)
+            qn_info("master: worker %s runs %s %s task %u attempt %u, which "
+                    "is not current; cancelling it",
+                    wk->id, r->job_id, s_kind(kind), r->task, r->attempt);
     }
+    if (stale > 1)
+        qn_info("master: worker %s: cancelled %u more attempts that are not "
+                "current",
+                wk->id, stale - 1);
 }
 
 /*
@@ -1683,7 +1701,7 @@ static void s_on_fetch_failure(qn_master *m, int jx, int rw,
     const char *reducer = m->workers[rw].id;
     unsigned rtask = ref->task;
     if (ff->map >= j->nmaps || !j->outs) {
-        s_drop(m, "fetch failure for a map out of range");
+        s_drop(m, DROP_INVALID, "fetch failure for a map out of range");
         return;
     }
     qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, ff->map);
@@ -1790,7 +1808,7 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
     if (jx < 0 || (r->kind != QUERN__TASK_KIND__MAP &&
                    r->kind != QUERN__TASK_KIND__REDUCE &&
                    r->kind != QUERN__TASK_KIND__COPY)) {
-        s_drop(m, "task update for an unknown job or task kind");
+        s_drop(m, DROP_INVALID, "task update for an unknown job or task kind");
         return;
     }
     s_job *j = &m->jobs[jx];
@@ -1801,7 +1819,7 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
     qn_kind kind = (qn_kind)r->kind;
     unsigned n = kind == QN_MAP ? j->nmaps : j->nreduce;
     if (r->task >= n) {
-        s_drop(m, "task update for a task out of range");
+        s_drop(m, DROP_INVALID, "task update for a task out of range");
         return;
     }
     int current =
@@ -1879,13 +1897,15 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
             for (size_t i = 0; i < u->n_counters; i++) {
                 size_t c =
                     s_count(j, u->counters[i]->name, u->counters[i]->value);
+                if (c == SIZE_MAX)
+                    continue;
                 if (c >= mo->ncv) {
                     mo->cv = qn_realloc(mo->cv, (c + 1) * sizeof *mo->cv);
                     memset(mo->cv + mo->ncv, 0,
                            (c + 1 - mo->ncv) * sizeof *mo->cv);
                     mo->ncv = c + 1;
                 }
-                mo->cv[c] += u->counters[i]->value;
+                mo->cv[c] = qn_sat_add(mo->cv[c], u->counters[i]->value);
             }
             if (j->spec->skip_bad_records)
                 s_note_skipped(j, r->task);
@@ -1934,7 +1954,7 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
         qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
         j->dirty = 1;
         break;
-    default: s_drop(m, "task update with an unknown state");
+    default: s_drop(m, DROP_INVALID, "task update with an unknown state");
     }
 }
 
@@ -2159,6 +2179,7 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
         .whole = in->input_kind == QUERN__INPUT_KIND__WHOLE,
         .align =
             in->input_kind == QUERN__INPUT_KIND__FIXED ? in->record_size : 0,
+        .max_splits = MAX_MAPS,
     };
     qn_splits splits;
     memset(&splits, 0, sizeof splits);
@@ -2718,23 +2739,23 @@ static json_t *s_api_cluster(qn_master *m, int64_t now)
     unsigned alive, dead, slots, busy, js[4];
     s_worker_counts(m, &alive, &dead, &slots, &busy);
     s_jobs_by_state(m, js);
-    return json_pack("{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
-                     " s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
-                     " s:i, s:I, s:I}",
-                     "version", QN_VERSION, "protocol", QN_PROTOCOL_VERSION,
-                     "master", "endpoint", m->endpoint, "http",
-                     m->http ? qn_http_url(m->http) : "", "pid", (int)getpid(),
-                     "started_at_ms", (json_int_t)m->start_wall, "uptime_ms",
-                     (json_int_t)(now - m->start), "now_ms",
-                     (json_int_t)qn_wall_ms(), "workers", "alive", alive,
-                     "dead", dead, "slots", "total", slots, "busy", busy,
-                     "free", slots > busy ? slots - busy : 0, "jobs", "running",
-                     js[QUERN__JOB_STATE__JOB_RUNNING], "succeeded",
-                     js[QUERN__JOB_STATE__JOB_SUCCEEDED], "failed",
-                     js[QUERN__JOB_STATE__JOB_FAILED], "cancelled",
-                     js[QUERN__JOB_STATE__JOB_CANCELLED], "datasets",
-                     (int)m->cat.n, "messages_dropped", (json_int_t)m->dropped,
-                     "heartbeats_missed", (json_int_t)m->heartbeats_missed);
+    return json_pack(
+        "{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
+        " s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
+        " s:i, s:I, s:I}",
+        "version", QN_VERSION, "protocol", QN_PROTOCOL_VERSION, "master",
+        "endpoint", m->endpoint, "http", m->http ? qn_http_url(m->http) : "",
+        "pid", (int)getpid(), "started_at_ms", (json_int_t)m->start_wall,
+        "uptime_ms", (json_int_t)(now - m->start), "now_ms",
+        (json_int_t)qn_wall_ms(), "workers", "alive", alive, "dead", dead,
+        "slots", "total", slots, "busy", busy, "free",
+        slots > busy ? slots - busy : 0, "jobs", "running",
+        js[QUERN__JOB_STATE__JOB_RUNNING], "succeeded",
+        js[QUERN__JOB_STATE__JOB_SUCCEEDED], "failed",
+        js[QUERN__JOB_STATE__JOB_FAILED], "cancelled",
+        js[QUERN__JOB_STATE__JOB_CANCELLED], "datasets", (int)m->cat.n,
+        "messages_dropped", (json_int_t)m->drops.total, "heartbeats_missed",
+        (json_int_t)m->heartbeats_missed);
 }
 
 static json_t *s_api_events(qn_master *m, uint64_t since)
@@ -2772,7 +2793,7 @@ static long long s_counter_sum(qn_master *m, const char *name)
     for (int i = 0; i < m->njobs; i++)
         for (size_t c = 0; c < m->jobs[i].ncounters; c++)
             if (strcmp(m->jobs[i].counters[c].name, name) == 0)
-                sum += m->jobs[i].counters[c].value;
+                sum = qn_sat_add(sum, m->jobs[i].counters[c].value);
     return sum;
 }
 
@@ -2845,9 +2866,21 @@ static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
     qn_buf_printf(&b, "quern_heartbeats_missed_total %llu\n",
                   (unsigned long long)m->heartbeats_missed);
     s_metric(&b, "quern_messages_dropped_total", "counter",
-             "Messages dropped as malformed or unexpected.");
-    qn_buf_printf(&b, "quern_messages_dropped_total %llu\n",
-                  (unsigned long long)m->dropped);
+             "Messages dropped: malformed, of another protocol version, "
+             "or invalid (ids, indexes, states the master does not know).");
+    for (size_t i = 0; i < QN_ARRAY_LEN(DROP_REASONS); i++)
+        qn_buf_printf(&b, "quern_messages_dropped_total{reason=\"%s\"} %llu\n",
+                      DROP_REASONS[i],
+                      (unsigned long long)m->drops.by_reason[i]);
+    uint64_t sdrop = 0;
+    for (int w = 0; w < m->nworkers; w++)
+        sdrop += m->workers[w].shuffle_dropped;
+    s_metric(&b, "quern_shuffle_requests_dropped_total", "counter",
+             "Requests the workers' shuffle servers dropped as malformed, of "
+             "another protocol version, or not for them (as the workers last "
+             "said).");
+    qn_buf_printf(&b, "quern_shuffle_requests_dropped_total %llu\n",
+                  (unsigned long long)sdrop);
     s_metric(&b, "quern_uptime_seconds", "gauge",
              "Seconds since the master started.");
     qn_buf_printf(&b, "quern_uptime_seconds %.3f\n",
@@ -3027,7 +3060,8 @@ static void s_on_logs_reply(qn_master *m, const Quern__LogsReply *r)
         const s_worker *w = &m->workers[lw->worker];
         if (strcmp(w->id, r->worker_id) != 0 || w->routelen != m->in.idlen ||
             memcmp(w->route, m->in.id, m->in.idlen) != 0) {
-            s_drop(m, "logs reply from another peer than the worker asked");
+            s_drop(m, DROP_INVALID,
+                   "logs reply from another peer than the worker asked");
             return;
         }
         s_logs_answer(m, lw->route, lw->routelen, r, NULL);
@@ -3096,11 +3130,11 @@ static void s_on_message(qn_master *m, int64_t now)
         Quern__Refusal r;
         qn_wire_refusal(&e, &r, theirs);
         s_send(m, m->in.id, m->in.idlen, &e);
-        s_drop(m, err);
+        s_drop(m, DROP_VERSION, err);
         return;
     }
     if (rc < 0) {
-        s_drop(m, err);
+        s_drop(m, DROP_MALFORMED, err);
         return;
     }
     switch (env->body_case) {
@@ -3144,7 +3178,7 @@ static void s_on_message(qn_master *m, int64_t now)
     case QUERN__ENVELOPE__BODY_LOGS_REPLY:
         s_on_logs_reply(m, env->logs_reply);
         break;
-    default: s_drop(m, "a message the master does not take");
+    default: s_drop(m, DROP_INVALID, "a message the master does not take");
     }
     qn_wire_free(env);
     s_actions(m, now);
@@ -3219,7 +3253,7 @@ int qn_master_run(qn_master *m)
                 if (r == 0)
                     break;
                 if (r < 0) {
-                    s_drop(m, "malformed multipart message");
+                    s_drop(m, DROP_MALFORMED, "malformed multipart message");
                     continue;
                 }
                 s_on_message(m, qn_now_ms());

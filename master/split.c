@@ -150,6 +150,17 @@ int qn_split_inputs(const char *const *given, const char *const *paths,
     qn_split *group = NULL; /* the split small files are gathered into */
     for (size_t i = 0; i < fs.n && rc == 0; i++) {
         const s_file *f = &fs.v[i];
+        /* A file makes at most size / split + 1 splits: refuse before
+         * making them, so a tiny --split-size cannot exhaust memory. */
+        if (o->max_splits && (out->n >= o->max_splits ||
+                              f->size / size >= o->max_splits - out->n)) {
+            snprintf(err, errcap,
+                     "the input makes more than %zu map tasks, the limit; "
+                     "raise --split-size",
+                     o->max_splits);
+            rc = -1;
+            break;
+        }
         out->files++;
         out->bytes += f->size;
         if (f->size < size || o->whole) {

@@ -43,6 +43,8 @@ typedef struct qn_split_opts {
     uint64_t split_size; /* target bytes per split */
     int whole;           /* QUERN_WHOLE: never cut a file */
     uint64_t align;      /* QUERN_FIXED: cut at multiples of this (0: any) */
+    size_t max_splits;   /* more is an error, found before they are made
+                            (0: no limit) */
 } qn_split_opts;
 
 /*

@@ -11,6 +11,7 @@
 #define QN_TEST_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,26 @@ static inline char *qn_test_tmpdir(void)
     if (!mkdtemp(p))
         cr_assert_fail("mkdtemp failed");
     return p;
+}
+
+/* Send stderr to the file path (created or emptied) until
+ * qn_test_stderr_back(the returned descriptor). */
+static inline int qn_test_stderr_to(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0, "cannot create %s", path);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static inline void qn_test_stderr_back(int saved)
+{
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
 }
 
 #endif

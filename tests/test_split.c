@@ -146,6 +146,44 @@ Test(split, large_file_is_cut_into_exact_ranges)
     cr_assert_null(ss.splits);
 }
 
+/* More splits than allowed is refused before they are made: a tiny
+ * --split-size over a huge file cannot exhaust the master's memory. */
+Test(split, too_many_splits_are_refused_before_they_are_made)
+{
+    make_file("big", 1234);
+    make_file("small", 10);
+    char err[256] = "";
+    qn_split_opts o = {.split_size = 100, .max_splits = 13};
+    cr_assert_eq(split_one("big", "big", &o, &ss, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(ss.n, 13);
+    qn_splits_release(&ss);
+    o.max_splits = 12;
+    cr_assert_eq(split_one("big", "big", &o, &ss, err, sizeof err), -1);
+    cr_assert(strstr(err, "more than 12 map tasks") &&
+                  strstr(err, "--split-size"),
+              "%s", err);
+    cr_assert_eq(ss.n, 0);
+    /* A file of 10^12 bytes (sparse) split in bytes: refused at once. */
+    o = (qn_split_opts){.split_size = 1, .max_splits = 1000000};
+    int fd = open(at("huge"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)1000000000000LL), 0);
+    close(fd);
+    cr_assert_eq(split_one("huge", "huge", &o, &ss, err, sizeof err), -1);
+    cr_assert(strstr(err, "more than 1000000 map tasks"), "%s", err);
+    /* The limit counts across inputs. */
+    const char *g[2] = {"big", "small"};
+    const char *ps[2] = {at("big"), at("small")};
+    o = (qn_split_opts){.split_size = 100, .max_splits = 13};
+    cr_assert_eq(qn_split_inputs(g, ps, 2, &o, &ss, err, sizeof err), -1);
+    o.max_splits = 14;
+    cr_assert_eq(qn_split_inputs(g, ps, 2, &o, &ss, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(ss.n, 14);
+    qn_splits_release(&ss);
+}
+
 Test(split, small_last_piece_joins_the_one_before)
 {
     make_file("f", 1005);

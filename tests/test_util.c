@@ -458,3 +458,15 @@ Test(util, utf8_validation_and_sanitizing)
     cr_assert_str_eq(s, "ok \xc3\xa9 bad ?? end ??");
     cr_assert(qn_utf8_valid(s));
 }
+
+/* Counters from plugins and peers saturate instead of overflowing. */
+Test(util, saturating_add_holds_at_the_limits)
+{
+    cr_assert_eq(qn_sat_add(2, 3), 5);
+    cr_assert_eq(qn_sat_add(-2, 3), 1);
+    cr_assert_eq(qn_sat_add(LLONG_MAX, 1), LLONG_MAX);
+    cr_assert_eq(qn_sat_add(LLONG_MAX, LLONG_MAX), LLONG_MAX);
+    cr_assert_eq(qn_sat_add(LLONG_MIN, -1), LLONG_MIN);
+    cr_assert_eq(qn_sat_add(LLONG_MIN, LLONG_MIN), LLONG_MIN);
+    cr_assert_eq(qn_sat_add(LLONG_MAX, LLONG_MIN), -1);
+}

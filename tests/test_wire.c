@@ -565,6 +565,84 @@ Test(wire, worker_hello_needs_a_good_worker_id_and_slots)
     qn_wire_free(out);
 }
 
+/* Shard places and heartbeats are bounded: a peer cannot make the master
+ * grow a dataset's table to 4 billion shards, or answer a heartbeat with
+ * millions of cancels. */
+Test(wire, shard_indexes_counts_and_heartbeat_lists_are_bounded)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+    Quern__ShardInfo si = QUERN__SHARD_INFO__INIT;
+    Quern__ShardInfo *sip = &si;
+    env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+    env.data_report = &dr;
+    dr.worker_id = (char *)"w1";
+    dr.added = &sip;
+    dr.n_added = 1;
+    si.dataset = (char *)"logs";
+    si.index = QN_SHARDS_MAX;
+    s_expect_refused(&env, "data_report: bad shard");
+    si.index = 0xffffffffu;
+    s_expect_refused(&env, "data_report: bad shard");
+    si.index = 3;
+    si.sealed = 1;
+    si.nshards = 3; /* sealed with fewer shards than its own index */
+    s_expect_refused(&env, "data_report: bad shard");
+    si.nshards = QN_SHARDS_MAX + 1;
+    s_expect_refused(&env, "data_report: bad shard");
+    si.nshards = 0;
+    s_expect_refused(&env, "data_report: bad shard");
+    si.nshards = 4;
+    Quern__Envelope *out = s_round_trip(&env);
+    cr_assert_eq(out->data_report->added[0]->nshards, 4);
+    qn_wire_free(out);
+    si.index = QN_SHARDS_MAX - 1;
+    si.sealed = 0;
+    out = s_round_trip(&env);
+    cr_assert_eq(out->data_report->added[0]->index, QN_SHARDS_MAX - 1);
+    qn_wire_free(out);
+
+    /* The same checks in a hello. */
+    Quern__WorkerHello wh = QUERN__WORKER_HELLO__INIT;
+    quern__envelope__init(&env);
+    env.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
+    env.worker_hello = &wh;
+    wh.worker_id = (char *)"w1";
+    wh.slots = 2;
+    wh.shards = &sip;
+    wh.n_shards = 1;
+    si.index = 0xfffffffeu;
+    s_expect_refused(&env, "worker_hello: bad shard");
+
+    /* A shard upload to an index past the limit. */
+    Quern__ShardWrite sw = QUERN__SHARD_WRITE__INIT;
+    quern__envelope__init(&env);
+    env.body_case = QUERN__ENVELOPE__BODY_SHARD_WRITE;
+    env.shard_write = &sw;
+    sw.dataset = (char *)"logs";
+    sw.token = (char *)"t1";
+    sw.index = 0xffffffffu;
+    s_expect_refused(&env, "shard_write: shard index out of range");
+
+    /* A heartbeat listing more attempts than a worker can run. */
+    Quern__Heartbeat hb;
+    s_heartbeat(&env, &hb, "w1");
+    size_t n = QN_HEARTBEAT_ATTEMPTS_MAX + 1;
+    Quern__AttemptRef a = QUERN__ATTEMPT_REF__INIT;
+    a.job_id = (char *)"job-1";
+    Quern__AttemptRef **refs = qn_calloc(n, sizeof *refs);
+    for (size_t i = 0; i < n; i++)
+        refs[i] = &a;
+    hb.running = refs;
+    hb.n_running = n;
+    s_expect_refused(&env, "heartbeat: more attempts");
+    hb.n_running = n - 1;
+    out = s_round_trip(&env);
+    cr_assert_eq(out->heartbeat->n_running, n - 1);
+    qn_wire_free(out);
+    free(refs);
+}
+
 Test(wire, messages_missing_required_parts_are_refused)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
@@ -902,6 +980,32 @@ Test(wire, zeromq_router_and_dealer_exchange_envelopes_and_data)
     free(data);
     qn_frames_release(&f);
     s_zmq_close(&z);
+}
+
+/* Over TCP a router learns who sent a message: the address drops are
+ * logged under. */
+Test(wire, zeromq_recv_names_the_senders_address)
+{
+    void *ctx = zmq_ctx_new();
+    void *router = qn_wire_socket(ctx, ZMQ_ROUTER);
+    void *dealer = qn_wire_socket(ctx, ZMQ_DEALER);
+    cr_assert_eq(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    size_t eplen = sizeof ep;
+    cr_assert_eq(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &eplen), 0);
+    cr_assert_eq(zmq_connect(dealer, ep), 0);
+    Quern__Envelope env;
+    Quern__Heartbeat hb;
+    s_heartbeat(&env, &hb, "w1");
+    cr_assert_eq(qn_wire_send(dealer, NULL, 0, &env, NULL, 0), 0);
+    s_wait(router);
+    qn_frames f = {0};
+    cr_assert_eq(qn_wire_recv(router, 1, &f), 1);
+    cr_assert_str_eq(f.peer, "127.0.0.1");
+    qn_frames_release(&f);
+    zmq_close(dealer);
+    zmq_close(router);
+    zmq_ctx_term(ctx);
 }
 
 Test(wire, zeromq_recv_drops_malformed_multipart_messages)

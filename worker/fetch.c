@@ -65,7 +65,8 @@ typedef struct {
     int fd;
     uint64_t total, asked, got;
     unsigned inflight;
-    unsigned gen; /* bumped on every restart */
+    uint64_t at[PER_MAP_WINDOW]; /* offsets asked for, not answered yet */
+    unsigned gen;                /* bumped on every restart */
     int state;
     int64_t retry_at;
 } s_seg;
@@ -145,6 +146,8 @@ static void s_seg_reset(s_fetch *f, s_seg *s)
     }
     f->inflight = f->inflight > s->inflight ? f->inflight - s->inflight : 0;
     s->inflight = 0;
+    for (size_t k = 0; k < PER_MAP_WINDOW; k++)
+        s->at[k] = UINT64_MAX;
     /* What it fetched is fetched again: count it once. */
     qn_task_count(f->t, QN_C_SHUFFLE_STORED, -(long long)s->got);
     s->asked = s->got = 0;
@@ -257,6 +260,12 @@ static int s_ask(s_fetch *f, size_t i)
                              s->map, zmq_strerror(-rc));
     if (p->inflight == 0)
         p->last_heard = qn_now_ms();
+    for (size_t k = 0; k < PER_MAP_WINDOW; k++) {
+        if (s->at[k] == UINT64_MAX) {
+            s->at[k] = s->asked;
+            break;
+        }
+    }
     s->asked += n;
     s->inflight++;
     p->inflight++;
@@ -310,6 +319,16 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
         qn_wire_free(env);
         return 0;
     }
+    /* Only an answer to a request in flight, once: a repeated or
+     * misplaced one would corrupt the segment or keep it from ending. */
+    size_t slot = 0;
+    while (slot < PER_MAP_WINDOW && s->at[slot] != r->offset)
+        slot++;
+    if (slot == PER_MAP_WINDOW) {
+        qn_wire_free(env);
+        return 0;
+    }
+    s->at[slot] = UINT64_MAX;
     p->last_heard = qn_now_ms();
     s->inflight--;
     p->inflight--;
@@ -318,8 +337,9 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
     if (r->error[0]) {
         rc = s_seg_failed(f, s, 0, "%s answered: %s", p->endpoint, r->error);
     } else if (r->total != s->total || !fr->has_data ||
-               r->offset + fr->data.len > s->total ||
-               (fr->data.len == 0 && r->offset < s->total)) {
+               fr->data.len != (s->total - r->offset < CHUNK
+                                    ? s->total - r->offset
+                                    : CHUNK)) {
         rc = s_seg_failed(f, s, 1,
                           "%s sent a reply that does not match the announced "
                           "size (%llu bytes)",
@@ -430,6 +450,8 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         qn_buf_printf(&p, "%s/seg-%05u", dir.data, mo->map);
         s->path = p.data;
         s->fd = -1;
+        for (size_t k = 0; k < PER_MAP_WINDOW; k++)
+            s->at[k] = UINT64_MAX;
         if (mo->attempt) {
             s->state = SEG_FETCHING;
         } else {

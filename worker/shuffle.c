@@ -9,6 +9,7 @@
 #include "shuffle.h"
 
 #include "curve.h"
+#include "droplog.h"
 #include "store.h"
 
 #include "ifile.h"
@@ -41,7 +42,7 @@ struct qn_shuffle {
     s_cached cache[CACHE];
     uint64_t clock;
     qn_shuffle_stats stats;
-    int64_t last_warn; /* rate limit for logs about bad requests */
+    qn_droplog drops; /* bad requests, counted and logged per peer */
     qn_store *store;
 
     qn_frames in;
@@ -64,6 +65,7 @@ qn_shuffle *qn_shuffle_new(void *ctx, const char *endpoint,
         return NULL;
     }
     qn_shuffle *s = qn_calloc(1, sizeof *s);
+    qn_droplog_init(&s->drops, "shuffle", "dropped");
     s->sock = sock;
     size_t n = sizeof s->endpoint;
     zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, s->endpoint, &n);
@@ -144,15 +146,12 @@ static qn_ifile *s_open(qn_shuffle *s, const char *job_id, unsigned map,
     return f;
 }
 
+/* Count a request dropped from the peer s->in came from, and log it (once
+ * per peer a minute). */
 static void s_drop(qn_shuffle *s, const char *why)
 {
-    s->stats.dropped++;
-    int64_t now = qn_now_ms();
-    if (now - s->last_warn >= 60000) {
-        s->last_warn = now;
-        qn_warn("shuffle: dropped a request: %s (%llu dropped so far)", why,
-                (unsigned long long)s->stats.dropped);
-    }
+    qn_droplog_add(&s->drops, 0, s->in.peer, "a request", why);
+    s->stats.dropped = s->drops.total;
 }
 
 static void s_reply_error(qn_shuffle *s, uint64_t id, const char *msg)

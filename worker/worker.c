@@ -372,6 +372,7 @@ static void s_heartbeat(qn_worker *w, int64_t now)
     hb.work = wptrs;
     hb.n_work = nrun;
     hb.seq = ++w->heartbeat_seq;
+    hb.shuffle_dropped = qn_shuffle_get_stats(w->shuffle).dropped;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     hb.rss_peak = (uint64_t)ru.ru_maxrss * 1024;

@@ -143,7 +143,9 @@ for series in 'quern_workers{state="alive"} 2' 'quern_workers{state="dead"} 0' \
     'quern_tasks{phase="reduce",state="pending"}' \
     'quern_attempts_failed_total{phase="map",cause="task"}' \
     'quern_shuffle_bytes_total{form="raw"}' 'quern_heartbeats_missed_total' \
-    'quern_messages_dropped_total 0'; do
+    'quern_messages_dropped_total{reason="malformed"} 0' \
+    'quern_messages_dropped_total{reason="version"} 0' \
+    'quern_messages_dropped_total{reason="invalid"} 0'; do
     grep -qF "$series" "$T/body" || fail "/metrics lacks $series: $(cat "$T/body")"
 done
 # Every line is a comment or NAME{LABELS} VALUE.

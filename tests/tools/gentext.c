@@ -19,13 +19,9 @@
 
 static uint64_t s_state;
 
-/* splitmix64: small, fast and fully specified. */
 static uint64_t s_rand(void)
 {
-    uint64_t z = (s_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    return qn_splitmix64(&s_state);
 }
 
 static double s_unit(void)

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# A hostile peer. While a job runs, tests/tools/hostile sends the master's
+# port and a worker's shuffle port random frames, truncated envelopes,
+# well-formed envelopes with absurd fields, other protocol versions,
+# multipart garbage and oversized frames, for 20 seconds each. The daemons
+# stay up, the job's output is right, every kind of drop was counted (the
+# master's by reason, the shuffle server's through its worker), and the
+# logs say so in a few lines, not one per message.
+. "$(dirname "$0")/lib.sh"
+
+start_master --heartbeat-ms 200
+start_workers 2
+gen "$T/in" 256K 4
+# About 25 s of work: 16 maps of ~300 lines at 10 ms a line, 4 at a time.
+timeout 120 "$QUERN" submit --master "$MASTER" --job "$TJOBS/faulty.so" \
+    --input "$T/in" --output "$T/out" --split-size 16K -R 2 --arg sleep_ms=10 \
+    --wait >"$T/submit.log" 2>&1 &
+SUB=$!
+HOSTILE=$(dirname "$GENTEXT")/hostile
+shuffle=$("$QUERN" workers --master "$MASTER" --json | jq -r '.[0].shuffle_endpoint')
+[[ $shuffle == tcp://* ]] || fail "no shuffle endpoint: $shuffle"
+
+"$HOSTILE" --endpoint "$MASTER" --seconds 20 --seed 7 >"$T/h-master.out" &
+H1=$!
+"$HOSTILE" --endpoint "$shuffle" --seconds 20 --seed 8 >"$T/h-shuffle.out" &
+H2=$!
+wait $H1 || fail "hostile (master) exited $?"
+wait $H2 || fail "hostile (shuffle) exited $?"
+for f in h-master h-shuffle; do
+    total=$(awk '$1 == "total" { print $2 }' "$T/$f.out")
+    [ "${total:-0}" -ge 1000 ] || fail "$f sent only ${total:-0} messages: $(cat "$T/$f.out")"
+    awk '$1 != "total" && $2 == 0 { bad = 1 } END { exit bad }' "$T/$f.out" ||
+        fail "$f did not send every kind: $(cat "$T/$f.out")"
+done
+kill -0 "$SUB" 2>/dev/null || fail "the job ended during the 20 s attack: $(cat "$T/submit.log")"
+
+rc=0
+wait "$SUB" || rc=$?
+[ $rc = 0 ] || fail "the job failed (exit $rc): $(cat "$T/submit.log")"
+for p in "${PIDS[@]}"; do
+    kill -0 "$p" 2>/dev/null || fail "daemon $p died"
+done
+check_wordcount "$T/out" 2 "$T"/in/*
+id=$(head -n 1 "$T/submit.log")
+"$QUERN" status "$id" --master "$MASTER" --json >"$T/status.json"
+jq -e '.counters.map_attempts == .maps and .counters.reduce_attempts == 2' \
+    "$T/status.json" >/dev/null ||
+    fail "the attack changed the job's attempts: $(jq -c .counters "$T/status.json")"
+
+# The drop counters went up, each kind (the shuffle server's came with
+# its worker's heartbeats, every 200 ms while the job still ran).
+counted=
+metric() { curl -sS --max-time 5 "${HTTP}metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
+for series in 'quern_messages_dropped_total{reason="malformed"}' \
+    'quern_messages_dropped_total{reason="version"}' \
+    'quern_messages_dropped_total{reason="invalid"}' \
+    quern_shuffle_requests_dropped_total; do
+    v=$(metric "$series")
+    [ "${v:-0}" -gt 0 ] || fail "$series is ${v:-missing}"
+    counted+=" $series=$v"
+done
+# Logged once per peer a minute: a handful of lines for thousands of drops.
+n=$(grep -c 'master: dropped a message from' "$T/master.log" || true)
+[ "$n" -ge 1 ] && [ "$n" -le 4 ] || fail "the master logged $n drop lines"
+n=$(cat "$T"/w*.log | grep -c 'shuffle: dropped a request from' || true)
+[ "$n" -ge 1 ] && [ "$n" -le 4 ] || fail "the shuffle server logged $n drop lines"
+echo "sent to the master: $(tr '\n' ' ' <"$T/h-master.out")"
+echo "sent to the shuffle server: $(tr '\n' ' ' <"$T/h-shuffle.out")"
+echo "counted:$counted"
+echo "ok: 20 s of hostile traffic to the master and a shuffle server; job right, daemons up, drops counted"

@@ -1,0 +1,254 @@
+/*
+ * hostile.c -- a peer that sends a Quern daemon everything but what it
+ * should, for the hostile-peer test.
+ *
+ *   hostile --endpoint tcp://HOST:PORT --seconds N [--seed N]
+ *
+ * For N seconds it sends, in a random mix: random bytes; valid envelopes
+ * cut short; well-formed envelopes with absurd fields (unknown jobs and
+ * workers, indexes and offsets near 2^32 or 2^64, messages the receiver
+ * never takes); envelopes of other protocol versions; multipart messages
+ * with extra frames; and now and then a frame over the size limit (the
+ * receiver drops the connection; ZeroMQ makes a new one). Replies are
+ * read and thrown away. At the end it prints how many of each it sent.
+ * Exits 0, or 2 on bad arguments.
+ */
+#include "util.h"
+#include "wire.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+enum { RANDOM, TRUNCATED, ABSURD, VERSION, MULTIPART, OVERSIZED, KINDS };
+static const char *const NAMES[KINDS] = {
+    "random", "truncated", "absurd", "other-version", "multipart", "oversized"};
+
+static uint64_t s_state;
+
+static uint64_t s_rand(void)
+{
+    return qn_splitmix64(&s_state);
+}
+
+/* A number a careless receiver would trip on. */
+static uint64_t s_absurd(void)
+{
+    static const uint64_t v[] = {0,          1,          0x7fffffff,
+                                 0x80000000, 0xffffffff, 0x100000000ULL,
+                                 INT64_MAX,  UINT64_MAX};
+    return v[s_rand() % QN_ARRAY_LEN(v)];
+}
+
+static void s_fill(char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)s_rand();
+}
+
+/* One well-formed envelope with absurd fields, packed into out. */
+static void s_absurd_envelope(qn_buf *out, uint32_t version)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+    Quern__AttemptRef *refs[1] = {&ref};
+    Quern__TaskUpdate tu = QUERN__TASK_UPDATE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    Quern__FetchRequest fr = QUERN__FETCH_REQUEST__INIT;
+    Quern__ShardRead sr = QUERN__SHARD_READ__INIT;
+    Quern__CancelTask ct = QUERN__CANCEL_TASK__INIT;
+    Quern__StatusRequest st = QUERN__STATUS_REQUEST__INIT;
+    Quern__FetchReply rep = QUERN__FETCH_REPLY__INIT;
+    Quern__FetchFailure ff = QUERN__FETCH_FAILURE__INIT;
+    Quern__FetchFailure *ffs[1] = {&ff};
+    ref.job_id = (char *)(s_rand() % 2 ? "job-nope-1" : "job-zzzz-9");
+    ref.kind = (Quern__TaskKind)(s_absurd() % 7);
+    ref.task = (uint32_t)s_absurd();
+    ref.attempt = (uint32_t)s_absurd();
+    switch (s_rand() % 8) {
+    case 0:
+        tu.worker_id = (char *)"hostile-worker";
+        tu.attempt = &ref;
+        tu.state = (Quern__TaskState)(s_rand() % 9);
+        tu.progress = (double)s_absurd();
+        tu.fetch_failures = ffs;
+        tu.n_fetch_failures = 1;
+        ff.map = (uint32_t)s_absurd();
+        ff.attempt = (uint32_t)s_absurd();
+        ff.reason = (char *)"hostile";
+        env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
+        env.task_update = &tu;
+        break;
+    case 1:
+        hb.worker_id = (char *)"hostile-worker";
+        hb.running = refs;
+        hb.n_running = 1;
+        hb.seq = s_absurd();
+        hb.rss_peak = s_absurd();
+        env.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &hb;
+        break;
+    case 2:
+        fr.job_id = ref.job_id;
+        fr.map = (uint32_t)s_absurd();
+        fr.attempt = (uint32_t)s_absurd();
+        fr.partition = (uint32_t)s_absurd();
+        fr.offset = s_absurd();
+        fr.max_bytes = (uint32_t)s_absurd();
+        fr.request_id = s_absurd();
+        env.body_case = QUERN__ENVELOPE__BODY_FETCH_REQUEST;
+        env.fetch_request = &fr;
+        break;
+    case 3:
+        sr.dataset = (char *)"no-such-dataset";
+        sr.index = (uint32_t)s_absurd();
+        sr.offset = s_absurd();
+        sr.max_bytes = (uint32_t)s_absurd();
+        env.body_case = QUERN__ENVELOPE__BODY_SHARD_READ;
+        env.shard_read = &sr;
+        break;
+    case 4:
+        ct.attempt = &ref;
+        env.body_case = QUERN__ENVELOPE__BODY_CANCEL_TASK;
+        env.cancel_task = &ct; /* the master never takes one */
+        break;
+    case 5:
+        st.job_id = ref.job_id;
+        env.body_case = QUERN__ENVELOPE__BODY_STATUS_REQUEST;
+        env.status_request = &st;
+        break;
+    case 6:
+        rep.request_id = s_absurd();
+        rep.offset = s_absurd();
+        rep.total = s_absurd();
+        env.body_case = QUERN__ENVELOPE__BODY_FETCH_REPLY;
+        env.fetch_reply = &rep; /* nobody asked */
+        break;
+    default:
+        env.body_case = QUERN__ENVELOPE__BODY__NOT_SET; /* no message */
+        break;
+    }
+    env.version = version;
+    size_t n = quern__envelope__get_packed_size(&env);
+    out->len = 0;
+    if (qn_buf_reserve(out, n + 1) == 0)
+        out->len = quern__envelope__pack(&env, (uint8_t *)out->data);
+}
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = NULL;
+    uint64_t seconds = 0, seed = 1;
+    static const struct option opts[] = {
+        {"endpoint", required_argument, NULL, 'e'},
+        {"seconds", required_argument, NULL, 's'},
+        {"seed", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'e': endpoint = optarg; break;
+        case 's': bad = qn_parse_uint(optarg, 1, 3600, &seconds); break;
+        case 'r': bad = qn_parse_uint(optarg, 0, UINT64_MAX, &seed); break;
+        default: bad = -1;
+        }
+        if (bad) {
+            fprintf(stderr, "hostile: bad option\n");
+            return 2;
+        }
+    }
+    if (!endpoint || !seconds) {
+        fprintf(stderr,
+                "usage: hostile --endpoint EP --seconds N [--seed N]\n");
+        return 2;
+    }
+    s_state = seed;
+    void *ctx = zmq_ctx_new();
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0, hwm = 1000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (zmq_connect(sock, endpoint) != 0) {
+        fprintf(stderr, "hostile: cannot connect to %s: %s\n", endpoint,
+                zmq_strerror(errno));
+        return 2;
+    }
+    uint64_t sent[KINDS] = {0};
+    qn_buf b = {0};
+    char *big = NULL;
+    size_t bign = QN_MSG_MAX + 4096;
+    int64_t end = qn_now_ms() + (int64_t)seconds * 1000, next_big = 0;
+    while (qn_now_ms() < end) {
+        int kind = (int)(s_rand() % (KINDS - 1));
+        if (qn_now_ms() >= next_big) {
+            kind = OVERSIZED; /* about once a second: costly for both */
+            next_big = qn_now_ms() + 1000;
+        }
+        int rc = 0;
+        switch (kind) {
+        case RANDOM: {
+            char r[2048];
+            size_t n = s_rand() % sizeof r;
+            s_fill(r, n);
+            rc = zmq_send(sock, r, n, ZMQ_DONTWAIT);
+            break;
+        }
+        case TRUNCATED:
+            s_absurd_envelope(&b, QN_PROTOCOL_VERSION);
+            rc = zmq_send(sock, b.data, b.len ? s_rand() % b.len : 0,
+                          ZMQ_DONTWAIT);
+            break;
+        case ABSURD:
+            s_absurd_envelope(&b, QN_PROTOCOL_VERSION);
+            rc = zmq_send(sock, b.data, b.len, ZMQ_DONTWAIT);
+            break;
+        case VERSION:
+            s_absurd_envelope(&b, s_rand() % 2 ? QN_PROTOCOL_VERSION + 1
+                                               : 0xffffffffu);
+            rc = zmq_send(sock, b.data, b.len, ZMQ_DONTWAIT);
+            break;
+        case MULTIPART: {
+            s_absurd_envelope(&b, QN_PROTOCOL_VERSION);
+            unsigned frames = 2 + (unsigned)(s_rand() % 4);
+            for (unsigned i = 0; i < frames && rc >= 0; i++)
+                rc =
+                    zmq_send(sock, b.data, b.len,
+                             ZMQ_DONTWAIT | (i + 1 < frames ? ZMQ_SNDMORE : 0));
+            break;
+        }
+        case OVERSIZED:
+            if (!big) {
+                big = qn_malloc(bign);
+                s_fill(big, bign);
+            }
+            rc = zmq_send(sock, big, bign, ZMQ_DONTWAIT);
+            break;
+        }
+        if (rc >= 0)
+            sent[kind]++;
+        /* Read what came back; this wait also paces the sending. */
+        zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, rc < 0 ? 10 : 1) > 0) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            while (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0)
+                ;
+            zmq_msg_close(&m);
+        }
+    }
+    uint64_t total = 0;
+    for (int k = 0; k < KINDS; k++) {
+        printf("%s %llu\n", NAMES[k], (unsigned long long)sent[k]);
+        total += sent[k];
+    }
+    printf("total %llu\n", (unsigned long long)total);
+    free(big);
+    qn_buf_release(&b);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return 0;
+}
