@@ -18,6 +18,7 @@
 #include "wire.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -357,12 +358,74 @@ static char *s_absolute(const char *p)
     return b.data;
 }
 
+/* The ELF machine this quern was built for. */
+#if defined(__x86_64__)
+#define NATIVE_MACHINE EM_X86_64
+#define NATIVE_NAME "x86-64"
+#elif defined(__aarch64__)
+#define NATIVE_MACHINE EM_AARCH64
+#define NATIVE_NAME "aarch64"
+#elif defined(__i386__)
+#define NATIVE_MACHINE EM_386
+#define NATIVE_NAME "i386"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define NATIVE_MACHINE EM_RISCV
+#define NATIVE_NAME "riscv64"
+#endif
+
+/*
+ * Is path an ELF shared object this machine can load? Read from its
+ * header before it is loaded, so a wrong file gets a clear refusal rather
+ * than the loader's message (or its constructors run). 0 or -1 (said).
+ */
+static int s_check_elf(const char *path)
+{
+    unsigned char h[EI_NIDENT + 4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return s_fail("--job %s: %s", path, strerror(errno));
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n < sizeof h || memcmp(h, ELFMAG, SELFMAG) != 0)
+        return s_fail("--job %s: cannot load it as a shared object: not an "
+                      "ELF file",
+                      path);
+    int bits = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
+    if (h[EI_CLASS] != bits)
+        return s_fail("--job %s: not a shared object for this machine: it is "
+                      "%s, this quern is %d-bit",
+                      path, h[EI_CLASS] == ELFCLASS32 ? "32-bit" : "64-bit",
+                      bits == ELFCLASS64 ? 64 : 32);
+    int little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+    if (h[EI_DATA] != (little ? ELFDATA2LSB : ELFDATA2MSB))
+        return s_fail("--job %s: not a shared object for this machine: its "
+                      "byte order is %s-endian",
+                      path, little ? "big" : "little");
+    unsigned type = little ? h[16] | h[17] << 8 : h[16] << 8 | h[17];
+    unsigned machine = little ? h[18] | h[19] << 8 : h[18] << 8 | h[19];
+    if (type != ET_DYN)
+        return s_fail("--job %s: not a shared object (ELF type %u): build it "
+                      "with -shared -fPIC",
+                      path, type);
+#ifdef NATIVE_MACHINE
+    if (machine != NATIVE_MACHINE)
+        return s_fail("--job %s: not a shared object for this machine: built "
+                      "for ELF machine %u, this quern runs on %s (%u)",
+                      path, machine, NATIVE_NAME, (unsigned)NATIVE_MACHINE);
+#else
+    (void)machine;
+#endif
+    return 0;
+}
+
 /*
  * Load the plugin here to check it before anything starts, and to learn
  * its name and how it reads input.
  */
 static int s_check_plugin(const char *path, Quern__JobSpec *spec)
 {
+    if (s_check_elf(path) != 0)
+        return -1;
     void *dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
     if (!dl)
         return s_fail("--job %s: cannot load it as a shared object: %s", path,

@@ -27,10 +27,29 @@ expect 2 '--job is required' run --input ./in --output ./o
 expect 2 '--input is required' run --job "$W" --output ./o
 expect 2 '--output is required' run --job "$W" --input ./in
 expect 2 'give the plugin as a path' run --job wordcount.so --input ./in --output ./o
-expect 2 'cannot load it as a shared object' run --job /etc/hostname --input ./in --output ./o
 expect 2 'does not define quern_job_v1' run --job "$TJOBS/noentry.so" --input ./in --output ./o
 expect 2 'built for plugin ABI 2, but this quern runs ABI 1' run --job "$TJOBS/badabi.so" --input ./in --output ./o
 expect 2 'has no map function' run --job "$TJOBS/nomap.so" --input ./in --output ./o
+expect 2 'has no reduce function' run --job "$TJOBS/noreduce.so" --input ./in --output ./o
+# Shared objects for another machine, or not shared objects: refused from
+# their ELF header, before anything of theirs is loaded.
+elf_patch() { # FILE OFFSET BYTE...: a copy of wordcount.so with bytes changed
+    local f=$1 off=$2 b
+    cp "$W" "$f"
+    shift 2
+    for b in "$@"; do
+        printf "$(printf '\\%03o' "$b")" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+        off=$((off + 1))
+    done
+}
+elf_patch arm.so 18 183 0
+expect 2 'not a shared object for this machine: built for ELF machine 183, this quern runs on x86-64 \(62\)' run --job ./arm.so --input ./in --output ./o
+elf_patch elf32.so 4 1
+expect 2 'not a shared object for this machine: it is 32-bit, this quern is 64-bit' run --job ./elf32.so --input ./in --output ./o
+elf_patch exec.so 16 2 0
+expect 2 'not a shared object \(ELF type 2\)' run --job ./exec.so --input ./in --output ./o
+expect 2 'cannot load it as a shared object: not an ELF file' run --job /etc/hostname --input ./in --output ./o
+expect 2 '-R must be a number of reducers from 1 to 100000' run --job "$W" --input ./in --output ./o -R 100001
 expect 2 '--input ./nothere: No such file or directory' run --job "$W" --input ./nothere --output ./o
 expect 2 'no dataset in \(quern ls lists them\)' run --job "$W" --input in --output ./o
 expect 2 'not a dataset name, nor a path' run --job "$W" --input 'a b' --output ./o
