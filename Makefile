@@ -57,7 +57,7 @@ LIBA  := $(BUILD)/lib/libquern.a
 BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker \
          $(BUILD)/libexec/quern-task
 
-.PHONY: all deps test check unit e2e demo asan bench bench-faults bench-cluster install format format-check clean help
+.PHONY: all deps test check unit e2e demo asan fuzz fuzz-run fuzz-targets bench bench-faults bench-cluster install format format-check clean help
 all: $(BINS) $(JOBS)
 
 # ---- rules -----------------------------------------------------------------
@@ -156,8 +156,9 @@ deps:
 # namespaces with iproute2 and nftables, and load the status page in
 # headless Chromium).
 test:
-	@./deploy/deps.sh jq iproute2 nftables curl chromium
+	@./deploy/deps.sh jq iproute2 nftables curl chromium clang libclang-rt-14-dev
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=5
 
 check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS)
 	@BUILD=$(BUILD) ./tests/run.sh
@@ -174,6 +175,28 @@ e2e: all $(TEST_JOBS) $(TOOLS)
 # die of their signal, as they do in production, not of ASan's report.
 asan: deps
 	@E2E_EXCLUDE=memory ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_sigfpe=0 $(MAKE) --no-print-directory check BUILD=build/asan SANITIZE=address,undefined CFLAGS='-O1 -g'
+
+# Fuzzing: the libFuzzer targets in tests/fuzz/, built with clang and
+# ASan/UBSan in their own tree (the fuzzing build accepts any CRC, so the
+# fuzzer gets past them), each run for FUZZ_SECONDS from the seed corpora
+# in tests/fuzz/corpus/. Inputs it finds grow build/fuzz/corpus/; one that
+# crashes is kept in build/fuzz/findings/ and fails the run.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz:
+	@./deploy/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run:
+	@$(MAKE) --no-print-directory fuzz-targets BUILD=build/fuzz CC=clang SANITIZE=address,undefined CFLAGS='-O1 -g -fsanitize=fuzzer-no-link -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION'
+	@BUILD=build/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/fuzz/run.sh
+
+fuzz-targets: $(FUZZ_TARGETS)
+
+$(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
 
 # Word count on a generated sample with a local cluster of two workers.
 demo: deps

@@ -16,6 +16,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+/* A fuzzing build takes any CRC, so that the fuzzer reaches the parsing
+ * the CRCs guard (make fuzz); never defined in a real build. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define CRC_OK(got, want) ((void)(got), (void)(want), 1)
+#else
+#define CRC_OK(got, want) ((got) == (want))
+#endif
+
 #define BLOCK_MAGIC 0x314B4251u  /* "QBK1" little-endian */
 #define FOOTER_MAGIC 0x31464951u /* "QIF1" */
 #define FOOTER_SIZE 32
@@ -340,7 +348,7 @@ static int s_next_block(qn_blockreader *r)
     if (rc < 0)
         return rc;
     h = (unsigned char *)r->io + (r->pos - r->io_pos);
-    if (s_block_crc(h, h + QN_BLOCK_HEADER, hd.stored_len) != hd.crc)
+    if (!CRC_OK(s_block_crc(h, h + QN_BLOCK_HEADER, hd.stored_len), hd.crc))
         return s_fail(r, r->pos, "block CRC mismatch");
     if (r->raw_cap < hd.raw_len) {
         free(r->raw);
@@ -415,8 +423,9 @@ long qn_block_scan(const void *buf, size_t len, uint64_t *raw_out, char *err,
         }
         if (len - off - QN_BLOCK_HEADER < hd.stored_len)
             break;
-        if (s_block_crc(p + off, p + off + QN_BLOCK_HEADER, hd.stored_len) !=
-            hd.crc) {
+        if (!CRC_OK(
+                s_block_crc(p + off, p + off + QN_BLOCK_HEADER, hd.stored_len),
+                hd.crc)) {
             snprintf(err, errcap, "block CRC mismatch at byte %zu", off);
             return -QN_ECORRUPT;
         }
@@ -602,7 +611,8 @@ qn_ifile *qn_ifile_open(const char *path, char *err, size_t errcap)
         goto fail;
     }
     memcpy(idx + isz, foot, 24);
-    if ((uint32_t)crc32(0L, idx, (uInt)(isz + 24)) != s_get32(foot + 24)) {
+    if (!CRC_OK((uint32_t)crc32(0L, idx, (uInt)(isz + 24)),
+                s_get32(foot + 24))) {
         snprintf(err, errcap, "%s: index CRC mismatch at byte %llu", path,
                  (unsigned long long)ioff);
         goto fail;
