@@ -22,6 +22,13 @@ static const char *s_walk(const ProtobufCMessage *m, int depth)
 {
     if (depth > MAX_DEPTH)
         return "message nested too deeply";
+    /* protobuf-c keeps a field numbered 0 (never valid) as unknown when
+     * its tag is spelled in more than one byte, and then writes it so that
+     * it refuses its own output: a message forwarded as it came would
+     * break at the next hop. (Found by make fuzz.) */
+    for (size_t i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return "a field numbered 0";
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *base = (const char *)m;
     for (unsigned i = 0; i < d->n_fields; i++) {

@@ -515,6 +515,23 @@ Test(wire, string_that_is_not_utf8_is_refused)
     }
 }
 
+/* A field numbered 0 spelled in two bytes (80 00): protobuf-c kept it as
+ * an unknown field and wrote it back in a form it then refused, so a
+ * forwarded message broke at the next hop. Found by make fuzz. */
+Test(wire, a_field_numbered_0_is_refused)
+{
+    static const unsigned char msg[] = {
+        0x08, 0x01, 0xf2, 0x01, 0x18, 0x0a, 0x0a, '1',  '5',  '0',
+        '.',  '2',  '.',  '0',  '0',  '0',  '1',  0x10, 0x02, 0x18,
+        0x01, 0xa0, 0x01, 0x30, 0x80, 0x00, 0x1d, 0x38, 0x4d};
+    Quern__Envelope *out = NULL;
+    char err[256] = "";
+    cr_assert_eq(qn_wire_decode(msg, sizeof msg, &out, NULL, err, sizeof err),
+                 -QN_ECORRUPT);
+    cr_assert_null(out);
+    cr_assert(strstr(err, "a field numbered 0"), "%s", err);
+}
+
 Test(wire, utf8_strings_are_accepted)
 {
     static const char *const good[] = {
