@@ -527,10 +527,8 @@ int qn_map_run(quern_task *t, qn_range *parts)
     }
     t->spill = s_spill;
     t->mode = QN_EMIT_MAP;
-    if (t->job->setup && t->job->setup(t) != 0) {
-        qn_task_failf(t, "setup failed");
+    if (qn_task_setup(t) < 0)
         goto done;
-    }
     for (size_t i = 0; i < t->spec->n_inputs; i++)
         if (s_read_piece(&m, i) < 0)
             goto done;

@@ -227,10 +227,8 @@ int qn_reduce_run(quern_task *t)
     }
 
     t->mode = QN_EMIT_REDUCE;
-    if (t->job->setup && t->job->setup(t) != 0) {
-        qn_task_failf(t, "setup failed");
+    if (qn_task_setup(t) < 0)
         goto done;
-    }
     s_seg *sg = qn_calloc(nsegs ? nsegs : 1, sizeof *sg);
     qn_blockreader **src = qn_calloc(nsegs ? nsegs : 1, sizeof *src);
     int r = s_open_segs(t, segs, names, nsegs, sg, src);

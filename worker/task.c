@@ -546,10 +546,23 @@ int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
 
 /* ---- the attempt --------------------------------------------------------- */
 
+int qn_task_setup(quern_task *t)
+{
+    if (!t->job->setup)
+        return 0;
+    t->gasp->phase = QN_PHASE_SETUP;
+    int r = t->job->setup(t);
+    t->gasp->phase = QN_PHASE_NONE;
+    return r != 0 ? qn_task_failf(t, "setup failed") : 0;
+}
+
 int qn_task_load(quern_task *t)
 {
     const char *path = t->spec->plugin;
+    /* Its constructors run now: a crash in them is said to be here. */
+    t->gasp->phase = QN_PHASE_LOADING;
     t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    t->gasp->phase = QN_PHASE_NONE;
     if (!t->dl)
         return qn_task_failf(t, "cannot load plugin: %s", dlerror());
     const quern_job *job = NULL;

@@ -71,7 +71,16 @@ typedef struct qn_gasp {
     volatile uint64_t offset;    /* the record's byte offset in its file */
     volatile uint32_t piece;     /* index of its input piece in the spec */
     volatile uint32_t in_record; /* 1 while map() runs on it */
+    volatile uint32_t phase;     /* QN_PHASE_*: loading, or in setup() */
+    uint32_t pad;
 } qn_gasp;
+
+/* What a task was doing outside map() when it died, for the report. */
+enum { QN_PHASE_NONE = 0, QN_PHASE_LOADING, QN_PHASE_SETUP };
+
+/* Run the job's setup (if it has one), the phase marked in the gasp
+ * meanwhile. 0, or -1 with the failure set. */
+int qn_task_setup(quern_task *t);
 
 /* Something that hands out the values of one key. */
 struct quern_values {

@@ -755,7 +755,15 @@ static void s_finish(qn_worker *w, size_t idx, int status,
         }
         if (fin)
             u.record_offset = fin->record_offset;
-        /* The last gasp: which record map() was in when it died. */
+        /* The last gasp: what it was doing outside map() ... */
+        if (!a->cancelled && a->gasp && !fin &&
+            a->gasp->phase == QN_PHASE_SETUP)
+            qn_buf_printf(&reason, " in the job's setup()");
+        else if (!a->cancelled && a->gasp && !fin &&
+                 a->gasp->phase == QN_PHASE_LOADING)
+            qn_buf_printf(&reason, " while loading the plugin (in its "
+                                   "constructors)");
+        /* ... or which record map() was in when it died. */
         if (!a->cancelled && a->gasp && a->gasp->in_record &&
             a->gasp->piece < a->nshards) {
             u.in_record = 1;

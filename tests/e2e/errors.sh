@@ -71,7 +71,7 @@ expect 1 'killed by signal 6' run --job "$F" --arg fail=abort --input ./in --out
 expect 1 'exit code 7' run --job "$F" --arg fail=exit --input ./in --output ./o3 --max-attempts 1
 expect 1 'failing on purpose at record 5 .*on the record at offset [1-9][0-9]* of ./in/text-000.txt' run --job "$F" --arg fail=error --arg at=5 --input ./in --output ./o4 --max-attempts 1
 expect 1 'bad byte \? here' run --job "$F" --arg fail=binary --input ./in --output ./o8 --max-attempts 1
-expect 1 'killed by signal 6' run --job "$F" --arg fail=abort --arg phase=setup --input ./in --output ./o5 --max-attempts 1
+expect 1 'killed by signal 6 .*in the job.s setup\(\)' run --job "$F" --arg fail=abort --arg phase=setup --input ./in --output ./o5 --max-attempts 1
 expect 1 'reduce task .*killed by signal 11' run --job "$F" --arg fail=segv --arg phase=reduce --input ./in --output ./o6 --max-attempts 1
 # A failed job leaves none of the processes quern run started.
 set +e
