@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define MIN_BYTES (64 * 1024)
 #define MAX_BYTES ((size_t)4095 * 1024 * 1024)
@@ -92,18 +91,14 @@ qn_combtab *qn_combtab_new(size_t bytes, qn_cmp_fn cmp, qn_combtab_fn fn,
     while (ct->maxslots * 2 * sizeof(uint64_t) <= bytes / 8)
         ct->maxslots *= 2;
     ct->nslots = ct->maxslots < FIRST_SLOTS ? ct->maxslots : FIRST_SLOTS;
-    /* Fresh anonymous pages: zeroed by the kernel and resident only as
-     * they are used; huge pages where the kernel has them, since lookups
-     * land all over the index and the arena (a TLB miss each with 4 KiB
-     * pages). */
+    /* Huge pages matter here: lookups land all over the index and the
+     * arena (a TLB miss each with 4 KiB pages). */
     ct->bytes = bytes;
-    ct->mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (ct->mem == MAP_FAILED) {
+    ct->mem = qn_big_alloc(bytes);
+    if (!ct->mem) {
         free(ct);
         return NULL;
     }
-    madvise(ct->mem, bytes, MADV_HUGEPAGE);
     ct->slots = (uint64_t *)ct->mem;
     ct->arena = ct->mem + ct->maxslots * sizeof(uint64_t);
     ct->cap = (bytes - ct->maxslots * sizeof(uint64_t)) & ~(size_t)7;
@@ -119,7 +114,7 @@ void qn_combtab_destroy(qn_combtab **self_p)
     qn_combtab *ct = *self_p;
     if (!ct)
         return;
-    munmap(ct->mem, ct->bytes);
+    qn_big_free(ct->mem, ct->bytes);
     qn_buf_release(&ct->scratch);
     free(ct);
     *self_p = NULL;

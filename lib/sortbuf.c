@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define MIN_BYTES (4 * 1024)
 #define MAX_BYTES ((size_t)4095 * 1024 * 1024)
@@ -40,15 +39,12 @@ qn_sortbuf *qn_sortbuf_new(size_t bytes, qn_cmp_fn cmp)
         return NULL;
     qn_sortbuf *sb = qn_calloc(1, sizeof *sb);
     /* Pages are only touched as records arrive, so a large buffer costs
-     * resident memory only as it fills; huge pages where the kernel has
-     * them (a fault per 2 MiB, not per 4 KiB, as the buffer fills). */
-    sb->mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (sb->mem == MAP_FAILED) {
+     * resident memory only as it fills. */
+    sb->mem = qn_big_alloc(bytes);
+    if (!sb->mem) {
         free(sb);
         return NULL;
     }
-    madvise(sb->mem, bytes, MADV_HUGEPAGE);
     sb->bytes = bytes;
     sb->end = (s_entry *)(sb->mem + (bytes & ~(size_t)15));
     sb->cmp = cmp;
@@ -60,7 +56,7 @@ void qn_sortbuf_destroy(qn_sortbuf **self_p)
     qn_sortbuf *sb = *self_p;
     if (!sb)
         return;
-    munmap(sb->mem, sb->bytes);
+    qn_big_free(sb->mem, sb->bytes);
     free(sb);
     *self_p = NULL;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -513,4 +514,20 @@ int qn_output_dir_commit(const char *dir, char *why, size_t cap)
     }
     qn_buf_release(&p);
     return rc < 0 ? -1 : 0;
+}
+
+void *qn_big_alloc(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
+void qn_big_free(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes);
 }

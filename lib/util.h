@@ -16,6 +16,15 @@
 
 #define QN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * bytes of fresh anonymous memory, zeroed and resident only as it is
+ * touched, in huge pages where the kernel has them (the sort buffer and
+ * the combining table: one fault and TLB entry per 2 MiB). NULL on
+ * failure; free with qn_big_free(p, bytes).
+ */
+void *qn_big_alloc(size_t bytes);
+void qn_big_free(void *p, size_t bytes);
+
 /* splitmix64: a small, fast, fully specified generator of 64-bit values,
  * for deterministic test data (not for secrets). */
 static inline uint64_t qn_splitmix64(uint64_t *state)

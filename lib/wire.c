@@ -170,6 +170,20 @@ static const char *s_check(const Quern__Envelope *e)
     }
 }
 
+void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js)
+{
+    ts->plugin = js->plugin;
+    ts->args = js->args;
+    ts->n_args = js->n_args;
+    ts->nreduce = js->nreduce;
+    ts->sort_mb = js->sort_mb;
+    ts->compress_level = js->compress_level;
+    ts->codec = js->codec;
+    ts->input_kind = js->input_kind;
+    ts->record_size = js->record_size;
+    ts->output_dir = js->output;
+}
+
 int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
                    uint32_t *their_version, char *err, size_t errcap)
 {

@@ -39,6 +39,13 @@
 int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
                    uint32_t *their_version, char *err, size_t errcap);
 
+/*
+ * Fill in what every task of job js shares (plugin, args, reducers,
+ * buffer, codec, input kind, output folder), pointing into js; the task's
+ * kind, index, attempt and own parts are the caller's.
+ */
+void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js);
+
 /* Free an envelope from qn_wire_decode; accepts NULL. */
 void qn_wire_free(Quern__Envelope *env);
 

@@ -1190,19 +1190,10 @@ static void s_assign(qn_master *m, const qn_action *a)
     ts.kind = (Quern__TaskKind)a->kind;
     ts.task = a->task;
     ts.attempt = a->attempt;
-    ts.plugin = js->plugin;
+    qn_task_spec_from_job(&ts, js);
     ts.plugin_hash = j->plugin_hash;
     if (j->out_dataset)
         ts.output_dataset = js->output;
-    ts.args = js->args;
-    ts.n_args = js->n_args;
-    ts.nreduce = js->nreduce;
-    ts.sort_mb = js->sort_mb;
-    ts.compress_level = js->compress_level;
-    ts.codec = js->codec;
-    ts.input_kind = js->input_kind;
-    ts.record_size = js->record_size;
-    ts.output_dir = js->output;
 
     Quern__InputPiece *pieces = NULL, **pp = NULL;
     Quern__DataSource **srcs = NULL;

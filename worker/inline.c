@@ -140,17 +140,8 @@ int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
     st->reduces = js->nreduce;
 
     Quern__TaskSpec ts = QUERN__TASK_SPEC__INIT;
+    qn_task_spec_from_job(&ts, js);
     ts.job_id = id;
-    ts.plugin = js->plugin;
-    ts.args = js->args;
-    ts.n_args = js->n_args;
-    ts.nreduce = js->nreduce;
-    ts.sort_mb = js->sort_mb;
-    ts.compress_level = js->compress_level;
-    ts.codec = js->codec;
-    ts.input_kind = js->input_kind;
-    ts.record_size = js->record_size;
-    ts.output_dir = js->output;
     ts.work_dir = dir.data;
     ts.attempt = 1;
 
