@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -530,4 +531,22 @@ void qn_big_free(void *p, size_t bytes)
 {
     if (p)
         munmap(p, bytes);
+}
+
+uint64_t qn_random_u64(void)
+{
+    uint64_t v = 0;
+    while (v == 0) {
+        ssize_t n = getrandom(&v, sizeof v, 0);
+        if (n != (ssize_t)sizeof v) {
+            /* Too early in boot, or no getrandom: mix the clock and pid,
+             * which a peer cannot read from here. */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                         ((uint64_t)getpid() << 16) ^ (uintptr_t)&v;
+            v = qn_splitmix64(&s);
+        }
+    }
+    return v;
 }

@@ -35,6 +35,10 @@ static inline uint64_t qn_splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
+/* A nonzero 64-bit value from the kernel's random source, for secrets
+ * such as a worker's session with its master. */
+uint64_t qn_random_u64(void);
+
 /* a + b, held at the limits instead of overflowing (counters from
  * plugins and peers may be anything). */
 static inline long long qn_sat_add(long long a, long long b)

@@ -77,8 +77,10 @@ typedef struct {
     uint64_t hb_seq; /* the newest heartbeat's sequence number */
     int64_t hb_last; /* when the newest heartbeat came */
     char curve_public[QN_CURVE_Z85];
-    int has_data;    /* it keeps datasets */
-    unsigned placed; /* shards of puts placed on it (for spreading) */
+    int has_data;     /* it keeps datasets */
+    unsigned placed;  /* shards of puts placed on it (for spreading) */
+    uint64_t session; /* the secret its welcome carried: its messages
+                       * carry it back, so no other peer speaks for it */
 } s_worker;
 
 /* A plugin sent by a client, kept by content hash for workers to fetch. */
@@ -1461,7 +1463,7 @@ static void s_actions(qn_master *m, int64_t now)
 /* ---- messages from workers ----------------------------------------------- */
 
 static void s_welcome(qn_master *m, const char *route, size_t routelen,
-                      const char *id, int rejoin, int reset)
+                      const char *id, int rejoin, int reset, uint64_t session)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__WorkerWelcome wl = QUERN__WORKER_WELCOME__INIT;
@@ -1469,20 +1471,43 @@ static void s_welcome(qn_master *m, const char *route, size_t routelen,
     wl.heartbeat_ms = (uint32_t)m->cfg.heartbeat_ms;
     wl.rejoin = rejoin;
     wl.reset = reset;
+    wl.session = session;
     env.body_case = QUERN__ENVELOPE__BODY_WORKER_WELCOME;
     env.worker_welcome = &wl;
     s_send(m, route, routelen, &env);
+}
+
+/* Replies to worker w go where its current message came from. */
+static void s_route_here(qn_master *m, int w)
+{
+    memcpy(m->workers[w].route, m->in.id, m->in.idlen);
+    m->workers[w].routelen = m->in.idlen;
 }
 
 static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
 {
     int w = s_worker_by_id(m, h->worker_id);
     if (w >= 0 && qn_sched_worker_alive(m->sched, w)) {
-        /* It missed our welcome; its connection may be new. */
-        memcpy(m->workers[w].route, m->in.id, m->in.idlen);
-        m->workers[w].routelen = m->in.idlen;
+        /* It missed our welcome, or its connection is new. Only the
+         * worker itself can say so: on the connection we know, or with
+         * the session we gave it. Anyone else claiming its id would take
+         * its traffic and rewrite what it holds. */
+        s_worker *wk = &m->workers[w];
+        int same = wk->routelen == m->in.idlen &&
+                   memcmp(wk->route, m->in.id, m->in.idlen) == 0;
+        if (!same && h->session != wk->session) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "a hello for worker %s, which is alive on another "
+                     "connection, without its session (is another process "
+                     "using its id?)",
+                     wk->id);
+            s_drop(m, DROP_INVALID, why);
+            return;
+        }
+        s_route_here(m, w);
         qn_sched_worker_seen(m->sched, now, w);
-        s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, 0);
+        s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, 0, wk->session);
         qn_catalog_forget_worker(&m->cat, h->worker_id);
         for (size_t i = 0; i < h->n_shards; i++)
             s_hold(m, w, h->shards[i]);
@@ -1505,9 +1530,10 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
     wk->routelen = m->in.idlen;
     wk->seen = now;
     wk->has_data = h->has_data;
+    wk->session = qn_random_u64();
     snprintf(wk->curve_public, sizeof wk->curve_public, "%s", h->curve_public);
     /* Welcome first, so it arrives before any assignment. */
-    s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, reset);
+    s_welcome(m, m->in.id, m->in.idlen, h->worker_id, 0, reset, wk->session);
     /* What it holds, as of now, replaces what we knew of it. */
     qn_catalog_forget_worker(&m->cat, h->worker_id);
     int handle = qn_sched_worker_join(m->sched, now, h->slots);
@@ -1525,22 +1551,34 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
     s_data_changed(m, now);
 }
 
-/* Replies to worker w go where its current message came from. */
-static void s_route_here(qn_master *m, int w)
-{
-    memcpy(m->workers[w].route, m->in.id, m->in.idlen);
-    m->workers[w].routelen = m->in.idlen;
-}
-
 /*
- * The worker a message claims to come from, or -1 (and a rejoin request).
- * With route set, replies to it go where this message came from.
+ * The worker a message claims to come from, or -1: unknown or given up
+ * for dead (it is asked to join again), or not holding the worker's
+ * session (dropped, unless it is an older membership's: late, not
+ * hostile). With route set, replies to it go where this message came from.
  */
-static int s_known_worker(qn_master *m, const char *id, int64_t now, int route)
+static int s_known_worker(qn_master *m, const char *id, uint64_t session,
+                          int64_t now, int route)
 {
     int w = s_worker_by_id(m, id);
+    if (w >= 0 && session != m->workers[w].session &&
+        qn_sched_worker_alive(m->sched, w)) {
+        for (int old = w - 1; old >= 0; old--)
+            if (strcmp(m->workers[old].id, id) == 0 &&
+                m->workers[old].session == session) {
+                qn_debug("master: a late message from worker %s's earlier "
+                         "membership; ignored",
+                         id);
+                return -1;
+            }
+        char why[160];
+        snprintf(why, sizeof why, "a message for worker %s without its session",
+                 id);
+        s_drop(m, DROP_INVALID, why);
+        return -1;
+    }
     if (w < 0 || qn_sched_worker_seen(m->sched, now, w) < 0) {
-        s_welcome(m, m->in.id, m->in.idlen, id, 1, 0);
+        s_welcome(m, m->in.id, m->in.idlen, id, 1, 0, 0);
         return -1;
     }
     if (route)
@@ -1552,7 +1590,7 @@ static int s_known_worker(qn_master *m, const char *id, int64_t now, int route)
 static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
                            int64_t now)
 {
-    int w = s_known_worker(m, hb->worker_id, now, 0);
+    int w = s_known_worker(m, hb->worker_id, hb->session, now, 0);
     if (w < 0)
         return;
     s_worker *wk = &m->workers[w];
@@ -1574,7 +1612,7 @@ static void s_on_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
     wk->hb_last = now;
     s_route_here(m, w); /* a fresh message: its connection is current */
     /* The answer tells the worker its master is still there. */
-    s_welcome(m, wk->route, wk->routelen, wk->id, 0, 0);
+    s_welcome(m, wk->route, wk->routelen, wk->id, 0, 0, wk->session);
     /* An attempt running here for a while that the worker does not list
      * never reached it, or its end never reached us: lost, not failed. */
     qn_attempt_ref mine[256];
@@ -1791,7 +1829,7 @@ static void s_on_copy_update(qn_master *m, int jx, int w,
 static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
                              int64_t now)
 {
-    int w = s_known_worker(m, u->worker_id, now, 1);
+    int w = s_known_worker(m, u->worker_id, u->session, now, 1);
     if (w < 0)
         return;
     const Quern__AttemptRef *r = u->attempt;
@@ -1949,10 +1987,36 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
     }
 }
 
+/*
+ * Worker w could not install a reduce's output as its dataset shard (a
+ * full disk, say). The reduce is done and its staged output gone, so the
+ * job fails saying why rather than wait for a shard that never comes.
+ */
+static void s_on_commit_failure(qn_master *m, int w,
+                                const Quern__CommitFailure *cf, int64_t now)
+{
+    int jx = s_job_by_id(m, cf->job_id);
+    s_job *j = jx >= 0 ? &m->jobs[jx] : NULL;
+    if (!j || !j->out_dataset || cf->index >= j->nreduce ||
+        strcmp(j->spec->output, cf->dataset) != 0 ||
+        qn_sched_task(m->sched, jx, QN_REDUCE, cf->index).worker != w) {
+        s_drop(m, DROP_INVALID, "a commit failure for no output it holds");
+        return;
+    }
+    if (j->state != QUERN__JOB_STATE__JOB_RUNNING)
+        return;
+    char msg[1200];
+    snprintf(msg, sizeof msg,
+             "worker %s could not install output shard %u of %s: %s",
+             m->workers[w].id, cf->index, cf->dataset, cf->reason);
+    qn_error("master: job %s failed: %s", j->id, msg);
+    s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, msg, now);
+}
+
 static void s_on_data_report(qn_master *m, const Quern__DataReport *dr,
                              int64_t now)
 {
-    int w = s_known_worker(m, dr->worker_id, now, 1);
+    int w = s_known_worker(m, dr->worker_id, dr->session, now, 1);
     if (w < 0)
         return;
     for (size_t i = 0; i < dr->n_added; i++)
@@ -1960,6 +2024,8 @@ static void s_on_data_report(qn_master *m, const Quern__DataReport *dr,
     for (size_t i = 0; i < dr->n_removed; i++)
         qn_catalog_unhold(&m->cat, dr->worker_id, dr->removed[i]->dataset,
                           dr->removed[i]->index);
+    for (size_t i = 0; i < dr->n_failed; i++)
+        s_on_commit_failure(m, w, dr->failed[i], now);
     s_data_changed(m, now);
 }
 
@@ -1968,6 +2034,10 @@ static void s_on_plugin_request(qn_master *m, const Quern__PluginRequest *pr,
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__PluginReply r = QUERN__PLUGIN_REPLY__INIT;
+    /* A job's code goes only to the workers that run it. */
+    int w = s_known_worker(m, pr->worker_id, pr->session, now, 0);
+    if (w < 0)
+        return;
     r.hash = pr->hash;
     r.error = (char *)"no job uses a plugin with that hash";
     for (size_t i = 0; i < m->nplugins; i++) {

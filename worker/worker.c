@@ -91,6 +91,7 @@ struct qn_worker {
     unsigned heartbeat_ms;
     int64_t next_hello, hello_backoff, next_heartbeat;
     uint64_t heartbeat_seq;
+    uint64_t session; /* from the master's welcome: our messages carry it */
     int64_t heard; /* when the master last said anything */
     s_attempt *att;
     size_t natt, cap_att;
@@ -276,6 +277,7 @@ static void s_data_report(qn_worker *w)
             rp[i] = &si[na + i];
         }
         dr.worker_id = w->id;
+        dr.session = w->session;
         dr.added = ap;
         dr.n_added = na;
         dr.removed = rp;
@@ -302,6 +304,7 @@ static void s_hello(qn_worker *w, int64_t now)
     h.pid = (uint32_t)getpid();
     h.curve_public = w->curve.public_key;
     h.has_data = w->store != NULL;
+    h.session = w->session;
     size_t ns = w->store ? qn_store_count(w->store) : 0;
     Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
     Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
@@ -367,6 +370,7 @@ static void s_heartbeat(qn_worker *w, int64_t now)
         ptrs[nrun + i] = r;
     }
     hb.worker_id = w->id;
+    hb.session = w->session;
     hb.running = ptrs;
     hb.n_running = nrun + w->nwait;
     hb.work = wptrs;
@@ -440,6 +444,7 @@ static void s_report(qn_worker *w, s_attempt *a, Quern__TaskUpdate *u)
     char *saved_id = u->worker_id;
     u->attempt = &ref;
     u->worker_id = w->id;
+    u->session = w->session;
     env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
     env.task_update = u;
     s_send_master(w, &env);
@@ -1051,6 +1056,7 @@ static void s_ask_plugin(qn_worker *w, const char *hash)
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__PluginRequest r = QUERN__PLUGIN_REQUEST__INIT;
     r.worker_id = w->id;
+    r.session = w->session;
     r.hash = (char *)hash;
     env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
     env.plugin_request = &r;
@@ -1151,6 +1157,28 @@ static void s_on_plugin(qn_worker *w, const Quern__PluginReply *r)
     }
 }
 
+/* Tell the master a COMMIT failed, so its job fails saying why instead of
+ * waiting for a shard that will never be announced. */
+static void s_commit_failed(qn_worker *w, const Quern__DataCommand *c,
+                            const char *why)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+    Quern__CommitFailure cf = QUERN__COMMIT_FAILURE__INIT;
+    Quern__CommitFailure *cfp = &cf;
+    cf.dataset = c->dataset;
+    cf.index = c->index;
+    cf.job_id = c->job_id;
+    cf.reason = (char *)why;
+    dr.worker_id = w->id;
+    dr.session = w->session;
+    dr.failed = &cfp;
+    dr.n_failed = 1;
+    env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+    env.data_report = &dr;
+    s_send_master(w, &env);
+}
+
 static void s_on_data_command(qn_worker *w, const Quern__DataCommand *c)
 {
     if (!w->store) {
@@ -1178,8 +1206,11 @@ static void s_on_data_command(qn_worker *w, const Quern__DataCommand *c)
         qn_shard sh = {.index = c->index, .size = c->size, .crc = c->crc};
         snprintf(sh.dataset, sizeof sh.dataset, "%s", c->dataset);
         char err[700];
-        if (qn_store_install(w->store, from.data, &sh, 1, err, sizeof err) < 0)
+        if (qn_store_install(w->store, from.data, &sh, 1, err, sizeof err) <
+            0) {
             qn_warn("worker %s: job %s output: %s", w->id, c->job_id, err);
+            s_commit_failed(w, c, err);
+        }
         qn_buf_release(&from);
         break;
     }
@@ -1264,9 +1295,11 @@ static void s_on_master(qn_worker *w, int64_t now)
                         w->id);
                 s_forget_everything(w);
                 w->welcomed = 0;
+                w->session = 0;
                 w->hello_backoff = HELLO_RETRY_MS;
                 s_hello(w, now);
             } else if (!w->welcomed) {
+                w->session = env->worker_welcome->session;
                 if (env->worker_welcome->reset) {
                     qn_info("worker %s: the master had given us up for dead; "
                             "dropping our attempts and map outputs",

@@ -2,7 +2,10 @@
 # A hostile peer. While a job runs, tests/tools/hostile sends the master's
 # port and a worker's shuffle port random frames, truncated envelopes,
 # well-formed envelopes with absurd fields, other protocol versions,
-# multipart garbage and oversized frames, for 20 seconds each. The daemons
+# multipart garbage and oversized frames, for 20 seconds each; to the
+# master also messages that speak for a live worker without its session
+# (hellos, heartbeats listing none of its attempts, failures of the job's
+# attempts, shard drops, plugin requests). The daemons
 # stay up, the job's output is right, every kind of drop was counted (the
 # master's by reason, the shuffle server's through its worker), and the
 # logs say so in a few lines, not one per message.
@@ -19,8 +22,16 @@ SUB=$!
 HOSTILE=$(dirname "$GENTEXT")/hostile
 shuffle=$("$QUERN" workers --master "$MASTER" --json | jq -r '.[0].shuffle_endpoint')
 [[ $shuffle == tcp://* ]] || fail "no shuffle endpoint: $shuffle"
+victim=$("$QUERN" workers --master "$MASTER" --json | jq -r '.[0].id')
+for _ in $(seq 100); do
+    [ -s "$T/submit.log" ] && break
+    sleep 0.1
+done
+job=$(head -n 1 "$T/submit.log")
+[[ $job == job-* ]] || fail "no job id from submit: $(cat "$T/submit.log")"
 
-"$HOSTILE" --endpoint "$MASTER" --seconds 20 --seed 7 >"$T/h-master.out" &
+"$HOSTILE" --endpoint "$MASTER" --seconds 20 --seed 7 --worker "$victim" \
+    --job "$job" >"$T/h-master.out" &
 H1=$!
 "$HOSTILE" --endpoint "$shuffle" --seconds 20 --seed 8 >"$T/h-shuffle.out" &
 H2=$!
@@ -41,11 +52,15 @@ for p in "${PIDS[@]}"; do
     kill -0 "$p" 2>/dev/null || fail "daemon $p died"
 done
 check_wordcount "$T/out" 2 "$T"/in/*
-id=$(head -n 1 "$T/submit.log")
-"$QUERN" status "$id" --master "$MASTER" --json >"$T/status.json"
+"$QUERN" status "$job" --master "$MASTER" --json >"$T/status.json"
 jq -e '.counters.map_attempts == .maps and .counters.reduce_attempts == 2' \
     "$T/status.json" >/dev/null ||
     fail "the attack changed the job's attempts: $(jq -c .counters "$T/status.json")"
+# Its victim kept its place: same connection, never given up for dead.
+"$QUERN" workers --master "$MASTER" --json >"$T/workers.json"
+jq -e --arg v "$victim" --arg s "$shuffle" \
+    '[.[] | select(.id == $v)] | length == 1 and .[0].shuffle_endpoint == $s and .[0].alive' \
+    "$T/workers.json" >/dev/null || fail "worker $victim was disturbed: $(jq -c . "$T/workers.json")"
 
 # The drop counters went up, each kind (the shuffle server's came with
 # its worker's heartbeats, every 200 ms while the job still ran).

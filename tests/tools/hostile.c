@@ -3,13 +3,18 @@
  * should, for the hostile-peer test.
  *
  *   hostile --endpoint tcp://HOST:PORT --seconds N [--seed N]
+ *           [--worker ID --job JOB]
  *
  * For N seconds it sends, in a random mix: random bytes; valid envelopes
  * cut short; well-formed envelopes with absurd fields (unknown jobs and
  * workers, indexes and offsets near 2^32 or 2^64, messages the receiver
  * never takes); envelopes of other protocol versions; multipart messages
  * with extra frames; and now and then a frame over the size limit (the
- * receiver drops the connection; ZeroMQ makes a new one). Replies are
+ * receiver drops the connection; ZeroMQ makes a new one). With --worker
+ * and --job it also speaks for a live worker without its session: hellos
+ * that would take its connection, heartbeats that list none of its
+ * attempts, task updates that fail them, reports that drop its shards
+ * and ask for plugins. Replies are
  * read and thrown away. At the end it prints how many of each it sent.
  * Exits 0, or 2 on bad arguments.
  */
@@ -22,9 +27,10 @@
 #include <string.h>
 #include <zmq.h>
 
-enum { RANDOM, TRUNCATED, ABSURD, VERSION, MULTIPART, OVERSIZED, KINDS };
-static const char *const NAMES[KINDS] = {
-    "random", "truncated", "absurd", "other-version", "multipart", "oversized"};
+enum { RANDOM, TRUNCATED, ABSURD, VERSION, MULTIPART, SPOOF, OVERSIZED, KINDS };
+static const char *const NAMES[KINDS] = {"random",        "truncated", "absurd",
+                                         "other-version", "multipart", "spoof",
+                                         "oversized"};
 
 static uint64_t s_state;
 
@@ -137,14 +143,84 @@ static void s_absurd_envelope(qn_buf *out, uint32_t version)
         out->len = quern__envelope__pack(&env, (uint8_t *)out->data);
 }
 
+/* One message that claims to come from worker `worker`, about job `job`,
+ * with a session it guessed, packed into out. */
+static void s_spoof_envelope(qn_buf *out, const char *worker, const char *job)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    Quern__TaskUpdate tu = QUERN__TASK_UPDATE__INIT;
+    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+    Quern__ShardInfo si = QUERN__SHARD_INFO__INIT;
+    Quern__ShardInfo *sip = &si;
+    Quern__PluginRequest pr = QUERN__PLUGIN_REQUEST__INIT;
+    uint64_t session = s_rand() % 2 ? 0 : s_rand();
+    switch (s_rand() % 5) {
+    case 0:
+        h.worker_id = (char *)worker;
+        h.slots = 1;
+        h.shuffle_endpoint = (char *)"tcp://127.0.0.1:9";
+        h.host = (char *)"hostile";
+        h.session = session;
+        env.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
+        env.worker_hello = &h;
+        break;
+    case 1:
+        hb.worker_id = (char *)worker;
+        hb.session = session;
+        hb.seq = UINT64_MAX / 2 + s_rand() % 1000;
+        env.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &hb;
+        break;
+    case 2:
+        ref.job_id = (char *)job;
+        ref.kind = (Quern__TaskKind)(s_rand() % 2);
+        ref.task = (uint32_t)(s_rand() % 16);
+        ref.attempt = (uint32_t)(s_rand() % 2);
+        tu.worker_id = (char *)worker;
+        tu.session = session;
+        tu.attempt = &ref;
+        tu.state = QUERN__TASK_STATE__FAILED;
+        tu.reason = (char *)"hostile";
+        env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
+        env.task_update = &tu;
+        break;
+    case 3:
+        si.dataset = (char *)"hostile";
+        dr.worker_id = (char *)worker;
+        dr.session = session;
+        dr.removed = &sip;
+        dr.n_removed = 1;
+        env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+        env.data_report = &dr;
+        break;
+    default:
+        pr.worker_id = (char *)worker;
+        pr.session = session;
+        pr.hash = (char *)"0000";
+        env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
+        env.plugin_request = &pr;
+        break;
+    }
+    env.version = QN_PROTOCOL_VERSION;
+    size_t n = quern__envelope__get_packed_size(&env);
+    out->len = 0;
+    if (qn_buf_reserve(out, n + 1) == 0)
+        out->len = quern__envelope__pack(&env, (uint8_t *)out->data);
+}
+
 int main(int argc, char **argv)
 {
-    const char *endpoint = NULL;
+    const char *endpoint = NULL, *worker = NULL, *job = NULL;
     uint64_t seconds = 0, seed = 1;
     static const struct option opts[] = {
         {"endpoint", required_argument, NULL, 'e'},
         {"seconds", required_argument, NULL, 's'},
         {"seed", required_argument, NULL, 'r'},
+        {"worker", required_argument, NULL, 'w'},
+        {"job", required_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -154,6 +230,8 @@ int main(int argc, char **argv)
         case 'e': endpoint = optarg; break;
         case 's': bad = qn_parse_uint(optarg, 1, 3600, &seconds); break;
         case 'r': bad = qn_parse_uint(optarg, 0, UINT64_MAX, &seed); break;
+        case 'w': worker = optarg; break;
+        case 'j': job = optarg; break;
         default: bad = -1;
         }
         if (bad) {
@@ -161,9 +239,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!endpoint || !seconds) {
-        fprintf(stderr,
-                "usage: hostile --endpoint EP --seconds N [--seed N]\n");
+    if (!endpoint || !seconds || !worker != !job) {
+        fprintf(stderr, "usage: hostile --endpoint EP --seconds N [--seed N] "
+                        "[--worker ID --job JOB]\n");
         return 2;
     }
     s_state = seed;
@@ -184,6 +262,8 @@ int main(int argc, char **argv)
     int64_t end = qn_now_ms() + (int64_t)seconds * 1000, next_big = 0;
     while (qn_now_ms() < end) {
         int kind = (int)(s_rand() % (KINDS - 1));
+        if (kind == SPOOF && !worker)
+            kind = ABSURD;
         if (qn_now_ms() >= next_big) {
             kind = OVERSIZED; /* about once a second: costly for both */
             next_big = qn_now_ms() + 1000;
@@ -220,6 +300,10 @@ int main(int argc, char **argv)
                              ZMQ_DONTWAIT | (i + 1 < frames ? ZMQ_SNDMORE : 0));
             break;
         }
+        case SPOOF:
+            s_spoof_envelope(&b, worker, job);
+            rc = zmq_send(sock, b.data, b.len, ZMQ_DONTWAIT);
+            break;
         case OVERSIZED:
             if (!big) {
                 big = qn_malloc(bign);
@@ -242,6 +326,8 @@ int main(int argc, char **argv)
     }
     uint64_t total = 0;
     for (int k = 0; k < KINDS; k++) {
+        if (k == SPOOF && !worker)
+            continue;
         printf("%s %llu\n", NAMES[k], (unsigned long long)sent[k]);
         total += sent[k];
     }
