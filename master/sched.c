@@ -40,6 +40,8 @@ typedef struct {
     int queued;            /* in its job's pending queue */
     int64_t pending_since; /* when it last became pending */
     int64_t orphan_since;  /* pending with no live holder since (0: not) */
+    int avoid; /* 1 + the worker its latest attempt failed on through its
+                * own fault (a full disk, say), to run elsewhere; 0: none */
 } s_task;
 
 /* A FIFO of task indices. */
@@ -347,6 +349,35 @@ static int s_banned(const qn_sched *s, const s_job *j, int w)
     return 0;
 }
 
+/*
+ * Should task t of job j keep off worker w? Yes if its latest attempt
+ * failed there and another live worker may run it: a retry goes
+ * elsewhere, so one worker's full disk or broken library does not use up
+ * a task's attempts.
+ */
+static int s_avoids(const qn_sched *s, const s_job *j, const s_task *t, int w)
+{
+    if (t->avoid != w + 1)
+        return 0;
+    for (int i = 0; i < s->nworkers; i++)
+        if (i != w && s->workers[i].alive && s->workers[i].slots &&
+            !s_banned(s, j, i))
+            return 1;
+    return 0;
+}
+
+/* May one of job j's pending maps run on worker w (as far as s_avoids
+ * says)? */
+static int s_usable(const qn_sched *s, const s_job *j, int w)
+{
+    const s_queue *q = &j->pending[QN_MAP];
+    unsigned n = q->len < SCAN_MAX ? q->len : SCAN_MAX;
+    for (unsigned i = 0; i < n; i++)
+        if (!s_avoids(s, j, &j->tasks[QN_MAP][s_queue_at(q, i)], w))
+            return 1;
+    return 0;
+}
+
 /* The alive worker with the most free slots not in skip, or -1. */
 static int s_pick_worker(qn_sched *s, const char *skip)
 {
@@ -382,6 +413,8 @@ static int s_offer(const qn_sched *s, int jx, int w, int64_t now,
         int remote = -1;
         for (unsigned i = 0; i < n; i++) {
             unsigned t = s_queue_at(q, i);
+            if (s_avoids(s, j, &j->tasks[QN_MAP][t], w))
+                continue;
             int l = s_where(s, jx, t, w);
             if (l != 0) {
                 *kind = QN_MAP;
@@ -403,12 +436,17 @@ static int s_offer(const qn_sched *s, int jx, int w, int64_t now,
     }
     /* No map waits for a slot: reduces may start, and fetch each map's
      * output as soon as it is done. */
-    if (j->pending[QN_REDUCE].len == 0)
-        return 0;
-    *kind = QN_REDUCE;
-    *pos = 0;
-    *local = QN_LOC_ANY;
-    return 1;
+    const s_queue *rq = &j->pending[QN_REDUCE];
+    unsigned n = rq->len < SCAN_MAX ? rq->len : SCAN_MAX;
+    for (unsigned i = 0; i < n; i++) {
+        if (s_avoids(s, j, &j->tasks[QN_REDUCE][s_queue_at(rq, i)], w))
+            continue;
+        *kind = QN_REDUCE;
+        *pos = i;
+        *local = QN_LOC_ANY;
+        return 1;
+    }
+    return 0;
 }
 
 /*
@@ -561,6 +599,7 @@ static void s_attempt_failed(qn_sched *s, int job, qn_kind kind, unsigned task,
             j->nwfail = n;
         }
         j->wfail[w]++;
+        t->avoid = w + 1;
     } else {
         t->losses++;
     }
@@ -750,13 +789,14 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
         if (j->state != QN_JOB_RUNNING || j->pending[QN_MAP].len == 0 ||
             j->running[QN_REDUCE] == 0)
             continue;
-        /* A free slot the job may use means its maps wait for a holder
-         * (locality), not for room: no reduce need give way. */
+        /* A free slot the job's maps may use means they wait for a holder
+         * (locality), not for room: no reduce need give way. (A slot on
+         * the worker where a map just failed is not one it may use.) */
         int room = 0;
         for (int w = 0; w < s->nworkers && !room; w++)
             room = s->workers[w].alive &&
                    s->workers[w].busy < s->workers[w].slots &&
-                   !s_banned(s, j, w);
+                   !s_banned(s, j, w) && s_usable(s, j, w);
         if (room)
             continue;
         unsigned need = j->pending[QN_MAP].len;
@@ -813,7 +853,10 @@ static void s_schedule(qn_sched *s, int64_t now)
     s->now = now;
     s_refresh_orphans(s, now);
     s_assign_free(s, now);
-    s_preempt(s, now);
+    /* A preempted reduce may start at once on a slot its maps could not
+     * use. */
+    if (s_preempt(s, now))
+        s_assign_free(s, now);
     s_speculate(s, now);
 }
 

@@ -21,6 +21,9 @@
  *   max_attempts), since the task did nothing wrong.
  * - A worker that has failed QN_SCHED_BAN_AFTER attempts of a job gets no
  *   more of that job's tasks, unless every live worker is in that state.
+ * - A task whose latest attempt failed on a worker runs again on another
+ *   live worker (waiting for a slot there, or taking a waiting reduce's),
+ *   unless none other may run its job's tasks.
  * - A dead worker's running attempts are lost; its completed maps run
  *   again while any reduce of their job is unfinished.
  * - Free slots go to the running job with the fewest running tasks (the

@@ -1175,52 +1175,128 @@ Test(sched, failures_of_another_job_do_not_bar_a_worker)
     expect_act(pop(s), QN_ACT_ASSIGN, w1, c, QN_MAP, 0, 1);
     expect_act(pop(s), QN_ACT_ASSIGN, w1, c, QN_REDUCE, 0, 1);
     expect_none(s);
-    int a = qn_sched_job_add(s, 0, 1, 1, 10);
-    int b = qn_sched_job_add(s, 0, 1, 1, 10);
+    int a = qn_sched_job_add(s, 0, 3, 1, 10);
+    int b = qn_sched_job_add(s, 0, 3, 1, 10);
     expect_none(s); /* no free slot */
     /* w0 joins: a and b run fewer tasks than c, and a is the older. */
     int w0 = qn_sched_worker_join(s, 0, 1);
     expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 0, 1);
     expect_none(s);
 
-    /* Two failures in job a, then a finishes on w0. */
-    for (unsigned n = 1; n <= 2; n++) {
-        cr_assert_eq(qn_sched_failed(s, 10 * n, a, QN_MAP, 0, n),
-                     QN_SCHED_ACCEPTED);
-        expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 0, n + 1);
-        expect_none(s);
-    }
-    cr_assert_eq(qn_sched_done(s, 30, a, QN_MAP, 0, 3), QN_SCHED_ACCEPTED);
-    expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_REDUCE, 0, 1);
-    cr_assert_eq(qn_sched_done(s, 40, a, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
-    expect_act(pop(s), QN_ACT_JOB_DONE, -1, a, QN_MAP, 0, 0);
+    /* Two failures in job a, each of a different map (a failed map keeps
+     * off w0 while w1 lives), then a's last map succeeds on w0. */
+    cr_assert_eq(qn_sched_failed(s, 10, a, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 1, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_failed(s, 20, a, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, a, QN_MAP, 2, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 30, a, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    /* a's pending maps keep off w0: b's first map takes the slot. */
     expect_act(pop(s), QN_ACT_ASSIGN, w0, b, QN_MAP, 0, 1);
     expect_none(s);
 
     /* Two failures in job b: four on w0 in all, but two per job, so w0
-     * still gets b's map although w1 is not barred. */
-    for (unsigned n = 1; n <= 2; n++) {
-        cr_assert_eq(qn_sched_failed(s, 50 + 10 * n, b, QN_MAP, 0, n),
-                     QN_SCHED_ACCEPTED);
-        expect_act(pop(s), QN_ACT_ASSIGN, w0, b, QN_MAP, 0, n + 1);
-        expect_none(s);
-    }
+     * still gets b's third map although w1 is not barred. */
+    cr_assert_eq(qn_sched_failed(s, 40, b, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, b, QN_MAP, 1, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_failed(s, 50, b, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, b, QN_MAP, 2, 1);
+    expect_none(s);
     /* The third failure in b bars w0 from b (w1, though busy, is not),
      * but not from job c: c's pending reduce takes the slot. */
-    cr_assert_eq(qn_sched_failed(s, 80, b, QN_MAP, 0, 3), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_failed(s, 60, b, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
     expect_act(pop(s), QN_ACT_ASSIGN, w0, c, QN_REDUCE, 1, 1);
     expect_none(s);
-    qn_task_info ti = qn_sched_task(s, b, QN_MAP, 0);
-    cr_assert_eq(ti.state, QN_TASK_PENDING);
-    cr_assert_eq(ti.failures, 3);
-    /* c's map is done: b's map goes to the slot it frees on w1. */
+    for (unsigned t = 0; t < 3; t++) {
+        qn_task_info ti = qn_sched_task(s, b, QN_MAP, t);
+        cr_assert_eq(ti.state, QN_TASK_PENDING);
+        cr_assert_eq(ti.failures, 1);
+    }
+    /* c's map is done: a failed map goes to the slot it frees on w1. */
     cr_assert_eq(qn_sched_done(s, 90, c, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
-    expect_act(pop(s), QN_ACT_ASSIGN, w1, b, QN_MAP, 0, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, a, QN_MAP, 0, 2);
     expect_none(s);
     cr_assert_eq(qn_sched_worker_busy(s, w0), 1);
     cr_assert_eq(qn_sched_worker_busy(s, w1), 2);
+    check_counts(s, a);
     check_counts(s, b);
     check_counts(s, c);
+}
+
+/*
+ * A task whose attempt failed on a worker runs again on another one, even
+ * when that means waiting for a slot there; with no other live worker it
+ * runs again where it failed.
+ */
+Test(sched, a_failed_task_runs_again_elsewhere)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 2, 1, 4);
+    qn_action x = pop(s), y = pop(s);
+    cr_assert_eq(x.act, QN_ACT_ASSIGN);
+    cr_assert_eq(y.act, QN_ACT_ASSIGN);
+    cr_assert_neq(x.worker, y.worker);
+    qn_action on0 = x.worker == w0 ? x : y, on1 = x.worker == w0 ? y : x;
+    expect_none(s);
+    /* The map on w0 fails: w0 is free, but the map waits for w1. */
+    cr_assert_eq(qn_sched_failed(s, 10, j, QN_MAP, on0.task, 1),
+                 QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
+    cr_assert_eq(qn_sched_done(s, 20, j, QN_MAP, on1.task, 1),
+                 QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, on0.task, 2);
+    /* No map waits for a slot now: the reduce takes w0's. */
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    /* It fails on w1 too. w1's free slot is no use to it, so the reduce
+     * waiting on w0 gives way, the map runs there, and the reduce starts
+     * again on w1. */
+    cr_assert_eq(qn_sched_failed(s, 30, j, QN_MAP, on0.task, 2),
+                 QN_SCHED_ACCEPTED);
+    qn_action k = pop(s);
+    cr_assert_eq(k.act, QN_ACT_CANCEL);
+    cr_assert_eq(k.worker, w0);
+    cr_assert_eq(k.kind, QN_REDUCE);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, on0.task, 3);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    /* It fails on w0 again while w1 is busy: it waits for w1 (the reduce
+     * there waits for it, so gives way) ... */
+    cr_assert_eq(qn_sched_failed(s, 40, j, QN_MAP, on0.task, 3),
+                 QN_SCHED_ACCEPTED);
+    k = pop(s);
+    cr_assert_eq(k.act, QN_ACT_CANCEL);
+    cr_assert_eq(k.worker, w1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, on0.task, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 3);
+    expect_none(s);
+    check_counts(s, j);
+}
+
+/* With no other live worker, a failed task runs again where it failed. */
+Test(sched, a_failed_task_runs_again_on_the_only_worker)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 1, 1, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    qn_sched_worker_leave(s, 5, w1);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w1, -1, QN_MAP, 0, 0);
+    qn_action a;
+    while (qn_sched_next_action(s, &a)) /* the reduce waits for a slot */
+        cr_assert_neq(a.act, QN_ACT_ASSIGN);
+    cr_assert_eq(qn_sched_failed(s, 10, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 2);
+    expect_none(s);
+    check_counts(s, j);
 }
 
 /* ---- backups ------------------------------------------------------------- */
