@@ -289,7 +289,8 @@ static int s_fail(qn_blockreader *r, uint64_t at, const char *what)
 {
     snprintf(r->err, sizeof r->err, "%s: %s at byte %llu", r->name, what,
              (unsigned long long)at);
-    return -QN_ECORRUPT;
+    r->failed = -QN_ECORRUPT;
+    return r->failed;
 }
 
 /*
@@ -324,6 +325,7 @@ static int s_fill(qn_blockreader *r, size_t n)
     if (rc < 0) {
         snprintf(r->err, sizeof r->err, "%s: read at byte %llu: %s", r->name,
                  (unsigned long long)(r->io_pos + r->io_len), strerror(-rc));
+        r->failed = rc;
         return rc;
     }
     r->io_len += ask;

@@ -91,6 +91,7 @@ typedef struct qn_blockreader {
     uint32_t block_left; /* records left in the current block */
     uint64_t raw_bytes;  /* raw bytes of blocks read so far */
     uint64_t stored_bytes;
+    int failed; /* what the last failure returned (<0), 0 if none */
     char err[256];
 } qn_blockreader;
 
@@ -103,8 +104,9 @@ int qn_blockreader_init(qn_blockreader *r, int fd, const char *name,
 
 /*
  * The next record: returns 1 and sets the pointers (valid until the next
- * call), 0 at the end of the range, <0 on a corrupt or unreadable block,
- * with qn_blockreader_error() naming the file and offset.
+ * call), 0 at the end of the range, <0 on a corrupt (-QN_ECORRUPT) or
+ * unreadable block, with qn_blockreader_error() naming the file and offset
+ * and r->failed holding the code.
  */
 int qn_blockreader_next(qn_blockreader *r, const void **key, size_t *klen,
                         const void **val, size_t *vlen);

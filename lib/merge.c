@@ -22,6 +22,8 @@ struct qn_merge {
     size_t n;       /* live sources */
     int started;    /* every source has its first record */
     int popped;     /* the top was taken and must advance */
+    long failed;    /* index of the source that failed, or -1 */
+    int failed_rc;  /* what its reader returned; peek returns it again */
     char err[300];
 };
 
@@ -35,6 +37,7 @@ qn_merge *qn_merge_new(qn_cmp_fn cmp, qn_blockreader **sources, size_t n)
         m->heap[i].index = i;
     }
     m->n = n;
+    m->failed = -1;
     return m;
 }
 
@@ -75,8 +78,11 @@ static void s_down(qn_merge *m, size_t i)
 static int s_advance(qn_merge *m, s_source *s)
 {
     int rc = qn_blockreader_next(s->r, &s->key, &s->klen, &s->val, &s->vlen);
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(m->err, sizeof m->err, "%s", qn_blockreader_error(s->r));
+        m->failed = (long)s->index;
+        m->failed_rc = rc;
+    }
     return rc;
 }
 
@@ -90,6 +96,10 @@ static void s_remove_top(qn_merge *m)
 int qn_merge_peek(qn_merge *m, const void **key, size_t *klen, const void **val,
                   size_t *vlen)
 {
+    /* Once a source fails the merge stays failed: its heap may be half
+     * built, or topped by a source that cannot advance. */
+    if (m->failed >= 0)
+        return m->failed_rc;
     if (!m->started) {
         size_t live = 0;
         for (size_t i = 0; i < m->n; i++) {
@@ -130,4 +140,9 @@ void qn_merge_pop(qn_merge *m)
 const char *qn_merge_error(const qn_merge *m)
 {
     return m->err;
+}
+
+long qn_merge_failed(const qn_merge *m)
+{
+    return m->failed;
 }

@@ -30,7 +30,8 @@ void qn_merge_destroy(qn_merge **self_p);
 /*
  * Look at the smallest record without taking it. Returns 1 and sets the
  * pointers (valid until the next peek), 0 when every source is done, or <0
- * when a source fails (qn_merge_error() says which and where).
+ * (what the source's reader returned) when a source fails:
+ * qn_merge_error() says which and where, qn_merge_failed() which index.
  */
 int qn_merge_peek(qn_merge *m, const void **key, size_t *klen, const void **val,
                   size_t *vlen);
@@ -40,5 +41,13 @@ void qn_merge_pop(qn_merge *m);
 
 /* The error of the source that failed. */
 const char *qn_merge_error(const qn_merge *m);
+
+/*
+ * The index (among the sources given to qn_merge_new) of the source that
+ * failed, or -1 while none has. A caller that knows where each source came
+ * from charges the failure to it: a reducer reports the map output a
+ * corrupt segment was fetched from, so that the map runs again.
+ */
+long qn_merge_failed(const qn_merge *m);
 
 #endif

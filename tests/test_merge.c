@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <zlib.h>
 
 TestSuite(merge, .fini = qn_test_leak_check);
 
@@ -381,6 +382,144 @@ Test(merge, reports_a_corrupt_source)
     s_readers_free(rs, ptrs, 2);
     close(fd);
     for (size_t s = 0; s < 2; s++)
+        free(srcs[s]);
+    cr_assert_eq(qn_rmtree(tmp), 0);
+    free(tmp);
+}
+
+static uint32_t s_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void s_put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Ways to damage a block that keep its CRC right (a CRC finds the rest). */
+enum { DAMAGE_RECORDS, DAMAGE_PAYLOAD, DAMAGE_KINDS };
+
+/*
+ * Damage the block at off of fd as kind says and write a CRC that matches
+ * again: the header says one record more than the block holds, or the
+ * payload is not a deflate stream (0xff starts a block of reserved type).
+ */
+static void s_damage_keeping_crc(int fd, uint64_t off, int kind)
+{
+    unsigned char h[QN_BLOCK_HEADER];
+    cr_assert_eq(qn_pread_all(fd, h, sizeof h, off), 0);
+    uint32_t stored = s_le32(h + 12);
+    unsigned char *payload = malloc(stored);
+    cr_assert_eq(qn_pread_all(fd, payload, stored, off + QN_BLOCK_HEADER), 0);
+    if (kind == DAMAGE_RECORDS) {
+        s_put_le32(h + 16, s_le32(h + 16) + 1);
+    } else {
+        cr_assert_eq(h[4], QN_CODEC_ZLIB, "the block is not deflated");
+        payload[0] = 0xff;
+    }
+    uLong crc = crc32(0L, h, 20);
+    s_put_le32(h + 20, (uint32_t)crc32(crc, payload, (uInt)stored));
+    cr_assert_eq(pwrite(fd, h, sizeof h, (off_t)off), (ssize_t)sizeof h);
+    cr_assert_eq(pwrite(fd, payload, stored, (off_t)(off + QN_BLOCK_HEADER)),
+                 (ssize_t)stored);
+    free(payload);
+}
+
+/*
+ * A block whose CRC is right but whose records do not decode: the merge
+ * says which source it was (a reducer charges it to the map output it
+ * came from), with the file and the block's offset, and stays failed.
+ */
+Test(merge, says_which_source_failed)
+{
+    char *tmp = qn_test_tmpdir();
+    char path[4096];
+    s_join(path, sizeof path, tmp, "sources");
+    enum { NSRC = 3, PER = 3000, BAD = 1 };
+    s_rec *srcs[NSRC];
+    size_t counts[NSRC] = {PER, PER, PER};
+    uint64_t st = 11;
+    for (size_t s = 0; s < NSRC; s++) {
+        srcs[s] = calloc(PER, sizeof **srcs);
+        for (size_t i = 0; i < PER; i++) {
+            char key[24], val[48];
+            snprintf(key, sizeof key, "k%06zu-%zu", i, s);
+            for (size_t j = 0; j < 40; j++)
+                val[j] = (char)('a' + s_rand(&st) % 26);
+            val[40] = '\0';
+            srcs[s][i] = s_rec_of(key, val);
+        }
+    }
+    for (int kind = 0; kind < DAMAGE_KINDS; kind++) {
+        qn_range ranges[NSRC];
+        s_write_sources(path, srcs, counts, NSRC, ranges);
+        int fd = open(path, O_RDWR);
+        cr_assert_geq(fd, 0);
+
+        /* Undamaged, no source has failed, before or after the end. */
+        qn_blockreader **ptrs;
+        qn_blockreader *rs = s_readers(fd, path, ranges, NSRC, &ptrs);
+        qn_merge *m = qn_merge_new(NULL, ptrs, NSRC);
+        const void *k, *v;
+        size_t kl, vl;
+        cr_assert_eq(qn_merge_failed(m), -1);
+        size_t got = 0;
+        while (qn_merge_peek(m, &k, &kl, &v, &vl) == 1) {
+            qn_merge_pop(m);
+            got++;
+        }
+        cr_assert_eq(got, NSRC * PER, "%s", qn_merge_error(m));
+        cr_assert_eq(qn_merge_failed(m), -1);
+        qn_merge_destroy(&m);
+        s_readers_free(rs, ptrs, NSRC);
+
+        /* Damage source BAD's second block. */
+        unsigned char h[QN_BLOCK_HEADER];
+        cr_assert_eq(qn_pread_all(fd, h, sizeof h, ranges[BAD].offset), 0);
+        uint64_t bad = ranges[BAD].offset + QN_BLOCK_HEADER + s_le32(h + 12);
+        cr_assert_lt(bad + QN_BLOCK_HEADER,
+                     ranges[BAD].offset + ranges[BAD].length,
+                     "source %d has only one block", BAD);
+        s_damage_keeping_crc(fd, bad, kind);
+
+        rs = s_readers(fd, path, ranges, NSRC, &ptrs);
+        m = qn_merge_new(NULL, ptrs, NSRC);
+        int rc;
+        got = 0;
+        while ((rc = qn_merge_peek(m, &k, &kl, &v, &vl)) == 1) {
+            cr_assert_eq(qn_merge_failed(m), -1);
+            qn_merge_pop(m);
+            got++;
+            cr_assert_lt(got, NSRC * PER, "the damage was never reported");
+        }
+        cr_assert_eq(rc, -QN_ECORRUPT, "damage %d: %d", kind, rc);
+        cr_assert_gt(got, 0, "nothing came out before the damaged block");
+        cr_assert_eq(qn_merge_failed(m), BAD, "damage %d: source %ld failed",
+                     kind, qn_merge_failed(m));
+        cr_assert_eq(ptrs[BAD]->failed, -QN_ECORRUPT);
+        for (size_t s = 0; s < NSRC; s++)
+            if (s != BAD)
+                cr_assert_eq(ptrs[s]->failed, 0, "source %zu failed too", s);
+        const char *err = qn_merge_error(m);
+        char want[64];
+        snprintf(want, sizeof want, "%s at byte %llu",
+                 kind == DAMAGE_RECORDS ? "bad record in block"
+                                        : "block does not decompress",
+                 (unsigned long long)bad);
+        cr_assert(strstr(err, path), "%s", err);
+        cr_assert(strstr(err, want), "no \"%s\" in: %s", want, err);
+        /* It stays failed, saying the same. */
+        cr_assert_eq(qn_merge_peek(m, &k, &kl, &v, &vl), -QN_ECORRUPT);
+        cr_assert_eq(qn_merge_failed(m), BAD);
+        cr_assert(strstr(qn_merge_error(m), want), "%s", qn_merge_error(m));
+        qn_merge_destroy(&m);
+        s_readers_free(rs, ptrs, NSRC);
+        close(fd);
+    }
+    for (size_t s = 0; s < NSRC; s++)
         free(srcs[s]);
     cr_assert_eq(qn_rmtree(tmp), 0);
     free(tmp);

@@ -10,19 +10,23 @@
  * concurrently in one poll loop, which also reads the worker's channel.
  *
  * Faults: a server silent for STALL_MS, an error reply, or a segment whose
- * blocks fail their CRC check is reported to the master (through the
- * worker) as a fetch failure. The segment then waits: for a new location
+ * blocks fail their CRC check or do not add up to the raw size the map
+ * reported is reported to the master (through the worker) as a fetch
+ * failure. The segment then waits: for a new location
  * (the master runs the map again and the worker passes the new place on),
  * or RETRY_MS, after which it is fetched again from the start. Replies
  * from before a restart carry an older generation and are dropped, so one
- * segment never mixes bytes of two attempts.
+ * segment never mixes bytes of two attempts. Records are not decoded here
+ * (that would cost every reduce a second decompression of its input): one
+ * that turns out corrupt when merged is charged to its map output then, by
+ * reducetask.c, with the qn_fetched entries qn_fetch_segments returns.
  *
  * Reduces start while the last maps still run: a map not done yet comes
  * as attempt 0, and its segment waits for the location the master sends
  * when the map is done (asking again every ASK_MS, in case it was lost).
  * Outputs already there are fetched meanwhile.
  */
-#include "task.h"
+#include "fetch.h"
 
 #include "curve.h"
 
@@ -64,6 +68,7 @@ typedef struct {
     char *path;
     int fd;
     uint64_t total, asked, got;
+    uint64_t raw; /* record bytes the map reported (0: not told) */
     unsigned inflight;
     uint64_t at[PER_MAP_WINDOW]; /* offsets asked for, not answered yet */
     unsigned gen;                /* bumped on every restart */
@@ -181,8 +186,13 @@ static int s_seg_failed(s_fetch *f, s_seg *s, int lost, const char *fmt, ...)
     return 0;
 }
 
-/* Check the CRC of every block of a fetched segment. 0, or -1 + err. */
-static int s_verify(const char *path, char *err, size_t errcap)
+/*
+ * Check the CRC of every block of a fetched segment and, unless want_raw is
+ * 0, that their raw sizes add up to it (a block dropped, with the map's
+ * index rewritten to match, is not a short answer). 0, or -1 + err.
+ */
+static int s_verify(const char *path, uint64_t want_raw, char *err,
+                    size_t errcap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -190,7 +200,7 @@ static int s_verify(const char *path, char *err, size_t errcap)
         return -1;
     }
     qn_buf b = {0};
-    uint64_t base = 0;
+    uint64_t base = 0, raw = 0;
     int rc = 0;
     for (;;) {
         if (qn_buf_reserve(&b, VERIFY_BUF) < 0) {
@@ -208,7 +218,7 @@ static int s_verify(const char *path, char *err, size_t errcap)
         }
         b.len += (size_t)n;
         char why[200];
-        long ok = qn_block_scan(b.data, b.len, NULL, why, sizeof why);
+        long ok = qn_block_scan(b.data, b.len, &raw, why, sizeof why);
         if (ok < 0) {
             snprintf(err, errcap, "%s (%llu bytes into the partition)", why,
                      (unsigned long long)base);
@@ -222,6 +232,12 @@ static int s_verify(const char *path, char *err, size_t errcap)
             if (b.len) {
                 snprintf(err, errcap, "a truncated block at byte %llu",
                          (unsigned long long)base);
+                rc = -1;
+            } else if (want_raw && raw != want_raw) {
+                snprintf(err, errcap,
+                         "its blocks hold %llu bytes of records, the map "
+                         "wrote %llu",
+                         (unsigned long long)raw, (unsigned long long)want_raw);
                 rc = -1;
             }
             break;
@@ -282,7 +298,7 @@ static int s_seg_complete(s_fetch *f, s_seg *s)
     }
     s->fd = -1;
     char err[512];
-    if (s_verify(s->path, err, sizeof err) < 0)
+    if (s_verify(s->path, s->raw, err, sizeof err) < 0)
         return s_seg_failed(f, s, 1, "corrupt data: %s", err);
     s_set_state(f, s, SEG_DONE);
     return 0;
@@ -386,6 +402,7 @@ static void s_on_locations(s_fetch *f, const Quern__MapLocations *ml)
             free(s->worker_id);
             s->worker_id = qn_strdup(mo->worker_id);
             s->total = mo->bytes;
+            s->raw = mo->raw_bytes;
             s->peer = s_peer_for(f, mo->endpoint, mo->curve_public);
             s_set_state(f, s, s->total ? SEG_FETCHING : SEG_DONE);
             break;
@@ -414,18 +431,48 @@ static int s_on_ctl(s_fetch *f)
     return 0;
 }
 
+const qn_fetched *qn_fetched_find(const qn_fetched *from, size_t n,
+                                  const char *path)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(from[i].path, path) == 0)
+            return &from[i];
+    return NULL;
+}
+
+void qn_fetched_free(qn_fetched **from_p, size_t n)
+{
+    qn_fetched *from = *from_p;
+    if (!from)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(from[i].path);
+    free(from);
+    *from_p = NULL;
+}
+
 int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
+{
+    return qn_fetch_segments(t, out, out_names, NULL, nout);
+}
+
+int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
+                      qn_fetched **out_from, size_t *nout)
 {
     Quern__TaskSpec *sp = t->spec;
     size_t n = sp->n_map_outputs;
-    s_fetch f = {.t = t, .ctl = {.fd = t->ctl}};
-    f.segs = qn_calloc(n ? n : 1, sizeof *f.segs);
-    f.ctx = zmq_ctx_new();
+    *out = *out_names = NULL;
+    if (out_from)
+        *out_from = NULL;
+    *nout = 0;
     if (sp->curve_secret[0]) {
         char cerr[600];
         if (!qn_task_zmq(t, cerr, sizeof cerr)) /* loads t->curve */
             return qn_task_failf(t, "%s", cerr);
     }
+    s_fetch f = {.t = t, .ctl = {.fd = t->ctl}};
+    f.segs = qn_calloc(n ? n : 1, sizeof *f.segs);
+    f.ctx = zmq_ctx_new();
     zmq_pollitem_t *items = NULL;
     qn_frames fr = {0};
     qn_buf dir = {0};
@@ -444,6 +491,7 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
         s->attempt = mo->attempt;
         s->worker_id = qn_strdup(mo->worker_id);
         s->total = mo->bytes;
+        s->raw = mo->raw_bytes;
         s->peer = mo->attempt ? s_peer_for(&f, mo->endpoint, mo->curve_public)
                               : NO_PEER;
         qn_buf p = {0};
@@ -571,11 +619,15 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
 
     char **paths = qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *paths);
     char **names = qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *names);
+    qn_fetched *from =
+        out_from ? qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *from) : NULL;
     for (size_t i = 0; i < f.nsegs; i++) {
         s_seg *s = &f.segs[i];
         if (s->fd >= 0)
             close(s->fd); /* only after a failure */
         paths[i] = s->path;
+        if (from)
+            from[i] = (qn_fetched){qn_strdup(s->path), s->map, s->attempt};
         qn_buf name = {0};
         qn_buf_printf(&name, "map %u attempt %u output from worker %s", s->map,
                       s->attempt, s->worker_id);
@@ -597,6 +649,8 @@ int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
     qn_buf_release(&dir);
     *out = paths;
     *out_names = names;
+    if (out_from)
+        *out_from = from;
     *nout = f.nsegs;
     return rc;
 }

@@ -5,8 +5,13 @@
  * _temporary/JOB/part-NNNNN.aATTEMPT in the output folder. The master
  * renames it to part-NNNNN when it accepts the attempt's success, so a
  * partition is renamed into place once, whatever other attempts ran.
+ *
+ * A fetched segment passed its CRC checks, so a record that does not
+ * decode when merged means the map's output itself is bad: the attempt
+ * fails, and reports that output lost so that the master runs the map
+ * again (another attempt of this reduce would only fail the same way).
  */
-#include "task.h"
+#include "fetch.h"
 
 #include "merge.h"
 #include "util.h"
@@ -23,6 +28,42 @@ typedef struct {
     int fd;
     qn_blockreader r;
 } s_seg;
+
+/* The attempt's merge passes and where their inputs came from. */
+typedef struct {
+    unsigned seq;     /* merge pass outputs made so far */
+    qn_fetched *from; /* the map output each fetched segment holds */
+    size_t nfrom;
+} s_reduce;
+
+/*
+ * The reader r of segment file path failed. If it found corrupt data in a
+ * fetched segment, report that map output lost, and make the attempt's
+ * failure say whose output it was and where (r's error names both).
+ */
+static void s_charge(quern_task *t, const s_reduce *rd, const char *path,
+                     const qn_blockreader *r)
+{
+    const qn_fetched *f = r->failed == -QN_ECORRUPT
+                              ? qn_fetched_find(rd->from, rd->nfrom, path)
+                              : NULL;
+    if (!f)
+        return;
+    const char *err = qn_blockreader_error(r);
+    /* The master's log names the map output already: say just what is
+     * wrong with it, as for a block found corrupt when fetched. */
+    const char *what = err;
+    size_t nl = strlen(r->name);
+    if (strncmp(err, r->name, nl) == 0 && strncmp(err + nl, ": ", 2) == 0)
+        what = err + nl + 2;
+    char why[512];
+    snprintf(why, sizeof why, "corrupt data: %s, found when merging", what);
+    if (qn_task_fetch_failed(t, f->map, f->attempt, 1, why) < 0)
+        fprintf(stderr, "cannot report map %u lost: the worker is gone\n",
+                f->map);
+    snprintf(t->fail, sizeof t->fail,
+             "%s; reported lost, so that map %u runs again", err, f->map);
+}
 
 /*
  * Open segment files as block readers, named for error messages by
@@ -69,10 +110,10 @@ static void s_close_segs(quern_task *t, s_seg *segs, char **names, size_t n)
 static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
                           void *ctx)
 {
-    unsigned *seq = ctx;
+    s_reduce *rd = ctx;
     qn_buf out = {0};
     qn_task_path(t, &out, "reduce-%05u-a%u/merge-%u", t->spec->task,
-                 t->spec->attempt, (*seq)++);
+                 t->spec->attempt, rd->seq++);
     s_seg *segs = qn_calloc(n, sizeof *segs);
     qn_blockreader **src = qn_calloc(n, sizeof *src);
     int rc = s_open_segs(t, paths, names, n, segs, src);
@@ -100,6 +141,9 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
         }
         if (r == 0)
             r = qn_blockwriter_flush(w);
+        long bad = qn_merge_failed(m);
+        if (bad >= 0)
+            s_charge(t, rd, paths[bad], src[bad]);
         if (r < 0)
             rc = qn_task_failf(t, "merging into %s: %s", out.data,
                                *qn_merge_error(m) ? qn_merge_error(m)
@@ -203,14 +247,17 @@ int qn_reduce_run(quern_task *t)
     size_t nsegs = 0;
     qn_buf tmp = {0}, dir = {0};
     int rc = -1;
-    unsigned seq = 0;
+    s_reduce rd = {0};
 
-    if ((t->local_maps ? s_local_segments(t, &segs, &names, &nsegs)
-                       : qn_fetch_all(t, &segs, &names, &nsegs)) < 0)
+    int got = t->local_maps
+                  ? s_local_segments(t, &segs, &names, &nsegs)
+                  : qn_fetch_segments(t, &segs, &names, &rd.from, &nsegs);
+    rd.nfrom = rd.from ? nsegs : 0;
+    if (got < 0)
         goto done;
     qn_task_progress(t, 1.0 / 3, 1);
     /* Merge consecutive segments so map order (value order) is kept. */
-    if (qn_task_merge_plan(t, segs, names, &nsegs, s_merge_step, &seq) < 0)
+    if (qn_task_merge_plan(t, segs, names, &nsegs, s_merge_step, &rd) < 0)
         goto done;
 
     qn_buf_printf(&dir, "%s/_temporary/%s", sp->output_dir, sp->job_id);
@@ -234,6 +281,14 @@ int qn_reduce_run(quern_task *t)
     int r = s_open_segs(t, segs, names, nsegs, sg, src);
     if (r == 0)
         r = qn_task_group(t, src, nsegs, t->job->reduce);
+    /* qn_task_group keeps its merge to itself; the reader that failed,
+     * if one did, holds the error. */
+    for (size_t i = 0; r < 0 && i < nsegs; i++) {
+        if (sg[i].fd >= 0 && sg[i].r.failed) {
+            s_charge(t, &rd, segs[i], &sg[i].r);
+            break;
+        }
+    }
     s_close_segs(t, sg, names, nsegs);
     free(sg);
     free(src);
@@ -271,6 +326,7 @@ done:
     }
     free(segs);
     free(names);
+    qn_fetched_free(&rd.from, rd.nfrom);
     {
         qn_buf d = {0};
         qn_task_path(t, &d, "reduce-%05u-a%u", sp->task, sp->attempt);
