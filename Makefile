@@ -35,7 +35,7 @@ endif
 # ---- sources ---------------------------------------------------------------
 
 LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
-              lib/combtab.c lib/droplog.c \
+              lib/combtab.c lib/droplog.c lib/ratelimit.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c
 MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \

@@ -16,6 +16,7 @@
 #include "ifile.h"
 #include "log.h"
 #include "proc.h"
+#include "ratelimit.h"
 #include "sched.h"
 #include "sha256.h"
 #include "split.h"
@@ -37,7 +38,7 @@
 #include <zmq.h>
 
 #define MAX_REDUCERS 100000 /* -R limit */
-#define MAX_MAPS 1000000    /* map tasks per job */
+#define MAX_MAPS 100000     /* map tasks per job (a reduce lists them all) */
 #define MIN_SPLIT 1024      /* smallest --split-size */
 #define MAX_WATCHERS 64     /* clients following one job */
 #define PUSH_MIN_MS 250     /* status pushes at most this often */
@@ -58,6 +59,12 @@
     4000                 /* a worker must answer a logs request by then        \
                             (before the client gives up: 5 s) */
 #define MAX_LOG_WAITS 64 /* logs requests in flight */
+
+/* What one client or peer may take of the master. */
+#define MAX_RUNNING_JOBS 256  /* jobs running at once */
+#define MAX_LIVE_WORKERS 4096 /* workers alive at once */
+#define CLIENT_RATE 2000      /* client requests a second from one address */
+#define CLIENT_BURST 4000     /* ... and at once, after a quiet spell */
 
 /* The page, compiled in from master/status.html (Makefile). */
 extern const unsigned char qn_status_page[];
@@ -209,7 +216,8 @@ struct qn_master {
     int njobs;
     char tag[8]; /* this master run's part of job ids */
     qn_frames in;
-    qn_droplog drops; /* messages dropped, by reason (DROP_*) */
+    qn_droplog drops;  /* messages dropped, by reason (DROP_*) */
+    qn_ratelimit rate; /* client requests, per address */
     qn_catalog cat;
     char **dropped_ds; /* datasets removed: copies that turn up are dropped */
     size_t ndropped_ds;
@@ -243,8 +251,9 @@ static void s_send(qn_master *m, const char *route, size_t routelen,
 }
 
 /* Why a message was dropped: the reason label of /metrics. */
-enum { DROP_MALFORMED, DROP_VERSION, DROP_INVALID };
-static const char *const DROP_REASONS[] = {"malformed", "version", "invalid"};
+enum { DROP_MALFORMED, DROP_VERSION, DROP_INVALID, DROP_RATE };
+static const char *const DROP_REASONS[] = {"malformed", "version", "invalid",
+                                           "rate"};
 
 /* Count a message dropped from the peer m->in came from, and log it (once
  * per peer a minute). It changes nothing else. */
@@ -411,6 +420,7 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
     qn_master *m = qn_calloc(1, sizeof *m);
     m->cfg = *cfg;
     qn_droplog_init(&m->drops, "master", "dropped");
+    qn_ratelimit_init(&m->rate, CLIENT_RATE, CLIENT_BURST);
     m->start = qn_now_ms();
     m->start_wall = qn_wall_ms();
     m->sigfd = qn_signals_open();
@@ -1512,6 +1522,18 @@ static void s_on_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
         for (size_t i = 0; i < h->n_shards; i++)
             s_hold(m, w, h->shards[i]);
         s_data_changed(m, now);
+        return;
+    }
+    int live = 0;
+    for (int i = 0; i < m->nworkers; i++)
+        live += qn_sched_worker_alive(m->sched, i);
+    if (live >= MAX_LIVE_WORKERS) {
+        char why[120];
+        snprintf(why, sizeof why,
+                 "a hello from worker %s, one too many (the master takes %d "
+                 "at once)",
+                 h->worker_id, MAX_LIVE_WORKERS);
+        s_drop(m, DROP_INVALID, why);
         return;
     }
     /* Given up for dead before (w >= 0): it joins as new, and drops what
@@ -2928,7 +2950,8 @@ static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
                   (unsigned long long)m->heartbeats_missed);
     s_metric(&b, "quern_messages_dropped_total", "counter",
              "Messages dropped: malformed, of another protocol version, "
-             "or invalid (ids, indexes, states the master does not know).");
+             "invalid (ids, indexes, states the master does not know), or "
+             "client requests over one address's rate.");
     for (size_t i = 0; i < QN_ARRAY_LEN(DROP_REASONS); i++)
         qn_buf_printf(&b, "quern_messages_dropped_total{reason=\"%s\"} %llu\n",
                       DROP_REASONS[i],
@@ -3178,6 +3201,31 @@ static int64_t s_logs_due(qn_master *m)
     return due;
 }
 
+/* Is a message of this kind a client's request (rate-limited per
+ * address), rather than a worker's? */
+static int s_client_request(Quern__Envelope__BodyCase c)
+{
+    switch (c) {
+    case QUERN__ENVELOPE__BODY_SUBMIT_JOB:
+    case QUERN__ENVELOPE__BODY_STATUS_REQUEST:
+    case QUERN__ENVELOPE__BODY_CANCEL_JOB:
+    case QUERN__ENVELOPE__BODY_WORKERS_REQUEST:
+    case QUERN__ENVELOPE__BODY_PUT_REQUEST:
+    case QUERN__ENVELOPE__BODY_DATASETS_REQUEST:
+    case QUERN__ENVELOPE__BODY_DROP_DATASET:
+    case QUERN__ENVELOPE__BODY_LOGS_REQUEST: return 1;
+    default: return 0;
+    }
+}
+
+static int s_running_jobs(const qn_master *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->njobs; i++)
+        n += m->jobs[i].state == QUERN__JOB_STATE__JOB_RUNNING;
+    return n;
+}
+
 static void s_on_message(qn_master *m, int64_t now)
 {
     Quern__Envelope *env;
@@ -3186,16 +3234,29 @@ static void s_on_message(qn_master *m, int64_t now)
     int rc = qn_wire_decode(m->in.env.data, m->in.env.len, &env, &theirs, err,
                             sizeof err);
     if (rc == -QN_WIRE_EVERSION) {
+        /* Never answer a refusal with one: two peers would trade them. */
+        int refusal = env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL;
         qn_wire_free(env);
         Quern__Envelope e;
         Quern__Refusal r;
         qn_wire_refusal(&e, &r, theirs);
-        s_send(m, m->in.id, m->in.idlen, &e);
+        if (!refusal)
+            s_send(m, m->in.id, m->in.idlen, &e);
         s_drop(m, DROP_VERSION, err);
         return;
     }
     if (rc < 0) {
         s_drop(m, DROP_MALFORMED, err);
+        return;
+    }
+    if (s_client_request(env->body_case) &&
+        !qn_ratelimit_take(&m->rate, m->in.peer, now)) {
+        snprintf(err, sizeof err,
+                 "%s over the limit of %d client requests a second from one "
+                 "address",
+                 qn_wire_name(env), CLIENT_RATE);
+        s_drop(m, DROP_RATE, err);
+        qn_wire_free(env);
         return;
     }
     switch (env->body_case) {
@@ -3209,7 +3270,15 @@ static void s_on_message(qn_master *m, int64_t now)
         s_on_task_update(m, env->task_update, now);
         break;
     case QUERN__ENVELOPE__BODY_SUBMIT_JOB:
-        s_on_submit(m, env->submit_job, now);
+        if (s_running_jobs(m) >= MAX_RUNNING_JOBS) {
+            snprintf(err, sizeof err,
+                     "the master runs %d jobs, the most it takes at once; "
+                     "submit again when one has finished",
+                     MAX_RUNNING_JOBS);
+            s_submit_reply(m, NULL, err);
+        } else {
+            s_on_submit(m, env->submit_job, now);
+        }
         break;
     case QUERN__ENVELOPE__BODY_STATUS_REQUEST:
         s_on_status(m, env->status_request);

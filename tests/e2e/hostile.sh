@@ -74,6 +74,24 @@ for series in 'quern_messages_dropped_total{reason="malformed"}' \
     [ "${v:-0}" -gt 0 ] || fail "$series is ${v:-missing}"
     counted+=" $series=$v"
 done
+# One address asking too fast is held to its rate (2000 a second), and
+# the master answers again once it slows down.
+"$HOSTILE" --endpoint "$MASTER" --flood 20000 >"$T/flood.out" ||
+    fail "the flood did not go out: $(cat "$T/flood.out")"
+read -r _ sent _ answered <"$T/flood.out"
+[ "$sent" = 20000 ] && [ "$answered" -ge 1000 ] && [ "$answered" -lt 15000 ] ||
+    fail "20000 requests at once: $(cat "$T/flood.out")"
+v=$(metric 'quern_messages_dropped_total{reason="rate"}')
+[ "${v:-0}" -gt 0 ] || fail "20000 requests at once were not rate-limited: ${v:-missing}"
+counted+=" quern_messages_dropped_total{reason=\"rate\"}=$v (of 20000 requests at once, $answered answered)"
+answered=
+for _ in 1 2 3 4 5; do
+    if timeout 5 "$QUERN" jobs --master "$MASTER" >/dev/null 2>&1; then
+        answered=1
+        break
+    fi
+done
+[ -n "$answered" ] || fail "the master did not answer after the flood"
 # Logged once per peer a minute: a handful of lines for thousands of drops.
 n=$(grep -c 'master: dropped a message from' "$T/master.log" || true)
 [ "$n" -ge 1 ] && [ "$n" -le 4 ] || fail "the master logged $n drop lines"

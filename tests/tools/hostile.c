@@ -4,6 +4,8 @@
  *
  *   hostile --endpoint tcp://HOST:PORT --seconds N [--seed N]
  *           [--worker ID --job JOB]
+ *   hostile --endpoint tcp://HOST:PORT --flood N
+ *   hostile submit EP PLUGIN INPUT OUTPUT [codec99|notelf|relative]
  *
  * For N seconds it sends, in a random mix: random bytes; valid envelopes
  * cut short; well-formed envelopes with absurd fields (unknown jobs and
@@ -14,7 +16,9 @@
  * and --job it also speaks for a live worker without its session: hellos
  * that would take its connection, heartbeats that list none of its
  * attempts, task updates that fail them, reports that drop its shards
- * and ask for plugins. Replies are
+ * and ask for plugins. With --flood it sends N valid status requests as
+ * fast as the socket takes them, then counts the answers until they stop
+ * for two seconds, and prints both. Replies are
  * read and thrown away. At the end it prints how many of each it sent.
  * Exits 0, or 2 on bad arguments.
  */
@@ -211,16 +215,113 @@ static void s_spoof_envelope(qn_buf *out, const char *worker, const char *job)
         out->len = quern__envelope__pack(&env, (uint8_t *)out->data);
 }
 
+/* ---- hostile submit: one crafted job ------------------------------------- */
+
+/*
+ * hostile submit EP PLUGIN INPUT OUTPUT [codec99|notelf|relative]: send
+ * the master at EP one SubmitJob carrying PLUGIN's bytes, reading INPUT
+ * and writing OUTPUT (absolute paths), made wrong as asked in a way the
+ * quern command would refuse before sending, and print the master's
+ * answer: "accepted JOB" (exit 0) or "refused: WHY" (exit 1). Exits 3
+ * when no answer comes within 5 s, 2 on bad arguments.
+ */
+static int s_submit_main(int argc, char **argv)
+{
+    const char *what = argc == 6 ? argv[5] : "";
+    if (argc < 5 || argc > 6 ||
+        (what[0] && strcmp(what, "codec99") && strcmp(what, "notelf") &&
+         strcmp(what, "relative"))) {
+        fprintf(stderr, "usage: hostile submit EP PLUGIN INPUT OUTPUT "
+                        "[codec99|notelf|relative]\n");
+        return 2;
+    }
+    qn_buf so = {0}, b = {0};
+    FILE *f = fopen(argv[2], "rb");
+    if (!f) {
+        fprintf(stderr, "hostile: %s: cannot open it\n", argv[2]);
+        return 2;
+    }
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        qn_buf_add(&so, chunk, n);
+    fclose(f);
+    if (strcmp(what, "notelf") == 0) {
+        static const char text[] = "#!/bin/sh\necho not a plugin\n";
+        so.len = 0;
+        qn_buf_add(&so, text, sizeof text - 1);
+    }
+    Quern__JobSpec spec = QUERN__JOB_SPEC__INIT;
+    Quern__InputPath in = QUERN__INPUT_PATH__INIT, *ins[1] = {&in};
+    in.given = argv[3];
+    in.path = strcmp(what, "relative") == 0 ? (char *)"relative/in" : argv[3];
+    spec.name = (char *)"hostile";
+    spec.plugin = argv[2];
+    spec.inputs = ins;
+    spec.n_inputs = 1;
+    spec.output = argv[4];
+    spec.nreduce = 1;
+    spec.split_size = 64 << 20;
+    spec.sort_mb = 16;
+    spec.max_attempts = 1;
+    spec.compress_level = 1;
+    spec.codec = strcmp(what, "codec99") == 0 ? 99 : 1;
+    Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
+    sj.spec = &spec;
+    sj.plugin_data.data = (uint8_t *)so.data;
+    sj.plugin_data.len = so.len;
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
+    env.submit_job = &sj;
+    int rc = 3;
+    void *ctx = zmq_ctx_new();
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (qn_wire_pack(&env, &b) != 0 || zmq_connect(sock, argv[1]) != 0 ||
+        zmq_send(sock, b.data, b.len, 0) < 0) {
+        fprintf(stderr, "hostile: cannot send to %s\n", argv[1]);
+        rc = 2;
+    } else {
+        zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+        qn_frames fr;
+        memset(&fr, 0, sizeof fr);
+        if (zmq_poll(&it, 1, 5000) > 0 && qn_wire_recv(sock, 0, &fr) == 1) {
+            Quern__Envelope *r = NULL;
+            char err[256];
+            if (qn_wire_decode(fr.env.data, fr.env.len, &r, NULL, err,
+                               sizeof err) == 0 &&
+                r->body_case == QUERN__ENVELOPE__BODY_SUBMIT_REPLY) {
+                rc = r->submit_reply->error[0] ? 1 : 0;
+                if (rc)
+                    printf("refused: %s\n", r->submit_reply->error);
+                else
+                    printf("accepted %s\n", r->submit_reply->job_id);
+            }
+            qn_wire_free(r);
+        }
+        qn_frames_release(&fr);
+    }
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    qn_buf_release(&so);
+    qn_buf_release(&b);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "submit") == 0)
+        return s_submit_main(argc - 1, argv + 1);
     const char *endpoint = NULL, *worker = NULL, *job = NULL;
-    uint64_t seconds = 0, seed = 1;
+    uint64_t seconds = 0, seed = 1, flood = 0;
     static const struct option opts[] = {
         {"endpoint", required_argument, NULL, 'e'},
         {"seconds", required_argument, NULL, 's'},
         {"seed", required_argument, NULL, 'r'},
         {"worker", required_argument, NULL, 'w'},
         {"job", required_argument, NULL, 'j'},
+        {"flood", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -232,6 +333,7 @@ int main(int argc, char **argv)
         case 'r': bad = qn_parse_uint(optarg, 0, UINT64_MAX, &seed); break;
         case 'w': worker = optarg; break;
         case 'j': job = optarg; break;
+        case 'f': bad = qn_parse_uint(optarg, 1, 10000000, &flood); break;
         default: bad = -1;
         }
         if (bad) {
@@ -239,21 +341,57 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!endpoint || !seconds || !worker != !job) {
+    if (!endpoint || !seconds == !flood || !worker != !job) {
         fprintf(stderr, "usage: hostile --endpoint EP --seconds N [--seed N] "
-                        "[--worker ID --job JOB]\n");
+                        "[--worker ID --job JOB] | --flood N\n");
         return 2;
     }
     s_state = seed;
     void *ctx = zmq_ctx_new();
     void *sock = zmq_socket(ctx, ZMQ_DEALER);
-    int zero = 0, hwm = 1000;
+    int zero = 0, hwm = flood ? 0 : 1000; /* a flood queues it all */
     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (zmq_connect(sock, endpoint) != 0) {
         fprintf(stderr, "hostile: cannot connect to %s: %s\n", endpoint,
                 zmq_strerror(errno));
         return 2;
+    }
+    if (flood) {
+        Quern__Envelope env = QUERN__ENVELOPE__INIT;
+        Quern__StatusRequest st = QUERN__STATUS_REQUEST__INIT;
+        st.job_id = (char *)"";
+        env.status_request = &st;
+        env.body_case = QUERN__ENVELOPE__BODY_STATUS_REQUEST;
+        env.version = QN_PROTOCOL_VERSION;
+        uint8_t buf[64];
+        size_t n = quern__envelope__pack(&env, buf);
+        int wait_ms = 10000;
+        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &wait_ms, sizeof wait_ms);
+        uint64_t done = 0;
+        while (done < flood && zmq_send(sock, buf, n, 0) >= 0)
+            done++;
+        /* Stay connected while the receiver reads it all (it drops what
+         * a peer that has gone sent), counting the answers, until none
+         * has come for two seconds. */
+        uint64_t answered = 0;
+        int64_t quiet_until = qn_now_ms() + 2000, give_up = qn_now_ms() + 60000;
+        while (qn_now_ms() < quiet_until && qn_now_ms() < give_up) {
+            zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+            if (zmq_poll(&it, 1, 200) <= 0)
+                continue;
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            while (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0)
+                answered++;
+            zmq_msg_close(&m);
+            quiet_until = qn_now_ms() + 2000;
+        }
+        printf("flood %llu answered %llu\n", (unsigned long long)done,
+               (unsigned long long)answered);
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+        return done == flood ? 0 : 1;
     }
     uint64_t sent[KINDS] = {0};
     qn_buf b = {0};
