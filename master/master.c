@@ -135,6 +135,7 @@ typedef struct {
     unsigned attempt;
     int worker;
     int local;          /* maps: 1, 0 or QN_LOC_ANY */
+    int blamed;         /* reduces: it reported a map output corrupt */
     int64_t start, end; /* monotonic ms; end 0 while it runs */
     int64_t start_wall; /* unix ms */
 } s_arec;
@@ -1776,6 +1777,12 @@ static void s_on_fetch_failure(qn_master *m, int jx, int rw,
             "attempt %u from worker %s: %s (report %u of %u)",
             j->id, rtask, reducer, ff->map, ff->attempt,
             m->workers[mo->worker].id, ff->reason, mo->reports, limit);
+    if (ff->lost) {
+        /* Its input was bad: if it fails now, that is not its fault. */
+        s_arec *ra = s_arec_find(j, QN_REDUCE, rtask, ref->attempt);
+        if (ra)
+            ra->blamed = 1;
+    }
     if (ff->lost || mo->reports >= limit)
         qn_sched_map_lost(m->sched, now, jx, ff->map, ff->attempt);
 }
@@ -2001,8 +2008,15 @@ static void s_on_task_update(qn_master *m, const Quern__TaskUpdate *u,
         }
         s_add_failure(j, kind, r->task, r->attempt, u->worker_id, u->reason,
                       u->stderr_tail, u->record_offset, shard);
-        m->workers[w].failures++;
-        qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
+        const s_arec *ra = s_arec_find(j, kind, r->task, r->attempt);
+        if (ra && ra->blamed && u->state == QUERN__TASK_STATE__FAILED) {
+            /* A map output it read was corrupt, and that map runs again:
+             * neither the reduce nor its worker is to blame. */
+            qn_sched_spoiled(m->sched, now, jx, kind, r->task, r->attempt);
+        } else {
+            m->workers[w].failures++;
+            qn_sched_failed(m->sched, now, jx, kind, r->task, r->attempt);
+        }
         j->dirty = 1;
         break;
     default: s_drop(m, DROP_INVALID, "task update with an unknown state");

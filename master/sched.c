@@ -1198,6 +1198,18 @@ unsigned qn_sched_worker_attempts(const qn_sched *s, int worker,
     return n;
 }
 
+int qn_sched_spoiled(qn_sched *s, int64_t now, int job, qn_kind kind,
+                     unsigned task, unsigned attempt)
+{
+    s->now = now;
+    int i;
+    if (!s_current(s, job, kind, task, attempt, &i))
+        return QN_SCHED_STALE;
+    s_attempt_failed(s, job, kind, task, (unsigned)i, 0);
+    s_schedule(s, now);
+    return QN_SCHED_ACCEPTED;
+}
+
 int qn_sched_vanished(qn_sched *s, int64_t now, int job, qn_kind kind,
                       unsigned task, unsigned attempt)
 {

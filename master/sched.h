@@ -277,6 +277,13 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
 int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
                     unsigned task, unsigned attempt);
 
+/* An attempt failed through no fault of its own or its worker's: an
+ * input it read was corrupt (a reduce that reported a map output lost).
+ * It counts as lost, not failed. Returns QN_SCHED_ACCEPTED or
+ * QN_SCHED_STALE. */
+int qn_sched_spoiled(qn_sched *s, int64_t now, int job, qn_kind kind,
+                     unsigned task, unsigned attempt);
+
 /* The clock moved: check heartbeats and task timeouts. */
 void qn_sched_tick(qn_sched *s, int64_t now);
 

@@ -3078,3 +3078,36 @@ Test(sched, second_job_gets_the_first_slot_that_frees)
     check_counts(s, a);
     check_counts(s, b);
 }
+
+/* An attempt spoiled by a corrupt input counts as lost: not against the
+ * task's max_attempts, nor its worker, which may run it again. */
+Test(sched, a_spoiled_attempt_is_not_a_failure)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 1, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 10, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    /* The reduce finds map 0's output corrupt: the map runs again, and
+     * the reduce's attempt ends spoiled. With one attempt a task, a
+     * failure would have failed the job. */
+    cr_assert_eq(qn_sched_map_lost(s, 20, j, 0, 1), 0);
+    expect_act(pop(s), QN_ACT_MAP_RERUN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_spoiled(s, 30, j, QN_REDUCE, 0, 1),
+                 QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_spoiled(s, 30, j, QN_REDUCE, 0, 1), QN_SCHED_STALE);
+    /* It runs again on the same worker (no failure to avoid there). */
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_REDUCE, 0);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 1);
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
+    check_counts(s, j);
+}
