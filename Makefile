@@ -35,7 +35,7 @@ endif
 # ---- sources ---------------------------------------------------------------
 
 LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
-              lib/combtab.c lib/droplog.c lib/ratelimit.c \
+              lib/combtab.c lib/droplog.c lib/records.c lib/ratelimit.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c
 MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \
@@ -195,6 +195,11 @@ fuzz-run:
 fuzz-targets: $(FUZZ_TARGETS)
 
 $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
+# fuzz_shard also feeds the store's .meta check (worker/store.c).
+$(BUILD)/fuzz/fuzz_shard: $(OBJ)/tests/fuzz/fuzz_shard.o $(OBJ)/worker/store.o $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
 

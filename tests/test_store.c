@@ -529,3 +529,31 @@ Test(store, file_crc_matches_zlib)
     cr_assert_eq(qn_file_crc(p, &size, &crc), -ENOENT);
     free(p);
 }
+
+/* A peer cannot hold more than QN_STORE_UPLOADS_MAX files open here. */
+Test(store, uploads_at_once_are_bounded)
+{
+    open_store();
+    size_t n = strlen(DATA0);
+    uint32_t crc = crc_of(DATA0, n);
+    char err[512], token[16];
+    for (int i = 0; i < QN_STORE_UPLOADS_MAX; i++) {
+        snprintf(token, sizeof token, "t%d", i);
+        cr_assert_eq(qn_store_upload(st, token, "d", (uint32_t)i, 0, DATA0, 4,
+                                     0, n, crc, 1, err, sizeof err),
+                     0, "%s", err);
+    }
+    err[0] = '\0';
+    cr_assert_eq(qn_store_upload(st, "one-more", "d", 999, 0, DATA0, 4, 0, n,
+                                 crc, 1, err, sizeof err),
+                 -1);
+    cr_assert(strstr(err, "uploads at once"), "%s", err);
+    cr_assert_eq(entries(".incoming"), QN_STORE_UPLOADS_MAX);
+    /* One finishes: there is room again. */
+    cr_assert_eq(qn_store_upload(st, "t0", "d", 0, 4, DATA0 + 4, n - 4, 1, n,
+                                 crc, 2, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(qn_store_upload(st, "one-more", "d", 999, 0, DATA0, 4, 0, n,
+                                 crc, 3, err, sizeof err),
+                 0, "%s", err);
+}

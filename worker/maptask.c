@@ -5,16 +5,14 @@
  * when it fills, and merge the runs into one intermediate file with a
  * partition index.
  *
- * Which records belong to a split: a split is a byte range of a file, and a
- * map reads exactly the records that *start* inside its range. For lines, a
- * line starts at offset 0 or just after a newline; a map whose range starts
- * at s > 0 skips to the first line starting at or after s, and reads on past
- * its end to finish the last line it started. Every line is thus read by
- * exactly one map, wherever the cuts fall.
+ * Which records belong to a split, and how they are read (every byte
+ * hostile, a dataset shard's CRC checked), is lib/records.c's business;
+ * this file hands each record to map().
  */
 #include "task.h"
 
 #include "merge.h"
+#include "records.h"
 #include "util.h"
 
 #include <errno.h>
@@ -24,15 +22,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#define READ_CHUNK (1024 * 1024) /* input bytes per read() */
-
 typedef struct {
     quern_task *t;
     char **runs; /* spill files, in the order written */
     size_t nruns;
-    uint64_t split_bytes; /* bytes of input in the split */
-    uint64_t done_bytes;  /* input bytes consumed */
-    size_t name_len;      /* length of the current piece's shard name */
+    uint64_t split_bytes;        /* bytes of input in the split */
+    uint64_t done_bytes;         /* input bytes consumed */
+    const Quern__InputPiece *pc; /* the piece being read */
+    size_t name_len;             /* length of its shard name */
+    size_t sep_len;              /* bytes after each record (a newline) */
 } s_map;
 
 static s_map *s_ctx; /* the running map, for the spill callback */
@@ -314,143 +312,21 @@ static void s_skips_for(quern_task *t, size_t i)
         qsort(t->skip, t->nskip, sizeof *t->skip, s_cmp_u64);
 }
 
-typedef struct {
-    int fd;
-    char *buf;
-    size_t cap, len, pos; /* buf holds file bytes [base, base + len) */
-    uint64_t base;
-    int eof;
-} s_reader;
-
-/* Read more input after the unconsumed bytes; grows for long records. */
-static int s_refill(s_reader *r)
+/* qn_record_fn: one input record, to map(). */
+static int s_on_record(void *ctx, uint64_t offset, const void *val, size_t vlen)
 {
-    if (r->pos > 0) {
-        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-        r->base += r->pos;
-        r->len -= r->pos;
-        r->pos = 0;
-    }
-    if (r->len == r->cap) {
-        r->cap *= 2;
-        r->buf = qn_realloc(r->buf, r->cap);
-    }
-    for (;;) {
-        ssize_t n = pread(r->fd, r->buf + r->len, r->cap - r->len,
-                          (off_t)(r->base + r->len));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            r->eof = 1;
-        r->len += (size_t)n;
-        return 0;
-    }
-}
-
-static int s_read_lines(s_map *m, const Quern__InputPiece *pc, s_reader *r)
-{
+    s_map *m = ctx;
     quern_task *t = m->t;
-    uint64_t end = pc->offset + pc->length;
-    r->base = pc->offset > 0 ? pc->offset - 1 : 0;
-    if (pc->offset > 0) {
-        /* Skip the line that started before the range. */
-        for (;;) {
-            if (r->pos == r->len) {
-                if (r->eof)
-                    return 0;
-                int rc = s_refill(r);
-                if (rc < 0)
-                    return qn_task_failf(t, "reading %s: %s", pc->name,
-                                         strerror(-rc));
-                continue;
-            }
-            char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
-            if (nl) {
-                r->pos = (size_t)(nl - r->buf) + 1;
-                break;
-            }
-            r->pos = r->len;
-        }
-    }
-    uint64_t consumed = 0;
-    for (;;) {
-        uint64_t start = r->base + r->pos;
-        if (start >= end || (r->eof && r->pos == r->len))
-            break;
-        char *line = r->buf + r->pos;
-        char *nl = memchr(line, '\n', r->len - r->pos);
-        if (!nl && !r->eof) {
-            int rc = s_refill(r);
-            if (rc < 0)
-                return qn_task_failf(t, "reading %s: %s", pc->name,
-                                     strerror(-rc));
-            continue;
-        }
-        size_t len = nl ? (size_t)(nl - line) : r->len - r->pos;
-        if (s_call_map(t, pc, start, line, len) < 0)
-            return -1;
-        r->pos += len + (nl ? 1 : 0);
-        consumed += len + 1;
-        qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)(len + 1));
-        if (qn_task_report_due(t))
-            qn_task_progress(t,
-                             0.8 * (double)(m->done_bytes + consumed) /
-                                 (double)(m->split_bytes ? m->split_bytes : 1),
-                             0);
-    }
+    if (s_call_map(t, m->pc, offset, val, vlen) < 0)
+        return -1;
+    qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)(vlen + m->sep_len));
+    if (qn_task_report_due(t))
+        qn_task_progress(
+            t,
+            0.8 * (double)(m->done_bytes + offset + vlen - m->pc->offset) /
+                (double)(m->split_bytes ? m->split_bytes : 1),
+            0);
     return 0;
-}
-
-static int s_read_fixed(s_map *m, const Quern__InputPiece *pc, s_reader *r)
-{
-    quern_task *t = m->t;
-    uint64_t rs = t->spec->record_size;
-    uint64_t end = pc->offset + pc->length;
-    uint64_t first = (pc->offset + rs - 1) / rs * rs;
-    r->base = first;
-    for (uint64_t at = first; at < end && at < pc->file_size; at += rs) {
-        if (pc->file_size - at < rs)
-            return qn_task_failf(t,
-                                 "%s: %llu bytes is not a whole number of "
-                                 "%llu-byte records",
-                                 pc->name, (unsigned long long)pc->file_size,
-                                 (unsigned long long)rs);
-        while (r->len - r->pos < rs) {
-            if (r->eof)
-                return qn_task_failf(t, "%s: file shrank while reading",
-                                     pc->name);
-            int rc = s_refill(r);
-            if (rc < 0)
-                return qn_task_failf(t, "reading %s: %s", pc->name,
-                                     strerror(-rc));
-        }
-        if (s_call_map(t, pc, at, r->buf + r->pos, rs) < 0)
-            return -1;
-        r->pos += rs;
-        qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)rs);
-        if (qn_task_report_due(t))
-            qn_task_progress(t,
-                             0.8 * (double)(m->done_bytes + at + rs - first) /
-                                 (double)(m->split_bytes ? m->split_bytes : 1),
-                             0);
-    }
-    return 0;
-}
-
-static int s_read_whole(s_map *m, const Quern__InputPiece *pc, s_reader *r)
-{
-    quern_task *t = m->t;
-    if (pc->offset > 0)
-        return 0; /* the piece holding byte 0 reads the file */
-    while (!r->eof) {
-        int rc = s_refill(r);
-        if (rc < 0)
-            return qn_task_failf(t, "reading %s: %s", pc->name, strerror(-rc));
-    }
-    qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)r->len);
-    return s_call_map(t, pc, 0, r->buf, r->len);
 }
 
 static int s_read_piece(s_map *m, size_t index)
@@ -459,8 +335,7 @@ static int s_read_piece(s_map *m, size_t index)
     const Quern__InputPiece *pc = t->spec->inputs[index];
     t->gasp->piece = (uint32_t)index;
     s_skips_for(t, index);
-    s_reader r = {.cap = READ_CHUNK};
-    qn_buf pulled = {0};
+    qn_buf pulled = {0}, name = {0};
     const char *path = pc->path;
     if (pc->dataset[0] && !path[0]) {
         /* A shard this worker has no copy of: stream it from a holder. */
@@ -475,26 +350,48 @@ static int s_read_piece(s_map *m, size_t index)
         }
         path = pulled.data;
     }
-    r.fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int open_errno = errno;
+    int local = !pulled.data; /* not a streamed copy */
     if (pulled.data)
         unlink(pulled.data); /* read through the open descriptor */
     qn_buf_release(&pulled);
-    if (r.fd < 0)
+    if (fd < 0)
         return qn_task_failf(t, "cannot open input %s: %s", pc->name,
-                             strerror(errno));
-    posix_fadvise(r.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    m->name_len = strlen(pc->name); /* once per piece, not per record */
-    r.buf = qn_malloc(r.cap);
-    int rc;
+                             strerror(open_errno));
+    qn_records_in in = {.fd = fd,
+                        .name = pc->name,
+                        .offset = pc->offset,
+                        .length = pc->length,
+                        .file_size = pc->file_size,
+                        .record_size = t->spec->record_size};
     switch (t->spec->input_kind) {
-    case QUERN__INPUT_KIND__FIXED: rc = s_read_fixed(m, pc, &r); break;
-    case QUERN__INPUT_KIND__WHOLE: rc = s_read_whole(m, pc, &r); break;
-    default: rc = s_read_lines(m, pc, &r); break;
+    case QUERN__INPUT_KIND__FIXED: in.kind = QN_RECORDS_FIXED; break;
+    case QUERN__INPUT_KIND__WHOLE: in.kind = QN_RECORDS_WHOLE; break;
+    default: in.kind = QN_RECORDS_LINES; break;
     }
-    free(r.buf);
-    close(r.fd);
+    if (pc->dataset[0] && pc->offset == 0 && pc->length == pc->file_size) {
+        /* A dataset shard, read whole: its bytes must be the ones the
+         * master knows (a copy damaged on this worker's disk would
+         * otherwise give a wrong answer). */
+        in.check_crc = 1;
+        in.crc = pc->crc;
+        if (local) {
+            qn_buf_printf(&name, "%s (the copy at %s)", pc->name, path);
+            in.name = name.data;
+        }
+    }
+    m->pc = pc;
+    m->name_len = strlen(pc->name); /* once per piece, not per record */
+    m->sep_len = in.kind == QN_RECORDS_LINES; /* a line's newline */
+    char err[1024];
+    int rc = qn_records_read(&in, s_on_record, m, err, sizeof err);
+    if (rc < 0 && err[0])
+        qn_task_failf(t, "%s", err);
+    qn_buf_release(&name);
+    close(fd);
     m->done_bytes += pc->length;
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- the map attempt ----------------------------------------------------- */

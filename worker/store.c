@@ -16,7 +16,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define META_MAX 4096 /* largest .meta file read */
 #define CRC_BUF (1024 * 1024)
 
 typedef struct {
@@ -160,6 +159,35 @@ static void s_add(qn_store *s, const qn_shard *sh)
     s_note(&s->added, &s->nadded, sh);
 }
 
+int qn_store_meta_parse(const void *buf, size_t len, const char *dataset,
+                        uint32_t index, qn_shard *sh, char *why, size_t cap)
+{
+    Quern__ShardInfo *m =
+        len > 0 && len < QN_STORE_META_MAX
+            ? quern__shard_info__unpack(NULL, len, (const uint8_t *)buf)
+            : NULL;
+    if (!m) {
+        snprintf(why, cap, "%zu bytes that are not a shard's description", len);
+        return -1;
+    }
+    int rc = -1;
+    if (strcmp(m->dataset, dataset) != 0 || m->index != index) {
+        snprintf(why, cap, "it names another shard");
+        goto done;
+    }
+    memset(sh, 0, sizeof *sh);
+    snprintf(sh->dataset, sizeof sh->dataset, "%s", dataset);
+    sh->index = index;
+    sh->size = m->size;
+    sh->crc = m->crc;
+    sh->sealed = m->sealed;
+    sh->nshards = m->nshards;
+    rc = 0;
+done:
+    quern__shard_info__free_unpacked(m, NULL);
+    return rc;
+}
+
 /* Read and check one installed shard; 0 and fills sh, or -1 with why. */
 static int s_check(qn_store *s, const char *dataset, const char *name,
                    qn_shard *sh, char *why, size_t cap)
@@ -174,22 +202,20 @@ static int s_check(qn_store *s, const char *dataset, const char *name,
     s_meta_path(s, dataset, index, &mp);
     qn_store_path(s, dataset, index, &fp);
     int rc = -1;
-    uint8_t buf[META_MAX];
+    uint8_t buf[QN_STORE_META_MAX];
     int fd = open(mp.data, O_RDONLY | O_CLOEXEC);
     ssize_t got = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
     if (fd >= 0)
         close(fd);
-    Quern__ShardInfo *m =
-        got > 0 && got < META_MAX
-            ? quern__shard_info__unpack(NULL, (size_t)got, buf)
-            : NULL;
-    if (!m) {
+    char mwhy[200];
+    if (got <= 0) {
         snprintf(why, cap, "its description %s is missing or unreadable",
                  mp.data);
         goto done;
     }
-    if (strcmp(m->dataset, dataset) != 0 || m->index != index) {
-        snprintf(why, cap, "its description names another shard");
+    if (qn_store_meta_parse(buf, (size_t)got, dataset, index, sh, mwhy,
+                            sizeof mwhy) < 0) {
+        snprintf(why, cap, "its description %s is unusable: %s", mp.data, mwhy);
         goto done;
     }
     uint64_t size;
@@ -199,25 +225,16 @@ static int s_check(qn_store *s, const char *dataset, const char *name,
         snprintf(why, cap, "cannot read it: %s", strerror(-e));
         goto done;
     }
-    if (size != m->size || crc != m->crc) {
+    if (size != sh->size || crc != sh->crc) {
         snprintf(why, cap,
                  "it holds %llu bytes with CRC %08x; its description says "
                  "%llu bytes with CRC %08x",
-                 (unsigned long long)size, crc, (unsigned long long)m->size,
-                 m->crc);
+                 (unsigned long long)size, crc, (unsigned long long)sh->size,
+                 sh->crc);
         goto done;
     }
-    memset(sh, 0, sizeof *sh);
-    snprintf(sh->dataset, sizeof sh->dataset, "%s", dataset);
-    sh->index = index;
-    sh->size = size;
-    sh->crc = crc;
-    sh->sealed = m->sealed;
-    sh->nshards = m->nshards;
     rc = 0;
 done:
-    if (m)
-        quern__shard_info__free_unpacked(m, NULL);
     qn_buf_release(&mp);
     qn_buf_release(&fp);
     return rc;
@@ -462,6 +479,14 @@ int qn_store_upload(qn_store *s, const char *token, const char *dataset,
                      "upload %s of %s/%u is unknown here (this worker may "
                      "have restarted); start it again",
                      token, dataset, index);
+            return -1;
+        }
+        if (s->nups >= QN_STORE_UPLOADS_MAX) {
+            /* Each holds a file open: a peer must not use up our fds. */
+            snprintf(err, errcap,
+                     "upload of %s/%u refused: this worker takes %d uploads "
+                     "at once; try again when one has finished",
+                     dataset, index, QN_STORE_UPLOADS_MAX);
             return -1;
         }
         s->ups = qn_realloc(s->ups, (s->nups + 1) * sizeof *s->ups);

@@ -74,11 +74,14 @@ size_t qn_store_seal(qn_store *s, const char *dataset, uint32_t nshards);
 /* Delete every shard of a dataset. Returns how many. */
 size_t qn_store_drop(qn_store *s, const char *dataset);
 
+#define QN_STORE_UPLOADS_MAX 64 /* uploads open at once */
+
 /*
  * Write len bytes at offset of the upload named token (a new upload when
- * offset is 0). With last set, the upload is complete: it must hold size
- * bytes with CRC crc, and is installed as shard index of dataset. Returns
- * 0 or -1 with err (the upload is then abandoned).
+ * offset is 0; refused while QN_STORE_UPLOADS_MAX are open). With last
+ * set, the upload is complete: it must hold size bytes with CRC crc, and
+ * is installed as shard index of dataset. Returns 0 or -1 with err (the
+ * upload is then abandoned).
  */
 int qn_store_upload(qn_store *s, const char *token, const char *dataset,
                     uint32_t index, uint64_t offset, const void *data,
@@ -94,6 +97,17 @@ void qn_store_expire_uploads(qn_store *s, int64_t now, int64_t idle_ms);
  */
 void qn_store_take_changes(qn_store *s, qn_shard **added, size_t *nadded,
                            qn_shard **removed, size_t *nremoved);
+
+#define QN_STORE_META_MAX 4096 /* a .meta file is shorter than this */
+
+/*
+ * Check the bytes of a shard's .meta file (a packed ShardInfo, fewer than
+ * QN_STORE_META_MAX bytes): it must describe shard index of dataset. 0 and
+ * sh filled from it (size and CRC as the description says: the caller
+ * checks the file against them), or -1 with why. Any bytes are safe.
+ */
+int qn_store_meta_parse(const void *buf, size_t len, const char *dataset,
+                        uint32_t index, qn_shard *sh, char *why, size_t cap);
 
 /* CRC-32 and size of a file; 0 or a negative errno. */
 int qn_file_crc(const char *path, uint64_t *size, uint32_t *crc);
