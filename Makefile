@@ -37,10 +37,12 @@ endif
 LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/combtab.c lib/droplog.c lib/records.c lib/ratelimit.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
-              lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c
+              lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c \
+              lib/elfcheck.c
 MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \
-              master/http.c
-CLIENT_SRC := master/client.c master/cluster.c master/dataset.c
+              master/http.c master/jobspec.c
+CLIENT_SRC := master/client.c master/cluster.c master/dataset.c \
+              master/jobspec.c
 WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
 TASK_SRC   := worker/task.c worker/maptask.c worker/reducetask.c worker/fetch.c
 INLINE_SRC := worker/inline.c master/split.c $(TASK_SRC)
@@ -202,6 +204,18 @@ $(BUILD)/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBA)
 $(BUILD)/fuzz/fuzz_shard: $(OBJ)/tests/fuzz/fuzz_shard.o $(OBJ)/worker/store.o $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
+# fuzz_jobspec also drives the master's job checks and the quern command's
+# option parser (whose main() the fuzzing build renames).
+$(BUILD)/fuzz/fuzz_jobspec: $(OBJ)/tests/fuzz/fuzz_jobspec.o $(OBJ)/master/cli.o \
+                            $(call obj,$(CLIENT_SRC) $(INLINE_SRC)) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) -ldl
+
+# fuzz_config also reads Host headers as the status page does.
+$(BUILD)/fuzz/fuzz_config: $(OBJ)/tests/fuzz/fuzz_config.o $(OBJ)/master/http.o $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(HTTP_LIBS)
 
 # Word count on a generated sample with a local cluster of two workers.
 demo: deps

@@ -92,13 +92,9 @@ static void s_trim(const char **b, const char **e)
         (*e)--;
 }
 
-/*
- * Parse the key file text buf[0..len) read from path into pub and sec
- * (sec is "" when the file has no secret key). Returns 0 or -1 with err.
- */
-static int s_parse_keyfile(const char *path, const char *buf, size_t len,
-                           char pub[QN_CURVE_Z85], char sec[QN_CURVE_Z85],
-                           char *err, size_t errcap)
+int qn_curve_parse(const char *path, const char *buf, size_t len,
+                   char pub[QN_CURVE_Z85], char sec[QN_CURVE_Z85], char *err,
+                   size_t errcap)
 {
     const char *p = buf, *end = buf + len;
     int lineno = 0;
@@ -216,7 +212,7 @@ static int s_read_keyfile(const char *path, int rule, char pub[QN_CURVE_Z85],
                  path, KEYFILE_MAX);
         goto done;
     }
-    if (s_parse_keyfile(path, buf, len, pub, sec, err, errcap) != 0)
+    if (qn_curve_parse(path, buf, len, pub, sec, err, errcap) != 0)
         goto done;
 
     if (rule == S_SECRET_REQUIRED && !sec[0]) {

@@ -60,6 +60,17 @@ int qn_curve_keygen(const char *prefix, char *err, size_t errcap);
 int qn_curve_load(qn_curve *c, const char *secret_file, const char *trusted_dir,
                   const char *master_file, char *err, size_t errcap);
 
+/*
+ * Parse the text of a key file, buf[0..len) (any bytes), read from path
+ * (named in messages only) into pub and sec, each 40 characters of
+ * canonical Z85 or "" (sec is "" when the file has no secret key). Checks
+ * the form only: not whether the keys make a pair. Returns 0, or -1 with
+ * err naming the file and line.
+ */
+int qn_curve_parse(const char *path, const char *buf, size_t len,
+                   char pub[QN_CURVE_Z85], char sec[QN_CURVE_Z85], char *err,
+                   size_t errcap);
+
 /* Free the trusted list and wipe the keys. c may be NULL. */
 void qn_curve_release(qn_curve *c);
 

@@ -68,9 +68,12 @@ double qn_job_progress(const Quern__JobStatus *st)
 long long qn_job_eta_ms(const Quern__JobStatus *st)
 {
     double p = qn_job_progress(st);
-    if (st->state != QUERN__JOB_STATE__JOB_RUNNING || p < 0.01 || p >= 1)
+    /* Written so that a NaN progress (from a reply no sane master sends)
+     * gives no estimate, and the estimate fits its type. */
+    if (st->state != QUERN__JOB_STATE__JOB_RUNNING || !(p >= 0.01 && p < 1))
         return -1;
-    return (long long)((double)st->elapsed_ms * (1 - p) / p);
+    double eta = (double)st->elapsed_ms * (1 - p) / p;
+    return eta < 9e18 ? (long long)eta : -1;
 }
 
 static void s_set(json_t *o, const char *k, json_t *v)

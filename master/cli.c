@@ -4,12 +4,15 @@
  * Exit status: 0 success, 1 the job failed or was cancelled, 2 usage error
  * (including a job the master refused), 3 master unreachable.
  */
+#include "cli.h"
 #include "client.h"
 #include "cluster.h"
 #include "codec.h"
 #include "../worker/inline.h"
 #include "curve.h"
 #include "dataset.h"
+#include "elfcheck.h"
+#include "jobspec.h"
 #include "log.h"
 #include "proc.h"
 #include "quern.h"
@@ -23,6 +26,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,43 +97,28 @@ static void s_usage(FILE *f)
 
 static int s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Where s_fail writes instead of stderr, while qn_cli_parse runs. */
+static char *s_fail_buf;
+static size_t s_fail_cap;
+
 static int s_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "quern: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (s_fail_buf) {
+        vsnprintf(s_fail_buf, s_fail_cap, fmt, ap);
+    } else {
+        fprintf(stderr, "quern: ");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
     va_end(ap);
     return QN_EXIT_USAGE;
 }
 
 /* ---- options ------------------------------------------------------------- */
 
-typedef struct {
-    const char *job;
-    const char **inputs;
-    size_t ninputs;
-    const char *output;
-    unsigned nreduce;
-    const char **args;
-    size_t nargs;
-    uint64_t split_size;
-    unsigned sort_mb, max_attempts, compress_level, workers, slots;
-    int codec;
-    int speculation, skip_bad_records, wait, json;
-    const char *master;
-    const char *curve_secret, *curve_master;
-    qn_curve curve;
-    const char *dataset;
-    unsigned replicas, output_replicas, task_mem_mb;
-    uint64_t shard_size, record_size;
-    int whole, tasks, inline_run;
-    const char *http;
-    unsigned attempt;
-    const char **positional;
-    size_t npositional;
-} s_opts;
+typedef qn_cli_opts s_opts; /* cli.h */
 
 /*
  * Parse options. allowed lists what this command takes, as a string of
@@ -337,6 +326,22 @@ static void s_opts_release(s_opts *o)
     free(o->positional);
 }
 
+int qn_cli_parse(int argc, char **argv, const char *allowed, qn_cli_opts *o,
+                 char *err, size_t cap)
+{
+    err[0] = '\0';
+    s_fail_buf = err;
+    s_fail_cap = cap;
+    int rc = s_parse(argc, argv, allowed, o);
+    s_fail_buf = NULL;
+    return rc;
+}
+
+void qn_cli_opts_release(qn_cli_opts *o)
+{
+    s_opts_release(o);
+}
+
 /* ---- building a job ------------------------------------------------------ */
 
 /* path as given -> absolute path (not resolving links); caller frees. */
@@ -358,21 +363,6 @@ static char *s_absolute(const char *p)
     return b.data;
 }
 
-/* The ELF machine this quern was built for. */
-#if defined(__x86_64__)
-#define NATIVE_MACHINE EM_X86_64
-#define NATIVE_NAME "x86-64"
-#elif defined(__aarch64__)
-#define NATIVE_MACHINE EM_AARCH64
-#define NATIVE_NAME "aarch64"
-#elif defined(__i386__)
-#define NATIVE_MACHINE EM_386
-#define NATIVE_NAME "i386"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define NATIVE_MACHINE EM_RISCV
-#define NATIVE_NAME "riscv64"
-#endif
-
 /*
  * Is path an ELF shared object this machine can load? Read from its
  * header before it is loaded, so a wrong file gets a clear refusal rather
@@ -380,41 +370,69 @@ static char *s_absolute(const char *p)
  */
 static int s_check_elf(const char *path)
 {
-    unsigned char h[EI_NIDENT + 4] = {0};
+    unsigned char h[QN_ELFCHECK_HEADER_MIN] = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
         return s_fail("--job %s: %s", path, strerror(errno));
     size_t n = fread(h, 1, sizeof h, f);
     fclose(f);
-    if (n < sizeof h || memcmp(h, ELFMAG, SELFMAG) != 0)
-        return s_fail("--job %s: cannot load it as a shared object: not an "
-                      "ELF file",
+    char why[300];
+    if (qn_elfcheck_header(h, n, why, sizeof why) != 0)
+        return s_fail("--job %s: %s", path, why);
+    return 0;
+}
+
+/*
+ * Copy the plugin's quern_job_v1 (loaded as dl) into *job, only as far as
+ * the plugin defines it (the symbol's size says), as the task runner does:
+ * a plugin built against an older quern.h has a shorter one, a wrong one
+ * may be an int. What it lacks reads as zero. 0 or an exit status (said).
+ */
+static int s_read_entry(const char *path, void *dl, quern_job *job)
+{
+    memset(job, 0, sizeof *job);
+    void *addr = dlsym(dl, QN_JOBSPEC_ENTRY);
+    const ElfW(Sym) *sym = NULL;
+    Dl_info info;
+    if (!addr)
+        return s_fail("--job %s: not a Quern plugin: it does not define "
+                      "quern_job_v1 (define the job with QUERN_JOB(...))",
                       path);
-    int bits = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
-    if (h[EI_CLASS] != bits)
-        return s_fail("--job %s: not a shared object for this machine: it is "
-                      "%s, this quern is %d-bit",
-                      path, h[EI_CLASS] == ELFCLASS32 ? "32-bit" : "64-bit",
-                      bits == ELFCLASS64 ? 64 : 32);
-    int little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
-    if (h[EI_DATA] != (little ? ELFDATA2LSB : ELFDATA2MSB))
-        return s_fail("--job %s: not a shared object for this machine: its "
-                      "byte order is %s-endian",
-                      path, little ? "big" : "little");
-    unsigned type = little ? h[16] | h[17] << 8 : h[16] << 8 | h[17];
-    unsigned machine = little ? h[18] | h[19] << 8 : h[18] << 8 | h[19];
-    if (type != ET_DYN)
-        return s_fail("--job %s: not a shared object (ELF type %u): build it "
-                      "with -shared -fPIC",
-                      path, type);
-#ifdef NATIVE_MACHINE
-    if (machine != NATIVE_MACHINE)
-        return s_fail("--job %s: not a shared object for this machine: built "
-                      "for ELF machine %u, this quern runs on %s (%u)",
-                      path, machine, NATIVE_NAME, (unsigned)NATIVE_MACHINE);
-#else
-    (void)machine;
-#endif
+    if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0 || !sym)
+        return s_fail("--job %s: cannot tell the size of its quern_job_v1",
+                      path);
+    if (ELF64_ST_TYPE(sym->st_info) == STT_FUNC ||
+        ELF64_ST_TYPE(sym->st_info) == STT_GNU_IFUNC)
+        return s_fail("--job %s: its quern_job_v1 is a function, not a "
+                      "quern_job (define the job with QUERN_JOB(...))",
+                      path);
+    if (sym->st_size < QN_JOBSPEC_ENTRY_MIN)
+        return s_fail("--job %s: its quern_job_v1 is %llu bytes, too small "
+                      "to be a quern_job (define the job with "
+                      "QUERN_JOB(...))",
+                      path, (unsigned long long)sym->st_size);
+    memcpy(job, addr, sym->st_size < sizeof *job ? sym->st_size : sizeof *job);
+    return 0;
+}
+
+/* Is the job's description one quern can run? 0 or an exit status. */
+static int s_check_entry(const char *path, const quern_job *job)
+{
+    if (job->abi != QUERN_ABI)
+        return s_fail("--job %s: built for plugin ABI %u, but this quern "
+                      "runs ABI %u; rebuild it against this quern.h",
+                      path, job->abi, QUERN_ABI);
+    if (!job->map || !job->reduce)
+        return s_fail("--job %s: the job has no %s function", path,
+                      job->map ? "reduce" : "map");
+    if ((unsigned)job->input > QUERN_FIXED)
+        return s_fail("--job %s: unknown input kind %d", path, (int)job->input);
+    if (job->input == QUERN_FIXED && job->record_size == 0)
+        return s_fail("--job %s: QUERN_FIXED input needs a record_size", path);
+    if (job->input == QUERN_FIXED && job->record_size > QN_JOBSPEC_RECORD_MAX)
+        return s_fail("--job %s: QUERN_FIXED record_size %zu is over the "
+                      "limit of %d bytes",
+                      path, job->record_size, QN_JOBSPEC_RECORD_MAX);
     return 0;
 }
 
@@ -430,23 +448,11 @@ static int s_check_plugin(const char *path, Quern__JobSpec *spec)
     if (!dl)
         return s_fail("--job %s: cannot load it as a shared object: %s", path,
                       dlerror());
-    const quern_job *job = dlsym(dl, "quern_job_v1");
-    int rc = 0;
-    if (!job)
-        rc = s_fail("--job %s: not a Quern plugin: it does not define "
-                    "quern_job_v1 (define the job with QUERN_JOB(...))",
-                    path);
-    else if (job->abi != QUERN_ABI)
-        rc = s_fail("--job %s: built for plugin ABI %u, but this quern runs "
-                    "ABI %u; rebuild it against this quern.h",
-                    path, job->abi, QUERN_ABI);
-    else if (!job->map || !job->reduce)
-        rc = s_fail("--job %s: the job has no %s function", path,
-                    job->map ? "reduce" : "map");
-    else if ((unsigned)job->input > QUERN_FIXED)
-        rc = s_fail("--job %s: unknown input kind %d", path, (int)job->input);
-    else if (job->input == QUERN_FIXED && job->record_size == 0)
-        rc = s_fail("--job %s: QUERN_FIXED input needs a record_size", path);
+    quern_job copy;
+    const quern_job *job = &copy;
+    int rc = s_read_entry(path, dl, &copy);
+    if (rc == 0)
+        rc = s_check_entry(path, job);
     if (rc == 0) {
         const char *name = job->name;
         if (!name || !*name) {
@@ -572,10 +578,12 @@ static int s_build_job(const s_opts *o, s_job *j)
     if (s_check_plugin(o->job, &j->spec) != 0)
         return QN_EXIT_USAGE;
     int e = s_slurp(o->job, &j->plugin);
-    if (e < 0)
+    if (e < 0) {
+        s_job_release(j);
         return s_fail("--job %s: cannot read it: %s", o->job,
                       e == -EFBIG ? "larger than a message may be (15 MiB)"
                                   : strerror(-e));
+    }
     Quern__JobSpec *s = &j->spec;
     s->plugin = s_own(j, s_absolute(o->job));
     if (strchr(o->output, '/')) {
@@ -618,6 +626,13 @@ static int s_build_job(const s_opts *o, s_job *j)
     s->skip_bad_records = o->skip_bad_records;
     s->compress_level = o->compress_level;
     s->codec = (uint32_t)o->codec;
+    /* What the master would refuse, refused here (jobspec.h). */
+    char err[1024];
+    if (qn_jobspec_check(s, j->plugin.data, j->plugin.len, err, sizeof err) <
+        0) {
+        s_job_release(j);
+        return s_fail("%s", err);
+    }
     return 0;
 }
 
@@ -1090,6 +1105,10 @@ static int s_cmd_keygen(int argc, char **argv)
            argv[0], argv[0]);
     return 0;
 }
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define main qn_cli_main /* cli.h */
+#endif
 
 int main(int argc, char **argv)
 {

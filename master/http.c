@@ -78,8 +78,7 @@ static enum MHD_Result s_queue(struct MHD_Connection *c, unsigned status,
     return rc;
 }
 
-/* Is the Host header a loopback name (or absent, as in HTTP/1.0)? */
-static int s_host_ok(const char *host)
+int qn_http_host_ok(const char *host)
 {
     if (!host)
         return 1;
@@ -125,7 +124,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *c,
         MHD_destroy_response(r);
         return rc;
     }
-    if (h->loopback && !s_host_ok(MHD_lookup_connection_value(
+    if (h->loopback && !qn_http_host_ok(MHD_lookup_connection_value(
                            c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))) {
         /* A page elsewhere that got a browser here by DNS rebinding. */
         static const char msg[] =

@@ -59,6 +59,14 @@ void qn_http_run(qn_http *h);
 /* The URL it serves, e.g. "http://127.0.0.1:8080/". */
 const char *qn_http_url(const qn_http *h);
 
+/*
+ * Is host, a request's Host header, a loopback name ("127.0.0.1",
+ * "localhost" or "[::1]", any case, with or without ":PORT"), or NULL (no
+ * header, as in HTTP/1.0)? 1 or 0. A server on loopback answers only
+ * these, so a page elsewhere cannot reach it by DNS rebinding.
+ */
+int qn_http_host_ok(const char *host);
+
 /* Fill out with a copy of text (status 200 unless set later). */
 void qn_http_text(qn_http_reply *out, unsigned status, const char *type,
                   const char *text, size_t len);

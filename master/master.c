@@ -14,6 +14,7 @@
 #include "droplog.h"
 #include "http.h"
 #include "ifile.h"
+#include "jobspec.h"
 #include "log.h"
 #include "proc.h"
 #include "ratelimit.h"
@@ -37,9 +38,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define MAX_REDUCERS 100000 /* -R limit */
 #define MAX_MAPS 100000     /* map tasks per job (a reduce lists them all) */
-#define MIN_SPLIT 1024      /* smallest --split-size */
 #define MAX_WATCHERS 64     /* clients following one job */
 #define PUSH_MIN_MS 250     /* status pushes at most this often */
 #define PUSH_MAX_MS 1000    /* ... and at least this often */
@@ -2208,38 +2207,16 @@ static void s_on_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
 {
     const Quern__JobSpec *in = sj->spec;
     char err[1024];
-    if (in->nreduce == 0 || in->nreduce > MAX_REDUCERS) {
-        snprintf(err, sizeof err, "-R must be from 1 to %d, not %u",
-                 MAX_REDUCERS, in->nreduce);
+    /* What the job says of itself first (jobspec.h), then the cluster. */
+    if (qn_jobspec_check(in, sj->plugin_data.data, sj->plugin_data.len, err,
+                         sizeof err) < 0) {
         s_submit_reply(m, NULL, err);
         return;
     }
     int out_ds = s_is_dataset(in->output);
-    if (in->n_inputs == 0 || !in->output[0] ||
-        (!out_ds && in->output[0] != '/')) {
-        s_submit_reply(m, NULL,
-                       "the job needs inputs and an output (an absolute "
-                       "path or a dataset name)");
-        return;
-    }
-    if (sj->plugin_data.len == 0) {
-        s_submit_reply(m, NULL,
-                       "the job carries no plugin (the client sends the "
-                       "shared object's bytes)");
-        return;
-    }
-    if (in->sort_mb < 1 || in->sort_mb > 4095 || in->max_attempts < 1 ||
-        in->max_attempts > 100 || in->compress_level > 9 ||
-        in->split_size < MIN_SPLIT || in->output_replicas > MAX_REPLICAS ||
-        (in->input_kind == QUERN__INPUT_KIND__FIXED && in->record_size == 0)) {
-        s_submit_reply(m, NULL, "job options out of range");
-        return;
-    }
     if (out_ds) {
         qn_dataset *d = qn_catalog_get(&m->cat, in->output);
-        if (!qn_id_ok(in->output))
-            snprintf(err, sizeof err, "'%s' is not a dataset name", in->output);
-        else if (d)
+        if (d)
             snprintf(err, sizeof err,
                      "dataset %s exists; quern rm %s first or choose "
                      "another name",

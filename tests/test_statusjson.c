@@ -6,6 +6,9 @@
 
 #include "statusjson.h"
 
+#include <math.h>
+#include <stdint.h>
+
 TestSuite(statusjson, .fini = qn_test_leak_check);
 
 Test(statusjson, task_names_round_trip_and_bad_ones_are_refused)
@@ -54,6 +57,14 @@ Test(statusjson, eta_follows_progress_and_is_unknown_when_it_cannot_be_said)
     st.map_progress = st.reduce_progress = 1;
     st.state = QUERN__JOB_STATE__JOB_SUCCEEDED;
     cr_assert_eq(qn_job_eta_ms(&st), -1, "over");
+    /* What no sane master sends (fuzz_config found these): no estimate,
+     * not undefined behaviour. */
+    st.state = QUERN__JOB_STATE__JOB_RUNNING;
+    st.map_progress = NAN;
+    cr_assert_eq(qn_job_eta_ms(&st), -1, "NaN progress");
+    st.map_progress = 0.02;
+    st.elapsed_ms = UINT64_MAX;
+    cr_assert_eq(qn_job_eta_ms(&st), -1, "past what a long long holds");
 }
 
 Test(statusjson, a_job_has_the_documented_fields)

@@ -92,7 +92,7 @@ struct qn_worker {
     int64_t next_hello, hello_backoff, next_heartbeat;
     uint64_t heartbeat_seq;
     uint64_t session; /* from the master's welcome: our messages carry it */
-    int64_t heard; /* when the master last said anything */
+    int64_t heard;    /* when the master last said anything */
     s_attempt *att;
     size_t natt, cap_att;
     qn_frames in;

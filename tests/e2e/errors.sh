@@ -60,6 +60,35 @@ expect 2 '--sort-mb must be from 1 to 4095' run --job "$W" --input ./in --output
 expect 2 '--arg takes NAME=VALUE' run --job "$W" --input ./in --output ./o --arg oops
 expect 2 'exists and is not empty' run --job "$W" --input ./in --output ./full
 [ ! -e o ] || fail "a refused job created its output folder"
+# A plugin whose quern_job_v1 is an int: refused from the symbol's size,
+# never read as a quern_job.
+expect 2 'its quern_job_v1 is 4 bytes, too small to be a quern_job' run --job "$TJOBS/smalljob.so" --input ./in --output ./o
+
+# What only the master can refuse: a job the quern command would not send,
+# sent by tests/tools/hostile to a master of its own. Each refusal is one
+# line; the master's checks read the plugin's bytes without loading them.
+start_master
+HOSTILE=$(dirname "$GENTEXT")/hostile
+refused_by_master() { # PATTERN PLUGIN [codec99|notelf|relative]
+    local pat=$1
+    shift
+    set +e
+    "$HOSTILE" submit "$MASTER" "$1" "$T/in" "$T/om" "${@:2}" >out.txt 2>&1
+    local rc=$?
+    set -e
+    [ $rc = 1 ] || fail "hostile submit $* exited $rc, not 1: $(cat out.txt)"
+    grep -Eq -- "^refused: .*$pat" out.txt || fail "hostile submit $*: no '$pat' in: $(cat out.txt)"
+    [ "$(wc -l <out.txt)" = 1 ] || fail "hostile submit $*: not one line: $(cat out.txt)"
+}
+refused_by_master 'codec 99 is not one this quern knows \(zlib, lz4, zstd, none\)' "$W" codec99
+refused_by_master 'plugin .*wordcount.so: cannot load it as a shared object: not an ELF file' "$W" notelf
+refused_by_master 'input .*/in: its path relative/in is not absolute' "$W" relative
+refused_by_master 'plugin .*noentry.so: not a Quern plugin: it does not define quern_job_v1' "$TJOBS/noentry.so"
+refused_by_master 'plugin .*smalljob.so: its quern_job_v1 is 4 bytes, too small to be a quern_job' "$TJOBS/smalljob.so"
+refused_by_master 'built for ELF machine 183, this quern runs on x86-64' "$T/arm.so"
+[ ! -e "$T/om" ] || fail "a job the master refused created its output folder"
+"$HOSTILE" submit "$MASTER" "$W" "$T/in" "$T/om" >out.txt 2>&1 || fail "the master refused a good job: $(cat out.txt)"
+grep -q '^accepted job-' out.txt || fail "the master did not accept a good job: $(cat out.txt)"
 
 # A plugin that crashes: every attempt is a failed attempt, the worker
 # lives on (the second attempt ran after the first crashed), exit 1.
