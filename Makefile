@@ -59,7 +59,7 @@ LIBA  := $(BUILD)/lib/libquern.a
 BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker \
          $(BUILD)/libexec/quern-task
 
-.PHONY: all deps test check unit e2e demo asan fuzz fuzz-run fuzz-targets bench bench-faults bench-cluster install format format-check clean help
+.PHONY: all deps test check unit e2e other-version demo asan fuzz fuzz-run fuzz-targets bench bench-faults bench-cluster install format format-check clean help
 all: $(BINS) $(JOBS)
 
 # ---- rules -----------------------------------------------------------------
@@ -143,6 +143,14 @@ $(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_S
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(HTTP_LIBS) -lcriterion -ldl
 
+# The programs again, speaking protocol version 2, in a tree of their own:
+# e2e/version has two releases meet.
+OTHER := $(BUILD)/tests/v2
+other-version:
+	@$(MAKE) --no-print-directory BUILD=$(OTHER) CFLAGS='-O0 -g -DQN_PROTOCOL_VERSION=2' \
+	    $(OTHER)/bin/quern $(OTHER)/bin/quern-master $(OTHER)/bin/quern-worker \
+	    $(OTHER)/libexec/quern-task
+
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
 # Keep objects that pattern-rule chains would otherwise delete.
@@ -162,13 +170,13 @@ test:
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=5
 
-check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS)
+check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS) other-version
 	@BUILD=$(BUILD) ./tests/run.sh
 
 unit: all $(UNIT_TESTS)
 	@BUILD=$(BUILD) ./tests/run.sh unit
 
-e2e: all $(TEST_JOBS) $(TOOLS)
+e2e: all $(TEST_JOBS) $(TOOLS) other-version
 	@BUILD=$(BUILD) ./tests/run.sh e2e
 
 # The tests under AddressSanitizer and UBSan, in their own build tree. The

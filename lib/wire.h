@@ -17,8 +17,12 @@
 #include "quern.pb-c.h"
 #include "util.h"
 
-/* The protocol version every envelope carries. */
+/* The protocol version every envelope carries. The tests build a second
+ * copy of the programs with another (-DQN_PROTOCOL_VERSION=2), to see two
+ * releases meet. */
+#ifndef QN_PROTOCOL_VERSION
 #define QN_PROTOCOL_VERSION 1
+#endif
 #define QN_VERSION "0.5.0" /* this release, as the status page shows it */
 
 /* Largest message (or frame) any Quern socket accepts. */

@@ -37,6 +37,7 @@
 
 #define HELLO_RETRY_MS 1000    /* first wait for a welcome */
 #define HELLO_RETRY_MAX 8000   /* backoff cap */
+#define REFUSED_LOG_MS 60000   /* a version refusal is logged once a minute */
 #define MASTER_SILENT_BEATS 5  /* heartbeats unanswered: the master is gone */
 #define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
 #define STDERR_TAIL 2048       /* bytes of a failed attempt's stderr sent */
@@ -93,6 +94,8 @@ struct qn_worker {
     uint64_t heartbeat_seq;
     uint64_t session; /* from the master's welcome: our messages carry it */
     int64_t heard;    /* when the master last said anything */
+    int64_t refused_logged; /* when a version refusal was last logged */
+    unsigned refused_quiet; /* refusals since then, not logged */
     s_attempt *att;
     size_t natt, cap_att;
     qn_frames in;
@@ -1253,6 +1256,33 @@ static void s_check_memory(qn_worker *w, int64_t now)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/*
+ * The master speaks another protocol version. Our hello goes on being
+ * retried (the master may be upgraded to match), so say so at once and
+ * then once a minute, with how often it was said in between.
+ */
+static void s_refused(qn_worker *w, const Quern__Envelope *env,
+                      uint32_t theirs, int64_t now)
+{
+    if (w->refused_logged && now - w->refused_logged < REFUSED_LOG_MS) {
+        w->refused_quiet++;
+        return;
+    }
+    char more[64] = "";
+    if (w->refused_quiet)
+        snprintf(more, sizeof more, " (and %u times since the last line)",
+                 w->refused_quiet);
+    if (env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL)
+        qn_error("worker %s: the master refused us: %s%s", w->id,
+                 env->refusal->reason, more);
+    else
+        qn_error("worker %s: the master speaks protocol version %u, this "
+                 "worker speaks %u%s",
+                 w->id, theirs, QN_PROTOCOL_VERSION, more);
+    w->refused_logged = now;
+    w->refused_quiet = 0;
+}
+
 static void s_on_master(qn_worker *w, int64_t now)
 {
     for (int budget = 0; budget < 256; budget++) {
@@ -1270,13 +1300,7 @@ static void s_on_master(qn_worker *w, int64_t now)
         int rc = qn_wire_decode(w->in.env.data, w->in.env.len, &env, &theirs,
                                 err, sizeof err);
         if (rc == -QN_WIRE_EVERSION) {
-            if (env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL)
-                qn_error("worker %s: the master refused us: %s", w->id,
-                         env->refusal->reason);
-            else
-                qn_error("worker %s: the master speaks protocol version %u, "
-                         "this worker speaks %u",
-                         w->id, theirs, QN_PROTOCOL_VERSION);
+            s_refused(w, env, theirs, now);
             qn_wire_free(env);
             continue;
         }

@@ -44,10 +44,11 @@ fail() {
 
 # start_master: starts quern-master on a free loopback port, its status
 # page on another; sets MASTER and HTTP (the page's URL, ending in /).
+# MASTER_BIN may name another build's quern-master, MASTER_LOG its log.
 start_master() {
     mkfifo "$T/ready"
-    "$BIN/quern-master" --listen 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
-        --ready-fd 3 "$@" 3>"$T/ready" >>"$T/master.log" 2>&1 &
+    "${MASTER_BIN:-$BIN/quern-master}" --listen 'tcp://127.0.0.1:*' --http 127.0.0.1:0 \
+        --ready-fd 3 "$@" 3>"$T/ready" >>"$T/${MASTER_LOG:-master}.log" 2>&1 &
     PIDS+=($!)
     MASTER_PID=$!
     # The master writes its endpoint and page URL to the fifo once it listens.
