@@ -180,6 +180,23 @@ int qn_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+int qn_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int qn_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
     char *p = buf;

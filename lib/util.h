@@ -79,6 +79,10 @@ int qn_rmtree(const char *path);
 /* write() all of buf, retrying short writes and EINTR; 0 or -errno. */
 int qn_write_all(int fd, const void *buf, size_t len);
 
+/* pwrite() all of buf at off, retrying short writes (a disk that fills
+ * says so on the next one) and EINTR; 0 or -errno. */
+int qn_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
 /* pread() exactly len bytes at off; 0, -errno, or -QN_ECORRUPT at EOF. */
 int qn_pread_all(int fd, void *buf, size_t len, uint64_t off);
 

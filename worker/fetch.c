@@ -366,12 +366,11 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
         if (s->fd < 0)
             s->fd =
                 open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ssize_t w = s->fd < 0 ? -1
-                              : pwrite(s->fd, fr->data.data, fr->data.len,
-                                       (off_t)r->offset);
-        if (w != (ssize_t)fr->data.len)
-            rc = qn_task_failf(t, "writing %s: %s", s->path,
-                               w < 0 ? strerror(errno) : "short write");
+        int e = s->fd < 0 ? -errno
+                          : qn_pwrite_all(s->fd, fr->data.data, fr->data.len,
+                                          r->offset);
+        if (e < 0)
+            rc = qn_task_failf(t, "writing %s: %s", s->path, strerror(-e));
         s->got += fr->data.len;
         qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)fr->data.len);
         if (rc == 0 && s->got == s->total)

@@ -268,6 +268,7 @@ int qn_reduce_run(quern_task *t)
     }
     qn_buf_printf(&tmp, "%s/part-%05u.a%u", dir.data, sp->task, sp->attempt);
     t->out_fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    t->out_path = tmp.data;
     if (t->out_fd < 0) {
         qn_task_failf(t, "cannot create %s: %s", tmp.data, strerror(errno));
         goto done;
@@ -319,6 +320,7 @@ done:
     }
     if (rc < 0 && tmp.data)
         unlink(tmp.data);
+    t->out_path = NULL;
     for (size_t i = 0; i < nsegs; i++) {
         unlink(segs[i]);
         free(segs[i]);

@@ -186,7 +186,8 @@ int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
         if (t->out.len >= OUT_FLUSH) {
             rc = qn_task_flush_output(t);
             if (rc < 0)
-                return qn_task_failf(t, "writing output: %s", qn_strerror(rc));
+                return qn_task_failf(t, "writing %s: %s", t->out_path,
+                                     qn_strerror(rc));
         }
         return 0;
     }

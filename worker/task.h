@@ -115,6 +115,7 @@ struct quern_task {
 
     /* reduce output */
     int out_fd;
+    const char *out_path; /* the file out_fd writes, for errors */
     qn_buf out;        /* buffered output lines */
     uint64_t out_size; /* bytes written, */
     uint32_t out_crc;  /* and their CRC-32 (a dataset shard's) */
