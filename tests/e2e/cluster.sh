@@ -48,6 +48,12 @@ echo "word count: $local_maps data-local maps, $remote_maps remote"
 wordcount_ref "$T"/in/* >"$T/ref"
 q cat counts | sort | cmp - "$T/ref" || fail "word count output differs from sort | uniq -c"
 [ "$(q ls counts --json | jq '.replicas')" -ge 2 ] || fail "output shards have fewer than 2 copies"
+# A job whose output dataset is already there is refused, and runs nothing.
+rc=0
+q submit --job "$JOBS/wordcount.so" --input words --output counts -R 2 >"$T/again.out" 2>&1 || rc=$?
+[ $rc = 2 ] && grep -q '^quern: the master refused the job: dataset counts exists; quern rm counts first or choose another name$' "$T/again.out" ||
+    fail "a job writing over dataset counts: exit $rc: $(cat "$T/again.out")"
+[ "$(q jobs --json | jq length)" = 1 ] || fail "the refused job was taken: $(q jobs)"
 
 # ---- a worker host cut off mid-job -------------------------------------------
 # A slow job: 12 small shards, 5 ms per record.

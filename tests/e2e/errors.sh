@@ -80,6 +80,23 @@ refused_by_master() { # PATTERN PLUGIN [codec99|notelf|relative]
     grep -Eq -- "^refused: .*$pat" out.txt || fail "hostile submit $*: no '$pat' in: $(cat out.txt)"
     [ "$(wc -l <out.txt)" = 1 ] || fail "hostile submit $*: not one line: $(cat out.txt)"
 }
+# quern submit refuses what quern run refuses, with the same line, before
+# anything reaches the master.
+for args in "does not define quern_job_v1|$TJOBS/noentry.so" \
+    "built for plugin ABI 2, but this quern runs ABI 1|$TJOBS/badabi.so" \
+    "has no map function|$TJOBS/nomap.so" "has no reduce function|$TJOBS/noreduce.so" \
+    "built for ELF machine 183, this quern runs on x86-64 \(62\)|./arm.so" \
+    "too small to be a quern_job|$TJOBS/smalljob.so" \
+    "not an ELF file|/etc/hostname"; do
+    expect 2 "${args%%|*}" submit --master "$MASTER" --job "${args#*|}" --input ./in --output ./o
+done
+expect 2 '-R must be a number of reducers from 1 to 100000' submit --master "$MASTER" --job "$W" --input ./in --output ./o -R 100001
+expect 2 '--input ./nothere: No such file or directory' submit --master "$MASTER" --job "$W" --input ./nothere --output ./o
+expect 2 'exists and is not empty' submit --master "$MASTER" --job "$W" --input ./in --output ./full
+[ ! -e o ] || fail "a refused submit created its output folder"
+"$QUERN" jobs --master "$MASTER" --json >jobs.json
+jq -e 'length == 0' jobs.json >/dev/null || fail "a refused submit reached the master: $(cat jobs.json)"
+
 refused_by_master 'codec 99 is not one this quern knows \(zlib, lz4, zstd, none\)' "$W" codec99
 refused_by_master 'plugin .*wordcount.so: cannot load it as a shared object: not an ELF file' "$W" notelf
 refused_by_master 'input .*/in: its path relative/in is not absolute' "$W" relative
