@@ -225,6 +225,11 @@ $(BUILD)/fuzz/fuzz_config: $(OBJ)/tests/fuzz/fuzz_config.o $(OBJ)/master/http.o 
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(HTTP_LIBS)
 
+# fuzz_master feeds a whole master (its handlers behind the decoders).
+$(BUILD)/fuzz/fuzz_master: $(OBJ)/tests/fuzz/fuzz_master.o $(call obj,$(MASTER_SRC)) $(PAGE_O) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(HTTP_LIBS)
+
 # Word count on a generated sample with a local cluster of two workers.
 demo: deps
 	@$(MAKE) --no-print-directory all $(TOOLS)

@@ -19,8 +19,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* A fuzzing build's clock is the fuzz target's to set (qn_fuzz_set_now),
+ * so that an input replays the same and can make time pass. */
+static int64_t s_fuzz_now = -1;
+
+void qn_fuzz_set_now(int64_t now_ms)
+{
+    s_fuzz_now = now_ms;
+}
+#endif
+
 int64_t qn_now_ms(void)
 {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    if (s_fuzz_now >= 0)
+        return s_fuzz_now;
+#endif
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -552,6 +567,11 @@ void qn_big_free(void *p, size_t bytes)
 
 uint64_t qn_random_u64(void)
 {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* A secret the fuzzer can guess, so that it reaches what a worker's
+     * messages do (make fuzz); never so in a real build. */
+    return 1;
+#endif
     uint64_t v = 0;
     while (v == 0) {
         ssize_t n = getrandom(&v, sizeof v, 0);

@@ -55,6 +55,12 @@ static inline long long qn_sat_add(long long a, long long b)
 /* Milliseconds on the monotonic clock. */
 int64_t qn_now_ms(void);
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* Fuzzing builds only: qn_now_ms returns now_ms from here on (-1: the
+ * real clock again). */
+void qn_fuzz_set_now(int64_t now_ms);
+#endif
+
 /* Milliseconds since the Unix epoch (for display only). */
 int64_t qn_wall_ms(void);
 

@@ -457,7 +457,7 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
     /* Job ids must not repeat across restarts of the master: a worker may
      * still hold files or attempts of an earlier run's "job-1". */
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-    uint64_t seed = (uint64_t)qn_wall_ms() * 1000003u ^ (uint64_t)getpid();
+    uint64_t seed = qn_random_u64();
     for (int i = 0; i < 4; i++, seed /= 36)
         m->tag[i] = digits[seed % 36];
     qn_sched_config sc = {.dead_ms = cfg->dead_ms,
@@ -977,7 +977,6 @@ static void s_replicate(qn_master *m, int jx, int64_t now)
                      "was copied; run the job again",
                      p, j->spec->output,
                      ti.worker >= 0 ? m->workers[ti.worker].id : "?");
-            qn_error("master: job %s failed: %s", j->id, msg);
             s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, msg, now);
             return;
         }
@@ -1038,9 +1037,6 @@ static void s_replicate(qn_master *m, int jx, int64_t now)
     if (!complete)
         return;
     s_seal(m, d, j->nreduce);
-    qn_info("master: job %s succeeded in %.1f s; output in dataset %s (%u "
-            "shards)",
-            j->id, (double)(now - j->start) / 1000, d->name, j->nreduce);
     s_job_finished(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
 }
 
@@ -1151,8 +1147,9 @@ static void s_job_finished(qn_master *m, int jx, int state, const char *error,
     j->end = now;
     if (state == QUERN__JOB_STATE__JOB_SUCCEEDED)
         s_event(m, QN_LOG_INFO, "job_succeeded", jx, -1, 0, 0, -1,
-                "job %s succeeded in %.1f s; output in %s", j->id,
-                (double)(now - j->start) / 1000, j->spec->output);
+                "job %s succeeded in %.1f s; output in %s%s", j->id,
+                (double)(now - j->start) / 1000,
+                j->out_dataset ? "dataset " : "", j->spec->output);
     else if (state == QUERN__JOB_STATE__JOB_CANCELLED)
         s_event(m, QN_LOG_WARN, "job_cancelled", jx, -1, 0, 0, -1,
                 "job %s cancelled: %s", j->id, error ? error : "");
@@ -2032,9 +2029,12 @@ static void s_on_commit_failure(qn_master *m, int w,
 {
     int jx = s_job_by_id(m, cf->job_id);
     s_job *j = jx >= 0 ? &m->jobs[jx] : NULL;
-    if (!j || !j->out_dataset || cf->index >= j->nreduce ||
-        strcmp(j->spec->output, cf->dataset) != 0 ||
-        qn_sched_task(m->sched, jx, QN_REDUCE, cf->index).worker != w) {
+    qn_task_info ti = {.worker = -1};
+    if (j && cf->index < j->nreduce)
+        ti = qn_sched_task(m->sched, jx, QN_REDUCE, cf->index);
+    /* Only a COMMIT we sent can fail: one for a reduce done on w. */
+    if (!j || !j->out_dataset || ti.state != QN_TASK_DONE || ti.worker != w ||
+        strcmp(j->spec->output, cf->dataset) != 0) {
         s_drop(m, DROP_INVALID, "a commit failure for no output it holds");
         return;
     }
@@ -2044,7 +2044,11 @@ static void s_on_commit_failure(qn_master *m, int w,
     snprintf(msg, sizeof msg,
              "worker %s could not install output shard %u of %s: %s",
              m->workers[w].id, cf->index, cf->dataset, cf->reason);
-    qn_error("master: job %s failed: %s", j->id, msg);
+    /* Other reduces may still run: the scheduler lets the job go too (and
+     * its attempts are killed), or it would go on acting for a job whose
+     * tasks are gone. (Found by fuzz_master.) */
+    if (qn_sched_job_cancel(m->sched, now, jx) == 0)
+        s_actions(m, now);
     s_job_finished(m, jx, QUERN__JOB_STATE__JOB_FAILED, msg, now);
 }
 
@@ -3320,6 +3324,26 @@ static int64_t s_push_due(qn_master *m)
     return due;
 }
 
+/* Whatever falls due by now: uploads and log requests that timed out, the
+ * scheduler's deadlines, status pushed to the clients that watch a job. */
+static void s_timers(qn_master *m, int64_t now)
+{
+    if (now >= s_puts_due(m))
+        s_puts_check(m, now);
+    if (now >= s_logs_due(m))
+        s_logs_check(m, now);
+    if (now >= qn_sched_deadline(m->sched)) {
+        qn_sched_tick(m->sched, now);
+        s_actions(m, now);
+    }
+    for (int i = 0; i < m->njobs; i++) {
+        s_job *j = &m->jobs[i];
+        if (j->nwatchers &&
+            now >= j->last_push + (j->dirty ? PUSH_MIN_MS : PUSH_MAX_MS))
+            s_push(m, i, now);
+    }
+}
+
 int qn_master_run(qn_master *m)
 {
     qn_info("master: listening on %s", m->endpoint);
@@ -3383,22 +3407,22 @@ int qn_master_run(qn_master *m)
         /* Pages are served between messages, from the state as it is. */
         if (m->http)
             qn_http_run(m->http);
-        now = qn_now_ms();
-        if (now >= s_puts_due(m))
-            s_puts_check(m, now);
-        if (now >= s_logs_due(m))
-            s_logs_check(m, now);
-        if (now >= qn_sched_deadline(m->sched)) {
-            qn_sched_tick(m->sched, now);
-            s_actions(m, now);
-        }
-        for (int i = 0; i < m->njobs; i++) {
-            s_job *j = &m->jobs[i];
-            if (j->nwatchers &&
-                now >= j->last_push + (j->dirty ? PUSH_MIN_MS : PUSH_MAX_MS))
-                s_push(m, i, now);
-        }
+        s_timers(m, qn_now_ms());
     }
     qn_info("master: stopping");
     return 0;
+}
+
+void qn_master_feed(qn_master *m, const char *peer, const void *id,
+                    size_t idlen, const void *msg, size_t len, int64_t now)
+{
+    m->in.idlen = idlen < sizeof m->in.id ? idlen : sizeof m->in.id;
+    memcpy(m->in.id, id, m->in.idlen);
+    snprintf(m->in.peer, sizeof m->in.peer, "%s", peer ? peer : "");
+    m->in.env.len = 0;
+    qn_buf_add(&m->in.env, msg, len);
+    m->in.data.len = 0;
+    m->in.has_data = 0;
+    s_on_message(m, now);
+    s_timers(m, now);
 }
