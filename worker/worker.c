@@ -1261,8 +1261,8 @@ static void s_check_memory(qn_worker *w, int64_t now)
  * retried (the master may be upgraded to match), so say so at once and
  * then once a minute, with how often it was said in between.
  */
-static void s_refused(qn_worker *w, const Quern__Envelope *env,
-                      uint32_t theirs, int64_t now)
+static void s_refused(qn_worker *w, const Quern__Envelope *env, uint32_t theirs,
+                      int64_t now)
 {
     if (w->refused_logged && now - w->refused_logged < REFUSED_LOG_MS) {
         w->refused_quiet++;

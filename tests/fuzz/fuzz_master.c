@@ -42,10 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MESSAGES_MAX 256 /* messages taken from one input */
 
-static char s_dir[64];      /* this process's folder */
+static char s_dir[64];       /* this process's folder */
 static char s_inputs[2][96]; /* a file, and a folder of two files */
-static const int64_t s_steps[8] = {0, 10, 100, 1000, 5000, 20000, 60000,
-                                   300000};
+static const int64_t s_steps[8] = {0,    10,    100,   1000,
+                                   5000, 20000, 60000, 300000};
 
 static void s_rmdir(void)
 {
@@ -403,8 +403,8 @@ static void s_seeds(const char *dir)
     }
     for (unsigned r = 0; r < 2; r++)
         for (unsigned w = 0; w < 2; w++)
-            s_update(&seed, 2 * w, w ? "wb" : "wa", QUERN__TASK_KIND__REDUCE,
-                     r, QUERN__TASK_STATE__SUCCEEDED);
+            s_update(&seed, 2 * w, w ? "wb" : "wa", QUERN__TASK_KIND__REDUCE, r,
+                     QUERN__TASK_STATE__SUCCEEDED);
     s_client(&seed, 1);
     s_save(dir, "job-to-a-folder", &seed);
 
