@@ -1332,6 +1332,8 @@ static void s_on_master(qn_worker *w, int64_t now)
                 }
                 w->welcomed = 1;
                 w->heard = now;
+                w->refused_logged = 0; /* a later refusal is news again */
+                w->refused_quiet = 0;
                 w->hello_backoff = HELLO_RETRY_MS;
                 if (env->worker_welcome->heartbeat_ms >= 10)
                     w->heartbeat_ms = env->worker_welcome->heartbeat_ms;

@@ -65,7 +65,8 @@ failed_for() {
 no_partial() {
     local left
     [ "$(stat -f -c %T "/proc/$1/root$2")" = tmpfs ] || fail "$2 is no tmpfs for worker $1"
-    left=$(find "/proc/$1/root$2" -type f -not -path '*/logs/*' -not -path '*/plugins/*' | head -n 3)
+    left=$(find "/proc/$1/root$2" -type f -not -path '*/logs/*' -not -path '*/plugins/*' | head -n 3) ||
+        fail "cannot look into $2 as worker $1 sees it"
     [ -z "$left" ] || fail "partial files left on the full disk: $left"
 }
 
@@ -107,6 +108,15 @@ jq -e --argjson p "$W1" '[.[] | select(.pid == $p and .alive)] | length == 0' \
 mkdir "$T/out3"
 on_tmpfs "$T/out3" w3 --work-dir "$T/w3"
 W3=${PIDS[-1]}
+# Both w2 and w3 are in before the job starts, so each takes reduces.
+for _ in $(seq 50); do
+    "$QUERN" workers --master "$MASTER" --json >"$T/workers.json"
+    jq -e --argjson p "$W3" '[.[] | select(.alive)] | length == 2 and any(.pid == $p)' \
+        "$T/workers.json" >/dev/null && break
+    sleep 0.2
+done
+jq -e --argjson p "$W3" '[.[] | select(.alive)] | length == 2 and any(.pid == $p)' \
+    "$T/workers.json" >/dev/null || fail "w3 did not join in 10 s: $(jq -c . "$T/workers.json")"
 grep_job out3 -R 4
 n3=$(failed_for "$T/out3.json" "$T/out3" '/_temporary/job-[^/]+/part-[0-9]+\.a[0-9]+: ')
 jq -e '[.failures[].kind] | unique == ["reduce"]' "$T/out3.json" >/dev/null ||

@@ -81,7 +81,8 @@ refused_by_master() { # PATTERN PLUGIN [codec99|notelf|relative]
     [ "$(wc -l <out.txt)" = 1 ] || fail "hostile submit $*: not one line: $(cat out.txt)"
 }
 # quern submit refuses what quern run refuses, with the same line, before
-# anything reaches the master.
+# anything reaches the master (but an output folder, which the master
+# makes), and exits 2.
 for args in "does not define quern_job_v1|$TJOBS/noentry.so" \
     "built for plugin ABI 2, but this quern runs ABI 1|$TJOBS/badabi.so" \
     "has no map function|$TJOBS/nomap.so" "has no reduce function|$TJOBS/noreduce.so" \
@@ -89,10 +90,13 @@ for args in "does not define quern_job_v1|$TJOBS/noentry.so" \
     "too small to be a quern_job|$TJOBS/smalljob.so" \
     "not an ELF file|/etc/hostname"; do
     expect 2 "${args%%|*}" submit --master "$MASTER" --job "${args#*|}" --input ./in --output ./o
+    ! grep -q 'the master refused' out.txt || fail "the master refused what quern submit should have: $(cat out.txt)"
 done
 expect 2 '-R must be a number of reducers from 1 to 100000' submit --master "$MASTER" --job "$W" --input ./in --output ./o -R 100001
 expect 2 '--input ./nothere: No such file or directory' submit --master "$MASTER" --job "$W" --input ./nothere --output ./o
-expect 2 'exists and is not empty' submit --master "$MASTER" --job "$W" --input ./in --output ./full
+! grep -q 'the master refused' out.txt || fail "the master refused what quern submit should have: $(cat out.txt)"
+# The output folder is the master's to make, and so to refuse.
+expect 2 'the master refused the job: output .*/full exists and is not empty' submit --master "$MASTER" --job "$W" --input ./in --output ./full
 [ ! -e o ] || fail "a refused submit created its output folder"
 "$QUERN" jobs --master "$MASTER" --json >jobs.json
 jq -e 'length == 0' jobs.json >/dev/null || fail "a refused submit reached the master: $(cat jobs.json)"

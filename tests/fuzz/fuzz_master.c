@@ -30,6 +30,7 @@
 #include "util.h"
 #include "wire.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t now = 1000000;
     qn_fuzz_set_now(now);
     char err[256];
+    /* A master takes SIGINT and SIGTERM through a signalfd, blocking them:
+     * give them back to libFuzzer after it. */
+    sigset_t mask;
+    sigprocmask(SIG_SETMASK, NULL, &mask);
     qn_master *m = qn_master_new(&cfg, err, sizeof err);
     if (!m)
         abort();
@@ -142,6 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     qn_buf_release(&packed);
     qn_master_destroy(&m);
+    sigprocmask(SIG_SETMASK, &mask, NULL);
     char out[96];
     snprintf(out, sizeof out, "%s/out", s_dir);
     qn_rmtree(out);
