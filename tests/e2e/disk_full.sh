@@ -70,11 +70,26 @@ no_partial() {
     [ -z "$left" ] || fail "partial files left on the full disk: $left"
 }
 
+# alive_pids JSON: within 10 s, the live workers other than w2 are the
+# ones whose pids JSON lists (the master's view, in $T/workers.json).
+alive_pids() {
+    local i
+    for i in $(seq 50); do
+        "$QUERN" workers --master "$MASTER" --json >"$T/workers.json"
+        jq -e --argjson want "$1" --argjson w2 "$W2" \
+            '[.[] | select(.alive and .pid != $w2) | .pid] | sort == ($want | sort)' \
+            "$T/workers.json" >/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 start_master --heartbeat-ms 100 --dead-ms 1000
 mkdir "$T/w1"
 on_tmpfs "$T/w1" w1 --work-dir "$T/w1"
 W1=${PIDS[-1]}
 start_worker w2 --slots 1
+W2=${PIDS[-1]}
 gen "$T/in" 4M 2
 cd "$T"
 grep -b . ./in/* | sed 's/^\([^:]*:[0-9]*\):/\1\t/' | sort >want
@@ -97,26 +112,12 @@ no_partial "$W1" "$T/w1"
 # w1 goes first, and the master knows it is gone before the job starts.
 kill "$W1"
 forget_pid "$W1"
-for _ in $(seq 50); do
-    "$QUERN" workers --master "$MASTER" --json >"$T/workers.json"
-    jq -e --argjson p "$W1" '[.[] | select(.pid == $p and .alive)] | length == 0' \
-        "$T/workers.json" >/dev/null && break
-    sleep 0.2
-done
-jq -e --argjson p "$W1" '[.[] | select(.pid == $p and .alive)] | length == 0' \
-    "$T/workers.json" >/dev/null || fail "w1 was not given up for dead in 10 s"
+alive_pids '[]' || fail "w1 was not given up for dead in 10 s: $(jq -c . "$T/workers.json")"
 mkdir "$T/out3"
 on_tmpfs "$T/out3" w3 --work-dir "$T/w3"
 W3=${PIDS[-1]}
 # Both w2 and w3 are in before the job starts, so each takes reduces.
-for _ in $(seq 50); do
-    "$QUERN" workers --master "$MASTER" --json >"$T/workers.json"
-    jq -e --argjson p "$W3" '[.[] | select(.alive)] | length == 2 and any(.pid == $p)' \
-        "$T/workers.json" >/dev/null && break
-    sleep 0.2
-done
-jq -e --argjson p "$W3" '[.[] | select(.alive)] | length == 2 and any(.pid == $p)' \
-    "$T/workers.json" >/dev/null || fail "w3 did not join in 10 s: $(jq -c . "$T/workers.json")"
+alive_pids "[$W3]" || fail "w3 did not join in 10 s: $(jq -c . "$T/workers.json")"
 grep_job out3 -R 4
 n3=$(failed_for "$T/out3.json" "$T/out3" '/_temporary/job-[^/]+/part-[0-9]+\.a[0-9]+: ')
 jq -e '[.failures[].kind] | unique == ["reduce"]' "$T/out3.json" >/dev/null ||
