@@ -38,14 +38,14 @@ LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/combtab.c lib/droplog.c lib/records.c lib/ratelimit.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c \
-              lib/elfcheck.c
-MASTER_SRC := master/sched.c master/split.c master/catalog.c master/master.c \
-              master/http.c master/jobspec.c
-CLIENT_SRC := master/client.c master/cluster.c master/dataset.c \
-              master/jobspec.c
+              lib/elfcheck.c lib/split.c lib/jobspec.c
+MASTER_SRC := master/sched.c master/catalog.c master/master.c master/http.c
+CLIENT_SRC := master/client/client.c master/client/cluster.c \
+              master/client/dataset.c master/client/inline.c
 WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
-TASK_SRC   := worker/task.c worker/maptask.c worker/reducetask.c worker/fetch.c
-INLINE_SRC := worker/inline.c master/split.c $(TASK_SRC)
+# The task runtime: quern-task runs it in a worker's child process, and
+# `quern run --inline` in its own.
+TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))
@@ -103,8 +103,8 @@ $(BUILD)/bin/quern-master: $(OBJ)/master/main.o $(call obj,$(MASTER_SRC)) $(PAGE
 
 # quern also runs jobs itself (run --inline), with the task runner's code,
 # so it too exports the plugin API: -rdynamic.
-$(BUILD)/bin/quern: $(OBJ)/master/cli.o $(call obj,$(CLIENT_SRC)) \
-                    $(call obj,$(INLINE_SRC)) $(LIBA)
+$(BUILD)/bin/quern: $(OBJ)/master/client/cli.o $(call obj,$(CLIENT_SRC)) \
+                    $(call obj,$(TASK_SRC)) $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) -rdynamic $^ -o $@ $(LIBS) -ldl
 
@@ -215,8 +215,8 @@ $(BUILD)/fuzz/fuzz_shard: $(OBJ)/tests/fuzz/fuzz_shard.o $(OBJ)/worker/store.o $
 
 # fuzz_jobspec also drives the master's job checks and the quern command's
 # option parser (whose main() the fuzzing build renames).
-$(BUILD)/fuzz/fuzz_jobspec: $(OBJ)/tests/fuzz/fuzz_jobspec.o $(OBJ)/master/cli.o \
-                            $(call obj,$(CLIENT_SRC) $(INLINE_SRC)) $(LIBA)
+$(BUILD)/fuzz/fuzz_jobspec: $(OBJ)/tests/fuzz/fuzz_jobspec.o $(OBJ)/master/client/cli.o \
+                            $(call obj,$(CLIENT_SRC) $(TASK_SRC)) $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) -ldl
 
@@ -262,7 +262,7 @@ install: all
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: quern\nDescription: Quern map/reduce job plugin API\nVersion: 0.1.0\nCflags: -I$${includedir}\n' \
 	    '$(PREFIX)' >$(DESTDIR)$(PREFIX)/lib/pkgconfig/quern.pc
 
-FORMAT_SRC = $(wildcard lib/*.[ch] master/*.[ch] worker/*.[ch] jobs/*.c tests/*.c tests/*/*.c)
+FORMAT_SRC = $(wildcard lib/*.[ch] master/*.[ch] master/*/*.[ch] worker/*.[ch] jobs/*.c tests/*.c tests/*/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

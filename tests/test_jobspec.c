@@ -1,6 +1,6 @@
 /*
  * test_jobspec.c -- what the master refuses in a job before it accepts it
- * (master/jobspec.c), and what a plugin's bytes say without being loaded
+ * (lib/jobspec.c), and what a plugin's bytes say without being loaded
  * (lib/elfcheck.c).
  *
  * The plugin is a real one, $BUILD/jobs/wordcount.so (make all builds
@@ -8,7 +8,7 @@
  */
 #include "helpers.h"
 
-#include "../master/jobspec.h"
+#include "jobspec.h"
 #include "codec.h"
 #include "elfcheck.h"
 #include "util.h"

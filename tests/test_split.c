@@ -6,7 +6,7 @@
  */
 #include "helpers.h"
 
-#include "../master/split.h"
+#include "split.h"
 #include "util.h"
 
 #include <fcntl.h>

@@ -1,10 +1,10 @@
 /*
  * test_task.c -- pieces of the task runner that need no plugin: the plan
- * that merges sorted files in passes (worker/task.c).
+ * that merges sorted files in passes (lib/task.c).
  */
 #include "helpers.h"
 
-#include "../worker/task.h"
+#include "task.h"
 #include "merge.h"
 #include "util.h"
 

@@ -30,7 +30,7 @@ BUILD=${BUILD:-build}
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-3}
 LAT_RUNS=${BENCH_LATENCY_RUNS:-10}
-# Quern's default --sort-mb (master/cli.c): the runs below use it, the memory
+# Quern's default --sort-mb (master/client/cli.c): the runs below use it, the memory
 # run says so explicitly. The memory bounds are counted from it.
 SORT_MB=64
 # A rare word of gentext's vocabulary (tests/tools/gentext.c: word 49999 of

@@ -18,8 +18,8 @@
  * argv; a refusal always says why, in one line of UTF-8 (the master
  * sends it back in a reply, which must be UTF-8).
  */
-#include "../../master/cli.h"
-#include "../../master/jobspec.h"
+#include "../../master/client/cli.h"
+#include "jobspec.h"
 #include "codec.h"
 #include "elfcheck.h"
 #include "util.h"

@@ -3,7 +3,7 @@
  */
 #include "inline.h"
 
-#include "../master/split.h"
+#include "split.h"
 #include "task.h"
 #include "util.h"
 

@@ -8,7 +8,7 @@
 #include "client.h"
 #include "cluster.h"
 #include "codec.h"
-#include "../worker/inline.h"
+#include "inline.h"
 #include "curve.h"
 #include "dataset.h"
 #include "elfcheck.h"
