@@ -392,6 +392,36 @@ void *qn_realloc(void *p, size_t n)
     return q;
 }
 
+void *qn_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    size_t n = *cap < 8 ? 8 : *cap;
+    while (n < need)
+        n *= 2;
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        fprintf(stderr, "quern: out of memory growing to %zu x %zu bytes\n",
+                n, size);
+        abort();
+    }
+    p = qn_realloc(p, bytes);
+    *cap = n;
+    return p;
+}
+
+int qn_strv_remove(char **v, size_t *n, const char *s)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(v[i], s) == 0) {
+            free(v[i]);
+            v[i] = v[--*n];
+            return 1;
+        }
+    }
+    return 0;
+}
+
 char *qn_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;

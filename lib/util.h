@@ -148,6 +148,25 @@ void *qn_calloc(size_t n, size_t size);
 void *qn_realloc(void *p, size_t n);
 
 /*
+ * Room for at least need elements of size bytes in the array p, whose
+ * capacity (in elements) is *cap: p itself when it has room, or p moved
+ * to a block at least twice as large (new elements are not zeroed).
+ * Aborts like qn_realloc when memory runs out. Use it through QN_GROW.
+ */
+void *qn_grow(void *p, size_t *cap, size_t need, size_t size);
+
+/* Make the array p (capacity field cap, a size_t) hold at least need
+ * elements: QN_GROW(j->counters, j->cap_counters, j->ncounters + 1). */
+#define QN_GROW(p, cap, need) ((p) = qn_grow((p), &(cap), (need), sizeof *(p)))
+
+/*
+ * Remove the first string equal to s from the array v of *n strings,
+ * freeing it and moving the last one into its place (order is not kept).
+ * Returns 1 if one was removed, 0 if none was equal.
+ */
+int qn_strv_remove(char **v, size_t *n, const char *s);
+
+/*
  * Make dir ready for a job's output: create it when missing, accept it
  * when it is an empty folder. Returns 0, or -1 with a message in err (a
  * file, a committed job's output, a folder with other things in it).

@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,26 @@ static inline int qn_test_stderr_to(const char *path)
     dup2(fd, 2);
     close(fd);
     return saved;
+}
+
+/* A deterministic pseudo-random generator (xorshift64) for test data:
+ * the same state gives the same sequence on every machine. state must
+ * not be 0. */
+static inline uint64_t qn_test_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+/* dir/name into out, failing the test if it does not fit. */
+static inline void qn_test_join(char *out, size_t cap, const char *dir,
+                                const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    cr_assert(n > 0 && (size_t)n < cap, "path too long");
 }
 
 static inline void qn_test_stderr_back(int saved)

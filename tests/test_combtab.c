@@ -35,15 +35,6 @@ static int s_add_str(qn_combtab *ct, unsigned part, const char *key,
     return s_add(ct, part, key, strlen(key), val, strlen(val));
 }
 
-static uint64_t s_rand(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 /* The default key order, written here independently of qn_key_cmp:
  * bytewise unsigned, the shorter key first when one is a prefix. */
 static int s_ref_cmp(const void *a, size_t alen, const void *b, size_t blen)
@@ -554,14 +545,14 @@ Test(combtab, combined_values_keep_insertion_order_across_runs)
     size_t adds = 0;
     char v[32];
     for (size_t j = 0; j < 4000; j++) {
-        size_t k = (size_t)(s_rand(&rs) % 2);
+        size_t k = (size_t)(qn_test_rand(&rs) % 2);
         size_t n, vl;
         if (j % 5 == 0) {
             vl = (size_t)snprintf(v, sizeof v, "%09zu,", j); /* long */
-            n = 1 + (size_t)(s_rand(&rs) % 2);
+            n = 1 + (size_t)(qn_test_rand(&rs) % 2);
         } else {
             vl = (size_t)snprintf(v, sizeof v, "%zu,", j % 1000);
-            n = 1 + (size_t)(s_rand(&rs) % 6);
+            n = 1 + (size_t)(qn_test_rand(&rs) % 6);
         }
         for (size_t i = 0; i < n; i++) {
             size_t calls = c.calls;
@@ -613,7 +604,7 @@ static void s_zipf_init(s_zipf *z, size_t n)
 
 static size_t s_zipf_draw(const s_zipf *z, uint64_t *rs)
 {
-    double u = (double)(s_rand(rs) >> 11) / 9007199254740992.0;
+    double u = (double)(qn_test_rand(rs) >> 11) / 9007199254740992.0;
     u *= z->cum[z->n - 1];
     size_t lo = 0, hi = z->n - 1;
     while (lo < hi) {
@@ -662,8 +653,8 @@ Test(combtab, summing_combiner_keeps_true_counts)
         size_t r = s_zipf_draw(&z, &rs);
         size_t kl = s_word(key, sizeof key, r, 0);
         /* Mostly 1 to 3, sometimes a larger count. */
-        unsigned val = i % 10 == 0 ? 1 + (unsigned)(s_rand(&rs) % 999)
-                                   : 1 + (unsigned)(s_rand(&rs) % 3);
+        unsigned val = i % 10 == 0 ? 1 + (unsigned)(qn_test_rand(&rs) % 999)
+                                   : 1 + (unsigned)(qn_test_rand(&rs) % 3);
         int vl = snprintf(v, sizeof v, "%u", val);
         if (!truth[r])
             distinct++;
@@ -726,14 +717,14 @@ Test(combtab, run_flushed_into_a_full_block_is_combined_with_true_sums)
     uint64_t rs = 4242;
     char v[16];
     for (size_t j = 0; j < NRUNS; j++) {
-        size_t k = (size_t)(s_rand(&rs) % 2), n, vl;
-        unsigned val = 1 + (unsigned)(s_rand(&rs) % 9);
-        if (s_rand(&rs) % 16 == 0) {
+        size_t k = (size_t)(qn_test_rand(&rs) % 2), n, vl;
+        unsigned val = 1 + (unsigned)(qn_test_rand(&rs) % 9);
+        if (qn_test_rand(&rs) % 16 == 0) {
             vl = (size_t)snprintf(v, sizeof v, "%012u", val);
             n = 1;
         } else {
             vl = (size_t)snprintf(v, sizeof v, "%u", val);
-            n = 1 + (size_t)(s_rand(&rs) % 40);
+            n = 1 + (size_t)(qn_test_rand(&rs) % 40);
         }
         for (size_t i = 0; i < n; i++) {
             unsigned long long before = truth[k];
@@ -879,7 +870,7 @@ static void s_check_order(qn_cmp_fn cmp, qn_cmp_fn ref)
     }
     uint64_t rs = 12345;
     for (size_t i = NADD - 1; i > 0; i--) {
-        size_t j = (size_t)(s_rand(&rs) % (i + 1));
+        size_t j = (size_t)(qn_test_rand(&rs) % (i + 1));
         s_pk t = adds[i];
         adds[i] = adds[j];
         adds[j] = t;
@@ -1015,12 +1006,12 @@ static size_t s_spill_run(qn_combtab_fn fn, size_t pad, int push, int mode,
     for (size_t i = 0; i < NADDS; i++) {
         size_t r = s_zipf_draw(&z, &rs);
         size_t kl = s_word(key, sizeof key, r, pad);
-        unsigned val = 1 + (unsigned)(s_rand(&rs) % 9);
+        unsigned val = 1 + (unsigned)(qn_test_rand(&rs) % 9);
         int vl;
         if (mode == S_VARIED) {
             vl = snprintf(v, sizeof v, "%u", val);
         } else {
-            unsigned u = (unsigned)(s_rand(&rs) % 32);
+            unsigned u = (unsigned)(qn_test_rand(&rs) % 32);
             if (u == 0)
                 vl = snprintf(v, sizeof v, "%012u", val);
             else if (u < 5)
@@ -1265,7 +1256,7 @@ Test(combtab, pushed_values_keep_their_order_across_spills)
         }
         s_push_or_take(ct, 0, "hot", 3, v, vl, &next, &spills);
         int kl = snprintf(key, sizeof key, "noise-%u",
-                          (unsigned)(s_rand(&rs) % 5000));
+                          (unsigned)(qn_test_rand(&rs) % 5000));
         s_push_or_take(ct, (unsigned)(i % 3), key, (size_t)kl, "1", 1, &next,
                        &spills);
     }

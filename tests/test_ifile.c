@@ -51,22 +51,6 @@ static uint64_t s_raw_size(size_t klen, size_t vlen)
     return qn_varint_put(tmp, klen) + qn_varint_put(tmp, vlen) + klen + vlen;
 }
 
-/* A deterministic pseudo-random generator (xorshift64). */
-static uint64_t s_rand(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
-static void s_join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    cr_assert(n > 0 && (size_t)n < cap, "path too long");
-}
-
 static uint64_t s_file_size(const char *path)
 {
     struct stat st;
@@ -168,9 +152,9 @@ static s_rec *s_make_recs(size_t n, unsigned part, uint64_t seed)
     uint64_t st = seed;
     for (size_t i = 0; i < n; i++) {
         int kl = snprintf(key, sizeof key, "key-%06zu", i);
-        size_t vl = s_rand(&st) % sizeof val;
+        size_t vl = qn_test_rand(&st) % sizeof val;
         for (size_t j = 0; j < vl; j++)
-            val[j] = (char)('a' + (s_rand(&st) % 26));
+            val[j] = (char)('a' + (qn_test_rand(&st) % 26));
         recs[i] = s_rec_make(part, key, (size_t)kl, val, vl);
     }
     return recs;
@@ -182,7 +166,7 @@ Test(ifile, blockstream_round_trips_empty_keys_and_values)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     s_rec recs[] = {
         {0, "", "", 0, 0},  {0, "k", "", 1, 0},
         {0, "", "v", 0, 1}, {0, "a\0b", "\0\0\0", 3, 3},
@@ -208,7 +192,7 @@ Test(ifile, blockstream_of_nothing_is_empty)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     qn_range t = s_write_stream(path, 1, NULL, 0, 0);
     cr_assert_eq(t.length, 0);
     cr_assert_eq(t.records, 0);
@@ -223,12 +207,12 @@ Test(ifile, blockstream_round_trips_record_larger_than_block_target)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     size_t big = 3 * QN_BLOCK_TARGET + 17;
     char *v = malloc(big);
     uint64_t st = 42;
     for (size_t i = 0; i < big; i++)
-        v[i] = (char)(i % 7 ? 'x' : (char)s_rand(&st));
+        v[i] = (char)(i % 7 ? 'x' : (char)qn_test_rand(&st));
     s_rec recs[] = {
         {0, "before", "small", 6, 5},
         {0, "big", v, 3, big},
@@ -249,7 +233,7 @@ Test(ifile, blockstream_round_trips_many_records_over_many_blocks)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     size_t n = 20000;
     s_rec *recs = s_make_recs(n, 0, 7);
     uint64_t raw = 0;
@@ -291,12 +275,12 @@ Test(ifile, blockstream_round_trips_largest_incompressible_record)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     size_t big = QN_RECORD_MAX - 1;
     char *v = malloc(big);
     uint64_t st = 99;
     for (size_t i = 0; i + 8 <= big; i += 8) {
-        uint64_t x = s_rand(&st);
+        uint64_t x = qn_test_rand(&st);
         memcpy(v + i, &x, 8);
     }
     s_rec recs[] = {{0, "k", v, 1, big}};
@@ -362,7 +346,7 @@ Test(ifile, blockwriter_starts_at_the_current_offset)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     cr_assert_geq(fd, 0);
     cr_assert_eq(qn_write_all(fd, "HEADER-BYTES", 12), 0);
@@ -455,7 +439,7 @@ Test(ifile, detects_corrupt_block)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     s_rec *recs;
     uint64_t off[16];
     qn_range t;
@@ -496,7 +480,7 @@ Test(ifile, detects_range_truncated_mid_block)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     s_rec *recs;
     uint64_t off[16];
     qn_range t;
@@ -579,7 +563,7 @@ Test(ifile, detects_bad_records_inside_a_valid_block)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256];
-    s_join(path, sizeof path, tmp, "crafted");
+    qn_test_join(path, sizeof path, tmp, "crafted");
     size_t got;
 
     /* Sanity: a well-formed crafted block reads. */
@@ -648,7 +632,7 @@ Test(ifile, block_scan_accepts_a_complete_stream)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256] = "";
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     s_rec *recs;
     uint64_t off[16];
     qn_range t;
@@ -672,7 +656,7 @@ Test(ifile, block_scan_stops_before_a_partial_block)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256] = "";
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     s_rec *recs;
     uint64_t off[16];
     qn_range t;
@@ -710,7 +694,7 @@ Test(ifile, block_scan_rejects_a_corrupt_block)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "stream");
+    qn_test_join(path, sizeof path, tmp, "stream");
     s_rec *recs;
     uint64_t off[16];
     qn_range t;
@@ -772,9 +756,9 @@ static s_rec *s_part_recs(const size_t *counts, unsigned nparts, size_t *n)
     for (unsigned p = 0; p < nparts; p++) {
         for (size_t j = 0; j < counts[p]; j++) {
             int kl = snprintf(key, sizeof key, "p%u-%07zu", p, j);
-            size_t vl = s_rand(&st) % sizeof val;
+            size_t vl = qn_test_rand(&st) % sizeof val;
             for (size_t b = 0; b < vl; b++)
-                val[b] = (char)s_rand(&st);
+                val[b] = (char)qn_test_rand(&st);
             recs[i++] = s_rec_make(p, key, (size_t)kl, val, vl);
         }
     }
@@ -786,7 +770,7 @@ Test(ifile, ifile_round_trips_partitions_including_empty_ones)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256] = "";
-    s_join(path, sizeof path, tmp, "map-0.ifile");
+    qn_test_join(path, sizeof path, tmp, "map-0.ifile");
     const size_t counts[] = {0, 3, 0, 5000, 1, 0, 0, 2};
     const unsigned nparts = QN_ARRAY_LEN(counts);
     size_t n;
@@ -863,7 +847,7 @@ Test(ifile, ifile_with_no_records_has_empty_partitions)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256] = "";
-    s_join(path, sizeof path, tmp, "empty.ifile");
+    qn_test_join(path, sizeof path, tmp, "empty.ifile");
     qn_codec *c = qn_codec_new(QN_CODEC_ZLIB, 1);
     qn_ifile_writer *w = qn_ifile_writer_new(path, 3, c, err, sizeof err);
     cr_assert_not_null(w, "%s", err);
@@ -889,7 +873,7 @@ Test(ifile, ifile_writer_refuses_partitions_out_of_order)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256] = "";
-    s_join(path, sizeof path, tmp, "order.ifile");
+    qn_test_join(path, sizeof path, tmp, "order.ifile");
     qn_codec *c = qn_codec_new(QN_CODEC_ZLIB, 1);
     qn_ifile_writer *w = qn_ifile_writer_new(path, 4, c, err, sizeof err);
     cr_assert_not_null(w, "%s", err);
@@ -912,10 +896,10 @@ Test(ifile, ifile_writer_new_reports_bad_arguments)
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256] = "";
     qn_codec *c = qn_codec_new(QN_CODEC_ZLIB, 1);
-    s_join(path, sizeof path, tmp, "zero.ifile");
+    qn_test_join(path, sizeof path, tmp, "zero.ifile");
     cr_assert_null(qn_ifile_writer_new(path, 0, c, err, sizeof err));
     cr_assert(strstr(err, path), "%s", err);
-    s_join(path, sizeof path, tmp, "missing/dir.ifile");
+    qn_test_join(path, sizeof path, tmp, "missing/dir.ifile");
     err[0] = '\0';
     cr_assert_null(qn_ifile_writer_new(path, 2, c, err, sizeof err));
     cr_assert(strstr(err, path), "%s", err);
@@ -943,7 +927,7 @@ Test(ifile, open_rejects_a_truncated_file_naming_it)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256];
-    s_join(path, sizeof path, tmp, "cut.ifile");
+    qn_test_join(path, sizeof path, tmp, "cut.ifile");
     uint64_t size = s_small_ifile(path);
     const uint64_t cuts[] = {size - 1,  size - 16, size - 32, size - 33,
                              size - 64, 31,        1,         0};
@@ -957,7 +941,7 @@ Test(ifile, open_rejects_a_truncated_file_naming_it)
         cr_assert(strstr(err, path), "error does not name the file: %s", err);
     }
     /* A missing file. */
-    s_join(path, sizeof path, tmp, "missing.ifile");
+    qn_test_join(path, sizeof path, tmp, "missing.ifile");
     cr_assert_null(qn_ifile_open(path, err, sizeof err));
     cr_assert(strstr(err, path), "%s", err);
     cr_assert_eq(qn_rmtree(tmp), 0);
@@ -968,7 +952,7 @@ Test(ifile, open_rejects_a_damaged_index_or_footer)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256];
-    s_join(path, sizeof path, tmp, "bad.ifile");
+    qn_test_join(path, sizeof path, tmp, "bad.ifile");
     uint64_t size = s_small_ifile(path);
     uint64_t index = size - 32 - 2 * 32;
     /* Each byte of the index and footer (except unused zero padding that
@@ -1005,7 +989,7 @@ Test(ifile, detects_corrupt_block_in_an_ifile_partition)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], err[256] = "";
-    s_join(path, sizeof path, tmp, "map.ifile");
+    qn_test_join(path, sizeof path, tmp, "map.ifile");
     s_small_ifile(path);
     qn_ifile *f = qn_ifile_open(path, err, sizeof err);
     cr_assert_not_null(f, "%s", err);

@@ -27,21 +27,6 @@ typedef struct {
     size_t seq; /* insertion order */
 } s_rec;
 
-static uint64_t s_rand(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
-static void s_join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    cr_assert(n > 0 && (size_t)n < cap, "path too long");
-}
-
 static s_rec s_rec_of(const char *key, const char *val)
 {
     s_rec r = {0};
@@ -126,7 +111,7 @@ Test(merge, merges_sorted_streams_into_one_order)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "sources");
+    qn_test_join(path, sizeof path, tmp, "sources");
     enum { NSRC = 5, PER = 400 };
     s_rec *srcs[NSRC];
     size_t counts[NSRC];
@@ -142,7 +127,7 @@ Test(merge, merges_sorted_streams_into_one_order)
             char key[24], val[48];
             snprintf(key, sizeof key, "key%08zu", i * NSRC + s);
             snprintf(val, sizeof val, "src%zu-%zu-%llu", s, i,
-                     (unsigned long long)(s_rand(&st) % 1000));
+                     (unsigned long long)(qn_test_rand(&st) % 1000));
             srcs[s][i] = s_rec_of(key, val);
         }
     }
@@ -177,7 +162,7 @@ Test(merge, ties_come_out_in_source_order)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "sources");
+    qn_test_join(path, sizeof path, tmp, "sources");
     /* Every source has the same keys, some twice; values say where they
      * came from. */
     static const char *const keys[] = {"a", "a", "b", "c", "c", "c", "d"};
@@ -226,7 +211,7 @@ Test(merge, peek_without_pop_returns_the_same_record)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "sources");
+    qn_test_join(path, sizeof path, tmp, "sources");
     s_rec a[] = {s_rec_of("a", "1"), s_rec_of("c", "3")};
     s_rec b[] = {s_rec_of("b", "2")};
     s_rec *srcs[] = {a, b};
@@ -273,7 +258,7 @@ Test(merge, merge_of_nothing_is_empty)
     /* Sources that are all empty ranges. */
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "empty");
+    qn_test_join(path, sizeof path, tmp, "empty");
     size_t counts[3] = {0, 0, 0};
     s_rec *srcs[3] = {NULL, NULL, NULL};
     qn_range ranges[3];
@@ -299,7 +284,7 @@ Test(merge, merges_with_a_custom_compare)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "sources");
+    qn_test_join(path, sizeof path, tmp, "sources");
     /* Sorted in reverse byte order; "b" ties between the sources. */
     s_rec a[] = {s_rec_of("z", "a1"), s_rec_of("m", "a2"), s_rec_of("b", "a3"),
                  s_rec_of("", "a4")};
@@ -327,7 +312,7 @@ Test(merge, reports_a_corrupt_source)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "sources");
+    qn_test_join(path, sizeof path, tmp, "sources");
     enum { PER = 3000 };
     s_rec *srcs[2];
     size_t counts[2] = {PER, PER};
@@ -338,7 +323,7 @@ Test(merge, reports_a_corrupt_source)
             char key[24], val[48];
             snprintf(key, sizeof key, "k%06zu-%zu", i, s);
             for (size_t j = 0; j < 40; j++)
-                val[j] = (char)('a' + s_rand(&st) % 26);
+                val[j] = (char)('a' + qn_test_rand(&st) % 26);
             val[40] = '\0';
             srcs[s][i] = s_rec_of(key, val);
         }
@@ -437,7 +422,7 @@ Test(merge, says_which_source_failed)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "sources");
+    qn_test_join(path, sizeof path, tmp, "sources");
     enum { NSRC = 3, PER = 3000, BAD = 1 };
     s_rec *srcs[NSRC];
     size_t counts[NSRC] = {PER, PER, PER};
@@ -448,7 +433,7 @@ Test(merge, says_which_source_failed)
             char key[24], val[48];
             snprintf(key, sizeof key, "k%06zu-%zu", i, s);
             for (size_t j = 0; j < 40; j++)
-                val[j] = (char)('a' + s_rand(&st) % 26);
+                val[j] = (char)('a' + qn_test_rand(&st) % 26);
             val[40] = '\0';
             srcs[s][i] = s_rec_of(key, val);
         }
@@ -540,7 +525,7 @@ static void s_spill(s_spills *sp, qn_sortbuf *sb)
 {
     char name[64], path[4096], err[256] = "";
     snprintf(name, sizeof name, "spill-%04zu.ifile", sp->nruns);
-    s_join(path, sizeof path, sp->tmp, name);
+    qn_test_join(path, sizeof path, sp->tmp, name);
     qn_sortbuf_sort(sb);
     qn_ifile_writer *w =
         qn_ifile_writer_new(path, NPARTS, sp->codec, err, sizeof err);
@@ -572,7 +557,7 @@ static char *s_merge_runs(s_spills *sp, char **runs, size_t n,
                           const char *outname)
 {
     char path[4096], err[256] = "";
-    s_join(path, sizeof path, sp->tmp, outname);
+    qn_test_join(path, sizeof path, sp->tmp, outname);
     qn_ifile **files = calloc(n, sizeof *files);
     for (size_t i = 0; i < n; i++) {
         files[i] = qn_ifile_open(runs[i], err, sizeof err);
@@ -691,13 +676,13 @@ Test(merge, sort_spill_and_merge_with_a_buffer_of_a_few_kib)
     uint64_t st = 20240601;
     for (size_t i = 0; i < NRECS; i++) {
         s_rec *r = &recs[i];
-        unsigned long word = (unsigned long)(s_rand(&st) % 500);
-        size_t pad = s_rand(&st) % 6;
+        unsigned long word = (unsigned long)(qn_test_rand(&st) % 500);
+        size_t pad = qn_test_rand(&st) % 6;
         r->klen = (size_t)snprintf(r->key, sizeof r->key, "w%lu%.*s", word,
                                    (int)pad, "~~~~~~");
-        if (s_rand(&st) % 50 == 0)
+        if (qn_test_rand(&st) % 50 == 0)
             r->klen = 0; /* the empty key too */
-        size_t vpad = s_rand(&st) % 30;
+        size_t vpad = qn_test_rand(&st) % 30;
         r->vlen =
             (size_t)snprintf(r->val, sizeof r->val, "%zu:%.*s", i, (int)vpad,
                              "................................");

@@ -87,15 +87,6 @@ static void s_check_sort(qn_sortbuf *sb, s_rec *recs, size_t n, qn_cmp_fn cmp)
     cr_assert_eq(qn_sortbuf_count(sb), n);
 }
 
-static uint64_t s_rand(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 /*
  * Keys that probe the 8-byte prefix shortcut of the default order: keys
  * that are prefixes of each other, NUL bytes (which equal the prefix's
@@ -135,8 +126,8 @@ Test(sortbuf, sorts_by_partition_then_key_then_insertion_order)
     s_rec *recs = calloc(n, sizeof *recs);
     uint64_t st = 1;
     for (size_t i = 0; i < n; i++) {
-        size_t k = s_rand(&st) % QN_ARRAY_LEN(s_keys);
-        recs[i].part = (unsigned)(s_rand(&st) % 4);
+        size_t k = qn_test_rand(&st) % QN_ARRAY_LEN(s_keys);
+        recs[i].part = (unsigned)(qn_test_rand(&st) % 4);
         recs[i].key = s_keys[k].s;
         recs[i].klen = s_keys[k].len;
         recs[i].vlen =
@@ -182,8 +173,8 @@ Test(sortbuf, sorts_long_keys_sharing_a_prefix)
     s_rec *recs = calloc(total, sizeof *recs);
     uint64_t st = 8;
     for (size_t i = 0; i < total; i++) {
-        size_t k = s_rand(&st) % n;
-        recs[i].part = (unsigned)(s_rand(&st) % 2);
+        size_t k = qn_test_rand(&st) % n;
+        recs[i].part = (unsigned)(qn_test_rand(&st) % 2);
         recs[i].key = keys[k];
         recs[i].klen = lens[k / 2];
         recs[i].vlen =
@@ -260,12 +251,12 @@ Test(sortbuf, sorts_with_a_custom_compare)
     uint64_t st = 99;
     for (size_t i = 0; i < n; i++) {
         /* "7" and "007" are equal in this order: insertion order decides. */
-        unsigned long v = s_rand(&st) % 300;
-        int zeros = (int)(s_rand(&st) % 3);
+        unsigned long v = qn_test_rand(&st) % 300;
+        int zeros = (int)(qn_test_rand(&st) % 3);
         recs[i].klen =
             (size_t)snprintf(keys[i], sizeof keys[i], "%0*lu", zeros + 1, v);
         recs[i].key = keys[i];
-        recs[i].part = (unsigned)(s_rand(&st) % 3);
+        recs[i].part = (unsigned)(qn_test_rand(&st) % 3);
         recs[i].vlen =
             (size_t)snprintf(recs[i].val, sizeof recs[i].val, "%zu", i);
     }
@@ -374,7 +365,7 @@ static unsigned s_some_part(uint64_t *st)
     static const unsigned parts[] = {0,       1,       2,       255,
                                      256,     0x1ff,   0xffff,  0x10000,
                                      0x10001, 0x8ff00, 0xffffe, 0xfffff};
-    return parts[s_rand(st) % QN_ARRAY_LEN(parts)];
+    return parts[qn_test_rand(st) % QN_ARRAY_LEN(parts)];
 }
 
 static void s_fill_random(uint64_t *st, size_t i, unsigned *part,
@@ -382,9 +373,9 @@ static void s_fill_random(uint64_t *st, size_t i, unsigned *part,
 {
     (void)i;
     *part = s_some_part(st);
-    *klen = s_rand(st) % 21;
+    *klen = qn_test_rand(st) % 21;
     for (size_t b = 0; b < *klen; b++)
-        key[b] = (unsigned char)s_rand(st);
+        key[b] = (unsigned char)qn_test_rand(st);
 }
 
 Test(sortbuf, radix_sorts_random_keys_of_random_lengths)
@@ -428,11 +419,11 @@ static void s_fill_zipf(uint64_t *st, size_t i, unsigned *part,
         {"z", 1},
         {"zz", 2},
     };
-    size_t r = s_rand(st) % QN_ARRAY_LEN(words);
-    r = s_rand(st) % (r + 1); /* skewed to the first words */
+    size_t r = qn_test_rand(st) % QN_ARRAY_LEN(words);
+    r = qn_test_rand(st) % (r + 1); /* skewed to the first words */
     memcpy(key, words[r].s, words[r].len);
     *klen = words[r].len;
-    *part = (unsigned)(s_rand(st) % 3) * 0x10101u;
+    *part = (unsigned)(qn_test_rand(st) % 3) * 0x10101u;
 }
 
 Test(sortbuf, radix_keeps_insertion_order_of_frequent_keys)
@@ -453,17 +444,17 @@ static void s_fill_shared_prefix(uint64_t *st, size_t i, unsigned *part,
     (void)i;
     static const unsigned char common[] = "0123456789abcdef";
     static const unsigned char tail[] = {0, 'a', 0xff};
-    size_t len = 8 + s_rand(st) % 9;
-    size_t extra = s_rand(st) % 4;
-    if (s_rand(st) % 16 == 0)
-        len = s_rand(st) % 9; /* a short key: a prefix of the others */
+    size_t len = 8 + qn_test_rand(st) % 9;
+    size_t extra = qn_test_rand(st) % 4;
+    if (qn_test_rand(st) % 16 == 0)
+        len = qn_test_rand(st) % 9; /* a short key: a prefix of the others */
     memcpy(key, common, len);
     for (size_t b = 0; b < extra; b++)
-        key[len + b] = tail[s_rand(st) % 3];
+        key[len + b] = tail[qn_test_rand(st) % 3];
     *klen = len + extra;
-    if (*klen <= 8 && s_rand(st) % 2)
+    if (*klen <= 8 && qn_test_rand(st) % 2)
         memset(key + len, 0, *klen - len);
-    *part = (unsigned)(s_rand(st) % 2);
+    *part = (unsigned)(qn_test_rand(st) % 2);
 }
 
 Test(sortbuf, radix_sorts_keys_sharing_long_prefixes)
@@ -495,7 +486,7 @@ static void s_fill_tera(uint64_t *st, size_t i, unsigned *part,
 {
     (void)i;
     for (size_t b = 0; b < 100; b++)
-        key[b] = (unsigned char)s_rand(st);
+        key[b] = (unsigned char)qn_test_rand(st);
     *klen = 100;
     *part = key[0] / 64u;
 }
@@ -516,9 +507,9 @@ static void s_fill_user(uint64_t *st, size_t i, unsigned *part,
 {
     (void)i;
     *part = s_some_part(st);
-    *klen = s_rand(st) % 13;
+    *klen = qn_test_rand(st) % 13;
     for (size_t b = 0; b < *klen; b++)
-        key[b] = (unsigned char)("ab\0\xff"[s_rand(st) % 4]);
+        key[b] = (unsigned char)("ab\0\xff"[qn_test_rand(st) % 4]);
     /* One partition holds a single key, so comparisons find all equal. */
     if (*part == 0xffff) {
         *klen = 4;
@@ -685,10 +676,10 @@ Test(sortbuf, buffer_of_4_kib_sorts_each_fill)
             size_t n = 0;
             for (;; n++) {
                 cr_assert_lt(n, QN_ARRAY_LEN(recs));
-                recs[n].part = (unsigned)(s_rand(&st) % 3);
-                recs[n].klen = 1 + s_rand(&st) % 10;
+                recs[n].part = (unsigned)(qn_test_rand(&st) % 3);
+                recs[n].klen = 1 + qn_test_rand(&st) % 10;
                 for (size_t b = 0; b < recs[n].klen; b++)
-                    keys[n][b] = (char)('a' + s_rand(&st) % 3);
+                    keys[n][b] = (char)('a' + qn_test_rand(&st) % 3);
                 recs[n].key = keys[n];
                 recs[n].vlen = (size_t)snprintf(recs[n].val, sizeof recs[n].val,
                                                 "%d/%zu", round, n);

@@ -33,12 +33,6 @@ static void s_touch(const char *path, const char *text)
 }
 
 /* out = dir/name; the test fails if it does not fit. */
-static void s_join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    cr_assert(n > 0 && (size_t)n < cap, "path too long");
-}
-
 /* Reads a whole small file into buf (NUL-terminated); returns its size. */
 static size_t s_slurp(const char *path, char *buf, size_t cap)
 {
@@ -287,14 +281,14 @@ Test(util, mkdirs_creates_every_missing_parent)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], p2[4096];
-    s_join(path, sizeof path, tmp, "a/b/c/d");
+    qn_test_join(path, sizeof path, tmp, "a/b/c/d");
     cr_assert_eq(qn_mkdirs(path, 0755), 0);
     cr_assert(s_is_dir(path));
     /* Again: existing directories are fine, as is a trailing slash. */
     cr_assert_eq(qn_mkdirs(path, 0755), 0);
-    s_join(p2, sizeof p2, tmp, "a/b/e/");
+    qn_test_join(p2, sizeof p2, tmp, "a/b/e/");
     cr_assert_eq(qn_mkdirs(p2, 0755), 0);
-    s_join(p2, sizeof p2, tmp, "a/b/e");
+    qn_test_join(p2, sizeof p2, tmp, "a/b/e");
     cr_assert(s_is_dir(p2));
     cr_assert_eq(qn_rmtree(tmp), 0);
     cr_assert_not(s_exists(tmp));
@@ -305,10 +299,10 @@ Test(util, mkdirs_fails_when_a_file_is_in_the_way)
 {
     char *tmp = qn_test_tmpdir();
     char file[4096], path[4096];
-    s_join(file, sizeof file, tmp, "file");
+    qn_test_join(file, sizeof file, tmp, "file");
     s_touch(file, "x");
     cr_assert_eq(qn_mkdirs(file, 0755), -ENOTDIR);
-    s_join(path, sizeof path, tmp, "file/sub");
+    qn_test_join(path, sizeof path, tmp, "file/sub");
     cr_assert_eq(qn_mkdirs(path, 0755), -ENOTDIR);
     char *too_long = malloc(PATH_MAX + 10);
     memset(too_long, 'a', PATH_MAX + 9);
@@ -323,16 +317,16 @@ Test(util, rmtree_removes_nested_files_and_directories)
 {
     char *tmp = qn_test_tmpdir();
     char root[4096], p[4096];
-    s_join(root, sizeof root, tmp, "root");
-    s_join(p, sizeof p, root, "x/y/z");
+    qn_test_join(root, sizeof root, tmp, "root");
+    qn_test_join(p, sizeof p, root, "x/y/z");
     cr_assert_eq(qn_mkdirs(p, 0755), 0);
-    s_join(p, sizeof p, root, "top.txt");
+    qn_test_join(p, sizeof p, root, "top.txt");
     s_touch(p, "top");
-    s_join(p, sizeof p, root, "x/mid.txt");
+    qn_test_join(p, sizeof p, root, "x/mid.txt");
     s_touch(p, "mid");
-    s_join(p, sizeof p, root, "x/y/z/deep.txt");
+    qn_test_join(p, sizeof p, root, "x/y/z/deep.txt");
     s_touch(p, "deep");
-    s_join(p, sizeof p, root, "x/empty");
+    qn_test_join(p, sizeof p, root, "x/empty");
     cr_assert_eq(qn_mkdirs(p, 0755), 0);
 
     cr_assert_eq(qn_rmtree(root), 0);
@@ -348,10 +342,10 @@ Test(util, rmtree_removes_symlinks_without_following_them)
 {
     char *tmp = qn_test_tmpdir();
     char keep[4096], keepfile[4096], root[4096], link[4096];
-    s_join(keep, sizeof keep, tmp, "keep");
-    s_join(keepfile, sizeof keepfile, tmp, "keep/precious");
-    s_join(root, sizeof root, tmp, "root");
-    s_join(link, sizeof link, tmp, "root/link");
+    qn_test_join(keep, sizeof keep, tmp, "keep");
+    qn_test_join(keepfile, sizeof keepfile, tmp, "keep/precious");
+    qn_test_join(root, sizeof root, tmp, "root");
+    qn_test_join(link, sizeof link, tmp, "root/link");
     cr_assert_eq(qn_mkdirs(keep, 0755), 0);
     s_touch(keepfile, "do not delete");
     cr_assert_eq(qn_mkdirs(root, 0755), 0);
@@ -368,7 +362,7 @@ Test(util, rmtree_removes_a_single_file)
 {
     char *tmp = qn_test_tmpdir();
     char file[4096];
-    s_join(file, sizeof file, tmp, "f");
+    qn_test_join(file, sizeof file, tmp, "f");
     s_touch(file, "x");
     cr_assert_eq(qn_rmtree(file), 0);
     cr_assert_not(s_exists(file));
@@ -382,7 +376,7 @@ Test(util, write_file_atomic_replaces_contents_and_leaves_no_temp)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096], buf[256];
-    s_join(path, sizeof path, tmp, "state.json");
+    qn_test_join(path, sizeof path, tmp, "state.json");
     cr_assert_eq(qn_write_file_atomic(path, "first version", 13), 0);
     cr_assert_eq(s_slurp(path, buf, sizeof buf), 13);
     cr_assert_str_eq(buf, "first version");
@@ -405,7 +399,7 @@ Test(util, write_file_atomic_fails_in_a_missing_folder)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "missing/state.json");
+    qn_test_join(path, sizeof path, tmp, "missing/state.json");
     cr_assert_eq(qn_write_file_atomic(path, "x", 1), -ENOENT);
     cr_assert_not(s_exists(path));
     cr_assert_eq(rmdir(tmp), 0);
@@ -416,7 +410,7 @@ Test(util, pread_all_reads_exactly_and_reports_eof_as_corrupt)
 {
     char *tmp = qn_test_tmpdir();
     char path[4096];
-    s_join(path, sizeof path, tmp, "data");
+    qn_test_join(path, sizeof path, tmp, "data");
     s_touch(path, "0123456789");
     int fd = open(path, O_RDONLY);
     cr_assert_geq(fd, 0);
@@ -469,4 +463,46 @@ Test(util, saturating_add_holds_at_the_limits)
     cr_assert_eq(qn_sat_add(LLONG_MIN, -1), LLONG_MIN);
     cr_assert_eq(qn_sat_add(LLONG_MIN, LLONG_MIN), LLONG_MIN);
     cr_assert_eq(qn_sat_add(LLONG_MAX, LLONG_MIN), -1);
+}
+
+Test(util, grow_keeps_elements_and_doubles_capacity)
+{
+    int *v = NULL;
+    size_t cap = 0, n = 0;
+    for (int i = 0; i < 1000; i++) {
+        size_t before = cap;
+        QN_GROW(v, cap, n + 1);
+        cr_assert_geq(cap, n + 1);
+        /* Growth is geometric: a push moves the array at most log2 times. */
+        if (cap != before)
+            cr_assert(before == 0 ? cap == 8 : cap == 2 * before,
+                      "capacity %zu after %zu", cap, before);
+        v[n++] = i;
+    }
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(v[i], i);
+    cr_assert_eq(cap, 1024);
+    size_t same = cap;
+    QN_GROW(v, cap, 10); /* room enough: nothing changes */
+    cr_assert_eq(cap, same);
+    QN_GROW(v, cap, 5000); /* a jump past twice the capacity */
+    cr_assert_geq(cap, 5000);
+    cr_assert_eq(v[999], 999);
+    free(v);
+}
+
+Test(util, strv_remove_frees_one_and_fills_its_place)
+{
+    char *v[3] = {qn_strdup("a"), qn_strdup("b"), qn_strdup("c")};
+    size_t n = 3;
+    cr_assert_eq(qn_strv_remove(v, &n, "x"), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(qn_strv_remove(v, &n, "a"), 1);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(v[0], "c");
+    cr_assert_str_eq(v[1], "b");
+    cr_assert_eq(qn_strv_remove(v, &n, "b"), 1);
+    cr_assert_eq(qn_strv_remove(v, &n, "c"), 1);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(qn_strv_remove(v, &n, "c"), 0);
 }
