@@ -84,11 +84,14 @@ typedef struct {
 struct qn_sched {
     qn_sched_config cfg;
     s_worker *workers;
-    int nworkers, cap_workers;
+    int nworkers;
+    size_t cap_workers;
     s_job *jobs;
-    int njobs, cap_jobs;
+    int njobs;
+    size_t cap_jobs;
     s_run *runs;
-    unsigned nruns, cap_runs;
+    unsigned nruns;
+    size_t cap_runs;
     qn_action *acts; /* ring of pending actions */
     unsigned acts_head, acts_len, acts_cap;
     int next_worker;    /* round-robin start for ties */
@@ -185,10 +188,7 @@ static void s_act(qn_sched *s, qn_action a)
 static void s_run_add(qn_sched *s, int job, qn_kind kind, unsigned task,
                       unsigned attempt)
 {
-    if (s->nruns == s->cap_runs) {
-        s->cap_runs = s->cap_runs ? s->cap_runs * 2 : 64;
-        s->runs = qn_realloc(s->runs, s->cap_runs * sizeof *s->runs);
-    }
+    QN_GROW(s->runs, s->cap_runs, (size_t)s->nruns + 1);
     s->runs[s->nruns++] = (s_run){job, kind, task, attempt};
 }
 
@@ -865,11 +865,7 @@ static void s_schedule(qn_sched *s, int64_t now)
 int qn_sched_worker_join(qn_sched *s, int64_t now, unsigned slots)
 {
     s->now = now;
-    if (s->nworkers == s->cap_workers) {
-        s->cap_workers = s->cap_workers ? s->cap_workers * 2 : 16;
-        s->workers =
-            qn_realloc(s->workers, (size_t)s->cap_workers * sizeof *s->workers);
-    }
+    QN_GROW(s->workers, s->cap_workers, (size_t)s->nworkers + 1);
     int w = s->nworkers++;
     s->workers[w] = (s_worker){.alive = 1, .slots = slots, .seen = now};
     s->loc_dirty = 1;
@@ -985,10 +981,7 @@ int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
     s->now = now;
     if (nmaps == 0 || nreduce == 0 || max_attempts == 0)
         return -1;
-    if (s->njobs == s->cap_jobs) {
-        s->cap_jobs = s->cap_jobs ? s->cap_jobs * 2 : 8;
-        s->jobs = qn_realloc(s->jobs, (size_t)s->cap_jobs * sizeof *s->jobs);
-    }
+    QN_GROW(s->jobs, s->cap_jobs, (size_t)s->njobs + 1);
     int jx = s->njobs++;
     s_job *j = &s->jobs[jx];
     memset(j, 0, sizeof *j);
@@ -1198,48 +1191,51 @@ unsigned qn_sched_worker_attempts(const qn_sched *s, int worker,
     return n;
 }
 
-int qn_sched_spoiled(qn_sched *s, int64_t now, int job, qn_kind kind,
-                     unsigned task, unsigned attempt)
-{
-    s->now = now;
-    int i;
-    if (!s_current(s, job, kind, task, attempt, &i))
-        return QN_SCHED_STALE;
-    s_attempt_failed(s, job, kind, task, (unsigned)i, 0);
-    s_schedule(s, now);
-    return QN_SCHED_ACCEPTED;
-}
+/* How a running attempt ended without success. */
+typedef enum {
+    S_END_FAILED,   /* its own fault: counts against the task and worker */
+    S_END_SPOILED,  /* no fault of its own: counts as lost */
+    S_END_VANISHED, /* its worker does not have it: lost, and said so */
+} s_end;
 
-int qn_sched_vanished(qn_sched *s, int64_t now, int job, qn_kind kind,
-                      unsigned task, unsigned attempt)
+/* The one way qn_sched_failed, _spoiled and _vanished end an attempt. */
+static int s_attempt_end(qn_sched *s, int64_t now, int job, qn_kind kind,
+                         unsigned task, unsigned attempt, s_end how)
 {
     s->now = now;
     int i;
     s_att *a = s_current(s, job, kind, task, attempt, &i);
     if (!a)
         return QN_SCHED_STALE;
-    s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
-                         .worker = a->worker,
-                         .job = job,
-                         .kind = kind,
-                         .task = task,
-                         .attempt = attempt,
-                         .reason = QN_LOST_VANISHED});
-    s_attempt_failed(s, job, kind, task, (unsigned)i, 0);
+    if (how == S_END_VANISHED)
+        s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
+                             .worker = a->worker,
+                             .job = job,
+                             .kind = kind,
+                             .task = task,
+                             .attempt = attempt,
+                             .reason = QN_LOST_VANISHED});
+    s_attempt_failed(s, job, kind, task, (unsigned)i, how == S_END_FAILED);
     s_schedule(s, now);
     return QN_SCHED_ACCEPTED;
+}
+
+int qn_sched_spoiled(qn_sched *s, int64_t now, int job, qn_kind kind,
+                     unsigned task, unsigned attempt)
+{
+    return s_attempt_end(s, now, job, kind, task, attempt, S_END_SPOILED);
+}
+
+int qn_sched_vanished(qn_sched *s, int64_t now, int job, qn_kind kind,
+                      unsigned task, unsigned attempt)
+{
+    return s_attempt_end(s, now, job, kind, task, attempt, S_END_VANISHED);
 }
 
 int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
                     unsigned task, unsigned attempt)
 {
-    s->now = now;
-    int i;
-    if (!s_current(s, job, kind, task, attempt, &i))
-        return QN_SCHED_STALE;
-    s_attempt_failed(s, job, kind, task, (unsigned)i, 1);
-    s_schedule(s, now);
-    return QN_SCHED_ACCEPTED;
+    return s_attempt_end(s, now, job, kind, task, attempt, S_END_FAILED);
 }
 
 void qn_sched_tick(qn_sched *s, int64_t now)
