@@ -47,6 +47,117 @@ static int s_ms(const char *opt, const char *arg, int *out)
     return 0;
 }
 
+enum {
+    O_LISTEN = 1,
+    O_HB,
+    O_DEAD,
+    O_TIMEOUT,
+    O_LOG,
+    O_READY,
+    O_LOCALITY,
+    O_SHARD_WAIT,
+    O_CURVE_SECRET,
+    O_CURVE_TRUSTED,
+    O_HTTP,
+    O_LATER,
+    O_HELP
+};
+
+static const struct option OPTS[] = {
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"heartbeat-ms", required_argument, NULL, O_HB},
+    {"dead-ms", required_argument, NULL, O_DEAD},
+    {"task-timeout-ms", required_argument, NULL, O_TIMEOUT},
+    {"log-level", required_argument, NULL, O_LOG},
+    {"ready-fd", required_argument, NULL, O_READY},
+    {"http", required_argument, NULL, O_HTTP},
+    {"state-dir", required_argument, NULL, O_LATER},
+    {"locality-wait-ms", required_argument, NULL, O_LOCALITY},
+    {"shard-wait-ms", required_argument, NULL, O_SHARD_WAIT},
+    {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
+    {"curve-trusted", required_argument, NULL, O_CURVE_TRUSTED},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* The config field an option of milliseconds sets, or NULL. */
+static int *s_ms_field(qn_master_config *cfg, int c)
+{
+    switch (c) {
+    case O_HB: return &cfg->heartbeat_ms;
+    case O_DEAD: return &cfg->dead_ms;
+    case O_TIMEOUT: return &cfg->task_timeout_ms;
+    case O_LOCALITY: return &cfg->locality_wait_ms;
+    case O_SHARD_WAIT: return &cfg->shard_wait_ms;
+    default: return NULL;
+    }
+}
+
+/*
+ * Take option c (OPTS[idx]) with its argument arg. Returns -1 to go on,
+ * or the status to exit with (0 after --help, 2 on a bad option).
+ */
+static int s_option(int c, int idx, const char *arg, qn_master_config *cfg,
+                    int *level, char **argv)
+{
+    uint64_t v;
+    int *ms = s_ms_field(cfg, c);
+    if (ms) {
+        char name[40];
+        snprintf(name, sizeof name, "--%s", OPTS[idx].name);
+        return s_ms(name, arg, ms) < 0 ? 2 : -1;
+    }
+    switch (c) {
+    case O_LISTEN: cfg->listen = arg; return -1;
+    case O_CURVE_SECRET: cfg->curve_secret = arg; return -1;
+    case O_HTTP: cfg->http = arg; return -1;
+    case O_CURVE_TRUSTED: cfg->curve_trusted = arg; return -1;
+    case O_LOG:
+        *level = qn_log_parse_level(arg);
+        if (*level >= 0)
+            return -1;
+        fprintf(stderr, "quern-master: --log-level must be error, "
+                        "warn, info or debug\n");
+        return 2;
+    case O_READY:
+        if (qn_parse_uint(arg, 0, 65535, &v) < 0) {
+            fprintf(stderr, "quern-master: bad --ready-fd '%s'\n", arg);
+            return 2;
+        }
+        cfg->ready_fd = (int)v;
+        return -1;
+    case O_LATER:
+        fprintf(stderr,
+                "quern-master: --%s is not supported by this version yet\n",
+                OPTS[idx].name);
+        return 2;
+    case O_HELP: s_usage(stdout); return 0;
+    default:
+        fprintf(stderr, "quern-master: unknown or incomplete option '%s'\n",
+                argv[optind - 1]);
+        s_usage(stderr);
+        return 2;
+    }
+}
+
+/* Options that only make sense together. 0, or 2 with a message. */
+static int s_check(const qn_master_config *cfg)
+{
+    if (!cfg->curve_secret != !cfg->curve_trusted) {
+        fprintf(stderr, "quern-master: --curve-secret and --curve-trusted go "
+                        "together\n");
+        return 2;
+    }
+    if (cfg->dead_ms <= cfg->heartbeat_ms) {
+        fprintf(stderr,
+                "quern-master: --dead-ms (%d) must be longer than "
+                "--heartbeat-ms (%d)\n",
+                cfg->dead_ms, cfg->heartbeat_ms);
+        return 2;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     qn_master_config cfg = {.heartbeat_ms = 1000,
@@ -58,94 +169,12 @@ int main(int argc, char **argv)
                             .http = "127.0.0.1:8080",
                             .ready_fd = -1};
     int level = QN_LOG_INFO;
-    enum {
-        O_LISTEN = 1,
-        O_HB,
-        O_DEAD,
-        O_TIMEOUT,
-        O_LOG,
-        O_READY,
-        O_LOCALITY,
-        O_SHARD_WAIT,
-        O_CURVE_SECRET,
-        O_CURVE_TRUSTED,
-        O_HTTP,
-        O_LATER,
-        O_HELP
-    };
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"heartbeat-ms", required_argument, NULL, O_HB},
-        {"dead-ms", required_argument, NULL, O_DEAD},
-        {"task-timeout-ms", required_argument, NULL, O_TIMEOUT},
-        {"log-level", required_argument, NULL, O_LOG},
-        {"ready-fd", required_argument, NULL, O_READY},
-        {"http", required_argument, NULL, O_HTTP},
-        {"state-dir", required_argument, NULL, O_LATER},
-        {"locality-wait-ms", required_argument, NULL, O_LOCALITY},
-        {"shard-wait-ms", required_argument, NULL, O_SHARD_WAIT},
-        {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
-        {"curve-trusted", required_argument, NULL, O_CURVE_TRUSTED},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-    };
     int c, idx = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        uint64_t v;
-        switch (c) {
-        case O_LISTEN: cfg.listen = optarg; break;
-        case O_HB:
-            if (s_ms("--heartbeat-ms", optarg, &cfg.heartbeat_ms) < 0)
-                return 2;
-            break;
-        case O_DEAD:
-            if (s_ms("--dead-ms", optarg, &cfg.dead_ms) < 0)
-                return 2;
-            break;
-        case O_TIMEOUT:
-            if (s_ms("--task-timeout-ms", optarg, &cfg.task_timeout_ms) < 0)
-                return 2;
-            break;
-        case O_LOCALITY:
-            if (s_ms("--locality-wait-ms", optarg, &cfg.locality_wait_ms) < 0)
-                return 2;
-            break;
-        case O_SHARD_WAIT:
-            if (s_ms("--shard-wait-ms", optarg, &cfg.shard_wait_ms) < 0)
-                return 2;
-            break;
-        case O_CURVE_SECRET: cfg.curve_secret = optarg; break;
-        case O_HTTP: cfg.http = optarg; break;
-        case O_CURVE_TRUSTED: cfg.curve_trusted = optarg; break;
-        case O_LOG:
-            level = qn_log_parse_level(optarg);
-            if (level < 0) {
-                fprintf(stderr, "quern-master: --log-level must be error, "
-                                "warn, info or debug\n");
-                return 2;
-            }
-            break;
-        case O_READY:
-            if (qn_parse_uint(optarg, 0, 65535, &v) < 0) {
-                fprintf(stderr, "quern-master: bad --ready-fd '%s'\n", optarg);
-                return 2;
-            }
-            cfg.ready_fd = (int)v;
-            break;
-        case O_LATER:
-            fprintf(stderr,
-                    "quern-master: --%s is not supported by this "
-                    "version yet\n",
-                    opts[idx].name);
-            return 2;
-        case O_HELP: s_usage(stdout); return 0;
-        default:
-            fprintf(stderr, "quern-master: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            s_usage(stderr);
-            return 2;
-        }
+    while ((c = getopt_long(argc, argv, "", OPTS, &idx)) != -1) {
+        int rc = s_option(c, idx, optarg, &cfg, &level, argv);
+        if (rc >= 0)
+            return rc;
     }
     if (optind < argc) {
         fprintf(stderr, "quern-master: unexpected argument '%s'\n",
@@ -153,18 +182,8 @@ int main(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
-    if (!cfg.curve_secret != !cfg.curve_trusted) {
-        fprintf(stderr, "quern-master: --curve-secret and --curve-trusted go "
-                        "together\n");
+    if (s_check(&cfg))
         return 2;
-    }
-    if (cfg.dead_ms <= cfg.heartbeat_ms) {
-        fprintf(stderr,
-                "quern-master: --dead-ms (%d) must be longer than "
-                "--heartbeat-ms (%d)\n",
-                cfg.dead_ms, cfg.heartbeat_ms);
-        return 2;
-    }
     qn_log_init("quern-master", (enum qn_log_level)level);
     qn_die_with_parent();
     char err[512];
