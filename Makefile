@@ -39,11 +39,12 @@ LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c \
               lib/elfcheck.c lib/split.c lib/jobspec.c lib/deadline.c
-MASTER_SRC := master/sched.c master/catalog.c master/master.c master/http.c \
-              master/job.c master/send.c master/events.c master/workers.c \
-              master/status.c master/datasets.c master/commit.c master/logs.c \
-              master/plugins.c master/actions.c master/from_workers.c \
-              master/from_clients.c master/api.c master/timers.c
+MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
+              master/from_clients.c master/actions.c master/timers.c \
+              master/commit.c master/datasets.c master/logs.c master/status.c \
+              master/api.c master/events.c master/send.c master/job.c \
+              master/workers.c master/evring.c master/plugins.c \
+              master/journal.c master/sched.c master/catalog.c master/http.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
               master/client/dataset.c master/client/inline.c
 WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c

@@ -25,10 +25,7 @@ typedef struct {
 static void s_files_add(s_files *fs, const char *path, const char *name,
                         uint64_t size)
 {
-    if (fs->n == fs->cap) {
-        fs->cap = fs->cap ? fs->cap * 2 : 16;
-        fs->v = qn_realloc(fs->v, fs->cap * sizeof *fs->v);
-    }
+    QN_GROW(fs->v, fs->cap, fs->n + 1);
     fs->v[fs->n++] = (s_file){qn_strdup(path), qn_strdup(name), size};
 }
 
@@ -64,10 +61,7 @@ static int s_add_dir(s_files *fs, const char *given, const char *path,
             rc = -1;
             break;
         }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            names = qn_realloc(names, cap * sizeof *names);
-        }
+        QN_GROW(names, cap, n + 1);
         names[n++] = qn_strdup(e->d_name);
     }
     closedir(d);
@@ -94,12 +88,9 @@ static int s_add_dir(s_files *fs, const char *given, const char *path,
     return rc;
 }
 
-static qn_split *s_new_split(qn_splits *out, size_t *cap)
+qn_split *qn_splits_add(qn_splits *out)
 {
-    if (out->n == *cap) {
-        *cap = *cap ? *cap * 2 : 16;
-        out->splits = qn_realloc(out->splits, *cap * sizeof *out->splits);
-    }
+    QN_GROW(out->splits, out->cap, out->n + 1);
     qn_split *sp = &out->splits[out->n++];
     memset(sp, 0, sizeof *sp);
     return sp;
@@ -108,7 +99,7 @@ static qn_split *s_new_split(qn_splits *out, size_t *cap)
 static void s_add_piece(qn_split *sp, const s_file *f, uint64_t off,
                         uint64_t len)
 {
-    sp->pieces = qn_realloc(sp->pieces, (sp->n + 1) * sizeof *sp->pieces);
+    QN_GROW(sp->pieces, sp->cap, sp->n + 1);
     sp->pieces[sp->n++] = (qn_piece){.path = qn_strdup(f->path),
                                      .name = qn_strdup(f->name),
                                      .offset = off,
@@ -146,7 +137,6 @@ int qn_split_inputs(const char *const *given, const char *const *paths,
     uint64_t size = o->split_size ? o->split_size : 1;
     if (o->align > 1 && size % o->align)
         size += o->align - size % o->align;
-    size_t cap = 0;
     qn_split *group = NULL; /* the split small files are gathered into */
     for (size_t i = 0; i < fs.n && rc == 0; i++) {
         const s_file *f = &fs.v[i];
@@ -165,7 +155,7 @@ int qn_split_inputs(const char *const *given, const char *const *paths,
         out->bytes += f->size;
         if (f->size < size || o->whole) {
             if (!group || group->bytes + f->size > size)
-                group = s_new_split(out, &cap);
+                group = qn_splits_add(out);
             s_add_piece(group, f, 0, f->size);
             continue;
         }
@@ -177,7 +167,7 @@ int qn_split_inputs(const char *const *given, const char *const *paths,
             uint64_t len = size;
             if (f->size - off < size + size / 10)
                 len = f->size - off;
-            s_add_piece(s_new_split(out, &cap), f, off, len);
+            s_add_piece(qn_splits_add(out), f, off, len);
             off += len;
         }
     }

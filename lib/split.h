@@ -27,13 +27,13 @@ typedef struct qn_piece {
 
 typedef struct qn_split {
     qn_piece *pieces;
-    size_t n;
+    size_t n, cap;
     uint64_t bytes; /* sum of the pieces' lengths */
 } qn_split;
 
 typedef struct qn_splits {
     qn_split *splits;
-    size_t n;
+    size_t n, cap;
     uint64_t bytes; /* total input bytes */
     size_t files;   /* input files found */
 } qn_splits;
@@ -55,6 +55,10 @@ typedef struct qn_split_opts {
 int qn_split_inputs(const char *const *given, const char *const *paths,
                     size_t n, const qn_split_opts *o, qn_splits *out, char *err,
                     size_t errcap);
+
+/* A new, empty split at the end of s; the pointer is good until the next
+ * one is added. */
+qn_split *qn_splits_add(qn_splits *s);
 
 /* Free what qn_split_inputs allocated. */
 void qn_splits_release(qn_splits *s);

@@ -189,6 +189,27 @@ void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js)
     ts->output_dir = js->output;
 }
 
+void qn_task_spec_pieces(const qn_split *sp, Quern__InputPiece *pieces,
+                         Quern__InputPiece **ptrs)
+{
+    for (size_t i = 0; i < sp->n; i++) {
+        const qn_piece *pc = &sp->pieces[i];
+        Quern__InputPiece *ip = &pieces[i];
+        quern__input_piece__init(ip);
+        ip->path = pc->path;
+        ip->name = pc->name;
+        ip->offset = pc->offset;
+        ip->length = pc->length;
+        ip->file_size = pc->file_size;
+        if (pc->dataset) {
+            ip->dataset = pc->dataset;
+            ip->shard = pc->shard;
+            ip->crc = pc->crc;
+        }
+        ptrs[i] = ip;
+    }
+}
+
 int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
                    uint32_t *their_version, char *err, size_t errcap)
 {

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "quern.pb-c.h"
+#include "split.h"
 #include "util.h"
 
 /* The protocol version every envelope carries. The tests build a second
@@ -49,6 +50,15 @@ int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
  * kind, index, attempt and own parts are the caller's.
  */
 void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js);
+
+/*
+ * Fill pieces[sp->n], and ptrs[sp->n] pointing at them, with the pieces of
+ * map split sp: path, name and byte range, and a dataset shard's dataset,
+ * index and CRC; strings point into sp. Where a shard is read from (its
+ * sources) is the caller's to add.
+ */
+void qn_task_spec_pieces(const qn_split *sp, Quern__InputPiece *pieces,
+                         Quern__InputPiece **ptrs);
 
 /* Free an envelope from qn_wire_decode; accepts NULL. */
 void qn_wire_free(Quern__Envelope *env);

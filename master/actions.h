@@ -1,18 +1,17 @@
 /*
- * actions.h -- the scheduler's actions, turned into messages and records
+ * actions.h -- the scheduler's actions (sched.h), carried out: an
+ * attempt assigned becomes an AssignTask to its worker and a record in its
+ * job, a cancel a CancelTask, a lost attempt or a dead worker an event, a
+ * done or failed job its end (commit.h).
+ *
+ * Every change the scheduler decides reaches the master's state here.
  */
 #ifndef QN_MACTIONS_H
 #define QN_MACTIONS_H
 
 #include "mstate.h"
 
-void qn_actions_assign(qn_master *m, const qn_action *a);
-
-void qn_actions_cancel(qn_master *m, const qn_action *a);
-
-/* A map's output is gone: take back what its attempt added to counters. */
-void qn_actions_map_rerun(qn_master *m, const qn_action *a);
-
+/* Carry out every action the scheduler has queued, at now. */
 void qn_actions_run(qn_master *m, int64_t now);
 
 #endif

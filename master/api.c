@@ -3,45 +3,22 @@
  */
 #include "api.h"
 
-#include "from_clients.h"
-#include "from_workers.h"
-#include "actions.h"
-#include "plugins.h"
-#include "logs.h"
-#include "commit.h"
-#include "datasets.h"
-#include "status.h"
-#include "workers.h"
-#include "events.h"
+#include "mstate.h"
 #include "send.h"
-#include "job.h"
-#include "catalog.h"
-#include "curve.h"
-#include "droplog.h"
-#include "http.h"
-#include "ifile.h"
-#include "jobspec.h"
-#include "log.h"
-#include "proc.h"
-#include "ratelimit.h"
-#include "sched.h"
-#include "sha256.h"
-#include "split.h"
+#include "status.h"
 #include "statusjson.h"
 #include "util.h"
-#include "wire.h"
-#include <dirent.h>
+
 #include <jansson.h>
-#include <limits.h>
 #include <stdarg.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <zmq.h>
+
+/* The page, compiled in from master/status.html (Makefile). */
+extern const unsigned char qn_status_page[];
+extern const size_t qn_status_page_len;
 
 /* Hand a JSON value to the HTTP server as the reply (steals the ref). */
 static void s_json_reply(qn_http_reply *out, unsigned status, json_t *v)
@@ -64,6 +41,8 @@ static void s_json_reply(qn_http_reply *out, unsigned status, json_t *v)
 }
 
 static void s_json_error(qn_http_reply *out, unsigned status, const char *fmt,
+                         ...) __attribute__((format(printf, 3, 4)));
+static void s_json_error(qn_http_reply *out, unsigned status, const char *fmt,
                          ...)
 {
     char msg[512];
@@ -74,11 +53,11 @@ static void s_json_error(qn_http_reply *out, unsigned status, const char *fmt,
     s_json_reply(out, status, json_pack("{s:s}", "error", msg));
 }
 
-static json_t *s_api_job(qn_master *m, int jx)
+static json_t *s_api_job(qn_master *m, int jx, int64_t now)
 {
     Quern__JobStatus st;
     qn_status_mem mem = {0};
-    qn_status_job(m, jx, &st, &mem);
+    qn_status_job(m, jx, now, &st, &mem);
     json_t *o = qn_json_job(&st);
     qn_status_release(&mem);
     return o;
@@ -91,7 +70,7 @@ static json_t *s_api_job(qn_master *m, int jx)
 static json_t *s_api_tasks(qn_master *m, int jx, const char *states,
                            unsigned long limit, int64_t now)
 {
-    qn_job *j = &m->jobs[jx];
+    qn_job *j = &m->jobs.v[jx];
     json_t *a = json_array();
     unsigned long n = 0;
     for (int k = 0; k < 2; k++) {
@@ -110,80 +89,46 @@ static json_t *s_api_tasks(qn_master *m, int jx, const char *states,
 
 static json_t *s_api_workers(qn_master *m, int64_t now)
 {
-    size_t n = (size_t)m->nworkers;
-    Quern__WorkerInfo *wi = qn_calloc(n + 1, sizeof *wi);
-    Quern__WorkerInfo **wp = qn_calloc(n + 1, sizeof *wp);
-    void *mem = NULL;
-    qn_status_workers(m, now, wi, wp, &mem);
+    qn_workers_view v = {0};
+    qn_status_workers(m, now, &v);
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, qn_json_worker(&wi[i]));
-    free(mem);
-    free(wi);
-    free(wp);
+    for (size_t i = 0; i < v.n; i++)
+        json_array_append_new(a, qn_json_worker(&v.wi[i]));
+    qn_status_workers_release(&v);
     return a;
 }
 
 static json_t *s_api_cluster(qn_master *m, int64_t now)
 {
     unsigned alive, dead, slots, busy, js[4];
-    qn_workers_counts(m, &alive, &dead, &slots, &busy);
-    qn_jobs_by_state(m, js);
+    qn_workers_counts(&m->workers, &alive, &dead, &slots, &busy);
+    qn_jobs_by_state(&m->jobs, js);
     return json_pack(
         "{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
         " s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
         " s:i, s:I, s:I}",
         "version", QN_VERSION, "protocol", QN_PROTOCOL_VERSION, "master",
-        "endpoint", m->endpoint, "http", m->http ? qn_http_url(m->http) : "",
-        "pid", (int)getpid(), "started_at_ms", (json_int_t)m->start_wall,
-        "uptime_ms", (json_int_t)(now - m->start), "now_ms",
-        (json_int_t)qn_wall_ms(), "workers", "alive", alive, "dead", dead,
-        "slots", "total", slots, "busy", busy, "free",
+        "endpoint", m->net.endpoint, "http",
+        m->net.http ? qn_http_url(m->net.http) : "", "pid", (int)getpid(),
+        "started_at_ms", (json_int_t)m->stats.start_wall, "uptime_ms",
+        (json_int_t)(now - m->stats.start), "now_ms",
+        (json_int_t)qn_master_wall(m, now), "workers", "alive", alive, "dead",
+        dead, "slots", "total", slots, "busy", busy, "free",
         slots > busy ? slots - busy : 0, "jobs", "running",
         js[QUERN__JOB_STATE__JOB_RUNNING], "succeeded",
         js[QUERN__JOB_STATE__JOB_SUCCEEDED], "failed",
         js[QUERN__JOB_STATE__JOB_FAILED], "cancelled",
-        js[QUERN__JOB_STATE__JOB_CANCELLED], "datasets", (int)m->cat.n,
-        "messages_dropped", (json_int_t)m->drops.total, "heartbeats_missed",
-        (json_int_t)m->heartbeats_missed);
-}
-
-static json_t *s_api_events(qn_master *m, uint64_t since)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < m->nevents; i++) {
-        const qn_evrec *e = &m->events[(m->event_head + i) % EVENTS_KEPT];
-        if (e->seq <= since)
-            continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
-        json_object_set_new(o, "time_ms", json_integer(e->wall));
-        json_object_set_new(
-            o, "level",
-            json_string(qn_log_level_name((enum qn_log_level)e->level)));
-        json_object_set_new(o, "kind", json_string(e->kind));
-        json_object_set_new(o, "job",
-                            e->job[0] ? json_string(e->job) : json_null());
-        json_object_set_new(o, "task",
-                            e->task[0] ? json_string(e->task) : json_null());
-        json_object_set_new(
-            o, "attempt", e->attempt ? json_integer(e->attempt) : json_null());
-        json_object_set_new(
-            o, "worker", e->worker[0] ? json_string(e->worker) : json_null());
-        json_object_set_new(o, "message", json_string(e->msg));
-        json_array_append_new(a, o);
-    }
-    return a;
+        js[QUERN__JOB_STATE__JOB_CANCELLED], "datasets", (int)m->data.cat.n,
+        "messages_dropped", (json_int_t)m->net.drops.total, "heartbeats_missed",
+        (json_int_t)m->stats.heartbeats_missed);
 }
 
 /* The sum of one counter over every job the master knows. */
 static long long s_counter_sum(qn_master *m, const char *name)
 {
     long long sum = 0;
-    for (int i = 0; i < m->njobs; i++)
-        for (size_t c = 0; c < m->jobs[i].ncounters; c++)
-            if (strcmp(m->jobs[i].counters[c].name, name) == 0)
-                sum = qn_sat_add(sum, m->jobs[i].counters[c].value);
+    for (size_t i = 0; i < m->jobs.n; i++)
+        sum = qn_sat_add(sum, qn_job_counter(&m->jobs.v[i], name));
     return sum;
 }
 
@@ -193,30 +138,30 @@ static void s_metric(qn_buf *b, const char *name, const char *type,
     qn_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
+/* The gauges: workers, slots, jobs and tasks as they are now. */
+static void s_metrics_gauges(qn_master *m, qn_buf *b)
 {
-    qn_buf b = {0};
     unsigned alive, dead, slots, busy, js[4];
-    qn_workers_counts(m, &alive, &dead, &slots, &busy);
-    qn_jobs_by_state(m, js);
-    s_metric(&b, "quern_workers", "gauge", "Workers known to the master.");
-    qn_buf_printf(&b, "quern_workers{state=\"alive\"} %u\n", alive);
-    qn_buf_printf(&b, "quern_workers{state=\"dead\"} %u\n", dead);
-    s_metric(&b, "quern_slots", "gauge", "Task slots of live workers.");
-    qn_buf_printf(&b, "quern_slots{state=\"busy\"} %u\n", busy);
-    qn_buf_printf(&b, "quern_slots{state=\"free\"} %u\n",
+    qn_workers_counts(&m->workers, &alive, &dead, &slots, &busy);
+    qn_jobs_by_state(&m->jobs, js);
+    s_metric(b, "quern_workers", "gauge", "Workers known to the master.");
+    qn_buf_printf(b, "quern_workers{state=\"alive\"} %u\n", alive);
+    qn_buf_printf(b, "quern_workers{state=\"dead\"} %u\n", dead);
+    s_metric(b, "quern_slots", "gauge", "Task slots of live workers.");
+    qn_buf_printf(b, "quern_slots{state=\"busy\"} %u\n", busy);
+    qn_buf_printf(b, "quern_slots{state=\"free\"} %u\n",
                   slots > busy ? slots - busy : 0);
-    s_metric(&b, "quern_jobs", "gauge", "Jobs by state.");
+    s_metric(b, "quern_jobs", "gauge", "Jobs by state.");
     static const char *const jn[] = {"running", "succeeded", "failed",
                                      "cancelled"};
     for (int i = 0; i < 4; i++)
-        qn_buf_printf(&b, "quern_jobs{state=\"%s\"} %u\n", jn[i], js[i]);
+        qn_buf_printf(b, "quern_jobs{state=\"%s\"} %u\n", jn[i], js[i]);
     /* Tasks of running jobs, by phase and state. */
     unsigned t[2][3] = {{0}};
-    for (int i = 0; i < m->njobs; i++) {
-        if (m->jobs[i].state != QUERN__JOB_STATE__JOB_RUNNING)
+    for (size_t i = 0; i < m->jobs.n; i++) {
+        if (m->jobs.v[i].state != QUERN__JOB_STATE__JOB_RUNNING)
             continue;
-        qn_job_info ji = qn_sched_job(m->sched, i);
+        qn_job_info ji = qn_sched_job(m->sched, (int)i);
         t[0][1] += ji.maps_running;
         t[0][2] += ji.maps_done;
         t[0][0] += ji.maps - ji.maps_done - ji.maps_running;
@@ -224,58 +169,71 @@ static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
         t[1][2] += ji.reduces_done;
         t[1][0] += ji.reduces - ji.reduces_done - ji.reduces_running;
     }
-    s_metric(&b, "quern_tasks", "gauge",
+    s_metric(b, "quern_tasks", "gauge",
              "Tasks of running jobs by phase and state.");
     for (int k = 0; k < 2; k++)
         for (unsigned s = 0; s < 3; s++)
-            qn_buf_printf(&b, "quern_tasks{phase=\"%s\",state=\"%s\"} %u\n",
+            qn_buf_printf(b, "quern_tasks{phase=\"%s\",state=\"%s\"} %u\n",
                           k ? "reduce" : "map", qn_task_state_name(s), t[k][s]);
-    s_metric(&b, "quern_attempts_failed_total", "counter",
+}
+
+/* The counters: attempts failed, shuffle bytes, heartbeats missed,
+ * messages dropped. */
+static void s_metrics_totals(qn_master *m, qn_buf *b)
+{
+    s_metric(b, "quern_attempts_failed_total", "counter",
              "Task attempts that failed, by phase and cause (the task's own "
              "failure, or lost with its worker or to a timeout).");
     for (int k = 0; k < 2; k++) {
-        qn_buf_printf(&b,
+        qn_buf_printf(b,
                       "quern_attempts_failed_total{phase=\"%s\",cause=\"task\"}"
                       " %llu\n",
                       k ? "reduce" : "map",
-                      (unsigned long long)m->attempts_failed[k]);
-        qn_buf_printf(&b,
+                      (unsigned long long)m->stats.attempts_failed[k]);
+        qn_buf_printf(b,
                       "quern_attempts_failed_total{phase=\"%s\",cause=\"lost\"}"
                       " %llu\n",
                       k ? "reduce" : "map",
-                      (unsigned long long)m->attempts_lost[k]);
+                      (unsigned long long)m->stats.attempts_lost[k]);
     }
-    s_metric(&b, "quern_shuffle_bytes_total", "counter",
+    s_metric(b, "quern_shuffle_bytes_total", "counter",
              "Map output bytes reducers fetched: raw and as sent.");
-    qn_buf_printf(&b, "quern_shuffle_bytes_total{form=\"raw\"} %lld\n",
+    qn_buf_printf(b, "quern_shuffle_bytes_total{form=\"raw\"} %lld\n",
                   s_counter_sum(m, "shuffle_bytes_raw"));
-    qn_buf_printf(&b, "quern_shuffle_bytes_total{form=\"compressed\"} %lld\n",
+    qn_buf_printf(b, "quern_shuffle_bytes_total{form=\"compressed\"} %lld\n",
                   s_counter_sum(m, "shuffle_bytes_compressed"));
-    s_metric(&b, "quern_heartbeats_missed_total", "counter",
+    s_metric(b, "quern_heartbeats_missed_total", "counter",
              "Heartbeat intervals in which a live worker was not heard.");
-    qn_buf_printf(&b, "quern_heartbeats_missed_total %llu\n",
-                  (unsigned long long)m->heartbeats_missed);
-    s_metric(&b, "quern_messages_dropped_total", "counter",
+    qn_buf_printf(b, "quern_heartbeats_missed_total %llu\n",
+                  (unsigned long long)m->stats.heartbeats_missed);
+    s_metric(b, "quern_messages_dropped_total", "counter",
              "Messages dropped: malformed, of another protocol version, "
              "invalid (ids, indexes, states the master does not know), or "
              "client requests over one address's rate.");
     for (size_t i = 0; i < QN_ARRAY_LEN(qn_drop_reasons); i++)
-        qn_buf_printf(&b, "quern_messages_dropped_total{reason=\"%s\"} %llu\n",
+        qn_buf_printf(b, "quern_messages_dropped_total{reason=\"%s\"} %llu\n",
                       qn_drop_reasons[i],
-                      (unsigned long long)m->drops.by_reason[i]);
+                      (unsigned long long)m->net.drops.by_reason[i]);
     uint64_t sdrop = 0;
-    for (int w = 0; w < m->nworkers; w++)
-        sdrop += m->workers[w].shuffle_dropped;
-    s_metric(&b, "quern_shuffle_requests_dropped_total", "counter",
+    for (int w = 0; w < m->workers.n; w++)
+        sdrop += m->workers.v[w].shuffle_dropped;
+    s_metric(b, "quern_shuffle_requests_dropped_total", "counter",
              "Requests the workers' shuffle servers dropped as malformed, of "
              "another protocol version, or not for them (as the workers last "
              "said).");
-    qn_buf_printf(&b, "quern_shuffle_requests_dropped_total %llu\n",
+    qn_buf_printf(b, "quern_shuffle_requests_dropped_total %llu\n",
                   (unsigned long long)sdrop);
+}
+
+static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
+{
+    qn_buf b = {0};
+    s_metrics_gauges(m, &b);
+    s_metrics_totals(m, &b);
     s_metric(&b, "quern_uptime_seconds", "gauge",
              "Seconds since the master started.");
     qn_buf_printf(&b, "quern_uptime_seconds %.3f\n",
-                  (double)(now - m->start) / 1000);
+                  (double)(now - m->stats.start) / 1000);
     out->status = 200;
     out->type = "text/plain; version=0.0.4; charset=utf-8";
     out->body = b.data ? b.data : qn_strdup("");
@@ -287,7 +245,7 @@ void qn_api_on_http(void *ctx, const qn_http_req *req, qn_http_reply *out)
 {
     qn_master *m = ctx;
     const char *path = qn_http_path(req);
-    int64_t now = qn_now_ms();
+    int64_t now = m->now; /* the loop turn's clock */
     static const char api[] = "/api/v1/";
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         qn_http_text(out, 200, "text/html; charset=utf-8",
@@ -311,12 +269,13 @@ void qn_api_on_http(void *ctx, const qn_http_req *req, qn_http_reply *out)
         s_json_reply(out, 200, s_api_workers(m, now));
     } else if (strcmp(rest, "events") == 0) {
         const char *since = qn_http_query(req, "since");
-        s_json_reply(out, 200,
-                     s_api_events(m, since ? strtoull(since, NULL, 10) : 0));
+        s_json_reply(
+            out, 200,
+            qn_evring_json(&m->events, since ? strtoull(since, NULL, 10) : 0));
     } else if (strcmp(rest, "jobs") == 0) {
         json_t *a = json_array();
-        for (int i = 0; i < m->njobs; i++)
-            json_array_append_new(a, s_api_job(m, i));
+        for (size_t i = 0; i < m->jobs.n; i++)
+            json_array_append_new(a, s_api_job(m, (int)i, now));
         s_json_reply(out, 200, a);
     } else if (strncmp(rest, "jobs/", 5) == 0) {
         char id[64];
@@ -329,11 +288,11 @@ void qn_api_on_http(void *ctx, const qn_http_req *req, qn_http_reply *out)
         memcpy(id, rest + 5, len);
         id[len] = '\0';
         qn_utf8_sanitize(id); /* it goes back in the JSON error */
-        int jx = qn_jobs_find(m, id);
+        int jx = qn_jobs_find(&m->jobs, id);
         if (jx < 0) {
             s_json_error(out, 404, "no job %s", id);
         } else if (!slash) {
-            s_json_reply(out, 200, s_api_job(m, jx));
+            s_json_reply(out, 200, s_api_job(m, jx, now));
         } else if (strcmp(slash, "/tasks") == 0) {
             const char *lim = qn_http_query(req, "limit");
             s_json_reply(out, 200,

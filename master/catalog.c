@@ -26,7 +26,7 @@ void qn_catalog_release(qn_catalog *c)
         s_dataset_free(&c->ds[i]);
     free(c->ds);
     c->ds = NULL;
-    c->n = 0;
+    c->n = c->cap = 0;
 }
 
 qn_dataset *qn_catalog_get(qn_catalog *c, const char *name)
@@ -39,7 +39,7 @@ qn_dataset *qn_catalog_get(qn_catalog *c, const char *name)
 
 static qn_dataset *s_add(qn_catalog *c, const char *name)
 {
-    c->ds = qn_realloc(c->ds, (c->n + 1) * sizeof *c->ds);
+    QN_GROW(c->ds, c->cap, c->n + 1);
     qn_dataset *d = &c->ds[c->n++];
     memset(d, 0, sizeof *d);
     d->name = qn_strdup(name);
@@ -82,7 +82,7 @@ int qn_catalog_hold(qn_catalog *c, const char *worker, const char *dataset,
         d = s_add(c, dataset);
     if (index >= d->nslots) {
         uint32_t n = index + 1;
-        d->shards = qn_realloc(d->shards, n * sizeof *d->shards);
+        QN_GROW(d->shards, d->cap_slots, n);
         memset(d->shards + d->nslots, 0, (n - d->nslots) * sizeof *d->shards);
         d->nslots = n;
     }
@@ -97,8 +97,7 @@ int qn_catalog_hold(qn_catalog *c, const char *worker, const char *dataset,
         d->nshards = nshards;
     }
     if (!qn_catalog_holds(d, index, worker)) {
-        sh->holders =
-            qn_realloc(sh->holders, (sh->nholders + 1) * sizeof *sh->holders);
+        QN_GROW(sh->holders, sh->cap_holders, sh->nholders + 1);
         sh->holders[sh->nholders++] = qn_strdup(worker);
     }
     return 0;
@@ -106,13 +105,7 @@ int qn_catalog_hold(qn_catalog *c, const char *worker, const char *dataset,
 
 static void s_unhold(qn_cshard *sh, const char *worker)
 {
-    for (size_t k = 0; k < sh->nholders; k++) {
-        if (strcmp(sh->holders[k], worker) == 0) {
-            free(sh->holders[k]);
-            sh->holders[k] = sh->holders[--sh->nholders];
-            break;
-        }
-    }
+    qn_strv_remove(sh->holders, &sh->nholders, worker);
     /* With no copy left, the shard's size and CRC are no longer known. */
     if (sh->nholders == 0)
         sh->known = 0;

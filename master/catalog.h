@@ -19,7 +19,7 @@ typedef struct qn_cshard {
     uint64_t size;
     uint32_t crc;
     char **holders; /* worker ids */
-    size_t nholders;
+    size_t nholders, cap_holders;
 } qn_cshard;
 
 typedef struct qn_dataset {
@@ -28,13 +28,14 @@ typedef struct qn_dataset {
     uint32_t nshards;  /* sealed: the count; else 0 */
     qn_cshard *shards; /* [nslots] by index */
     uint32_t nslots;
+    size_t cap_slots;
     unsigned replicas; /* copies wanted of each shard */
     char *writer;      /* job id or "put" while being written, else NULL */
 } qn_dataset;
 
 typedef struct qn_catalog {
     qn_dataset *ds;
-    size_t n;
+    size_t n, cap;
 } qn_catalog;
 
 /* Free everything in it. */

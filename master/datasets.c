@@ -3,61 +3,36 @@
  */
 #include "datasets.h"
 
-#include "status.h"
-#include "workers.h"
-#include "events.h"
-#include "send.h"
-#include "job.h"
-#include "catalog.h"
-#include "curve.h"
-#include "droplog.h"
-#include "http.h"
-#include "ifile.h"
-#include "jobspec.h"
 #include "log.h"
-#include "proc.h"
-#include "ratelimit.h"
-#include "sched.h"
-#include "sha256.h"
-#include "split.h"
-#include "statusjson.h"
+#include "send.h"
 #include "util.h"
-#include "wire.h"
-#include <dirent.h>
-#include <jansson.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zmq.h>
+
+int qn_is_dataset(const char *given)
+{
+    return !strchr(given, '/');
+}
 
 unsigned qn_datasets_live_copies(qn_master *m, const qn_dataset *d, uint32_t i)
 {
     const qn_cshard *sh = qn_catalog_shard(d, i);
     unsigned n = 0;
     for (size_t k = 0; sh && k < sh->nholders; k++)
-        if (qn_workers_alive_id(m, sh->holders[k]) >= 0)
+        if (qn_workers_alive_id(&m->workers, sh->holders[k]) >= 0)
             n++;
     return n;
 }
 
-/* Copies a shard can have: replicas, or as many live data workers. */
 unsigned qn_datasets_copies_wanted(qn_master *m, unsigned replicas)
 {
-    unsigned have = qn_workers_data_live(m);
+    unsigned have = qn_workers_data_live(&m->workers);
     unsigned want = replicas < have ? replicas : have;
     return want ? want : 1;
 }
 
-/*
- * The live holders of shard i of d as DataSources, in *src (pointing into
- * m's workers; free the two arrays). Returns how many.
- */
 size_t qn_datasets_sources(qn_master *m, const qn_dataset *d, uint32_t i,
                            Quern__DataSource **src, Quern__DataSource ***ptrs)
 {
@@ -67,69 +42,76 @@ size_t qn_datasets_sources(qn_master *m, const qn_dataset *d, uint32_t i,
     *ptrs = qn_calloc(n + 1, sizeof **ptrs);
     size_t got = 0;
     for (size_t k = 0; k < n; k++) {
-        int w = qn_workers_alive_id(m, sh->holders[k]);
+        int w = qn_workers_alive_id(&m->workers, sh->holders[k]);
         if (w < 0)
             continue;
         Quern__DataSource *ds = &(*src)[got];
         quern__data_source__init(ds);
-        ds->endpoint = m->workers[w].endpoint;
-        ds->worker_id = m->workers[w].id;
-        ds->curve_public = m->workers[w].curve_public;
+        ds->endpoint = m->workers.v[w].endpoint;
+        ds->worker_id = m->workers.v[w].id;
+        ds->curve_public = m->workers.v[w].curve_public;
         (*ptrs)[got++] = ds;
     }
     return got;
 }
 
-int qn_datasets_tombstoned(qn_master *m, const char *name)
+static int s_tombstoned(qn_master *m, const char *name)
 {
-    for (size_t i = 0; i < m->ndropped_ds; i++)
-        if (strcmp(m->dropped_ds[i], name) == 0)
+    for (size_t i = 0; i < m->data.ndropped; i++)
+        if (strcmp(m->data.dropped[i], name) == 0)
             return 1;
     return 0;
 }
 
-void qn_datasets_untombstone(qn_master *m, const char *name)
+/* Tell worker w to drop (op DROP) or seal a dataset. */
+static void s_command(qn_master *m, int w, Quern__DataCommand__Op op,
+                      const char *dataset, uint32_t nshards)
 {
-    for (size_t i = 0; i < m->ndropped_ds; i++) {
-        if (strcmp(m->dropped_ds[i], name) == 0) {
-            free(m->dropped_ds[i]);
-            m->dropped_ds[i] = m->dropped_ds[--m->ndropped_ds];
-            return;
-        }
-    }
+    Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
+    c.op = op;
+    c.dataset = (char *)dataset;
+    c.nshards = nshards;
+    qn_send_worker(m, w, QUERN__ENVELOPE__BODY_DATA_COMMAND, &c);
 }
 
-/* Delete a dataset on every live worker and forget it; copies on workers
- * that come back later are deleted when they announce them. */
+/* Note a change to dataset name in the journal. */
+static void s_journal(qn_master *m, qn_change_kind kind, const char *name)
+{
+    qn_journal_note(&m->journal, &(qn_change){.kind = kind, .dataset = name});
+}
+
+qn_dataset *qn_datasets_create(qn_master *m, const char *name,
+                               const char *writer, unsigned replicas)
+{
+    qn_strv_remove(m->data.dropped, &m->data.ndropped, name);
+    qn_dataset *d = qn_catalog_create(&m->data.cat, name, writer, replicas);
+    if (d)
+        s_journal(m, QN_CHANGE_DATASET_CREATED, name);
+    return d;
+}
+
 void qn_datasets_drop_everywhere(qn_master *m, const char *name)
 {
-    Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
-    c.op = QUERN__DATA_COMMAND__OP__DROP;
-    c.dataset = (char *)name;
-    for (int w = 0; w < m->nworkers; w++)
-        if (m->workers[w].has_data && qn_sched_worker_alive(m->sched, w))
-            qn_send_data_cmd(m, w, &c);
-    if (!qn_datasets_tombstoned(m, name)) {
-        m->dropped_ds = qn_realloc(m->dropped_ds, (m->ndropped_ds + 1) *
-                                                      sizeof *m->dropped_ds);
-        m->dropped_ds[m->ndropped_ds++] = qn_strdup(name);
+    for (int w = 0; w < m->workers.n; w++)
+        if (m->workers.v[w].has_data && qn_workers_alive(&m->workers, w))
+            s_command(m, w, QUERN__DATA_COMMAND__OP__DROP, name, 0);
+    if (!s_tombstoned(m, name)) {
+        QN_GROW(m->data.dropped, m->data.cap_dropped, m->data.ndropped + 1);
+        m->data.dropped[m->data.ndropped++] = qn_strdup(name);
     }
-    qn_catalog_remove(&m->cat, name);
+    s_journal(m, QN_CHANGE_DATASET_REMOVED, name);
+    qn_catalog_remove(&m->data.cat, name);
 }
 
-/* Mark d complete with nshards on every live holder and here. */
 void qn_datasets_seal(qn_master *m, qn_dataset *d, uint32_t nshards)
 {
-    Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
-    c.op = QUERN__DATA_COMMAND__OP__SEAL;
-    c.dataset = d->name;
-    c.nshards = nshards;
-    for (int w = 0; w < m->nworkers; w++) {
-        if (!m->workers[w].has_data || !qn_sched_worker_alive(m->sched, w))
+    for (int w = 0; w < m->workers.n; w++) {
+        if (!m->workers.v[w].has_data || !qn_workers_alive(&m->workers, w))
             continue;
         for (uint32_t i = 0; i < nshards; i++) {
-            if (qn_catalog_holds(d, i, m->workers[w].id)) {
-                qn_send_data_cmd(m, w, &c);
+            if (qn_catalog_holds(d, i, m->workers.v[w].id)) {
+                s_command(m, w, QUERN__DATA_COMMAND__OP__SEAL, d->name,
+                          nshards);
                 break;
             }
         }
@@ -138,33 +120,40 @@ void qn_datasets_seal(qn_master *m, qn_dataset *d, uint32_t nshards)
     d->nshards = nshards;
     free(d->writer);
     d->writer = NULL;
+    s_journal(m, QN_CHANGE_DATASET_CHANGED, d->name);
 }
 
-/* A worker announces a copy of a shard. */
 void qn_datasets_hold(qn_master *m, int w, const Quern__ShardInfo *si)
 {
-    if (qn_datasets_tombstoned(m, si->dataset)) {
-        Quern__DataCommand c = QUERN__DATA_COMMAND__INIT;
-        c.op = QUERN__DATA_COMMAND__OP__DROP;
-        c.dataset = si->dataset;
-        qn_send_data_cmd(m, w, &c);
+    if (s_tombstoned(m, si->dataset)) {
+        s_command(m, w, QUERN__DATA_COMMAND__OP__DROP, si->dataset, 0);
         return;
     }
-    if (qn_catalog_hold(&m->cat, m->workers[w].id, si->dataset, si->index,
-                        si->size, si->crc, si->sealed, si->nshards) < 0)
+    if (qn_catalog_hold(&m->data.cat, m->workers.v[w].id, si->dataset,
+                        si->index, si->size, si->crc, si->sealed,
+                        si->nshards) < 0) {
         qn_warn("master: worker %s holds shard %s/%u with %llu bytes and CRC "
                 "%08x, which differs from the other copies; not used",
-                m->workers[w].id, si->dataset, si->index,
+                m->workers.v[w].id, si->dataset, si->index,
                 (unsigned long long)si->size, si->crc);
+        return;
+    }
+    s_journal(m, QN_CHANGE_DATASET_CHANGED, si->dataset);
 }
 
-/* Is map task `map` of job `job` data-local on worker? (sched.h) */
+void qn_datasets_unhold(qn_master *m, int w, const char *dataset,
+                        uint32_t index)
+{
+    qn_catalog_unhold(&m->data.cat, m->workers.v[w].id, dataset, index);
+    s_journal(m, QN_CHANGE_DATASET_CHANGED, dataset);
+}
+
 int qn_datasets_local(void *ctx, int job, unsigned map, int worker)
 {
     qn_master *m = ctx;
-    if (job < 0 || job >= m->njobs)
+    if (job < 0 || (size_t)job >= m->jobs.n)
         return QN_LOC_ANY;
-    qn_job *j = &m->jobs[job];
+    const qn_job *j = &m->jobs.v[job];
     if (!j->splits.splits || map >= j->splits.n)
         return QN_LOC_ANY;
     const qn_split *sp = &j->splits.splits[map];
@@ -174,34 +163,82 @@ int qn_datasets_local(void *ctx, int job, unsigned map, int worker)
         if (!pc->dataset)
             continue;
         any = 0;
-        qn_dataset *d = qn_catalog_get(&m->cat, pc->dataset);
-        if (worker < 0 || worker >= m->nworkers || !d ||
-            !qn_catalog_holds(d, pc->shard, m->workers[worker].id))
+        qn_dataset *d = qn_catalog_get(&m->data.cat, pc->dataset);
+        if (worker < 0 || worker >= m->workers.n || !d ||
+            !qn_catalog_holds(d, pc->shard, m->workers.v[worker].id))
             return 0;
     }
     return any ? QN_LOC_ANY : 1;
+}
+
+/* May a put's shard go to worker w, with n workers chosen already? */
+static int s_placeable(qn_master *m, int w, const int *chosen, unsigned n,
+                       char *const *avoid, size_t navoid)
+{
+    const qn_mworker *wk = &m->workers.v[w];
+    if (!wk->has_data || !qn_workers_alive(&m->workers, w))
+        return 0;
+    for (unsigned k = 0; k < n; k++)
+        if (chosen[k] == w)
+            return 0;
+    for (size_t k = 0; k < navoid; k++)
+        if (strcmp(avoid[k], wk->id) == 0)
+            return 0;
+    return 1;
+}
+
+unsigned qn_datasets_place(qn_master *m, const qn_dataset *d,
+                           char *const *avoid, size_t navoid, int *chosen)
+{
+    unsigned n = 0;
+    while (n < d->replicas && n < QN_DATASETS_MAX_REPLICAS) {
+        int best = -1;
+        for (int w = 0; w < m->workers.n; w++)
+            if (s_placeable(m, w, chosen, n, avoid, navoid) &&
+                (best < 0 ||
+                 m->workers.v[w].placed < m->workers.v[best].placed))
+                best = w;
+        if (best < 0)
+            break;
+        chosen[n++] = best;
+        m->workers.v[best].placed++;
+    }
+    return n;
 }
 
 void qn_datasets_put_reply(qn_master *m, const char *route, size_t routelen,
                            const char *error, Quern__DataSource **targets,
                            size_t n)
 {
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__PutReply r = QUERN__PUT_REPLY__INIT;
     r.error = (char *)(error ? error : "");
     r.targets = targets;
     r.n_targets = n;
-    env.body_case = QUERN__ENVELOPE__BODY_PUT_REPLY;
-    env.put_reply = &r;
-    qn_send(m, route, routelen, &env);
+    qn_send(m, route, routelen, QUERN__ENVELOPE__BODY_PUT_REPLY, &r);
+}
+
+void qn_datasets_put_wait(qn_master *m, const char *dataset, const char *route,
+                          size_t routelen, uint32_t nshards, int64_t now)
+{
+    QN_GROW(m->data.puts, m->data.cap_puts, m->data.nputs + 1);
+    qn_put_wait *pw = &m->data.puts[m->data.nputs++];
+    memset(pw, 0, sizeof *pw);
+    pw->id = ++m->data.put_seq;
+    snprintf(pw->dataset, sizeof pw->dataset, "%s", dataset);
+    memcpy(pw->route, route, routelen);
+    pw->routelen = routelen;
+    pw->nshards = nshards;
+    pw->deadline = now + QN_DATASETS_PUT_WAIT_MS;
+    qn_deadline_add(&m->due, pw->deadline, QN_DUE_PUT, pw->id);
+    qn_datasets_puts_check(m, now);
 }
 
 /*
  * Can put of d with nshards be sealed? 1 yes, 0 not yet, -1 never (why
  * says so).
  */
-int qn_datasets_put_ready(qn_master *m, qn_dataset *d, uint32_t nshards,
-                          char *why, size_t cap)
+static int s_put_ready(qn_master *m, qn_dataset *d, uint32_t nshards, char *why,
+                       size_t cap)
 {
     unsigned want = qn_datasets_copies_wanted(m, d->replicas);
     if (d->nslots > nshards) {
@@ -219,15 +256,13 @@ int qn_datasets_put_ready(qn_master *m, qn_dataset *d, uint32_t nshards,
     return 1;
 }
 
-/* Seal the puts whose shards have all been announced (or time out). */
 void qn_datasets_puts_check(qn_master *m, int64_t now)
 {
-    for (size_t i = 0; i < m->nputs;) {
-        qn_put_wait *pw = &m->puts[i];
-        qn_dataset *d = qn_catalog_get(&m->cat, pw->dataset);
+    for (size_t i = 0; i < m->data.nputs;) {
+        qn_put_wait *pw = &m->data.puts[i];
+        qn_dataset *d = qn_catalog_get(&m->data.cat, pw->dataset);
         char why[300] = "", msg[600];
-        int r =
-            d ? qn_datasets_put_ready(m, d, pw->nshards, why, sizeof why) : -1;
+        int r = d ? s_put_ready(m, d, pw->nshards, why, sizeof why) : -1;
         if (r == 0 && now < pw->deadline) {
             i++;
             continue;
@@ -243,17 +278,8 @@ void qn_datasets_puts_check(qn_master *m, int64_t now)
                      pw->dataset, d ? why : "it was removed");
             qn_datasets_put_reply(m, pw->route, pw->routelen, msg, NULL, 0);
         }
-        m->puts[i] = m->puts[--m->nputs];
+        m->data.puts[i] = m->data.puts[--m->data.nputs];
     }
-}
-
-int64_t qn_datasets_puts_due(qn_master *m)
-{
-    int64_t due = INT64_MAX;
-    for (size_t i = 0; i < m->nputs; i++)
-        if (m->puts[i].deadline < due)
-            due = m->puts[i].deadline;
-    return due;
 }
 
 void qn_datasets_info(qn_master *m, qn_dataset *d, Quern__DatasetInfo *di)
@@ -278,16 +304,27 @@ void qn_datasets_info(qn_master *m, qn_dataset *d, Quern__DatasetInfo *di)
     di->replicas = upto ? fewest : 0;
 }
 
-/* Is an input or output a dataset name (no '/') rather than a path? */
-int qn_is_dataset(const char *given)
+/* Shard k of dataset name (sh) as the only piece of a new split of out. */
+static void s_shard_split(qn_splits *out, const char *name, uint32_t k,
+                          const qn_cshard *sh)
 {
-    return !strchr(given, '/');
+    qn_split *sp = qn_splits_add(out);
+    sp->pieces = qn_calloc(1, sizeof *sp->pieces);
+    sp->n = sp->cap = 1;
+    sp->bytes = sh->size;
+    qn_piece *pc = &sp->pieces[0];
+    qn_buf nm = {0};
+    qn_buf_printf(&nm, "%s/part-%05u", name, k);
+    pc->name = nm.data;
+    pc->path = qn_strdup("");
+    pc->offset = 0;
+    pc->length = pc->file_size = sh->size;
+    pc->dataset = qn_strdup(name);
+    pc->shard = k;
+    pc->crc = sh->crc;
+    out->bytes += sh->size;
 }
 
-/*
- * Splits for the dataset inputs of a job, appended to out (one map per
- * shard). Returns 0, or -1 with err naming the dataset or shard.
- */
 int qn_datasets_splits(qn_master *m, const Quern__JobSpec *in, qn_splits *out,
                        char *err, size_t errcap)
 {
@@ -295,7 +332,7 @@ int qn_datasets_splits(qn_master *m, const Quern__JobSpec *in, qn_splits *out,
         const char *name = in->inputs[i]->given;
         if (!qn_is_dataset(name))
             continue;
-        qn_dataset *d = qn_catalog_get(&m->cat, name);
+        qn_dataset *d = qn_catalog_get(&m->data.cat, name);
         if (!d) {
             snprintf(err, errcap, "no dataset %s (quern ls lists them)", name);
             return -1;
@@ -317,23 +354,7 @@ int qn_datasets_splits(qn_master *m, const Quern__JobSpec *in, qn_splits *out,
                          name, k);
                 return -1;
             }
-            out->splits =
-                qn_realloc(out->splits, (out->n + 1) * sizeof *out->splits);
-            qn_split *sp = &out->splits[out->n++];
-            sp->pieces = qn_calloc(1, sizeof *sp->pieces);
-            sp->n = 1;
-            sp->bytes = sh->size;
-            qn_piece *pc = &sp->pieces[0];
-            qn_buf nm = {0};
-            qn_buf_printf(&nm, "%s/part-%05u", name, k);
-            pc->name = nm.data;
-            pc->path = qn_strdup("");
-            pc->offset = 0;
-            pc->length = pc->file_size = sh->size;
-            pc->dataset = qn_strdup(name);
-            pc->shard = k;
-            pc->crc = sh->crc;
-            out->bytes += sh->size;
+            s_shard_split(out, name, k, sh);
         }
     }
     return 0;

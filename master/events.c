@@ -3,38 +3,16 @@
  */
 #include "events.h"
 
-#include "send.h"
-#include "job.h"
-#include "catalog.h"
-#include "curve.h"
-#include "droplog.h"
-#include "http.h"
-#include "ifile.h"
-#include "jobspec.h"
 #include "log.h"
-#include "proc.h"
-#include "ratelimit.h"
-#include "sched.h"
-#include "sha256.h"
-#include "split.h"
 #include "statusjson.h"
 #include "util.h"
-#include "wire.h"
-#include <dirent.h>
-#include <jansson.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zmq.h>
 
-void qn_event(qn_master *m, int level, const char *what, int jx, int kind,
-              unsigned task, unsigned attempt, int w, const char *fmt, ...)
+#include <stdarg.h>
+#include <stdio.h>
+
+void qn_event(qn_master *m, int64_t now, int level, const char *what, int jx,
+              int kind, unsigned task, unsigned attempt, int w, const char *fmt,
+              ...)
 {
     char msg[1024];
     va_list ap;
@@ -43,30 +21,13 @@ void qn_event(qn_master *m, int level, const char *what, int jx, int kind,
     va_end(ap);
     qn_utf8_sanitize(msg); /* a cut may split a character */
     qn_log((enum qn_log_level)level, "master: %s", msg);
-    if (!m->events)
-        m->events = qn_calloc(EVENTS_KEPT, sizeof *m->events);
-    qn_evrec *e;
-    if (m->nevents < EVENTS_KEPT) {
-        e = &m->events[(m->event_head + m->nevents++) % EVENTS_KEPT];
-    } else {
-        e = &m->events[m->event_head];
-        m->event_head = (m->event_head + 1) % EVENTS_KEPT;
-        free(e->msg);
-    }
-    memset(e, 0, sizeof *e);
-    e->seq = ++m->event_seq;
-    e->wall = qn_wall_ms();
-    e->level = level;
-    e->kind = what;
-    if (jx >= 0)
-        snprintf(e->job, sizeof e->job, "%s", m->jobs[jx].id);
+    char task_name[24] = "";
     if (kind >= 0)
-        qn_task_name(e->task, sizeof e->task,
+        qn_task_name(task_name, sizeof task_name,
                      kind == QN_REDUCE ? QUERN__TASK_KIND__REDUCE
                                        : QUERN__TASK_KIND__MAP,
                      task);
-    e->attempt = attempt;
-    if (w >= 0)
-        snprintf(e->worker, sizeof e->worker, "%s", m->workers[w].id);
-    e->msg = qn_strdup(msg);
+    qn_evring_add(&m->events, qn_master_wall(m, now), level, what,
+                  jx >= 0 ? m->jobs.v[jx].id : NULL, task_name, attempt,
+                  w >= 0 ? m->workers.v[w].id : NULL, msg);
 }

@@ -3,97 +3,69 @@
  */
 #include "from_clients.h"
 
-#include "from_workers.h"
 #include "actions.h"
-#include "plugins.h"
-#include "logs.h"
 #include "commit.h"
 #include "datasets.h"
-#include "status.h"
-#include "workers.h"
 #include "events.h"
-#include "send.h"
-#include "job.h"
-#include "catalog.h"
-#include "curve.h"
-#include "droplog.h"
-#include "http.h"
-#include "ifile.h"
 #include "jobspec.h"
 #include "log.h"
-#include "proc.h"
-#include "ratelimit.h"
-#include "sched.h"
-#include "sha256.h"
-#include "split.h"
-#include "statusjson.h"
+#include "logs.h"
+#include "send.h"
+#include "status.h"
 #include "util.h"
-#include "wire.h"
-#include <dirent.h>
-#include <jansson.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <errno.h>
+
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zmq.h>
 
-void qn_from_client_submit_reply(qn_master *m, const char *id,
-                                 const char *error)
+/* ---- jobs ---------------------------------------------------------------- */
+
+static void s_submit_reply(qn_master *m, const char *id, const char *error)
 {
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__SubmitReply r = QUERN__SUBMIT_REPLY__INIT;
     r.job_id = (char *)(id ? id : "");
     r.error = (char *)(error ? error : "");
-    env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_REPLY;
-    env.submit_reply = &r;
-    qn_send(m, m->in.id, m->in.idlen, &env);
+    qn_send_reply(m, QUERN__ENVELOPE__BODY_SUBMIT_REPLY, &r);
 }
 
-void qn_from_client_submit(qn_master *m, const Quern__SubmitJob *sj,
-                           int64_t now)
+/* Can the cluster write output dataset name? 0, or -1 with err. */
+static int s_check_output_dataset(qn_master *m, const char *name, char *err,
+                                  size_t cap)
 {
-    const Quern__JobSpec *in = sj->spec;
-    char err[1024];
-    /* What the job says of itself first (jobspec.h), then the cluster. */
-    if (qn_jobspec_check(in, sj->plugin_data.data, sj->plugin_data.len, err,
-                         sizeof err) < 0) {
-        qn_from_client_submit_reply(m, NULL, err);
-        return;
+    if (qn_catalog_get(&m->data.cat, name)) {
+        snprintf(err, cap,
+                 "dataset %s exists; quern rm %s first or choose another name",
+                 name, name);
+        return -1;
     }
-    int out_ds = qn_is_dataset(in->output);
-    if (out_ds) {
-        qn_dataset *d = qn_catalog_get(&m->cat, in->output);
-        if (d)
-            snprintf(err, sizeof err,
-                     "dataset %s exists; quern rm %s first or choose "
-                     "another name",
-                     in->output, in->output);
-        else if (qn_workers_data_live(m) == 0)
-            snprintf(err, sizeof err,
-                     "output %s is a dataset, but no live worker keeps "
-                     "datasets (start workers with --data-dir)",
-                     in->output);
-        else
-            err[0] = 0;
-        for (int w = 0; !err[0] && w < m->nworkers; w++)
-            if (qn_sched_worker_alive(m->sched, w) && !m->workers[w].has_data)
-                snprintf(err, sizeof err,
-                         "output %s is a dataset, but worker %s keeps no "
-                         "datasets (no --data-dir); write to a folder instead",
-                         in->output, m->workers[w].id);
-        if (err[0]) {
-            qn_from_client_submit_reply(m, NULL, err);
-            return;
+    if (qn_workers_data_live(&m->workers) == 0) {
+        snprintf(err, cap,
+                 "output %s is a dataset, but no live worker keeps datasets "
+                 "(start workers with --data-dir)",
+                 name);
+        return -1;
+    }
+    for (int w = 0; w < m->workers.n; w++) {
+        if (qn_workers_alive(&m->workers, w) && !m->workers.v[w].has_data) {
+            snprintf(err, cap,
+                     "output %s is a dataset, but worker %s keeps no "
+                     "datasets (no --data-dir); write to a folder instead",
+                     name, m->workers.v[w].id);
+            return -1;
         }
     }
+    return 0;
+}
+
+/* Split job spec in's inputs, paths then datasets, into out. 0, or -1
+ * with err naming what is wrong. */
+static int s_job_splits(qn_master *m, const Quern__JobSpec *in, qn_splits *out,
+                        char *err, size_t cap)
+{
     size_t npaths = 0;
-    const char **given = qn_calloc(in->n_inputs, sizeof *given);
-    const char **paths = qn_calloc(in->n_inputs, sizeof *paths);
+    const char **given = qn_calloc(in->n_inputs + 1, sizeof *given);
+    const char **paths = qn_calloc(in->n_inputs + 1, sizeof *paths);
     for (size_t i = 0; i < in->n_inputs; i++) {
         if (qn_is_dataset(in->inputs[i]->given))
             continue;
@@ -105,315 +77,302 @@ void qn_from_client_submit(qn_master *m, const Quern__SubmitJob *sj,
         .whole = in->input_kind == QUERN__INPUT_KIND__WHOLE,
         .align =
             in->input_kind == QUERN__INPUT_KIND__FIXED ? in->record_size : 0,
-        .max_splits = MAX_MAPS,
+        .max_splits = QN_FROM_CLIENTS_MAX_MAPS,
     };
-    qn_splits splits;
-    memset(&splits, 0, sizeof splits);
-    int rc = npaths ? qn_split_inputs(given, paths, npaths, &so, &splits, err,
-                                      sizeof err)
-                    : 0;
+    memset(out, 0, sizeof *out);
+    int rc =
+        npaths ? qn_split_inputs(given, paths, npaths, &so, out, err, cap) : 0;
     free(given);
     free(paths);
     if (rc == 0)
-        rc = qn_datasets_splits(m, in, &splits, err, sizeof err);
-    if (rc == 0 && splits.n == 0) {
-        snprintf(err, sizeof err, "the input holds no data");
+        rc = qn_datasets_splits(m, in, out, err, cap);
+    if (rc == 0 && out->n == 0) {
+        snprintf(err, cap, "the input holds no data");
         rc = -1;
     }
-    if (rc < 0) {
-        qn_splits_release(&splits);
-        qn_from_client_submit_reply(m, NULL, err);
-        return;
-    }
-    if (splits.n > MAX_MAPS) {
-        snprintf(err, sizeof err,
+    if (rc == 0 && out->n > QN_FROM_CLIENTS_MAX_MAPS) {
+        snprintf(err, cap,
                  "the input makes %zu map tasks, over the limit of %d; raise "
                  "--split-size",
-                 splits.n, MAX_MAPS);
-        qn_splits_release(&splits);
-        qn_from_client_submit_reply(m, NULL, err);
-        return;
+                 out->n, QN_FROM_CLIENTS_MAX_MAPS);
+        rc = -1;
     }
-    for (int i = 0; i < m->njobs && !out_ds; i++) {
-        if (m->jobs[i].state == QUERN__JOB_STATE__JOB_RUNNING &&
-            strcmp(m->jobs[i].spec->output, in->output) == 0) {
-            qn_splits_release(&splits);
-            snprintf(err, sizeof err,
-                     "output %s is being written by %s; choose another "
-                     "folder",
-                     in->output, m->jobs[i].id);
-            qn_from_client_submit_reply(m, NULL, err);
-            return;
+    if (rc < 0)
+        qn_splits_release(out);
+    return rc;
+}
+
+/* Can job spec in write its output folder: no running job writes it, and
+ * it is made ready? 0, or -1 with err. */
+static int s_claim_output_dir(qn_master *m, const Quern__JobSpec *in, char *err,
+                              size_t cap)
+{
+    for (size_t i = 0; i < m->jobs.n; i++) {
+        const qn_job *j = &m->jobs.v[i];
+        if (j->state == QUERN__JOB_STATE__JOB_RUNNING &&
+            strcmp(j->spec->output, in->output) == 0) {
+            snprintf(err, cap,
+                     "output %s is being written by %s; choose another folder",
+                     in->output, j->id);
+            return -1;
         }
     }
-    if (!out_ds && qn_output_dir_prepare(in->output, err, sizeof err) < 0) {
-        qn_splits_release(&splits);
-        qn_from_client_submit_reply(m, NULL, err);
-        return;
-    }
+    return qn_output_dir_prepare(in->output, err, cap);
+}
 
-    m->jobs = qn_realloc(m->jobs, (size_t)(m->njobs + 1) * sizeof *m->jobs);
-    int jx = m->njobs++;
-    qn_job *j = &m->jobs[jx];
-    memset(j, 0, sizeof *j);
-    snprintf(j->id, sizeof j->id, "job-%s-%d", m->tag, jx + 1);
+/* Is the plugin with this hash a running job's? (plugins.h) */
+static int s_plugin_busy(void *ctx, const char *hash)
+{
+    const qn_master *m = ctx;
+    for (size_t i = 0; i < m->jobs.n; i++)
+        if (m->jobs.v[i].state == QUERN__JOB_STATE__JOB_RUNNING &&
+            strcmp(m->jobs.v[i].plugin_hash, hash) == 0)
+            return 1;
+    return 0;
+}
+
+/* A new job from sj, its inputs split into splits (taken). */
+static void s_add_job(qn_master *m, const Quern__SubmitJob *sj,
+                      qn_splits *splits, int out_ds, int64_t now)
+{
+    const Quern__JobSpec *in = sj->spec;
+    int jx = (int)m->jobs.n;
+    qn_job *j = qn_jobs_add(&m->jobs);
+    char id[32];
+    snprintf(id, sizeof id, "job-%s-%d", m->tag, jx + 1);
     /* A private copy of the spec: pack and unpack. */
     size_t n = quern__job_spec__get_packed_size(in);
     uint8_t *buf = qn_malloc(n ? n : 1);
     quern__job_spec__pack(in, buf);
-    j->spec = quern__job_spec__unpack(NULL, n, buf);
+    Quern__JobSpec *spec = quern__job_spec__unpack(NULL, n, buf);
     free(buf);
-    j->splits = splits;
-    j->nmaps = (unsigned)splits.n;
-    j->nreduce = in->nreduce;
-    qn_plugins_keep(m, sj->plugin_data.data, sj->plugin_data.len, now,
-                    j->plugin_hash);
-    if (out_ds) {
-        j->out_dataset = 1;
-        j->out_replicas = in->output_replicas ? in->output_replicas : 2;
-        qn_datasets_untombstone(m, in->output);
-        qn_catalog_create(&m->cat, in->output, j->id, j->out_replicas);
-        j->part_copy = qn_calloc(j->nreduce, sizeof *j->part_copy);
-        j->part_copy_fails = qn_calloc(j->nreduce, sizeof *j->part_copy_fails);
-        for (unsigned p = 0; p < j->nreduce; p++)
-            j->part_copy[p] = -1;
-    }
-    j->outs = qn_calloc(j->nmaps, sizeof *j->outs);
-    for (unsigned i = 0; i < j->nmaps; i++)
-        j->outs[i].parts = qn_calloc(j->nreduce, sizeof(Quern__PartitionInfo));
-    j->progress[0] = qn_calloc(j->nmaps, sizeof(double));
-    j->progress[1] = qn_calloc(j->nreduce, sizeof(double));
-    j->trec[0] = qn_calloc(j->nmaps, sizeof(qn_trec));
-    j->trec[1] = qn_calloc(j->nreduce, sizeof(qn_trec));
-    j->state = QUERN__JOB_STATE__JOB_RUNNING;
-    j->start = now;
-    j->submit_wall = qn_wall_ms();
-    /* Shown from the start, 0 or not, so readers can rely on them. */
-    static const char *const faults[] = {
-        "map_attempts",    "reduce_attempts", "failed_attempts",
-        "killed_attempts", "backup_attempts", "maps_rerun",
-        "skipped_records", "data_local_maps", "remote_maps"};
-    for (size_t i = 0; i < sizeof faults / sizeof *faults; i++)
-        qn_job_count(j, faults[i], 0);
-    j->last_push = now;
+    qn_job_init(j, id, &spec, splits, out_ds, now, qn_master_wall(m, now));
+    qn_plugins_keep(&m->plugins, sj->plugin_data.data, sj->plugin_data.len, now,
+                    j->plugin_hash, s_plugin_busy, m);
+    if (out_ds)
+        qn_datasets_create(m, in->output, j->id, j->out.replicas);
+    qn_journal_note(&m->journal, &(qn_change){.kind = QN_CHANGE_JOB_SUBMITTED,
+                                              .job = j->id});
     if (sj->watch)
-        qn_status_watch(j, m->in.id, m->in.idlen);
+        qn_status_watch(m, jx, m->net.in.id, m->net.in.idlen);
     char size[32];
-    qn_event(m, QN_LOG_INFO, "job_submitted", jx, -1, 0, 0, -1,
+    qn_event(m, now, QN_LOG_INFO, "job_submitted", jx, -1, 0, 0, -1,
              "job %s (%s) submitted: %zu files, %s, %u maps, %u reduces", j->id,
-             j->spec->name, splits.files,
-             qn_fmt_bytes(splits.bytes, size, sizeof size), j->nmaps,
+             j->spec->name, j->splits.files,
+             qn_fmt_bytes(j->splits.bytes, size, sizeof size), j->nmaps,
              j->nreduce);
-    qn_from_client_submit_reply(m, j->id, NULL);
+    s_submit_reply(m, j->id, NULL);
     int handle =
         qn_sched_job_add(m->sched, now, j->nmaps, j->nreduce, in->max_attempts);
-    if (handle != jx)
-        qn_error("master: scheduler handle %d for job %s is out of step",
-                 handle, j->id);
+    /* Jobs are indexed by scheduler handle everywhere. */
+    assert(handle == jx);
     qn_sched_job_speculate(m->sched, handle, in->speculation);
 }
 
-void qn_from_client_status(qn_master *m, const Quern__StatusRequest *rq)
+static void s_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
 {
-    if (!rq->job_id[0]) {
-        qn_status_send(m, m->in.id, m->in.idlen, -1, NULL,
-                       0); /* tasks: one job's */
+    const Quern__JobSpec *in = sj->spec;
+    char err[1024];
+    if (qn_jobs_running(&m->jobs) >= QN_FROM_CLIENTS_MAX_RUNNING) {
+        snprintf(err, sizeof err,
+                 "the master runs %d jobs, the most it takes at once; "
+                 "submit again when one has finished",
+                 QN_FROM_CLIENTS_MAX_RUNNING);
+        s_submit_reply(m, NULL, err);
         return;
     }
-    int jx = qn_jobs_find(m, rq->job_id);
+    /* What the job says of itself first (jobspec.h), then the cluster. */
+    int out_ds = qn_is_dataset(in->output);
+    qn_splits splits;
+    if (qn_jobspec_check(in, sj->plugin_data.data, sj->plugin_data.len, err,
+                         sizeof err) < 0 ||
+        (out_ds &&
+         s_check_output_dataset(m, in->output, err, sizeof err) < 0)) {
+        s_submit_reply(m, NULL, err);
+        return;
+    }
+    if (s_job_splits(m, in, &splits, err, sizeof err) < 0) {
+        s_submit_reply(m, NULL, err);
+        return;
+    }
+    if (!out_ds && s_claim_output_dir(m, in, err, sizeof err) < 0) {
+        qn_splits_release(&splits);
+        s_submit_reply(m, NULL, err);
+        return;
+    }
+    s_add_job(m, sj, &splits, out_ds, now);
+}
+
+static void s_status(qn_master *m, const Quern__StatusRequest *rq, int64_t now)
+{
+    const qn_frames *in = &m->net.in;
+    if (!rq->job_id[0]) {
+        /* Every job, without tasks: those are one job's. */
+        qn_status_send(m, in->id, in->idlen, -1, NULL, 0, now);
+        return;
+    }
+    int jx = qn_jobs_find(&m->jobs, rq->job_id);
     if (jx < 0) {
         char err[200];
         snprintf(err, sizeof err, "no job %s (quern jobs lists them)",
                  rq->job_id);
-        qn_status_send(m, m->in.id, m->in.idlen, 0, err, 0);
+        qn_status_send(m, in->id, in->idlen, 0, err, 0, now);
         return;
     }
-    if (rq->watch && m->jobs[jx].state == QUERN__JOB_STATE__JOB_RUNNING)
-        qn_status_watch(&m->jobs[jx], m->in.id, m->in.idlen);
-    qn_status_send(m, m->in.id, m->in.idlen, jx, NULL, rq->tasks);
+    if (rq->watch && m->jobs.v[jx].state == QUERN__JOB_STATE__JOB_RUNNING)
+        qn_status_watch(m, jx, in->id, in->idlen);
+    qn_status_send(m, in->id, in->idlen, jx, NULL, rq->tasks, now);
 }
 
-void qn_from_client_cancel(qn_master *m, const Quern__CancelJob *c, int64_t now)
+static void s_cancel(qn_master *m, const Quern__CancelJob *c, int64_t now)
 {
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__CancelReply r = QUERN__CANCEL_REPLY__INIT;
     char err[200] = "";
-    int jx = qn_jobs_find(m, c->job_id);
+    int jx = qn_jobs_find(&m->jobs, c->job_id);
     if (jx < 0)
         snprintf(err, sizeof err, "no job %s (quern jobs lists them)",
                  c->job_id);
     else if (qn_sched_job_cancel(m->sched, now, jx) < 0)
         snprintf(err, sizeof err, "job %s has already ended", c->job_id);
     r.error = err;
-    env.body_case = QUERN__ENVELOPE__BODY_CANCEL_REPLY;
-    env.cancel_reply = &r;
-    qn_send(m, m->in.id, m->in.idlen, &env);
+    qn_send_reply(m, QUERN__ENVELOPE__BODY_CANCEL_REPLY, &r);
     if (!err[0]) {
         qn_actions_run(m, now); /* the kills go out before the job is closed */
-        qn_commit_job_finished(m, jx, QUERN__JOB_STATE__JOB_CANCELLED,
-                               "cancelled on request", now);
+        qn_commit_job_end(m, jx, QUERN__JOB_STATE__JOB_CANCELLED,
+                          "cancelled on request", now);
     }
 }
 
-void qn_from_client_workers(qn_master *m, int64_t now)
+static void s_workers(qn_master *m, int64_t now)
 {
-    size_t n = (size_t)m->nworkers;
-    Quern__WorkerInfo *wi = qn_calloc(n + 1, sizeof *wi);
-    Quern__WorkerInfo **wp = qn_calloc(n + 1, sizeof *wp);
-    void *mem = NULL;
-    qn_status_workers(m, now, wi, wp, &mem);
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    qn_workers_view v = {0};
+    qn_status_workers(m, now, &v);
     Quern__WorkersReply r = QUERN__WORKERS_REPLY__INIT;
-    r.workers = wp;
-    r.n_workers = n;
-    env.body_case = QUERN__ENVELOPE__BODY_WORKERS_REPLY;
-    env.workers_reply = &r;
-    qn_send(m, m->in.id, m->in.idlen, &env);
-    free(mem);
-    free(wi);
-    free(wp);
+    r.workers = v.wp;
+    r.n_workers = v.n;
+    qn_send_reply(m, QUERN__ENVELOPE__BODY_WORKERS_REPLY, &r);
+    qn_status_workers_release(&v);
 }
 
-void qn_from_client_put(qn_master *m, const Quern__PutRequest *rq, int64_t now)
+/* ---- datasets ------------------------------------------------------------ */
+
+static void s_put_reply(qn_master *m, const char *error,
+                        Quern__DataSource **targets, size_t n)
+{
+    qn_datasets_put_reply(m, m->net.in.id, m->net.in.idlen, error, targets, n);
+}
+
+static void s_put_begin(qn_master *m, const Quern__PutRequest *rq,
+                        const qn_dataset *d)
 {
     char err[400] = "";
-    qn_dataset *d = qn_catalog_get(&m->cat, rq->dataset);
-    switch (rq->op) {
-    case QUERN__PUT_REQUEST__OP__BEGIN:
-        if (!qn_id_ok(rq->dataset))
-            snprintf(err, sizeof err,
-                     "'%s' is not a dataset name: use up to 64 letters, "
-                     "digits, '.', '_' and '-', not starting with '.'",
-                     rq->dataset);
-        else if (rq->replicas < 1 || rq->replicas > MAX_REPLICAS)
-            snprintf(err, sizeof err, "--replicas must be 1 to %d",
-                     MAX_REPLICAS);
-        else if (d)
-            snprintf(err, sizeof err,
-                     "dataset %s exists%s; quern rm %s first or choose "
-                     "another name",
-                     rq->dataset, d->writer ? " (it is being written)" : "",
-                     rq->dataset);
-        else if (qn_workers_data_live(m) == 0)
-            snprintf(err, sizeof err,
-                     "no live worker keeps datasets (start workers with "
-                     "--data-dir)");
-        else {
-            qn_datasets_untombstone(m, rq->dataset);
-            qn_catalog_create(&m->cat, rq->dataset, "put", rq->replicas);
-            qn_info("master: put of dataset %s begins (%u replicas)",
-                    rq->dataset, rq->replicas);
-        }
-        qn_datasets_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
-        return;
-    case QUERN__PUT_REQUEST__OP__PLACE: {
-        if (!d || !d->writer || strcmp(d->writer, "put") != 0) {
-            snprintf(err, sizeof err, "no put of %s is under way", rq->dataset);
-            qn_datasets_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
-            return;
-        }
-        /* The live data workers holding the fewest shards, distinct. */
-        int chosen[MAX_REPLICAS];
-        unsigned n = 0;
-        while (n < d->replicas) {
-            int best = -1;
-            for (int w = 0; w < m->nworkers; w++) {
-                qn_mworker *wk = &m->workers[w];
-                if (!wk->has_data || !qn_sched_worker_alive(m->sched, w))
-                    continue;
-                int skip = 0;
-                for (unsigned k = 0; k < n; k++)
-                    skip |= chosen[k] == w;
-                for (size_t k = 0; k < rq->n_avoid; k++)
-                    skip |= strcmp(rq->avoid[k], wk->id) == 0;
-                if (skip)
-                    continue;
-                if (best < 0 || wk->placed < m->workers[best].placed)
-                    best = w;
-            }
-            if (best < 0)
-                break;
-            chosen[n++] = best;
-            m->workers[best].placed++;
-        }
-        if (n == 0) {
-            qn_datasets_put_reply(
-                m, m->in.id, m->in.idlen,
-                "no live worker that keeps datasets is left to take "
-                "this shard",
-                NULL, 0);
-            return;
-        }
-        Quern__DataSource ds[MAX_REPLICAS], *dp[MAX_REPLICAS];
-        for (unsigned k = 0; k < n; k++) {
-            quern__data_source__init(&ds[k]);
-            ds[k].endpoint = m->workers[chosen[k]].endpoint;
-            ds[k].worker_id = m->workers[chosen[k]].id;
-            ds[k].curve_public = m->workers[chosen[k]].curve_public;
-            dp[k] = &ds[k];
-        }
-        qn_datasets_put_reply(m, m->in.id, m->in.idlen, NULL, dp, n);
+    if (!qn_id_ok(rq->dataset))
+        snprintf(err, sizeof err,
+                 "'%s' is not a dataset name: use up to 64 letters, "
+                 "digits, '.', '_' and '-', not starting with '.'",
+                 rq->dataset);
+    else if (rq->replicas < 1 || rq->replicas > QN_DATASETS_MAX_REPLICAS)
+        snprintf(err, sizeof err, "--replicas must be 1 to %d",
+                 QN_DATASETS_MAX_REPLICAS);
+    else if (d)
+        snprintf(err, sizeof err,
+                 "dataset %s exists%s; quern rm %s first or choose "
+                 "another name",
+                 rq->dataset, d->writer ? " (it is being written)" : "",
+                 rq->dataset);
+    else if (qn_workers_data_live(&m->workers) == 0)
+        snprintf(err, sizeof err,
+                 "no live worker keeps datasets (start workers with "
+                 "--data-dir)");
+    else {
+        qn_datasets_create(m, rq->dataset, "put", rq->replicas);
+        qn_info("master: put of dataset %s begins (%u replicas)", rq->dataset,
+                rq->replicas);
+    }
+    s_put_reply(m, err, NULL, 0);
+}
+
+/* Where the put's next shard goes: the workers it streams to. */
+static void s_put_place(qn_master *m, const Quern__PutRequest *rq,
+                        const qn_dataset *d)
+{
+    int chosen[QN_DATASETS_MAX_REPLICAS];
+    unsigned n = qn_datasets_place(m, d, rq->avoid, rq->n_avoid, chosen);
+    if (n == 0) {
+        s_put_reply(m,
+                    "no live worker that keeps datasets is left to take "
+                    "this shard",
+                    NULL, 0);
         return;
     }
+    Quern__DataSource ds[QN_DATASETS_MAX_REPLICAS];
+    Quern__DataSource *dp[QN_DATASETS_MAX_REPLICAS];
+    for (unsigned k = 0; k < n; k++) {
+        const qn_mworker *w = &m->workers.v[chosen[k]];
+        quern__data_source__init(&ds[k]);
+        ds[k].endpoint = w->endpoint;
+        ds[k].worker_id = (char *)w->id;
+        ds[k].curve_public = (char *)w->curve_public;
+        dp[k] = &ds[k];
+    }
+    s_put_reply(m, NULL, dp, n);
+}
+
+static void s_put(qn_master *m, const Quern__PutRequest *rq, int64_t now)
+{
+    qn_dataset *d = qn_catalog_get(&m->data.cat, rq->dataset);
+    int under_way = d && d->writer && strcmp(d->writer, "put") == 0;
+    char err[400];
+    snprintf(err, sizeof err, "no put of %s is under way", rq->dataset);
+    switch (rq->op) {
+    case QUERN__PUT_REQUEST__OP__BEGIN: s_put_begin(m, rq, d); return;
+    case QUERN__PUT_REQUEST__OP__PLACE:
+        if (under_way)
+            s_put_place(m, rq, d);
+        else
+            s_put_reply(m, err, NULL, 0);
+        return;
     case QUERN__PUT_REQUEST__OP__COMMIT:
-        if (!d || !d->writer || strcmp(d->writer, "put") != 0) {
-            snprintf(err, sizeof err, "no put of %s is under way", rq->dataset);
-            qn_datasets_put_reply(m, m->in.id, m->in.idlen, err, NULL, 0);
-            return;
-        }
-        m->puts = qn_realloc(m->puts, (m->nputs + 1) * sizeof *m->puts);
-        qn_put_wait *pw = &m->puts[m->nputs++];
-        memset(pw, 0, sizeof *pw);
-        snprintf(pw->dataset, sizeof pw->dataset, "%s", rq->dataset);
-        memcpy(pw->route, m->in.id, m->in.idlen);
-        pw->routelen = m->in.idlen;
-        pw->nshards = rq->nshards;
-        pw->deadline = now + PUT_COMMIT_MS;
-        qn_datasets_puts_check(m, now);
+        if (under_way)
+            qn_datasets_put_wait(m, rq->dataset, m->net.in.id, m->net.in.idlen,
+                                 rq->nshards, now);
+        else
+            s_put_reply(m, err, NULL, 0);
         return;
     case QUERN__PUT_REQUEST__OP__ABORT:
-        if (d && d->writer && strcmp(d->writer, "put") == 0) {
+        if (under_way) {
             qn_info("master: put of dataset %s abandoned; dropping its shards",
                     rq->dataset);
             qn_datasets_drop_everywhere(m, rq->dataset);
         }
-        qn_datasets_put_reply(m, m->in.id, m->in.idlen, NULL, NULL, 0);
+        s_put_reply(m, NULL, NULL, 0);
         return;
-    default:
-        qn_datasets_put_reply(m, m->in.id, m->in.idlen, "unknown put step",
-                              NULL, 0);
+    default: s_put_reply(m, "unknown put step", NULL, 0);
     }
 }
 
-void qn_from_client_datasets(qn_master *m, const Quern__DatasetsRequest *rq)
+/* quern ls: every dataset. */
+static void s_datasets_all(qn_master *m)
 {
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    const qn_catalog *cat = &m->data.cat;
     Quern__DatasetsReply r = QUERN__DATASETS_REPLY__INIT;
-    env.body_case = QUERN__ENVELOPE__BODY_DATASETS_REPLY;
-    env.datasets_reply = &r;
-    char err[300];
-    if (!rq->dataset[0]) {
-        Quern__DatasetInfo *di = qn_calloc(m->cat.n + 1, sizeof *di);
-        Quern__DatasetInfo **dp = qn_calloc(m->cat.n + 1, sizeof *dp);
-        for (size_t i = 0; i < m->cat.n; i++) {
-            qn_datasets_info(m, &m->cat.ds[i], &di[i]);
-            dp[i] = &di[i];
-        }
-        r.datasets = dp;
-        r.n_datasets = m->cat.n;
-        qn_send(m, m->in.id, m->in.idlen, &env);
-        free(di);
-        free(dp);
-        return;
+    Quern__DatasetInfo *di = qn_calloc(cat->n + 1, sizeof *di);
+    Quern__DatasetInfo **dp = qn_calloc(cat->n + 1, sizeof *dp);
+    for (size_t i = 0; i < cat->n; i++) {
+        qn_datasets_info(m, &cat->ds[i], &di[i]);
+        dp[i] = &di[i];
     }
-    qn_dataset *d = qn_catalog_get(&m->cat, rq->dataset);
-    if (!d) {
-        snprintf(err, sizeof err, "no dataset %s (quern ls lists them)",
-                 rq->dataset);
-        r.error = err;
-        qn_send(m, m->in.id, m->in.idlen, &env);
-        return;
-    }
+    r.datasets = dp;
+    r.n_datasets = cat->n;
+    qn_send_reply(m, QUERN__ENVELOPE__BODY_DATASETS_REPLY, &r);
+    free(di);
+    free(dp);
+}
+
+/* quern ls NAME, cat, get: one dataset, with each shard's holders. */
+static void s_dataset_one(qn_master *m, qn_dataset *d)
+{
+    Quern__DatasetsReply r = QUERN__DATASETS_REPLY__INIT;
     Quern__DatasetInfo di;
     Quern__DatasetInfo *dip = &di;
     qn_datasets_info(m, d, &di);
@@ -437,7 +396,7 @@ void qn_from_client_datasets(qn_master *m, const Quern__DatasetsRequest *rq)
     di.n_shards = n;
     r.datasets = &dip;
     r.n_datasets = 1;
-    qn_send(m, m->in.id, m->in.idlen, &env);
+    qn_send_reply(m, QUERN__ENVELOPE__BODY_DATASETS_REPLY, &r);
     for (uint32_t i = 0; i < n; i++) {
         free(srcs[i]);
         free(sl[i].holders);
@@ -447,19 +406,38 @@ void qn_from_client_datasets(qn_master *m, const Quern__DatasetsRequest *rq)
     free(slp);
 }
 
-void qn_from_client_drop(qn_master *m, const Quern__DropDataset *rq)
+static void s_datasets(qn_master *m, const Quern__DatasetsRequest *rq)
 {
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    if (!rq->dataset[0]) {
+        s_datasets_all(m);
+        return;
+    }
+    qn_dataset *d = qn_catalog_get(&m->data.cat, rq->dataset);
+    if (d) {
+        s_dataset_one(m, d);
+        return;
+    }
+    char err[300];
+    snprintf(err, sizeof err, "no dataset %s (quern ls lists them)",
+             rq->dataset);
+    Quern__DatasetsReply r = QUERN__DATASETS_REPLY__INIT;
+    r.error = err;
+    qn_send_reply(m, QUERN__ENVELOPE__BODY_DATASETS_REPLY, &r);
+}
+
+static void s_drop(qn_master *m, const Quern__DropDataset *rq)
+{
     Quern__DropReply r = QUERN__DROP_REPLY__INIT;
     char err[300] = "";
-    qn_dataset *d = qn_catalog_get(&m->cat, rq->dataset);
+    qn_dataset *d = qn_catalog_get(&m->data.cat, rq->dataset);
+    int writer = d && d->writer && strcmp(d->writer, "put") != 0
+                     ? qn_jobs_find(&m->jobs, d->writer)
+                     : -1;
     if (!d) {
         snprintf(err, sizeof err, "no dataset %s (quern ls lists them)",
                  rq->dataset);
-    } else if (d->writer && strcmp(d->writer, "put") != 0 &&
-               qn_jobs_find(m, d->writer) >= 0 &&
-               m->jobs[qn_jobs_find(m, d->writer)].state ==
-                   QUERN__JOB_STATE__JOB_RUNNING) {
+    } else if (writer >= 0 &&
+               m->jobs.v[writer].state == QUERN__JOB_STATE__JOB_RUNNING) {
         snprintf(err, sizeof err,
                  "dataset %s is being written by job %s; quern cancel %s "
                  "first",
@@ -469,13 +447,11 @@ void qn_from_client_drop(qn_master *m, const Quern__DropDataset *rq)
         qn_datasets_drop_everywhere(m, rq->dataset);
     }
     r.error = err;
-    env.body_case = QUERN__ENVELOPE__BODY_DROP_REPLY;
-    env.drop_reply = &r;
-    qn_send(m, m->in.id, m->in.idlen, &env);
+    qn_send_reply(m, QUERN__ENVELOPE__BODY_DROP_REPLY, &r);
 }
 
-/* Is a message of this kind a client's request (rate-limited per
- * address), rather than a worker's? */
+/* ---- dispatch ------------------------------------------------------------ */
+
 int qn_from_client_is_request(Quern__Envelope__BodyCase c)
 {
     switch (c) {
@@ -487,6 +463,35 @@ int qn_from_client_is_request(Quern__Envelope__BodyCase c)
     case QUERN__ENVELOPE__BODY_DATASETS_REQUEST:
     case QUERN__ENVELOPE__BODY_DROP_DATASET:
     case QUERN__ENVELOPE__BODY_LOGS_REQUEST: return 1;
+    default: return 0;
+    }
+}
+
+int qn_from_client(qn_master *m, const Quern__Envelope *env, int64_t now)
+{
+    switch (env->body_case) {
+    case QUERN__ENVELOPE__BODY_SUBMIT_JOB:
+        s_submit(m, env->submit_job, now);
+        return 1;
+    case QUERN__ENVELOPE__BODY_STATUS_REQUEST:
+        s_status(m, env->status_request, now);
+        return 1;
+    case QUERN__ENVELOPE__BODY_CANCEL_JOB:
+        s_cancel(m, env->cancel_job, now);
+        return 1;
+    case QUERN__ENVELOPE__BODY_WORKERS_REQUEST: s_workers(m, now); return 1;
+    case QUERN__ENVELOPE__BODY_PUT_REQUEST:
+        s_put(m, env->put_request, now);
+        return 1;
+    case QUERN__ENVELOPE__BODY_DATASETS_REQUEST:
+        s_datasets(m, env->datasets_request);
+        return 1;
+    case QUERN__ENVELOPE__BODY_DROP_DATASET:
+        s_drop(m, env->drop_dataset);
+        return 1;
+    case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
+        qn_logs_request(m, env->logs_request, now);
+        return 1;
     default: return 0;
     }
 }

@@ -1,32 +1,27 @@
 /*
- * from_clients.h -- what clients ask: jobs, status, workers, datasets
+ * from_clients.h -- what clients ask: submit, status, cancel, workers,
+ * logs, and the datasets' put, ls and rm. Every change a client's request
+ * makes to the master's state is made here. Requests are rate-limited per
+ * address (the dispatch in master.c asks qn_from_client_is_request).
  */
-#ifndef QN_MFROM_CLIENTS_H
-#define QN_MFROM_CLIENTS_H
+#ifndef QN_FROM_CLIENTS_H
+#define QN_FROM_CLIENTS_H
 
 #include "mstate.h"
 
-void qn_from_client_submit_reply(qn_master *m, const char *id,
-                                 const char *error);
+#define QN_FROM_CLIENTS_MAX_MAPS                                               \
+    100000                              /* map tasks per job (a reduce         \
+                                           lists them all) */
+#define QN_FROM_CLIENTS_MAX_RUNNING 256 /* jobs running at once */
 
-void qn_from_client_submit(qn_master *m, const Quern__SubmitJob *sj,
-                           int64_t now);
-
-void qn_from_client_status(qn_master *m, const Quern__StatusRequest *rq);
-
-void qn_from_client_cancel(qn_master *m, const Quern__CancelJob *c,
-                           int64_t now);
-
-void qn_from_client_workers(qn_master *m, int64_t now);
-
-void qn_from_client_put(qn_master *m, const Quern__PutRequest *rq, int64_t now);
-
-void qn_from_client_datasets(qn_master *m, const Quern__DatasetsRequest *rq);
-
-void qn_from_client_drop(qn_master *m, const Quern__DropDataset *rq);
-
-/* Is a message of this kind a client's request (rate-limited per
- * address), rather than a worker's? */
+/* Is a message of this kind a client's request, rather than a worker's? */
 int qn_from_client_is_request(Quern__Envelope__BodyCase c);
+
+/*
+ * Handle env, the message being handled (from m->net.in), at now, if it is
+ * a client's request; it is answered on the connection it came on.
+ * Returns 1 if it was, 0 if it is not a client's request.
+ */
+int qn_from_client(qn_master *m, const Quern__Envelope *env, int64_t now);
 
 #endif

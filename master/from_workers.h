@@ -1,62 +1,26 @@
 /*
- * from_workers.h -- what workers say: hello, heartbeats, task updates, data
- * reports
+ * from_workers.h -- what workers say: hello, heartbeats, task updates,
+ * data reports, plugin requests and logs replies. Every change a worker's
+ * message makes to the master's state is made here, or, for the attempts
+ * it runs, in task_updates.h.
+ *
+ * A worker's messages carry the session its welcome gave it, so no other
+ * peer can speak for it; one without it is dropped, and one from a worker
+ * the master does not know (or gave up for dead) is answered with a
+ * welcome that asks it to join again.
  */
-#ifndef QN_MFROM_WORKERS_H
-#define QN_MFROM_WORKERS_H
+#ifndef QN_FROM_WORKERS_H
+#define QN_FROM_WORKERS_H
 
 #include "mstate.h"
 
-void qn_from_worker_hello(qn_master *m, const Quern__WorkerHello *h,
-                          int64_t now);
+#define QN_FROM_WORKERS_MAX_LIVE 4096 /* workers alive at once */
 
 /*
- * The worker a message claims to come from, or -1: unknown or given up
- * for dead (it is asked to join again), or not holding the worker's
- * session (dropped, unless it is an older membership's: late, not
- * hostile). With route set, replies to it go where this message came from.
+ * Handle env, the message being handled (from m->net.in), at now, if it is
+ * a worker's. Returns 1 if it was (handled or dropped), 0 if it is not a
+ * worker's message.
  */
-int qn_from_worker_known(qn_master *m, const char *id, uint64_t session,
-                         int64_t now, int route);
-
-void qn_from_worker_heartbeat(qn_master *m, const Quern__Heartbeat *hb,
-                              int64_t now);
-
-/*
- * Tell running reduce attempts of job jx (only the one named by to, if
- * set) where map task's output now is.
- */
-void qn_from_worker_send_location(qn_master *m, int jx, unsigned task,
-                                  const Quern__AttemptRef *to);
-
-/*
- * A current reduce attempt (ref, on worker rw) of running job jx could not
- * fetch a map output.
- */
-void qn_from_worker_fetch_failure(qn_master *m, int jx, int rw,
-                                  const Quern__AttemptRef *ref,
-                                  const Quern__FetchFailure *ff, int64_t now);
-
-/* A copy of an output shard (qn_commit_replicate) ended, or reports progress.
- */
-void qn_from_worker_copy_update(qn_master *m, int jx, int w,
-                                const Quern__TaskUpdate *u, int64_t now);
-
-void qn_from_worker_task_update(qn_master *m, const Quern__TaskUpdate *u,
-                                int64_t now);
-
-/*
- * Worker w could not install a reduce's output as its dataset shard (a
- * full disk, say). The reduce is done and its staged output gone, so the
- * job fails saying why rather than wait for a shard that never comes.
- */
-void qn_from_worker_commit_failure(qn_master *m, int w,
-                                   const Quern__CommitFailure *cf, int64_t now);
-
-void qn_from_worker_data_report(qn_master *m, const Quern__DataReport *dr,
-                                int64_t now);
-
-void qn_from_worker_plugin_request(qn_master *m, const Quern__PluginRequest *pr,
-                                   int64_t now);
+int qn_from_worker(qn_master *m, const Quern__Envelope *env, int64_t now);
 
 #endif

@@ -3,35 +3,112 @@
  */
 #include "job.h"
 
-#include "catalog.h"
-#include "curve.h"
-#include "droplog.h"
-#include "http.h"
-#include "ifile.h"
-#include "jobspec.h"
 #include "log.h"
-#include "proc.h"
-#include "ratelimit.h"
-#include "sched.h"
-#include "sha256.h"
-#include "split.h"
-#include "statusjson.h"
 #include "util.h"
-#include "wire.h"
-#include <dirent.h>
-#include <jansson.h>
+
 #include <limits.h>
-#include <stdarg.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zmq.h>
 
-/* Add v to a job counter; returns the counter's index. */
+/* Shown from the start, 0 or not, so readers can rely on them. */
+static const char *const BUILTIN_COUNTERS[] = {
+    "map_attempts",    "reduce_attempts", "failed_attempts",
+    "killed_attempts", "backup_attempts", "maps_rerun",
+    "skipped_records", "data_local_maps", "remote_maps"};
+
+void qn_job_init(qn_job *j, const char *id, Quern__JobSpec **spec,
+                 qn_splits *splits, int out_dataset, int64_t now, int64_t wall)
+{
+    memset(j, 0, sizeof *j);
+    snprintf(j->id, sizeof j->id, "%s", id);
+    j->spec = *spec;
+    *spec = NULL;
+    j->splits = *splits;
+    memset(splits, 0, sizeof *splits);
+    j->nmaps = (unsigned)j->splits.n;
+    j->nreduce = j->spec->nreduce;
+    j->state = QUERN__JOB_STATE__JOB_RUNNING;
+    j->start = now;
+    j->submit_wall = wall;
+    j->outs = qn_calloc(j->nmaps, sizeof *j->outs);
+    for (unsigned i = 0; i < j->nmaps; i++)
+        j->outs[i].parts = qn_calloc(j->nreduce, sizeof(qn_part));
+    j->progress[QN_MAP] = qn_calloc(j->nmaps, sizeof(double));
+    j->progress[QN_REDUCE] = qn_calloc(j->nreduce, sizeof(double));
+    j->trec[QN_MAP] = qn_calloc(j->nmaps, sizeof(qn_trec));
+    j->trec[QN_REDUCE] = qn_calloc(j->nreduce, sizeof(qn_trec));
+    for (size_t i = 0; i < QN_ARRAY_LEN(BUILTIN_COUNTERS); i++)
+        qn_job_count(j, BUILTIN_COUNTERS[i], 0);
+    j->watch.last_push = now;
+    j->watch.push_at = INT64_MAX;
+    if (out_dataset) {
+        j->out.dataset = 1;
+        j->out.replicas =
+            j->spec->output_replicas ? j->spec->output_replicas : 2;
+        j->out.copy = qn_calloc(j->nreduce, sizeof *j->out.copy);
+        j->out.fails = qn_calloc(j->nreduce, sizeof *j->out.fails);
+        for (unsigned p = 0; p < j->nreduce; p++)
+            j->out.copy[p] = -1;
+    }
+}
+
+static void s_outs_free(qn_job *j)
+{
+    for (unsigned i = 0; i < j->nmaps && j->outs; i++) {
+        free(j->outs[i].parts);
+        free(j->outs[i].cv);
+        free(j->outs[i].crashes);
+    }
+    free(j->outs);
+    j->outs = NULL;
+}
+
+void qn_job_trim(qn_job *j)
+{
+    s_outs_free(j);
+    qn_splits_release(&j->splits);
+    for (int k = 0; k < 2; k++) {
+        free(j->progress[k]);
+        j->progress[k] = NULL;
+    }
+}
+
+static void s_failure_free(qn_failure *f)
+{
+    free(f->worker);
+    free(f->reason);
+    free(f->tail);
+    free(f->shard);
+}
+
+void qn_job_release(qn_job *j)
+{
+    if (j->spec)
+        quern__job_spec__free_unpacked(j->spec, NULL);
+    qn_job_trim(j);
+    for (size_t i = 0; i < j->ncounters; i++)
+        free(j->counters[i].name);
+    free(j->counters);
+    for (size_t i = 0; i < j->nfailures; i++)
+        s_failure_free(&j->failures[i]);
+    free(j->failures);
+    for (size_t i = 0; i < j->nskipped; i++)
+        free(j->skipped[i].shard);
+    free(j->skipped);
+    free(j->error);
+    free(j->watch.v);
+    free(j->out.copy);
+    free(j->out.fails);
+    for (int k = 0; k < 2; k++) {
+        unsigned n = k ? j->nreduce : j->nmaps;
+        for (unsigned i = 0; j->trec[k] && i < n; i++)
+            free(j->trec[k][i].a);
+        free(j->trec[k]);
+    }
+    memset(j, 0, sizeof *j);
+}
+
 size_t qn_job_count(qn_job *j, const char *name, long long v)
 {
     for (size_t i = 0; i < j->ncounters; i++) {
@@ -40,15 +117,21 @@ size_t qn_job_count(qn_job *j, const char *name, long long v)
             return i;
         }
     }
-    if (j->ncounters >= MAX_COUNTERS)
+    if (j->ncounters >= QN_JOB_MAX_COUNTERS)
         return SIZE_MAX; /* a plugin inventing names without end */
-    j->counters =
-        qn_realloc(j->counters, (j->ncounters + 1) * sizeof *j->counters);
+    QN_GROW(j->counters, j->cap_counters, j->ncounters + 1);
     j->counters[j->ncounters++] = (qn_jcounter){qn_strdup(name), v};
     return j->ncounters - 1;
 }
 
-/* The name of input piece `piece` of map task `map`, or "". */
+long long qn_job_counter(const qn_job *j, const char *name)
+{
+    for (size_t i = 0; i < j->ncounters; i++)
+        if (strcmp(j->counters[i].name, name) == 0)
+            return j->counters[i].value;
+    return 0;
+}
+
 const char *qn_job_shard(const qn_job *j, unsigned map, uint32_t piece)
 {
     if (!j->splits.splits || map >= j->splits.n ||
@@ -63,45 +146,68 @@ void qn_job_add_failure(qn_job *j, qn_kind kind, unsigned task,
                         const char *shard)
 {
     qn_job_count(j, "failed_attempts", 1);
-    if (j->nfailures == MAX_FAILURES) {
+    if (j->nfailures == QN_JOB_MAX_FAILURES) {
         /* Keep the newest. */
-        Quern__AttemptFailure *f = &j->failures[0];
-        free(f->worker_id);
-        free(f->reason);
-        free(f->stderr_tail);
-        free(f->shard);
+        s_failure_free(&j->failures[0]);
         memmove(j->failures, j->failures + 1,
-                (MAX_FAILURES - 1) * sizeof *j->failures);
+                (QN_JOB_MAX_FAILURES - 1) * sizeof *j->failures);
         j->nfailures--;
     }
-    j->failures =
-        qn_realloc(j->failures, (j->nfailures + 1) * sizeof *j->failures);
-    Quern__AttemptFailure *f = &j->failures[j->nfailures++];
-    quern__attempt_failure__init(f);
-    f->kind = (Quern__TaskKind)kind;
-    f->task = task;
-    f->attempt = attempt;
-    f->worker_id = qn_strdup(worker);
-    f->reason = qn_strdup(reason);
-    f->stderr_tail = qn_strdup(tail ? tail : "");
-    f->record_offset = offset;
-    f->shard = qn_strdup(shard ? shard : "");
+    QN_GROW(j->failures, j->cap_failures, j->nfailures + 1);
+    j->failures[j->nfailures++] = (qn_failure){
+        .kind = kind,
+        .task = task,
+        .attempt = attempt,
+        .worker = qn_strdup(worker),
+        .reason = qn_strdup(reason),
+        .tail = qn_strdup(tail ? tail : ""),
+        .offset = offset,
+        .shard = qn_strdup(shard ? shard : ""),
+    };
 }
 
-/* The record of attempt of a task, or NULL. */
+const char *qn_job_last_failure(const qn_job *j, qn_kind kind, unsigned task)
+{
+    for (size_t i = j->nfailures; i-- > 0;)
+        if (j->failures[i].kind == kind && j->failures[i].task == task)
+            return j->failures[i].reason;
+    return "";
+}
+
+qn_arec *qn_job_attempt_start(qn_job *j, qn_kind kind, unsigned task,
+                              unsigned attempt, int worker, int local,
+                              int64_t now, int64_t wall)
+{
+    qn_trec *tr = &j->trec[kind][task];
+    QN_GROW(tr->a, tr->cap, tr->n + 1);
+    qn_arec *r = &tr->a[tr->n++];
+    *r = (qn_arec){.attempt = attempt,
+                   .worker = worker,
+                   .local = local,
+                   .start = now,
+                   .start_wall = wall};
+    return r;
+}
+
 qn_arec *qn_job_arec_find(qn_job *j, qn_kind kind, unsigned task,
                           unsigned attempt)
 {
     if (!j->trec[kind])
         return NULL;
     qn_trec *t = &j->trec[kind][task];
-    for (unsigned i = t->n; i-- > 0;)
+    for (size_t i = t->n; i-- > 0;)
         if (t->a[i].attempt == attempt)
             return &t->a[i];
     return NULL;
 }
 
-/* An attempt ended (any way): its duration stops growing. */
+qn_arec *qn_job_arec_last(qn_job *j, qn_kind kind, unsigned task)
+{
+    if (!j->trec[kind] || !j->trec[kind][task].n)
+        return NULL;
+    return &j->trec[kind][task].a[j->trec[kind][task].n - 1];
+}
+
 void qn_job_arec_end(qn_job *j, qn_kind kind, unsigned task, unsigned attempt,
                      int64_t now)
 {
@@ -110,92 +216,81 @@ void qn_job_arec_end(qn_job *j, qn_kind kind, unsigned task, unsigned attempt,
         r->end = now;
 }
 
-void qn_job_outs_free(qn_job *j)
+void qn_job_map_done(qn_job *j, unsigned task, unsigned attempt, int worker,
+                     const qn_part *parts, const char *const *names,
+                     const long long *values, size_t ncounters)
 {
-    for (unsigned i = 0; i < j->nmaps && j->outs; i++) {
-        free(j->outs[i].parts);
-        free(j->outs[i].cv);
-        free(j->outs[i].crashes);
-    }
-    free(j->outs);
-    j->outs = NULL;
-}
-
-void qn_job_release(qn_job *j)
-{
-    if (j->spec)
-        quern__job_spec__free_unpacked(j->spec, NULL);
-    qn_splits_release(&j->splits);
-    qn_job_outs_free(j);
-    free(j->progress[0]);
-    free(j->progress[1]);
-    for (size_t i = 0; i < j->ncounters; i++)
-        free(j->counters[i].name);
-    free(j->counters);
-    for (size_t i = 0; i < j->nfailures; i++) {
-        free(j->failures[i].worker_id);
-        free(j->failures[i].reason);
-        free(j->failures[i].stderr_tail);
-        free(j->failures[i].shard);
-    }
-    free(j->failures);
-    for (size_t i = 0; i < j->nskipped; i++)
-        free(j->skipped[i].shard);
-    free(j->skipped);
-    free(j->error);
-    free(j->watchers);
-    free(j->part_copy);
-    free(j->part_copy_fails);
-    for (int k = 0; k < 2; k++) {
-        unsigned n = k ? j->nreduce : j->nmaps;
-        for (unsigned i = 0; j->trec[k] && i < n; i++)
-            free(j->trec[k][i].a);
-        free(j->trec[k]);
+    qn_mapout *mo = &j->outs[task];
+    mo->attempt = attempt;
+    mo->worker = worker;
+    mo->reports = 0;
+    memcpy(mo->parts, parts, j->nreduce * sizeof *parts);
+    for (size_t i = 0; i < ncounters; i++) {
+        size_t c = qn_job_count(j, names[i], values[i]);
+        if (c == SIZE_MAX)
+            continue;
+        if (c >= mo->ncv) {
+            QN_GROW(mo->cv, mo->cap_cv, c + 1);
+            memset(mo->cv + mo->ncv, 0, (c + 1 - mo->ncv) * sizeof *mo->cv);
+            mo->ncv = c + 1;
+        }
+        mo->cv[c] = qn_sat_add(mo->cv[c], values[i]);
     }
 }
 
-/* Remember the record a map attempt died in, for --skip-bad-records. */
-void qn_job_note_crash(qn_job *j, unsigned task, const Quern__TaskUpdate *u)
+void qn_job_map_lost(qn_job *j, unsigned task)
+{
+    qn_mapout *mo = &j->outs[task];
+    /* A value held at LLONG_MIN cannot be negated: move as far back up. */
+    for (size_t i = 0; i < mo->ncv && i < j->ncounters; i++)
+        j->counters[i].value =
+            mo->cv[i] == LLONG_MIN
+                ? qn_sat_add(j->counters[i].value, LLONG_MAX)
+                : qn_sat_add(j->counters[i].value, -mo->cv[i]);
+    mo->ncv = 0;
+    mo->reports = 0;
+}
+
+void qn_job_note_crash(qn_job *j, unsigned task, uint32_t piece,
+                       uint64_t offset)
 {
     qn_mapout *mo = &j->outs[task];
     for (size_t i = 0; i < mo->ncrashes; i++) {
-        if (mo->crashes[i].piece == u->input_piece &&
-            mo->crashes[i].offset == u->record_offset) {
+        if (mo->crashes[i].piece == piece && mo->crashes[i].offset == offset) {
             mo->crashes[i].crashes++;
             return;
         }
     }
-    if (mo->ncrashes >= 64)
+    if (mo->ncrashes >= QN_JOB_MAX_CRASHES)
         return; /* a map that crashes everywhere is not a bad record */
-    mo->crashes =
-        qn_realloc(mo->crashes, (mo->ncrashes + 1) * sizeof *mo->crashes);
-    mo->crashes[mo->ncrashes++] =
-        (qn_crash){u->input_piece, u->record_offset, 1};
+    QN_GROW(mo->crashes, mo->cap_crashes, mo->ncrashes + 1);
+    mo->crashes[mo->ncrashes++] = (qn_crash){piece, offset, 1};
 }
 
-/* A map attempt that skipped records succeeded: list them in the job. */
+/* Is the record at offset of shard, read by map task, listed already? */
+static int s_skip_listed(const qn_job *j, unsigned task, const char *shard,
+                         uint64_t offset)
+{
+    for (size_t k = 0; k < j->nskipped; k++)
+        if (j->skipped[k].map == task && j->skipped[k].offset == offset &&
+            strcmp(j->skipped[k].shard, shard) == 0)
+            return 1;
+    return 0;
+}
+
 void qn_job_note_skipped(qn_job *j, unsigned task)
 {
     const qn_mapout *mo = &j->outs[task];
     for (size_t i = 0; i < mo->ncrashes; i++) {
         const qn_crash *c = &mo->crashes[i];
-        if (c->crashes < SKIP_AFTER || j->nskipped >= MAX_SKIPPED)
+        if (c->crashes < QN_JOB_SKIP_AFTER || j->nskipped >= QN_JOB_MAX_SKIPPED)
             continue;
         const char *shard = qn_job_shard(j, task, c->piece);
-        int seen = 0;
-        for (size_t k = 0; k < j->nskipped && !seen; k++)
-            seen = j->skipped[k].map == task &&
-                   j->skipped[k].offset == c->offset &&
-                   strcmp(j->skipped[k].shard, shard) == 0;
-        if (seen)
+        if (s_skip_listed(j, task, shard, c->offset))
             continue;
-        j->skipped =
-            qn_realloc(j->skipped, (j->nskipped + 1) * sizeof *j->skipped);
-        Quern__SkippedRecord *sr = &j->skipped[j->nskipped++];
-        quern__skipped_record__init(sr);
-        sr->map = task;
-        sr->shard = qn_strdup(shard);
-        sr->offset = c->offset;
+        QN_GROW(j->skipped, j->cap_skipped, j->nskipped + 1);
+        j->skipped[j->nskipped++] =
+            (qn_skipped){task, qn_strdup(shard), c->offset};
         qn_warn("master: job %s map task %u skipped the record at offset %llu "
                 "of %s, which crashed %u attempts",
                 j->id, task, (unsigned long long)c->offset, shard, c->crashes);
@@ -205,4 +300,46 @@ void qn_job_note_skipped(qn_job *j, unsigned task)
 const char *qn_kind_name(qn_kind k)
 {
     return k == QN_MAP ? "map" : "reduce";
+}
+
+/* ---- the list ------------------------------------------------------------ */
+
+qn_job *qn_jobs_add(qn_jobs *list)
+{
+    QN_GROW(list->v, list->cap, list->n + 1);
+    qn_job *j = &list->v[list->n++];
+    memset(j, 0, sizeof *j);
+    return j;
+}
+
+int qn_jobs_find(const qn_jobs *list, const char *id)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (strcmp(list->v[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+int qn_jobs_running(const qn_jobs *list)
+{
+    int n = 0;
+    for (size_t i = 0; i < list->n; i++)
+        n += list->v[i].state == QUERN__JOB_STATE__JOB_RUNNING;
+    return n;
+}
+
+void qn_jobs_by_state(const qn_jobs *list, unsigned out[4])
+{
+    memset(out, 0, 4 * sizeof *out);
+    for (size_t i = 0; i < list->n; i++)
+        if (list->v[i].state >= 0 && list->v[i].state < 4)
+            out[list->v[i].state]++;
+}
+
+void qn_jobs_release(qn_jobs *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        qn_job_release(&list->v[i]);
+    free(list->v);
+    *list = (qn_jobs){0};
 }

@@ -3,43 +3,17 @@
  */
 #include "status.h"
 
-#include "workers.h"
-#include "events.h"
 #include "send.h"
-#include "job.h"
-#include "catalog.h"
-#include "curve.h"
-#include "droplog.h"
-#include "http.h"
-#include "ifile.h"
-#include "jobspec.h"
-#include "log.h"
-#include "proc.h"
-#include "ratelimit.h"
-#include "sched.h"
-#include "sha256.h"
-#include "split.h"
-#include "statusjson.h"
 #include "util.h"
-#include "wire.h"
-#include <dirent.h>
-#include <jansson.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <errno.h>
-#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zmq.h>
 
-/* One task as shown to users; its strings point into m. */
 void qn_status_task(qn_master *m, int jx, qn_kind kind, unsigned task,
                     int64_t now, Quern__TaskInfo *out)
 {
-    qn_job *j = &m->jobs[jx];
+    qn_job *j = &m->jobs.v[jx];
     qn_task_info ti = qn_sched_task(m->sched, jx, kind, task);
     quern__task_info__init(out);
     out->kind =
@@ -53,27 +27,21 @@ void qn_status_task(qn_master *m, int jx, qn_kind kind, unsigned task,
     out->running = ti.running;
     out->locality = -2;
     out->worker_id = (char *)"";
-    out->shard = (char *)"";
-    if (kind == QN_MAP && j->splits.splits && task < j->splits.n &&
-        j->splits.splits[task].n)
-        out->shard = j->splits.splits[task].pieces[0].name;
+    out->shard = (char *)(kind == QN_MAP ? qn_job_shard(j, task, 0) : "");
     if (ti.state == QN_TASK_DONE)
         out->progress = 1;
     else if (ti.state == QN_TASK_RUNNING && j->progress[kind])
         out->progress = j->progress[kind][task];
     /* The attempt that counts: the oldest running one, or the winner; a
      * pending task shows its last attempt, if any. */
-    unsigned attempt = ti.state == QN_TASK_PENDING ? 0 : ti.attempt;
-    qn_arec *r = NULL;
-    if (attempt)
-        r = qn_job_arec_find(j, kind, task, attempt);
-    else if (j->trec[kind] && j->trec[kind][task].n)
-        r = &j->trec[kind][task].a[j->trec[kind][task].n - 1];
+    const qn_arec *r = ti.state == QN_TASK_PENDING
+                           ? qn_job_arec_last(j, kind, task)
+                           : qn_job_arec_find(j, kind, task, ti.attempt);
     if (!r)
         return;
     out->attempt = r->attempt;
-    if (r->worker >= 0 && r->worker < m->nworkers)
-        out->worker_id = m->workers[r->worker].id;
+    if (r->worker >= 0 && r->worker < m->workers.n)
+        out->worker_id = m->workers.v[r->worker].id;
     if (kind == QN_MAP)
         out->locality = r->local;
     out->started_at_ms = (uint64_t)r->start_wall;
@@ -81,10 +49,72 @@ void qn_status_task(qn_master *m, int jx, qn_kind kind, unsigned task,
     out->duration_ms = end > r->start ? (uint64_t)(end - r->start) : 0;
 }
 
-void qn_status_job(qn_master *m, int jx, Quern__JobStatus *st,
+/* The share of job jx's tasks of kind that is done, running ones counted
+ * by their progress. */
+static double s_progress(qn_master *m, int jx, qn_kind kind)
+{
+    const qn_job *j = &m->jobs.v[jx];
+    unsigned n = kind == QN_REDUCE ? j->nreduce : j->nmaps;
+    double sum = 0;
+    for (unsigned i = 0; i < n; i++) {
+        qn_task_info ti = qn_sched_task(m->sched, jx, kind, i);
+        if (ti.state == QN_TASK_DONE)
+            sum += 1;
+        else if (ti.state == QN_TASK_RUNNING)
+            sum += j->progress[kind][i];
+    }
+    return n ? sum / n : 1;
+}
+
+/* The job's counters, failures and skipped records, as wire structs. */
+static void s_job_lists(const qn_job *j, Quern__JobStatus *st,
+                        qn_status_mem *mem)
+{
+    mem->cs = qn_calloc(j->ncounters + 1, sizeof *mem->cs);
+    mem->cp = qn_calloc(j->ncounters + 1, sizeof *mem->cp);
+    for (size_t i = 0; i < j->ncounters; i++) {
+        quern__counter__init(&mem->cs[i]);
+        mem->cs[i].name = j->counters[i].name;
+        mem->cs[i].value = j->counters[i].value;
+        mem->cp[i] = &mem->cs[i];
+    }
+    st->counters = mem->cp;
+    st->n_counters = j->ncounters;
+    mem->fs = qn_calloc(j->nfailures + 1, sizeof *mem->fs);
+    mem->fp = qn_calloc(j->nfailures + 1, sizeof *mem->fp);
+    for (size_t i = 0; i < j->nfailures; i++) {
+        const qn_failure *f = &j->failures[i];
+        Quern__AttemptFailure *af = &mem->fs[i];
+        quern__attempt_failure__init(af);
+        af->kind = (Quern__TaskKind)f->kind;
+        af->task = f->task;
+        af->attempt = f->attempt;
+        af->worker_id = f->worker;
+        af->reason = f->reason;
+        af->stderr_tail = f->tail;
+        af->record_offset = f->offset;
+        af->shard = f->shard;
+        mem->fp[i] = af;
+    }
+    st->failures = mem->fp;
+    st->n_failures = j->nfailures;
+    mem->ss = qn_calloc(j->nskipped + 1, sizeof *mem->ss);
+    mem->sp = qn_calloc(j->nskipped + 1, sizeof *mem->sp);
+    for (size_t i = 0; i < j->nskipped; i++) {
+        quern__skipped_record__init(&mem->ss[i]);
+        mem->ss[i].map = j->skipped[i].map;
+        mem->ss[i].shard = j->skipped[i].shard;
+        mem->ss[i].offset = j->skipped[i].offset;
+        mem->sp[i] = &mem->ss[i];
+    }
+    st->skipped = mem->sp;
+    st->n_skipped = j->nskipped;
+}
+
+void qn_status_job(qn_master *m, int jx, int64_t now, Quern__JobStatus *st,
                    qn_status_mem *mem)
 {
-    qn_job *j = &m->jobs[jx];
+    qn_job *j = &m->jobs.v[jx];
     qn_job_info info = qn_sched_job(m->sched, jx);
     quern__job_status__init(st);
     st->job_id = j->id;
@@ -96,62 +126,29 @@ void qn_status_job(qn_master *m, int jx, Quern__JobStatus *st,
     st->reduces = info.reduces;
     st->reduces_done = info.reduces_done;
     st->reduces_running = info.reduces_running;
-    for (int k = 0; k < 2; k++) {
-        unsigned n = k ? j->nreduce : j->nmaps;
-        double sum = 0;
-        for (unsigned i = 0; i < n; i++) {
-            qn_task_info ti = qn_sched_task(m->sched, jx, (qn_kind)k, i);
-            if (ti.state == QN_TASK_DONE)
-                sum += 1;
-            else if (ti.state == QN_TASK_RUNNING)
-                sum += j->progress[k][i];
-        }
-        if (k == 0)
-            st->map_progress = n ? sum / n : 1;
-        else
-            st->reduce_progress = n ? sum / n : 1;
-    }
-    int64_t end = j->end ? j->end : qn_now_ms();
+    st->map_progress = s_progress(m, jx, QN_MAP);
+    st->reduce_progress = s_progress(m, jx, QN_REDUCE);
+    int64_t end = j->end ? j->end : now;
     st->elapsed_ms = (uint64_t)(end - j->start);
-    mem->cs = qn_calloc(j->ncounters + 1, sizeof *mem->cs);
-    mem->cp = qn_calloc(j->ncounters + 1, sizeof *mem->cp);
-    for (size_t i = 0; i < j->ncounters; i++) {
-        quern__counter__init(&mem->cs[i]);
-        mem->cs[i].name = j->counters[i].name;
-        mem->cs[i].value = j->counters[i].value;
-        mem->cp[i] = &mem->cs[i];
-    }
-    st->counters = mem->cp;
-    st->n_counters = j->ncounters;
+    s_job_lists(j, st, mem);
     st->error = j->error ? j->error : (char *)"";
-    mem->fp = qn_calloc(j->nfailures + 1, sizeof *mem->fp);
-    for (size_t i = 0; i < j->nfailures; i++)
-        mem->fp[i] = &j->failures[i];
-    st->failures = mem->fp;
-    st->n_failures = j->nfailures;
     st->task_rss_peak = j->task_rss_peak;
     uint64_t wpeak = 0;
-    for (int w = 0; w < m->nworkers; w++)
-        if (m->workers[w].rss_peak > wpeak)
-            wpeak = m->workers[w].rss_peak;
+    for (int w = 0; w < m->workers.n; w++)
+        if (m->workers.v[w].rss_peak > wpeak)
+            wpeak = m->workers.v[w].rss_peak;
     st->worker_rss_peak = wpeak;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         st->master_rss_peak = (uint64_t)ru.ru_maxrss * 1024;
     st->output = j->spec->output;
-    mem->sp = qn_calloc(j->nskipped + 1, sizeof *mem->sp);
-    for (size_t i = 0; i < j->nskipped; i++)
-        mem->sp[i] = &j->skipped[i];
-    st->skipped = mem->sp;
-    st->n_skipped = j->nskipped;
     st->submitted_at_ms = (uint64_t)j->submit_wall;
 }
 
-/* With tasks: each task of job jx in st (after qn_status_job). */
 void qn_status_tasks(qn_master *m, int jx, Quern__JobStatus *st,
                      qn_status_mem *mem, int64_t now)
 {
-    qn_job *j = &m->jobs[jx];
+    qn_job *j = &m->jobs.v[jx];
     size_t n = (size_t)j->nmaps + j->nreduce;
     mem->ts = qn_calloc(n + 1, sizeof *mem->ts);
     mem->tp = qn_calloc(n + 1, sizeof *mem->tp);
@@ -169,18 +166,19 @@ void qn_status_release(qn_status_mem *mem)
 {
     free(mem->cs);
     free(mem->cp);
+    free(mem->fs);
     free(mem->fp);
+    free(mem->ss);
     free(mem->sp);
     free(mem->ts);
     free(mem->tp);
+    memset(mem, 0, sizeof *mem);
 }
 
-/* Send the status of job jx (all when jx < 0, none with an error), with
- * each task's if tasks is set. */
 void qn_status_send(qn_master *m, const char *route, size_t routelen, int jx,
-                    const char *error, int tasks)
+                    const char *error, int tasks, int64_t now)
 {
-    int from = jx < 0 ? 0 : jx, to = jx < 0 ? m->njobs : jx + 1;
+    int from = jx < 0 ? 0 : jx, to = jx < 0 ? (int)m->jobs.n : jx + 1;
     if (error)
         from = to = 0;
     size_t n = (size_t)(to - from);
@@ -188,20 +186,17 @@ void qn_status_send(qn_master *m, const char *route, size_t routelen, int jx,
     Quern__JobStatus **sp = qn_calloc(n + 1, sizeof *sp);
     qn_status_mem *mem = qn_calloc(n + 1, sizeof *mem);
     for (int i = from; i < to; i++) {
-        qn_status_job(m, i, &st[i - from], &mem[i - from]);
+        qn_status_job(m, i, now, &st[i - from], &mem[i - from]);
         if (tasks)
-            qn_status_tasks(m, i, &st[i - from], &mem[i - from], qn_now_ms());
+            qn_status_tasks(m, i, &st[i - from], &mem[i - from], now);
         sp[i - from] = &st[i - from];
     }
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__StatusReply r = QUERN__STATUS_REPLY__INIT;
     r.jobs = sp;
     r.n_jobs = n;
     if (error)
         r.error = (char *)error;
-    env.body_case = QUERN__ENVELOPE__BODY_STATUS_REPLY;
-    env.status_reply = &r;
-    qn_send(m, route, routelen, &env);
+    qn_send(m, route, routelen, QUERN__ENVELOPE__BODY_STATUS_REPLY, &r);
     for (size_t i = 0; i < n; i++)
         qn_status_release(&mem[i]);
     free(mem);
@@ -209,100 +204,143 @@ void qn_status_send(qn_master *m, const char *route, size_t routelen, int jx,
     free(sp);
 }
 
-void qn_status_watch(qn_job *j, const char *route, size_t routelen)
+/* ---- watchers ------------------------------------------------------------ */
+
+/* Set job jx's push deadline, if it has watchers and none sooner is set. */
+static void s_schedule_push(qn_master *m, int jx)
 {
-    for (size_t i = 0; i < j->nwatchers; i++)
-        if (j->watchers[i].routelen == routelen &&
-            memcmp(j->watchers[i].route, route, routelen) == 0)
-            return;
-    if (j->nwatchers == MAX_WATCHERS)
+    qn_job *j = &m->jobs.v[jx];
+    if (!j->watch.n)
         return;
-    j->watchers =
-        qn_realloc(j->watchers, (j->nwatchers + 1) * sizeof *j->watchers);
-    qn_route *r = &j->watchers[j->nwatchers++];
+    int64_t due = j->watch.last_push + (j->watch.dirty ? QN_STATUS_PUSH_MIN_MS
+                                                       : QN_STATUS_PUSH_MAX_MS);
+    if (due >= j->watch.push_at)
+        return;
+    j->watch.push_at = due;
+    qn_deadline_add(&m->due, due, QN_DUE_PUSH, (uint64_t)jx);
+}
+
+void qn_status_watch(qn_master *m, int jx, const char *route, size_t routelen)
+{
+    qn_job *j = &m->jobs.v[jx];
+    for (size_t i = 0; i < j->watch.n; i++)
+        if (j->watch.v[i].routelen == routelen &&
+            memcmp(j->watch.v[i].route, route, routelen) == 0)
+            return;
+    if (j->watch.n == QN_STATUS_MAX_WATCHERS)
+        return;
+    QN_GROW(j->watch.v, j->watch.cap, j->watch.n + 1);
+    qn_route *r = &j->watch.v[j->watch.n++];
     memcpy(r->route, route, routelen);
     r->routelen = routelen;
+    s_schedule_push(m, jx);
+}
+
+void qn_status_dirty(qn_master *m, int jx)
+{
+    m->jobs.v[jx].watch.dirty = 1;
+    s_schedule_push(m, jx);
 }
 
 void qn_status_push(qn_master *m, int jx, int64_t now)
 {
-    qn_job *j = &m->jobs[jx];
-    for (size_t i = 0; i < j->nwatchers; i++)
-        qn_status_send(m, j->watchers[i].route, j->watchers[i].routelen, jx,
-                       NULL, 0);
-    j->dirty = 0;
-    j->last_push = now;
+    qn_job *j = &m->jobs.v[jx];
+    for (size_t i = 0; i < j->watch.n; i++)
+        qn_status_send(m, j->watch.v[i].route, j->watch.v[i].routelen, jx, NULL,
+                       0, now);
+    j->watch.dirty = 0;
+    j->watch.last_push = now;
     if (j->state != QUERN__JOB_STATE__JOB_RUNNING) {
-        free(j->watchers);
-        j->watchers = NULL;
-        j->nwatchers = 0;
+        free(j->watch.v);
+        j->watch.v = NULL;
+        j->watch.n = j->watch.cap = 0;
+    }
+    s_schedule_push(m, jx);
+}
+
+void qn_status_push_due(qn_master *m, int jx, int64_t at, int64_t now)
+{
+    if (jx < 0 || (size_t)jx >= m->jobs.n)
+        return;
+    qn_job *j = &m->jobs.v[jx];
+    if (at != j->watch.push_at)
+        return; /* a deadline set before a sooner one took its place */
+    j->watch.push_at = INT64_MAX;
+    if (j->watch.n &&
+        now >= j->watch.last_push + (j->watch.dirty ? QN_STATUS_PUSH_MIN_MS
+                                                    : QN_STATUS_PUSH_MAX_MS))
+        qn_status_push(m, jx, now);
+    else
+        s_schedule_push(m, jx);
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+/* Shards worker holds, and their bytes, as the catalog says. */
+static void s_worker_shards(qn_master *m, const char *worker, uint32_t *n,
+                            uint64_t *bytes)
+{
+    for (size_t d = 0; d < m->data.cat.n; d++) {
+        const qn_dataset *ds = &m->data.cat.ds[d];
+        for (uint32_t k = 0; k < ds->nslots; k++) {
+            if (qn_catalog_holds(ds, k, worker)) {
+                (*n)++;
+                *bytes += ds->shards[k].size;
+            }
+        }
     }
 }
 
-/* When the next status push is due (INT64_MAX if nobody watches). */
-int64_t qn_status_push_due(qn_master *m)
+void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
 {
-    int64_t due = INT64_MAX;
-    for (int i = 0; i < m->njobs; i++) {
-        qn_job *j = &m->jobs[i];
-        if (!j->nwatchers)
-            continue;
-        int64_t d = j->last_push + (j->dirty ? PUSH_MIN_MS : PUSH_MAX_MS);
-        if (d < due)
-            due = d;
-    }
-    return due;
-}
-
-/* Every worker as shown to users, in wi[nworkers] (refs: a block to free). */
-void qn_status_workers(qn_master *m, int64_t now, Quern__WorkerInfo *wi,
-                       Quern__WorkerInfo **wp, void **mem)
-{
-    size_t n = (size_t)m->nworkers;
+    size_t n = (size_t)m->workers.n;
     size_t nrefs = 0;
     for (size_t i = 0; i < n; i++)
         nrefs += qn_sched_worker_busy(m->sched, (int)i);
+    v->n = n;
+    v->wi = qn_calloc(n + 1, sizeof *v->wi);
+    v->wp = qn_calloc(n + 1, sizeof *v->wp);
     /* One block: the refs, then pointers to them. */
-    Quern__AttemptRef *refs = qn_calloc(nrefs + 1, sizeof *refs + sizeof refs);
-    Quern__AttemptRef **rp = (Quern__AttemptRef **)(refs + nrefs + 1);
-    *mem = refs;
+    v->refs = qn_calloc(nrefs + 1, sizeof *v->refs + sizeof v->refs);
+    Quern__AttemptRef **rp = (Quern__AttemptRef **)(v->refs + nrefs + 1);
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        qn_mworker *w = &m->workers[i];
-        quern__worker_info__init(&wi[i]);
-        wi[i].worker_id = w->id;
-        wi[i].host = w->host;
-        wi[i].pid = w->pid;
-        wi[i].slots = w->slots;
-        wi[i].busy = qn_sched_worker_busy(m->sched, (int)i);
-        wi[i].alive = qn_sched_worker_alive(m->sched, (int)i);
-        wi[i].heartbeat_age_ms = (uint64_t)(now - w->seen);
-        wi[i].shuffle_endpoint = w->endpoint;
-        wi[i].failures = w->failures;
-        for (size_t d = 0; d < m->cat.n; d++) {
-            const qn_dataset *ds = &m->cat.ds[d];
-            for (uint32_t k = 0; k < ds->nslots; k++) {
-                if (qn_catalog_holds(ds, k, w->id)) {
-                    wi[i].shards++;
-                    wi[i].shard_bytes += ds->shards[k].size;
-                }
-            }
-        }
-        wi[i].rss_peak = w->rss_peak;
+        qn_mworker *w = &m->workers.v[i];
+        Quern__WorkerInfo *wi = &v->wi[i];
+        quern__worker_info__init(wi);
+        wi->worker_id = w->id;
+        wi->host = w->host;
+        wi->pid = w->pid;
+        wi->slots = w->slots;
+        wi->busy = qn_sched_worker_busy(m->sched, (int)i);
+        wi->alive = qn_workers_alive(&m->workers, (int)i);
+        wi->heartbeat_age_ms = (uint64_t)(now - w->seen);
+        wi->shuffle_endpoint = w->endpoint;
+        wi->failures = w->failures;
+        s_worker_shards(m, w->id, &wi->shards, &wi->shard_bytes);
+        wi->rss_peak = w->rss_peak;
         qn_attempt_ref run[64];
         unsigned nr = qn_sched_worker_attempts(m->sched, (int)i, run, 64);
-        wi[i].running = rp + used;
+        wi->running = rp + used;
         for (unsigned k = 0; k < nr && used < nrefs; k++) {
-            Quern__AttemptRef *r = &refs[used];
+            Quern__AttemptRef *r = &v->refs[used];
             quern__attempt_ref__init(r);
-            r->job_id = m->jobs[run[k].job].id;
+            r->job_id = m->jobs.v[run[k].job].id;
             r->kind = run[k].kind == QN_REDUCE ? QUERN__TASK_KIND__REDUCE
                                                : QUERN__TASK_KIND__MAP;
             r->task = run[k].task;
             r->attempt = run[k].attempt;
             rp[used++] = r;
-            wi[i].n_running++;
+            wi->n_running++;
         }
-        wp[i] = &wi[i];
+        v->wp[i] = wi;
     }
+}
+
+void qn_status_workers_release(qn_workers_view *v)
+{
+    free(v->wi);
+    free(v->wp);
+    free(v->refs);
+    memset(v, 0, sizeof *v);
 }

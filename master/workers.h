@@ -1,27 +1,79 @@
 /*
- * workers.h -- the registry of workers the master knows
+ * workers.h -- the registry of workers the master knows: who they are,
+ * where to reach them, what they last said of themselves.
+ *
+ * A worker's index in the registry is its scheduler handle (sched.h):
+ * qn_workers_join is the only caller of qn_sched_worker_join, so the two
+ * cannot get out of step. Whether a worker is alive is the scheduler's
+ * word; the registry asks it. A worker that joins again after it was
+ * given up for dead gets a new entry; the old one stays, dead, so
+ * handles held elsewhere (a job's attempt records) keep their meaning.
  */
 #ifndef QN_MWORKERS_H
 #define QN_MWORKERS_H
 
-#include "mstate.h"
+#include "curve.h"
+#include "sched.h"
 
-int qn_workers_find(qn_master *m, const char *id);
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct qn_mworker {
+    char id[72];
+    char host[128];
+    unsigned pid, slots;
+    char *endpoint;  /* shuffle server (owned) */
+    char route[256]; /* ZeroMQ routing id of its connection */
+    size_t routelen;
+    uint64_t rss_peak;
+    uint64_t shuffle_dropped; /* its shuffle server's drops, as it said */
+    int64_t seen;             /* when it was last heard from */
+    unsigned failures;        /* attempts that failed there */
+    uint64_t hb_seq;          /* the newest heartbeat's sequence number */
+    int64_t hb_last;          /* when the newest heartbeat came */
+    char curve_public[QN_CURVE_Z85];
+    int has_data;     /* it keeps datasets */
+    unsigned placed;  /* shards of puts placed on it (for spreading) */
+    uint64_t session; /* the secret its welcome carried: its messages
+                       * carry it back, so no other peer speaks for it */
+} qn_mworker;
+
+typedef struct qn_workers {
+    qn_mworker *v; /* indexed by scheduler handle */
+    int n;
+    size_t cap;
+    qn_sched *sched; /* whose handles these are (not owned) */
+} qn_workers;
+
+/* An empty registry for the workers of sched. */
+void qn_workers_init(qn_workers *r, qn_sched *sched);
+
+/* Free every entry. */
+void qn_workers_release(qn_workers *r);
+
+/*
+ * A worker joins: a copy of *w (its endpoint string duplicated) becomes
+ * the newest entry, and the scheduler learns of it with w->slots slots.
+ * Returns its handle, which is its index.
+ */
+int qn_workers_join(qn_workers *r, int64_t now, const qn_mworker *w);
+
+/* The newest entry with this id (a worker that joined again has a new
+ * one), or -1. */
+int qn_workers_find(const qn_workers *r, const char *id);
 
 /* The handle of the live worker with this id, or -1. */
-int qn_workers_alive_id(qn_master *m, const char *id);
+int qn_workers_alive_id(const qn_workers *r, const char *id);
 
-unsigned qn_workers_data_live(qn_master *m);
+/* Is worker w alive? */
+int qn_workers_alive(const qn_workers *r, int w);
+
+/* Live workers, and live workers that keep datasets. */
+unsigned qn_workers_live(const qn_workers *r);
+unsigned qn_workers_data_live(const qn_workers *r);
 
 /* Workers alive and dead, and the slots of the live ones, busy or not. */
-void qn_workers_counts(qn_master *m, unsigned *alive, unsigned *dead,
+void qn_workers_counts(const qn_workers *r, unsigned *alive, unsigned *dead,
                        unsigned *slots, unsigned *busy);
-
-int qn_jobs_find(qn_master *m, const char *id);
-
-int qn_jobs_running(const qn_master *m);
-
-/* Jobs by state: [running, succeeded, failed, cancelled]. */
-void qn_jobs_by_state(qn_master *m, unsigned out[4]);
 
 #endif
