@@ -1,0 +1,730 @@
+/*
+ * test_master.c -- a whole master fed messages (qn_master_feed) with a
+ * clock the test moves: what each handler changes in its state, what it
+ * sends back, and the journal's notes. Replies reach DEALER sockets the
+ * test connects to the master's socket with the routing ids it feeds
+ * from, so they can be read and checked.
+ */
+#include "helpers.h"
+
+#include "../master/master.h"
+#include "../master/mstate.h"
+#include "../master/send.h"
+#include "../master/status.h"
+#include "../master/timers.h"
+#include "util.h"
+#include "wire.h"
+
+#include <sys/stat.h>
+
+static qn_master *m;
+static char *dir;        /* the test's own folder */
+static int64_t now;      /* the test's clock */
+static void *ws[2];      /* DEALERs: worker "w1" and client "c1" */
+static uint64_t session; /* w1's, from its welcome */
+static qn_buf plugin;
+
+#define W1 0
+#define C1 1
+static const char *const IDS[2] = {"w1", "c1"};
+
+static void setup(void)
+{
+    dir = qn_test_tmpdir();
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://master-%d", (int)getpid());
+    qn_master_config cfg = {.listen = ep,
+                            .heartbeat_ms = 1000,
+                            .dead_ms = 10000,
+                            .task_timeout_ms = 60000,
+                            .ready_fd = -1,
+                            .locality_wait_ms = 1000,
+                            .shard_wait_ms = 60000,
+                            .http = "off"};
+    char err[256];
+    m = qn_master_new(&cfg, err, sizeof err);
+    cr_assert_not_null(m, "no master: %s", err);
+    now = m->stats.start;
+    for (int i = 0; i < 2; i++) {
+        ws[i] = zmq_socket(m->net.ctx, ZMQ_DEALER);
+        zmq_setsockopt(ws[i], ZMQ_ROUTING_ID, IDS[i], strlen(IDS[i]));
+        int linger = 0;
+        zmq_setsockopt(ws[i], ZMQ_LINGER, &linger, sizeof linger);
+        cr_assert_eq(zmq_connect(ws[i], ep), 0);
+    }
+    const char *build = getenv("BUILD");
+    char path[512];
+    snprintf(path, sizeof path, "%s/jobs/wordcount.so",
+             build && *build ? build : "build");
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot read %s (make builds it)", path);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        qn_buf_add(&plugin, chunk, n);
+    fclose(f);
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < 2; i++)
+        zmq_close(ws[i]);
+    qn_master_destroy(&m);
+    qn_buf_release(&plugin);
+    qn_rmtree(dir);
+    free(dir);
+    qn_test_leak_check();
+}
+
+TestSuite(master, .init = setup, .fini = teardown);
+
+/* ---- talking to it ------------------------------------------------------- */
+
+/* Feed env as if peer (W1 or C1) sent it, at the test's clock. */
+static void s_feed(int peer, Quern__Envelope *env)
+{
+    qn_buf b = {0};
+    cr_assert_eq(qn_wire_pack(env, &b), 0);
+    qn_master_feed(m, "127.0.0.1", IDS[peer], strlen(IDS[peer]), b.data, b.len,
+                   now);
+    qn_buf_release(&b);
+}
+
+/* The next message the master sent peer (free it), or NULL if none. */
+static Quern__Envelope *s_next(int peer)
+{
+    qn_frames f = {0};
+    Quern__Envelope *env = NULL;
+    /* inproc delivers at once; poll briefly so a pipe not yet attached
+     * does not turn into a false "nothing". */
+    zmq_pollitem_t it = {.socket = ws[peer], .events = ZMQ_POLLIN};
+    if (zmq_poll(&it, 1, 200) == 1 && qn_wire_recv(ws[peer], 0, &f) == 1) {
+        char err[128];
+        uint32_t v;
+        cr_assert_eq(
+            qn_wire_decode(f.env.data, f.env.len, &env, &v, err, sizeof err), 0,
+            "%s", err);
+    }
+    qn_frames_release(&f);
+    return env;
+}
+
+/* The next message to peer of kind body_case, skipping others (free it);
+ * fails the test if none comes. */
+static Quern__Envelope *s_expect(int peer, Quern__Envelope__BodyCase c)
+{
+    for (;;) {
+        Quern__Envelope *env = s_next(peer);
+        cr_assert_not_null(env, "no message of kind %d reached %s", (int)c,
+                           IDS[peer]);
+        if (env->body_case == c)
+            return env;
+        qn_wire_free(env);
+    }
+}
+
+/* Read and free whatever reached peer so far; returns how many. */
+static int s_drain(int peer)
+{
+    int n = 0;
+    Quern__Envelope *env;
+    while ((env = s_next(peer))) {
+        qn_wire_free(env);
+        n++;
+    }
+    return n;
+}
+
+static void s_hello(const char *id, uint64_t with_session)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
+    h.worker_id = (char *)id;
+    h.slots = 1; /* so a job's reduce waits for its map */
+    h.shuffle_endpoint = (char *)"tcp://127.0.0.1:9";
+    h.host = (char *)"testhost";
+    h.pid = 4242;
+    h.has_data = 1;
+    h.session = with_session;
+    e.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
+    e.worker_hello = &h;
+    s_feed(W1, &e);
+}
+
+/* w1 joins; its session is kept for its later messages. */
+static void s_join(void)
+{
+    s_hello("w1", 0);
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    session = env->worker_welcome->session;
+    cr_assert_neq(session, 0);
+    qn_wire_free(env);
+}
+
+/* A file of text in the test's folder; returns its path (static). */
+static const char *s_input(const char *name, const char *text)
+{
+    static char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* C1 submits a word count of input (a path or dataset) into output. */
+static void s_submit(const char *input, const char *output, int watch)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
+    Quern__JobSpec s = QUERN__JOB_SPEC__INIT;
+    Quern__InputPath in = QUERN__INPUT_PATH__INIT;
+    Quern__InputPath *inp = &in;
+    in.given = (char *)input;
+    in.path = (char *)input;
+    s.name = (char *)"wordcount";
+    s.plugin = (char *)"/wordcount.so";
+    s.n_inputs = 1;
+    s.inputs = &inp;
+    s.output = (char *)output;
+    s.nreduce = 1;
+    s.split_size = 1 << 20;
+    s.sort_mb = 64;
+    s.max_attempts = 2;
+    s.compress_level = 1;
+    sj.spec = &s;
+    sj.watch = watch;
+    sj.plugin_data.data = (uint8_t *)plugin.data;
+    sj.plugin_data.len = plugin.len;
+    e.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
+    e.submit_job = &sj;
+    s_feed(C1, &e);
+}
+
+/* The answer to C1's submit: the job id, or its error, into out. */
+static int s_submit_reply(char *out, size_t cap)
+{
+    Quern__Envelope *env = s_expect(C1, QUERN__ENVELOPE__BODY_SUBMIT_REPLY);
+    const Quern__SubmitReply *r = env->submit_reply;
+    int ok = r->error[0] == 0;
+    snprintf(out, cap, "%s", ok ? r->job_id : r->error);
+    qn_wire_free(env);
+    return ok;
+}
+
+/* w1 reports attempt of task in state; a map's success says where its
+ * one partition is. */
+static void s_update(const char *job, Quern__TaskKind kind, unsigned task,
+                     unsigned attempt, Quern__TaskState state,
+                     unsigned npartitions)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+    Quern__AttemptRef a = QUERN__ATTEMPT_REF__INIT;
+    Quern__PartitionInfo p = QUERN__PARTITION_INFO__INIT;
+    Quern__PartitionInfo *pp[2] = {&p, &p};
+    Quern__Counter c = QUERN__COUNTER__INIT;
+    Quern__Counter *cp = &c;
+    a.job_id = (char *)job;
+    a.kind = kind;
+    a.task = task;
+    a.attempt = attempt;
+    u.worker_id = (char *)"w1";
+    u.session = session;
+    u.attempt = &a;
+    u.state = state;
+    u.progress = state == QUERN__TASK_STATE__RUNNING ? 0.5 : 1;
+    u.reason = (char *)"failing on purpose";
+    u.stderr_tail = (char *)"last words";
+    c.name = (char *)"lines";
+    c.value = 3;
+    u.counters = &cp;
+    u.n_counters = 1;
+    p.bytes = 20;
+    p.raw_bytes = 30;
+    p.records = 2;
+    u.n_partitions = npartitions;
+    u.partitions = npartitions ? pp : NULL;
+    e.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
+    e.task_update = &u;
+    s_feed(W1, &e);
+}
+
+/* The AssignTask w1 gets next: its kind, task and attempt. */
+static void s_expect_assign(Quern__TaskKind kind, unsigned task,
+                            unsigned attempt)
+{
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_ASSIGN_TASK);
+    const Quern__TaskSpec *ts = env->assign_task->spec;
+    cr_assert(ts->kind == kind && ts->task == task && ts->attempt == attempt,
+              "assigned kind %d task %u attempt %u, not %d %u %u", ts->kind,
+              ts->task, ts->attempt, kind, task, attempt);
+    qn_wire_free(env);
+}
+
+/* A running job on w1: one map (attempt 1 assigned), one reduce. */
+static int s_running_job(char *id, size_t cap, int watch)
+{
+    s_join();
+    char out[600];
+    snprintf(out, sizeof out, "%s/out", dir);
+    s_submit(s_input("in.txt", "a b a\n"), out, watch);
+    cr_assert(s_submit_reply(id, cap), "submit refused: %s", id);
+    s_expect_assign(QUERN__TASK_KIND__MAP, 0, 1);
+    return qn_jobs_find(&m->jobs, id);
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+Test(master, hello_joins_a_worker_and_the_journal_notes_it)
+{
+    s_join();
+    cr_assert_eq(m->workers.n, 1);
+    cr_assert_str_eq(m->workers.v[0].id, "w1");
+    cr_assert_str_eq(m->workers.v[0].host, "testhost");
+    cr_assert_eq(m->workers.v[0].session, session);
+    cr_assert_eq(m->journal.count[QN_CHANGE_WORKER_KNOWN], 1);
+    cr_assert_eq(m->events.n, 1);
+    cr_assert_str_eq(qn_evring_at(&m->events, 0)->kind, "worker_joined");
+}
+
+Test(master, a_hello_again_with_its_session_keeps_the_worker)
+{
+    s_join();
+    s_hello("w1", session);
+    s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    cr_assert_eq(m->workers.n, 1, "not a second entry");
+    cr_assert_eq(m->journal.count[QN_CHANGE_WORKER_KNOWN], 1);
+}
+
+Test(master, a_message_without_the_worker_s_session_is_dropped)
+{
+    s_join();
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    hb.worker_id = (char *)"w1";
+    hb.session = session + 1;
+    hb.seq = 1;
+    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &hb;
+    s_feed(W1, &e);
+    cr_assert_eq(m->net.drops.by_reason[DROP_INVALID], 1);
+    cr_assert_eq(m->workers.v[0].hb_seq, 0, "its heartbeat was not taken");
+    hb.session = session;
+    s_feed(W1, &e);
+    cr_assert_eq(m->workers.v[0].hb_seq, 1);
+}
+
+Test(master, an_unknown_worker_is_asked_to_join)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    hb.worker_id = (char *)"w1";
+    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &hb;
+    s_feed(W1, &e);
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    cr_assert(env->worker_welcome->rejoin);
+    qn_wire_free(env);
+    cr_assert_eq(m->workers.n, 0);
+}
+
+/* ---- submitting ---------------------------------------------------------- */
+
+Test(master, submit_refuses_input_that_holds_no_data)
+{
+    s_join();
+    char out[600], why[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    /* A dataset, complete, of no shards. */
+    qn_dataset *d = qn_catalog_create(&m->data.cat, "none", "put", 1);
+    d->sealed = 1;
+    s_submit("none", out, 0);
+    cr_assert(!s_submit_reply(why, sizeof why));
+    cr_assert_str_eq(why, "the input holds no data");
+    cr_assert_eq(m->jobs.n, 0);
+    cr_assert_eq(m->journal.count[QN_CHANGE_JOB_SUBMITTED], 0);
+}
+
+Test(master, submit_refuses_a_dataset_that_exists)
+{
+    s_join();
+    qn_catalog_create(&m->data.cat, "counts", "put", 1);
+    char why[300];
+    s_submit(s_input("in.txt", "a\n"), "counts", 0);
+    cr_assert(!s_submit_reply(why, sizeof why));
+    cr_assert_str_eq(why, "dataset counts exists; quern rm counts first or "
+                          "choose another name");
+}
+
+Test(master, submit_refuses_a_folder_a_running_job_writes)
+{
+    char id[64], why[300], out[600];
+    s_running_job(id, sizeof id, 0);
+    snprintf(out, sizeof out, "%s/out", dir);
+    s_submit(s_input("in2.txt", "b\n"), out, 0);
+    cr_assert(!s_submit_reply(why, sizeof why));
+    cr_assert(strstr(why, "is being written by") && strstr(why, id), "%s", why);
+    cr_assert_eq(m->jobs.n, 1);
+}
+
+Test(master, submit_adds_a_job_and_assigns_its_map)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    cr_assert_eq(jx, 0);
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->nmaps, 1);
+    cr_assert_eq(j->nreduce, 1);
+    cr_assert_eq(m->journal.count[QN_CHANGE_JOB_SUBMITTED], 1);
+    cr_assert_eq(qn_job_counter(j, "map_attempts"), 1);
+    const qn_arec *r = qn_job_arec_find(&m->jobs.v[jx], QN_MAP, 0, 1);
+    cr_assert(r && r->worker == 0 && r->start == now);
+    cr_assert_eq(m->plugins.n, 1);
+    cr_assert_str_eq(m->plugins.v[0].hash, j->plugin_hash);
+}
+
+/* ---- task updates -------------------------------------------------------- */
+
+Test(master, a_job_runs_to_its_committed_output)
+{
+    char id[64], path[800];
+    int jx = s_running_job(id, sizeof id, 0);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 1, QUERN__TASK_STATE__SUCCEEDED, 1);
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->outs[0].attempt, 1);
+    cr_assert_eq(j->outs[0].parts[0].raw_bytes, 30);
+    cr_assert_eq(qn_job_counter(j, "lines"), 3);
+    cr_assert_eq(m->journal.count[QN_CHANGE_TASK_DONE], 1);
+    s_expect_assign(QUERN__TASK_KIND__REDUCE, 0, 1);
+    /* The reduce's output, where a worker would have written it. */
+    snprintf(path, sizeof path, "%s/out/_temporary/%s", dir, id);
+    cr_assert_eq(qn_mkdirs(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/out/_temporary/%s/part-00000.a1", dir, id);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("a\t2\nb\t1\n", f);
+    fclose(f);
+    s_update(id, QUERN__TASK_KIND__REDUCE, 0, 1, QUERN__TASK_STATE__SUCCEEDED,
+             0);
+    j = &m->jobs.v[jx];
+    cr_assert_eq(j->state, QUERN__JOB_STATE__JOB_SUCCEEDED, "error: %s",
+                 j->error ? j->error : "");
+    cr_assert_eq(m->journal.count[QN_CHANGE_OUTPUT_COMMITTED], 1);
+    cr_assert_eq(m->journal.count[QN_CHANGE_JOB_ENDED], 1);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/out/_SUCCESS", dir);
+    cr_assert_eq(stat(path, &st), 0, "no _SUCCESS");
+    snprintf(path, sizeof path, "%s/out/part-00000", dir);
+    cr_assert_eq(stat(path, &st), 0, "no part file");
+    cr_assert_null(j->outs, "the job's task records are trimmed");
+    s_expect(W1, QUERN__ENVELOPE__BODY_JOB_END);
+}
+
+Test(master, a_failed_attempt_is_kept_and_runs_again)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 1, QUERN__TASK_STATE__FAILED, 0);
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->nfailures, 1);
+    cr_assert_str_eq(j->failures[0].reason, "failing on purpose");
+    cr_assert_str_eq(j->failures[0].tail, "last words");
+    cr_assert_str_eq(j->failures[0].worker, "w1");
+    cr_assert_eq(m->workers.v[0].failures, 1);
+    cr_assert_eq(m->stats.attempts_failed[QN_MAP], 1);
+    cr_assert_neq(qn_job_arec_find(&m->jobs.v[jx], QN_MAP, 0, 1)->end, 0);
+    /* The only worker: it runs there again. */
+    s_expect_assign(QUERN__TASK_KIND__MAP, 0, 2);
+    cr_assert_eq(qn_job_counter(j, "map_attempts"), 2);
+}
+
+Test(master, a_map_reporting_the_wrong_partitions_fails)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 1, QUERN__TASK_STATE__SUCCEEDED, 2);
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->outs[0].attempt, 0, "its output is not taken");
+    cr_assert_str_eq(qn_job_last_failure(j, QN_MAP, 0),
+                     "map reported the wrong number of partitions");
+    cr_assert_eq(m->journal.count[QN_CHANGE_TASK_DONE], 0);
+}
+
+Test(master, an_update_of_an_attempt_not_current_changes_nothing)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 7, QUERN__TASK_STATE__SUCCEEDED, 1);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 7, QUERN__TASK_STATE__FAILED, 0);
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->outs[0].attempt, 0);
+    cr_assert_eq(j->nfailures, 0);
+    cr_assert_eq(m->journal.count[QN_CHANGE_TASK_DONE], 0);
+    cr_assert_eq(qn_sched_task(m->sched, jx, QN_MAP, 0).state, QN_TASK_RUNNING);
+}
+
+Test(master, progress_is_kept_and_only_grows)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 1, QUERN__TASK_STATE__RUNNING, 0);
+    cr_assert_float_eq(m->jobs.v[jx].progress[QN_MAP][0], 0.5, 1e-9);
+    Quern__TaskInfo ti;
+    qn_status_task(m, jx, QN_MAP, 0, now + 250, &ti);
+    cr_assert_eq(ti.state, 1);
+    cr_assert_str_eq(ti.worker_id, "w1");
+    cr_assert_eq(ti.attempt, 1);
+    cr_assert_eq(ti.duration_ms, 250);
+    cr_assert_float_eq(ti.progress, 0.5, 1e-9);
+}
+
+Test(master, an_attempt_its_worker_does_not_list_is_lost)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    now += 3000; /* past the grace a just-started attempt gets */
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    hb.worker_id = (char *)"w1";
+    hb.session = session;
+    hb.seq = 1;
+    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &hb;
+    s_feed(W1, &e);
+    cr_assert_eq(m->stats.attempts_lost[QN_MAP], 1);
+    cr_assert(strstr(qn_job_last_failure(&m->jobs.v[jx], QN_MAP, 0),
+                     "does not run it"));
+    s_expect_assign(QUERN__TASK_KIND__MAP, 0, 2);
+}
+
+/* ---- clients ------------------------------------------------------------- */
+
+Test(master, status_views_show_the_job_and_its_worker)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    Quern__JobStatus st;
+    qn_status_mem mem = {0};
+    qn_status_job(m, jx, now + 40, &st, &mem);
+    cr_assert_str_eq(st.job_id, id);
+    cr_assert_str_eq(st.name, "wordcount");
+    cr_assert_eq(st.maps, 1);
+    cr_assert_eq(st.maps_running, 1);
+    cr_assert_eq(st.elapsed_ms, 40);
+    cr_assert_eq(st.n_counters, 9);
+    qn_status_tasks(m, jx, &st, &mem, now);
+    cr_assert_eq(st.n_tasks, 2);
+    cr_assert_str_eq(st.tasks[1]->shard, "", "a reduce has no shard");
+    cr_assert(strstr(st.tasks[0]->shard, "in.txt"));
+    qn_status_release(&mem);
+    qn_workers_view v = {0};
+    qn_status_workers(m, now + 5, &v);
+    cr_assert_eq(v.n, 1);
+    cr_assert_eq(v.wi[0].busy, 1);
+    cr_assert_eq(v.wi[0].n_running, 1);
+    cr_assert_str_eq(v.wi[0].running[0]->job_id, id);
+    cr_assert_eq(v.wi[0].heartbeat_age_ms, 5);
+    qn_status_workers_release(&v);
+}
+
+Test(master, a_watcher_gets_a_push_soon_after_a_change)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 1);
+    s_drain(C1);
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->watch.n, 1);
+    /* The assignment changed it: a push QN_STATUS_PUSH_MIN_MS after. */
+    cr_assert_eq(j->watch.push_at, j->watch.last_push + QN_STATUS_PUSH_MIN_MS);
+    cr_assert_eq(qn_timers_next(m) <= j->watch.push_at, 1);
+    qn_timers_run(m, j->watch.push_at - 1);
+    cr_assert_eq(s_drain(C1), 0, "not yet");
+    now = j->watch.push_at;
+    qn_timers_run(m, now);
+    Quern__Envelope *env = s_expect(C1, QUERN__ENVELOPE__BODY_STATUS_REPLY);
+    cr_assert_str_eq(env->status_reply->jobs[0]->job_id, id);
+    qn_wire_free(env);
+    /* Unchanged, the next is QN_STATUS_PUSH_MAX_MS later. */
+    cr_assert_eq(j->watch.push_at, now + QN_STATUS_PUSH_MAX_MS);
+}
+
+Test(master, cancel_kills_the_attempts_and_ends_the_job)
+{
+    char id[64];
+    int jx = s_running_job(id, sizeof id, 0);
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__CancelJob c = QUERN__CANCEL_JOB__INIT;
+    c.job_id = id;
+    e.body_case = QUERN__ENVELOPE__BODY_CANCEL_JOB;
+    e.cancel_job = &c;
+    s_feed(C1, &e);
+    Quern__Envelope *env = s_expect(C1, QUERN__ENVELOPE__BODY_CANCEL_REPLY);
+    cr_assert_str_eq(env->cancel_reply->error, "");
+    qn_wire_free(env);
+    s_expect(W1, QUERN__ENVELOPE__BODY_CANCEL_TASK);
+    cr_assert_eq(m->jobs.v[jx].state, QUERN__JOB_STATE__JOB_CANCELLED);
+    cr_assert_eq(m->journal.count[QN_CHANGE_JOB_ENDED], 1);
+    s_feed(C1, &e);
+    env = s_expect(C1, QUERN__ENVELOPE__BODY_CANCEL_REPLY);
+    cr_assert(strstr(env->cancel_reply->error, "has already ended"));
+    qn_wire_free(env);
+}
+
+Test(master, logs_of_a_task_that_does_not_exist_say_what_does)
+{
+    char id[64];
+    s_running_job(id, sizeof id, 0);
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__LogsRequest lr = QUERN__LOGS_REQUEST__INIT;
+    lr.job_id = id;
+    lr.kind = QUERN__TASK_KIND__REDUCE;
+    lr.task = 3;
+    lr.worker_id = (char *)"";
+    e.body_case = QUERN__ENVELOPE__BODY_LOGS_REQUEST;
+    e.logs_request = &lr;
+    s_feed(C1, &e);
+    Quern__Envelope *env = s_expect(C1, QUERN__ENVELOPE__BODY_LOGS_REPLY);
+    char want[200];
+    snprintf(want, sizeof want,
+             "job %s has 1 reduce tasks (r0 to r0); there is no r3", id);
+    cr_assert_str_eq(env->logs_reply->error, want);
+    qn_wire_free(env);
+    /* The map's attempt runs on w1: the request goes there, and waits. */
+    lr.kind = QUERN__TASK_KIND__MAP;
+    lr.task = 0;
+    s_feed(C1, &e);
+    env = s_expect(W1, QUERN__ENVELOPE__BODY_LOGS_REQUEST);
+    cr_assert_eq(env->logs_request->attempt, 1);
+    qn_wire_free(env);
+    cr_assert_eq(m->logs.n, 1);
+    /* w1 never answers: the client is told when the wait is over. */
+    now += 4000;
+    qn_timers_run(m, now);
+    env = s_expect(C1, QUERN__ENVELOPE__BODY_LOGS_REPLY);
+    cr_assert(strstr(env->logs_reply->error, "did not send the log"));
+    qn_wire_free(env);
+    cr_assert_eq(m->logs.n, 0);
+}
+
+/* C1 asks for put step op of dataset name. */
+static Quern__Envelope *s_put(Quern__PutRequest__Op op, const char *name,
+                              uint32_t nshards)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__PutRequest pr = QUERN__PUT_REQUEST__INIT;
+    pr.dataset = (char *)name;
+    pr.replicas = 1;
+    pr.op = op;
+    pr.nshards = nshards;
+    e.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
+    e.put_request = &pr;
+    s_feed(C1, &e);
+    return s_expect(C1, QUERN__ENVELOPE__BODY_PUT_REPLY);
+}
+
+Test(master, a_put_places_shards_and_is_sealed_when_they_are_held)
+{
+    s_join();
+    Quern__Envelope *env = s_put(QUERN__PUT_REQUEST__OP__BEGIN, "up", 0);
+    cr_assert_str_eq(env->put_reply->error, "");
+    qn_wire_free(env);
+    cr_assert_eq(m->journal.count[QN_CHANGE_DATASET_CREATED], 1);
+    env = s_put(QUERN__PUT_REQUEST__OP__PLACE, "up", 0);
+    cr_assert_eq(env->put_reply->n_targets, 1);
+    cr_assert_str_eq(env->put_reply->targets[0]->worker_id, "w1");
+    qn_wire_free(env);
+    cr_assert_eq(m->workers.v[0].placed, 1);
+    /* Committed before w1 announced its shard: the put waits. */
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__PutRequest pr = QUERN__PUT_REQUEST__INIT;
+    pr.dataset = (char *)"up";
+    pr.op = QUERN__PUT_REQUEST__OP__COMMIT;
+    pr.nshards = 1;
+    e.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
+    e.put_request = &pr;
+    s_feed(C1, &e);
+    cr_assert_eq(m->data.nputs, 1);
+    cr_assert_eq(s_drain(C1), 0);
+    /* w1 says it holds it: the put is sealed and answered. */
+    Quern__Envelope d = QUERN__ENVELOPE__INIT;
+    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+    Quern__ShardInfo si = QUERN__SHARD_INFO__INIT;
+    Quern__ShardInfo *sip = &si;
+    si.dataset = (char *)"up";
+    si.size = 10;
+    dr.worker_id = (char *)"w1";
+    dr.session = session;
+    dr.added = &sip;
+    dr.n_added = 1;
+    d.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+    d.data_report = &dr;
+    s_feed(W1, &d);
+    env = s_expect(C1, QUERN__ENVELOPE__BODY_PUT_REPLY);
+    cr_assert_str_eq(env->put_reply->error, "");
+    qn_wire_free(env);
+    cr_assert_eq(m->data.nputs, 0);
+    const qn_dataset *ds = qn_catalog_get(&m->data.cat, "up");
+    cr_assert(ds && ds->sealed && ds->nshards == 1);
+}
+
+Test(master, a_put_whose_shards_never_come_fails_when_its_time_is_up)
+{
+    s_join();
+    qn_wire_free(s_put(QUERN__PUT_REQUEST__OP__BEGIN, "up", 0));
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__PutRequest pr = QUERN__PUT_REQUEST__INIT;
+    pr.dataset = (char *)"up";
+    pr.op = QUERN__PUT_REQUEST__OP__COMMIT;
+    pr.nshards = 1;
+    e.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
+    e.put_request = &pr;
+    s_feed(C1, &e);
+    now += 29999;
+    qn_timers_run(m, now);
+    cr_assert_eq(s_drain(C1), 0);
+    now += 1;
+    qn_timers_run(m, now);
+    Quern__Envelope *env = s_expect(C1, QUERN__ENVELOPE__BODY_PUT_REPLY);
+    cr_assert_str_eq(env->put_reply->error,
+                     "dataset up cannot be completed: shard 0 has 0 of 1 "
+                     "copies");
+    qn_wire_free(env);
+}
+
+Test(master, rm_forgets_a_dataset_and_drops_copies_that_turn_up)
+{
+    s_join();
+    qn_wire_free(s_put(QUERN__PUT_REQUEST__OP__BEGIN, "up", 0));
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__DropDataset dd = QUERN__DROP_DATASET__INIT;
+    dd.dataset = (char *)"up";
+    e.body_case = QUERN__ENVELOPE__BODY_DROP_DATASET;
+    e.drop_dataset = &dd;
+    s_feed(C1, &e);
+    Quern__Envelope *env = s_expect(C1, QUERN__ENVELOPE__BODY_DROP_REPLY);
+    cr_assert_str_eq(env->drop_reply->error, "");
+    qn_wire_free(env);
+    cr_assert_null(qn_catalog_get(&m->data.cat, "up"));
+    cr_assert_eq(m->journal.count[QN_CHANGE_DATASET_REMOVED], 1);
+    s_drain(W1);
+    /* A copy announced later is dropped on its worker, not taken. */
+    s_hello("w1", session);
+    Quern__Envelope d = QUERN__ENVELOPE__INIT;
+    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+    Quern__ShardInfo si = QUERN__SHARD_INFO__INIT;
+    Quern__ShardInfo *sip = &si;
+    si.dataset = (char *)"up";
+    dr.worker_id = (char *)"w1";
+    dr.session = session;
+    dr.added = &sip;
+    dr.n_added = 1;
+    d.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+    d.data_report = &dr;
+    s_feed(W1, &d);
+    env = s_expect(W1, QUERN__ENVELOPE__BODY_DATA_COMMAND);
+    cr_assert_eq(env->data_command->op, QUERN__DATA_COMMAND__OP__DROP);
+    qn_wire_free(env);
+    cr_assert_null(qn_catalog_get(&m->data.cat, "up"));
+}
