@@ -22,7 +22,7 @@ ifneq ($(SANITIZE),)
 QCFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 QLDFLAGS += -fsanitize=$(SANITIZE)
 endif
-LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -ljansson -lm
+LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -ljansson -lsodium -lm
 HTTP_LIBS := -lmicrohttpd
 
 # Quiet lines ("  CC lib/wire.c") unless V=1.

@@ -1,9 +1,9 @@
 /*
  * sha256.h -- SHA-256 (FIPS 180-4), one-shot and incremental.
  *
- * For fingerprints and content checks, not for secrets: the context is a
- * plain struct so it can live on the stack, and nothing here tries to be
- * constant-time.
+ * For fingerprints and content checks, not for secrets. The hashing is
+ * libsodium's (sha256.c says why that library); the context wraps its
+ * state, a plain struct, so it can live on the stack and needs no freeing.
  */
 #ifndef QN_SHA256_H
 #define QN_SHA256_H
@@ -11,16 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium/crypto_hash_sha256.h>
+
 #define QN_SHA256_SIZE 32  /* bytes in a digest */
 #define QN_SHA256_BLOCK 64 /* bytes in one compression block */
 #define QN_SHA256_HEX 65   /* hex text of a digest, with its NUL */
 
 /* An incremental hash; fields are private to sha256.c. */
 typedef struct qn_sha256_ctx {
-    uint32_t h[8];                  /* the chaining state */
-    uint64_t total;                 /* bytes hashed so far */
-    uint8_t block[QN_SHA256_BLOCK]; /* a partial block awaiting more */
-    size_t fill;                    /* bytes used in block */
+    crypto_hash_sha256_state st; /* libsodium's running state */
 } qn_sha256_ctx;
 
 /* Start a new hash. */
@@ -35,7 +34,7 @@ void qn_sha256_update(qn_sha256_ctx *ctx, const void *data, size_t n);
  */
 void qn_sha256_final(qn_sha256_ctx *ctx, uint8_t out[QN_SHA256_SIZE]);
 
-/* The digest of n bytes at data, in one call. */
+/* The digest of n bytes at data, in one call (data may be NULL if n is 0). */
 void qn_sha256(const void *data, size_t n, uint8_t out[QN_SHA256_SIZE]);
 
 /* A digest as 64 lowercase hex digits and a NUL. */

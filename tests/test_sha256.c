@@ -52,6 +52,20 @@ Test(sha256, hashes_the_448_bit_message)
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+/* 112 bytes: two blocks of message, then a block of padding. */
+Test(sha256, hashes_the_896_bit_message)
+{
+    static const char msg[] = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklm"
+                              "ghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
+                              "mnopqrstnopqrstu";
+    char hex[QN_SHA256_HEX];
+    cr_assert_eq(strlen(msg), 112);
+    s_hex_of(msg, strlen(msg), hex);
+    cr_assert_str_eq(
+        hex,
+        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+}
+
 Test(sha256, hashes_a_million_a_in_odd_pieces)
 {
     char piece[1000];
@@ -134,6 +148,18 @@ Test(sha256, byte_at_a_time_equals_one_shot)
         qn_sha256_update(&ctx, buf + i, 1);
     qn_sha256_final(&ctx, got);
     cr_assert_arr_eq(got, want, sizeof want);
+}
+
+/* sha256.h promises that final leaves nothing of the input behind. */
+Test(sha256, final_wipes_the_context)
+{
+    static const uint8_t zero[sizeof(qn_sha256_ctx)];
+    qn_sha256_ctx ctx;
+    uint8_t d[QN_SHA256_SIZE];
+    qn_sha256_init(&ctx);
+    qn_sha256_update(&ctx, "secret plugin bytes", 19);
+    qn_sha256_final(&ctx, d);
+    cr_assert_arr_eq(&ctx, zero, sizeof zero);
 }
 
 Test(sha256, hex_is_lowercase_and_terminated)
