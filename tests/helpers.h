@@ -52,6 +52,33 @@ static inline char *qn_test_tmpdir(void)
     return p;
 }
 
+/*
+ * The bytes of a file the build made, $BUILD/rel ("build" when BUILD is
+ * not set), read whole: the test fails if it cannot be read. Free the
+ * result; its length goes to *len.
+ */
+static inline unsigned char *qn_test_build_file(const char *rel, size_t *len)
+{
+    const char *build = getenv("BUILD");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", build && *build ? build : "build",
+             rel);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s (make all builds it)", path);
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *p = malloc(cap);
+    size_t got;
+    while (p && (got = fread(p + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            p = realloc(p, cap *= 2);
+    }
+    fclose(f);
+    cr_assert_not_null(p, "out of memory reading %s", path);
+    *len = n;
+    return p;
+}
+
 /* Send stderr to the file path (created or emptied) until
  * qn_test_stderr_back(the returned descriptor). */
 static inline int qn_test_stderr_to(const char *path)

@@ -49,16 +49,8 @@ static void setup(void)
     spec.compress_level = 1;
     spec.codec = QN_CODEC_ZLIB;
 
-    const char *build = getenv("BUILD");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/jobs/wordcount.so",
-             build && *build ? build : "build");
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s (make all builds it)", path);
-    so = qn_malloc(1 << 20);
-    solen = fread(so, 1, 1 << 20, f);
-    fclose(f);
-    cr_assert_gt(solen, 1024, "%s is too short", path);
+    so = qn_test_build_file("jobs/wordcount.so", &solen);
+    cr_assert_gt(solen, 1024, "wordcount.so is too short");
     err[0] = '\0';
 }
 

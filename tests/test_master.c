@@ -18,11 +18,12 @@
 #include <sys/stat.h>
 
 static qn_master *m;
-static char *dir;        /* the test's own folder */
-static int64_t now;      /* the test's clock */
-static void *ws[2];      /* DEALERs: worker "w1" and client "c1" */
-static uint64_t session; /* w1's, from its welcome */
-static qn_buf plugin;
+static char *dir;             /* the test's own folder */
+static int64_t now;           /* the test's clock */
+static void *ws[2];           /* DEALERs: worker "w1" and client "c1" */
+static uint64_t session;      /* w1's, from its welcome */
+static unsigned char *plugin; /* wordcount.so */
+static size_t plugin_len;
 
 #define W1 0
 #define C1 1
@@ -52,17 +53,7 @@ static void setup(void)
         zmq_setsockopt(ws[i], ZMQ_LINGER, &linger, sizeof linger);
         cr_assert_eq(zmq_connect(ws[i], ep), 0);
     }
-    const char *build = getenv("BUILD");
-    char path[512];
-    snprintf(path, sizeof path, "%s/jobs/wordcount.so",
-             build && *build ? build : "build");
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot read %s (make builds it)", path);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        qn_buf_add(&plugin, chunk, n);
-    fclose(f);
+    plugin = qn_test_build_file("jobs/wordcount.so", &plugin_len);
 }
 
 static void teardown(void)
@@ -70,7 +61,7 @@ static void teardown(void)
     for (int i = 0; i < 2; i++)
         zmq_close(ws[i]);
     qn_master_destroy(&m);
-    qn_buf_release(&plugin);
+    free(plugin);
     qn_rmtree(dir);
     free(dir);
     qn_test_leak_check();
@@ -161,6 +152,52 @@ static void s_join(void)
     qn_wire_free(env);
 }
 
+/* w1 heartbeats (number seq) with its session, or with another. */
+static void s_heartbeat(uint64_t seq, uint64_t with_session)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    hb.worker_id = (char *)"w1";
+    hb.session = with_session;
+    hb.seq = seq;
+    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &hb;
+    s_feed(W1, &e);
+}
+
+/* w1 reports it holds shard 0 of dataset (size bytes). */
+static void s_holds(const char *dataset, uint64_t size)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+    Quern__ShardInfo si = QUERN__SHARD_INFO__INIT;
+    Quern__ShardInfo *sip = &si;
+    si.dataset = (char *)dataset;
+    si.size = size;
+    dr.worker_id = (char *)"w1";
+    dr.session = session;
+    dr.added = &sip;
+    dr.n_added = 1;
+    e.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+    e.data_report = &dr;
+    s_feed(W1, &e);
+}
+
+/* C1 sends put step op of dataset name (1 replica, nshards shards). */
+static void s_put_send(Quern__PutRequest__Op op, const char *name,
+                       uint32_t nshards)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__PutRequest pr = QUERN__PUT_REQUEST__INIT;
+    pr.dataset = (char *)name;
+    pr.replicas = 1;
+    pr.op = op;
+    pr.nshards = nshards;
+    e.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
+    e.put_request = &pr;
+    s_feed(C1, &e);
+}
+
 /* A file of text in the test's folder; returns its path (static). */
 static const char *s_input(const char *name, const char *text)
 {
@@ -195,8 +232,8 @@ static void s_submit(const char *input, const char *output, int watch)
     s.compress_level = 1;
     sj.spec = &s;
     sj.watch = watch;
-    sj.plugin_data.data = (uint8_t *)plugin.data;
-    sj.plugin_data.len = plugin.len;
+    sj.plugin_data.data = plugin;
+    sj.plugin_data.len = plugin_len;
     e.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
     e.submit_job = &sj;
     s_feed(C1, &e);
@@ -301,29 +338,16 @@ Test(master, a_hello_again_with_its_session_keeps_the_worker)
 Test(master, a_message_without_the_worker_s_session_is_dropped)
 {
     s_join();
-    Quern__Envelope e = QUERN__ENVELOPE__INIT;
-    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
-    hb.worker_id = (char *)"w1";
-    hb.session = session + 1;
-    hb.seq = 1;
-    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
-    e.heartbeat = &hb;
-    s_feed(W1, &e);
+    s_heartbeat(1, session + 1);
     cr_assert_eq(m->net.drops.by_reason[DROP_INVALID], 1);
     cr_assert_eq(m->workers.v[0].hb_seq, 0, "its heartbeat was not taken");
-    hb.session = session;
-    s_feed(W1, &e);
+    s_heartbeat(1, session);
     cr_assert_eq(m->workers.v[0].hb_seq, 1);
 }
 
 Test(master, an_unknown_worker_is_asked_to_join)
 {
-    Quern__Envelope e = QUERN__ENVELOPE__INIT;
-    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
-    hb.worker_id = (char *)"w1";
-    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
-    e.heartbeat = &hb;
-    s_feed(W1, &e);
+    s_heartbeat(0, 0);
     Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
     cr_assert(env->worker_welcome->rejoin);
     qn_wire_free(env);
@@ -485,14 +509,7 @@ Test(master, an_attempt_its_worker_does_not_list_is_lost)
     char id[64];
     int jx = s_running_job(id, sizeof id, 0);
     now += 3000; /* past the grace a just-started attempt gets */
-    Quern__Envelope e = QUERN__ENVELOPE__INIT;
-    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
-    hb.worker_id = (char *)"w1";
-    hb.session = session;
-    hb.seq = 1;
-    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
-    e.heartbeat = &hb;
-    s_feed(W1, &e);
+    s_heartbeat(1, session);
     cr_assert_eq(m->stats.attempts_lost[QN_MAP], 1);
     cr_assert(strstr(qn_job_last_failure(&m->jobs.v[jx], QN_MAP, 0),
                      "does not run it"));
@@ -608,19 +625,11 @@ Test(master, logs_of_a_task_that_does_not_exist_say_what_does)
     cr_assert_eq(m->logs.n, 0);
 }
 
-/* C1 asks for put step op of dataset name. */
+/* C1 asks for put step op of dataset name; returns the reply. */
 static Quern__Envelope *s_put(Quern__PutRequest__Op op, const char *name,
                               uint32_t nshards)
 {
-    Quern__Envelope e = QUERN__ENVELOPE__INIT;
-    Quern__PutRequest pr = QUERN__PUT_REQUEST__INIT;
-    pr.dataset = (char *)name;
-    pr.replicas = 1;
-    pr.op = op;
-    pr.nshards = nshards;
-    e.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
-    e.put_request = &pr;
-    s_feed(C1, &e);
+    s_put_send(op, name, nshards);
     return s_expect(C1, QUERN__ENVELOPE__BODY_PUT_REPLY);
 }
 
@@ -637,30 +646,11 @@ Test(master, a_put_places_shards_and_is_sealed_when_they_are_held)
     qn_wire_free(env);
     cr_assert_eq(m->workers.v[0].placed, 1);
     /* Committed before w1 announced its shard: the put waits. */
-    Quern__Envelope e = QUERN__ENVELOPE__INIT;
-    Quern__PutRequest pr = QUERN__PUT_REQUEST__INIT;
-    pr.dataset = (char *)"up";
-    pr.op = QUERN__PUT_REQUEST__OP__COMMIT;
-    pr.nshards = 1;
-    e.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
-    e.put_request = &pr;
-    s_feed(C1, &e);
+    s_put_send(QUERN__PUT_REQUEST__OP__COMMIT, "up", 1);
     cr_assert_eq(m->data.nputs, 1);
     cr_assert_eq(s_drain(C1), 0);
     /* w1 says it holds it: the put is sealed and answered. */
-    Quern__Envelope d = QUERN__ENVELOPE__INIT;
-    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
-    Quern__ShardInfo si = QUERN__SHARD_INFO__INIT;
-    Quern__ShardInfo *sip = &si;
-    si.dataset = (char *)"up";
-    si.size = 10;
-    dr.worker_id = (char *)"w1";
-    dr.session = session;
-    dr.added = &sip;
-    dr.n_added = 1;
-    d.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
-    d.data_report = &dr;
-    s_feed(W1, &d);
+    s_holds("up", 10);
     env = s_expect(C1, QUERN__ENVELOPE__BODY_PUT_REPLY);
     cr_assert_str_eq(env->put_reply->error, "");
     qn_wire_free(env);
@@ -673,14 +663,7 @@ Test(master, a_put_whose_shards_never_come_fails_when_its_time_is_up)
 {
     s_join();
     qn_wire_free(s_put(QUERN__PUT_REQUEST__OP__BEGIN, "up", 0));
-    Quern__Envelope e = QUERN__ENVELOPE__INIT;
-    Quern__PutRequest pr = QUERN__PUT_REQUEST__INIT;
-    pr.dataset = (char *)"up";
-    pr.op = QUERN__PUT_REQUEST__OP__COMMIT;
-    pr.nshards = 1;
-    e.body_case = QUERN__ENVELOPE__BODY_PUT_REQUEST;
-    e.put_request = &pr;
-    s_feed(C1, &e);
+    s_put_send(QUERN__PUT_REQUEST__OP__COMMIT, "up", 1);
     now += 29999;
     qn_timers_run(m, now);
     cr_assert_eq(s_drain(C1), 0);
@@ -710,19 +693,7 @@ Test(master, rm_forgets_a_dataset_and_drops_copies_that_turn_up)
     cr_assert_eq(m->journal.count[QN_CHANGE_DATASET_REMOVED], 1);
     s_drain(W1);
     /* A copy announced later is dropped on its worker, not taken. */
-    s_hello("w1", session);
-    Quern__Envelope d = QUERN__ENVELOPE__INIT;
-    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
-    Quern__ShardInfo si = QUERN__SHARD_INFO__INIT;
-    Quern__ShardInfo *sip = &si;
-    si.dataset = (char *)"up";
-    dr.worker_id = (char *)"w1";
-    dr.session = session;
-    dr.added = &sip;
-    dr.n_added = 1;
-    d.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
-    d.data_report = &dr;
-    s_feed(W1, &d);
+    s_holds("up", 0);
     env = s_expect(W1, QUERN__ENVELOPE__BODY_DATA_COMMAND);
     cr_assert_eq(env->data_command->op, QUERN__DATA_COMMAND__OP__DROP);
     qn_wire_free(env);
