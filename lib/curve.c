@@ -328,7 +328,7 @@ static void s_trust(qn_curve *c, const char *key)
 {
     if (qn_curve_trusts(c, key))
         return;
-    c->trusted = qn_realloc(c->trusted, (c->ntrusted + 1) * sizeof *c->trusted);
+    QN_GROW(c->trusted, c->cap_trusted, c->ntrusted + 1);
     memcpy(c->trusted[c->ntrusted++], key, QN_CURVE_Z85);
 }
 

@@ -38,7 +38,7 @@ typedef struct qn_curve {
     char secret_key[QN_CURVE_Z85];
     char master_key[QN_CURVE_Z85]; /* the master's public key, "" if unknown */
     char (*trusted)[QN_CURVE_Z85]; /* public keys allowed to connect to us */
-    size_t ntrusted;
+    size_t ntrusted, cap_trusted;
 } qn_curve;
 
 /*
