@@ -5,7 +5,7 @@
  */
 #include "helpers.h"
 
-#include "../worker/layout.h"
+#include "layout.h"
 #include "../worker/shuffle.h"
 #include "ifile.h"
 #include "util.h"
