@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "combtab.h"
+#include "gasp.h"
 #include "ifile.h"
 #include "layout.h"
 #include "quern.h"
@@ -58,25 +59,6 @@ enum {
     QN_C_MAP_SKIPPED,
     QN_C_BUILTIN_COUNT
 };
-
-/*
- * The "last gasp": a few words of memory shared with the worker (a memory
- * file on the task's fd 5) where a map leaves the record it is in before
- * calling map(). If the plugin crashes, the worker still reads which
- * record it was, for the failure report and --skip-bad-records.
- */
-#define QN_GASP_FD 5
-
-typedef struct qn_gasp {
-    volatile uint64_t offset;    /* the record's byte offset in its file */
-    volatile uint32_t piece;     /* index of its input piece in the spec */
-    volatile uint32_t in_record; /* 1 while map() runs on it */
-    volatile uint32_t phase;     /* QN_PHASE_*: loading, or in setup() */
-    uint32_t pad;
-} qn_gasp;
-
-/* What a task was doing outside map() when it died, for the report. */
-enum { QN_PHASE_NONE = 0, QN_PHASE_LOADING, QN_PHASE_SETUP };
 
 /* Run the job's setup (if it has one), the phase marked in the gasp
  * meanwhile. 0, or -1 with the failure set. */

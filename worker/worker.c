@@ -10,12 +10,12 @@
 #include "worker.h"
 
 #include "curve.h"
+#include "gasp.h"
 #include "log.h"
 #include "proc.h"
 #include "sha256.h"
 #include "shuffle.h"
 #include "store.h"
-#include "task.h"
 #include "util.h"
 #include "wire.h"
 
