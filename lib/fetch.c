@@ -450,11 +450,6 @@ void qn_fetched_free(qn_fetched **from_p, size_t n)
     *from_p = NULL;
 }
 
-int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
-{
-    return qn_fetch_segments(t, out, out_names, NULL, nout);
-}
-
 int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
                       qn_fetched **out_from, size_t *nout)
 {

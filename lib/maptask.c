@@ -9,7 +9,7 @@
  * hostile, a dataset shard's CRC checked), is lib/records.c's business;
  * this file hands each record to map().
  */
-#include "task.h"
+#include "maptask.h"
 
 #include "merge.h"
 #include "records.h"

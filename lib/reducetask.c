@@ -11,8 +11,9 @@
  * fails, and reports that output lost so that the master runs the map
  * again (another attempt of this reduce would only fail the same way).
  */
-#include "fetch.h"
+#include "reducetask.h"
 
+#include "fetch.h"
 #include "merge.h"
 #include "util.h"
 

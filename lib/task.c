@@ -7,7 +7,9 @@
 #include "curve.h"
 #include "hash.h"
 #include "log.h"
+#include "maptask.h"
 #include "merge.h"
+#include "reducetask.h"
 #include "shardio.h"
 #include "util.h"
 

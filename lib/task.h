@@ -202,23 +202,6 @@ void qn_task_path(const quern_task *t, qn_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * Run a map task. On success fills parts[nreduce] with the output's
- * partition ranges. Returns 0 or -1 (t->fail says why).
- */
-int qn_map_run(quern_task *t, qn_range *parts);
-
-/* Run a reduce task. Returns 0 or -1 (t->fail says why). */
-int qn_reduce_run(quern_task *t);
-
-/*
- * Fetch this reducer's partition of every map output into local segment
- * files: their paths into segs and, for error messages, which map output
- * each holds into names (both in map order, caller frees; empty
- * partitions are skipped). Returns 0 or -1 (t->fail says why).
- */
-int qn_fetch_all(quern_task *t, char ***segs, char ***names, size_t *nsegs);
-
-/*
  * Merge sorted block streams to a block stream or, with a reduce/combine
  * callback, group them by key. Shared by the map's final merge and the
  * reduce. See task.c.

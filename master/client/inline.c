@@ -3,8 +3,9 @@
  */
 #include "inline.h"
 
+#include "maptask.h"
+#include "reducetask.h"
 #include "split.h"
-#include "task.h"
 #include "util.h"
 
 #include <errno.h>
