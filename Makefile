@@ -45,7 +45,8 @@ CLIENT_SRC := master/client/client.c master/client/cluster.c \
 WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
 # The task runtime: quern-task runs it in a worker's child process, and
 # `quern run --inline` in its own.
-TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c
+TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c \
+              lib/taskrun.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))

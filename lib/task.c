@@ -1,15 +1,15 @@
 /*
- * task.c -- the task process: the plugin API of quern.h, plugin loading,
- * counters and progress, key grouping, and the attempt's main flow.
+ * task.c -- the task runtime's core: the plugin API of quern.h, spec and
+ * plugin loading, counters, progress and the final report, and key
+ * grouping. The map and reduce sides (maptask.c, reducetask.c) build on
+ * it; taskrun.c chooses between them.
  */
 #include "task.h"
 
 #include "curve.h"
 #include "hash.h"
 #include "log.h"
-#include "maptask.h"
 #include "merge.h"
-#include "reducetask.h"
 #include "shardio.h"
 #include "util.h"
 
@@ -681,22 +681,7 @@ int qn_task_pull(quern_task *t, const Quern__InputPiece *pc, const char *path,
     return rc;
 }
 
-/* COPY: pull one shard into the file the worker named (output_dir). */
-static int s_copy_run(quern_task *t)
-{
-    if (t->spec->n_inputs != 1 || !t->spec->output_dir[0])
-        return qn_task_failf(t, "a copy needs one input and a destination");
-    const Quern__InputPiece *pc = t->spec->inputs[0];
-    uint64_t got = 0;
-    if (qn_task_pull(t, pc, t->spec->output_dir, &got) < 0)
-        return -1;
-    t->out_size = got;
-    t->out_crc = pc->crc;
-    return 0;
-}
-
-/* Read the TaskSpec the worker left in the file on spec_fd. */
-static Quern__TaskSpec *s_read_spec(int spec_fd)
+Quern__TaskSpec *qn_task_read_spec(int spec_fd)
 {
     qn_stream st = {.fd = spec_fd};
     Quern__Envelope *env = NULL;
@@ -741,48 +726,8 @@ void qn_task_init(quern_task *t, Quern__TaskSpec *spec)
     t->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
 }
 
-int qn_task_main(int ctl, int spec_fd);
-
-int qn_task_main(int ctl, int spec_fd)
+int qn_task_report_end(quern_task *t, int rc, const qn_range *parts)
 {
-    static qn_gasp no_gasp; /* when the worker gave none */
-    quern_task task = {.ctl = ctl, .out_fd = -1, .gasp = &no_gasp};
-    quern_task *t = &task;
-    if (fcntl(QN_GASP_FD, F_GETFD) >= 0) {
-        void *g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE,
-                       MAP_SHARED, QN_GASP_FD, 0);
-        if (g != MAP_FAILED)
-            t->gasp = g;
-        close(QN_GASP_FD);
-    }
-    /* A task outlives neither its worker nor a worker killed with -9. */
-    pid_t parent = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        return 3;
-    t->spec = s_read_spec(spec_fd);
-    close(spec_fd);
-    /* Programs a plugin runs must not hold the worker's channel open. */
-    fcntl(ctl, F_SETFD, FD_CLOEXEC);
-    if (!t->spec)
-        return 2;
-    qn_log_init("quern-task", QN_LOG_INFO);
-    qn_task_init(t, t->spec);
-    qn_range *parts = NULL;
-    int rc = -1;
-    if (t->spec->kind == QUERN__TASK_KIND__COPY) {
-        rc = s_copy_run(t);
-    } else if (!t->codec) {
-        qn_task_failf(t, "bad codec %u or level %u", t->spec->codec,
-                      t->spec->compress_level);
-    } else if (qn_task_load(t) == 0) {
-        if (t->spec->kind == QUERN__TASK_KIND__MAP) {
-            parts = qn_calloc(t->spec->nreduce, sizeof *parts);
-            rc = qn_map_run(t, parts);
-        } else {
-            rc = qn_reduce_run(t);
-        }
-    }
     int sent;
     if (rc == 0)
         sent = s_send_update(
@@ -790,9 +735,5 @@ int qn_task_main(int ctl, int spec_fd)
             t->spec->kind == QUERN__TASK_KIND__MAP ? parts : NULL, NULL);
     else
         sent = s_send_update(t, QUERN__TASK_STATE__FAILED, 0, NULL, NULL);
-    if (rc < 0)
-        fprintf(stderr, "task failed: %s\n", t->fail);
-    free(parts);
-    qn_task_release(t);
-    return rc == 0 && sent == 0 ? 0 : 1;
+    return sent < 0 ? -1 : 0;
 }

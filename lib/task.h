@@ -143,6 +143,20 @@ void qn_task_init(quern_task *t, Quern__TaskSpec *spec);
 /* Load the job's plugin and check it. Returns 0 or -1 (t->fail says why). */
 int qn_task_load(quern_task *t);
 
+/*
+ * Read the TaskSpec the worker left in the file on spec_fd (from its
+ * start). Returns it (caller owns it: quern__task_spec__free_unpacked),
+ * or NULL, logged, when the file holds no whole, well-formed one.
+ */
+Quern__TaskSpec *qn_task_read_spec(int spec_fd);
+
+/*
+ * Tell the worker how the attempt ended: SUCCEEDED when rc is 0 (with a
+ * map's partition ranges, parts), FAILED with t->fail otherwise. Returns
+ * 0, or -1 when the worker is gone.
+ */
+int qn_task_report_end(quern_task *t, int rc, const qn_range *parts);
+
 /* Free what t holds, its spec included (when it was unpacked from the
  * worker's message; clear t->spec first otherwise). */
 void qn_task_release(quern_task *t);

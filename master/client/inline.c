@@ -3,9 +3,8 @@
  */
 #include "inline.h"
 
-#include "maptask.h"
-#include "reducetask.h"
 #include "split.h"
+#include "taskrun.h"
 #include "util.h"
 
 #include <errno.h>
@@ -49,13 +48,7 @@ static int s_run_task(Quern__TaskSpec *ts, qn_range *parts, char **maps,
     t->local_maps = maps;
     t->local_parts = map_parts;
     t->nlocal = nmaps;
-    int rc = -1;
-    if (!t->codec)
-        qn_task_failf(t, "bad codec %u or level %u", ts->codec,
-                      ts->compress_level);
-    else if (qn_task_load(t) == 0)
-        rc = ts->kind == QUERN__TASK_KIND__MAP ? qn_map_run(t, parts)
-                                               : qn_reduce_run(t);
+    int rc = qn_taskrun_run(t, parts);
     for (size_t i = 0; i < t->ncounters; i++)
         s_count(st, t->counters[i].name, t->counters[i].value);
     if (rc < 0)
