@@ -8,6 +8,7 @@
  * both that the task said so and that its process exited cleanly.
  */
 #include "worker.h"
+#include "wstate.h"
 
 #include "curve.h"
 #include "gasp.h"
@@ -47,65 +48,7 @@
 #define UPLOAD_IDLE_MS 120000  /* an upload silent this long is dropped */
 #define PLUGIN_RETRY_MS 5000   /* ask the master for a plugin again */
 
-typedef struct {
-    char job_id[72];
-    int kind;
-    unsigned task, attempt;
-    pid_t pid;
-    qn_stream st; /* control channel (st.fd) */
-    char *stderr_path;
-    Quern__Envelope *final; /* the task's last word, until it exits */
-    char *bad_msg;          /* why its channel was closed early */
-    int cancelled;
-    qn_gasp *gasp; /* the record a map is in, shared with it */
-    char **shards; /* map: its input pieces' names, for reports */
-    size_t nshards;
-    uint64_t records, bytes; /* how far it got, from its reports */
-    qn_buf out;              /* frames for the task not yet written */
-    size_t out_off;
-    char *copy_tmp;      /* COPY: the file it writes */
-    qn_shard copy_shard; /* COPY: what it copies */
-    uint64_t mem_killed; /* resident bytes when killed over the cap */
-} s_attempt;
-
-/* An assignment waiting for its plugin to arrive from the master. */
-typedef struct {
-    Quern__TaskSpec *spec; /* owned */
-    int64_t asked;         /* when the plugin was last asked for */
-} s_waiting;
-
 #define TASK_OUT_MAX (1024 * 1024) /* bytes queued for one task at most */
-
-struct qn_worker {
-    qn_worker_config cfg;
-    char id[72];
-    char host[128];
-    char *work_dir;
-    int own_work_dir; /* made by us: remove at exit */
-    char *task_bin;   /* quern-task */
-    void *ctx;
-    void *master; /* DEALER */
-    qn_shuffle *shuffle;
-    int sigfd;
-    int stop;
-    int welcomed;
-    unsigned heartbeat_ms;
-    int64_t next_hello, hello_backoff, next_heartbeat;
-    uint64_t heartbeat_seq;
-    uint64_t session; /* from the master's welcome: our messages carry it */
-    int64_t heard;    /* when the master last said anything */
-    int64_t refused_logged; /* when a version refusal was last logged */
-    unsigned refused_quiet; /* refusals since then, not logged */
-    s_attempt *att;
-    size_t natt, cap_att;
-    qn_frames in;
-    qn_store *store; /* NULL without --data-dir */
-    qn_curve curve;  /* keys; curve.secret_key[0] == 0: CURVE off */
-    qn_zap *zap;
-    s_waiting *wait;
-    size_t nwait;
-    int64_t next_mem_check;
-};
 
 /* ---- set-up -------------------------------------------------------------- */
 
@@ -211,13 +154,13 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         if (!w->zap)
             goto fail;
     }
-    w->master = qn_wire_socket(w->ctx, ZMQ_DEALER);
+    w->link.sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
     if (w->curve.secret_key[0] &&
-        qn_curve_client(w->master, &w->curve, w->curve.master_key) < 0) {
+        qn_curve_client(w->link.sock, &w->curve, w->curve.master_key) < 0) {
         snprintf(err, errcap, "cannot set up CURVE to the master");
         goto fail;
     }
-    if (zmq_connect(w->master, cfg->master) < 0) {
+    if (zmq_connect(w->link.sock, cfg->master) < 0) {
         snprintf(err, errcap, "bad master endpoint '%s': %s", cfg->master,
                  zmq_strerror(errno));
         goto fail;
@@ -228,8 +171,8 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
     if (!w->shuffle)
         goto fail;
     qn_shuffle_set_store(w->shuffle, w->store);
-    w->heartbeat_ms = 1000;
-    w->hello_backoff = HELLO_RETRY_MS;
+    w->link.heartbeat_ms = 1000;
+    w->link.hello_backoff = HELLO_RETRY_MS;
     return w;
 fail:
     qn_worker_destroy(&w);
@@ -240,7 +183,7 @@ fail:
 
 static void s_send_master(qn_worker *w, Quern__Envelope *env)
 {
-    int rc = qn_wire_send(w->master, NULL, 0, env, NULL, 0);
+    int rc = qn_wire_send(w->link.sock, NULL, 0, env, NULL, 0);
     if (rc < 0)
         qn_warn("worker %s: cannot send %s to the master: %s", w->id,
                 qn_wire_name(env), zmq_strerror(-rc));
@@ -260,7 +203,7 @@ static void s_shard_info(Quern__ShardInfo *m, const qn_shard *sh)
 /* Tell the master what changed in the data dir since the last report. */
 static void s_data_report(qn_worker *w)
 {
-    if (!w->store || !w->welcomed)
+    if (!w->store || !w->link.welcomed)
         return; /* kept for the next hello or report */
     qn_shard *a, *r;
     size_t na, nr;
@@ -280,7 +223,7 @@ static void s_data_report(qn_worker *w)
             rp[i] = &si[na + i];
         }
         dr.worker_id = w->id;
-        dr.session = w->session;
+        dr.session = w->link.session;
         dr.added = ap;
         dr.n_added = na;
         dr.removed = rp;
@@ -307,7 +250,7 @@ static void s_hello(qn_worker *w, int64_t now)
     h.pid = (uint32_t)getpid();
     h.curve_public = w->curve.public_key;
     h.has_data = w->store != NULL;
-    h.session = w->session;
+    h.session = w->link.session;
     size_t ns = w->store ? qn_store_count(w->store) : 0;
     Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
     Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
@@ -330,55 +273,55 @@ static void s_hello(qn_worker *w, int64_t now)
         free(a);
         free(r);
     }
-    w->next_hello = now + w->hello_backoff;
-    if (w->hello_backoff < HELLO_RETRY_MAX)
-        w->hello_backoff *= 2;
+    w->link.next_hello = now + w->link.hello_backoff;
+    if (w->link.hello_backoff < HELLO_RETRY_MAX)
+        w->link.hello_backoff *= 2;
 }
 
 static void s_heartbeat(qn_worker *w, int64_t now)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
-    size_t nrefs = w->natt + w->nwait;
+    size_t nrefs = w->att.n + w->wait.n;
     Quern__AttemptRef *refs = qn_calloc(nrefs + 1, sizeof *refs);
     Quern__AttemptRef **ptrs = qn_calloc(nrefs + 1, sizeof *ptrs);
-    Quern__AttemptWork *work = qn_calloc(w->natt + 1, sizeof *work);
-    Quern__AttemptWork **wptrs = qn_calloc(w->natt + 1, sizeof *wptrs);
+    Quern__AttemptWork *work = qn_calloc(w->att.n + 1, sizeof *work);
+    Quern__AttemptWork **wptrs = qn_calloc(w->att.n + 1, sizeof *wptrs);
     size_t nrun = 0;
-    for (size_t i = 0; i < w->natt; i++) {
-        if (w->att[i].kind == QUERN__TASK_KIND__COPY)
+    for (size_t i = 0; i < w->att.n; i++) {
+        if (w->att.v[i].ref.kind == QUERN__TASK_KIND__COPY)
             continue; /* the worker's own business, not a task's */
         quern__attempt_ref__init(&refs[nrun]);
-        refs[nrun].job_id = w->att[i].job_id;
-        refs[nrun].kind = w->att[i].kind;
-        refs[nrun].task = w->att[i].task;
-        refs[nrun].attempt = w->att[i].attempt;
+        refs[nrun].job_id = w->att.v[i].ref.job_id;
+        refs[nrun].kind = w->att.v[i].ref.kind;
+        refs[nrun].task = w->att.v[i].ref.task;
+        refs[nrun].attempt = w->att.v[i].ref.attempt;
         ptrs[nrun] = &refs[nrun];
         quern__attempt_work__init(&work[nrun]);
         work[nrun].attempt = &refs[nrun];
-        work[nrun].records = w->att[i].records;
-        work[nrun].bytes = w->att[i].bytes;
+        work[nrun].records = w->att.v[i].records;
+        work[nrun].bytes = w->att.v[i].bytes;
         wptrs[nrun] = &work[nrun];
         nrun++;
     }
     /* Assignments waiting for their plugin run, as far as the master is
      * concerned. */
-    for (size_t i = 0; i < w->nwait; i++) {
+    for (size_t i = 0; i < w->wait.n; i++) {
         Quern__AttemptRef *r = &refs[nrun + i];
         quern__attempt_ref__init(r);
-        r->job_id = w->wait[i].spec->job_id;
-        r->kind = w->wait[i].spec->kind;
-        r->task = w->wait[i].spec->task;
-        r->attempt = w->wait[i].spec->attempt;
+        r->job_id = w->wait.v[i].spec->job_id;
+        r->kind = w->wait.v[i].spec->kind;
+        r->task = w->wait.v[i].spec->task;
+        r->attempt = w->wait.v[i].spec->attempt;
         ptrs[nrun + i] = r;
     }
     hb.worker_id = w->id;
-    hb.session = w->session;
+    hb.session = w->link.session;
     hb.running = ptrs;
-    hb.n_running = nrun + w->nwait;
+    hb.n_running = nrun + w->wait.n;
     hb.work = wptrs;
     hb.n_work = nrun;
-    hb.seq = ++w->heartbeat_seq;
+    hb.seq = ++w->link.heartbeat_seq;
     hb.shuffle_dropped = qn_shuffle_get_stats(w->shuffle).dropped;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -390,31 +333,31 @@ static void s_heartbeat(qn_worker *w, int64_t now)
     free(ptrs);
     free(work);
     free(wptrs);
-    w->next_heartbeat = now + w->heartbeat_ms;
+    w->link.next_heartbeat = now + w->link.heartbeat_ms;
 }
 
 /* ---- attempts ------------------------------------------------------------ */
 
-static s_attempt *s_find(qn_worker *w, const char *job, int kind, unsigned task,
-                         unsigned attempt)
+static qn_attempt *s_find(qn_worker *w, const char *job, int kind,
+                          unsigned task, unsigned attempt)
 {
-    for (size_t i = 0; i < w->natt; i++) {
-        s_attempt *a = &w->att[i];
-        if (strcmp(a->job_id, job) == 0 && a->kind == kind && a->task == task &&
-            a->attempt == attempt)
+    for (size_t i = 0; i < w->att.n; i++) {
+        qn_attempt *a = &w->att.v[i];
+        if (strcmp(a->ref.job_id, job) == 0 && a->ref.kind == kind &&
+            a->ref.task == task && a->ref.attempt == attempt)
             return a;
     }
     return NULL;
 }
 
-static void s_kill(s_attempt *a)
+static void s_kill(qn_attempt *a)
 {
     if (a->pid > 0)
         kill(-a->pid, SIGKILL); /* its process group */
 }
 
 /* Free what an attempt holds (not its slot in w->att). */
-static void s_attempt_release(s_attempt *a)
+static void qn_attempt_release(qn_attempt *a)
 {
     qn_wire_free(a->final);
     a->final = NULL;
@@ -435,19 +378,20 @@ static void s_attempt_release(s_attempt *a)
 }
 
 /* Send a TaskUpdate for an attempt to the master. */
-static void s_report(qn_worker *w, s_attempt *a, Quern__TaskUpdate *u)
+static void s_report(qn_worker *w, const qn_attempt_ref *r,
+                     Quern__TaskUpdate *u)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
-    ref.job_id = a->job_id;
-    ref.kind = a->kind;
-    ref.task = a->task;
-    ref.attempt = a->attempt;
+    ref.job_id = (char *)r->job_id;
+    ref.kind = r->kind;
+    ref.task = r->task;
+    ref.attempt = r->attempt;
     Quern__AttemptRef *saved = u->attempt;
     char *saved_id = u->worker_id;
     u->attempt = &ref;
     u->worker_id = w->id;
-    u->session = w->session;
+    u->session = w->link.session;
     env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
     env.task_update = u;
     s_send_master(w, &env);
@@ -474,16 +418,16 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
                   spec->attempt);
     qn_buf_release(&dir);
 
-    if (w->natt == w->cap_att) {
-        w->cap_att = w->cap_att ? w->cap_att * 2 : 8;
-        w->att = qn_realloc(w->att, w->cap_att * sizeof *w->att);
+    if (w->att.n == w->att.cap) {
+        w->att.cap = w->att.cap ? w->att.cap * 2 : 8;
+        w->att.v = qn_realloc(w->att.v, w->att.cap * sizeof *w->att.v);
     }
-    s_attempt *a = &w->att[w->natt];
+    qn_attempt *a = &w->att.v[w->att.n];
     memset(a, 0, sizeof *a);
-    snprintf(a->job_id, sizeof a->job_id, "%s", spec->job_id);
-    a->kind = spec->kind;
-    a->task = spec->task;
-    a->attempt = spec->attempt;
+    snprintf(a->ref.job_id, sizeof a->ref.job_id, "%s", spec->job_id);
+    a->ref.kind = spec->kind;
+    a->ref.task = spec->task;
+    a->ref.attempt = spec->attempt;
     a->stderr_path = log.data;
     a->st.fd = -1;
     if (spec->kind == QUERN__TASK_KIND__MAP && spec->n_inputs) {
@@ -609,8 +553,8 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
     if (sv[1] >= 0)
         close(sv[1]);
     if (why) {
-        qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->job_id, a->task,
-                 why, e ? ": " : "", e ? strerror(e) : "");
+        qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->ref.job_id,
+                 a->ref.task, why, e ? ": " : "", e ? strerror(e) : "");
         if (sv[0] >= 0)
             close(sv[0]);
         Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
@@ -619,18 +563,18 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
         qn_buf_printf(&reason, "worker %s: %s%s%s", w->id, why, e ? ": " : "",
                       e ? strerror(e) : "");
         u.reason = reason.data;
-        s_report(w, a, &u);
+        s_report(w, &a->ref, &u);
         qn_buf_release(&reason);
-        s_attempt_release(a);
+        qn_attempt_release(a);
         return;
     }
     a->pid = pid;
     a->st.fd = sv[0];
-    w->natt++;
+    w->att.n++;
     fcntl(a->st.fd, F_SETFL, fcntl(a->st.fd, F_GETFL) | O_NONBLOCK);
     qn_debug("worker %s: started job %s %s task %u attempt %u as pid %d", w->id,
-             a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt,
-             (int)pid);
+             a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
+             a->ref.attempt, (int)pid);
 }
 
 /*
@@ -639,7 +583,7 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
  * closed at EOF or when the task sends something malformed (the reason is
  * kept for the failure report).
  */
-static int s_on_ctl(qn_worker *w, s_attempt *a)
+static int s_on_ctl(qn_worker *w, qn_attempt *a)
 {
     if (a->st.fd < 0)
         return 0;
@@ -652,7 +596,7 @@ static int s_on_ctl(qn_worker *w, s_attempt *a)
             break;
         if (r < 0) {
             qn_warn("worker %s: bad message from job %s task %u: %s", w->id,
-                    a->job_id, a->task, err);
+                    a->ref.job_id, a->ref.task, err);
             if (!a->bad_msg) {
                 qn_buf b = {0};
                 qn_buf_printf(&b, "the task sent a malformed report (%s)", err);
@@ -668,7 +612,7 @@ static int s_on_ctl(qn_worker *w, s_attempt *a)
         if (env->task_update->state == QUERN__TASK_STATE__RUNNING) {
             a->records = env->task_update->records;
             a->bytes = env->task_update->bytes;
-            s_report(w, a, env->task_update);
+            s_report(w, &a->ref, env->task_update);
             qn_wire_free(env);
         } else {
             qn_wire_free(a->final);
@@ -707,7 +651,7 @@ static char *s_tail(const char *path, size_t n)
 static void s_finish(qn_worker *w, size_t idx, int status,
                      const struct rusage *ru)
 {
-    s_attempt *a = &w->att[idx];
+    qn_attempt *a = &w->att.v[idx];
     /* Everything it wrote before exiting is in the socket: read to EOF
      * (or until nothing more comes, if a child of the plugin holds it). */
     while (a->st.fd >= 0 && s_on_ctl(w, a) > 0)
@@ -724,7 +668,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
 
     char install_err[700] = "";
     if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
-        a->kind == QUERN__TASK_KIND__COPY &&
+        a->ref.kind == QUERN__TASK_KIND__COPY &&
         qn_store_install(w->store, a->copy_tmp, &a->copy_shard, 0, install_err,
                          sizeof install_err) < 0) {
         qn_warn("worker %s: %s", w->id, install_err);
@@ -732,9 +676,10 @@ static void s_finish(qn_worker *w, size_t idx, int status,
     if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
         !install_err[0]) {
         fin->rss_peak = rss;
-        s_report(w, a, fin);
+        s_report(w, &a->ref, fin);
         qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
-                 a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt);
+                 a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
+                 a->ref.attempt);
     } else {
         Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
         qn_buf reason = {0};
@@ -790,16 +735,16 @@ static void s_finish(qn_worker *w, size_t idx, int status,
         u.rss_peak = rss;
         char *tail = s_tail(a->stderr_path, STDERR_TAIL);
         u.stderr_tail = tail;
-        s_report(w, a, &u);
+        s_report(w, &a->ref, &u);
         if (!a->cancelled)
             qn_warn("worker %s: job %s %s task %u attempt %u failed: %s", w->id,
-                    a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt,
-                    reason.data);
+                    a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
+                    a->ref.attempt, reason.data);
         free(tail);
         qn_buf_release(&reason);
     }
-    s_attempt_release(a);
-    w->att[idx] = w->att[--w->natt];
+    qn_attempt_release(a);
+    w->att.v[idx] = w->att.v[--w->att.n];
 }
 
 static void s_reap(qn_worker *w)
@@ -810,8 +755,8 @@ static void s_reap(qn_worker *w)
         pid_t pid = qn_reap(&status, &ru);
         if (pid <= 0)
             return;
-        for (size_t i = 0; i < w->natt; i++) {
-            if (w->att[i].pid == pid) {
+        for (size_t i = 0; i < w->att.n; i++) {
+            if (w->att.v[i].pid == pid) {
                 s_finish(w, i, status, &ru);
                 break;
             }
@@ -825,8 +770,8 @@ static void s_wait_remove(qn_worker *w, size_t i);
 
 static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
 {
-    for (size_t i = 0; i < w->nwait; i++) {
-        const Quern__TaskSpec *sp = w->wait[i].spec;
+    for (size_t i = 0; i < w->wait.n; i++) {
+        const Quern__TaskSpec *sp = w->wait.v[i].spec;
         if (strcmp(sp->job_id, r->job_id) == 0 && sp->kind == r->kind &&
             sp->task == r->task && sp->attempt == r->attempt) {
             s_wait_fail(w, i, QUERN__TASK_STATE__KILLED,
@@ -834,7 +779,7 @@ static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
             return;
         }
     }
-    s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
+    qn_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
     if (!a)
         return;
     a->cancelled = 1;
@@ -842,7 +787,7 @@ static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
 }
 
 /* Write what is queued for a task as far as its socket takes it. */
-static void s_flush_out(s_attempt *a)
+static void s_flush_out(qn_attempt *a)
 {
     while (a->st.fd >= 0 && a->out_off < a->out.len) {
         ssize_t n =
@@ -866,14 +811,14 @@ static void s_flush_out(s_attempt *a)
 static void s_locations(qn_worker *w, Quern__Envelope *env)
 {
     const Quern__AttemptRef *r = env->map_locations->reduce;
-    s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
+    qn_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
     if (!a || a->st.fd < 0)
         return; /* it ended meanwhile */
     if (a->out.len - a->out_off > TASK_OUT_MAX ||
         qn_wire_append(&a->out, env) < 0) {
         qn_debug("worker %s: job %s reduce task %u is not reading; dropped "
                  "a map location for it",
-                 w->id, a->job_id, a->task);
+                 w->id, a->ref.job_id, a->ref.task);
         return;
     }
     s_flush_out(a);
@@ -904,8 +849,8 @@ static void s_logs_prune(qn_worker *w)
             continue;
         /* A job with attempts here is not done writing its logs. */
         int live = 0;
-        for (size_t i = 0; i < w->natt && !live; i++)
-            live = strcmp(w->att[i].job_id, e->d_name) == 0;
+        for (size_t i = 0; i < w->att.n && !live; i++)
+            live = strcmp(w->att.v[i].ref.job_id, e->d_name) == 0;
         if (live)
             continue;
         if (n == cap) {
@@ -986,14 +931,14 @@ static void s_job_end(qn_worker *w, const char *job_id)
 {
     if (!qn_id_ok(job_id))
         return;
-    for (size_t i = 0; i < w->natt; i++) {
-        if (strcmp(w->att[i].job_id, job_id) == 0) {
-            w->att[i].cancelled = 1;
-            s_kill(&w->att[i]);
+    for (size_t i = 0; i < w->att.n; i++) {
+        if (strcmp(w->att.v[i].ref.job_id, job_id) == 0) {
+            w->att.v[i].cancelled = 1;
+            s_kill(&w->att.v[i]);
         }
     }
-    for (size_t i = 0; i < w->nwait;) {
-        if (strcmp(w->wait[i].spec->job_id, job_id) == 0)
+    for (size_t i = 0; i < w->wait.n;) {
+        if (strcmp(w->wait.v[i].spec->job_id, job_id) == 0)
             s_wait_remove(w, i);
         else
             i++;
@@ -1018,11 +963,11 @@ static void s_job_end(qn_worker *w, const char *job_id)
  */
 static void s_forget_everything(qn_worker *w)
 {
-    for (size_t i = 0; i < w->natt; i++) {
-        w->att[i].cancelled = 1;
-        s_kill(&w->att[i]);
+    for (size_t i = 0; i < w->att.n; i++) {
+        w->att.v[i].cancelled = 1;
+        s_kill(&w->att.v[i]);
     }
-    while (w->nwait)
+    while (w->wait.n)
         s_wait_remove(w, 0);
     qn_shuffle_forget_job(w->shuffle, NULL);
     qn_buf jobs = {0};
@@ -1036,16 +981,17 @@ static void s_forget_everything(qn_worker *w)
 
 static void s_wait_remove(qn_worker *w, size_t i)
 {
-    quern__task_spec__free_unpacked(w->wait[i].spec, NULL);
-    w->wait[i] = w->wait[--w->nwait];
+    quern__task_spec__free_unpacked(w->wait.v[i].spec, NULL);
+    w->wait.v[i] = w->wait.v[--w->wait.n];
 }
 
 /* Fail an assignment that never started (its plugin could not be had). */
 static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
                         const char *why)
 {
-    const Quern__TaskSpec *sp = w->wait[i].spec;
-    s_attempt a = {.kind = sp->kind, .task = sp->task, .attempt = sp->attempt};
+    const Quern__TaskSpec *sp = w->wait.v[i].spec;
+    qn_attempt_ref a = {
+        .kind = sp->kind, .task = sp->task, .attempt = sp->attempt};
     snprintf(a.job_id, sizeof a.job_id, "%s", sp->job_id);
     Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
     u.state = state;
@@ -1059,7 +1005,7 @@ static void s_ask_plugin(qn_worker *w, const char *hash)
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__PluginRequest r = QUERN__PLUGIN_REQUEST__INIT;
     r.worker_id = w->id;
-    r.session = w->session;
+    r.session = w->link.session;
     r.hash = (char *)hash;
     env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
     env.plugin_request = &r;
@@ -1086,16 +1032,16 @@ static void s_assign(qn_worker *w, Quern__Envelope *env, int64_t now)
         return;
     }
     int asked = 0;
-    for (size_t i = 0; i < w->nwait; i++) {
-        const Quern__TaskSpec *o = w->wait[i].spec;
+    for (size_t i = 0; i < w->wait.n; i++) {
+        const Quern__TaskSpec *o = w->wait.v[i].spec;
         if (strcmp(o->plugin_hash, spec->plugin_hash) == 0)
             asked = 1;
         if (strcmp(o->job_id, spec->job_id) == 0 && o->kind == spec->kind &&
             o->task == spec->task && o->attempt == spec->attempt)
             return; /* a duplicate assignment */
     }
-    w->wait = qn_realloc(w->wait, (w->nwait + 1) * sizeof *w->wait);
-    w->wait[w->nwait++] = (s_waiting){.spec = spec, .asked = now};
+    w->wait.v = qn_realloc(w->wait.v, (w->wait.n + 1) * sizeof *w->wait.v);
+    w->wait.v[w->wait.n++] = (qn_waiting){.spec = spec, .asked = now};
     env->assign_task->spec = NULL; /* ours now */
     if (!asked) {
         qn_debug("worker %s: fetching plugin %s from the master", w->id,
@@ -1107,13 +1053,13 @@ static void s_assign(qn_worker *w, Quern__Envelope *env, int64_t now)
 /* Ask again for plugins whose answer did not come. */
 static void s_plugin_retry(qn_worker *w, int64_t now)
 {
-    for (size_t i = 0; i < w->nwait; i++) {
-        if (now - w->wait[i].asked < PLUGIN_RETRY_MS)
+    for (size_t i = 0; i < w->wait.n; i++) {
+        if (now - w->wait.v[i].asked < PLUGIN_RETRY_MS)
             continue;
-        const char *hash = w->wait[i].spec->plugin_hash;
-        for (size_t k = i; k < w->nwait; k++)
-            if (strcmp(w->wait[k].spec->plugin_hash, hash) == 0)
-                w->wait[k].asked = now;
+        const char *hash = w->wait.v[i].spec->plugin_hash;
+        for (size_t k = i; k < w->wait.n; k++)
+            if (strcmp(w->wait.v[k].spec->plugin_hash, hash) == 0)
+                w->wait.v[k].asked = now;
         s_ask_plugin(w, hash);
     }
 }
@@ -1148,13 +1094,13 @@ static void s_on_plugin(qn_worker *w, const Quern__PluginReply *r)
     }
     if (why[0])
         qn_warn("worker %s: %s", w->id, why);
-    for (size_t i = 0; i < w->nwait;) {
-        if (strcmp(w->wait[i].spec->plugin_hash, r->hash) != 0) {
+    for (size_t i = 0; i < w->wait.n;) {
+        if (strcmp(w->wait.v[i].spec->plugin_hash, r->hash) != 0) {
             i++;
         } else if (why[0]) {
             s_wait_fail(w, i, QUERN__TASK_STATE__FAILED, why);
         } else {
-            s_start(w, w->wait[i].spec);
+            s_start(w, w->wait.v[i].spec);
             s_wait_remove(w, i);
         }
     }
@@ -1174,7 +1120,7 @@ static void s_commit_failed(qn_worker *w, const Quern__DataCommand *c,
     cf.job_id = c->job_id;
     cf.reason = (char *)why;
     dr.worker_id = w->id;
-    dr.session = w->session;
+    dr.session = w->link.session;
     dr.failed = &cfp;
     dr.n_failed = 1;
     env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
@@ -1225,13 +1171,13 @@ static void s_on_data_command(qn_worker *w, const Quern__DataCommand *c)
 /* Kill capped attempts whose resident memory is over the cap. */
 static void s_check_memory(qn_worker *w, int64_t now)
 {
-    if (!w->cfg.task_mem_mb || now < w->next_mem_check)
+    if (!w->cfg.task_mem_mb || now < w->att.next_mem_check)
         return;
-    w->next_mem_check = now + MEM_CHECK_MS;
+    w->att.next_mem_check = now + MEM_CHECK_MS;
     uint64_t cap = (uint64_t)w->cfg.task_mem_mb << 20;
     long page = sysconf(_SC_PAGESIZE);
-    for (size_t i = 0; i < w->natt; i++) {
-        s_attempt *a = &w->att[i];
+    for (size_t i = 0; i < w->att.n; i++) {
+        qn_attempt *a = &w->att.v[i];
         if (a->pid <= 0 || a->mem_killed || a->cancelled)
             continue;
         char path[64];
@@ -1247,7 +1193,7 @@ static void s_check_memory(qn_worker *w, int64_t now)
             a->mem_killed = rss;
             qn_warn("worker %s: job %s task %u attempt %u uses %llu MiB, "
                     "over --task-mem-mb %u: killed",
-                    w->id, a->job_id, a->task, a->attempt,
+                    w->id, a->ref.job_id, a->ref.task, a->ref.attempt,
                     (unsigned long long)(rss >> 20), w->cfg.task_mem_mb);
             s_kill(a);
         }
@@ -1264,14 +1210,15 @@ static void s_check_memory(qn_worker *w, int64_t now)
 static void s_refused(qn_worker *w, const Quern__Envelope *env, uint32_t theirs,
                       int64_t now)
 {
-    if (w->refused_logged && now - w->refused_logged < REFUSED_LOG_MS) {
-        w->refused_quiet++;
+    if (w->link.refused_logged &&
+        now - w->link.refused_logged < REFUSED_LOG_MS) {
+        w->link.refused_quiet++;
         return;
     }
     char more[64] = "";
-    if (w->refused_quiet)
+    if (w->link.refused_quiet)
         snprintf(more, sizeof more, " (and %u times since the last line)",
-                 w->refused_quiet);
+                 w->link.refused_quiet);
     if (env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL)
         qn_error("worker %s: the master refused us: %s%s", w->id,
                  env->refusal->reason, more);
@@ -1279,14 +1226,14 @@ static void s_refused(qn_worker *w, const Quern__Envelope *env, uint32_t theirs,
         qn_error("worker %s: the master speaks protocol version %u, this "
                  "worker speaks %u%s",
                  w->id, theirs, QN_PROTOCOL_VERSION, more);
-    w->refused_logged = now;
-    w->refused_quiet = 0;
+    w->link.refused_logged = now;
+    w->link.refused_quiet = 0;
 }
 
 static void s_on_master(qn_worker *w, int64_t now)
 {
     for (int budget = 0; budget < 256; budget++) {
-        int r = qn_wire_recv(w->master, 0, &w->in);
+        int r = qn_wire_recv(w->link.sock, 0, &w->link.in);
         if (r == 0)
             return;
         if (r < 0) {
@@ -1297,8 +1244,8 @@ static void s_on_master(qn_worker *w, int64_t now)
         Quern__Envelope *env;
         char err[256];
         uint32_t theirs = 0;
-        int rc = qn_wire_decode(w->in.env.data, w->in.env.len, &env, &theirs,
-                                err, sizeof err);
+        int rc = qn_wire_decode(w->link.in.env.data, w->link.in.env.len, &env,
+                                &theirs, err, sizeof err);
         if (rc == -QN_WIRE_EVERSION) {
             s_refused(w, env, theirs, now);
             qn_wire_free(env);
@@ -1309,7 +1256,7 @@ static void s_on_master(qn_worker *w, int64_t now)
                     w->id, err);
             continue;
         }
-        w->heard = now;
+        w->link.heard = now;
         switch (env->body_case) {
         case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
             if (env->worker_welcome->rejoin) {
@@ -1318,25 +1265,25 @@ static void s_on_master(qn_worker *w, int64_t now)
                         "and joining again",
                         w->id);
                 s_forget_everything(w);
-                w->welcomed = 0;
-                w->session = 0;
-                w->hello_backoff = HELLO_RETRY_MS;
+                w->link.welcomed = 0;
+                w->link.session = 0;
+                w->link.hello_backoff = HELLO_RETRY_MS;
                 s_hello(w, now);
-            } else if (!w->welcomed) {
-                w->session = env->worker_welcome->session;
+            } else if (!w->link.welcomed) {
+                w->link.session = env->worker_welcome->session;
                 if (env->worker_welcome->reset) {
                     qn_info("worker %s: the master had given us up for dead; "
                             "dropping our attempts and map outputs",
                             w->id);
                     s_forget_everything(w);
                 }
-                w->welcomed = 1;
-                w->heard = now;
-                w->refused_logged = 0; /* a later refusal is news again */
-                w->refused_quiet = 0;
-                w->hello_backoff = HELLO_RETRY_MS;
+                w->link.welcomed = 1;
+                w->link.heard = now;
+                w->link.refused_logged = 0; /* a later refusal is news again */
+                w->link.refused_quiet = 0;
+                w->link.hello_backoff = HELLO_RETRY_MS;
                 if (env->worker_welcome->heartbeat_ms >= 10)
-                    w->heartbeat_ms = env->worker_welcome->heartbeat_ms;
+                    w->link.heartbeat_ms = env->worker_welcome->heartbeat_ms;
                 qn_info("worker %s: joined the master at %s with %u slots, "
                         "shuffle on %s",
                         w->id, w->cfg.master, w->cfg.slots,
@@ -1376,28 +1323,28 @@ static void s_on_master(qn_worker *w, int64_t now)
  */
 static void s_check_master(qn_worker *w, int64_t now)
 {
-    int64_t silent = (int64_t)w->heartbeat_ms * MASTER_SILENT_BEATS;
+    int64_t silent = (int64_t)w->link.heartbeat_ms * MASTER_SILENT_BEATS;
     if (silent < MASTER_SILENT_MIN)
         silent = MASTER_SILENT_MIN;
-    if (!w->welcomed || now - w->heard < silent)
+    if (!w->link.welcomed || now - w->link.heard < silent)
         return;
     qn_warn("worker %s: the master at %s has not answered for %lld ms; "
             "connecting again",
-            w->id, w->cfg.master, (long long)(now - w->heard));
+            w->id, w->cfg.master, (long long)(now - w->link.heard));
     void *sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
     if (sock && w->curve.secret_key[0])
         qn_curve_client(sock, &w->curve, w->curve.master_key);
     if (!sock || zmq_connect(sock, w->cfg.master) < 0) {
         if (sock)
             zmq_close(sock);
-        w->heard = now; /* try again later */
+        w->link.heard = now; /* try again later */
         return;
     }
-    zmq_close(w->master);
-    w->master = sock;
-    w->welcomed = 0;
-    w->heard = now;
-    w->hello_backoff = HELLO_RETRY_MS;
+    zmq_close(w->link.sock);
+    w->link.sock = sock;
+    w->link.welcomed = 0;
+    w->link.heard = now;
+    w->link.hello_backoff = HELLO_RETRY_MS;
     s_hello(w, now);
 }
 
@@ -1408,13 +1355,13 @@ int qn_worker_run(qn_worker *w)
     zmq_pollitem_t *items = NULL;
     size_t cap = 0;
     while (!w->stop) {
-        size_t n = 4 + w->natt;
+        size_t n = 4 + w->att.n;
         if (n > cap) {
             cap = n * 2;
             items = qn_realloc(items, cap * sizeof *items);
         }
         memset(items, 0, n * sizeof *items);
-        items[0].socket = w->master;
+        items[0].socket = w->link.sock;
         items[0].events = ZMQ_POLLIN;
         items[1].socket = qn_shuffle_socket(w->shuffle);
         items[1].events = ZMQ_POLLIN;
@@ -1423,20 +1370,21 @@ int qn_worker_run(qn_worker *w)
         items[3].socket = w->zap ? qn_zap_socket(w->zap) : NULL;
         items[3].fd = -1;
         items[3].events = w->zap ? ZMQ_POLLIN : 0;
-        for (size_t i = 0; i < w->natt; i++) {
-            items[4 + i].fd = w->att[i].st.fd; /* -1 once closed: ignored */
+        for (size_t i = 0; i < w->att.n; i++) {
+            items[4 + i].fd = w->att.v[i].st.fd; /* -1 once closed: ignored */
             items[4 + i].events =
-                w->att[i].st.fd < 0
+                w->att.v[i].st.fd < 0
                     ? 0
-                    : ZMQ_POLLIN |
-                          (w->att[i].out.len > w->att[i].out_off ? ZMQ_POLLOUT
-                                                                 : 0);
+                    : ZMQ_POLLIN | (w->att.v[i].out.len > w->att.v[i].out_off
+                                        ? ZMQ_POLLOUT
+                                        : 0);
         }
-        int64_t due = w->welcomed ? w->next_heartbeat : w->next_hello;
-        if (w->cfg.task_mem_mb && w->natt && w->next_mem_check < due)
-            due = w->next_mem_check;
-        if (w->nwait && w->wait[0].asked + PLUGIN_RETRY_MS < due)
-            due = w->wait[0].asked + PLUGIN_RETRY_MS;
+        int64_t due =
+            w->link.welcomed ? w->link.next_heartbeat : w->link.next_hello;
+        if (w->cfg.task_mem_mb && w->att.n && w->att.next_mem_check < due)
+            due = w->att.next_mem_check;
+        if (w->wait.n && w->wait.v[0].asked + PLUGIN_RETRY_MS < due)
+            due = w->wait.v[0].asked + PLUGIN_RETRY_MS;
         now = qn_now_ms();
         long timeout = due > now ? (long)(due - now) : 0;
         if (zmq_poll(items, (int)n, timeout) < 0 && errno != EINTR) {
@@ -1450,12 +1398,12 @@ int qn_worker_run(qn_worker *w)
             qn_signals_read(w->sigfd, &w->stop, &child);
         }
         /* Attempts' channels before reaping, so reports come first. */
-        size_t natt = w->natt;
-        for (size_t i = 0; i < natt && i < w->natt; i++) {
+        size_t natt = w->att.n;
+        for (size_t i = 0; i < natt && i < w->att.n; i++) {
             if (items[4 + i].revents & ZMQ_POLLOUT)
-                s_flush_out(&w->att[i]);
+                s_flush_out(&w->att.v[i]);
             if (items[4 + i].revents & ZMQ_POLLIN)
-                s_on_ctl(w, &w->att[i]);
+                s_on_ctl(w, &w->att.v[i]);
         }
         if (items[3].revents & ZMQ_POLLIN)
             qn_zap_handle(w->zap);
@@ -1469,9 +1417,9 @@ int qn_worker_run(qn_worker *w)
         if (w->store)
             qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
         s_data_report(w);
-        if (!w->welcomed && now >= w->next_hello)
+        if (!w->link.welcomed && now >= w->link.next_hello)
             s_hello(w, now);
-        if (w->welcomed && now >= w->next_heartbeat)
+        if (w->link.welcomed && now >= w->link.next_heartbeat)
             s_heartbeat(w, now);
         s_check_master(w, now);
     }
@@ -1486,22 +1434,22 @@ void qn_worker_destroy(qn_worker **self_p)
     if (!w)
         return;
     /* Kill every attempt and wait for each: SIGKILL cannot be ignored. */
-    for (size_t i = 0; i < w->natt; i++) {
-        s_kill(&w->att[i]);
-        waitpid(w->att[i].pid, NULL, 0);
-        if (w->att[i].st.fd >= 0)
-            close(w->att[i].st.fd);
-        s_attempt_release(&w->att[i]);
+    for (size_t i = 0; i < w->att.n; i++) {
+        s_kill(&w->att.v[i]);
+        waitpid(w->att.v[i].pid, NULL, 0);
+        if (w->att.v[i].st.fd >= 0)
+            close(w->att.v[i].st.fd);
+        qn_attempt_release(&w->att.v[i]);
     }
-    free(w->att);
-    while (w->nwait)
+    free(w->att.v);
+    while (w->wait.n)
         s_wait_remove(w, 0);
-    free(w->wait);
+    free(w->wait.v);
     qn_shuffle_destroy(&w->shuffle);
     qn_store_destroy(&w->store);
     qn_zap_destroy(&w->zap);
-    if (w->master)
-        zmq_close(w->master);
+    if (w->link.sock)
+        zmq_close(w->link.sock);
     if (w->ctx)
         zmq_ctx_term(w->ctx);
     qn_curve_release(&w->curve);
@@ -1511,7 +1459,7 @@ void qn_worker_destroy(qn_worker **self_p)
         qn_rmtree(w->work_dir);
     free(w->work_dir);
     free(w->task_bin);
-    qn_frames_release(&w->in);
+    qn_frames_release(&w->link.in);
     free(w);
     *self_p = NULL;
 }
