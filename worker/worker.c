@@ -13,6 +13,7 @@
 #include "curve.h"
 #include "gasp.h"
 #include "log.h"
+#include "masterlink.h"
 #include "proc.h"
 #include "sha256.h"
 #include "shuffle.h"
@@ -36,11 +37,6 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define HELLO_RETRY_MS 1000    /* first wait for a welcome */
-#define HELLO_RETRY_MAX 8000   /* backoff cap */
-#define REFUSED_LOG_MS 60000   /* a version refusal is logged once a minute */
-#define MASTER_SILENT_BEATS 5  /* heartbeats unanswered: the master is gone */
-#define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
 #define STDERR_TAIL 2048       /* bytes of a failed attempt's stderr sent */
 #define LOG_JOBS_KEPT 64       /* jobs whose attempts' stderr is kept */
 #define LOG_SEND_MAX (1 << 20) /* bytes of an attempt's stderr sent at most */
@@ -154,186 +150,18 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         if (!w->zap)
             goto fail;
     }
-    w->link.sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
-    if (w->curve.secret_key[0] &&
-        qn_curve_client(w->link.sock, &w->curve, w->curve.master_key) < 0) {
-        snprintf(err, errcap, "cannot set up CURVE to the master");
+    if (qn_masterlink_open(w, err, errcap) < 0)
         goto fail;
-    }
-    if (zmq_connect(w->link.sock, cfg->master) < 0) {
-        snprintf(err, errcap, "bad master endpoint '%s': %s", cfg->master,
-                 zmq_strerror(errno));
-        goto fail;
-    }
     w->shuffle = qn_shuffle_new(
         w->ctx, cfg->shuffle ? cfg->shuffle : "tcp://127.0.0.1:*", w->work_dir,
         w->curve.secret_key[0] ? &w->curve : NULL, err, errcap);
     if (!w->shuffle)
         goto fail;
     qn_shuffle_set_store(w->shuffle, w->store);
-    w->link.heartbeat_ms = 1000;
-    w->link.hello_backoff = HELLO_RETRY_MS;
     return w;
 fail:
     qn_worker_destroy(&w);
     return NULL;
-}
-
-/* ---- talking to the master ----------------------------------------------- */
-
-static void s_send_master(qn_worker *w, Quern__Envelope *env)
-{
-    int rc = qn_wire_send(w->link.sock, NULL, 0, env, NULL, 0);
-    if (rc < 0)
-        qn_warn("worker %s: cannot send %s to the master: %s", w->id,
-                qn_wire_name(env), zmq_strerror(-rc));
-}
-
-static void s_shard_info(Quern__ShardInfo *m, const qn_shard *sh)
-{
-    quern__shard_info__init(m);
-    m->dataset = (char *)sh->dataset;
-    m->index = sh->index;
-    m->size = sh->size;
-    m->crc = sh->crc;
-    m->sealed = sh->sealed;
-    m->nshards = sh->nshards;
-}
-
-/* Tell the master what changed in the data dir since the last report. */
-static void s_data_report(qn_worker *w)
-{
-    if (!w->store || !w->link.welcomed)
-        return; /* kept for the next hello or report */
-    qn_shard *a, *r;
-    size_t na, nr;
-    qn_store_take_changes(w->store, &a, &na, &r, &nr);
-    if (na + nr > 0) {
-        Quern__Envelope env = QUERN__ENVELOPE__INIT;
-        Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
-        Quern__ShardInfo *si = qn_calloc(na + nr, sizeof *si);
-        Quern__ShardInfo **ap = qn_calloc(na + 1, sizeof *ap);
-        Quern__ShardInfo **rp = qn_calloc(nr + 1, sizeof *rp);
-        for (size_t i = 0; i < na; i++) {
-            s_shard_info(&si[i], &a[i]);
-            ap[i] = &si[i];
-        }
-        for (size_t i = 0; i < nr; i++) {
-            s_shard_info(&si[na + i], &r[i]);
-            rp[i] = &si[na + i];
-        }
-        dr.worker_id = w->id;
-        dr.session = w->link.session;
-        dr.added = ap;
-        dr.n_added = na;
-        dr.removed = rp;
-        dr.n_removed = nr;
-        env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
-        env.data_report = &dr;
-        s_send_master(w, &env);
-        free(si);
-        free(ap);
-        free(rp);
-    }
-    free(a);
-    free(r);
-}
-
-static void s_hello(qn_worker *w, int64_t now)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
-    h.worker_id = w->id;
-    h.slots = w->cfg.slots;
-    h.shuffle_endpoint = (char *)qn_shuffle_endpoint(w->shuffle);
-    h.host = w->host;
-    h.pid = (uint32_t)getpid();
-    h.curve_public = w->curve.public_key;
-    h.has_data = w->store != NULL;
-    h.session = w->link.session;
-    size_t ns = w->store ? qn_store_count(w->store) : 0;
-    Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
-    Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
-    for (size_t i = 0; i < ns; i++) {
-        s_shard_info(&si[i], qn_store_at(w->store, i));
-        sp[i] = &si[i];
-    }
-    h.shards = sp;
-    h.n_shards = ns;
-    env.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
-    env.worker_hello = &h;
-    s_send_master(w, &env);
-    free(si);
-    free(sp);
-    if (w->store) {
-        /* The hello lists everything: earlier changes are in it. */
-        qn_shard *a, *r;
-        size_t na, nr;
-        qn_store_take_changes(w->store, &a, &na, &r, &nr);
-        free(a);
-        free(r);
-    }
-    w->link.next_hello = now + w->link.hello_backoff;
-    if (w->link.hello_backoff < HELLO_RETRY_MAX)
-        w->link.hello_backoff *= 2;
-}
-
-static void s_heartbeat(qn_worker *w, int64_t now)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
-    size_t nrefs = w->att.n + w->wait.n;
-    Quern__AttemptRef *refs = qn_calloc(nrefs + 1, sizeof *refs);
-    Quern__AttemptRef **ptrs = qn_calloc(nrefs + 1, sizeof *ptrs);
-    Quern__AttemptWork *work = qn_calloc(w->att.n + 1, sizeof *work);
-    Quern__AttemptWork **wptrs = qn_calloc(w->att.n + 1, sizeof *wptrs);
-    size_t nrun = 0;
-    for (size_t i = 0; i < w->att.n; i++) {
-        if (w->att.v[i].ref.kind == QUERN__TASK_KIND__COPY)
-            continue; /* the worker's own business, not a task's */
-        quern__attempt_ref__init(&refs[nrun]);
-        refs[nrun].job_id = w->att.v[i].ref.job_id;
-        refs[nrun].kind = w->att.v[i].ref.kind;
-        refs[nrun].task = w->att.v[i].ref.task;
-        refs[nrun].attempt = w->att.v[i].ref.attempt;
-        ptrs[nrun] = &refs[nrun];
-        quern__attempt_work__init(&work[nrun]);
-        work[nrun].attempt = &refs[nrun];
-        work[nrun].records = w->att.v[i].records;
-        work[nrun].bytes = w->att.v[i].bytes;
-        wptrs[nrun] = &work[nrun];
-        nrun++;
-    }
-    /* Assignments waiting for their plugin run, as far as the master is
-     * concerned. */
-    for (size_t i = 0; i < w->wait.n; i++) {
-        Quern__AttemptRef *r = &refs[nrun + i];
-        quern__attempt_ref__init(r);
-        r->job_id = w->wait.v[i].spec->job_id;
-        r->kind = w->wait.v[i].spec->kind;
-        r->task = w->wait.v[i].spec->task;
-        r->attempt = w->wait.v[i].spec->attempt;
-        ptrs[nrun + i] = r;
-    }
-    hb.worker_id = w->id;
-    hb.session = w->link.session;
-    hb.running = ptrs;
-    hb.n_running = nrun + w->wait.n;
-    hb.work = wptrs;
-    hb.n_work = nrun;
-    hb.seq = ++w->link.heartbeat_seq;
-    hb.shuffle_dropped = qn_shuffle_get_stats(w->shuffle).dropped;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    hb.rss_peak = (uint64_t)ru.ru_maxrss * 1024;
-    env.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
-    env.heartbeat = &hb;
-    s_send_master(w, &env);
-    free(refs);
-    free(ptrs);
-    free(work);
-    free(wptrs);
-    w->link.next_heartbeat = now + w->link.heartbeat_ms;
 }
 
 /* ---- attempts ------------------------------------------------------------ */
@@ -375,28 +203,6 @@ static void qn_attempt_release(qn_attempt *a)
         munmap((void *)a->gasp, sizeof(qn_gasp));
     memset(a, 0, sizeof *a);
     a->st.fd = -1;
-}
-
-/* Send a TaskUpdate for an attempt to the master. */
-static void s_report(qn_worker *w, const qn_attempt_ref *r,
-                     Quern__TaskUpdate *u)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
-    ref.job_id = (char *)r->job_id;
-    ref.kind = r->kind;
-    ref.task = r->task;
-    ref.attempt = r->attempt;
-    Quern__AttemptRef *saved = u->attempt;
-    char *saved_id = u->worker_id;
-    u->attempt = &ref;
-    u->worker_id = w->id;
-    u->session = w->link.session;
-    env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
-    env.task_update = u;
-    s_send_master(w, &env);
-    u->attempt = saved;
-    u->worker_id = saved_id;
 }
 
 /* Where the plugin with this hash is cached. */
@@ -563,7 +369,7 @@ static void s_start(qn_worker *w, Quern__TaskSpec *spec)
         qn_buf_printf(&reason, "worker %s: %s%s%s", w->id, why, e ? ": " : "",
                       e ? strerror(e) : "");
         u.reason = reason.data;
-        s_report(w, &a->ref, &u);
+        qn_masterlink_update(w, &a->ref, &u);
         qn_buf_release(&reason);
         qn_attempt_release(a);
         return;
@@ -612,7 +418,7 @@ static int s_on_ctl(qn_worker *w, qn_attempt *a)
         if (env->task_update->state == QUERN__TASK_STATE__RUNNING) {
             a->records = env->task_update->records;
             a->bytes = env->task_update->bytes;
-            s_report(w, &a->ref, env->task_update);
+            qn_masterlink_update(w, &a->ref, env->task_update);
             qn_wire_free(env);
         } else {
             qn_wire_free(a->final);
@@ -676,7 +482,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
     if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
         !install_err[0]) {
         fin->rss_peak = rss;
-        s_report(w, &a->ref, fin);
+        qn_masterlink_update(w, &a->ref, fin);
         qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
                  a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
                  a->ref.attempt);
@@ -735,7 +541,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
         u.rss_peak = rss;
         char *tail = s_tail(a->stderr_path, STDERR_TAIL);
         u.stderr_tail = tail;
-        s_report(w, &a->ref, &u);
+        qn_masterlink_update(w, &a->ref, &u);
         if (!a->cancelled)
             qn_warn("worker %s: job %s %s task %u attempt %u failed: %s", w->id,
                     a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
@@ -922,7 +728,7 @@ static void s_on_logs(qn_worker *w, const Quern__LogsRequest *rq)
     r.error = err;
     env.body_case = QUERN__ENVELOPE__BODY_LOGS_REPLY;
     env.logs_reply = &r;
-    s_send_master(w, &env);
+    qn_masterlink_send(w, &env);
     free(data);
     qn_buf_release(&path);
 }
@@ -996,7 +802,7 @@ static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
     Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
     u.state = state;
     u.reason = (char *)why;
-    s_report(w, &a, &u);
+    qn_masterlink_update(w, &a, &u);
     s_wait_remove(w, i);
 }
 
@@ -1009,7 +815,7 @@ static void s_ask_plugin(qn_worker *w, const char *hash)
     r.hash = (char *)hash;
     env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
     env.plugin_request = &r;
-    s_send_master(w, &env);
+    qn_masterlink_send(w, &env);
 }
 
 /*
@@ -1125,7 +931,7 @@ static void s_commit_failed(qn_worker *w, const Quern__DataCommand *c,
     dr.n_failed = 1;
     env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
     env.data_report = &dr;
-    s_send_master(w, &env);
+    qn_masterlink_send(w, &env);
 }
 
 static void s_on_data_command(qn_worker *w, const Quern__DataCommand *c)
@@ -1202,32 +1008,26 @@ static void s_check_memory(qn_worker *w, int64_t now)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-/*
- * The master speaks another protocol version. Our hello goes on being
- * retried (the master may be upgraded to match), so say so at once and
- * then once a minute, with how often it was said in between.
- */
-static void s_refused(qn_worker *w, const Quern__Envelope *env, uint32_t theirs,
-                      int64_t now)
+/* A welcome: a new session, or word that the master does not know us. */
+static void s_on_welcome(qn_worker *w, const Quern__WorkerWelcome *ww,
+                         int64_t now)
 {
-    if (w->link.refused_logged &&
-        now - w->link.refused_logged < REFUSED_LOG_MS) {
-        w->link.refused_quiet++;
-        return;
+    if (ww->rejoin) {
+        qn_info("worker %s: the master does not know us (it may have "
+                "restarted); dropping our attempts and map outputs "
+                "and joining again",
+                w->id);
+        s_forget_everything(w);
+        qn_masterlink_rejoin(w, now);
+    } else if (!w->link.welcomed) {
+        if (ww->reset) {
+            qn_info("worker %s: the master had given us up for dead; "
+                    "dropping our attempts and map outputs",
+                    w->id);
+            s_forget_everything(w);
+        }
+        qn_masterlink_joined(w, ww, now);
     }
-    char more[64] = "";
-    if (w->link.refused_quiet)
-        snprintf(more, sizeof more, " (and %u times since the last line)",
-                 w->link.refused_quiet);
-    if (env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL)
-        qn_error("worker %s: the master refused us: %s%s", w->id,
-                 env->refusal->reason, more);
-    else
-        qn_error("worker %s: the master speaks protocol version %u, this "
-                 "worker speaks %u%s",
-                 w->id, theirs, QN_PROTOCOL_VERSION, more);
-    w->link.refused_logged = now;
-    w->link.refused_quiet = 0;
 }
 
 static void s_on_master(qn_worker *w, int64_t now)
@@ -1247,7 +1047,7 @@ static void s_on_master(qn_worker *w, int64_t now)
         int rc = qn_wire_decode(w->link.in.env.data, w->link.in.env.len, &env,
                                 &theirs, err, sizeof err);
         if (rc == -QN_WIRE_EVERSION) {
-            s_refused(w, env, theirs, now);
+            qn_masterlink_refused(w, env, theirs, now);
             qn_wire_free(env);
             continue;
         }
@@ -1259,37 +1059,7 @@ static void s_on_master(qn_worker *w, int64_t now)
         w->link.heard = now;
         switch (env->body_case) {
         case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
-            if (env->worker_welcome->rejoin) {
-                qn_info("worker %s: the master does not know us (it may have "
-                        "restarted); dropping our attempts and map outputs "
-                        "and joining again",
-                        w->id);
-                s_forget_everything(w);
-                w->link.welcomed = 0;
-                w->link.session = 0;
-                w->link.hello_backoff = HELLO_RETRY_MS;
-                s_hello(w, now);
-            } else if (!w->link.welcomed) {
-                w->link.session = env->worker_welcome->session;
-                if (env->worker_welcome->reset) {
-                    qn_info("worker %s: the master had given us up for dead; "
-                            "dropping our attempts and map outputs",
-                            w->id);
-                    s_forget_everything(w);
-                }
-                w->link.welcomed = 1;
-                w->link.heard = now;
-                w->link.refused_logged = 0; /* a later refusal is news again */
-                w->link.refused_quiet = 0;
-                w->link.hello_backoff = HELLO_RETRY_MS;
-                if (env->worker_welcome->heartbeat_ms >= 10)
-                    w->link.heartbeat_ms = env->worker_welcome->heartbeat_ms;
-                qn_info("worker %s: joined the master at %s with %u slots, "
-                        "shuffle on %s",
-                        w->id, w->cfg.master, w->cfg.slots,
-                        qn_shuffle_endpoint(w->shuffle));
-                s_heartbeat(w, now);
-            }
+            s_on_welcome(w, env->worker_welcome, now);
             break;
         case QUERN__ENVELOPE__BODY_ASSIGN_TASK: s_assign(w, env, now); break;
         case QUERN__ENVELOPE__BODY_PLUGIN_REPLY:
@@ -1316,42 +1086,10 @@ static void s_on_master(qn_worker *w, int64_t now)
     }
 }
 
-/*
- * The master answers every heartbeat. When it has not for a while it is
- * gone (or the network is): drop what is queued for it on a fresh socket
- * and say hello again, with backoff, until a master welcomes us.
- */
-static void s_check_master(qn_worker *w, int64_t now)
-{
-    int64_t silent = (int64_t)w->link.heartbeat_ms * MASTER_SILENT_BEATS;
-    if (silent < MASTER_SILENT_MIN)
-        silent = MASTER_SILENT_MIN;
-    if (!w->link.welcomed || now - w->link.heard < silent)
-        return;
-    qn_warn("worker %s: the master at %s has not answered for %lld ms; "
-            "connecting again",
-            w->id, w->cfg.master, (long long)(now - w->link.heard));
-    void *sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
-    if (sock && w->curve.secret_key[0])
-        qn_curve_client(sock, &w->curve, w->curve.master_key);
-    if (!sock || zmq_connect(sock, w->cfg.master) < 0) {
-        if (sock)
-            zmq_close(sock);
-        w->link.heard = now; /* try again later */
-        return;
-    }
-    zmq_close(w->link.sock);
-    w->link.sock = sock;
-    w->link.welcomed = 0;
-    w->link.heard = now;
-    w->link.hello_backoff = HELLO_RETRY_MS;
-    s_hello(w, now);
-}
-
 int qn_worker_run(qn_worker *w)
 {
     int64_t now = qn_now_ms();
-    s_hello(w, now);
+    qn_masterlink_hello(w, now);
     zmq_pollitem_t *items = NULL;
     size_t cap = 0;
     while (!w->stop) {
@@ -1416,12 +1154,12 @@ int qn_worker_run(qn_worker *w)
         s_plugin_retry(w, now);
         if (w->store)
             qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
-        s_data_report(w);
+        qn_masterlink_data_report(w);
         if (!w->link.welcomed && now >= w->link.next_hello)
-            s_hello(w, now);
+            qn_masterlink_hello(w, now);
         if (w->link.welcomed && now >= w->link.next_heartbeat)
-            s_heartbeat(w, now);
-        s_check_master(w, now);
+            qn_masterlink_heartbeat(w, now);
+        qn_masterlink_check(w, now);
     }
     free(items);
     qn_info("worker %s: stopping", w->id);
@@ -1448,8 +1186,7 @@ void qn_worker_destroy(qn_worker **self_p)
     qn_shuffle_destroy(&w->shuffle);
     qn_store_destroy(&w->store);
     qn_zap_destroy(&w->zap);
-    if (w->link.sock)
-        zmq_close(w->link.sock);
+    qn_masterlink_close(w);
     if (w->ctx)
         zmq_ctx_term(w->ctx);
     qn_curve_release(&w->curve);
@@ -1459,7 +1196,6 @@ void qn_worker_destroy(qn_worker **self_p)
         qn_rmtree(w->work_dir);
     free(w->work_dir);
     free(w->task_bin);
-    qn_frames_release(&w->link.in);
     free(w);
     *self_p = NULL;
 }
