@@ -18,6 +18,7 @@
 #include "sha256.h"
 #include "shuffle.h"
 #include "store.h"
+#include "tasklogs.h"
 #include "util.h"
 #include "wire.h"
 
@@ -37,12 +38,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define STDERR_TAIL 2048       /* bytes of a failed attempt's stderr sent */
-#define LOG_JOBS_KEPT 64       /* jobs whose attempts' stderr is kept */
-#define LOG_SEND_MAX (1 << 20) /* bytes of an attempt's stderr sent at most */
-#define MEM_CHECK_MS 100       /* how often capped tasks' memory is read */
-#define UPLOAD_IDLE_MS 120000  /* an upload silent this long is dropped */
-#define PLUGIN_RETRY_MS 5000   /* ask the master for a plugin again */
+#define STDERR_TAIL 2048      /* bytes of a failed attempt's stderr sent */
+#define MEM_CHECK_MS 100      /* how often capped tasks' memory is read */
+#define UPLOAD_IDLE_MS 120000 /* an upload silent this long is dropped */
+#define PLUGIN_RETRY_MS 5000  /* ask the master for a plugin again */
 
 #define TASK_OUT_MAX (1024 * 1024) /* bytes queued for one task at most */
 
@@ -630,109 +629,6 @@ static void s_locations(qn_worker *w, Quern__Envelope *env)
     s_flush_out(a);
 }
 
-/* Keep the stderr of the attempts of the newest LOG_JOBS_KEPT jobs that
- * have no attempt running here (and of every job that has). */
-static void s_logs_prune(qn_worker *w)
-{
-    qn_buf dir = {0};
-    qn_buf_printf(&dir, "%s/logs", w->work_dir);
-    DIR *d = opendir(dir.data);
-    if (!d) {
-        qn_buf_release(&dir);
-        return;
-    }
-    struct {
-        char name[NAME_MAX + 1];
-        struct timespec mtime;
-    } *jobs = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        if (e->d_name[0] == '.' ||
-            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-            !S_ISDIR(st.st_mode))
-            continue;
-        /* A job with attempts here is not done writing its logs. */
-        int live = 0;
-        for (size_t i = 0; i < w->att.n && !live; i++)
-            live = strcmp(w->att.v[i].ref.job_id, e->d_name) == 0;
-        if (live)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            jobs = qn_realloc(jobs, cap * sizeof *jobs);
-        }
-        snprintf(jobs[n].name, sizeof jobs[n].name, "%s", e->d_name);
-        jobs[n++].mtime = st.st_mtim;
-    }
-    closedir(d);
-    /* Drop the oldest until LOG_JOBS_KEPT are left. */
-    while (n > LOG_JOBS_KEPT) {
-        size_t old = 0;
-        for (size_t i = 1; i < n; i++)
-            if (jobs[i].mtime.tv_sec < jobs[old].mtime.tv_sec ||
-                (jobs[i].mtime.tv_sec == jobs[old].mtime.tv_sec &&
-                 jobs[i].mtime.tv_nsec < jobs[old].mtime.tv_nsec))
-                old = i;
-        qn_buf p = {0};
-        qn_buf_printf(&p, "%s/%s", dir.data, jobs[old].name);
-        qn_rmtree(p.data);
-        qn_buf_release(&p);
-        jobs[old] = jobs[--n];
-    }
-    free(jobs);
-    qn_buf_release(&dir);
-}
-
-/* The master asks for the stderr of one of our attempts (quern logs). */
-static void s_on_logs(qn_worker *w, const Quern__LogsRequest *rq)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__LogsReply r = QUERN__LOGS_REPLY__INIT;
-    r.request = rq->request;
-    r.attempt = rq->attempt;
-    r.worker_id = w->id;
-    char err[600] = "";
-    qn_buf path = {0};
-    qn_buf_printf(&path, "%s/logs/%s/%c-%05u-a%u.stderr", w->work_dir,
-                  rq->job_id, rq->kind == QUERN__TASK_KIND__REDUCE ? 'r' : 'm',
-                  rq->task, rq->attempt);
-    uint8_t *data = NULL;
-    int fd = open(path.data, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, sizeof err,
-                 "worker %s keeps no stderr for that attempt (%s: %s); it "
-                 "keeps the logs of its last %d jobs",
-                 w->id, path.data, strerror(errno), LOG_JOBS_KEPT);
-    } else {
-        size_t want = rq->max_bytes ? rq->max_bytes : LOG_SEND_MAX;
-        if (want > LOG_SEND_MAX)
-            want = LOG_SEND_MAX;
-        uint64_t size = (uint64_t)st.st_size;
-        size_t len = size < want ? (size_t)size : want;
-        data = qn_malloc(len + 1);
-        ssize_t got = pread(fd, data, len, (off_t)(size - len));
-        if (got < 0) {
-            snprintf(err, sizeof err, "cannot read %s: %s", path.data,
-                     strerror(errno));
-        } else {
-            r.data.data = data;
-            r.data.len = (size_t)got;
-            r.total_bytes = size;
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    r.error = err;
-    env.body_case = QUERN__ENVELOPE__BODY_LOGS_REPLY;
-    env.logs_reply = &r;
-    qn_masterlink_send(w, &env);
-    free(data);
-    qn_buf_release(&path);
-}
-
 static void s_job_end(qn_worker *w, const char *job_id)
 {
     if (!qn_id_ok(job_id))
@@ -750,7 +646,7 @@ static void s_job_end(qn_worker *w, const char *job_id)
             i++;
     }
     qn_shuffle_forget_job(w->shuffle, job_id);
-    s_logs_prune(w);
+    qn_tasklogs_prune(w);
     qn_buf dir = {0};
     qn_buf_printf(&dir, "%s/jobs/%s", w->work_dir, job_id);
     qn_rmtree(dir.data);
@@ -1076,7 +972,7 @@ static void s_on_master(qn_worker *w, int64_t now)
             break;
         case QUERN__ENVELOPE__BODY_MAP_LOCATIONS: s_locations(w, env); break;
         case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
-            s_on_logs(w, env->logs_request);
+            qn_tasklogs_on_request(w, env->logs_request);
             break;
         default:
             qn_warn("worker %s: unexpected %s from the master", w->id,
