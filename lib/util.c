@@ -401,8 +401,8 @@ void *qn_grow(void *p, size_t *cap, size_t need, size_t size)
         n *= 2;
     size_t bytes;
     if (__builtin_mul_overflow(n, size, &bytes)) {
-        fprintf(stderr, "quern: out of memory growing to %zu x %zu bytes\n",
-                n, size);
+        fprintf(stderr, "quern: out of memory growing to %zu x %zu bytes\n", n,
+                size);
         abort();
     }
     p = qn_realloc(p, bytes);
