@@ -11,6 +11,7 @@
 #include "worker.h"
 #include "wstate.h"
 
+#include "assign.h"
 #include "attempts.h"
 #include "curve.h"
 #include "datacmd.h"
@@ -43,7 +44,6 @@
 #include <zmq.h>
 
 #define UPLOAD_IDLE_MS 120000 /* an upload silent this long is dropped */
-#define PLUGIN_RETRY_MS 5000  /* ask the master for a plugin again */
 
 /* ---- set-up -------------------------------------------------------------- */
 
@@ -163,22 +163,10 @@ fail:
     return NULL;
 }
 
-static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
-                        const char *why);
-static void s_wait_remove(qn_worker *w, size_t i);
-
 static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
 {
-    for (size_t i = 0; i < w->wait.n; i++) {
-        const Quern__TaskSpec *sp = w->wait.v[i].spec;
-        if (strcmp(sp->job_id, r->job_id) == 0 && sp->kind == r->kind &&
-            sp->task == r->task && sp->attempt == r->attempt) {
-            s_wait_fail(w, i, QUERN__TASK_STATE__KILLED,
-                        "killed on the master's request");
-            return;
-        }
-    }
-    qn_attempts_cancel(w, r);
+    if (!qn_assign_cancel(w, r))
+        qn_attempts_cancel(w, r);
 }
 
 static void s_job_end(qn_worker *w, const char *job_id)
@@ -186,12 +174,7 @@ static void s_job_end(qn_worker *w, const char *job_id)
     if (!qn_id_ok(job_id))
         return;
     qn_attempts_kill_job(&w->att, job_id);
-    for (size_t i = 0; i < w->wait.n;) {
-        if (strcmp(w->wait.v[i].spec->job_id, job_id) == 0)
-            s_wait_remove(w, i);
-        else
-            i++;
-    }
+    qn_assign_drop_job(w, job_id);
     qn_shuffle_forget_job(w->shuffle, job_id);
     qn_tasklogs_prune(w);
     qn_buf dir = {0};
@@ -213,143 +196,13 @@ static void s_job_end(qn_worker *w, const char *job_id)
 static void s_forget_everything(qn_worker *w)
 {
     qn_attempts_kill_job(&w->att, NULL);
-    while (w->wait.n)
-        s_wait_remove(w, 0);
+    qn_assign_drop_job(w, NULL);
     qn_shuffle_forget_job(w->shuffle, NULL);
     qn_buf jobs = {0};
     qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
     qn_rmtree(jobs.data);
     qn_mkdirs(jobs.data, 0755);
     qn_buf_release(&jobs);
-}
-
-/* ---- plugins and datasets ------------------------------------------------ */
-
-static void s_wait_remove(qn_worker *w, size_t i)
-{
-    quern__task_spec__free_unpacked(w->wait.v[i].spec, NULL);
-    w->wait.v[i] = w->wait.v[--w->wait.n];
-}
-
-/* Fail an assignment that never started (its plugin could not be had). */
-static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
-                        const char *why)
-{
-    const Quern__TaskSpec *sp = w->wait.v[i].spec;
-    qn_attempt_ref a = {
-        .kind = sp->kind, .task = sp->task, .attempt = sp->attempt};
-    snprintf(a.job_id, sizeof a.job_id, "%s", sp->job_id);
-    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
-    u.state = state;
-    u.reason = (char *)why;
-    qn_masterlink_update(w, &a, &u);
-    s_wait_remove(w, i);
-}
-
-static void s_ask_plugin(qn_worker *w, const char *hash)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__PluginRequest r = QUERN__PLUGIN_REQUEST__INIT;
-    r.worker_id = w->id;
-    r.session = w->link.session;
-    r.hash = (char *)hash;
-    env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
-    env.plugin_request = &r;
-    qn_masterlink_send(w, &env);
-}
-
-/*
- * An assignment: start it if its plugin is in the cache, or keep it (the
- * spec is taken from env) and ask the master for the plugin.
- */
-static void s_assign(qn_worker *w, Quern__Envelope *env, int64_t now)
-{
-    Quern__TaskSpec *spec = env->assign_task->spec;
-    if (spec->kind == QUERN__TASK_KIND__COPY || !spec->plugin_hash[0]) {
-        qn_attempts_start(w, spec);
-        return;
-    }
-    qn_buf p = {0};
-    qn_plugin_path(&p, w->work_dir, spec->plugin_hash);
-    int have = access(p.data, R_OK) == 0;
-    qn_buf_release(&p);
-    if (have) {
-        qn_attempts_start(w, spec);
-        return;
-    }
-    int asked = 0;
-    for (size_t i = 0; i < w->wait.n; i++) {
-        const Quern__TaskSpec *o = w->wait.v[i].spec;
-        if (strcmp(o->plugin_hash, spec->plugin_hash) == 0)
-            asked = 1;
-        if (strcmp(o->job_id, spec->job_id) == 0 && o->kind == spec->kind &&
-            o->task == spec->task && o->attempt == spec->attempt)
-            return; /* a duplicate assignment */
-    }
-    w->wait.v = qn_realloc(w->wait.v, (w->wait.n + 1) * sizeof *w->wait.v);
-    w->wait.v[w->wait.n++] = (qn_waiting){.spec = spec, .asked = now};
-    env->assign_task->spec = NULL; /* ours now */
-    if (!asked) {
-        qn_debug("worker %s: fetching plugin %s from the master", w->id,
-                 spec->plugin_hash);
-        s_ask_plugin(w, spec->plugin_hash);
-    }
-}
-
-/* Ask again for plugins whose answer did not come. */
-static void s_plugin_retry(qn_worker *w, int64_t now)
-{
-    for (size_t i = 0; i < w->wait.n; i++) {
-        if (now - w->wait.v[i].asked < PLUGIN_RETRY_MS)
-            continue;
-        const char *hash = w->wait.v[i].spec->plugin_hash;
-        for (size_t k = i; k < w->wait.n; k++)
-            if (strcmp(w->wait.v[k].spec->plugin_hash, hash) == 0)
-                w->wait.v[k].asked = now;
-        s_ask_plugin(w, hash);
-    }
-}
-
-static void s_on_plugin(qn_worker *w, const Quern__PluginReply *r)
-{
-    char why[400] = "";
-    if (r->error[0]) {
-        snprintf(why, sizeof why, "the master cannot supply plugin %s: %s",
-                 r->hash, r->error);
-    } else {
-        uint8_t d[32];
-        char hex[65];
-        qn_sha256(r->data.data, r->data.len, d);
-        qn_sha256_hex(d, hex);
-        if (strcmp(hex, r->hash) != 0) {
-            snprintf(why, sizeof why,
-                     "plugin %s arrived with SHA-256 %s; not used", r->hash,
-                     hex);
-        } else {
-            qn_buf p = {0};
-            qn_plugin_path(&p, w->work_dir, r->hash);
-            int e = qn_write_file_atomic(p.data, r->data.data, r->data.len);
-            if (e < 0)
-                snprintf(why, sizeof why, "cannot store plugin in %s: %s",
-                         p.data, strerror(-e));
-            else
-                qn_info("worker %s: cached plugin %s (%zu bytes)", w->id,
-                        r->hash, r->data.len);
-            qn_buf_release(&p);
-        }
-    }
-    if (why[0])
-        qn_warn("worker %s: %s", w->id, why);
-    for (size_t i = 0; i < w->wait.n;) {
-        if (strcmp(w->wait.v[i].spec->plugin_hash, r->hash) != 0) {
-            i++;
-        } else if (why[0]) {
-            s_wait_fail(w, i, QUERN__TASK_STATE__FAILED, why);
-        } else {
-            qn_attempts_start(w, w->wait.v[i].spec);
-            s_wait_remove(w, i);
-        }
-    }
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -407,9 +260,11 @@ static void s_on_master(qn_worker *w, int64_t now)
         case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
             s_on_welcome(w, env->worker_welcome, now);
             break;
-        case QUERN__ENVELOPE__BODY_ASSIGN_TASK: s_assign(w, env, now); break;
+        case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
+            qn_assign_handle(w, env, now);
+            break;
         case QUERN__ENVELOPE__BODY_PLUGIN_REPLY:
-            s_on_plugin(w, env->plugin_reply);
+            qn_assign_on_plugin(w, env->plugin_reply);
             break;
         case QUERN__ENVELOPE__BODY_DATA_COMMAND:
             qn_datacmd_handle(w, env->data_command);
@@ -469,8 +324,8 @@ int qn_worker_run(qn_worker *w)
             w->link.welcomed ? w->link.next_heartbeat : w->link.next_hello;
         if (w->cfg.task_mem_mb && w->att.n && w->att.next_mem_check < due)
             due = w->att.next_mem_check;
-        if (w->wait.n && w->wait.v[0].asked + PLUGIN_RETRY_MS < due)
-            due = w->wait.v[0].asked + PLUGIN_RETRY_MS;
+        if (qn_assign_next_retry(w) < due)
+            due = qn_assign_next_retry(w);
         now = qn_now_ms();
         long timeout = due > now ? (long)(due - now) : 0;
         if (zmq_poll(items, (int)n, timeout) < 0 && errno != EINTR) {
@@ -499,7 +354,7 @@ int qn_worker_run(qn_worker *w)
         if (items[1].revents & ZMQ_POLLIN)
             qn_shuffle_handle(w->shuffle);
         qn_attempts_check_memory(w, now);
-        s_plugin_retry(w, now);
+        qn_assign_retry(w, now);
         if (w->store)
             qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
         qn_masterlink_data_report(w);
@@ -520,8 +375,7 @@ void qn_worker_destroy(qn_worker **self_p)
     if (!w)
         return;
     qn_attempts_destroy(&w->att);
-    while (w->wait.n)
-        s_wait_remove(w, 0);
+    qn_assign_drop_job(w, NULL);
     free(w->wait.v);
     qn_shuffle_destroy(&w->shuffle);
     qn_store_destroy(&w->store);
