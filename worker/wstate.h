@@ -13,8 +13,8 @@
 #include "shuffle.h"
 #include "store.h"
 #include "util.h"
+#include "wconfig.h"
 #include "wire.h"
-#include "worker.h"
 
 #include <stdint.h>
 #include <sys/types.h>
