@@ -10,9 +10,11 @@
 #include "layout.h"
 #include "log.h"
 #include "masterlink.h"
+#include "taskspec.h"
 #include "proc.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -68,11 +70,33 @@ static void s_release(qn_attempt *a)
     a->st.fd = -1;
 }
 
-void qn_attempts_start(qn_worker *w, Quern__TaskSpec *spec)
+qn_attempt *qn_attempts_add(qn_attempts *tab, const qn_attempt_ref *ref)
 {
-    if (qn_attempts_find(&w->att, spec->job_id, spec->kind, spec->task,
-                         spec->attempt))
-        return; /* a duplicate assignment */
+    QN_GROW(tab->v, tab->cap, tab->n + 1);
+    qn_attempt *a = &tab->v[tab->n++];
+    memset(a, 0, sizeof *a);
+    a->ref = *ref;
+    a->st.fd = -1;
+    return a;
+}
+
+void qn_attempts_remove(qn_attempts *tab, size_t i)
+{
+    assert(i < tab->n);
+    s_release(&tab->v[i]);
+    tab->v[i] = tab->v[--tab->n];
+}
+
+/*
+ * A new attempt in w's table for the task spec assigns, with where its
+ * stderr goes (its folder made) and, for a map, its input pieces' names.
+ */
+static qn_attempt *s_add(qn_worker *w, const Quern__TaskSpec *spec)
+{
+    qn_attempt_ref ref = {
+        .kind = spec->kind, .task = spec->task, .attempt = spec->attempt};
+    snprintf(ref.job_id, sizeof ref.job_id, "%s", spec->job_id);
+    qn_attempt *a = qn_attempts_add(&w->att, &ref);
     qn_buf dir = {0}, log = {0};
     qn_buf_printf(&dir, "%s/logs/%s", w->work_dir, spec->job_id);
     qn_mkdirs(dir.data, 0755);
@@ -80,164 +104,145 @@ void qn_attempts_start(qn_worker *w, Quern__TaskSpec *spec)
                   spec->kind == QUERN__TASK_KIND__MAP ? 'm' : 'r', spec->task,
                   spec->attempt);
     qn_buf_release(&dir);
-
-    if (w->att.n == w->att.cap) {
-        w->att.cap = w->att.cap ? w->att.cap * 2 : 8;
-        w->att.v = qn_realloc(w->att.v, w->att.cap * sizeof *w->att.v);
-    }
-    qn_attempt *a = &w->att.v[w->att.n];
-    memset(a, 0, sizeof *a);
-    snprintf(a->ref.job_id, sizeof a->ref.job_id, "%s", spec->job_id);
-    a->ref.kind = spec->kind;
-    a->ref.task = spec->task;
-    a->ref.attempt = spec->attempt;
     a->stderr_path = log.data;
-    a->st.fd = -1;
     if (spec->kind == QUERN__TASK_KIND__MAP && spec->n_inputs) {
         a->shards = qn_calloc(spec->n_inputs, sizeof *a->shards);
         a->nshards = spec->n_inputs;
         for (size_t i = 0; i < spec->n_inputs; i++)
             a->shards[i] = qn_strdup(spec->inputs[i]->name);
     }
+    return a;
+}
 
-    /*
-     * What only this worker knows goes into the spec for the task (and is
-     * taken out again after, since the spec's strings are not ours): the
-     * plugin's place in the cache, the local copies of input shards, where
-     * output goes, the key files.
-     */
-    char *saved_work = spec->work_dir, *saved_plugin = spec->plugin;
-    char *saved_out = spec->output_dir, *saved_key = spec->curve_secret;
-    char *saved_mkey = spec->curve_master;
-    char **saved_paths = qn_calloc(spec->n_inputs + 1, sizeof *saved_paths);
-    qn_buf *local = qn_calloc(spec->n_inputs + 1, sizeof *local);
-    qn_buf plugin = {0}, out = {0};
-    spec->work_dir = w->work_dir;
-    if (spec->plugin_hash[0]) {
-        qn_plugin_path(&plugin, w->work_dir, spec->plugin_hash);
-        spec->plugin = plugin.data;
-    }
-    for (size_t i = 0; i < spec->n_inputs; i++) {
-        Quern__InputPiece *pc = spec->inputs[i];
-        saved_paths[i] = pc->path;
-        const qn_shard *sh =
-            pc->dataset[0] && w->store && spec->kind == QUERN__TASK_KIND__MAP
-                ? qn_store_find(w->store, pc->dataset, pc->shard)
-                : NULL;
-        if (sh && sh->crc == pc->crc) {
-            qn_store_path(w->store, pc->dataset, pc->shard, &local[i]);
-            pc->path = local[i].data;
-        }
-    }
-    if (spec->kind == QUERN__TASK_KIND__COPY && spec->n_inputs == 1 &&
-        w->store) {
-        const Quern__InputPiece *pc = spec->inputs[0];
-        qn_store_temp_path(w->store, pc->dataset, &out);
-        a->copy_tmp = qn_strdup(out.data);
-        snprintf(a->copy_shard.dataset, sizeof a->copy_shard.dataset, "%s",
-                 pc->dataset);
-        a->copy_shard.index = pc->shard;
-        a->copy_shard.size = pc->file_size;
-        a->copy_shard.crc = pc->crc;
-        spec->output_dir = out.data;
-    } else if (spec->output_dataset[0] && w->store) {
-        qn_buf_printf(&out, "%s/.staging/%s", qn_store_dir(w->store),
-                      spec->job_id);
-        spec->output_dir = out.data;
-    }
-    if (w->cfg.curve_secret)
-        spec->curve_secret = (char *)w->cfg.curve_secret;
-    if (w->cfg.curve_master)
-        spec->curve_master = (char *)w->cfg.curve_master;
-
-    /*
-     * The spec goes in a memory file on the task's fd 4, so handing over a
-     * large one never blocks this loop; progress and the result come back
-     * on a socketpair on fd 3.
-     */
-    const char *why = NULL;
-    int sv[2] = {-1, -1};
-    int spec_fd = memfd_create("quern-task-spec", MFD_CLOEXEC);
+/* The spec in a memory file, read from its start, so that handing over a
+ * large one never blocks the loop. The descriptor, or -1 with errno. */
+static int s_spec_file(const Quern__TaskSpec *spec)
+{
+    int fd = memfd_create("quern-task-spec", MFD_CLOEXEC);
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     env.body_case = QUERN__ENVELOPE__BODY_TASK_SPEC;
-    env.task_spec = spec;
-    if ((spec->kind == QUERN__TASK_KIND__COPY ||
-         (spec->output_dataset[0] && spec->kind == QUERN__TASK_KIND__REDUCE)) &&
-        !w->store)
-        why = "this worker keeps no datasets (it has no --data-dir)";
-    else if (spec_fd < 0 || qn_wire_write_fd(spec_fd, &env) < 0 ||
-             lseek(spec_fd, 0, SEEK_SET) < 0)
+    env.task_spec = (Quern__TaskSpec *)spec;
+    if (fd >= 0 &&
+        (qn_wire_write_fd(fd, &env) < 0 || lseek(fd, 0, SEEK_SET) < 0)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* The last-gasp page shared with a's task: its memory file's descriptor
+ * (the page mapped in a->gasp), or -1 with errno. */
+static int s_gasp_file(qn_attempt *a)
+{
+    int fd = memfd_create("quern-task-gasp", MFD_CLOEXEC);
+    void *g = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, sizeof(qn_gasp)) == 0)
+        g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                 0);
+    if (g == MAP_FAILED) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return -1;
+    }
+    a->gasp = g;
+    return fd;
+}
+
+/*
+ * Start a's quern-task process on spec: the spec on its fd 4, progress
+ * and the result back on a socketpair on fd 3, the last gasp on fd 5.
+ * NULL when it runs, or what failed with its errno in *e (0: none).
+ */
+static const char *s_spawn(qn_worker *w, qn_attempt *a,
+                           const Quern__TaskSpec *spec, int *e)
+{
+    const char *why = NULL;
+    int sv[2] = {-1, -1}, gasp_fd = -1;
+    int spec_fd = s_spec_file(spec);
+    if (spec_fd < 0)
         why = "cannot write the task's spec";
-    spec->work_dir = saved_work;
-    spec->plugin = saved_plugin;
-    spec->output_dir = saved_out;
-    spec->curve_secret = saved_key;
-    spec->curve_master = saved_mkey;
-    for (size_t i = 0; i < spec->n_inputs; i++) {
-        spec->inputs[i]->path = saved_paths[i];
-        qn_buf_release(&local[i]);
-    }
-    free(saved_paths);
-    free(local);
-    qn_buf_release(&plugin);
-    qn_buf_release(&out);
-    if (!why && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         why = "cannot make a control channel";
-    int gasp_fd = -1;
-    if (!why) {
-        gasp_fd = memfd_create("quern-task-gasp", MFD_CLOEXEC);
-        void *g = MAP_FAILED;
-        if (gasp_fd >= 0 && ftruncate(gasp_fd, sizeof(qn_gasp)) == 0)
-            g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE, MAP_SHARED,
-                     gasp_fd, 0);
-        if (g == MAP_FAILED)
-            why = "cannot share a page with the task";
-        else
-            a->gasp = g;
-    }
-    pid_t pid = -1;
+    else if ((gasp_fd = s_gasp_file(a)) < 0)
+        why = "cannot share a page with the task";
+    *e = errno;
     if (!why) {
         char *argv[] = {(char *)"quern-task", NULL};
         qn_spawn_opts o = {.fds = {sv[1], spec_fd, gasp_fd},
                            .nfds = 3,
                            .stderr_path = a->stderr_path,
                            .new_group = 1};
-        pid = qn_spawn(w->task_bin, argv, &o);
-        if (pid < 0)
+        pid_t pid = qn_spawn(w->task_bin, argv, &o);
+        if (pid < 0) {
             why = "cannot start quern-task";
+            *e = pid < -1 ? (int)-pid : errno;
+        } else {
+            a->pid = pid;
+            a->st.fd = sv[0];
+            sv[0] = -1;
+        }
     }
-    int e = pid < -1 ? (int)-pid : errno;
-    if (why && !w->store && spec->kind != QUERN__TASK_KIND__MAP)
-        e = 0;
     if (spec_fd >= 0)
         close(spec_fd);
     if (gasp_fd >= 0)
         close(gasp_fd);
-    if (sv[1] >= 0)
-        close(sv[1]);
+    for (int i = 0; i < 2; i++)
+        if (sv[i] >= 0)
+            close(sv[i]);
+    return why;
+}
+
+/* Attempt a could not be started: say why (with errno e, 0: none) in the
+ * log and to the master. */
+static void s_start_failed(qn_worker *w, const qn_attempt *a, const char *why,
+                           int e)
+{
+    qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->ref.job_id,
+             a->ref.task, why, e ? ": " : "", e ? strerror(e) : "");
+    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+    u.state = QUERN__TASK_STATE__FAILED;
+    qn_buf reason = {0};
+    qn_buf_printf(&reason, "worker %s: %s%s%s", w->id, why, e ? ": " : "",
+                  e ? strerror(e) : "");
+    u.reason = reason.data;
+    qn_masterlink_update(w, &a->ref, &u);
+    qn_buf_release(&reason);
+}
+
+void qn_attempts_start(qn_worker *w, const Quern__TaskSpec *assigned)
+{
+    if (qn_attempts_find(&w->att, assigned->job_id, assigned->kind,
+                         assigned->task, assigned->attempt))
+        return; /* a duplicate assignment */
+    qn_attempt *a = s_add(w, assigned);
+    qn_taskspec_local local = {.work_dir = w->work_dir,
+                               .store = w->store,
+                               .curve_secret = w->cfg.curve_secret,
+                               .curve_master = w->cfg.curve_master};
+    qn_taskspec ts;
+    const char *why = NULL;
+    int e = 0;
+    if (qn_taskspec_build(&ts, assigned, &local, &why) == 0) {
+        if (ts.copy) {
+            a->copy_tmp = qn_strdup(ts.output.data);
+            a->copy_shard = ts.copy_shard;
+        }
+        why = s_spawn(w, a, &ts.spec, &e);
+    }
+    qn_taskspec_release(&ts);
     if (why) {
-        qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->ref.job_id,
-                 a->ref.task, why, e ? ": " : "", e ? strerror(e) : "");
-        if (sv[0] >= 0)
-            close(sv[0]);
-        Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
-        u.state = QUERN__TASK_STATE__FAILED;
-        qn_buf reason = {0};
-        qn_buf_printf(&reason, "worker %s: %s%s%s", w->id, why, e ? ": " : "",
-                      e ? strerror(e) : "");
-        u.reason = reason.data;
-        qn_masterlink_update(w, &a->ref, &u);
-        qn_buf_release(&reason);
-        s_release(a);
+        s_start_failed(w, a, why, e);
+        qn_attempts_remove(&w->att, w->att.n - 1);
         return;
     }
-    a->pid = pid;
-    a->st.fd = sv[0];
-    w->att.n++;
     fcntl(a->st.fd, F_SETFL, fcntl(a->st.fd, F_GETFL) | O_NONBLOCK);
     qn_debug("worker %s: started job %s %s task %u attempt %u as pid %d", w->id,
              a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
-             a->ref.attempt, (int)pid);
+             a->ref.attempt, (int)a->pid);
 }
 
 int qn_attempts_on_ctl(qn_worker *w, qn_attempt *a)
@@ -400,8 +405,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
         free(tail);
         qn_buf_release(&reason);
     }
-    s_release(a);
-    w->att.v[idx] = w->att.v[--w->att.n];
+    qn_attempts_remove(&w->att, idx);
 }
 
 void qn_attempts_reap(qn_worker *w)

@@ -14,17 +14,25 @@
 
 #include <stdint.h>
 
+/* A new attempt named ref at the end of tab (tab->v[tab->n - 1]), with
+ * nothing running yet; the pointer is good until the table changes. */
+qn_attempt *qn_attempts_add(qn_attempts *tab, const qn_attempt_ref *ref);
+
+/* Free what attempt i of tab holds and take it out of the table (the last
+ * one takes its place). */
+void qn_attempts_remove(qn_attempts *tab, size_t i);
+
 /* The attempt named so in tab, or NULL. */
 qn_attempt *qn_attempts_find(qn_attempts *tab, const char *job, int kind,
                              unsigned task, unsigned attempt);
 
 /*
- * Start the attempt spec assigns (a duplicate of one running is ignored):
- * a quern-task process given the spec on fd 4, a control channel on fd 3
- * and the last-gasp page on fd 5. An attempt that cannot be started is
- * reported failed at once.
+ * Start the attempt the master assigned (a duplicate of one running is
+ * ignored): a quern-task process given its own spec (taskspec.h) on fd 4,
+ * a control channel on fd 3 and the last-gasp page on fd 5. An attempt
+ * that cannot be started is reported failed at once.
  */
-void qn_attempts_start(qn_worker *w, Quern__TaskSpec *spec);
+void qn_attempts_start(qn_worker *w, const Quern__TaskSpec *assigned);
 
 /*
  * Read what attempt a's process sent: forward progress, keep the end.
