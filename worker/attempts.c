@@ -10,6 +10,7 @@
 #include "layout.h"
 #include "log.h"
 #include "masterlink.h"
+#include "outcome.h"
 #include "taskspec.h"
 #include "proc.h"
 #include "util.h"
@@ -27,7 +28,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define STDERR_TAIL 2048       /* bytes of a failed attempt's stderr sent */
 #define MEM_CHECK_MS 100       /* how often capped tasks' memory is read */
 #define TASK_OUT_MAX (1 << 20) /* bytes queued for one task at most */
 
@@ -288,28 +288,11 @@ int qn_attempts_on_ctl(qn_worker *w, qn_attempt *a)
     return rc > 0 ? rc : 0;
 }
 
-/* The last bytes of a file, for a failure report. */
-static char *s_tail(const char *path, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return qn_strdup("");
-    off_t size = lseek(fd, 0, SEEK_END);
-    off_t from = size > (off_t)n ? size - (off_t)n : 0;
-    char *buf = qn_calloc(n + 1, 1);
-    ssize_t got = pread(fd, buf, n, from);
-    close(fd);
-    if (got < 0)
-        got = 0;
-    buf[got] = '\0';
-    /* Keep it valid UTF-8 for the wire (a NUL would cut it short). */
-    for (ssize_t i = 0; i < got; i++)
-        if (buf[i] == '\0')
-            buf[i] = '?';
-    qn_utf8_sanitize(buf);
-    return buf;
-}
-
+/*
+ * Attempt idx's process has ended with status: report how (success only
+ * when the task said so, its process exited cleanly and a copy's shard
+ * was installed) and take it out of the table.
+ */
 static void s_finish(qn_worker *w, size_t idx, int status,
                      const struct rusage *ru)
 {
@@ -324,86 +307,30 @@ static void s_finish(qn_worker *w, size_t idx, int status,
     }
     Quern__TaskUpdate *fin = a->final ? a->final->task_update : NULL;
     uint64_t rss = (uint64_t)ru->ru_maxrss * 1024;
-    char how[128];
-    qn_status_str(status, how, sizeof how);
-    int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-
+    int ok = fin && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
+             WIFEXITED(status) && WEXITSTATUS(status) == 0;
     char install_err[700] = "";
-    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
-        a->ref.kind == QUERN__TASK_KIND__COPY &&
+    if (ok && a->ref.kind == QUERN__TASK_KIND__COPY &&
         qn_store_install(w->store, a->copy_tmp, &a->copy_shard, 0, install_err,
                          sizeof install_err) < 0) {
         qn_warn("worker %s: %s", w->id, install_err);
+        ok = 0;
     }
-    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
-        !install_err[0]) {
+    if (ok) {
         fin->rss_peak = rss;
         qn_masterlink_update(w, &a->ref, fin);
         qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
                  a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
                  a->ref.attempt);
     } else {
-        Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
-        qn_buf reason = {0};
-        if (a->cancelled) {
-            u.state = QUERN__TASK_STATE__KILLED;
-            qn_buf_printf(&reason, "killed on the master's request");
-        } else if (a->mem_killed) {
-            u.state = QUERN__TASK_STATE__FAILED;
-            qn_buf_printf(&reason,
-                          "killed by worker %s: its resident memory reached "
-                          "%llu MiB, over the cap of %u MiB (--task-mem-mb)",
-                          w->id, (unsigned long long)(a->mem_killed >> 20),
-                          w->cfg.task_mem_mb);
-        } else {
-            u.state = QUERN__TASK_STATE__FAILED;
-            if (install_err[0])
-                qn_buf_printf(&reason, "%s", install_err);
-            else if (fin && fin->state == QUERN__TASK_STATE__FAILED &&
-                     fin->reason[0])
-                qn_buf_printf(&reason, "%s (task process %s)", fin->reason,
-                              how);
-            else if (a->bad_msg)
-                qn_buf_printf(&reason, "%s (task process %s)", a->bad_msg, how);
-            else
-                qn_buf_printf(&reason, "task process %s", how);
-        }
-        if (fin)
-            u.record_offset = fin->record_offset;
-        /* The last gasp: what it was doing outside map() ... */
-        if (!a->cancelled && a->gasp && !fin &&
-            a->gasp->phase == QN_PHASE_SETUP)
-            qn_buf_printf(&reason, " in the job's setup()");
-        else if (!a->cancelled && a->gasp && !fin &&
-                 a->gasp->phase == QN_PHASE_LOADING)
-            qn_buf_printf(&reason, " while loading the plugin (in its "
-                                   "constructors)");
-        /* ... or which record map() was in when it died. */
-        if (!a->cancelled && a->gasp && a->gasp->in_record &&
-            a->gasp->piece < a->nshards) {
-            u.in_record = 1;
-            u.input_piece = a->gasp->piece;
-            u.record_offset = a->gasp->offset;
-            if (!strstr(reason.data, "offset"))
-                qn_buf_printf(&reason,
-                              " in map() on the record at offset %llu "
-                              "of %s",
-                              (unsigned long long)a->gasp->offset,
-                              a->shards[a->gasp->piece]);
-        }
-        u.reason = reason.data;
-        u.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        u.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-        u.rss_peak = rss;
-        char *tail = s_tail(a->stderr_path, STDERR_TAIL);
-        u.stderr_tail = tail;
-        qn_masterlink_update(w, &a->ref, &u);
+        qn_outcome o;
+        qn_outcome_failure(&o, w, a, status, rss, install_err);
+        qn_masterlink_update(w, &a->ref, &o.u);
         if (!a->cancelled)
             qn_warn("worker %s: job %s %s task %u attempt %u failed: %s", w->id,
                     a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
-                    a->ref.attempt, reason.data);
-        free(tail);
-        qn_buf_release(&reason);
+                    a->ref.attempt, o.reason.data);
+        qn_outcome_release(&o);
     }
     qn_attempts_remove(&w->att, idx);
 }
