@@ -15,31 +15,20 @@
 #include "attempts.h"
 #include "curve.h"
 #include "datacmd.h"
-#include "gasp.h"
-#include "layout.h"
 #include "log.h"
 #include "masterlink.h"
 #include "proc.h"
-#include "sha256.h"
 #include "shuffle.h"
 #include "store.h"
 #include "tasklogs.h"
 #include "util.h"
 #include "wire.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -47,11 +36,9 @@
 
 /* ---- set-up -------------------------------------------------------------- */
 
-qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
+/* The worker's id: w-HOST-PID-RANDOM, in the characters ids may hold. */
+static void s_identity(qn_worker *w)
 {
-    qn_worker *w = qn_calloc(1, sizeof *w);
-    w->cfg = *cfg;
-    w->sigfd = -1;
     gethostname(w->host, sizeof w->host - 1);
     unsigned rnd = (unsigned)(qn_wall_ms() ^ ((int64_t)getpid() << 16));
     snprintf(w->id, sizeof w->id, "w-%.24s-%d-%04x", w->host, (int)getpid(),
@@ -60,14 +47,18 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
               (*p >= '0' && *p <= '9') || *p == '-'))
             *p = '-';
+}
 
-    if (cfg->task_bin) {
-        w->task_bin = qn_strdup(cfg->task_bin);
+/* quern-task: as configured, or in ../libexec next to this program. */
+static int s_task_bin(qn_worker *w, char *err, size_t errcap)
+{
+    if (w->cfg.task_bin) {
+        w->task_bin = qn_strdup(w->cfg.task_bin);
     } else {
         char dir[PATH_MAX];
         if (qn_exe_dir(dir, sizeof dir) < 0) {
             snprintf(err, errcap, "cannot find my own executable");
-            goto fail;
+            return -1;
         }
         qn_buf b = {0};
         qn_buf_printf(&b, "%s/../libexec/quern-task", dir);
@@ -78,17 +69,33 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
                  "task runner %s: %s (is Quern installed "
                  "completely?)",
                  w->task_bin, strerror(errno));
-        goto fail;
+        return -1;
     }
+    return 0;
+}
 
-    if (cfg->work_dir) {
-        int rc = qn_mkdirs(cfg->work_dir, 0755);
-        /* Absolute, so task processes and logs name it unambiguously. */
-        w->work_dir = rc == 0 ? realpath(cfg->work_dir, NULL) : NULL;
+/* WORK/sub made (when missing); emptied first when clear is set. */
+static void s_subdir(const qn_worker *w, const char *sub, int clear)
+{
+    qn_buf p = {0};
+    qn_buf_printf(&p, "%s/%s", w->work_dir, sub);
+    if (clear)
+        qn_rmtree(p.data);
+    qn_mkdirs(p.data, 0755);
+    qn_buf_release(&p);
+}
+
+/* The work dir: as configured (absolute, so task processes and logs name
+ * it unambiguously), or a private one removed at exit. */
+static int s_work_dir(qn_worker *w, char *err, size_t errcap)
+{
+    if (w->cfg.work_dir) {
+        int rc = qn_mkdirs(w->cfg.work_dir, 0755);
+        w->work_dir = rc == 0 ? realpath(w->cfg.work_dir, NULL) : NULL;
         if (!w->work_dir) {
-            snprintf(err, errcap, "work dir %s: %s", cfg->work_dir,
+            snprintf(err, errcap, "work dir %s: %s", w->cfg.work_dir,
                      strerror(rc < 0 ? -rc : errno));
-            goto fail;
+            return -1;
         }
     } else {
         const char *tmp = getenv("TMPDIR");
@@ -98,26 +105,46 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
             snprintf(err, errcap, "cannot create a work dir %s: %s", b.data,
                      strerror(errno));
             qn_buf_release(&b);
-            goto fail;
+            return -1;
         }
         w->work_dir = b.data;
         w->own_work_dir = 1;
     }
     /* Map outputs of an earlier run are unknown to any master now. */
-    {
-        qn_buf jobs = {0};
-        qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
-        qn_rmtree(jobs.data);
-        qn_mkdirs(jobs.data, 0755);
-        qn_buf_release(&jobs);
-    }
+    s_subdir(w, "jobs", 1);
+    s_subdir(w, "plugins", 0);
+    return 0;
+}
 
-    {
-        qn_buf plugins = {0};
-        qn_buf_printf(&plugins, "%s/plugins", w->work_dir);
-        qn_mkdirs(plugins.data, 0755);
-        qn_buf_release(&plugins);
+/* With --curve-secret: our keys, the master's, and the ZAP handler that
+ * checks who connects to us. */
+static int s_curve(qn_worker *w, char *err, size_t errcap)
+{
+    const qn_worker_config *cfg = &w->cfg;
+    if (!cfg->curve_secret)
+        return 0;
+    if (qn_curve_load(&w->curve, cfg->curve_secret, cfg->curve_trusted,
+                      cfg->curve_master, err, errcap) < 0)
+        return -1;
+    if (!w->curve.master_key[0]) {
+        snprintf(err, errcap,
+                 "CURVE needs the master's public key: give "
+                 "--curve-master FILE or put it in %s/master.pub",
+                 cfg->curve_trusted ? cfg->curve_trusted : "the trusted dir");
+        return -1;
     }
+    w->zap = qn_zap_new(w->ctx, &w->curve, "worker", err, errcap);
+    return w->zap ? 0 : -1;
+}
+
+qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
+{
+    qn_worker *w = qn_calloc(1, sizeof *w);
+    w->cfg = *cfg;
+    w->sigfd = -1;
+    s_identity(w);
+    if (s_task_bin(w, err, errcap) < 0 || s_work_dir(w, err, errcap) < 0)
+        goto fail;
     if (cfg->data_dir) {
         w->store = qn_store_open(cfg->data_dir, err, errcap);
         if (!w->store)
@@ -125,31 +152,13 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         qn_info("worker %s: %zu dataset shards in %s, checked", w->id,
                 qn_store_count(w->store), qn_store_dir(w->store));
     }
-
     w->sigfd = qn_signals_open();
     if (w->sigfd < 0) {
         snprintf(err, errcap, "signalfd: %s", strerror(-w->sigfd));
         goto fail;
     }
     w->ctx = zmq_ctx_new();
-    if (cfg->curve_secret) {
-        if (qn_curve_load(&w->curve, cfg->curve_secret, cfg->curve_trusted,
-                          cfg->curve_master, err, errcap) < 0)
-            goto fail;
-        if (!w->curve.master_key[0]) {
-            snprintf(err, errcap,
-                     "CURVE needs the master's public key: give "
-                     "--curve-master FILE or put it in %s/master.pub",
-                     cfg->curve_trusted ? cfg->curve_trusted
-                                        : "the trusted "
-                                          "dir");
-            goto fail;
-        }
-        w->zap = qn_zap_new(w->ctx, &w->curve, "worker", err, errcap);
-        if (!w->zap)
-            goto fail;
-    }
-    if (qn_masterlink_open(w, err, errcap) < 0)
+    if (s_curve(w, err, errcap) < 0 || qn_masterlink_open(w, err, errcap) < 0)
         goto fail;
     w->shuffle = qn_shuffle_new(
         w->ctx, cfg->shuffle ? cfg->shuffle : "tcp://127.0.0.1:*", w->work_dir,
@@ -163,12 +172,17 @@ fail:
     return NULL;
 }
 
+/* ---- the master's messages ---------------------------------------------- */
+
+/* The master cancels an attempt, waiting for its plugin or running. */
 static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
 {
     if (!qn_assign_cancel(w, r))
         qn_attempts_cancel(w, r);
 }
 
+/* A job is over: kill what runs of it, drop what waits, forget its map
+ * outputs and delete its files (its logs are pruned with the others'). */
 static void s_job_end(qn_worker *w, const char *job_id)
 {
     if (!qn_id_ok(job_id))
@@ -198,14 +212,8 @@ static void s_forget_everything(qn_worker *w)
     qn_attempts_kill_job(&w->att, NULL);
     qn_assign_drop_job(w, NULL);
     qn_shuffle_forget_job(w->shuffle, NULL);
-    qn_buf jobs = {0};
-    qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
-    qn_rmtree(jobs.data);
-    qn_mkdirs(jobs.data, 0755);
-    qn_buf_release(&jobs);
+    s_subdir(w, "jobs", 1);
 }
-
-/* ---- the loop ------------------------------------------------------------ */
 
 /* A welcome: a new session, or word that the master does not know us. */
 static void s_on_welcome(qn_worker *w, const Quern__WorkerWelcome *ww,
@@ -229,6 +237,43 @@ static void s_on_welcome(qn_worker *w, const Quern__WorkerWelcome *ww,
     }
 }
 
+/* Hand a message from the master to the module it is for. */
+static void s_dispatch(qn_worker *w, Quern__Envelope *env, int64_t now)
+{
+    switch (env->body_case) {
+    case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
+        s_on_welcome(w, env->worker_welcome, now);
+        break;
+    case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
+        qn_assign_handle(w, env, now);
+        break;
+    case QUERN__ENVELOPE__BODY_PLUGIN_REPLY:
+        qn_assign_on_plugin(w, env->plugin_reply);
+        break;
+    case QUERN__ENVELOPE__BODY_DATA_COMMAND:
+        qn_datacmd_handle(w, env->data_command);
+        break;
+    case QUERN__ENVELOPE__BODY_CANCEL_TASK:
+        s_cancel(w, env->cancel_task->attempt);
+        break;
+    case QUERN__ENVELOPE__BODY_JOB_END:
+        s_job_end(w, env->job_end->job_id);
+        break;
+    case QUERN__ENVELOPE__BODY_MAP_LOCATIONS:
+        qn_attempts_on_locations(w, env);
+        break;
+    case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
+        qn_tasklogs_on_request(w, env->logs_request);
+        break;
+    default:
+        qn_warn("worker %s: unexpected %s from the master", w->id,
+                qn_wire_name(env));
+    }
+}
+
+/* Read what the master sent (at most 256 messages a turn, so the rest of
+ * the loop is not starved): drop what is malformed, log a refusal, and
+ * dispatch the rest. */
 static void s_on_master(qn_worker *w, int64_t now)
 {
     for (int budget = 0; budget < 256; budget++) {
@@ -256,113 +301,108 @@ static void s_on_master(qn_worker *w, int64_t now)
             continue;
         }
         w->link.heard = now;
-        switch (env->body_case) {
-        case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
-            s_on_welcome(w, env->worker_welcome, now);
-            break;
-        case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
-            qn_assign_handle(w, env, now);
-            break;
-        case QUERN__ENVELOPE__BODY_PLUGIN_REPLY:
-            qn_assign_on_plugin(w, env->plugin_reply);
-            break;
-        case QUERN__ENVELOPE__BODY_DATA_COMMAND:
-            qn_datacmd_handle(w, env->data_command);
-            break;
-        case QUERN__ENVELOPE__BODY_CANCEL_TASK:
-            s_cancel(w, env->cancel_task->attempt);
-            break;
-        case QUERN__ENVELOPE__BODY_JOB_END:
-            s_job_end(w, env->job_end->job_id);
-            break;
-        case QUERN__ENVELOPE__BODY_MAP_LOCATIONS:
-            qn_attempts_on_locations(w, env);
-            break;
-        case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
-            qn_tasklogs_on_request(w, env->logs_request);
-            break;
-        default:
-            qn_warn("worker %s: unexpected %s from the master", w->id,
-                    qn_wire_name(env));
-        }
+        s_dispatch(w, env, now);
         qn_wire_free(env);
     }
 }
 
+/* ---- the loop ------------------------------------------------------------ */
+
+/* What the loop polls: the master, the shuffle server, signals, the ZAP
+ * handler, and each attempt's channel (for writing too when something is
+ * queued for it). Returns how many items; *items grows as needed. */
+static size_t s_poll_items(qn_worker *w, zmq_pollitem_t **items, size_t *cap)
+{
+    size_t n = 4 + w->att.n;
+    QN_GROW(*items, *cap, n);
+    zmq_pollitem_t *it = *items;
+    memset(it, 0, n * sizeof *it);
+    it[0].socket = w->link.sock;
+    it[0].events = ZMQ_POLLIN;
+    it[1].socket = qn_shuffle_socket(w->shuffle);
+    it[1].events = ZMQ_POLLIN;
+    it[2].fd = w->sigfd;
+    it[2].events = ZMQ_POLLIN;
+    it[3].socket = w->zap ? qn_zap_socket(w->zap) : NULL;
+    it[3].fd = -1;
+    it[3].events = w->zap ? ZMQ_POLLIN : 0;
+    for (size_t i = 0; i < w->att.n; i++) {
+        const qn_attempt *a = &w->att.v[i];
+        it[4 + i].fd = a->st.fd; /* -1 once closed: ignored */
+        if (a->st.fd >= 0)
+            it[4 + i].events =
+                ZMQ_POLLIN | (a->out.len > a->out_off ? ZMQ_POLLOUT : 0);
+    }
+    return n;
+}
+
+/* How long the poll may wait: until the nearest deadline. */
+static long s_timeout(const qn_worker *w, int64_t now)
+{
+    int64_t due =
+        w->link.welcomed ? w->link.next_heartbeat : w->link.next_hello;
+    if (w->cfg.task_mem_mb && w->att.n && w->att.next_mem_check < due)
+        due = w->att.next_mem_check;
+    if (qn_assign_next_retry(w) < due)
+        due = qn_assign_next_retry(w);
+    return due > now ? (long)(due - now) : 0;
+}
+
+/* Handle what the poll found ready. */
+static void s_on_ready(qn_worker *w, const zmq_pollitem_t *items, int64_t now)
+{
+    if (items[2].revents & ZMQ_POLLIN) {
+        int child = 0;
+        qn_signals_read(w->sigfd, &w->stop, &child);
+    }
+    /* Attempts' channels before reaping, so reports come first. */
+    size_t natt = w->att.n;
+    for (size_t i = 0; i < natt && i < w->att.n; i++) {
+        if (items[4 + i].revents & ZMQ_POLLOUT)
+            qn_attempts_flush(&w->att.v[i]);
+        if (items[4 + i].revents & ZMQ_POLLIN)
+            qn_attempts_on_ctl(w, &w->att.v[i]);
+    }
+    if (items[3].revents & ZMQ_POLLIN)
+        qn_zap_handle(w->zap);
+    qn_attempts_reap(w);
+    if (items[0].revents & ZMQ_POLLIN)
+        s_on_master(w, now);
+    if (items[1].revents & ZMQ_POLLIN)
+        qn_shuffle_handle(w->shuffle);
+}
+
+/* What is due by the clock. */
+static void s_on_time(qn_worker *w, int64_t now)
+{
+    qn_attempts_check_memory(w, now);
+    qn_assign_retry(w, now);
+    if (w->store)
+        qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
+    qn_masterlink_data_report(w);
+    if (!w->link.welcomed && now >= w->link.next_hello)
+        qn_masterlink_hello(w, now);
+    if (w->link.welcomed && now >= w->link.next_heartbeat)
+        qn_masterlink_heartbeat(w, now);
+    qn_masterlink_check(w, now);
+}
+
 int qn_worker_run(qn_worker *w)
 {
-    int64_t now = qn_now_ms();
-    qn_masterlink_hello(w, now);
+    qn_masterlink_hello(w, qn_now_ms());
     zmq_pollitem_t *items = NULL;
     size_t cap = 0;
     while (!w->stop) {
-        size_t n = 4 + w->att.n;
-        if (n > cap) {
-            cap = n * 2;
-            items = qn_realloc(items, cap * sizeof *items);
-        }
-        memset(items, 0, n * sizeof *items);
-        items[0].socket = w->link.sock;
-        items[0].events = ZMQ_POLLIN;
-        items[1].socket = qn_shuffle_socket(w->shuffle);
-        items[1].events = ZMQ_POLLIN;
-        items[2].fd = w->sigfd;
-        items[2].events = ZMQ_POLLIN;
-        items[3].socket = w->zap ? qn_zap_socket(w->zap) : NULL;
-        items[3].fd = -1;
-        items[3].events = w->zap ? ZMQ_POLLIN : 0;
-        for (size_t i = 0; i < w->att.n; i++) {
-            items[4 + i].fd = w->att.v[i].st.fd; /* -1 once closed: ignored */
-            items[4 + i].events =
-                w->att.v[i].st.fd < 0
-                    ? 0
-                    : ZMQ_POLLIN | (w->att.v[i].out.len > w->att.v[i].out_off
-                                        ? ZMQ_POLLOUT
-                                        : 0);
-        }
-        int64_t due =
-            w->link.welcomed ? w->link.next_heartbeat : w->link.next_hello;
-        if (w->cfg.task_mem_mb && w->att.n && w->att.next_mem_check < due)
-            due = w->att.next_mem_check;
-        if (qn_assign_next_retry(w) < due)
-            due = qn_assign_next_retry(w);
-        now = qn_now_ms();
-        long timeout = due > now ? (long)(due - now) : 0;
+        size_t n = s_poll_items(w, &items, &cap);
+        long timeout = s_timeout(w, qn_now_ms());
         if (zmq_poll(items, (int)n, timeout) < 0 && errno != EINTR) {
             qn_error("worker %s: poll: %s", w->id, zmq_strerror(errno));
             free(items);
             return 1;
         }
-        now = qn_now_ms();
-        if (items[2].revents & ZMQ_POLLIN) {
-            int child = 0;
-            qn_signals_read(w->sigfd, &w->stop, &child);
-        }
-        /* Attempts' channels before reaping, so reports come first. */
-        size_t natt = w->att.n;
-        for (size_t i = 0; i < natt && i < w->att.n; i++) {
-            if (items[4 + i].revents & ZMQ_POLLOUT)
-                qn_attempts_flush(&w->att.v[i]);
-            if (items[4 + i].revents & ZMQ_POLLIN)
-                qn_attempts_on_ctl(w, &w->att.v[i]);
-        }
-        if (items[3].revents & ZMQ_POLLIN)
-            qn_zap_handle(w->zap);
-        qn_attempts_reap(w);
-        if (items[0].revents & ZMQ_POLLIN)
-            s_on_master(w, now);
-        if (items[1].revents & ZMQ_POLLIN)
-            qn_shuffle_handle(w->shuffle);
-        qn_attempts_check_memory(w, now);
-        qn_assign_retry(w, now);
-        if (w->store)
-            qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
-        qn_masterlink_data_report(w);
-        if (!w->link.welcomed && now >= w->link.next_hello)
-            qn_masterlink_hello(w, now);
-        if (w->link.welcomed && now >= w->link.next_heartbeat)
-            qn_masterlink_heartbeat(w, now);
-        qn_masterlink_check(w, now);
+        int64_t now = qn_now_ms();
+        s_on_ready(w, items, now);
+        s_on_time(w, now);
     }
     free(items);
     qn_info("worker %s: stopping", w->id);
