@@ -10,6 +10,7 @@
 #include "sha256.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,10 @@
 
 #define PLUGIN_RETRY_MS 5000 /* ask the master for a plugin again */
 
+/* Take assignment i out of the list (the last takes its place). */
 static void s_wait_remove(qn_worker *w, size_t i)
 {
+    assert(i < w->wait.n);
     quern__task_spec__free_unpacked(w->wait.v[i].spec, NULL);
     w->wait.v[i] = w->wait.v[--w->wait.n];
 }
@@ -75,7 +78,7 @@ void qn_assign_handle(qn_worker *w, Quern__Envelope *env, int64_t now)
             o->task == spec->task && o->attempt == spec->attempt)
             return; /* a duplicate assignment */
     }
-    w->wait.v = qn_realloc(w->wait.v, (w->wait.n + 1) * sizeof *w->wait.v);
+    QN_GROW(w->wait.v, w->wait.cap, w->wait.n + 1);
     w->wait.v[w->wait.n++] = (qn_waiting){.spec = spec, .asked = now};
     env->assign_task->spec = NULL; /* ours now */
     if (!asked) {
@@ -162,6 +165,14 @@ void qn_assign_drop_job(qn_worker *w, const char *job_id)
         else
             i++;
     }
+}
+
+void qn_assign_destroy(qn_worker *w)
+{
+    qn_assign_drop_job(w, NULL);
+    free(w->wait.v);
+    w->wait.v = NULL;
+    w->wait.cap = 0;
 }
 
 int64_t qn_assign_next_retry(const qn_worker *w)

@@ -41,4 +41,7 @@ int qn_assign_cancel(qn_worker *w, const Quern__AttemptRef *r);
  * them when NULL. */
 void qn_assign_drop_job(qn_worker *w, const char *job_id);
 
+/* Drop every waiting assignment and free the list. */
+void qn_assign_destroy(qn_worker *w);
+
 #endif

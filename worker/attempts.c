@@ -354,6 +354,7 @@ void qn_attempts_reap(qn_worker *w)
 
 void qn_attempts_flush(qn_attempt *a)
 {
+    assert(a->out_off <= a->out.len);
     while (a->st.fd >= 0 && a->out_off < a->out.len) {
         ssize_t n =
             write(a->st.fd, a->out.data + a->out_off, a->out.len - a->out_off);

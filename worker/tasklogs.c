@@ -46,10 +46,7 @@ void qn_tasklogs_prune(qn_worker *w)
             live = strcmp(w->att.v[i].ref.job_id, e->d_name) == 0;
         if (live)
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            jobs = qn_realloc(jobs, cap * sizeof *jobs);
-        }
+        QN_GROW(jobs, cap, n + 1);
         snprintf(jobs[n].name, sizeof jobs[n].name, "%s", e->d_name);
         jobs[n++].mtime = st.st_mtim;
     }

@@ -415,8 +415,7 @@ void qn_worker_destroy(qn_worker **self_p)
     if (!w)
         return;
     qn_attempts_destroy(&w->att);
-    qn_assign_drop_job(w, NULL);
-    free(w->wait.v);
+    qn_assign_destroy(w);
     qn_shuffle_destroy(&w->shuffle);
     qn_store_destroy(&w->store);
     qn_zap_destroy(&w->zap);
