@@ -173,6 +173,20 @@ static int s_spill(quern_task *t)
     return rc;
 }
 
+/* Where merged records of one partition go: t->iw's partition part. */
+typedef struct {
+    quern_task *t;
+    unsigned part;
+} s_part_sink;
+
+/* qn_merge_sink_fn: one record into s_part_sink's partition. */
+static int s_to_part(void *ctx, const void *key, size_t klen, const void *val,
+                     size_t vlen)
+{
+    s_part_sink *s = ctx;
+    return qn_ifile_writer_add(s->t->iw, s->part, key, klen, val, vlen);
+}
+
 /*
  * Merge runs (all partitions) into one intermediate file at path, running
  * the combiner when there is one.
@@ -212,23 +226,12 @@ static int s_merge_runs(quern_task *t, char **runs, size_t n, const char *path,
             t->mode = QN_EMIT_NONE;
         } else {
             qn_merge *m = qn_merge_new(t->job->compare, src, n);
-            const void *k, *v;
-            size_t kl, vl;
-            int r;
-            long long count = 0;
-            while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
-                r = qn_ifile_writer_add(t->iw, p, k, kl, v, vl);
-                if (r < 0) {
-                    rc = qn_task_failf(t, "writing %s: %s", path,
-                                       qn_strerror(r));
-                    break;
-                }
-                qn_merge_pop(m);
-                if ((++count & 255) == 0)
-                    qn_task_progress(t, -1, 0);
-            }
-            if (r < 0 && rc == 0)
+            s_part_sink sink = {t, p};
+            int r = qn_task_merge_copy(t, m, s_to_part, &sink);
+            if (r < 0 && qn_merge_failed(m) >= 0)
                 rc = qn_task_failf(t, "%s", qn_merge_error(m));
+            else if (r < 0)
+                rc = qn_task_failf(t, "writing %s: %s", path, qn_strerror(r));
             qn_merge_destroy(&m);
         }
         for (size_t i = 0; i < n; i++)

@@ -107,6 +107,13 @@ static void s_close_segs(quern_task *t, s_seg *segs, char **names, size_t n)
     }
 }
 
+/* qn_merge_sink_fn: one record into the block writer ctx. */
+static int s_to_blocks(void *ctx, const void *key, size_t klen, const void *val,
+                       size_t vlen)
+{
+    return qn_blockwriter_add(ctx, key, klen, val, vlen);
+}
+
 /* A merge pass (qn_merge_step_fn): n segments into one new block stream. */
 static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
                           void *ctx)
@@ -128,18 +135,7 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
     if (rc == 0) {
         qn_blockwriter *w = qn_blockwriter_new(fd, t->codec);
         qn_merge *m = qn_merge_new(t->job->compare, src, n);
-        const void *k, *v;
-        size_t kl, vl;
-        int r;
-        long long count = 0;
-        while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
-            r = qn_blockwriter_add(w, k, kl, v, vl);
-            if (r < 0)
-                break;
-            qn_merge_pop(m);
-            if ((++count & 255) == 0)
-                qn_task_progress(t, -1, 0); /* alive, not further */
-        }
+        int r = qn_task_merge_copy(t, m, s_to_blocks, w);
         if (r == 0)
             r = qn_blockwriter_flush(w);
         long bad = qn_merge_failed(m);

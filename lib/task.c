@@ -498,6 +498,24 @@ int qn_task_group(quern_task *t, qn_blockreader **src, size_t n, qn_group_fn fn)
     return rc;
 }
 
+int qn_task_merge_copy(quern_task *t, qn_merge *m, qn_merge_sink_fn sink,
+                       void *ctx)
+{
+    const void *k, *v;
+    size_t kl, vl;
+    int r;
+    long long count = 0;
+    while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
+        r = sink(ctx, k, kl, v, vl);
+        if (r < 0)
+            return r;
+        qn_merge_pop(m);
+        if ((++count & 255) == 0)
+            qn_task_progress(t, -1, 0); /* alive, not further */
+    }
+    return r;
+}
+
 int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
                        qn_merge_step_fn step, void *ctx)
 {

@@ -20,6 +20,7 @@
 #include "gasp.h"
 #include "ifile.h"
 #include "layout.h"
+#include "merge.h"
 #include "quern.h"
 #include "sortbuf.h"
 #include "wire.h"
@@ -241,6 +242,20 @@ typedef char *(*qn_merge_step_fn)(quern_task *t, char **paths, char **names,
  */
 int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
                        qn_merge_step_fn step, void *ctx);
+
+/* Takes one merged record; returns 0, or <0 to stop the merge. */
+typedef int (*qn_merge_sink_fn)(void *ctx, const void *key, size_t klen,
+                                const void *val, size_t vlen);
+
+/*
+ * Hand every record of merge m, in order, to sink, telling the worker
+ * every 256 records that the task is alive (merging makes no other
+ * progress it could report). Returns 0 once m is drained, or the first
+ * negative code of the sink or of the merge (qn_merge_failed(m) says
+ * which).
+ */
+int qn_task_merge_copy(quern_task *t, qn_merge *m, qn_merge_sink_fn sink,
+                       void *ctx);
 
 /*
  * Run fn once per distinct key of the merged sources (in order), handing it
