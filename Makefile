@@ -49,7 +49,7 @@ WORKER_SRC := worker/worker.c worker/masterlink.c worker/assign.c \
 # The task runtime: quern-task runs it in a worker's child process, and
 # `quern run --inline` in its own.
 TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c \
-              lib/taskrun.c
+              lib/taskrun.c lib/counters.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))

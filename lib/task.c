@@ -206,21 +206,7 @@ int quern_next(quern_values *vs, const void **val, size_t *vlen)
 
 void quern_count(quern_task *t, const char *counter, long long delta)
 {
-    for (size_t i = QN_C_BUILTIN_COUNT; i < t->ncounters; i++) {
-        if (strcmp(t->counters[i].name + 5, counter) == 0) {
-            t->counters[i].value += delta;
-            return;
-        }
-    }
-    if (t->ncounters == t->cap_counters) {
-        t->cap_counters *= 2;
-        t->counters =
-            qn_realloc(t->counters, t->cap_counters * sizeof *t->counters);
-    }
-    qn_buf name = {0};
-    qn_buf_printf(&name, "user.%s", counter);
-    qn_utf8_sanitize(name.data);
-    t->counters[t->ncounters++] = (qn_counter){name.data, delta};
+    qn_counters_add(&t->counters, "user.", counter, delta);
 }
 
 const char *quern_arg(quern_task *t, const char *name)
@@ -266,12 +252,13 @@ static void s_fill_counters(quern_task *t, Quern__TaskUpdate *u,
                             Quern__Counter **ptrs, Quern__Counter *cs)
 {
     size_t n = 0;
-    for (size_t i = 0; i < t->ncounters; i++) {
-        if (t->counters[i].value == 0)
+    for (size_t i = 0; i < t->counters.n; i++) {
+        const qn_counter *c = &t->counters.v[i];
+        if (c->value == 0)
             continue;
         quern__counter__init(&cs[n]);
-        cs[n].name = (char *)t->counters[i].name;
-        cs[n].value = t->counters[i].value;
+        cs[n].name = (char *)c->name;
+        cs[n].value = c->value;
         ptrs[n] = &cs[n];
         n++;
     }
@@ -302,19 +289,16 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
     u.state = state;
     u.progress = progress;
     int map = t->spec->kind == QUERN__TASK_KIND__MAP;
+    const qn_counter *c = t->counters.v;
     u.records =
-        (uint64_t)t
-            ->counters[map ? QN_C_MAP_IN_RECORDS : QN_C_REDUCE_IN_RECORDS]
-            .value;
-    u.bytes =
-        (uint64_t)t->counters[map ? QN_C_MAP_IN_BYTES : QN_C_SHUFFLE_STORED]
-            .value;
+        (uint64_t)c[map ? QN_C_MAP_IN_RECORDS : QN_C_REDUCE_IN_RECORDS].value;
+    u.bytes = (uint64_t)c[map ? QN_C_MAP_IN_BYTES : QN_C_SHUFFLE_STORED].value;
     if (ff) {
         u.fetch_failures = &ff;
         u.n_fetch_failures = 1;
     }
-    Quern__Counter **cptr = qn_calloc(t->ncounters, sizeof *cptr);
-    Quern__Counter *cs = qn_calloc(t->ncounters, sizeof *cs);
+    Quern__Counter **cptr = qn_calloc(t->counters.n, sizeof *cptr);
+    Quern__Counter *cs = qn_calloc(t->counters.n, sizeof *cs);
     s_fill_counters(t, &u, cptr, cs);
     unsigned nr = t->spec->nreduce;
     Quern__PartitionInfo *pi = NULL, **pptr = NULL;
@@ -630,9 +614,7 @@ void qn_task_release(quern_task *t)
     qn_ifile_writer_abort(&t->iw);
     qn_codec_destroy(&t->codec);
     qn_buf_release(&t->out);
-    for (size_t i = QN_C_BUILTIN_COUNT; i < t->ncounters; i++)
-        free((char *)t->counters[i].name);
-    free(t->counters);
+    qn_counters_release(&t->counters);
     free(t->skip);
     if (t->spec)
         quern__task_spec__free_unpacked(t->spec, NULL);
@@ -735,11 +717,7 @@ Quern__TaskSpec *qn_task_read_spec(int spec_fd)
 void qn_task_init(quern_task *t, Quern__TaskSpec *spec)
 {
     t->spec = spec;
-    t->cap_counters = QN_C_BUILTIN_COUNT + 8;
-    t->counters = qn_calloc(t->cap_counters, sizeof *t->counters);
-    for (int i = 0; i < QN_C_BUILTIN_COUNT; i++)
-        t->counters[i].name = s_counter_names[i];
-    t->ncounters = QN_C_BUILTIN_COUNT;
+    qn_counters_init(&t->counters, s_counter_names, QN_C_BUILTIN_COUNT);
     t->codec = qn_codec_new((int)spec->codec, (int)spec->compress_level);
     t->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
 }

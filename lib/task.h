@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "combtab.h"
+#include "counters.h"
 #include "gasp.h"
 #include "ifile.h"
 #include "layout.h"
@@ -33,11 +34,6 @@ typedef enum {
     QN_EMIT_COMBINE_MEM, /* into the combining table's scratch block */
     QN_EMIT_REDUCE,      /* into the job's output */
 } qn_emit_mode;
-
-typedef struct qn_counter {
-    const char *name; /* interned copy */
-    long long value;
-} qn_counter;
 
 /* Built-in counter indices (names in task.c). */
 enum {
@@ -105,9 +101,8 @@ struct quern_task {
     void *zmq_ctx;        /* for reading shards from other workers */
     struct qn_curve *curve;
 
-    /* counters: built-ins first, then user counters */
-    qn_counter *counters;
-    size_t ncounters, cap_counters;
+    /* counters: built-ins first (fixed), then user counters ("user.*") */
+    qn_counters counters;
 
     /* reduce run inline (inline.c): the maps' output files and their
      * partitions' ranges, in map order, instead of fetching */
@@ -168,7 +163,7 @@ const char *qn_task_counter_name(int i);
 /* Add to a built-in counter. */
 static inline void qn_task_count(quern_task *t, int i, long long d)
 {
-    t->counters[i].value += d;
+    t->counters.v[i].value += d;
 }
 
 /* Record a failure message (printf format) unless one is set; returns -1. */

@@ -196,7 +196,7 @@ Test(fetch, fetches_each_maps_partition_into_a_segment, .init = setup,
                      &fx.from[m]);
         total += fx.parts[m][1].length;
     }
-    cr_assert_eq(fx.t.counters[QN_C_SHUFFLE_STORED].value, (long long)total);
+    cr_assert_eq(fx.t.counters.v[QN_C_SHUFFLE_STORED].value, (long long)total);
     cr_assert_null(qn_fetched_find(fx.from, fx.nsegs, "/elsewhere"));
 }
 

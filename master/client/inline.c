@@ -49,8 +49,8 @@ static int s_run_task(Quern__TaskSpec *ts, qn_range *parts, char **maps,
     t->local_parts = map_parts;
     t->nlocal = nmaps;
     int rc = qn_taskrun_run(t, parts);
-    for (size_t i = 0; i < t->ncounters; i++)
-        s_count(st, t->counters[i].name, t->counters[i].value);
+    for (size_t i = 0; i < t->counters.n; i++)
+        s_count(st, t->counters.v[i].name, t->counters.v[i].value);
     if (rc < 0)
         snprintf(why, cap, "%s", t->fail);
     t->spec = NULL; /* ours, not unpacked */
