@@ -108,91 +108,124 @@ unsigned qn_task_partition(quern_task *t, const void *key, size_t klen)
     return (unsigned)((nr & (nr - 1)) == 0 ? h & (nr - 1) : h % nr);
 }
 
-int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
-               size_t vlen)
+/* Map output with a combiner: gathered by key and combined in memory
+ * (combtab.h); the partition is worked out once per distinct key. 0, 1
+ * when the record does not fit, or -1 (t->fail). */
+static int s_emit_to_table(quern_task *t, const void *key, size_t klen,
+                           const void *val, size_t vlen)
 {
-    int rc;
-    switch (t->mode) {
-    case QN_EMIT_MAP: {
-        if (t->ct) {
-            /* Gathered by key and combined in memory (combtab.h); the
-             * partition is worked out once per distinct key. */
-            uint64_t h = qn_combtab_hash(key, klen);
-            rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen,
-                                 val, vlen);
-            if (rc == -QN_EFULL) {
-                if (t->spill(t) < 0)
-                    return -1;
-                rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen,
-                                     val, vlen);
-            }
-            if (rc < 0 && rc != -QN_ETOOBIG)
-                return t->fail[0] ? -1
-                                  : qn_task_failf(t, "combining map output: %s",
-                                                  qn_strerror(rc));
-            if (rc == 0)
-                qn_task_count(t, QN_C_COMBINE_IN, 1);
-        } else {
-            unsigned p = qn_task_partition(t, key, klen);
-            if (p == QN_COMBTAB_PART_LATER)
-                return -1;
-            rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
-            if (rc == -QN_EFULL) {
-                if (t->spill(t) < 0)
-                    return -1;
-                rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
-            }
-        }
-        if (rc < 0)
-            return qn_task_failf(t,
-                                 "a record of %zu bytes does not fit in the "
-                                 "sort buffer (--sort-mb %u)",
-                                 klen + vlen, t->spec->sort_mb);
-        qn_task_count(t, QN_C_MAP_OUT_RECORDS, 1);
-        qn_task_count(t, QN_C_MAP_OUT_BYTES, (long long)(klen + vlen));
-        return 0;
+    uint64_t h = qn_combtab_hash(key, klen);
+    int rc =
+        qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen, val, vlen);
+    if (rc == -QN_EFULL) {
+        if (t->spill(t->spill_ctx) < 0)
+            return -1;
+        rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen, val,
+                             vlen);
     }
-    case QN_EMIT_COMBINE:
-        if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
-            return qn_task_failf(t, "combine emitted a key other than the "
-                                    "one it was given");
-        rc = qn_ifile_writer_add(t->iw, t->part, key, klen, val, vlen);
-        if (rc < 0)
-            return qn_task_failf(t, "writing map output: %s", qn_strerror(rc));
-        qn_task_count(t, QN_C_COMBINE_OUT, 1);
-        return 0;
-    case QN_EMIT_COMBINE_MEM:
-        if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
-            return qn_task_failf(t, "combine emitted a key other than the "
-                                    "one it was given");
+    if (rc == -QN_ETOOBIG)
+        return 1;
+    if (rc < 0)
+        return t->fail[0] ? -1
+                          : qn_task_failf(t, "combining map output: %s",
+                                          qn_strerror(rc));
+    qn_task_count(t, QN_C_COMBINE_IN, 1);
+    return 0;
+}
+
+/* Map output without a combiner: into the sort buffer, in its partition.
+ * 0, 1 when the record does not fit, or -1 (t->fail). */
+static int s_emit_to_buffer(quern_task *t, const void *key, size_t klen,
+                            const void *val, size_t vlen)
+{
+    unsigned p = qn_task_partition(t, key, klen);
+    if (p == QN_COMBTAB_PART_LATER)
+        return -1;
+    int rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+    if (rc == -QN_EFULL) {
+        if (t->spill(t->spill_ctx) < 0)
+            return -1;
+        rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+    }
+    return rc < 0 ? 1 : 0;
+}
+
+/* Map output: into memory, counted. */
+static int s_emit_map(quern_task *t, const void *key, size_t klen,
+                      const void *val, size_t vlen)
+{
+    int rc = t->ct ? s_emit_to_table(t, key, klen, val, vlen)
+                   : s_emit_to_buffer(t, key, klen, val, vlen);
+    if (rc < 0)
+        return -1;
+    if (rc > 0)
+        return qn_task_failf(t,
+                             "a record of %zu bytes does not fit in the "
+                             "sort buffer (--sort-mb %u)",
+                             klen + vlen, t->spec->sort_mb);
+    qn_task_count(t, QN_C_MAP_OUT_RECORDS, 1);
+    qn_task_count(t, QN_C_MAP_OUT_BYTES, (long long)(klen + vlen));
+    return 0;
+}
+
+/* Combine output, to the map's intermediate file (mem: to the combining
+ * table's block): only for the key being combined. */
+static int s_emit_combine(quern_task *t, int mem, const void *key, size_t klen,
+                          const void *val, size_t vlen)
+{
+    if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
+        return qn_task_failf(t, "combine emitted a key other than the "
+                                "one it was given");
+    if (mem) {
         if (qn_combtab_frame(t->comb_out, val, vlen) < 0)
             return qn_task_failf(t, "out of memory combining map output");
         return 0;
-    case QN_EMIT_REDUCE: {
-        int raw = t->job->output == QUERN_OUTPUT_RAW;
-        size_t len = klen + vlen + (raw ? 0 : 2);
-        if (qn_buf_reserve(&t->out, len) < 0)
-            return qn_task_failf(t, "out of memory");
-        if (klen)
-            memcpy(t->out.data + t->out.len, key, klen);
-        t->out.len += klen;
-        if (!raw)
-            t->out.data[t->out.len++] = '\t';
-        if (vlen)
-            memcpy(t->out.data + t->out.len, val, vlen);
-        t->out.len += vlen;
-        if (!raw)
-            t->out.data[t->out.len++] = '\n';
-        qn_task_count(t, QN_C_REDUCE_OUT_RECORDS, 1);
-        qn_task_count(t, QN_C_REDUCE_OUT_BYTES, (long long)len);
-        if (t->out.len >= OUT_FLUSH) {
-            rc = qn_task_flush_output(t);
-            if (rc < 0)
-                return qn_task_failf(t, "writing %s: %s", t->out_path,
-                                     qn_strerror(rc));
-        }
-        return 0;
     }
+    int rc = qn_ifile_writer_add(t->iw, t->part, key, klen, val, vlen);
+    if (rc < 0)
+        return qn_task_failf(t, "writing map output: %s", qn_strerror(rc));
+    qn_task_count(t, QN_C_COMBINE_OUT, 1);
+    return 0;
+}
+
+/* Reduce output: key<TAB>value<LF> (or the bare bytes with
+ * QUERN_OUTPUT_RAW), buffered and written a megabyte at a time. */
+static int s_emit_reduce(quern_task *t, const void *key, size_t klen,
+                         const void *val, size_t vlen)
+{
+    int raw = t->job->output == QUERN_OUTPUT_RAW;
+    size_t len = klen + vlen + (raw ? 0 : 2);
+    if (qn_buf_reserve(&t->out, len) < 0)
+        return qn_task_failf(t, "out of memory");
+    if (klen)
+        memcpy(t->out.data + t->out.len, key, klen);
+    t->out.len += klen;
+    if (!raw)
+        t->out.data[t->out.len++] = '\t';
+    if (vlen)
+        memcpy(t->out.data + t->out.len, val, vlen);
+    t->out.len += vlen;
+    if (!raw)
+        t->out.data[t->out.len++] = '\n';
+    qn_task_count(t, QN_C_REDUCE_OUT_RECORDS, 1);
+    qn_task_count(t, QN_C_REDUCE_OUT_BYTES, (long long)len);
+    if (t->out.len >= OUT_FLUSH) {
+        int rc = qn_task_flush_output(t);
+        if (rc < 0)
+            return qn_task_failf(t, "writing %s: %s", t->out_path,
+                                 qn_strerror(rc));
+    }
+    return 0;
+}
+
+int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
+               size_t vlen)
+{
+    switch (t->mode) {
+    case QN_EMIT_MAP: return s_emit_map(t, key, klen, val, vlen);
+    case QN_EMIT_COMBINE: return s_emit_combine(t, 0, key, klen, val, vlen);
+    case QN_EMIT_COMBINE_MEM: return s_emit_combine(t, 1, key, klen, val, vlen);
+    case QN_EMIT_REDUCE: return s_emit_reduce(t, key, klen, val, vlen);
     default:
         return qn_task_failf(t, "quern_emit called outside map, combine, "
                                 "reduce or teardown");
@@ -414,6 +447,12 @@ static int s_group_next(quern_values *vs, const void **val, size_t *vlen)
     return 1;
 }
 
+/*
+ * Merge the sources and call fn once per key with a quern_values over
+ * its values (those fn leaves unread are skipped), counting groups and
+ * records as reduce or combine input, and reporting a reduce's progress
+ * by the bytes read.
+ */
 int qn_task_group(quern_task *t, qn_blockreader **src, size_t n, qn_group_fn fn)
 {
     qn_merge *m = qn_merge_new(t->job->compare, src, n);

@@ -77,14 +77,16 @@ struct quern_task {
     qn_emit_mode mode;
 
     /* map */
-    qn_sortbuf *sb;              /* jobs without a combiner, */
-    qn_combtab *ct;              /* jobs with one */
-    qn_buf *comb_out;            /* QN_EMIT_COMBINE_MEM: where values go */
-    unsigned long long offset;   /* current record's byte offset */
-    int (*spill)(quern_task *t); /* empties a full sort buffer */
-    qn_gasp *gasp;               /* shared with the worker; never NULL */
-    uint64_t *skip;              /* offsets to skip in the current piece, */
-    size_t nskip, skip_at;       /* sorted, and the next one to look for */
+    qn_sortbuf *sb;            /* jobs without a combiner, */
+    qn_combtab *ct;            /* jobs with one */
+    qn_buf *comb_out;          /* QN_EMIT_COMBINE_MEM: where values go */
+    unsigned long long offset; /* current record's byte offset */
+    int (*spill)(void *ctx);   /* empties a full sort buffer, */
+    void *spill_ctx;           /* given this */
+    qn_gasp *gasp;             /* shared with the worker; never NULL */
+    uint64_t *skip;            /* offsets to skip in the current piece, */
+    size_t nskip, skip_at;     /* sorted, and the next one to look for */
+    size_t cap_skip;
 
     /* combine and merge output */
     qn_ifile_writer *iw;
