@@ -313,10 +313,63 @@ static int s_seg_complete(s_fetch *f, s_seg *s)
     return 0;
 }
 
+/*
+ * The answer r (data: its bytes) to a request of segment s from peer p,
+ * which was in flight: an error, a chunk of the wrong size, or bytes for
+ * the segment file. Returns 0 or -1 (t->fail set).
+ */
+static int s_on_chunk(s_fetch *f, s_peer *p, s_seg *s,
+                      const Quern__FetchReply *r, const qn_frames *fr)
+{
+    if (r->error[0])
+        return s_seg_failed(f, s, 0, "%s answered: %s", p->endpoint, r->error);
+    uint64_t want = s->total - r->offset < CHUNK ? s->total - r->offset : CHUNK;
+    if (r->total != s->total || !fr->has_data || fr->data.len != want)
+        return s_seg_failed(f, s, 1,
+                            "%s sent a reply that does not match the "
+                            "announced size (%llu bytes)",
+                            p->endpoint, (unsigned long long)s->total);
+    /* Opened on the first chunk and closed on the last, so a reducer of
+     * thousands of maps holds a handful of files open. */
+    if (s->fd < 0)
+        s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = s->fd < 0
+                ? -errno
+                : qn_pwrite_all(s->fd, fr->data.data, fr->data.len, r->offset);
+    int rc = 0;
+    if (e < 0)
+        rc = qn_task_failf(f->t, "writing %s: %s", s->path, strerror(-e));
+    s->got += fr->data.len;
+    qn_task_count(f->t, QN_C_SHUFFLE_STORED, (long long)fr->data.len);
+    if (rc == 0 && s->got == s->total)
+        rc = s_seg_complete(f, s);
+    return rc;
+}
+
+/*
+ * The segment and window slot a reply from peer pi answers: only a
+ * request in flight, once (a repeated or misplaced answer would corrupt
+ * the segment or keep it from ending), and not one from before a restart
+ * of the segment. NULL when it answers nothing.
+ */
+static s_seg *s_answered(s_fetch *f, size_t pi, const Quern__FetchReply *r,
+                         size_t *slot)
+{
+    size_t i = (size_t)(r->request_id >> 40);
+    unsigned gen = (unsigned)(r->request_id >> 24) & 0xffff;
+    s_seg *s = i < f->nsegs ? &f->segs[i] : NULL;
+    if (!s || s->peer != pi || (s->gen & 0xffff) != gen ||
+        s->state != SEG_FETCHING || s->inflight == 0)
+        return NULL;
+    for (*slot = 0; *slot < PER_MAP_WINDOW; (*slot)++)
+        if (s->at[*slot] == r->offset)
+            return s;
+    return NULL;
+}
+
 /* Handle one reply from peer pi. Returns 0 or -1 (t->fail set). */
 static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
 {
-    quern_task *t = f->t;
     s_peer *p = &f->peers[pi];
     Quern__Envelope *env;
     char err[256];
@@ -325,68 +378,26 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
                             sizeof err);
     if (rc == -QN_WIRE_EVERSION) {
         qn_wire_free(env);
-        return qn_task_failf(t,
+        return qn_task_failf(f->t,
                              "shuffle server %s speaks protocol version %u, "
                              "this task speaks %u",
                              p->endpoint, theirs, QN_PROTOCOL_VERSION);
     }
-    if (rc < 0 || env->body_case != QUERN__ENVELOPE__BODY_FETCH_REPLY) {
-        qn_wire_free(env);
-        return 0; /* not an answer to anything: dropped */
-    }
-    Quern__FetchReply *r = env->fetch_reply;
-    size_t i = (size_t)(r->request_id >> 40);
-    unsigned gen = (unsigned)(r->request_id >> 24) & 0xffff;
-    s_seg *s = i < f->nsegs ? &f->segs[i] : NULL;
-    if (!s || s->peer != pi || (s->gen & 0xffff) != gen ||
-        s->state != SEG_FETCHING || s->inflight == 0) {
-        /* An answer from before a restart of this segment. */
-        qn_wire_free(env);
-        return 0;
-    }
-    /* Only an answer to a request in flight, once: a repeated or
-     * misplaced one would corrupt the segment or keep it from ending. */
     size_t slot = 0;
-    while (slot < PER_MAP_WINDOW && s->at[slot] != r->offset)
-        slot++;
-    if (slot == PER_MAP_WINDOW) {
-        qn_wire_free(env);
-        return 0;
-    }
-    s->at[slot] = UINT64_MAX;
-    p->last_heard = qn_now_ms();
-    assert(p->inflight > 0 && f->inflight > 0);
-    s->inflight--;
-    p->inflight--;
-    f->inflight--;
+    s_seg *s = rc == 0 && env->body_case == QUERN__ENVELOPE__BODY_FETCH_REPLY
+                   ? s_answered(f, pi, env->fetch_reply, &slot)
+                   : NULL;
     rc = 0;
-    if (r->error[0]) {
-        rc = s_seg_failed(f, s, 0, "%s answered: %s", p->endpoint, r->error);
-    } else if (r->total != s->total || !fr->has_data ||
-               fr->data.len != (s->total - r->offset < CHUNK
-                                    ? s->total - r->offset
-                                    : CHUNK)) {
-        rc = s_seg_failed(f, s, 1,
-                          "%s sent a reply that does not match the announced "
-                          "size (%llu bytes)",
-                          p->endpoint, (unsigned long long)s->total);
-    } else {
-        /* Opened on the first chunk and closed on the last, so a reducer
-         * of thousands of maps holds a handful of files open. */
-        if (s->fd < 0)
-            s->fd =
-                open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        int e = s->fd < 0 ? -errno
-                          : qn_pwrite_all(s->fd, fr->data.data, fr->data.len,
-                                          r->offset);
-        if (e < 0)
-            rc = qn_task_failf(t, "writing %s: %s", s->path, strerror(-e));
-        s->got += fr->data.len;
-        qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)fr->data.len);
-        if (rc == 0 && s->got == s->total)
-            rc = s_seg_complete(f, s);
+    if (s) {
+        s->at[slot] = UINT64_MAX;
+        p->last_heard = qn_now_ms();
+        assert(p->inflight > 0 && f->inflight > 0);
+        s->inflight--;
+        p->inflight--;
+        f->inflight--;
+        rc = s_on_chunk(f, p, s, env->fetch_reply, fr);
     }
-    qn_wire_free(env);
+    qn_wire_free(env); /* not an answer to anything: dropped */
     return rc;
 }
 
