@@ -56,6 +56,16 @@ static void expect_request(wfix *f, const char *hash)
     qn_wire_free(env);
 }
 
+/* Is the plugin of hash in the worker's cache? */
+static int cached(wfix *f, const char *hash)
+{
+    qn_buf p = {0};
+    qn_plugin_path(&p, f->w->work_dir, hash);
+    int ok = access(p.data, R_OK) == 0;
+    qn_buf_release(&p);
+    return ok;
+}
+
 static void sleeping(wfix_opts *o)
 {
     *o = (wfix_opts){.task = "exec sleep 30"};
@@ -124,10 +134,7 @@ Test(assign, the_plugin_arriving_is_cached_and_starts_what_waited)
     cr_assert_eq(f.w->att.n, 2);
     cr_assert_eq(f.w->wait.n, 1, "job-2 waits for another plugin");
     cr_assert_str_eq(f.w->wait.v[0].spec->job_id, "job-2");
-    qn_buf p = {0};
-    qn_plugin_path(&p, f.w->work_dir, hex);
-    cr_assert_eq(access(p.data, R_OK), 0, "cached");
-    qn_buf_release(&p);
+    cr_assert(cached(&f, hex));
     wfix_stop(&f);
 }
 
@@ -146,10 +153,7 @@ Test(assign, a_plugin_with_other_bytes_fails_what_waited)
     cr_assert(strstr(env->task_update->reason, "arrived with SHA-256"), "%s",
               env->task_update->reason);
     qn_wire_free(env);
-    qn_buf p = {0};
-    qn_plugin_path(&p, f.w->work_dir, hex);
-    cr_assert_neq(access(p.data, F_OK), 0, "not cached");
-    qn_buf_release(&p);
+    cr_assert_not(cached(&f, hex));
     wfix_stop(&f);
 }
 
@@ -187,11 +191,7 @@ Test(assign, a_cancelled_waiting_task_is_reported_killed)
     wfix f;
     wfix_start(&f, &(wfix_opts){0});
     assign(&f, "job-1", 0, "abc");
-    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
-    r.job_id = (char *)"job-1";
-    r.kind = QUERN__TASK_KIND__MAP;
-    r.task = 1;
-    r.attempt = 1;
+    Quern__AttemptRef r = wfix_ref("job-1", QUERN__TASK_KIND__MAP, 1, 1);
     cr_assert_eq(qn_assign_cancel(f.w, &r), 0, "task 1 is not waiting");
     r.task = 0;
     cr_assert_eq(qn_assign_cancel(f.w, &r), 1);

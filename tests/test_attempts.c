@@ -185,11 +185,7 @@ Test(attempts, a_duplicate_assignment_starts_once_and_a_cancel_kills_it)
     qn_attempts_start(f.w, as->assign_task->spec);
     qn_attempts_start(f.w, as->assign_task->spec);
     cr_assert_eq(f.w->att.n, 1);
-    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
-    r.job_id = (char *)"job-1";
-    r.kind = QUERN__TASK_KIND__MAP;
-    r.task = 0;
-    r.attempt = 1;
+    Quern__AttemptRef r = wfix_ref("job-1", QUERN__TASK_KIND__MAP, 0, 1);
     qn_attempts_cancel(f.w, &r);
     wfix_reap_all(&f);
     Quern__Envelope *env = wfix_update(&f, "job-1", 0, 1);
@@ -254,11 +250,7 @@ Test(attempts, map_locations_are_queued_for_a_running_reduce_only)
     cr_assert_eq(f.w->att.n, 1);
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
-    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
-    r.job_id = (char *)"job-1";
-    r.kind = QUERN__TASK_KIND__REDUCE;
-    r.task = 2;
-    r.attempt = 1;
+    Quern__AttemptRef r = wfix_ref("job-1", QUERN__TASK_KIND__REDUCE, 2, 1);
     ml.reduce = &r;
     env.body_case = QUERN__ENVELOPE__BODY_MAP_LOCATIONS;
     env.map_locations = &ml;

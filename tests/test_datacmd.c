@@ -17,17 +17,6 @@ static uint32_t crc_of(const char *s)
                            (uInt)strlen(s));
 }
 
-/* Shard index of dataset holding s, uploaded into the worker's store. */
-static void put_shard(wfix *f, const char *dataset, uint32_t index,
-                      const char *s)
-{
-    char err[512] = "";
-    cr_assert_eq(qn_store_upload(f->w->store, "t", dataset, index, 0, s,
-                                 strlen(s), 1, strlen(s), crc_of(s), 1000, err,
-                                 sizeof err),
-                 0, "%s", err);
-}
-
 static void command(wfix *f, Quern__DataCommand__Op op, const char *dataset,
                     uint32_t index, uint32_t nshards, const char *data)
 {
@@ -47,9 +36,9 @@ Test(datacmd, seal_marks_a_datasets_shards_complete)
 {
     wfix f;
     wfix_start(&f, &(wfix_opts){.data = 1});
-    put_shard(&f, "logs", 0, "a\n");
-    put_shard(&f, "logs", 1, "b\n");
-    put_shard(&f, "other", 0, "c\n");
+    wfix_put_shard(&f, "logs", 0, "a\n");
+    wfix_put_shard(&f, "logs", 1, "b\n");
+    wfix_put_shard(&f, "other", 0, "c\n");
     command(&f, QUERN__DATA_COMMAND__OP__SEAL, "logs", 0, 2, NULL);
     const qn_shard *sh = qn_store_find(f.w->store, "logs", 1);
     cr_assert(sh->sealed);
@@ -62,8 +51,8 @@ Test(datacmd, drop_deletes_a_datasets_shards)
 {
     wfix f;
     wfix_start(&f, &(wfix_opts){.data = 1});
-    put_shard(&f, "logs", 0, "a\n");
-    put_shard(&f, "other", 0, "c\n");
+    wfix_put_shard(&f, "logs", 0, "a\n");
+    wfix_put_shard(&f, "other", 0, "c\n");
     command(&f, QUERN__DATA_COMMAND__OP__DROP, "logs", 0, 0, NULL);
     cr_assert_null(qn_store_find(f.w->store, "logs", 0));
     cr_assert_not_null(qn_store_find(f.w->store, "other", 0));

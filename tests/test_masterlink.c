@@ -7,8 +7,6 @@
 
 #include "../worker/masterlink.h"
 
-#include <zlib.h>
-
 TestSuite(masterlink, .fini = qn_test_leak_check);
 
 static void welcome(wfix *f, uint64_t session, unsigned heartbeat_ms,
@@ -20,21 +18,12 @@ static void welcome(wfix *f, uint64_t session, unsigned heartbeat_ms,
     qn_masterlink_joined(f->w, &ww, now);
 }
 
-static void put_shard(wfix *f, uint32_t index)
-{
-    char err[512] = "";
-    uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)"x", 1);
-    cr_assert_eq(qn_store_upload(f->w->store, "t", "logs", index, 0, "x", 1, 1,
-                                 1, crc, 1000, err, sizeof err),
-                 0, "%s", err);
-}
-
 Test(masterlink, hello_lists_the_shards_held_and_backs_off)
 {
     wfix f;
     wfix_start(&f, &(wfix_opts){.data = 1});
-    put_shard(&f, 0);
-    put_shard(&f, 1);
+    wfix_put_shard(&f, "logs", 0, "x");
+    wfix_put_shard(&f, "logs", 1, "x");
     qn_masterlink_hello(f.w, 0);
     Quern__Envelope *env =
         wfix_next(&f, QUERN__ENVELOPE__BODY_WORKER_HELLO, 10000);
@@ -64,7 +53,7 @@ Test(masterlink, the_data_dirs_changes_wait_for_a_welcome_and_go_once)
 {
     wfix f;
     wfix_start(&f, &(wfix_opts){.data = 1});
-    put_shard(&f, 0);
+    wfix_put_shard(&f, "logs", 0, "x");
     qn_masterlink_data_report(f.w);
     cr_assert_null(wfix_next(&f, QUERN__ENVELOPE__BODY_DATA_REPORT, 200));
     welcome(&f, 77, 250, 5000);

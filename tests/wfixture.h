@@ -18,6 +18,7 @@
 
 #include <sys/stat.h>
 #include <time.h>
+#include <zlib.h>
 #include <zmq.h>
 
 typedef struct {
@@ -123,6 +124,32 @@ static inline Quern__Envelope *wfix_update(wfix *f, const char *job,
     cr_assert_eq(u->attempt->task, task);
     cr_assert_eq(u->attempt->attempt, attempt);
     return env;
+}
+
+/* Shard index of dataset, holding the string data, put in the worker's
+ * store (it must have one) as an upload would. */
+static inline void wfix_put_shard(wfix *f, const char *dataset, uint32_t index,
+                                  const char *data)
+{
+    char err[512] = "";
+    size_t len = strlen(data);
+    uint32_t crc =
+        (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)data, (uInt)len);
+    cr_assert_eq(qn_store_upload(f->w->store, "t", dataset, index, 0, data, len,
+                                 1, len, crc, 1000, err, sizeof err),
+                 0, "%s", err);
+}
+
+/* An attempt's name as the master writes it. */
+static inline Quern__AttemptRef wfix_ref(const char *job, int kind,
+                                         unsigned task, unsigned attempt)
+{
+    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
+    r.job_id = (char *)job;
+    r.kind = kind;
+    r.task = task;
+    r.attempt = attempt;
+    return r;
 }
 
 /* Reap attempts until none is left (within 10 s). */
