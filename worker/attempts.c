@@ -7,12 +7,11 @@
  */
 #include "attempts.h"
 
-#include "layout.h"
 #include "log.h"
 #include "masterlink.h"
 #include "outcome.h"
-#include "taskspec.h"
 #include "proc.h"
+#include "taskspec.h"
 #include "util.h"
 
 #include <assert.h>
@@ -441,7 +440,8 @@ void qn_attempts_destroy(qn_attempts *tab)
     /* Kill every attempt and wait for each: SIGKILL cannot be ignored. */
     for (size_t i = 0; i < tab->n; i++) {
         qn_attempts_kill(&tab->v[i]);
-        waitpid(tab->v[i].pid, NULL, 0);
+        if (tab->v[i].pid > 0)
+            waitpid(tab->v[i].pid, NULL, 0);
         if (tab->v[i].st.fd >= 0)
             close(tab->v[i].st.fd);
         s_release(&tab->v[i]);
