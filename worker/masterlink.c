@@ -284,6 +284,11 @@ void qn_masterlink_check(qn_worker *w, int64_t now)
     qn_masterlink_hello(w, now);
 }
 
+void qn_masterlink_heard(qn_worker *w, int64_t now)
+{
+    w->link.heard = now;
+}
+
 void qn_masterlink_rejoin(qn_worker *w, int64_t now)
 {
     w->link.welcomed = 0;

@@ -50,6 +50,9 @@ void qn_masterlink_data_report(qn_worker *w);
 void qn_masterlink_refused(qn_worker *w, const Quern__Envelope *env,
                            uint32_t theirs, int64_t now);
 
+/* The master said something at now: it is there. */
+void qn_masterlink_heard(qn_worker *w, int64_t now);
+
 /* The master welcomed us (ww): keep the session and its heartbeat
  * period, and send the first heartbeat. */
 void qn_masterlink_joined(qn_worker *w, const Quern__WorkerWelcome *ww,

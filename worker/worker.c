@@ -300,7 +300,7 @@ static void s_on_master(qn_worker *w, int64_t now)
                     w->id, err);
             continue;
         }
-        w->link.heard = now;
+        qn_masterlink_heard(w, now);
         s_dispatch(w, env, now);
         qn_wire_free(env);
     }
