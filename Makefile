@@ -47,10 +47,14 @@ MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/journal.c master/sched.c master/catalog.c master/http.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
               master/client/dataset.c master/client/inline.c
-WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
+WORKER_SRC := worker/worker.c worker/masterlink.c worker/assign.c \
+              worker/attempts.c worker/taskspec.c worker/outcome.c \
+              worker/datacmd.c worker/tasklogs.c worker/shuffle.c \
+              worker/store.c
 # The task runtime: quern-task runs it in a worker's child process, and
 # `quern run --inline` in its own.
-TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c
+TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c \
+              lib/taskrun.c lib/counters.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))

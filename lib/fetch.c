@@ -29,9 +29,9 @@
 #include "fetch.h"
 
 #include "curve.h"
-
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -80,18 +80,23 @@ typedef struct {
     quern_task *t;
     void *ctx;
     s_peer *peers;
-    size_t npeers;
+    size_t npeers, cap_peers;
     s_seg *segs;
     size_t nsegs;
     unsigned inflight;
-    size_t nwaiting; /* segments in SEG_WAITING */
-    qn_stream ctl;   /* the worker's channel: new map locations */
+    size_t nwaiting;       /* segments in SEG_WAITING */
+    qn_stream ctl;         /* the worker's channel: new map locations */
+    zmq_pollitem_t *items; /* the poll set: peers, then ctl */
+    size_t cap_items;
+    qn_frames fr; /* a reply being read */
 } s_fetch;
 
 static void s_set_state(s_fetch *f, s_seg *s, int state)
 {
-    if (s->state == SEG_WAITING)
+    if (s->state == SEG_WAITING) {
+        assert(f->nwaiting > 0);
         f->nwaiting--;
+    }
     if (state == SEG_WAITING)
         f->nwaiting++;
     s->state = state;
@@ -102,7 +107,7 @@ static size_t s_peer_for(s_fetch *f, const char *endpoint, const char *key)
     for (size_t i = 0; i < f->npeers; i++)
         if (strcmp(f->peers[i].endpoint, endpoint) == 0)
             return i;
-    f->peers = qn_realloc(f->peers, (f->npeers + 1) * sizeof *f->peers);
+    QN_GROW(f->peers, f->cap_peers, f->npeers + 1);
     s_peer *p = &f->peers[f->npeers];
     memset(p, 0, sizeof *p);
     p->endpoint = qn_strdup(endpoint);
@@ -145,11 +150,15 @@ static int s_connect(s_fetch *f, size_t pi)
 /* Forget what segment i asked for and fetched; it starts again. */
 static void s_seg_reset(s_fetch *f, s_seg *s)
 {
+    /* A server's and the fetch's requests in flight are the sums of their
+     * segments'. */
     if (s->peer != NO_PEER) {
         s_peer *p = &f->peers[s->peer];
-        p->inflight = p->inflight > s->inflight ? p->inflight - s->inflight : 0;
+        assert(p->inflight >= s->inflight);
+        p->inflight -= s->inflight;
     }
-    f->inflight = f->inflight > s->inflight ? f->inflight - s->inflight : 0;
+    assert(f->inflight >= s->inflight);
+    f->inflight -= s->inflight;
     s->inflight = 0;
     for (size_t k = 0; k < PER_MAP_WINDOW; k++)
         s->at[k] = UINT64_MAX;
@@ -304,10 +313,63 @@ static int s_seg_complete(s_fetch *f, s_seg *s)
     return 0;
 }
 
+/*
+ * The answer r (data: its bytes) to a request of segment s from peer p,
+ * which was in flight: an error, a chunk of the wrong size, or bytes for
+ * the segment file. Returns 0 or -1 (t->fail set).
+ */
+static int s_on_chunk(s_fetch *f, s_peer *p, s_seg *s,
+                      const Quern__FetchReply *r, const qn_frames *fr)
+{
+    if (r->error[0])
+        return s_seg_failed(f, s, 0, "%s answered: %s", p->endpoint, r->error);
+    uint64_t want = s->total - r->offset < CHUNK ? s->total - r->offset : CHUNK;
+    if (r->total != s->total || !fr->has_data || fr->data.len != want)
+        return s_seg_failed(f, s, 1,
+                            "%s sent a reply that does not match the "
+                            "announced size (%llu bytes)",
+                            p->endpoint, (unsigned long long)s->total);
+    /* Opened on the first chunk and closed on the last, so a reducer of
+     * thousands of maps holds a handful of files open. */
+    if (s->fd < 0)
+        s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = s->fd < 0
+                ? -errno
+                : qn_pwrite_all(s->fd, fr->data.data, fr->data.len, r->offset);
+    int rc = 0;
+    if (e < 0)
+        rc = qn_task_failf(f->t, "writing %s: %s", s->path, strerror(-e));
+    s->got += fr->data.len;
+    qn_task_count(f->t, QN_C_SHUFFLE_STORED, (long long)fr->data.len);
+    if (rc == 0 && s->got == s->total)
+        rc = s_seg_complete(f, s);
+    return rc;
+}
+
+/*
+ * The segment and window slot a reply from peer pi answers: only a
+ * request in flight, once (a repeated or misplaced answer would corrupt
+ * the segment or keep it from ending), and not one from before a restart
+ * of the segment. NULL when it answers nothing.
+ */
+static s_seg *s_answered(s_fetch *f, size_t pi, const Quern__FetchReply *r,
+                         size_t *slot)
+{
+    size_t i = (size_t)(r->request_id >> 40);
+    unsigned gen = (unsigned)(r->request_id >> 24) & 0xffff;
+    s_seg *s = i < f->nsegs ? &f->segs[i] : NULL;
+    if (!s || s->peer != pi || (s->gen & 0xffff) != gen ||
+        s->state != SEG_FETCHING || s->inflight == 0)
+        return NULL;
+    for (*slot = 0; *slot < PER_MAP_WINDOW; (*slot)++)
+        if (s->at[*slot] == r->offset)
+            return s;
+    return NULL;
+}
+
 /* Handle one reply from peer pi. Returns 0 or -1 (t->fail set). */
 static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
 {
-    quern_task *t = f->t;
     s_peer *p = &f->peers[pi];
     Quern__Envelope *env;
     char err[256];
@@ -316,67 +378,26 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
                             sizeof err);
     if (rc == -QN_WIRE_EVERSION) {
         qn_wire_free(env);
-        return qn_task_failf(t,
+        return qn_task_failf(f->t,
                              "shuffle server %s speaks protocol version %u, "
                              "this task speaks %u",
                              p->endpoint, theirs, QN_PROTOCOL_VERSION);
     }
-    if (rc < 0 || env->body_case != QUERN__ENVELOPE__BODY_FETCH_REPLY) {
-        qn_wire_free(env);
-        return 0; /* not an answer to anything: dropped */
-    }
-    Quern__FetchReply *r = env->fetch_reply;
-    size_t i = (size_t)(r->request_id >> 40);
-    unsigned gen = (unsigned)(r->request_id >> 24) & 0xffff;
-    s_seg *s = i < f->nsegs ? &f->segs[i] : NULL;
-    if (!s || s->peer != pi || (s->gen & 0xffff) != gen ||
-        s->state != SEG_FETCHING || s->inflight == 0) {
-        /* An answer from before a restart of this segment. */
-        qn_wire_free(env);
-        return 0;
-    }
-    /* Only an answer to a request in flight, once: a repeated or
-     * misplaced one would corrupt the segment or keep it from ending. */
     size_t slot = 0;
-    while (slot < PER_MAP_WINDOW && s->at[slot] != r->offset)
-        slot++;
-    if (slot == PER_MAP_WINDOW) {
-        qn_wire_free(env);
-        return 0;
-    }
-    s->at[slot] = UINT64_MAX;
-    p->last_heard = qn_now_ms();
-    s->inflight--;
-    p->inflight--;
-    f->inflight--;
+    s_seg *s = rc == 0 && env->body_case == QUERN__ENVELOPE__BODY_FETCH_REPLY
+                   ? s_answered(f, pi, env->fetch_reply, &slot)
+                   : NULL;
     rc = 0;
-    if (r->error[0]) {
-        rc = s_seg_failed(f, s, 0, "%s answered: %s", p->endpoint, r->error);
-    } else if (r->total != s->total || !fr->has_data ||
-               fr->data.len != (s->total - r->offset < CHUNK
-                                    ? s->total - r->offset
-                                    : CHUNK)) {
-        rc = s_seg_failed(f, s, 1,
-                          "%s sent a reply that does not match the announced "
-                          "size (%llu bytes)",
-                          p->endpoint, (unsigned long long)s->total);
-    } else {
-        /* Opened on the first chunk and closed on the last, so a reducer
-         * of thousands of maps holds a handful of files open. */
-        if (s->fd < 0)
-            s->fd =
-                open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        int e = s->fd < 0 ? -errno
-                          : qn_pwrite_all(s->fd, fr->data.data, fr->data.len,
-                                          r->offset);
-        if (e < 0)
-            rc = qn_task_failf(t, "writing %s: %s", s->path, strerror(-e));
-        s->got += fr->data.len;
-        qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)fr->data.len);
-        if (rc == 0 && s->got == s->total)
-            rc = s_seg_complete(f, s);
+    if (s) {
+        s->at[slot] = UINT64_MAX;
+        p->last_heard = qn_now_ms();
+        assert(p->inflight > 0 && f->inflight > 0);
+        s->inflight--;
+        p->inflight--;
+        f->inflight--;
+        rc = s_on_chunk(f, p, s, env->fetch_reply, fr);
     }
-    qn_wire_free(env);
+    qn_wire_free(env); /* not an answer to anything: dropped */
     return rc;
 }
 
@@ -450,51 +471,29 @@ void qn_fetched_free(qn_fetched **from_p, size_t n)
     *from_p = NULL;
 }
 
-int qn_fetch_all(quern_task *t, char ***out, char ***out_names, size_t *nout)
-{
-    return qn_fetch_segments(t, out, out_names, NULL, nout);
-}
+/* ---- the fetch ----------------------------------------------------------- */
 
-int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
-                      qn_fetched **out_from, size_t *nout)
+/*
+ * A segment for each map output with data for this partition, in map
+ * order, in dir; a map not done yet (attempt 0) waits for its place.
+ */
+static void s_add_segments(s_fetch *f, const char *dir)
 {
-    Quern__TaskSpec *sp = t->spec;
-    size_t n = sp->n_map_outputs;
-    *out = *out_names = NULL;
-    if (out_from)
-        *out_from = NULL;
-    *nout = 0;
-    if (sp->curve_secret[0]) {
-        char cerr[600];
-        if (!qn_task_zmq(t, cerr, sizeof cerr)) /* loads t->curve */
-            return qn_task_failf(t, "%s", cerr);
-    }
-    s_fetch f = {.t = t, .ctl = {.fd = t->ctl}};
-    f.segs = qn_calloc(n ? n : 1, sizeof *f.segs);
-    f.ctx = zmq_ctx_new();
-    zmq_pollitem_t *items = NULL;
-    qn_frames fr = {0};
-    qn_buf dir = {0};
-    int rc = 0;
-
-    qn_task_path(t, &dir, "reduce-%05u-a%u", sp->task, sp->attempt);
-    int e = qn_mkdirs(dir.data, 0755);
-    if (e < 0)
-        rc = qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    const Quern__TaskSpec *sp = f->t->spec;
+    for (size_t i = 0; i < sp->n_map_outputs; i++) {
         const Quern__MapOutput *mo = sp->map_outputs[i];
         if (mo->attempt && mo->bytes == 0)
             continue; /* nothing for this partition */
-        s_seg *s = &f.segs[f.nsegs++];
+        s_seg *s = &f->segs[f->nsegs++];
         s->map = mo->map;
         s->attempt = mo->attempt;
         s->worker_id = qn_strdup(mo->worker_id);
         s->total = mo->bytes;
         s->raw = mo->raw_bytes;
-        s->peer = mo->attempt ? s_peer_for(&f, mo->endpoint, mo->curve_public)
+        s->peer = mo->attempt ? s_peer_for(f, mo->endpoint, mo->curve_public)
                               : NO_PEER;
         qn_buf p = {0};
-        qn_buf_printf(&p, "%s/seg-%05u", dir.data, mo->map);
+        qn_buf_printf(&p, "%s/seg-%05u", dir, mo->map);
         s->path = p.data;
         s->fd = -1;
         for (size_t k = 0; k < PER_MAP_WINDOW; k++)
@@ -504,124 +503,170 @@ int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
         } else {
             /* Not done yet: wait for its place (the master sends it). */
             s->retry_at = qn_now_ms() + ASK_MS;
-            s_set_state(&f, s, SEG_WAITING);
+            s_set_state(f, s, SEG_WAITING);
         }
     }
+}
 
+/*
+ * Segments from next on whose wait is over: one whose map is not done yet
+ * asks the master again where it is (its place should have come when it
+ * was done; that word may have been lost); another starts again from the
+ * start. Returns 0 or -1 (t->fail).
+ */
+static int s_wake_waiting(s_fetch *f, size_t next, int64_t now)
+{
+    for (size_t i = next; f->nwaiting && i < f->nsegs; i++) {
+        s_seg *s = &f->segs[i];
+        if (s->state != SEG_WAITING || now < s->retry_at)
+            continue;
+        if (s->attempt == 0) {
+            s->retry_at = now + ASK_MS;
+            if (qn_task_fetch_failed(f->t, s->map, 0, 0, "not done yet") < 0)
+                return qn_task_failf(f->t, "the worker is gone");
+        } else {
+            fprintf(stderr, "map %u: trying attempt %u on %s again\n", s->map,
+                    s->attempt, f->peers[s->peer].endpoint);
+            s_seg_reset(f, s);
+        }
+    }
+    return 0;
+}
+
+/* Ask for chunks, spending credit on the earliest segments first (from
+ * next on), connecting to their servers as needed. 0 or -1 (t->fail). */
+static int s_ask_more(s_fetch *f, size_t next)
+{
+    for (size_t i = next; i < f->nsegs && f->inflight < MAX_INFLIGHT; i++) {
+        s_seg *s = &f->segs[i];
+        if (s->state != SEG_FETCHING)
+            continue;
+        if ((!f->peers[s->peer].sock || f->peers[s->peer].broken) &&
+            s_connect(f, s->peer) < 0)
+            return -1;
+        while (s->asked < s->total && s->inflight < PER_MAP_WINDOW &&
+               f->inflight < MAX_INFLIGHT) {
+            int r = s_ask(f, i);
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                break;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Wait (up to 500 ms) for replies from the servers and word from the
+ * worker, and handle them. Returns 0 or -1 (t->fail).
+ */
+static int s_poll_once(s_fetch *f)
+{
+    size_t npeers = f->npeers; /* a location read below may add more */
+    QN_GROW(f->items, f->cap_items, npeers + 1);
+    memset(f->items, 0, (npeers + 1) * sizeof *f->items);
+    for (size_t i = 0; i < npeers; i++) {
+        f->items[i].socket = f->peers[i].sock;
+        f->items[i].fd = -1;
+        f->items[i].events = f->peers[i].sock ? ZMQ_POLLIN : 0;
+    }
+    f->items[npeers].fd = f->t->ctl;
+    f->items[npeers].events = ZMQ_POLLIN;
+    if (zmq_poll(f->items, (int)npeers + 1, 500) < 0 && errno != EINTR)
+        return qn_task_failf(f->t, "poll: %s", zmq_strerror(errno));
+    int rc = 0;
+    if (f->items[npeers].revents & ZMQ_POLLIN)
+        rc = s_on_ctl(f);
+    for (size_t i = 0; i < npeers && rc == 0; i++) {
+        if (!(f->items[i].revents & ZMQ_POLLIN))
+            continue;
+        int r;
+        while (rc == 0 &&
+               (r = qn_wire_recv(f->peers[i].sock, 0, &f->fr)) != 0) {
+            if (r < 0)
+                continue; /* malformed: dropped */
+            rc = s_on_reply(f, i, &f->fr);
+        }
+    }
+    return rc;
+}
+
+/*
+ * Servers with requests out and silent for STALL_MS have failed: the
+ * segments they left waiting (from next on) are reported, and the server
+ * is connected to again before it is asked anything more. 0 or -1.
+ */
+static int s_check_stalls(s_fetch *f, size_t next, int64_t now)
+{
+    for (size_t i = 0; i < f->npeers; i++) {
+        s_peer *p = &f->peers[i];
+        if (!p->inflight || now - p->last_heard < STALL_MS)
+            continue;
+        /* Only segments it left waiting are reported; the others start
+         * again on a fresh connection. */
+        for (size_t k = next; k < f->nsegs; k++) {
+            s_seg *s = &f->segs[k];
+            if (s->peer == i && s->state == SEG_FETCHING && s->inflight > 0 &&
+                s_seg_failed(f, s, 0, "%s did not answer for %d s", p->endpoint,
+                             STALL_MS / 1000) < 0)
+                return -1;
+        }
+        p->inflight = 0;
+        p->broken = 1;
+    }
+    return 0;
+}
+
+/* Tell the worker how far the fetch is (a third of the reduce's work),
+ * about once a second even while waiting: waiting for a map to run again
+ * is not a hang. */
+static void s_progress(s_fetch *f)
+{
+    if (!qn_task_report_due(f->t))
+        return;
+    uint64_t total = 0, got = 0;
+    for (size_t i = 0; i < f->nsegs; i++) {
+        total += f->segs[i].total;
+        got += f->segs[i].state == SEG_DONE ? f->segs[i].total : f->segs[i].got;
+    }
+    qn_task_progress(f->t, total ? (double)got / (double)total / 3 : 0, 0);
+}
+
+/* Fetch until every segment is done or something fails. 0 or -1. */
+static int s_run(s_fetch *f)
+{
     size_t next = 0; /* segments before it are done */
     int64_t last_stall_check = qn_now_ms();
-    while (rc == 0) {
-        while (next < f.nsegs && f.segs[next].state == SEG_DONE)
+    for (;;) {
+        while (next < f->nsegs && f->segs[next].state == SEG_DONE)
             next++;
-        if (next == f.nsegs)
-            break;
+        if (next == f->nsegs)
+            return 0;
+        if (s_wake_waiting(f, next, qn_now_ms()) < 0 || s_ask_more(f, next) < 0)
+            return -1;
+        int rc = s_poll_once(f);
         int64_t now = qn_now_ms();
-        /* Segments whose wait is over start again from the start. */
-        for (size_t i = next; f.nwaiting && i < f.nsegs; i++) {
-            s_seg *s = &f.segs[i];
-            if (s->state != SEG_WAITING || now < s->retry_at)
-                continue;
-            if (s->attempt == 0) {
-                /* Its place should have come when it was done; in case
-                 * that word was lost, ask the master again. */
-                s->retry_at = now + ASK_MS;
-                if (qn_task_fetch_failed(f.t, s->map, 0, 0, "not done yet") < 0)
-                    rc = qn_task_failf(t, "the worker is gone");
-            } else {
-                fprintf(stderr, "map %u: trying attempt %u on %s again\n",
-                        s->map, s->attempt, f.peers[s->peer].endpoint);
-                s_seg_reset(&f, s);
-            }
-        }
-        if (rc < 0)
-            break;
-        /* Spend credit on the earliest segments first. */
-        for (size_t i = next;
-             i < f.nsegs && f.inflight < MAX_INFLIGHT && rc == 0; i++) {
-            s_seg *s = &f.segs[i];
-            if (s->state != SEG_FETCHING)
-                continue;
-            if (!f.peers[s->peer].sock || f.peers[s->peer].broken)
-                rc = s_connect(&f, s->peer);
-            while (rc == 0 && s->asked < s->total &&
-                   s->inflight < PER_MAP_WINDOW && f.inflight < MAX_INFLIGHT) {
-                int r = s_ask(&f, i);
-                if (r < 0)
-                    rc = -1;
-                if (r != 0)
-                    break;
-            }
-        }
-        if (rc < 0)
-            break;
-        items = qn_realloc(items, (f.npeers + 1) * sizeof *items);
-        memset(items, 0, (f.npeers + 1) * sizeof *items);
-        for (size_t i = 0; i < f.npeers; i++) {
-            items[i].socket = f.peers[i].sock;
-            items[i].fd = -1;
-            items[i].events = f.peers[i].sock ? ZMQ_POLLIN : 0;
-        }
-        items[f.npeers].fd = t->ctl;
-        items[f.npeers].events = ZMQ_POLLIN;
-        if (zmq_poll(items, (int)f.npeers + 1, 500) < 0 && errno != EINTR) {
-            rc = qn_task_failf(t, "poll: %s", zmq_strerror(errno));
-            break;
-        }
-        /* The peers polled: a location read below may add more. */
-        size_t npeers = f.npeers;
-        if (items[npeers].revents & ZMQ_POLLIN)
-            rc = s_on_ctl(&f);
-        for (size_t i = 0; i < npeers && rc == 0; i++) {
-            if (!(items[i].revents & ZMQ_POLLIN))
-                continue;
-            int r;
-            while (rc == 0 &&
-                   (r = qn_wire_recv(f.peers[i].sock, 0, &fr)) != 0) {
-                if (r < 0)
-                    continue; /* malformed: dropped */
-                rc = s_on_reply(&f, i, &fr);
-            }
-        }
-        now = qn_now_ms();
         if (rc == 0 && now - last_stall_check >= 250) {
             last_stall_check = now;
-            for (size_t i = 0; i < f.npeers && rc == 0; i++) {
-                s_peer *p = &f.peers[i];
-                if (!p->inflight || now - p->last_heard < STALL_MS)
-                    continue;
-                /* Only segments it left waiting are reported; the others
-                 * start again on a fresh connection. */
-                for (size_t k = next; k < f.nsegs && rc == 0; k++) {
-                    s_seg *s = &f.segs[k];
-                    if (s->peer == i && s->state == SEG_FETCHING &&
-                        s->inflight > 0)
-                        rc =
-                            s_seg_failed(&f, s, 0, "%s did not answer for %d s",
-                                         p->endpoint, STALL_MS / 1000);
-                }
-                p->inflight = 0;
-                p->broken = 1;
-            }
+            rc = s_check_stalls(f, next, now);
         }
-        /* Sent about once a second even while waiting: waiting for a map
-         * to run again is not a hang. */
-        if (qn_task_report_due(t)) {
-            uint64_t total = 0, got = 0;
-            for (size_t i = 0; i < f.nsegs; i++) {
-                total += f.segs[i].total;
-                got += f.segs[i].state == SEG_DONE ? f.segs[i].total
-                                                   : f.segs[i].got;
-            }
-            qn_task_progress(t, total ? (double)got / (double)total / 3 : 0, 0);
-        }
+        s_progress(f);
+        if (rc < 0)
+            return -1;
     }
+}
 
-    char **paths = qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *paths);
-    char **names = qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *names);
-    qn_fetched *from =
-        out_from ? qn_calloc(f.nsegs ? f.nsegs : 1, sizeof *from) : NULL;
-    for (size_t i = 0; i < f.nsegs; i++) {
-        s_seg *s = &f.segs[i];
+/* Hand the segments' paths, names and origins to the caller (from may be
+ * NULL), and free the rest of f. */
+static void s_finish(s_fetch *f, char ***out, char ***out_names,
+                     qn_fetched **out_from)
+{
+    size_t n = f->nsegs ? f->nsegs : 1;
+    char **paths = qn_calloc(n, sizeof *paths);
+    char **names = qn_calloc(n, sizeof *names);
+    qn_fetched *from = out_from ? qn_calloc(n, sizeof *from) : NULL;
+    for (size_t i = 0; i < f->nsegs; i++) {
+        s_seg *s = &f->segs[i];
         if (s->fd >= 0)
             close(s->fd); /* only after a failure */
         paths[i] = s->path;
@@ -633,23 +678,53 @@ int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
         names[i] = name.data;
         free(s->worker_id);
     }
-    for (size_t i = 0; i < f.npeers; i++) {
-        if (f.peers[i].sock)
-            zmq_close(f.peers[i].sock);
-        free(f.peers[i].endpoint);
-        free(f.peers[i].key);
+    for (size_t i = 0; i < f->npeers; i++) {
+        if (f->peers[i].sock)
+            zmq_close(f->peers[i].sock);
+        free(f->peers[i].endpoint);
+        free(f->peers[i].key);
     }
-    zmq_ctx_term(f.ctx);
-    free(items);
-    free(f.segs);
-    free(f.peers);
-    qn_buf_release(&f.ctl.in);
-    qn_frames_release(&fr);
-    qn_buf_release(&dir);
+    zmq_ctx_term(f->ctx);
+    free(f->items);
+    free(f->segs);
+    free(f->peers);
+    qn_buf_release(&f->ctl.in);
+    qn_frames_release(&f->fr);
     *out = paths;
     *out_names = names;
     if (out_from)
         *out_from = from;
+}
+
+int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
+                      qn_fetched **out_from, size_t *nout)
+{
+    Quern__TaskSpec *sp = t->spec;
+    *out = *out_names = NULL;
+    if (out_from)
+        *out_from = NULL;
+    *nout = 0;
+    if (sp->curve_secret[0]) {
+        char cerr[600];
+        if (!qn_task_zmq(t, cerr, sizeof cerr)) /* loads t->curve */
+            return qn_task_failf(t, "%s", cerr);
+    }
+    s_fetch f = {.t = t, .ctl = {.fd = t->ctl}};
+    f.segs =
+        qn_calloc(sp->n_map_outputs ? sp->n_map_outputs : 1, sizeof *f.segs);
+    f.ctx = zmq_ctx_new();
+    qn_buf dir = {0};
+    qn_task_path(t, &dir, "reduce-%05u-a%u", sp->task, sp->attempt);
+    int e = qn_mkdirs(dir.data, 0755);
+    int rc =
+        e < 0 ? qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e))
+              : 0;
+    if (rc == 0) {
+        s_add_segments(&f, dir.data);
+        rc = s_run(&f);
+    }
+    qn_buf_release(&dir);
     *nout = f.nsegs;
+    s_finish(&f, out, out_names, out_from);
     return rc;
 }

@@ -22,9 +22,12 @@ typedef struct qn_fetched {
 } qn_fetched;
 
 /*
- * qn_fetch_all (task.h), also giving in *from which map output each
- * segment holds: one entry per segment, in the same order, also on
- * failure. The caller frees it with qn_fetched_free. Returns 0 or -1
+ * Fetch this reducer's partition of every map output into local segment
+ * files: their paths into segs and, for error messages, which map output
+ * each holds into names (both in map order, caller frees; empty
+ * partitions are skipped), and in *from which map output each segment
+ * holds: one entry per segment, in the same order, also on failure (the
+ * caller frees it with qn_fetched_free; from may be NULL). Returns 0 or -1
  * (t->fail says why).
  */
 int qn_fetch_segments(quern_task *t, char ***segs, char ***names,

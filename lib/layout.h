@@ -3,10 +3,12 @@
  * worker daemon, its shuffle server and its task processes:
  *
  *   WORK/jobs/JOB/map-NNNNN-aK.ifile   a map attempt's output
- *   WORK/jobs/JOB/logs/m-NNNNN-aK.stderr   an attempt's stderr
  *   WORK/jobs/JOB/...                  spills and reduce segments
+ *   WORK/logs/JOB/m-NNNNN-aK.stderr    an attempt's stderr (r- a reduce's)
+ *   WORK/plugins/HASH.so               a job's plugin, by its SHA-256
  *
- * WORK/jobs/JOB is removed when the master says the job is over.
+ * WORK/jobs/JOB is removed when the master says the job is over; the
+ * logs of the newest jobs are kept for quern logs.
  */
 #ifndef QN_LAYOUT_H
 #define QN_LAYOUT_H
@@ -21,6 +23,15 @@ static inline void qn_map_output_path(qn_buf *b, const char *work_dir,
     b->len = 0;
     qn_buf_printf(b, "%s/jobs/%s/map-%05u-a%u.ifile", work_dir, job_id, map,
                   attempt);
+}
+
+/* Path of the cached plugin with SHA-256 hash (hex), into b (replacing
+ * its contents). */
+static inline void qn_plugin_path(qn_buf *b, const char *work_dir,
+                                  const char *hash)
+{
+    b->len = 0;
+    qn_buf_printf(b, "%s/plugins/%s.so", work_dir, hash);
 }
 
 #endif

@@ -9,7 +9,7 @@
  * hostile, a dataset shard's CRC checked), is lib/records.c's business;
  * this file hands each record to map().
  */
-#include "task.h"
+#include "maptask.h"
 
 #include "merge.h"
 #include "records.h"
@@ -25,15 +25,13 @@
 typedef struct {
     quern_task *t;
     char **runs; /* spill files, in the order written */
-    size_t nruns;
+    size_t nruns, cap_runs;
     uint64_t split_bytes;        /* bytes of input in the split */
     uint64_t done_bytes;         /* input bytes consumed */
     const Quern__InputPiece *pc; /* the piece being read */
     size_t name_len;             /* length of its shard name */
     size_t sep_len;              /* bytes after each record (a newline) */
 } s_map;
-
-static s_map *s_ctx; /* the running map, for the spill callback */
 
 /* ---- writing sorted data ------------------------------------------------- */
 
@@ -154,10 +152,12 @@ static size_t s_held(const quern_task *t)
     return t->ct ? qn_combtab_count(t->ct) : qn_sortbuf_count(t->sb);
 }
 
-/* The sort buffer or table is full: write it as a new run and empty it. */
-static int s_spill(quern_task *t)
+/* The sort buffer or table is full: write it as a new run and empty it.
+ * (Also quern_emit's spill callback, given m.) */
+static int s_spill(void *ctx)
 {
-    s_map *m = s_ctx;
+    s_map *m = ctx;
+    quern_task *t = m->t;
     qn_buf path = {0};
     qn_task_path(t, &path, "map-%05u-a%u.spill%zu", t->spec->task,
                  t->spec->attempt, m->nruns);
@@ -168,9 +168,23 @@ static int s_spill(quern_task *t)
         qn_combtab_reset(t->ct);
     else
         qn_sortbuf_reset(t->sb);
-    m->runs = qn_realloc(m->runs, (m->nruns + 1) * sizeof *m->runs);
+    QN_GROW(m->runs, m->cap_runs, m->nruns + 1);
     m->runs[m->nruns++] = path.data; /* remove it even if rc < 0 */
     return rc;
+}
+
+/* Where merged records of one partition go: t->iw's partition part. */
+typedef struct {
+    quern_task *t;
+    unsigned part;
+} s_part_sink;
+
+/* qn_merge_sink_fn: one record into s_part_sink's partition. */
+static int s_to_part(void *ctx, const void *key, size_t klen, const void *val,
+                     size_t vlen)
+{
+    s_part_sink *s = ctx;
+    return qn_ifile_writer_add(s->t->iw, s->part, key, klen, val, vlen);
 }
 
 /*
@@ -212,23 +226,12 @@ static int s_merge_runs(quern_task *t, char **runs, size_t n, const char *path,
             t->mode = QN_EMIT_NONE;
         } else {
             qn_merge *m = qn_merge_new(t->job->compare, src, n);
-            const void *k, *v;
-            size_t kl, vl;
-            int r;
-            long long count = 0;
-            while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
-                r = qn_ifile_writer_add(t->iw, p, k, kl, v, vl);
-                if (r < 0) {
-                    rc = qn_task_failf(t, "writing %s: %s", path,
-                                       qn_strerror(r));
-                    break;
-                }
-                qn_merge_pop(m);
-                if ((++count & 255) == 0)
-                    qn_task_progress(t, -1, 0);
-            }
-            if (r < 0 && rc == 0)
+            s_part_sink sink = {t, p};
+            int r = qn_task_merge_copy(t, m, s_to_part, &sink);
+            if (r < 0 && qn_merge_failed(m) >= 0)
                 rc = qn_task_failf(t, "%s", qn_merge_error(m));
+            else if (r < 0)
+                rc = qn_task_failf(t, "writing %s: %s", path, qn_strerror(r));
             qn_merge_destroy(&m);
         }
         for (size_t i = 0; i < n; i++)
@@ -265,9 +268,12 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
 
 /* ---- reading input ------------------------------------------------------- */
 
-static int s_call_map(quern_task *t, const Quern__InputPiece *pc,
-                      uint64_t offset, const void *val, size_t vlen)
+/* Hand the record at offset of the piece being read to map(), unless it
+ * is one to skip. 0 or -1 (t->fail). */
+static int s_call_map(s_map *m, uint64_t offset, const void *val, size_t vlen)
 {
+    quern_task *t = m->t;
+    const Quern__InputPiece *pc = m->pc;
     t->offset = offset;
     qn_task_count(t, QN_C_MAP_IN_RECORDS, 1);
     if (t->nskip) {
@@ -284,7 +290,7 @@ static int s_call_map(quern_task *t, const Quern__InputPiece *pc,
     /* Left in place if map() crashes or fails: the worker reads it. */
     t->gasp->offset = offset;
     t->gasp->in_record = 1;
-    int r = t->job->map(t, pc->name, s_ctx->name_len, val, vlen);
+    int r = t->job->map(t, pc->name, m->name_len, val, vlen);
     if (r != 0 || t->fail[0])
         return qn_task_failf(t, "map returned %d at offset %llu of %s", r,
                              (unsigned long long)offset, pc->name);
@@ -305,7 +311,7 @@ static void s_skips_for(quern_task *t, size_t i)
     for (size_t k = 0; k < t->spec->n_skip; k++) {
         if (t->spec->skip[k]->piece != i)
             continue;
-        t->skip = qn_realloc(t->skip, (t->nskip + 1) * sizeof *t->skip);
+        QN_GROW(t->skip, t->cap_skip, t->nskip + 1);
         t->skip[t->nskip++] = t->spec->skip[k]->offset;
     }
     if (t->nskip > 1)
@@ -317,7 +323,7 @@ static int s_on_record(void *ctx, uint64_t offset, const void *val, size_t vlen)
 {
     s_map *m = ctx;
     quern_task *t = m->t;
-    if (s_call_map(t, m->pc, offset, val, vlen) < 0)
+    if (s_call_map(m, offset, val, vlen) < 0)
         return -1;
     qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)(vlen + m->sep_len));
     if (qn_task_report_due(t))
@@ -329,16 +335,18 @@ static int s_on_record(void *ctx, uint64_t offset, const void *val, size_t vlen)
     return 0;
 }
 
-static int s_read_piece(s_map *m, size_t index)
+/*
+ * Open input piece index of t's spec: its file, or a copy streamed from
+ * a holder of a dataset shard this worker has none of (read through the
+ * descriptor, the copy already unlinked; *local is 0 then). The
+ * descriptor, or -1 (t->fail).
+ */
+static int s_open_piece(quern_task *t, size_t index, int *local)
 {
-    quern_task *t = m->t;
     const Quern__InputPiece *pc = t->spec->inputs[index];
-    t->gasp->piece = (uint32_t)index;
-    s_skips_for(t, index);
-    qn_buf pulled = {0}, name = {0};
+    qn_buf pulled = {0};
     const char *path = pc->path;
     if (pc->dataset[0] && !path[0]) {
-        /* A shard this worker has no copy of: stream it from a holder. */
         qn_task_path(t, &pulled, "m%05u-a%u-input-%zu", t->spec->task,
                      t->spec->attempt, index);
         uint64_t got = 0;
@@ -352,13 +360,27 @@ static int s_read_piece(s_map *m, size_t index)
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int open_errno = errno;
-    int local = !pulled.data; /* not a streamed copy */
+    *local = !pulled.data;
     if (pulled.data)
-        unlink(pulled.data); /* read through the open descriptor */
+        unlink(pulled.data);
     qn_buf_release(&pulled);
     if (fd < 0)
         return qn_task_failf(t, "cannot open input %s: %s", pc->name,
                              strerror(open_errno));
+    return fd;
+}
+
+/* Read input piece index record by record, each to map(). 0 or -1. */
+static int s_read_piece(s_map *m, size_t index)
+{
+    quern_task *t = m->t;
+    const Quern__InputPiece *pc = t->spec->inputs[index];
+    t->gasp->piece = (uint32_t)index;
+    s_skips_for(t, index);
+    int local = 1;
+    int fd = s_open_piece(t, index, &local);
+    if (fd < 0)
+        return -1;
     qn_records_in in = {.fd = fd,
                         .name = pc->name,
                         .offset = pc->offset,
@@ -370,6 +392,7 @@ static int s_read_piece(s_map *m, size_t index)
     case QUERN__INPUT_KIND__WHOLE: in.kind = QN_RECORDS_WHOLE; break;
     default: in.kind = QN_RECORDS_LINES; break;
     }
+    qn_buf name = {0};
     if (pc->dataset[0] && pc->offset == 0 && pc->length == pc->file_size) {
         /* A dataset shard, read whole: its bytes must be the ones the
          * master knows (a copy damaged on this worker's disk would
@@ -377,7 +400,7 @@ static int s_read_piece(s_map *m, size_t index)
         in.check_crc = 1;
         in.crc = pc->crc;
         if (local) {
-            qn_buf_printf(&name, "%s (the copy at %s)", pc->name, path);
+            qn_buf_printf(&name, "%s (the copy at %s)", pc->name, pc->path);
             in.name = name.data;
         }
     }
@@ -396,21 +419,22 @@ static int s_read_piece(s_map *m, size_t index)
 
 /* ---- the map attempt ----------------------------------------------------- */
 
-int qn_map_run(quern_task *t, qn_range *parts)
+/*
+ * The attempt's folder, and the memory map output is gathered in: the
+ * combining table for a job with a combiner, the sort buffer otherwise,
+ * --sort-mb large, with m as the spill callback's context. 0 or -1.
+ */
+static int s_prepare(s_map *m)
 {
-    s_map m = {.t = t};
-    s_ctx = &m;
-    qn_buf dir = {0}, out = {0}, tmp = {0};
-    int rc = -1;
-    for (size_t i = 0; i < t->spec->n_inputs; i++)
-        m.split_bytes += t->spec->inputs[i]->length;
-
+    quern_task *t = m->t;
+    qn_buf dir = {0};
     qn_task_path(t, &dir, "%s", "");
     int e = qn_mkdirs(dir.data, 0755);
-    if (e < 0) {
+    if (e < 0)
         qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
-        goto done;
-    }
+    qn_buf_release(&dir);
+    if (e < 0)
+        return -1;
     size_t bytes = (size_t)t->spec->sort_mb << 20;
     if (t->job->combine)
         t->ct = qn_combtab_new(bytes, t->job->compare, s_table_combine, t);
@@ -418,76 +442,96 @@ int qn_map_run(quern_task *t, qn_range *parts)
         qn_combtab_set_partitioner(t->ct, s_table_part);
     else
         t->sb = qn_sortbuf_new(bytes, t->job->compare);
-    if (!t->sb && !t->ct) {
-        qn_task_failf(t, "bad --sort-mb %u", t->spec->sort_mb);
-        goto done;
-    }
+    if (!t->sb && !t->ct)
+        return qn_task_failf(t, "bad --sort-mb %u", t->spec->sort_mb);
     t->spill = s_spill;
+    t->spill_ctx = m;
+    return 0;
+}
+
+/* The job's setup, map() on every record of every piece, its teardown.
+ * 0 or -1 (t->fail). */
+static int s_map_all(s_map *m)
+{
+    quern_task *t = m->t;
     t->mode = QN_EMIT_MAP;
     if (qn_task_setup(t) < 0)
-        goto done;
+        return -1;
     for (size_t i = 0; i < t->spec->n_inputs; i++)
-        if (s_read_piece(&m, i) < 0)
-            goto done;
+        if (s_read_piece(m, i) < 0)
+            return -1;
     if (t->job->teardown)
         t->job->teardown(t);
     if (t->fail[0])
-        goto done;
+        return -1;
     t->mode = QN_EMIT_NONE;
+    return 0;
+}
 
-    qn_map_output_path(&out, t->spec->work_dir, t->spec->job_id, t->spec->task,
-                       t->spec->attempt);
-    qn_buf_printf(&tmp, "%s.tmp", out.data);
+/*
+ * Write what the map gathered to path as one intermediate file, parts
+ * receiving its partitions' ranges: sorted straight from memory when
+ * nothing was spilled, otherwise spilled too and merged with the other
+ * runs (in passes when there are many). 0 or -1 (t->fail).
+ */
+static int s_write_output(s_map *m, const char *path, qn_range *parts)
+{
+    quern_task *t = m->t;
     if (t->ct) {
         /* Records still queued for the table go in first. */
         int d;
         while ((d = qn_combtab_drain(t->ct)) == -QN_EFULL)
-            if (s_spill(t) < 0)
-                goto done;
-        if (d < 0) {
-            qn_task_failf(t, "combining map output: %s", qn_strerror(d));
-            goto done;
+            if (s_spill(m) < 0)
+                return -1;
+        if (d < 0)
+            return qn_task_failf(t, "combining map output: %s", qn_strerror(d));
+    }
+    if (m->nruns == 0) /* everything fit in memory: no merge */
+        return s_write_held(t, path, parts);
+    if (s_held(t) > 0 && s_spill(m) < 0)
+        return -1;
+    /* The buffer is not needed to merge: give its memory back. */
+    qn_sortbuf_destroy(&t->sb);
+    qn_combtab_destroy(&t->ct);
+    /* Too many runs to read at once: merge consecutive runs first, so
+     * input order is kept. */
+    unsigned seq = 0;
+    if (qn_task_merge_plan(t, m->runs, NULL, &m->nruns, s_merge_step, &seq) < 0)
+        return -1;
+    return s_merge_runs(t, m->runs, m->nruns, path, parts);
+}
+
+int qn_map_run(quern_task *t, qn_range *parts)
+{
+    s_map m = {.t = t};
+    qn_buf out = {0}, tmp = {0};
+    for (size_t i = 0; i < t->spec->n_inputs; i++)
+        m.split_bytes += t->spec->inputs[i]->length;
+    qn_map_output_path(&out, t->spec->work_dir, t->spec->job_id, t->spec->task,
+                       t->spec->attempt);
+    qn_buf_printf(&tmp, "%s.tmp", out.data);
+    int rc = s_prepare(&m) < 0 || s_map_all(&m) < 0 ||
+                     s_write_output(&m, tmp.data, parts) < 0
+                 ? -1
+                 : 0;
+    if (rc == 0) {
+        for (unsigned p = 0; p < t->spec->nreduce; p++) {
+            qn_task_count(t, QN_C_INTER_RAW, (long long)parts[p].raw);
+            qn_task_count(t, QN_C_INTER_STORED, (long long)parts[p].length);
         }
+        if (rename(tmp.data, out.data) < 0)
+            rc = qn_task_failf(t, "cannot rename %s: %s", tmp.data,
+                               strerror(errno));
     }
-    if (m.nruns == 0) {
-        /* Everything fit in memory: one sorted write, no merge. */
-        if (s_write_held(t, tmp.data, parts) < 0)
-            goto done;
-    } else {
-        if (s_held(t) > 0 && s_spill(t) < 0)
-            goto done;
-        /* The buffer is not needed to merge: give its memory back. */
-        qn_sortbuf_destroy(&t->sb);
-        qn_combtab_destroy(&t->ct);
-        /* Too many runs to read at once: merge consecutive runs first, so
-         * input order is kept. */
-        unsigned seq = 0;
-        if (qn_task_merge_plan(t, m.runs, NULL, &m.nruns, s_merge_step, &seq) <
-            0)
-            goto done;
-        if (s_merge_runs(t, m.runs, m.nruns, tmp.data, parts) < 0)
-            goto done;
-    }
-    for (unsigned p = 0; p < t->spec->nreduce; p++) {
-        qn_task_count(t, QN_C_INTER_RAW, (long long)parts[p].raw);
-        qn_task_count(t, QN_C_INTER_STORED, (long long)parts[p].length);
-    }
-    if (rename(tmp.data, out.data) < 0) {
-        qn_task_failf(t, "cannot rename %s: %s", tmp.data, strerror(errno));
-        goto done;
-    }
-    rc = 0;
-done:
-    if (rc < 0 && tmp.data)
+    if (rc < 0)
         unlink(tmp.data);
     for (size_t i = 0; i < m.nruns; i++) {
         unlink(m.runs[i]);
         free(m.runs[i]);
     }
     free(m.runs);
-    qn_buf_release(&dir);
     qn_buf_release(&out);
     qn_buf_release(&tmp);
-    s_ctx = NULL;
+    t->spill_ctx = NULL;
     return rc;
 }

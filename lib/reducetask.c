@@ -11,8 +11,9 @@
  * fails, and reports that output lost so that the master runs the map
  * again (another attempt of this reduce would only fail the same way).
  */
-#include "fetch.h"
+#include "reducetask.h"
 
+#include "fetch.h"
 #include "merge.h"
 #include "util.h"
 
@@ -29,11 +30,15 @@ typedef struct {
     qn_blockreader r;
 } s_seg;
 
-/* The attempt's merge passes and where their inputs came from. */
+/* The attempt's segments, merge passes and output. */
 typedef struct {
+    char **segs;  /* segment files, in map order */
+    char **names; /* the map output each holds, for messages */
+    size_t nsegs;
     unsigned seq;     /* merge pass outputs made so far */
     qn_fetched *from; /* the map output each fetched segment holds */
     size_t nfrom;
+    qn_buf out; /* the output file, once it is made */
 } s_reduce;
 
 /*
@@ -106,6 +111,13 @@ static void s_close_segs(quern_task *t, s_seg *segs, char **names, size_t n)
     }
 }
 
+/* qn_merge_sink_fn: one record into the block writer ctx. */
+static int s_to_blocks(void *ctx, const void *key, size_t klen, const void *val,
+                       size_t vlen)
+{
+    return qn_blockwriter_add(ctx, key, klen, val, vlen);
+}
+
 /* A merge pass (qn_merge_step_fn): n segments into one new block stream. */
 static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
                           void *ctx)
@@ -127,18 +139,7 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
     if (rc == 0) {
         qn_blockwriter *w = qn_blockwriter_new(fd, t->codec);
         qn_merge *m = qn_merge_new(t->job->compare, src, n);
-        const void *k, *v;
-        size_t kl, vl;
-        int r;
-        long long count = 0;
-        while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
-            r = qn_blockwriter_add(w, k, kl, v, vl);
-            if (r < 0)
-                break;
-            qn_merge_pop(m);
-            if ((++count & 255) == 0)
-                qn_task_progress(t, -1, 0); /* alive, not further */
-        }
+        int r = qn_task_merge_copy(t, m, s_to_blocks, w);
         if (r == 0)
             r = qn_blockwriter_flush(w);
         long bad = qn_merge_failed(m);
@@ -165,6 +166,69 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
 }
 
 /*
+ * Copy length bytes at offset of file in to the start of file out
+ * (copy_file_range, or reads and writes where that is not supported).
+ * Returns the bytes not copied (0: all), errno saying why (0: the file
+ * is short).
+ */
+static uint64_t s_copy_range(int in, int out, uint64_t offset, uint64_t length)
+{
+    loff_t at = (loff_t)offset;
+    uint64_t left = length;
+    errno = 0;
+    int plain = 0; /* copy_file_range unsupported here: read/write */
+    char *buf = NULL;
+    while (left > 0) {
+        ssize_t k = -1;
+        if (!plain) {
+            k = copy_file_range(in, &at, out, NULL, left, 0);
+            if (k < 0 && (errno == EXDEV || errno == ENOSYS ||
+                          errno == EOPNOTSUPP || errno == EINVAL)) {
+                plain = 1;
+                buf = qn_malloc(1 << 20);
+                errno = 0;
+                continue;
+            }
+        } else {
+            k = pread(in, buf, left < (1 << 20) ? left : (1 << 20), at);
+            if (k > 0 && qn_write_all(out, buf, (size_t)k) < 0)
+                k = -1;
+            if (k > 0)
+                at += k;
+        }
+        if (k <= 0)
+            break;
+        left -= (uint64_t)k;
+    }
+    free(buf);
+    return left;
+}
+
+/* Copy range r of map output file map into the segment file path. 0 or
+ * -1 (t->fail). */
+static int s_copy_segment(quern_task *t, const char *map, qn_range r,
+                          const char *path)
+{
+    int in = open(map, O_RDONLY | O_CLOEXEC);
+    int fd = in < 0
+                 ? -1
+                 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    errno = 0;
+    uint64_t left =
+        fd >= 0 ? s_copy_range(in, fd, r.offset, r.length) : r.length;
+    int rc = 0;
+    if (in < 0 || fd < 0 || left > 0)
+        rc = qn_task_failf(t, "copying %s of %s: %s", path, map,
+                           errno ? strerror(errno) : "short file");
+    if (fd >= 0 && close(fd) < 0 && rc == 0)
+        rc = qn_task_failf(t, "writing %s: %s", path, strerror(errno));
+    if (in >= 0)
+        close(in);
+    qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)r.length);
+    return rc;
+}
+
+/*
  * Run inline: copy this partition of each map's output file, which is in
  * this process's own work dir, into segment files as a fetch would.
  */
@@ -185,53 +249,12 @@ static int s_local_segments(quern_task *t, char ***out, char ***out_names,
         qn_range r = t->local_parts[i][sp->task];
         if (r.length == 0)
             continue;
-        qn_buf p = {0};
+        qn_buf p = {0}, name = {0};
         qn_buf_printf(&p, "%s/seg-%05zu", dir.data, i);
-        segs[n] = p.data;
-        qn_buf name = {0};
         qn_buf_printf(&name, "map %zu's output (%s)", i, t->local_maps[i]);
+        segs[n] = p.data;
         names[n++] = name.data;
-        int in = open(t->local_maps[i], O_RDONLY | O_CLOEXEC);
-        int fd = in < 0 ? -1
-                        : open(p.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                               0644);
-        loff_t at = (loff_t)r.offset;
-        uint64_t left = r.length;
-        errno = 0;
-        int plain = 0; /* copy_file_range unsupported here: read/write */
-        char *buf = NULL;
-        while (fd >= 0 && left > 0) {
-            ssize_t k = -1;
-            if (!plain) {
-                k = copy_file_range(in, &at, fd, NULL, left, 0);
-                if (k < 0 && (errno == EXDEV || errno == ENOSYS ||
-                              errno == EOPNOTSUPP || errno == EINVAL)) {
-                    plain = 1;
-                    buf = qn_malloc(1 << 20);
-                    errno = 0;
-                    continue;
-                }
-            } else {
-                k = pread(in, buf, left < (1 << 20) ? left : (1 << 20), at);
-                if (k > 0 && qn_write_all(fd, buf, (size_t)k) < 0)
-                    k = -1;
-                if (k > 0)
-                    at += k;
-            }
-            if (k <= 0)
-                break;
-            left -= (uint64_t)k;
-        }
-        free(buf);
-        if (in < 0 || fd < 0 || left > 0)
-            rc = qn_task_failf(t, "copying %s of %s: %s", p.data,
-                               t->local_maps[i],
-                               errno ? strerror(errno) : "short file");
-        if (fd >= 0 && close(fd) < 0 && rc == 0)
-            rc = qn_task_failf(t, "writing %s: %s", p.data, strerror(errno));
-        if (in >= 0)
-            close(in);
-        qn_task_count(t, QN_C_SHUFFLE_STORED, (long long)r.length);
+        rc = s_copy_segment(t, t->local_maps[i], r, p.data);
     }
     qn_buf_release(&dir);
     *out = segs;
@@ -240,102 +263,135 @@ static int s_local_segments(quern_task *t, char ***out, char ***out_names,
     return rc;
 }
 
-int qn_reduce_run(quern_task *t)
+/*
+ * This partition of every map output in local segment files (fetched, or
+ * copied when run inline), merged in passes until few enough are left to
+ * merge at once. 0 or -1 (t->fail).
+ */
+static int s_gather(quern_task *t, s_reduce *rd)
 {
-    Quern__TaskSpec *sp = t->spec;
-    char **segs = NULL, **names = NULL;
-    size_t nsegs = 0;
-    qn_buf tmp = {0}, dir = {0};
-    int rc = -1;
-    s_reduce rd = {0};
-
     int got = t->local_maps
-                  ? s_local_segments(t, &segs, &names, &nsegs)
-                  : qn_fetch_segments(t, &segs, &names, &rd.from, &nsegs);
-    rd.nfrom = rd.from ? nsegs : 0;
+                  ? s_local_segments(t, &rd->segs, &rd->names, &rd->nsegs)
+                  : qn_fetch_segments(t, &rd->segs, &rd->names, &rd->from,
+                                      &rd->nsegs);
+    rd->nfrom = rd->from ? rd->nsegs : 0;
     if (got < 0)
-        goto done;
+        return -1;
     qn_task_progress(t, 1.0 / 3, 1);
     /* Merge consecutive segments so map order (value order) is kept. */
-    if (qn_task_merge_plan(t, segs, names, &nsegs, s_merge_step, &rd) < 0)
-        goto done;
+    return qn_task_merge_plan(t, rd->segs, rd->names, &rd->nsegs, s_merge_step,
+                              rd);
+}
 
+/* The output file, _temporary/JOB/part-NNNNN.aATTEMPT in the output
+ * folder, open on t->out_fd. 0 or -1 (t->fail). */
+static int s_open_output(quern_task *t, s_reduce *rd)
+{
+    const Quern__TaskSpec *sp = t->spec;
+    qn_buf dir = {0};
     qn_buf_printf(&dir, "%s/_temporary/%s", sp->output_dir, sp->job_id);
     int e = qn_mkdirs(dir.data, 0755);
-    if (e < 0) {
+    if (e == 0)
+        qn_buf_printf(&rd->out, "%s/part-%05u.a%u", dir.data, sp->task,
+                      sp->attempt);
+    else
         qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
-        goto done;
-    }
-    qn_buf_printf(&tmp, "%s/part-%05u.a%u", dir.data, sp->task, sp->attempt);
-    t->out_fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    t->out_path = tmp.data;
-    if (t->out_fd < 0) {
-        qn_task_failf(t, "cannot create %s: %s", tmp.data, strerror(errno));
-        goto done;
-    }
+    qn_buf_release(&dir);
+    if (e < 0)
+        return -1;
+    t->out_fd =
+        open(rd->out.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    t->out_path = rd->out.data;
+    if (t->out_fd < 0)
+        return qn_task_failf(t, "cannot create %s: %s", rd->out.data,
+                             strerror(errno));
+    return 0;
+}
 
+/* The job's setup, reduce() once per key of the merged segments, its
+ * teardown. A corrupt segment is charged to its map output. 0 or -1. */
+static int s_reduce_all(quern_task *t, s_reduce *rd)
+{
     t->mode = QN_EMIT_REDUCE;
     if (qn_task_setup(t) < 0)
-        goto done;
-    s_seg *sg = qn_calloc(nsegs ? nsegs : 1, sizeof *sg);
-    qn_blockreader **src = qn_calloc(nsegs ? nsegs : 1, sizeof *src);
-    int r = s_open_segs(t, segs, names, nsegs, sg, src);
+        return -1;
+    size_t n = rd->nsegs;
+    s_seg *sg = qn_calloc(n ? n : 1, sizeof *sg);
+    qn_blockreader **src = qn_calloc(n ? n : 1, sizeof *src);
+    int r = s_open_segs(t, rd->segs, rd->names, n, sg, src);
     if (r == 0)
-        r = qn_task_group(t, src, nsegs, t->job->reduce);
+        r = qn_task_group(t, src, n, t->job->reduce);
     /* qn_task_group keeps its merge to itself; the reader that failed,
      * if one did, holds the error. */
-    for (size_t i = 0; r < 0 && i < nsegs; i++) {
+    for (size_t i = 0; r < 0 && i < n; i++) {
         if (sg[i].fd >= 0 && sg[i].r.failed) {
-            s_charge(t, &rd, segs[i], &sg[i].r);
+            s_charge(t, rd, rd->segs[i], &sg[i].r);
             break;
         }
     }
-    s_close_segs(t, sg, names, nsegs);
+    s_close_segs(t, sg, rd->names, n);
     free(sg);
     free(src);
     if (r < 0)
-        goto done;
+        return -1;
     if (t->job->teardown)
         t->job->teardown(t);
     if (t->fail[0])
-        goto done;
+        return -1;
     t->mode = QN_EMIT_NONE;
-    e = qn_task_flush_output(t);
+    return 0;
+}
+
+/* Write what is buffered and close the output, durably. 0 or -1. */
+static int s_close_output(quern_task *t, s_reduce *rd)
+{
+    int e = qn_task_flush_output(t);
     if (e == 0 && fsync(t->out_fd) < 0)
         e = -errno;
     if (close(t->out_fd) < 0 && e == 0)
         e = -errno;
     t->out_fd = -1;
-    if (e < 0) {
-        qn_task_failf(t, "writing %s: %s", tmp.data, qn_strerror(e));
-        goto done;
-    }
-    /* The master renames it to part-NNNNN when it accepts this attempt's
-     * success: one attempt per partition, once, whatever else ran. */
-    rc = 0;
-done:
+    if (e < 0)
+        return qn_task_failf(t, "writing %s: %s", rd->out.data, qn_strerror(e));
+    return 0;
+}
+
+/* Remove the segments and the attempt's folder; on failure (rc < 0) the
+ * output too. */
+static void s_cleanup(quern_task *t, s_reduce *rd, int rc)
+{
     if (t->out_fd >= 0) {
         close(t->out_fd);
         t->out_fd = -1;
     }
-    if (rc < 0 && tmp.data)
-        unlink(tmp.data);
+    if (rc < 0 && rd->out.data)
+        unlink(rd->out.data);
     t->out_path = NULL;
-    for (size_t i = 0; i < nsegs; i++) {
-        unlink(segs[i]);
-        free(segs[i]);
-        free(names[i]);
+    for (size_t i = 0; i < rd->nsegs; i++) {
+        unlink(rd->segs[i]);
+        free(rd->segs[i]);
+        free(rd->names[i]);
     }
-    free(segs);
-    free(names);
-    qn_fetched_free(&rd.from, rd.nfrom);
-    {
-        qn_buf d = {0};
-        qn_task_path(t, &d, "reduce-%05u-a%u", sp->task, sp->attempt);
-        qn_rmtree(d.data);
-        qn_buf_release(&d);
-    }
-    qn_buf_release(&tmp);
-    qn_buf_release(&dir);
+    free(rd->segs);
+    free(rd->names);
+    qn_fetched_free(&rd->from, rd->nfrom);
+    qn_buf d = {0};
+    qn_task_path(t, &d, "reduce-%05u-a%u", t->spec->task, t->spec->attempt);
+    qn_rmtree(d.data);
+    qn_buf_release(&d);
+    qn_buf_release(&rd->out);
+}
+
+int qn_reduce_run(quern_task *t)
+{
+    s_reduce rd = {0};
+    int rc = s_gather(t, &rd) < 0 || s_open_output(t, &rd) < 0 ||
+                     s_reduce_all(t, &rd) < 0 || s_close_output(t, &rd) < 0
+                 ? -1
+                 : 0;
+    /* On success the master renames the output to part-NNNNN when it
+     * accepts this attempt's: one attempt per partition, once, whatever
+     * else ran. */
+    s_cleanup(t, &rd, rc);
     return rc;
 }

@@ -1,6 +1,8 @@
 /*
- * task.c -- the task process: the plugin API of quern.h, plugin loading,
- * counters and progress, key grouping, and the attempt's main flow.
+ * task.c -- the task runtime's core: the plugin API of quern.h, spec and
+ * plugin loading, counters, progress and the final report, and key
+ * grouping. The map and reduce sides (maptask.c, reducetask.c) build on
+ * it; taskrun.c chooses between them.
  */
 #include "task.h"
 
@@ -106,91 +108,124 @@ unsigned qn_task_partition(quern_task *t, const void *key, size_t klen)
     return (unsigned)((nr & (nr - 1)) == 0 ? h & (nr - 1) : h % nr);
 }
 
-int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
-               size_t vlen)
+/* Map output with a combiner: gathered by key and combined in memory
+ * (combtab.h); the partition is worked out once per distinct key. 0, 1
+ * when the record does not fit, or -1 (t->fail). */
+static int s_emit_to_table(quern_task *t, const void *key, size_t klen,
+                           const void *val, size_t vlen)
 {
-    int rc;
-    switch (t->mode) {
-    case QN_EMIT_MAP: {
-        if (t->ct) {
-            /* Gathered by key and combined in memory (combtab.h); the
-             * partition is worked out once per distinct key. */
-            uint64_t h = qn_combtab_hash(key, klen);
-            rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen,
-                                 val, vlen);
-            if (rc == -QN_EFULL) {
-                if (t->spill(t) < 0)
-                    return -1;
-                rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen,
-                                     val, vlen);
-            }
-            if (rc < 0 && rc != -QN_ETOOBIG)
-                return t->fail[0] ? -1
-                                  : qn_task_failf(t, "combining map output: %s",
-                                                  qn_strerror(rc));
-            if (rc == 0)
-                qn_task_count(t, QN_C_COMBINE_IN, 1);
-        } else {
-            unsigned p = qn_task_partition(t, key, klen);
-            if (p == QN_COMBTAB_PART_LATER)
-                return -1;
-            rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
-            if (rc == -QN_EFULL) {
-                if (t->spill(t) < 0)
-                    return -1;
-                rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
-            }
-        }
-        if (rc < 0)
-            return qn_task_failf(t,
-                                 "a record of %zu bytes does not fit in the "
-                                 "sort buffer (--sort-mb %u)",
-                                 klen + vlen, t->spec->sort_mb);
-        qn_task_count(t, QN_C_MAP_OUT_RECORDS, 1);
-        qn_task_count(t, QN_C_MAP_OUT_BYTES, (long long)(klen + vlen));
-        return 0;
+    uint64_t h = qn_combtab_hash(key, klen);
+    int rc =
+        qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen, val, vlen);
+    if (rc == -QN_EFULL) {
+        if (t->spill(t->spill_ctx) < 0)
+            return -1;
+        rc = qn_combtab_push(t->ct, QN_COMBTAB_PART_LATER, h, key, klen, val,
+                             vlen);
     }
-    case QN_EMIT_COMBINE:
-        if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
-            return qn_task_failf(t, "combine emitted a key other than the "
-                                    "one it was given");
-        rc = qn_ifile_writer_add(t->iw, t->part, key, klen, val, vlen);
-        if (rc < 0)
-            return qn_task_failf(t, "writing map output: %s", qn_strerror(rc));
-        qn_task_count(t, QN_C_COMBINE_OUT, 1);
-        return 0;
-    case QN_EMIT_COMBINE_MEM:
-        if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
-            return qn_task_failf(t, "combine emitted a key other than the "
-                                    "one it was given");
+    if (rc == -QN_ETOOBIG)
+        return 1;
+    if (rc < 0)
+        return t->fail[0] ? -1
+                          : qn_task_failf(t, "combining map output: %s",
+                                          qn_strerror(rc));
+    qn_task_count(t, QN_C_COMBINE_IN, 1);
+    return 0;
+}
+
+/* Map output without a combiner: into the sort buffer, in its partition.
+ * 0, 1 when the record does not fit, or -1 (t->fail). */
+static int s_emit_to_buffer(quern_task *t, const void *key, size_t klen,
+                            const void *val, size_t vlen)
+{
+    unsigned p = qn_task_partition(t, key, klen);
+    if (p == QN_COMBTAB_PART_LATER)
+        return -1;
+    int rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+    if (rc == -QN_EFULL) {
+        if (t->spill(t->spill_ctx) < 0)
+            return -1;
+        rc = qn_sortbuf_add(t->sb, p, key, klen, val, vlen);
+    }
+    return rc < 0 ? 1 : 0;
+}
+
+/* Map output: into memory, counted. */
+static int s_emit_map(quern_task *t, const void *key, size_t klen,
+                      const void *val, size_t vlen)
+{
+    int rc = t->ct ? s_emit_to_table(t, key, klen, val, vlen)
+                   : s_emit_to_buffer(t, key, klen, val, vlen);
+    if (rc < 0)
+        return -1;
+    if (rc > 0)
+        return qn_task_failf(t,
+                             "a record of %zu bytes does not fit in the "
+                             "sort buffer (--sort-mb %u)",
+                             klen + vlen, t->spec->sort_mb);
+    qn_task_count(t, QN_C_MAP_OUT_RECORDS, 1);
+    qn_task_count(t, QN_C_MAP_OUT_BYTES, (long long)(klen + vlen));
+    return 0;
+}
+
+/* Combine output, to the map's intermediate file (mem: to the combining
+ * table's block): only for the key being combined. */
+static int s_emit_combine(quern_task *t, int mem, const void *key, size_t klen,
+                          const void *val, size_t vlen)
+{
+    if (qn_task_cmp(t, key, klen, t->group_key, t->group_klen) != 0)
+        return qn_task_failf(t, "combine emitted a key other than the "
+                                "one it was given");
+    if (mem) {
         if (qn_combtab_frame(t->comb_out, val, vlen) < 0)
             return qn_task_failf(t, "out of memory combining map output");
         return 0;
-    case QN_EMIT_REDUCE: {
-        int raw = t->job->output == QUERN_OUTPUT_RAW;
-        size_t len = klen + vlen + (raw ? 0 : 2);
-        if (qn_buf_reserve(&t->out, len) < 0)
-            return qn_task_failf(t, "out of memory");
-        if (klen)
-            memcpy(t->out.data + t->out.len, key, klen);
-        t->out.len += klen;
-        if (!raw)
-            t->out.data[t->out.len++] = '\t';
-        if (vlen)
-            memcpy(t->out.data + t->out.len, val, vlen);
-        t->out.len += vlen;
-        if (!raw)
-            t->out.data[t->out.len++] = '\n';
-        qn_task_count(t, QN_C_REDUCE_OUT_RECORDS, 1);
-        qn_task_count(t, QN_C_REDUCE_OUT_BYTES, (long long)len);
-        if (t->out.len >= OUT_FLUSH) {
-            rc = qn_task_flush_output(t);
-            if (rc < 0)
-                return qn_task_failf(t, "writing %s: %s", t->out_path,
-                                     qn_strerror(rc));
-        }
-        return 0;
     }
+    int rc = qn_ifile_writer_add(t->iw, t->part, key, klen, val, vlen);
+    if (rc < 0)
+        return qn_task_failf(t, "writing map output: %s", qn_strerror(rc));
+    qn_task_count(t, QN_C_COMBINE_OUT, 1);
+    return 0;
+}
+
+/* Reduce output: key<TAB>value<LF> (or the bare bytes with
+ * QUERN_OUTPUT_RAW), buffered and written a megabyte at a time. */
+static int s_emit_reduce(quern_task *t, const void *key, size_t klen,
+                         const void *val, size_t vlen)
+{
+    int raw = t->job->output == QUERN_OUTPUT_RAW;
+    size_t len = klen + vlen + (raw ? 0 : 2);
+    if (qn_buf_reserve(&t->out, len) < 0)
+        return qn_task_failf(t, "out of memory");
+    if (klen)
+        memcpy(t->out.data + t->out.len, key, klen);
+    t->out.len += klen;
+    if (!raw)
+        t->out.data[t->out.len++] = '\t';
+    if (vlen)
+        memcpy(t->out.data + t->out.len, val, vlen);
+    t->out.len += vlen;
+    if (!raw)
+        t->out.data[t->out.len++] = '\n';
+    qn_task_count(t, QN_C_REDUCE_OUT_RECORDS, 1);
+    qn_task_count(t, QN_C_REDUCE_OUT_BYTES, (long long)len);
+    if (t->out.len >= OUT_FLUSH) {
+        int rc = qn_task_flush_output(t);
+        if (rc < 0)
+            return qn_task_failf(t, "writing %s: %s", t->out_path,
+                                 qn_strerror(rc));
+    }
+    return 0;
+}
+
+int quern_emit(quern_task *t, const void *key, size_t klen, const void *val,
+               size_t vlen)
+{
+    switch (t->mode) {
+    case QN_EMIT_MAP: return s_emit_map(t, key, klen, val, vlen);
+    case QN_EMIT_COMBINE: return s_emit_combine(t, 0, key, klen, val, vlen);
+    case QN_EMIT_COMBINE_MEM: return s_emit_combine(t, 1, key, klen, val, vlen);
+    case QN_EMIT_REDUCE: return s_emit_reduce(t, key, klen, val, vlen);
     default:
         return qn_task_failf(t, "quern_emit called outside map, combine, "
                                 "reduce or teardown");
@@ -204,21 +239,7 @@ int quern_next(quern_values *vs, const void **val, size_t *vlen)
 
 void quern_count(quern_task *t, const char *counter, long long delta)
 {
-    for (size_t i = QN_C_BUILTIN_COUNT; i < t->ncounters; i++) {
-        if (strcmp(t->counters[i].name + 5, counter) == 0) {
-            t->counters[i].value += delta;
-            return;
-        }
-    }
-    if (t->ncounters == t->cap_counters) {
-        t->cap_counters *= 2;
-        t->counters =
-            qn_realloc(t->counters, t->cap_counters * sizeof *t->counters);
-    }
-    qn_buf name = {0};
-    qn_buf_printf(&name, "user.%s", counter);
-    qn_utf8_sanitize(name.data);
-    t->counters[t->ncounters++] = (qn_counter){name.data, delta};
+    qn_counters_add(&t->counters, "user.", counter, delta);
 }
 
 const char *quern_arg(quern_task *t, const char *name)
@@ -264,12 +285,13 @@ static void s_fill_counters(quern_task *t, Quern__TaskUpdate *u,
                             Quern__Counter **ptrs, Quern__Counter *cs)
 {
     size_t n = 0;
-    for (size_t i = 0; i < t->ncounters; i++) {
-        if (t->counters[i].value == 0)
+    for (size_t i = 0; i < t->counters.n; i++) {
+        const qn_counter *c = &t->counters.v[i];
+        if (c->value == 0)
             continue;
         quern__counter__init(&cs[n]);
-        cs[n].name = (char *)t->counters[i].name;
-        cs[n].value = t->counters[i].value;
+        cs[n].name = (char *)c->name;
+        cs[n].value = c->value;
         ptrs[n] = &cs[n];
         n++;
     }
@@ -300,19 +322,16 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
     u.state = state;
     u.progress = progress;
     int map = t->spec->kind == QUERN__TASK_KIND__MAP;
+    const qn_counter *c = t->counters.v;
     u.records =
-        (uint64_t)t
-            ->counters[map ? QN_C_MAP_IN_RECORDS : QN_C_REDUCE_IN_RECORDS]
-            .value;
-    u.bytes =
-        (uint64_t)t->counters[map ? QN_C_MAP_IN_BYTES : QN_C_SHUFFLE_STORED]
-            .value;
+        (uint64_t)c[map ? QN_C_MAP_IN_RECORDS : QN_C_REDUCE_IN_RECORDS].value;
+    u.bytes = (uint64_t)c[map ? QN_C_MAP_IN_BYTES : QN_C_SHUFFLE_STORED].value;
     if (ff) {
         u.fetch_failures = &ff;
         u.n_fetch_failures = 1;
     }
-    Quern__Counter **cptr = qn_calloc(t->ncounters, sizeof *cptr);
-    Quern__Counter *cs = qn_calloc(t->ncounters, sizeof *cs);
+    Quern__Counter **cptr = qn_calloc(t->counters.n, sizeof *cptr);
+    Quern__Counter *cs = qn_calloc(t->counters.n, sizeof *cs);
     s_fill_counters(t, &u, cptr, cs);
     unsigned nr = t->spec->nreduce;
     Quern__PartitionInfo *pi = NULL, **pptr = NULL;
@@ -428,6 +447,12 @@ static int s_group_next(quern_values *vs, const void **val, size_t *vlen)
     return 1;
 }
 
+/*
+ * Merge the sources and call fn once per key with a quern_values over
+ * its values (those fn leaves unread are skipped), counting groups and
+ * records as reduce or combine input, and reporting a reduce's progress
+ * by the bytes read.
+ */
 int qn_task_group(quern_task *t, qn_blockreader **src, size_t n, qn_group_fn fn)
 {
     qn_merge *m = qn_merge_new(t->job->compare, src, n);
@@ -494,6 +519,24 @@ int qn_task_group(quern_task *t, qn_blockreader **src, size_t n, qn_group_fn fn)
     qn_buf_release(&key);
     qn_merge_destroy(&m);
     return rc;
+}
+
+int qn_task_merge_copy(quern_task *t, qn_merge *m, qn_merge_sink_fn sink,
+                       void *ctx)
+{
+    const void *k, *v;
+    size_t kl, vl;
+    int r;
+    long long count = 0;
+    while ((r = qn_merge_peek(m, &k, &kl, &v, &vl)) > 0) {
+        r = sink(ctx, k, kl, v, vl);
+        if (r < 0)
+            return r;
+        qn_merge_pop(m);
+        if ((++count & 255) == 0)
+            qn_task_progress(t, -1, 0); /* alive, not further */
+    }
+    return r;
 }
 
 int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
@@ -610,9 +653,7 @@ void qn_task_release(quern_task *t)
     qn_ifile_writer_abort(&t->iw);
     qn_codec_destroy(&t->codec);
     qn_buf_release(&t->out);
-    for (size_t i = QN_C_BUILTIN_COUNT; i < t->ncounters; i++)
-        free((char *)t->counters[i].name);
-    free(t->counters);
+    qn_counters_release(&t->counters);
     free(t->skip);
     if (t->spec)
         quern__task_spec__free_unpacked(t->spec, NULL);
@@ -679,22 +720,7 @@ int qn_task_pull(quern_task *t, const Quern__InputPiece *pc, const char *path,
     return rc;
 }
 
-/* COPY: pull one shard into the file the worker named (output_dir). */
-static int s_copy_run(quern_task *t)
-{
-    if (t->spec->n_inputs != 1 || !t->spec->output_dir[0])
-        return qn_task_failf(t, "a copy needs one input and a destination");
-    const Quern__InputPiece *pc = t->spec->inputs[0];
-    uint64_t got = 0;
-    if (qn_task_pull(t, pc, t->spec->output_dir, &got) < 0)
-        return -1;
-    t->out_size = got;
-    t->out_crc = pc->crc;
-    return 0;
-}
-
-/* Read the TaskSpec the worker left in the file on spec_fd. */
-static Quern__TaskSpec *s_read_spec(int spec_fd)
+Quern__TaskSpec *qn_task_read_spec(int spec_fd)
 {
     qn_stream st = {.fd = spec_fd};
     Quern__Envelope *env = NULL;
@@ -730,57 +756,13 @@ static Quern__TaskSpec *s_read_spec(int spec_fd)
 void qn_task_init(quern_task *t, Quern__TaskSpec *spec)
 {
     t->spec = spec;
-    t->cap_counters = QN_C_BUILTIN_COUNT + 8;
-    t->counters = qn_calloc(t->cap_counters, sizeof *t->counters);
-    for (int i = 0; i < QN_C_BUILTIN_COUNT; i++)
-        t->counters[i].name = s_counter_names[i];
-    t->ncounters = QN_C_BUILTIN_COUNT;
+    qn_counters_init(&t->counters, s_counter_names, QN_C_BUILTIN_COUNT);
     t->codec = qn_codec_new((int)spec->codec, (int)spec->compress_level);
     t->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
 }
 
-int qn_task_main(int ctl, int spec_fd);
-
-int qn_task_main(int ctl, int spec_fd)
+int qn_task_report_end(quern_task *t, int rc, const qn_range *parts)
 {
-    static qn_gasp no_gasp; /* when the worker gave none */
-    quern_task task = {.ctl = ctl, .out_fd = -1, .gasp = &no_gasp};
-    quern_task *t = &task;
-    if (fcntl(QN_GASP_FD, F_GETFD) >= 0) {
-        void *g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE,
-                       MAP_SHARED, QN_GASP_FD, 0);
-        if (g != MAP_FAILED)
-            t->gasp = g;
-        close(QN_GASP_FD);
-    }
-    /* A task outlives neither its worker nor a worker killed with -9. */
-    pid_t parent = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        return 3;
-    t->spec = s_read_spec(spec_fd);
-    close(spec_fd);
-    /* Programs a plugin runs must not hold the worker's channel open. */
-    fcntl(ctl, F_SETFD, FD_CLOEXEC);
-    if (!t->spec)
-        return 2;
-    qn_log_init("quern-task", QN_LOG_INFO);
-    qn_task_init(t, t->spec);
-    qn_range *parts = NULL;
-    int rc = -1;
-    if (t->spec->kind == QUERN__TASK_KIND__COPY) {
-        rc = s_copy_run(t);
-    } else if (!t->codec) {
-        qn_task_failf(t, "bad codec %u or level %u", t->spec->codec,
-                      t->spec->compress_level);
-    } else if (qn_task_load(t) == 0) {
-        if (t->spec->kind == QUERN__TASK_KIND__MAP) {
-            parts = qn_calloc(t->spec->nreduce, sizeof *parts);
-            rc = qn_map_run(t, parts);
-        } else {
-            rc = qn_reduce_run(t);
-        }
-    }
     int sent;
     if (rc == 0)
         sent = s_send_update(
@@ -788,9 +770,5 @@ int qn_task_main(int ctl, int spec_fd)
             t->spec->kind == QUERN__TASK_KIND__MAP ? parts : NULL, NULL);
     else
         sent = s_send_update(t, QUERN__TASK_STATE__FAILED, 0, NULL, NULL);
-    if (rc < 0)
-        fprintf(stderr, "task failed: %s\n", t->fail);
-    free(parts);
-    qn_task_release(t);
-    return rc == 0 && sent == 0 ? 0 : 1;
+    return sent < 0 ? -1 : 0;
 }

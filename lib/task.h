@@ -17,8 +17,11 @@
 #include <stdint.h>
 
 #include "combtab.h"
+#include "counters.h"
+#include "gasp.h"
 #include "ifile.h"
 #include "layout.h"
+#include "merge.h"
 #include "quern.h"
 #include "sortbuf.h"
 #include "wire.h"
@@ -31,11 +34,6 @@ typedef enum {
     QN_EMIT_COMBINE_MEM, /* into the combining table's scratch block */
     QN_EMIT_REDUCE,      /* into the job's output */
 } qn_emit_mode;
-
-typedef struct qn_counter {
-    const char *name; /* interned copy */
-    long long value;
-} qn_counter;
 
 /* Built-in counter indices (names in task.c). */
 enum {
@@ -59,25 +57,6 @@ enum {
     QN_C_BUILTIN_COUNT
 };
 
-/*
- * The "last gasp": a few words of memory shared with the worker (a memory
- * file on the task's fd 5) where a map leaves the record it is in before
- * calling map(). If the plugin crashes, the worker still reads which
- * record it was, for the failure report and --skip-bad-records.
- */
-#define QN_GASP_FD 5
-
-typedef struct qn_gasp {
-    volatile uint64_t offset;    /* the record's byte offset in its file */
-    volatile uint32_t piece;     /* index of its input piece in the spec */
-    volatile uint32_t in_record; /* 1 while map() runs on it */
-    volatile uint32_t phase;     /* QN_PHASE_*: loading, or in setup() */
-    uint32_t pad;
-} qn_gasp;
-
-/* What a task was doing outside map() when it died, for the report. */
-enum { QN_PHASE_NONE = 0, QN_PHASE_LOADING, QN_PHASE_SETUP };
-
 /* Run the job's setup (if it has one), the phase marked in the gasp
  * meanwhile. 0, or -1 with the failure set. */
 int qn_task_setup(quern_task *t);
@@ -98,14 +77,16 @@ struct quern_task {
     qn_emit_mode mode;
 
     /* map */
-    qn_sortbuf *sb;              /* jobs without a combiner, */
-    qn_combtab *ct;              /* jobs with one */
-    qn_buf *comb_out;            /* QN_EMIT_COMBINE_MEM: where values go */
-    unsigned long long offset;   /* current record's byte offset */
-    int (*spill)(quern_task *t); /* empties a full sort buffer */
-    qn_gasp *gasp;               /* shared with the worker; never NULL */
-    uint64_t *skip;              /* offsets to skip in the current piece, */
-    size_t nskip, skip_at;       /* sorted, and the next one to look for */
+    qn_sortbuf *sb;            /* jobs without a combiner, */
+    qn_combtab *ct;            /* jobs with one */
+    qn_buf *comb_out;          /* QN_EMIT_COMBINE_MEM: where values go */
+    unsigned long long offset; /* current record's byte offset */
+    int (*spill)(void *ctx);   /* empties a full sort buffer, */
+    void *spill_ctx;           /* given this */
+    qn_gasp *gasp;             /* shared with the worker; never NULL */
+    uint64_t *skip;            /* offsets to skip in the current piece, */
+    size_t nskip, skip_at;     /* sorted, and the next one to look for */
+    size_t cap_skip;
 
     /* combine and merge output */
     qn_ifile_writer *iw;
@@ -122,9 +103,8 @@ struct quern_task {
     void *zmq_ctx;        /* for reading shards from other workers */
     struct qn_curve *curve;
 
-    /* counters: built-ins first, then user counters */
-    qn_counter *counters;
-    size_t ncounters, cap_counters;
+    /* counters: built-ins first (fixed), then user counters ("user.*") */
+    qn_counters counters;
 
     /* reduce run inline (inline.c): the maps' output files and their
      * partitions' ranges, in map order, instead of fetching */
@@ -161,6 +141,20 @@ void qn_task_init(quern_task *t, Quern__TaskSpec *spec);
 /* Load the job's plugin and check it. Returns 0 or -1 (t->fail says why). */
 int qn_task_load(quern_task *t);
 
+/*
+ * Read the TaskSpec the worker left in the file on spec_fd (from its
+ * start). Returns it (caller owns it: quern__task_spec__free_unpacked),
+ * or NULL, logged, when the file holds no whole, well-formed one.
+ */
+Quern__TaskSpec *qn_task_read_spec(int spec_fd);
+
+/*
+ * Tell the worker how the attempt ended: SUCCEEDED when rc is 0 (with a
+ * map's partition ranges, parts), FAILED with t->fail otherwise. Returns
+ * 0, or -1 when the worker is gone.
+ */
+int qn_task_report_end(quern_task *t, int rc, const qn_range *parts);
+
 /* Free what t holds, its spec included (when it was unpacked from the
  * worker's message; clear t->spec first otherwise). */
 void qn_task_release(quern_task *t);
@@ -171,7 +165,7 @@ const char *qn_task_counter_name(int i);
 /* Add to a built-in counter. */
 static inline void qn_task_count(quern_task *t, int i, long long d)
 {
-    t->counters[i].value += d;
+    t->counters.v[i].value += d;
 }
 
 /* Record a failure message (printf format) unless one is set; returns -1. */
@@ -220,23 +214,6 @@ void qn_task_path(const quern_task *t, qn_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * Run a map task. On success fills parts[nreduce] with the output's
- * partition ranges. Returns 0 or -1 (t->fail says why).
- */
-int qn_map_run(quern_task *t, qn_range *parts);
-
-/* Run a reduce task. Returns 0 or -1 (t->fail says why). */
-int qn_reduce_run(quern_task *t);
-
-/*
- * Fetch this reducer's partition of every map output into local segment
- * files: their paths into segs and, for error messages, which map output
- * each holds into names (both in map order, caller frees; empty
- * partitions are skipped). Returns 0 or -1 (t->fail says why).
- */
-int qn_fetch_all(quern_task *t, char ***segs, char ***names, size_t *nsegs);
-
-/*
  * Merge sorted block streams to a block stream or, with a reduce/combine
  * callback, group them by key. Shared by the map's final merge and the
  * reduce. See task.c.
@@ -262,6 +239,20 @@ typedef char *(*qn_merge_step_fn)(quern_task *t, char **paths, char **names,
  */
 int qn_task_merge_plan(quern_task *t, char **paths, char **names, size_t *n,
                        qn_merge_step_fn step, void *ctx);
+
+/* Takes one merged record; returns 0, or <0 to stop the merge. */
+typedef int (*qn_merge_sink_fn)(void *ctx, const void *key, size_t klen,
+                                const void *val, size_t vlen);
+
+/*
+ * Hand every record of merge m, in order, to sink, telling the worker
+ * every 256 records that the task is alive (merging makes no other
+ * progress it could report). Returns 0 once m is drained, or the first
+ * negative code of the sink or of the merge (qn_merge_failed(m) says
+ * which).
+ */
+int qn_task_merge_copy(quern_task *t, qn_merge *m, qn_merge_sink_fn sink,
+                       void *ctx);
 
 /*
  * Run fn once per distinct key of the merged sources (in order), handing it

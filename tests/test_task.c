@@ -1,12 +1,15 @@
 /*
- * test_task.c -- pieces of the task runner that need no plugin: the plan
- * that merges sorted files in passes (lib/task.c).
+ * test_task.c -- pieces of the task runtime's core that need no plugin
+ * (lib/task.c): the plan that merges sorted files in passes, and the copy
+ * of a merge into a sink.
  */
 #include "helpers.h"
 
 #include "task.h"
 #include "merge.h"
 #include "util.h"
+
+#include <fcntl.h>
 
 TestSuite(task, .fini = qn_test_leak_check);
 
@@ -124,4 +127,111 @@ Test(task, merge_plan_failure_leaves_arrays_whole)
         cr_assert_not_null(p[i]);
     s_free_items(p, n);
     s_free_items(names, n);
+}
+
+/* ---- qn_task_merge_copy -------------------------------------------------- */
+
+/* Two sorted block streams in one file (odd and even numbers), and a
+ * merge over them; free with s_merge_done. */
+typedef struct {
+    char *dir;
+    int fd;
+    qn_blockreader rd[2];
+    qn_blockreader *src[2];
+    qn_merge *m;
+} two_streams;
+
+static void s_two_streams(two_streams *s, int records)
+{
+    s->dir = qn_test_tmpdir();
+    char path[4096];
+    qn_test_join(path, sizeof path, s->dir, "streams");
+    s->fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(s->fd, 0);
+    qn_codec *c = qn_codec_new(QN_CODEC_ZLIB, 1);
+    qn_range r[2];
+    for (int k = 0; k < 2; k++) {
+        qn_blockwriter *w = qn_blockwriter_new(s->fd, c);
+        for (int i = k; i < records; i += 2) {
+            char key[16];
+            int n = snprintf(key, sizeof key, "%08d", i);
+            cr_assert_eq(qn_blockwriter_add(w, key, (size_t)n, "v", 1), 0);
+        }
+        cr_assert_eq(qn_blockwriter_flush(w), 0);
+        r[k] = qn_blockwriter_totals(w);
+        qn_blockwriter_destroy(&w);
+    }
+    qn_codec_destroy(&c);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(qn_blockreader_init(&s->rd[k], s->fd, "streams",
+                                         r[k].offset, r[k].length),
+                     0);
+        s->src[k] = &s->rd[k];
+    }
+    s->m = qn_merge_new(NULL, s->src, 2);
+}
+
+static void s_merge_done(two_streams *s)
+{
+    qn_merge_destroy(&s->m);
+    for (int k = 0; k < 2; k++)
+        qn_blockreader_release(&s->rd[k]);
+    close(s->fd);
+    qn_rmtree(s->dir);
+    free(s->dir);
+}
+
+/* A sink that keeps the keys it is given, failing at the stop-th. */
+typedef struct {
+    qn_buf keys;
+    int n, stop;
+} key_sink;
+
+static int s_keep_key(void *ctx, const void *key, size_t klen, const void *val,
+                      size_t vlen)
+{
+    (void)val;
+    (void)vlen;
+    key_sink *k = ctx;
+    if (++k->n == k->stop)
+        return -7;
+    qn_buf_add(&k->keys, key, klen);
+    qn_buf_add(&k->keys, " ", 1);
+    return 0;
+}
+
+Test(task, merge_copy_hands_every_record_over_in_order)
+{
+    quern_task t = {.ctl = -1};
+    two_streams s;
+    s_two_streams(&s, 1000);
+    key_sink k = {0};
+    cr_assert_eq(qn_task_merge_copy(&t, s.m, s_keep_key, &k), 0);
+    cr_assert_eq(k.n, 1000);
+    qn_buf want = {0};
+    for (int i = 0; i < 1000; i++)
+        qn_buf_printf(&want, "%08d ", i);
+    cr_assert_eq(k.keys.len, want.len);
+    cr_assert_eq(memcmp(k.keys.data, want.data, want.len), 0);
+    qn_buf_release(&want);
+    qn_buf_release(&k.keys);
+    s_merge_done(&s);
+}
+
+Test(task, merge_copy_stops_at_the_sinks_error)
+{
+    quern_task t = {.ctl = -1};
+    two_streams s;
+    s_two_streams(&s, 100);
+    key_sink k = {.stop = 3};
+    cr_assert_eq(qn_task_merge_copy(&t, s.m, s_keep_key, &k), -7);
+    cr_assert_eq(k.n, 3);
+    cr_assert_eq(qn_merge_failed(s.m), -1, "the merge itself did not fail");
+    /* The record the sink refused is still next. */
+    const void *key, *val;
+    size_t kl, vl;
+    cr_assert_eq(qn_merge_peek(s.m, &key, &kl, &val, &vl), 1);
+    cr_assert_eq(memcmp(key, "00000002", 8), 0);
+    qn_buf_release(&k.keys);
+    s_merge_done(&s);
 }

@@ -32,10 +32,26 @@ static void s_usage(FILE *f)
                "SIGTERM or SIGINT.\n");
 }
 
-int main(int argc, char **argv)
+/* The value of a numeric option, or -1 after saying what it must be. */
+static int s_uint_opt(const char *name, const char *arg, uint64_t min,
+                      uint64_t max, unsigned *out)
 {
-    qn_worker_config cfg = {.slots = 1};
-    int level = QN_LOG_INFO;
+    uint64_t v;
+    if (qn_parse_uint(arg, min, max, &v) < 0) {
+        fprintf(stderr, "quern-worker: --%s must be %llu to %llu, not '%s'\n",
+                name, (unsigned long long)min, (unsigned long long)max, arg);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+/*
+ * Read the command line into cfg and *level. Returns -1 to go on, or the
+ * exit code (0 after --help, 2 on a bad command line, said on stderr).
+ */
+static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
+{
     enum {
         O_MASTER = 1,
         O_SLOTS,
@@ -66,42 +82,30 @@ int main(int argc, char **argv)
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        uint64_t v;
         switch (c) {
-        case O_MASTER: cfg.master = optarg; break;
+        case O_MASTER: cfg->master = optarg; break;
         case O_SLOTS:
-            if (qn_parse_uint(optarg, 1, 1024, &v) < 0) {
-                fprintf(stderr,
-                        "quern-worker: --slots must be 1 to 1024, "
-                        "not '%s'\n",
-                        optarg);
+            if (s_uint_opt("slots", optarg, 1, 1024, &cfg->slots) < 0)
                 return 2;
-            }
-            cfg.slots = (unsigned)v;
             break;
-        case O_WORK: cfg.work_dir = optarg; break;
-        case O_DATA: cfg.data_dir = optarg; break;
-        case O_SHUFFLE: cfg.shuffle = optarg; break;
+        case O_WORK: cfg->work_dir = optarg; break;
+        case O_DATA: cfg->data_dir = optarg; break;
+        case O_SHUFFLE: cfg->shuffle = optarg; break;
         case O_LOG:
-            level = qn_log_parse_level(optarg);
-            if (level < 0) {
+            *level = qn_log_parse_level(optarg);
+            if (*level < 0) {
                 fprintf(stderr, "quern-worker: --log-level must be error, "
                                 "warn, info or debug\n");
                 return 2;
             }
             break;
-        case O_CURVE_SECRET: cfg.curve_secret = optarg; break;
-        case O_CURVE_TRUSTED: cfg.curve_trusted = optarg; break;
-        case O_CURVE_MASTER: cfg.curve_master = optarg; break;
+        case O_CURVE_SECRET: cfg->curve_secret = optarg; break;
+        case O_CURVE_TRUSTED: cfg->curve_trusted = optarg; break;
+        case O_CURVE_MASTER: cfg->curve_master = optarg; break;
         case O_MEM:
-            if (qn_parse_uint(optarg, 16, 1 << 20, &v) < 0) {
-                fprintf(stderr,
-                        "quern-worker: --task-mem-mb must be 16 to 1048576, "
-                        "not '%s'\n",
-                        optarg);
+            if (s_uint_opt("task-mem-mb", optarg, 16, 1 << 20,
+                           &cfg->task_mem_mb) < 0)
                 return 2;
-            }
-            cfg.task_mem_mb = (unsigned)v;
             break;
         case O_HELP: s_usage(stdout); return 0;
         default:
@@ -111,6 +115,16 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    qn_worker_config cfg = {.slots = 1};
+    int level = QN_LOG_INFO;
+    int rc = s_parse(argc, argv, &cfg, &level);
+    if (rc >= 0)
+        return rc;
     if (!cfg.curve_secret != !cfg.curve_trusted) {
         fprintf(stderr, "quern-worker: --curve-secret and --curve-trusted go "
                         "together\n");
@@ -132,7 +146,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "quern-worker: %s\n", err);
         return 1;
     }
-    int rc = qn_worker_run(w);
+    rc = qn_worker_run(w);
     qn_worker_destroy(&w);
     return rc;
 }

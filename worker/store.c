@@ -34,9 +34,9 @@ struct qn_store {
     qn_shard *shards;
     size_t n, cap;
     s_upload *ups;
-    size_t nups;
-    qn_shard *added, *removed;
-    size_t nadded, nremoved;
+    size_t nups, cap_ups;
+    qn_shard *added, *removed; /* changes not yet taken */
+    size_t nadded, cap_added, nremoved, cap_removed;
     unsigned seq; /* for temp names */
 };
 
@@ -111,7 +111,7 @@ static int s_write_meta(const qn_store *s, const qn_shard *sh)
     return rc;
 }
 
-static void s_note(qn_shard **list, size_t *n, const qn_shard *sh)
+static void s_note(qn_shard **list, size_t *n, size_t *cap, const qn_shard *sh)
 {
     for (size_t i = 0; i < *n; i++) {
         if (strcmp((*list)[i].dataset, sh->dataset) == 0 &&
@@ -120,7 +120,7 @@ static void s_note(qn_shard **list, size_t *n, const qn_shard *sh)
             return;
         }
     }
-    *list = qn_realloc(*list, (*n + 1) * sizeof **list);
+    QN_GROW(*list, *cap, *n + 1);
     (*list)[(*n)++] = *sh;
 }
 
@@ -148,15 +148,12 @@ static void s_add(qn_store *s, const qn_shard *sh)
 {
     qn_shard *have = s_find(s, sh->dataset, sh->index);
     if (!have) {
-        if (s->n == s->cap) {
-            s->cap = s->cap ? s->cap * 2 : 64;
-            s->shards = qn_realloc(s->shards, s->cap * sizeof *s->shards);
-        }
+        QN_GROW(s->shards, s->cap, s->n + 1);
         have = &s->shards[s->n++];
     }
     *have = *sh;
     s_unnote(s->removed, &s->nremoved, sh);
-    s_note(&s->added, &s->nadded, sh);
+    s_note(&s->added, &s->nadded, &s->cap_added, sh);
 }
 
 int qn_store_meta_parse(const void *buf, size_t len, const char *dataset,
@@ -422,7 +419,7 @@ size_t qn_store_seal(qn_store *s, const char *dataset, uint32_t nshards)
         sh->nshards = nshards;
         if (s_write_meta(s, sh) < 0)
             qn_warn("store: cannot mark %s/%u sealed", dataset, sh->index);
-        s_note(&s->added, &s->nadded, sh);
+        s_note(&s->added, &s->nadded, &s->cap_added, sh);
         n++;
     }
     return n;
@@ -443,7 +440,7 @@ size_t qn_store_drop(qn_store *s, const char *dataset)
         s_meta_path(s, dataset, sh->index, &p);
         unlink(p.data);
         s_unnote(s->added, &s->nadded, sh);
-        s_note(&s->removed, &s->nremoved, sh);
+        s_note(&s->removed, &s->nremoved, &s->cap_removed, sh);
         s->shards[i] = s->shards[--s->n];
         n++;
     }
@@ -489,7 +486,7 @@ int qn_store_upload(qn_store *s, const char *token, const char *dataset,
                      dataset, index, QN_STORE_UPLOADS_MAX);
             return -1;
         }
-        s->ups = qn_realloc(s->ups, (s->nups + 1) * sizeof *s->ups);
+        QN_GROW(s->ups, s->cap_ups, s->nups + 1);
         s_upload *u = &s->ups[s->nups];
         memset(u, 0, sizeof *u);
         snprintf(u->token, sizeof u->token, "%s", token);
@@ -571,4 +568,5 @@ void qn_store_take_changes(qn_store *s, qn_shard **added, size_t *nadded,
     *nremoved = s->nremoved;
     s->added = s->removed = NULL;
     s->nadded = s->nremoved = 0;
+    s->cap_added = s->cap_removed = 0; /* the arrays are the caller's now */
 }

@@ -3,10 +3,10 @@
  * starts it with a control socketpair on fd 3; it is not meant to be run by
  * hand.
  */
+#include "taskrun.h"
+
 #include <fcntl.h>
 #include <stdio.h>
-
-int qn_task_main(int ctl, int spec_fd);
 
 int main(int argc, char **argv)
 {
@@ -17,5 +17,5 @@ int main(int argc, char **argv)
                         "and its spec on fd 4\n");
         return 2;
     }
-    return qn_task_main(3, 4);
+    return qn_taskrun_main(3, 4);
 }

@@ -3,117 +3,42 @@
  *
  * One thread, one zmq_poll over: the DEALER socket to the master, the
  * shuffle server's ROUTER, a signalfd (SIGCHLD, SIGTERM, SIGINT), and the
- * control socketpair of every running attempt. An attempt's end is known
- * from SIGCHLD; its final report is held until then, so "succeeded" means
- * both that the task said so and that its process exited cleanly.
+ * control socketpair of every running attempt. Each part of the daemon's
+ * state (wstate.h) has a module of its own; this file builds them, runs
+ * the loop and hands each message from the master to the module it is
+ * for.
  */
 #include "worker.h"
+#include "wstate.h"
 
+#include "assign.h"
+#include "attempts.h"
 #include "curve.h"
+#include "datacmd.h"
 #include "log.h"
+#include "masterlink.h"
 #include "proc.h"
-#include "sha256.h"
 #include "shuffle.h"
 #include "store.h"
-#include "task.h"
+#include "tasklogs.h"
 #include "util.h"
 #include "wire.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
-#define HELLO_RETRY_MS 1000    /* first wait for a welcome */
-#define HELLO_RETRY_MAX 8000   /* backoff cap */
-#define REFUSED_LOG_MS 60000   /* a version refusal is logged once a minute */
-#define MASTER_SILENT_BEATS 5  /* heartbeats unanswered: the master is gone */
-#define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
-#define STDERR_TAIL 2048       /* bytes of a failed attempt's stderr sent */
-#define LOG_JOBS_KEPT 64       /* jobs whose attempts' stderr is kept */
-#define LOG_SEND_MAX (1 << 20) /* bytes of an attempt's stderr sent at most */
-#define MEM_CHECK_MS 100       /* how often capped tasks' memory is read */
-#define UPLOAD_IDLE_MS 120000  /* an upload silent this long is dropped */
-#define PLUGIN_RETRY_MS 5000   /* ask the master for a plugin again */
-
-typedef struct {
-    char job_id[72];
-    int kind;
-    unsigned task, attempt;
-    pid_t pid;
-    qn_stream st; /* control channel (st.fd) */
-    char *stderr_path;
-    Quern__Envelope *final; /* the task's last word, until it exits */
-    char *bad_msg;          /* why its channel was closed early */
-    int cancelled;
-    qn_gasp *gasp; /* the record a map is in, shared with it */
-    char **shards; /* map: its input pieces' names, for reports */
-    size_t nshards;
-    uint64_t records, bytes; /* how far it got, from its reports */
-    qn_buf out;              /* frames for the task not yet written */
-    size_t out_off;
-    char *copy_tmp;      /* COPY: the file it writes */
-    qn_shard copy_shard; /* COPY: what it copies */
-    uint64_t mem_killed; /* resident bytes when killed over the cap */
-} s_attempt;
-
-/* An assignment waiting for its plugin to arrive from the master. */
-typedef struct {
-    Quern__TaskSpec *spec; /* owned */
-    int64_t asked;         /* when the plugin was last asked for */
-} s_waiting;
-
-#define TASK_OUT_MAX (1024 * 1024) /* bytes queued for one task at most */
-
-struct qn_worker {
-    qn_worker_config cfg;
-    char id[72];
-    char host[128];
-    char *work_dir;
-    int own_work_dir; /* made by us: remove at exit */
-    char *task_bin;   /* quern-task */
-    void *ctx;
-    void *master; /* DEALER */
-    qn_shuffle *shuffle;
-    int sigfd;
-    int stop;
-    int welcomed;
-    unsigned heartbeat_ms;
-    int64_t next_hello, hello_backoff, next_heartbeat;
-    uint64_t heartbeat_seq;
-    uint64_t session; /* from the master's welcome: our messages carry it */
-    int64_t heard;    /* when the master last said anything */
-    int64_t refused_logged; /* when a version refusal was last logged */
-    unsigned refused_quiet; /* refusals since then, not logged */
-    s_attempt *att;
-    size_t natt, cap_att;
-    qn_frames in;
-    qn_store *store; /* NULL without --data-dir */
-    qn_curve curve;  /* keys; curve.secret_key[0] == 0: CURVE off */
-    qn_zap *zap;
-    s_waiting *wait;
-    size_t nwait;
-    int64_t next_mem_check;
-};
+#define UPLOAD_IDLE_MS 120000 /* an upload silent this long is dropped */
 
 /* ---- set-up -------------------------------------------------------------- */
 
-qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
+/* The worker's id: w-HOST-PID-RANDOM, in the characters ids may hold. */
+static void s_identity(qn_worker *w)
 {
-    qn_worker *w = qn_calloc(1, sizeof *w);
-    w->cfg = *cfg;
-    w->sigfd = -1;
     gethostname(w->host, sizeof w->host - 1);
     unsigned rnd = (unsigned)(qn_wall_ms() ^ ((int64_t)getpid() << 16));
     snprintf(w->id, sizeof w->id, "w-%.24s-%d-%04x", w->host, (int)getpid(),
@@ -122,14 +47,18 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
               (*p >= '0' && *p <= '9') || *p == '-'))
             *p = '-';
+}
 
-    if (cfg->task_bin) {
-        w->task_bin = qn_strdup(cfg->task_bin);
+/* quern-task: as configured, or in ../libexec next to this program. */
+static int s_task_bin(qn_worker *w, char *err, size_t errcap)
+{
+    if (w->cfg.task_bin) {
+        w->task_bin = qn_strdup(w->cfg.task_bin);
     } else {
         char dir[PATH_MAX];
         if (qn_exe_dir(dir, sizeof dir) < 0) {
             snprintf(err, errcap, "cannot find my own executable");
-            goto fail;
+            return -1;
         }
         qn_buf b = {0};
         qn_buf_printf(&b, "%s/../libexec/quern-task", dir);
@@ -140,17 +69,33 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
                  "task runner %s: %s (is Quern installed "
                  "completely?)",
                  w->task_bin, strerror(errno));
-        goto fail;
+        return -1;
     }
+    return 0;
+}
 
-    if (cfg->work_dir) {
-        int rc = qn_mkdirs(cfg->work_dir, 0755);
-        /* Absolute, so task processes and logs name it unambiguously. */
-        w->work_dir = rc == 0 ? realpath(cfg->work_dir, NULL) : NULL;
+/* WORK/sub made (when missing); emptied first when clear is set. */
+static void s_subdir(const qn_worker *w, const char *sub, int clear)
+{
+    qn_buf p = {0};
+    qn_buf_printf(&p, "%s/%s", w->work_dir, sub);
+    if (clear)
+        qn_rmtree(p.data);
+    qn_mkdirs(p.data, 0755);
+    qn_buf_release(&p);
+}
+
+/* The work dir: as configured (absolute, so task processes and logs name
+ * it unambiguously), or a private one removed at exit. */
+static int s_work_dir(qn_worker *w, char *err, size_t errcap)
+{
+    if (w->cfg.work_dir) {
+        int rc = qn_mkdirs(w->cfg.work_dir, 0755);
+        w->work_dir = rc == 0 ? realpath(w->cfg.work_dir, NULL) : NULL;
         if (!w->work_dir) {
-            snprintf(err, errcap, "work dir %s: %s", cfg->work_dir,
+            snprintf(err, errcap, "work dir %s: %s", w->cfg.work_dir,
                      strerror(rc < 0 ? -rc : errno));
-            goto fail;
+            return -1;
         }
     } else {
         const char *tmp = getenv("TMPDIR");
@@ -160,26 +105,46 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
             snprintf(err, errcap, "cannot create a work dir %s: %s", b.data,
                      strerror(errno));
             qn_buf_release(&b);
-            goto fail;
+            return -1;
         }
         w->work_dir = b.data;
         w->own_work_dir = 1;
     }
     /* Map outputs of an earlier run are unknown to any master now. */
-    {
-        qn_buf jobs = {0};
-        qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
-        qn_rmtree(jobs.data);
-        qn_mkdirs(jobs.data, 0755);
-        qn_buf_release(&jobs);
-    }
+    s_subdir(w, "jobs", 1);
+    s_subdir(w, "plugins", 0);
+    return 0;
+}
 
-    {
-        qn_buf plugins = {0};
-        qn_buf_printf(&plugins, "%s/plugins", w->work_dir);
-        qn_mkdirs(plugins.data, 0755);
-        qn_buf_release(&plugins);
+/* With --curve-secret: our keys, the master's, and the ZAP handler that
+ * checks who connects to us. */
+static int s_curve(qn_worker *w, char *err, size_t errcap)
+{
+    const qn_worker_config *cfg = &w->cfg;
+    if (!cfg->curve_secret)
+        return 0;
+    if (qn_curve_load(&w->curve, cfg->curve_secret, cfg->curve_trusted,
+                      cfg->curve_master, err, errcap) < 0)
+        return -1;
+    if (!w->curve.master_key[0]) {
+        snprintf(err, errcap,
+                 "CURVE needs the master's public key: give "
+                 "--curve-master FILE or put it in %s/master.pub",
+                 cfg->curve_trusted ? cfg->curve_trusted : "the trusted dir");
+        return -1;
     }
+    w->zap = qn_zap_new(w->ctx, &w->curve, "worker", err, errcap);
+    return w->zap ? 0 : -1;
+}
+
+qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
+{
+    qn_worker *w = qn_calloc(1, sizeof *w);
+    w->cfg = *cfg;
+    w->sigfd = -1;
+    s_identity(w);
+    if (s_task_bin(w, err, errcap) < 0 || s_work_dir(w, err, errcap) < 0)
+        goto fail;
     if (cfg->data_dir) {
         w->store = qn_store_open(cfg->data_dir, err, errcap);
         if (!w->store)
@@ -187,819 +152,45 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
         qn_info("worker %s: %zu dataset shards in %s, checked", w->id,
                 qn_store_count(w->store), qn_store_dir(w->store));
     }
-
     w->sigfd = qn_signals_open();
     if (w->sigfd < 0) {
         snprintf(err, errcap, "signalfd: %s", strerror(-w->sigfd));
         goto fail;
     }
     w->ctx = zmq_ctx_new();
-    if (cfg->curve_secret) {
-        if (qn_curve_load(&w->curve, cfg->curve_secret, cfg->curve_trusted,
-                          cfg->curve_master, err, errcap) < 0)
-            goto fail;
-        if (!w->curve.master_key[0]) {
-            snprintf(err, errcap,
-                     "CURVE needs the master's public key: give "
-                     "--curve-master FILE or put it in %s/master.pub",
-                     cfg->curve_trusted ? cfg->curve_trusted
-                                        : "the trusted "
-                                          "dir");
-            goto fail;
-        }
-        w->zap = qn_zap_new(w->ctx, &w->curve, "worker", err, errcap);
-        if (!w->zap)
-            goto fail;
-    }
-    w->master = qn_wire_socket(w->ctx, ZMQ_DEALER);
-    if (w->curve.secret_key[0] &&
-        qn_curve_client(w->master, &w->curve, w->curve.master_key) < 0) {
-        snprintf(err, errcap, "cannot set up CURVE to the master");
+    if (s_curve(w, err, errcap) < 0 || qn_masterlink_open(w, err, errcap) < 0)
         goto fail;
-    }
-    if (zmq_connect(w->master, cfg->master) < 0) {
-        snprintf(err, errcap, "bad master endpoint '%s': %s", cfg->master,
-                 zmq_strerror(errno));
-        goto fail;
-    }
     w->shuffle = qn_shuffle_new(
         w->ctx, cfg->shuffle ? cfg->shuffle : "tcp://127.0.0.1:*", w->work_dir,
         w->curve.secret_key[0] ? &w->curve : NULL, err, errcap);
     if (!w->shuffle)
         goto fail;
     qn_shuffle_set_store(w->shuffle, w->store);
-    w->heartbeat_ms = 1000;
-    w->hello_backoff = HELLO_RETRY_MS;
     return w;
 fail:
     qn_worker_destroy(&w);
     return NULL;
 }
 
-/* ---- talking to the master ----------------------------------------------- */
+/* ---- the master's messages ---------------------------------------------- */
 
-static void s_send_master(qn_worker *w, Quern__Envelope *env)
-{
-    int rc = qn_wire_send(w->master, NULL, 0, env, NULL, 0);
-    if (rc < 0)
-        qn_warn("worker %s: cannot send %s to the master: %s", w->id,
-                qn_wire_name(env), zmq_strerror(-rc));
-}
-
-static void s_shard_info(Quern__ShardInfo *m, const qn_shard *sh)
-{
-    quern__shard_info__init(m);
-    m->dataset = (char *)sh->dataset;
-    m->index = sh->index;
-    m->size = sh->size;
-    m->crc = sh->crc;
-    m->sealed = sh->sealed;
-    m->nshards = sh->nshards;
-}
-
-/* Tell the master what changed in the data dir since the last report. */
-static void s_data_report(qn_worker *w)
-{
-    if (!w->store || !w->welcomed)
-        return; /* kept for the next hello or report */
-    qn_shard *a, *r;
-    size_t na, nr;
-    qn_store_take_changes(w->store, &a, &na, &r, &nr);
-    if (na + nr > 0) {
-        Quern__Envelope env = QUERN__ENVELOPE__INIT;
-        Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
-        Quern__ShardInfo *si = qn_calloc(na + nr, sizeof *si);
-        Quern__ShardInfo **ap = qn_calloc(na + 1, sizeof *ap);
-        Quern__ShardInfo **rp = qn_calloc(nr + 1, sizeof *rp);
-        for (size_t i = 0; i < na; i++) {
-            s_shard_info(&si[i], &a[i]);
-            ap[i] = &si[i];
-        }
-        for (size_t i = 0; i < nr; i++) {
-            s_shard_info(&si[na + i], &r[i]);
-            rp[i] = &si[na + i];
-        }
-        dr.worker_id = w->id;
-        dr.session = w->session;
-        dr.added = ap;
-        dr.n_added = na;
-        dr.removed = rp;
-        dr.n_removed = nr;
-        env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
-        env.data_report = &dr;
-        s_send_master(w, &env);
-        free(si);
-        free(ap);
-        free(rp);
-    }
-    free(a);
-    free(r);
-}
-
-static void s_hello(qn_worker *w, int64_t now)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
-    h.worker_id = w->id;
-    h.slots = w->cfg.slots;
-    h.shuffle_endpoint = (char *)qn_shuffle_endpoint(w->shuffle);
-    h.host = w->host;
-    h.pid = (uint32_t)getpid();
-    h.curve_public = w->curve.public_key;
-    h.has_data = w->store != NULL;
-    h.session = w->session;
-    size_t ns = w->store ? qn_store_count(w->store) : 0;
-    Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
-    Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
-    for (size_t i = 0; i < ns; i++) {
-        s_shard_info(&si[i], qn_store_at(w->store, i));
-        sp[i] = &si[i];
-    }
-    h.shards = sp;
-    h.n_shards = ns;
-    env.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
-    env.worker_hello = &h;
-    s_send_master(w, &env);
-    free(si);
-    free(sp);
-    if (w->store) {
-        /* The hello lists everything: earlier changes are in it. */
-        qn_shard *a, *r;
-        size_t na, nr;
-        qn_store_take_changes(w->store, &a, &na, &r, &nr);
-        free(a);
-        free(r);
-    }
-    w->next_hello = now + w->hello_backoff;
-    if (w->hello_backoff < HELLO_RETRY_MAX)
-        w->hello_backoff *= 2;
-}
-
-static void s_heartbeat(qn_worker *w, int64_t now)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
-    size_t nrefs = w->natt + w->nwait;
-    Quern__AttemptRef *refs = qn_calloc(nrefs + 1, sizeof *refs);
-    Quern__AttemptRef **ptrs = qn_calloc(nrefs + 1, sizeof *ptrs);
-    Quern__AttemptWork *work = qn_calloc(w->natt + 1, sizeof *work);
-    Quern__AttemptWork **wptrs = qn_calloc(w->natt + 1, sizeof *wptrs);
-    size_t nrun = 0;
-    for (size_t i = 0; i < w->natt; i++) {
-        if (w->att[i].kind == QUERN__TASK_KIND__COPY)
-            continue; /* the worker's own business, not a task's */
-        quern__attempt_ref__init(&refs[nrun]);
-        refs[nrun].job_id = w->att[i].job_id;
-        refs[nrun].kind = w->att[i].kind;
-        refs[nrun].task = w->att[i].task;
-        refs[nrun].attempt = w->att[i].attempt;
-        ptrs[nrun] = &refs[nrun];
-        quern__attempt_work__init(&work[nrun]);
-        work[nrun].attempt = &refs[nrun];
-        work[nrun].records = w->att[i].records;
-        work[nrun].bytes = w->att[i].bytes;
-        wptrs[nrun] = &work[nrun];
-        nrun++;
-    }
-    /* Assignments waiting for their plugin run, as far as the master is
-     * concerned. */
-    for (size_t i = 0; i < w->nwait; i++) {
-        Quern__AttemptRef *r = &refs[nrun + i];
-        quern__attempt_ref__init(r);
-        r->job_id = w->wait[i].spec->job_id;
-        r->kind = w->wait[i].spec->kind;
-        r->task = w->wait[i].spec->task;
-        r->attempt = w->wait[i].spec->attempt;
-        ptrs[nrun + i] = r;
-    }
-    hb.worker_id = w->id;
-    hb.session = w->session;
-    hb.running = ptrs;
-    hb.n_running = nrun + w->nwait;
-    hb.work = wptrs;
-    hb.n_work = nrun;
-    hb.seq = ++w->heartbeat_seq;
-    hb.shuffle_dropped = qn_shuffle_get_stats(w->shuffle).dropped;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    hb.rss_peak = (uint64_t)ru.ru_maxrss * 1024;
-    env.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
-    env.heartbeat = &hb;
-    s_send_master(w, &env);
-    free(refs);
-    free(ptrs);
-    free(work);
-    free(wptrs);
-    w->next_heartbeat = now + w->heartbeat_ms;
-}
-
-/* ---- attempts ------------------------------------------------------------ */
-
-static s_attempt *s_find(qn_worker *w, const char *job, int kind, unsigned task,
-                         unsigned attempt)
-{
-    for (size_t i = 0; i < w->natt; i++) {
-        s_attempt *a = &w->att[i];
-        if (strcmp(a->job_id, job) == 0 && a->kind == kind && a->task == task &&
-            a->attempt == attempt)
-            return a;
-    }
-    return NULL;
-}
-
-static void s_kill(s_attempt *a)
-{
-    if (a->pid > 0)
-        kill(-a->pid, SIGKILL); /* its process group */
-}
-
-/* Free what an attempt holds (not its slot in w->att). */
-static void s_attempt_release(s_attempt *a)
-{
-    qn_wire_free(a->final);
-    a->final = NULL;
-    qn_buf_release(&a->st.in);
-    qn_buf_release(&a->out);
-    free(a->bad_msg);
-    free(a->stderr_path);
-    if (a->copy_tmp)
-        unlink(a->copy_tmp); /* installed (renamed away) or abandoned */
-    free(a->copy_tmp);
-    for (size_t i = 0; i < a->nshards; i++)
-        free(a->shards[i]);
-    free(a->shards);
-    if (a->gasp)
-        munmap((void *)a->gasp, sizeof(qn_gasp));
-    memset(a, 0, sizeof *a);
-    a->st.fd = -1;
-}
-
-/* Send a TaskUpdate for an attempt to the master. */
-static void s_report(qn_worker *w, s_attempt *a, Quern__TaskUpdate *u)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
-    ref.job_id = a->job_id;
-    ref.kind = a->kind;
-    ref.task = a->task;
-    ref.attempt = a->attempt;
-    Quern__AttemptRef *saved = u->attempt;
-    char *saved_id = u->worker_id;
-    u->attempt = &ref;
-    u->worker_id = w->id;
-    u->session = w->session;
-    env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
-    env.task_update = u;
-    s_send_master(w, &env);
-    u->attempt = saved;
-    u->worker_id = saved_id;
-}
-
-/* Where the plugin with this hash is cached. */
-static void s_plugin_path(const qn_worker *w, const char *hash, qn_buf *out)
-{
-    out->len = 0;
-    qn_buf_printf(out, "%s/plugins/%s.so", w->work_dir, hash);
-}
-
-static void s_start(qn_worker *w, Quern__TaskSpec *spec)
-{
-    if (s_find(w, spec->job_id, spec->kind, spec->task, spec->attempt))
-        return; /* a duplicate assignment */
-    qn_buf dir = {0}, log = {0};
-    qn_buf_printf(&dir, "%s/logs/%s", w->work_dir, spec->job_id);
-    qn_mkdirs(dir.data, 0755);
-    qn_buf_printf(&log, "%s/%c-%05u-a%u.stderr", dir.data,
-                  spec->kind == QUERN__TASK_KIND__MAP ? 'm' : 'r', spec->task,
-                  spec->attempt);
-    qn_buf_release(&dir);
-
-    if (w->natt == w->cap_att) {
-        w->cap_att = w->cap_att ? w->cap_att * 2 : 8;
-        w->att = qn_realloc(w->att, w->cap_att * sizeof *w->att);
-    }
-    s_attempt *a = &w->att[w->natt];
-    memset(a, 0, sizeof *a);
-    snprintf(a->job_id, sizeof a->job_id, "%s", spec->job_id);
-    a->kind = spec->kind;
-    a->task = spec->task;
-    a->attempt = spec->attempt;
-    a->stderr_path = log.data;
-    a->st.fd = -1;
-    if (spec->kind == QUERN__TASK_KIND__MAP && spec->n_inputs) {
-        a->shards = qn_calloc(spec->n_inputs, sizeof *a->shards);
-        a->nshards = spec->n_inputs;
-        for (size_t i = 0; i < spec->n_inputs; i++)
-            a->shards[i] = qn_strdup(spec->inputs[i]->name);
-    }
-
-    /*
-     * What only this worker knows goes into the spec for the task (and is
-     * taken out again after, since the spec's strings are not ours): the
-     * plugin's place in the cache, the local copies of input shards, where
-     * output goes, the key files.
-     */
-    char *saved_work = spec->work_dir, *saved_plugin = spec->plugin;
-    char *saved_out = spec->output_dir, *saved_key = spec->curve_secret;
-    char *saved_mkey = spec->curve_master;
-    char **saved_paths = qn_calloc(spec->n_inputs + 1, sizeof *saved_paths);
-    qn_buf *local = qn_calloc(spec->n_inputs + 1, sizeof *local);
-    qn_buf plugin = {0}, out = {0};
-    spec->work_dir = w->work_dir;
-    if (spec->plugin_hash[0]) {
-        s_plugin_path(w, spec->plugin_hash, &plugin);
-        spec->plugin = plugin.data;
-    }
-    for (size_t i = 0; i < spec->n_inputs; i++) {
-        Quern__InputPiece *pc = spec->inputs[i];
-        saved_paths[i] = pc->path;
-        const qn_shard *sh =
-            pc->dataset[0] && w->store && spec->kind == QUERN__TASK_KIND__MAP
-                ? qn_store_find(w->store, pc->dataset, pc->shard)
-                : NULL;
-        if (sh && sh->crc == pc->crc) {
-            qn_store_path(w->store, pc->dataset, pc->shard, &local[i]);
-            pc->path = local[i].data;
-        }
-    }
-    if (spec->kind == QUERN__TASK_KIND__COPY && spec->n_inputs == 1 &&
-        w->store) {
-        const Quern__InputPiece *pc = spec->inputs[0];
-        qn_store_temp_path(w->store, pc->dataset, &out);
-        a->copy_tmp = qn_strdup(out.data);
-        snprintf(a->copy_shard.dataset, sizeof a->copy_shard.dataset, "%s",
-                 pc->dataset);
-        a->copy_shard.index = pc->shard;
-        a->copy_shard.size = pc->file_size;
-        a->copy_shard.crc = pc->crc;
-        spec->output_dir = out.data;
-    } else if (spec->output_dataset[0] && w->store) {
-        qn_buf_printf(&out, "%s/.staging/%s", qn_store_dir(w->store),
-                      spec->job_id);
-        spec->output_dir = out.data;
-    }
-    if (w->cfg.curve_secret)
-        spec->curve_secret = (char *)w->cfg.curve_secret;
-    if (w->cfg.curve_master)
-        spec->curve_master = (char *)w->cfg.curve_master;
-
-    /*
-     * The spec goes in a memory file on the task's fd 4, so handing over a
-     * large one never blocks this loop; progress and the result come back
-     * on a socketpair on fd 3.
-     */
-    const char *why = NULL;
-    int sv[2] = {-1, -1};
-    int spec_fd = memfd_create("quern-task-spec", MFD_CLOEXEC);
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    env.body_case = QUERN__ENVELOPE__BODY_TASK_SPEC;
-    env.task_spec = spec;
-    if ((spec->kind == QUERN__TASK_KIND__COPY ||
-         (spec->output_dataset[0] && spec->kind == QUERN__TASK_KIND__REDUCE)) &&
-        !w->store)
-        why = "this worker keeps no datasets (it has no --data-dir)";
-    else if (spec_fd < 0 || qn_wire_write_fd(spec_fd, &env) < 0 ||
-             lseek(spec_fd, 0, SEEK_SET) < 0)
-        why = "cannot write the task's spec";
-    spec->work_dir = saved_work;
-    spec->plugin = saved_plugin;
-    spec->output_dir = saved_out;
-    spec->curve_secret = saved_key;
-    spec->curve_master = saved_mkey;
-    for (size_t i = 0; i < spec->n_inputs; i++) {
-        spec->inputs[i]->path = saved_paths[i];
-        qn_buf_release(&local[i]);
-    }
-    free(saved_paths);
-    free(local);
-    qn_buf_release(&plugin);
-    qn_buf_release(&out);
-    if (!why && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        why = "cannot make a control channel";
-    int gasp_fd = -1;
-    if (!why) {
-        gasp_fd = memfd_create("quern-task-gasp", MFD_CLOEXEC);
-        void *g = MAP_FAILED;
-        if (gasp_fd >= 0 && ftruncate(gasp_fd, sizeof(qn_gasp)) == 0)
-            g = mmap(NULL, sizeof(qn_gasp), PROT_READ | PROT_WRITE, MAP_SHARED,
-                     gasp_fd, 0);
-        if (g == MAP_FAILED)
-            why = "cannot share a page with the task";
-        else
-            a->gasp = g;
-    }
-    pid_t pid = -1;
-    if (!why) {
-        char *argv[] = {(char *)"quern-task", NULL};
-        qn_spawn_opts o = {.fds = {sv[1], spec_fd, gasp_fd},
-                           .nfds = 3,
-                           .stderr_path = a->stderr_path,
-                           .new_group = 1};
-        pid = qn_spawn(w->task_bin, argv, &o);
-        if (pid < 0)
-            why = "cannot start quern-task";
-    }
-    int e = pid < -1 ? (int)-pid : errno;
-    if (why && !w->store && spec->kind != QUERN__TASK_KIND__MAP)
-        e = 0;
-    if (spec_fd >= 0)
-        close(spec_fd);
-    if (gasp_fd >= 0)
-        close(gasp_fd);
-    if (sv[1] >= 0)
-        close(sv[1]);
-    if (why) {
-        qn_error("worker %s: job %s task %u: %s%s%s", w->id, a->job_id, a->task,
-                 why, e ? ": " : "", e ? strerror(e) : "");
-        if (sv[0] >= 0)
-            close(sv[0]);
-        Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
-        u.state = QUERN__TASK_STATE__FAILED;
-        qn_buf reason = {0};
-        qn_buf_printf(&reason, "worker %s: %s%s%s", w->id, why, e ? ": " : "",
-                      e ? strerror(e) : "");
-        u.reason = reason.data;
-        s_report(w, a, &u);
-        qn_buf_release(&reason);
-        s_attempt_release(a);
-        return;
-    }
-    a->pid = pid;
-    a->st.fd = sv[0];
-    w->natt++;
-    fcntl(a->st.fd, F_SETFL, fcntl(a->st.fd, F_GETFL) | O_NONBLOCK);
-    qn_debug("worker %s: started job %s %s task %u attempt %u as pid %d", w->id,
-             a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt,
-             (int)pid);
-}
-
-/*
- * Read what an attempt's process sent: forward progress, keep the end.
- * Returns the bytes read (0 when nothing was waiting); the channel is
- * closed at EOF or when the task sends something malformed (the reason is
- * kept for the failure report).
- */
-static int s_on_ctl(qn_worker *w, s_attempt *a)
-{
-    if (a->st.fd < 0)
-        return 0;
-    int rc = qn_stream_read(&a->st);
-    for (;;) {
-        Quern__Envelope *env = NULL;
-        char err[256];
-        int r = qn_stream_next(&a->st, &env, err, sizeof err);
-        if (r == 0)
-            break;
-        if (r < 0) {
-            qn_warn("worker %s: bad message from job %s task %u: %s", w->id,
-                    a->job_id, a->task, err);
-            if (!a->bad_msg) {
-                qn_buf b = {0};
-                qn_buf_printf(&b, "the task sent a malformed report (%s)", err);
-                a->bad_msg = b.data;
-            }
-            rc = -1;
-            break;
-        }
-        if (env->body_case != QUERN__ENVELOPE__BODY_TASK_UPDATE) {
-            qn_wire_free(env);
-            continue;
-        }
-        if (env->task_update->state == QUERN__TASK_STATE__RUNNING) {
-            a->records = env->task_update->records;
-            a->bytes = env->task_update->bytes;
-            s_report(w, a, env->task_update);
-            qn_wire_free(env);
-        } else {
-            qn_wire_free(a->final);
-            a->final = env;
-        }
-    }
-    if (rc < 0 || a->st.eof) {
-        close(a->st.fd);
-        a->st.fd = -1;
-    }
-    return rc > 0 ? rc : 0;
-}
-
-/* The last bytes of a file, for a failure report. */
-static char *s_tail(const char *path, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return qn_strdup("");
-    off_t size = lseek(fd, 0, SEEK_END);
-    off_t from = size > (off_t)n ? size - (off_t)n : 0;
-    char *buf = qn_calloc(n + 1, 1);
-    ssize_t got = pread(fd, buf, n, from);
-    close(fd);
-    if (got < 0)
-        got = 0;
-    buf[got] = '\0';
-    /* Keep it valid UTF-8 for the wire (a NUL would cut it short). */
-    for (ssize_t i = 0; i < got; i++)
-        if (buf[i] == '\0')
-            buf[i] = '?';
-    qn_utf8_sanitize(buf);
-    return buf;
-}
-
-static void s_finish(qn_worker *w, size_t idx, int status,
-                     const struct rusage *ru)
-{
-    s_attempt *a = &w->att[idx];
-    /* Everything it wrote before exiting is in the socket: read to EOF
-     * (or until nothing more comes, if a child of the plugin holds it). */
-    while (a->st.fd >= 0 && s_on_ctl(w, a) > 0)
-        ;
-    if (a->st.fd >= 0) {
-        close(a->st.fd);
-        a->st.fd = -1;
-    }
-    Quern__TaskUpdate *fin = a->final ? a->final->task_update : NULL;
-    uint64_t rss = (uint64_t)ru->ru_maxrss * 1024;
-    char how[128];
-    qn_status_str(status, how, sizeof how);
-    int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-
-    char install_err[700] = "";
-    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
-        a->kind == QUERN__TASK_KIND__COPY &&
-        qn_store_install(w->store, a->copy_tmp, &a->copy_shard, 0, install_err,
-                         sizeof install_err) < 0) {
-        qn_warn("worker %s: %s", w->id, install_err);
-    }
-    if (fin && clean && fin->state == QUERN__TASK_STATE__SUCCEEDED &&
-        !install_err[0]) {
-        fin->rss_peak = rss;
-        s_report(w, a, fin);
-        qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
-                 a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt);
-    } else {
-        Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
-        qn_buf reason = {0};
-        if (a->cancelled) {
-            u.state = QUERN__TASK_STATE__KILLED;
-            qn_buf_printf(&reason, "killed on the master's request");
-        } else if (a->mem_killed) {
-            u.state = QUERN__TASK_STATE__FAILED;
-            qn_buf_printf(&reason,
-                          "killed by worker %s: its resident memory reached "
-                          "%llu MiB, over the cap of %u MiB (--task-mem-mb)",
-                          w->id, (unsigned long long)(a->mem_killed >> 20),
-                          w->cfg.task_mem_mb);
-        } else {
-            u.state = QUERN__TASK_STATE__FAILED;
-            if (install_err[0])
-                qn_buf_printf(&reason, "%s", install_err);
-            else if (fin && fin->state == QUERN__TASK_STATE__FAILED &&
-                     fin->reason[0])
-                qn_buf_printf(&reason, "%s (task process %s)", fin->reason,
-                              how);
-            else if (a->bad_msg)
-                qn_buf_printf(&reason, "%s (task process %s)", a->bad_msg, how);
-            else
-                qn_buf_printf(&reason, "task process %s", how);
-        }
-        if (fin)
-            u.record_offset = fin->record_offset;
-        /* The last gasp: what it was doing outside map() ... */
-        if (!a->cancelled && a->gasp && !fin &&
-            a->gasp->phase == QN_PHASE_SETUP)
-            qn_buf_printf(&reason, " in the job's setup()");
-        else if (!a->cancelled && a->gasp && !fin &&
-                 a->gasp->phase == QN_PHASE_LOADING)
-            qn_buf_printf(&reason, " while loading the plugin (in its "
-                                   "constructors)");
-        /* ... or which record map() was in when it died. */
-        if (!a->cancelled && a->gasp && a->gasp->in_record &&
-            a->gasp->piece < a->nshards) {
-            u.in_record = 1;
-            u.input_piece = a->gasp->piece;
-            u.record_offset = a->gasp->offset;
-            if (!strstr(reason.data, "offset"))
-                qn_buf_printf(&reason,
-                              " in map() on the record at offset %llu "
-                              "of %s",
-                              (unsigned long long)a->gasp->offset,
-                              a->shards[a->gasp->piece]);
-        }
-        u.reason = reason.data;
-        u.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        u.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-        u.rss_peak = rss;
-        char *tail = s_tail(a->stderr_path, STDERR_TAIL);
-        u.stderr_tail = tail;
-        s_report(w, a, &u);
-        if (!a->cancelled)
-            qn_warn("worker %s: job %s %s task %u attempt %u failed: %s", w->id,
-                    a->job_id, a->kind ? "reduce" : "map", a->task, a->attempt,
-                    reason.data);
-        free(tail);
-        qn_buf_release(&reason);
-    }
-    s_attempt_release(a);
-    w->att[idx] = w->att[--w->natt];
-}
-
-static void s_reap(qn_worker *w)
-{
-    for (;;) {
-        int status;
-        struct rusage ru;
-        pid_t pid = qn_reap(&status, &ru);
-        if (pid <= 0)
-            return;
-        for (size_t i = 0; i < w->natt; i++) {
-            if (w->att[i].pid == pid) {
-                s_finish(w, i, status, &ru);
-                break;
-            }
-        }
-    }
-}
-
-static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
-                        const char *why);
-static void s_wait_remove(qn_worker *w, size_t i);
-
+/* The master cancels an attempt, waiting for its plugin or running. */
 static void s_cancel(qn_worker *w, const Quern__AttemptRef *r)
 {
-    for (size_t i = 0; i < w->nwait; i++) {
-        const Quern__TaskSpec *sp = w->wait[i].spec;
-        if (strcmp(sp->job_id, r->job_id) == 0 && sp->kind == r->kind &&
-            sp->task == r->task && sp->attempt == r->attempt) {
-            s_wait_fail(w, i, QUERN__TASK_STATE__KILLED,
-                        "killed on the master's request");
-            return;
-        }
-    }
-    s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
-    if (!a)
-        return;
-    a->cancelled = 1;
-    s_kill(a);
+    if (!qn_assign_cancel(w, r))
+        qn_attempts_cancel(w, r);
 }
 
-/* Write what is queued for a task as far as its socket takes it. */
-static void s_flush_out(s_attempt *a)
-{
-    while (a->st.fd >= 0 && a->out_off < a->out.len) {
-        ssize_t n =
-            write(a->st.fd, a->out.data + a->out_off, a->out.len - a->out_off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* full (the poll loop waits for room) or gone */
-        a->out_off += (size_t)n;
-    }
-    if (a->out_off == a->out.len)
-        a->out.len = a->out_off = 0;
-}
-
-/*
- * New map output locations for a reduce attempt: queue them for it. The
- * loop writes them as its socket has room, so a task that is not reading
- * (it is past fetching) never blocks the worker; past TASK_OUT_MAX they
- * are dropped whole, and a reducer that still needs one asks again.
- */
-static void s_locations(qn_worker *w, Quern__Envelope *env)
-{
-    const Quern__AttemptRef *r = env->map_locations->reduce;
-    s_attempt *a = s_find(w, r->job_id, r->kind, r->task, r->attempt);
-    if (!a || a->st.fd < 0)
-        return; /* it ended meanwhile */
-    if (a->out.len - a->out_off > TASK_OUT_MAX ||
-        qn_wire_append(&a->out, env) < 0) {
-        qn_debug("worker %s: job %s reduce task %u is not reading; dropped "
-                 "a map location for it",
-                 w->id, a->job_id, a->task);
-        return;
-    }
-    s_flush_out(a);
-}
-
-/* Keep the stderr of the attempts of the newest LOG_JOBS_KEPT jobs that
- * have no attempt running here (and of every job that has). */
-static void s_logs_prune(qn_worker *w)
-{
-    qn_buf dir = {0};
-    qn_buf_printf(&dir, "%s/logs", w->work_dir);
-    DIR *d = opendir(dir.data);
-    if (!d) {
-        qn_buf_release(&dir);
-        return;
-    }
-    struct {
-        char name[NAME_MAX + 1];
-        struct timespec mtime;
-    } *jobs = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        if (e->d_name[0] == '.' ||
-            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-            !S_ISDIR(st.st_mode))
-            continue;
-        /* A job with attempts here is not done writing its logs. */
-        int live = 0;
-        for (size_t i = 0; i < w->natt && !live; i++)
-            live = strcmp(w->att[i].job_id, e->d_name) == 0;
-        if (live)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            jobs = qn_realloc(jobs, cap * sizeof *jobs);
-        }
-        snprintf(jobs[n].name, sizeof jobs[n].name, "%s", e->d_name);
-        jobs[n++].mtime = st.st_mtim;
-    }
-    closedir(d);
-    /* Drop the oldest until LOG_JOBS_KEPT are left. */
-    while (n > LOG_JOBS_KEPT) {
-        size_t old = 0;
-        for (size_t i = 1; i < n; i++)
-            if (jobs[i].mtime.tv_sec < jobs[old].mtime.tv_sec ||
-                (jobs[i].mtime.tv_sec == jobs[old].mtime.tv_sec &&
-                 jobs[i].mtime.tv_nsec < jobs[old].mtime.tv_nsec))
-                old = i;
-        qn_buf p = {0};
-        qn_buf_printf(&p, "%s/%s", dir.data, jobs[old].name);
-        qn_rmtree(p.data);
-        qn_buf_release(&p);
-        jobs[old] = jobs[--n];
-    }
-    free(jobs);
-    qn_buf_release(&dir);
-}
-
-/* The master asks for the stderr of one of our attempts (quern logs). */
-static void s_on_logs(qn_worker *w, const Quern__LogsRequest *rq)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__LogsReply r = QUERN__LOGS_REPLY__INIT;
-    r.request = rq->request;
-    r.attempt = rq->attempt;
-    r.worker_id = w->id;
-    char err[600] = "";
-    qn_buf path = {0};
-    qn_buf_printf(&path, "%s/logs/%s/%c-%05u-a%u.stderr", w->work_dir,
-                  rq->job_id, rq->kind == QUERN__TASK_KIND__REDUCE ? 'r' : 'm',
-                  rq->task, rq->attempt);
-    uint8_t *data = NULL;
-    int fd = open(path.data, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, sizeof err,
-                 "worker %s keeps no stderr for that attempt (%s: %s); it "
-                 "keeps the logs of its last %d jobs",
-                 w->id, path.data, strerror(errno), LOG_JOBS_KEPT);
-    } else {
-        size_t want = rq->max_bytes ? rq->max_bytes : LOG_SEND_MAX;
-        if (want > LOG_SEND_MAX)
-            want = LOG_SEND_MAX;
-        uint64_t size = (uint64_t)st.st_size;
-        size_t len = size < want ? (size_t)size : want;
-        data = qn_malloc(len + 1);
-        ssize_t got = pread(fd, data, len, (off_t)(size - len));
-        if (got < 0) {
-            snprintf(err, sizeof err, "cannot read %s: %s", path.data,
-                     strerror(errno));
-        } else {
-            r.data.data = data;
-            r.data.len = (size_t)got;
-            r.total_bytes = size;
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    r.error = err;
-    env.body_case = QUERN__ENVELOPE__BODY_LOGS_REPLY;
-    env.logs_reply = &r;
-    s_send_master(w, &env);
-    free(data);
-    qn_buf_release(&path);
-}
-
+/* A job is over: kill what runs of it, drop what waits, forget its map
+ * outputs and delete its files (its logs are pruned with the others'). */
 static void s_job_end(qn_worker *w, const char *job_id)
 {
     if (!qn_id_ok(job_id))
         return;
-    for (size_t i = 0; i < w->natt; i++) {
-        if (strcmp(w->att[i].job_id, job_id) == 0) {
-            w->att[i].cancelled = 1;
-            s_kill(&w->att[i]);
-        }
-    }
-    for (size_t i = 0; i < w->nwait;) {
-        if (strcmp(w->wait[i].spec->job_id, job_id) == 0)
-            s_wait_remove(w, i);
-        else
-            i++;
-    }
+    qn_attempts_kill_job(&w->att, job_id);
+    qn_assign_drop_job(w, job_id);
     qn_shuffle_forget_job(w->shuffle, job_id);
-    s_logs_prune(w);
+    qn_tasklogs_prune(w);
     qn_buf dir = {0};
     qn_buf_printf(&dir, "%s/jobs/%s", w->work_dir, job_id);
     qn_rmtree(dir.data);
@@ -1018,275 +209,75 @@ static void s_job_end(qn_worker *w, const char *job_id)
  */
 static void s_forget_everything(qn_worker *w)
 {
-    for (size_t i = 0; i < w->natt; i++) {
-        w->att[i].cancelled = 1;
-        s_kill(&w->att[i]);
-    }
-    while (w->nwait)
-        s_wait_remove(w, 0);
+    qn_attempts_kill_job(&w->att, NULL);
+    qn_assign_drop_job(w, NULL);
     qn_shuffle_forget_job(w->shuffle, NULL);
-    qn_buf jobs = {0};
-    qn_buf_printf(&jobs, "%s/jobs", w->work_dir);
-    qn_rmtree(jobs.data);
-    qn_mkdirs(jobs.data, 0755);
-    qn_buf_release(&jobs);
+    s_subdir(w, "jobs", 1);
 }
 
-/* ---- plugins and datasets ------------------------------------------------ */
-
-static void s_wait_remove(qn_worker *w, size_t i)
+/* A welcome: a new session, or word that the master does not know us. */
+static void s_on_welcome(qn_worker *w, const Quern__WorkerWelcome *ww,
+                         int64_t now)
 {
-    quern__task_spec__free_unpacked(w->wait[i].spec, NULL);
-    w->wait[i] = w->wait[--w->nwait];
-}
-
-/* Fail an assignment that never started (its plugin could not be had). */
-static void s_wait_fail(qn_worker *w, size_t i, Quern__TaskState state,
-                        const char *why)
-{
-    const Quern__TaskSpec *sp = w->wait[i].spec;
-    s_attempt a = {.kind = sp->kind, .task = sp->task, .attempt = sp->attempt};
-    snprintf(a.job_id, sizeof a.job_id, "%s", sp->job_id);
-    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
-    u.state = state;
-    u.reason = (char *)why;
-    s_report(w, &a, &u);
-    s_wait_remove(w, i);
-}
-
-static void s_ask_plugin(qn_worker *w, const char *hash)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__PluginRequest r = QUERN__PLUGIN_REQUEST__INIT;
-    r.worker_id = w->id;
-    r.session = w->session;
-    r.hash = (char *)hash;
-    env.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
-    env.plugin_request = &r;
-    s_send_master(w, &env);
-}
-
-/*
- * An assignment: start it if its plugin is in the cache, or keep it (the
- * spec is taken from env) and ask the master for the plugin.
- */
-static void s_assign(qn_worker *w, Quern__Envelope *env, int64_t now)
-{
-    Quern__TaskSpec *spec = env->assign_task->spec;
-    if (spec->kind == QUERN__TASK_KIND__COPY || !spec->plugin_hash[0]) {
-        s_start(w, spec);
-        return;
-    }
-    qn_buf p = {0};
-    s_plugin_path(w, spec->plugin_hash, &p);
-    int have = access(p.data, R_OK) == 0;
-    qn_buf_release(&p);
-    if (have) {
-        s_start(w, spec);
-        return;
-    }
-    int asked = 0;
-    for (size_t i = 0; i < w->nwait; i++) {
-        const Quern__TaskSpec *o = w->wait[i].spec;
-        if (strcmp(o->plugin_hash, spec->plugin_hash) == 0)
-            asked = 1;
-        if (strcmp(o->job_id, spec->job_id) == 0 && o->kind == spec->kind &&
-            o->task == spec->task && o->attempt == spec->attempt)
-            return; /* a duplicate assignment */
-    }
-    w->wait = qn_realloc(w->wait, (w->nwait + 1) * sizeof *w->wait);
-    w->wait[w->nwait++] = (s_waiting){.spec = spec, .asked = now};
-    env->assign_task->spec = NULL; /* ours now */
-    if (!asked) {
-        qn_debug("worker %s: fetching plugin %s from the master", w->id,
-                 spec->plugin_hash);
-        s_ask_plugin(w, spec->plugin_hash);
-    }
-}
-
-/* Ask again for plugins whose answer did not come. */
-static void s_plugin_retry(qn_worker *w, int64_t now)
-{
-    for (size_t i = 0; i < w->nwait; i++) {
-        if (now - w->wait[i].asked < PLUGIN_RETRY_MS)
-            continue;
-        const char *hash = w->wait[i].spec->plugin_hash;
-        for (size_t k = i; k < w->nwait; k++)
-            if (strcmp(w->wait[k].spec->plugin_hash, hash) == 0)
-                w->wait[k].asked = now;
-        s_ask_plugin(w, hash);
-    }
-}
-
-static void s_on_plugin(qn_worker *w, const Quern__PluginReply *r)
-{
-    char why[400] = "";
-    if (r->error[0]) {
-        snprintf(why, sizeof why, "the master cannot supply plugin %s: %s",
-                 r->hash, r->error);
-    } else {
-        uint8_t d[32];
-        char hex[65];
-        qn_sha256(r->data.data, r->data.len, d);
-        qn_sha256_hex(d, hex);
-        if (strcmp(hex, r->hash) != 0) {
-            snprintf(why, sizeof why,
-                     "plugin %s arrived with SHA-256 %s; not used", r->hash,
-                     hex);
-        } else {
-            qn_buf p = {0};
-            s_plugin_path(w, r->hash, &p);
-            int e = qn_write_file_atomic(p.data, r->data.data, r->data.len);
-            if (e < 0)
-                snprintf(why, sizeof why, "cannot store plugin in %s: %s",
-                         p.data, strerror(-e));
-            else
-                qn_info("worker %s: cached plugin %s (%zu bytes)", w->id,
-                        r->hash, r->data.len);
-            qn_buf_release(&p);
-        }
-    }
-    if (why[0])
-        qn_warn("worker %s: %s", w->id, why);
-    for (size_t i = 0; i < w->nwait;) {
-        if (strcmp(w->wait[i].spec->plugin_hash, r->hash) != 0) {
-            i++;
-        } else if (why[0]) {
-            s_wait_fail(w, i, QUERN__TASK_STATE__FAILED, why);
-        } else {
-            s_start(w, w->wait[i].spec);
-            s_wait_remove(w, i);
-        }
-    }
-}
-
-/* Tell the master a COMMIT failed, so its job fails saying why instead of
- * waiting for a shard that will never be announced. */
-static void s_commit_failed(qn_worker *w, const Quern__DataCommand *c,
-                            const char *why)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
-    Quern__CommitFailure cf = QUERN__COMMIT_FAILURE__INIT;
-    Quern__CommitFailure *cfp = &cf;
-    cf.dataset = c->dataset;
-    cf.index = c->index;
-    cf.job_id = c->job_id;
-    cf.reason = (char *)why;
-    dr.worker_id = w->id;
-    dr.session = w->session;
-    dr.failed = &cfp;
-    dr.n_failed = 1;
-    env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
-    env.data_report = &dr;
-    s_send_master(w, &env);
-}
-
-static void s_on_data_command(qn_worker *w, const Quern__DataCommand *c)
-{
-    if (!w->store) {
-        qn_warn("worker %s: the master sent a dataset command, but this "
-                "worker has no --data-dir",
+    if (ww->rejoin) {
+        qn_info("worker %s: the master does not know us (it may have "
+                "restarted); dropping our attempts and map outputs "
+                "and joining again",
                 w->id);
-        return;
-    }
-    switch (c->op) {
-    case QUERN__DATA_COMMAND__OP__SEAL:
-        qn_store_seal(w->store, c->dataset, c->nshards);
-        break;
-    case QUERN__DATA_COMMAND__OP__DROP: {
-        size_t n = qn_store_drop(w->store, c->dataset);
-        if (n)
-            qn_info("worker %s: dropped %zu shards of %s", w->id, n,
-                    c->dataset);
-        break;
-    }
-    case QUERN__DATA_COMMAND__OP__COMMIT: {
-        qn_buf from = {0};
-        qn_buf_printf(&from, "%s/.staging/%s/_temporary/%s/part-%05u.a%u",
-                      qn_store_dir(w->store), c->job_id, c->job_id, c->index,
-                      c->attempt);
-        qn_shard sh = {.index = c->index, .size = c->size, .crc = c->crc};
-        snprintf(sh.dataset, sizeof sh.dataset, "%s", c->dataset);
-        char err[700];
-        if (qn_store_install(w->store, from.data, &sh, 1, err, sizeof err) <
-            0) {
-            qn_warn("worker %s: job %s output: %s", w->id, c->job_id, err);
-            s_commit_failed(w, c, err);
+        s_forget_everything(w);
+        qn_masterlink_rejoin(w, now);
+    } else if (!w->link.welcomed) {
+        if (ww->reset) {
+            qn_info("worker %s: the master had given us up for dead; "
+                    "dropping our attempts and map outputs",
+                    w->id);
+            s_forget_everything(w);
         }
-        qn_buf_release(&from);
-        break;
+        qn_masterlink_joined(w, ww, now);
     }
+}
+
+/* Hand a message from the master to the module it is for. */
+static void s_dispatch(qn_worker *w, Quern__Envelope *env, int64_t now)
+{
+    switch (env->body_case) {
+    case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
+        s_on_welcome(w, env->worker_welcome, now);
+        break;
+    case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
+        qn_assign_handle(w, env, now);
+        break;
+    case QUERN__ENVELOPE__BODY_PLUGIN_REPLY:
+        qn_assign_on_plugin(w, env->plugin_reply);
+        break;
+    case QUERN__ENVELOPE__BODY_DATA_COMMAND:
+        qn_datacmd_handle(w, env->data_command);
+        break;
+    case QUERN__ENVELOPE__BODY_CANCEL_TASK:
+        s_cancel(w, env->cancel_task->attempt);
+        break;
+    case QUERN__ENVELOPE__BODY_JOB_END:
+        s_job_end(w, env->job_end->job_id);
+        break;
+    case QUERN__ENVELOPE__BODY_MAP_LOCATIONS:
+        qn_attempts_on_locations(w, env);
+        break;
+    case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
+        qn_tasklogs_on_request(w, env->logs_request);
+        break;
     default:
-        qn_warn("worker %s: unknown dataset command %d", w->id, (int)c->op);
+        qn_warn("worker %s: unexpected %s from the master", w->id,
+                qn_wire_name(env));
     }
 }
 
-/* Kill capped attempts whose resident memory is over the cap. */
-static void s_check_memory(qn_worker *w, int64_t now)
-{
-    if (!w->cfg.task_mem_mb || now < w->next_mem_check)
-        return;
-    w->next_mem_check = now + MEM_CHECK_MS;
-    uint64_t cap = (uint64_t)w->cfg.task_mem_mb << 20;
-    long page = sysconf(_SC_PAGESIZE);
-    for (size_t i = 0; i < w->natt; i++) {
-        s_attempt *a = &w->att[i];
-        if (a->pid <= 0 || a->mem_killed || a->cancelled)
-            continue;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/statm", (int)a->pid);
-        FILE *f = fopen(path, "re");
-        unsigned long long size = 0, resident = 0;
-        if (!f)
-            continue;
-        int got = fscanf(f, "%llu %llu", &size, &resident);
-        fclose(f);
-        uint64_t rss = (uint64_t)resident * (uint64_t)page;
-        if (got == 2 && rss > cap) {
-            a->mem_killed = rss;
-            qn_warn("worker %s: job %s task %u attempt %u uses %llu MiB, "
-                    "over --task-mem-mb %u: killed",
-                    w->id, a->job_id, a->task, a->attempt,
-                    (unsigned long long)(rss >> 20), w->cfg.task_mem_mb);
-            s_kill(a);
-        }
-    }
-}
-
-/* ---- the loop ------------------------------------------------------------ */
-
-/*
- * The master speaks another protocol version. Our hello goes on being
- * retried (the master may be upgraded to match), so say so at once and
- * then once a minute, with how often it was said in between.
- */
-static void s_refused(qn_worker *w, const Quern__Envelope *env, uint32_t theirs,
-                      int64_t now)
-{
-    if (w->refused_logged && now - w->refused_logged < REFUSED_LOG_MS) {
-        w->refused_quiet++;
-        return;
-    }
-    char more[64] = "";
-    if (w->refused_quiet)
-        snprintf(more, sizeof more, " (and %u times since the last line)",
-                 w->refused_quiet);
-    if (env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL)
-        qn_error("worker %s: the master refused us: %s%s", w->id,
-                 env->refusal->reason, more);
-    else
-        qn_error("worker %s: the master speaks protocol version %u, this "
-                 "worker speaks %u%s",
-                 w->id, theirs, QN_PROTOCOL_VERSION, more);
-    w->refused_logged = now;
-    w->refused_quiet = 0;
-}
-
+/* Read what the master sent (at most 256 messages a turn, so the rest of
+ * the loop is not starved): drop what is malformed, log a refusal, and
+ * dispatch the rest. */
 static void s_on_master(qn_worker *w, int64_t now)
 {
     for (int budget = 0; budget < 256; budget++) {
-        int r = qn_wire_recv(w->master, 0, &w->in);
+        int r = qn_wire_recv(w->link.sock, 0, &w->link.in);
         if (r == 0)
             return;
         if (r < 0) {
@@ -1297,10 +288,10 @@ static void s_on_master(qn_worker *w, int64_t now)
         Quern__Envelope *env;
         char err[256];
         uint32_t theirs = 0;
-        int rc = qn_wire_decode(w->in.env.data, w->in.env.len, &env, &theirs,
-                                err, sizeof err);
+        int rc = qn_wire_decode(w->link.in.env.data, w->link.in.env.len, &env,
+                                &theirs, err, sizeof err);
         if (rc == -QN_WIRE_EVERSION) {
-            s_refused(w, env, theirs, now);
+            qn_masterlink_refused(w, env, theirs, now);
             qn_wire_free(env);
             continue;
         }
@@ -1309,171 +300,109 @@ static void s_on_master(qn_worker *w, int64_t now)
                     w->id, err);
             continue;
         }
-        w->heard = now;
-        switch (env->body_case) {
-        case QUERN__ENVELOPE__BODY_WORKER_WELCOME:
-            if (env->worker_welcome->rejoin) {
-                qn_info("worker %s: the master does not know us (it may have "
-                        "restarted); dropping our attempts and map outputs "
-                        "and joining again",
-                        w->id);
-                s_forget_everything(w);
-                w->welcomed = 0;
-                w->session = 0;
-                w->hello_backoff = HELLO_RETRY_MS;
-                s_hello(w, now);
-            } else if (!w->welcomed) {
-                w->session = env->worker_welcome->session;
-                if (env->worker_welcome->reset) {
-                    qn_info("worker %s: the master had given us up for dead; "
-                            "dropping our attempts and map outputs",
-                            w->id);
-                    s_forget_everything(w);
-                }
-                w->welcomed = 1;
-                w->heard = now;
-                w->refused_logged = 0; /* a later refusal is news again */
-                w->refused_quiet = 0;
-                w->hello_backoff = HELLO_RETRY_MS;
-                if (env->worker_welcome->heartbeat_ms >= 10)
-                    w->heartbeat_ms = env->worker_welcome->heartbeat_ms;
-                qn_info("worker %s: joined the master at %s with %u slots, "
-                        "shuffle on %s",
-                        w->id, w->cfg.master, w->cfg.slots,
-                        qn_shuffle_endpoint(w->shuffle));
-                s_heartbeat(w, now);
-            }
-            break;
-        case QUERN__ENVELOPE__BODY_ASSIGN_TASK: s_assign(w, env, now); break;
-        case QUERN__ENVELOPE__BODY_PLUGIN_REPLY:
-            s_on_plugin(w, env->plugin_reply);
-            break;
-        case QUERN__ENVELOPE__BODY_DATA_COMMAND:
-            s_on_data_command(w, env->data_command);
-            break;
-        case QUERN__ENVELOPE__BODY_CANCEL_TASK:
-            s_cancel(w, env->cancel_task->attempt);
-            break;
-        case QUERN__ENVELOPE__BODY_JOB_END:
-            s_job_end(w, env->job_end->job_id);
-            break;
-        case QUERN__ENVELOPE__BODY_MAP_LOCATIONS: s_locations(w, env); break;
-        case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
-            s_on_logs(w, env->logs_request);
-            break;
-        default:
-            qn_warn("worker %s: unexpected %s from the master", w->id,
-                    qn_wire_name(env));
-        }
+        qn_masterlink_heard(w, now);
+        s_dispatch(w, env, now);
         qn_wire_free(env);
     }
 }
 
-/*
- * The master answers every heartbeat. When it has not for a while it is
- * gone (or the network is): drop what is queued for it on a fresh socket
- * and say hello again, with backoff, until a master welcomes us.
- */
-static void s_check_master(qn_worker *w, int64_t now)
+/* ---- the loop ------------------------------------------------------------ */
+
+/* What the loop polls: the master, the shuffle server, signals, the ZAP
+ * handler, and each attempt's channel (for writing too when something is
+ * queued for it). Returns how many items; *items grows as needed. */
+static size_t s_poll_items(qn_worker *w, zmq_pollitem_t **items, size_t *cap)
 {
-    int64_t silent = (int64_t)w->heartbeat_ms * MASTER_SILENT_BEATS;
-    if (silent < MASTER_SILENT_MIN)
-        silent = MASTER_SILENT_MIN;
-    if (!w->welcomed || now - w->heard < silent)
-        return;
-    qn_warn("worker %s: the master at %s has not answered for %lld ms; "
-            "connecting again",
-            w->id, w->cfg.master, (long long)(now - w->heard));
-    void *sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
-    if (sock && w->curve.secret_key[0])
-        qn_curve_client(sock, &w->curve, w->curve.master_key);
-    if (!sock || zmq_connect(sock, w->cfg.master) < 0) {
-        if (sock)
-            zmq_close(sock);
-        w->heard = now; /* try again later */
-        return;
+    size_t n = 4 + w->att.n;
+    QN_GROW(*items, *cap, n);
+    zmq_pollitem_t *it = *items;
+    memset(it, 0, n * sizeof *it);
+    it[0].socket = w->link.sock;
+    it[0].events = ZMQ_POLLIN;
+    it[1].socket = qn_shuffle_socket(w->shuffle);
+    it[1].events = ZMQ_POLLIN;
+    it[2].fd = w->sigfd;
+    it[2].events = ZMQ_POLLIN;
+    it[3].socket = w->zap ? qn_zap_socket(w->zap) : NULL;
+    it[3].fd = -1;
+    it[3].events = w->zap ? ZMQ_POLLIN : 0;
+    for (size_t i = 0; i < w->att.n; i++) {
+        const qn_attempt *a = &w->att.v[i];
+        it[4 + i].fd = a->st.fd; /* -1 once closed: ignored */
+        if (a->st.fd >= 0)
+            it[4 + i].events =
+                ZMQ_POLLIN | (a->out.len > a->out_off ? ZMQ_POLLOUT : 0);
     }
-    zmq_close(w->master);
-    w->master = sock;
-    w->welcomed = 0;
-    w->heard = now;
-    w->hello_backoff = HELLO_RETRY_MS;
-    s_hello(w, now);
+    return n;
+}
+
+/* How long the poll may wait: until the nearest deadline. */
+static long s_timeout(const qn_worker *w, int64_t now)
+{
+    int64_t due =
+        w->link.welcomed ? w->link.next_heartbeat : w->link.next_hello;
+    if (w->cfg.task_mem_mb && w->att.n && w->att.next_mem_check < due)
+        due = w->att.next_mem_check;
+    if (qn_assign_next_retry(w) < due)
+        due = qn_assign_next_retry(w);
+    return due > now ? (long)(due - now) : 0;
+}
+
+/* Handle what the poll found ready. */
+static void s_on_ready(qn_worker *w, const zmq_pollitem_t *items, int64_t now)
+{
+    if (items[2].revents & ZMQ_POLLIN) {
+        int child = 0;
+        qn_signals_read(w->sigfd, &w->stop, &child);
+    }
+    /* Attempts' channels before reaping, so reports come first. */
+    size_t natt = w->att.n;
+    for (size_t i = 0; i < natt && i < w->att.n; i++) {
+        if (items[4 + i].revents & ZMQ_POLLOUT)
+            qn_attempts_flush(&w->att.v[i]);
+        if (items[4 + i].revents & ZMQ_POLLIN)
+            qn_attempts_on_ctl(w, &w->att.v[i]);
+    }
+    if (items[3].revents & ZMQ_POLLIN)
+        qn_zap_handle(w->zap);
+    qn_attempts_reap(w);
+    if (items[0].revents & ZMQ_POLLIN)
+        s_on_master(w, now);
+    if (items[1].revents & ZMQ_POLLIN)
+        qn_shuffle_handle(w->shuffle);
+}
+
+/* What is due by the clock. */
+static void s_on_time(qn_worker *w, int64_t now)
+{
+    qn_attempts_check_memory(w, now);
+    qn_assign_retry(w, now);
+    if (w->store)
+        qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
+    qn_masterlink_data_report(w);
+    if (!w->link.welcomed && now >= w->link.next_hello)
+        qn_masterlink_hello(w, now);
+    if (w->link.welcomed && now >= w->link.next_heartbeat)
+        qn_masterlink_heartbeat(w, now);
+    qn_masterlink_check(w, now);
 }
 
 int qn_worker_run(qn_worker *w)
 {
-    int64_t now = qn_now_ms();
-    s_hello(w, now);
+    qn_masterlink_hello(w, qn_now_ms());
     zmq_pollitem_t *items = NULL;
     size_t cap = 0;
     while (!w->stop) {
-        size_t n = 4 + w->natt;
-        if (n > cap) {
-            cap = n * 2;
-            items = qn_realloc(items, cap * sizeof *items);
-        }
-        memset(items, 0, n * sizeof *items);
-        items[0].socket = w->master;
-        items[0].events = ZMQ_POLLIN;
-        items[1].socket = qn_shuffle_socket(w->shuffle);
-        items[1].events = ZMQ_POLLIN;
-        items[2].fd = w->sigfd;
-        items[2].events = ZMQ_POLLIN;
-        items[3].socket = w->zap ? qn_zap_socket(w->zap) : NULL;
-        items[3].fd = -1;
-        items[3].events = w->zap ? ZMQ_POLLIN : 0;
-        for (size_t i = 0; i < w->natt; i++) {
-            items[4 + i].fd = w->att[i].st.fd; /* -1 once closed: ignored */
-            items[4 + i].events =
-                w->att[i].st.fd < 0
-                    ? 0
-                    : ZMQ_POLLIN |
-                          (w->att[i].out.len > w->att[i].out_off ? ZMQ_POLLOUT
-                                                                 : 0);
-        }
-        int64_t due = w->welcomed ? w->next_heartbeat : w->next_hello;
-        if (w->cfg.task_mem_mb && w->natt && w->next_mem_check < due)
-            due = w->next_mem_check;
-        if (w->nwait && w->wait[0].asked + PLUGIN_RETRY_MS < due)
-            due = w->wait[0].asked + PLUGIN_RETRY_MS;
-        now = qn_now_ms();
-        long timeout = due > now ? (long)(due - now) : 0;
+        size_t n = s_poll_items(w, &items, &cap);
+        long timeout = s_timeout(w, qn_now_ms());
         if (zmq_poll(items, (int)n, timeout) < 0 && errno != EINTR) {
             qn_error("worker %s: poll: %s", w->id, zmq_strerror(errno));
             free(items);
             return 1;
         }
-        now = qn_now_ms();
-        if (items[2].revents & ZMQ_POLLIN) {
-            int child = 0;
-            qn_signals_read(w->sigfd, &w->stop, &child);
-        }
-        /* Attempts' channels before reaping, so reports come first. */
-        size_t natt = w->natt;
-        for (size_t i = 0; i < natt && i < w->natt; i++) {
-            if (items[4 + i].revents & ZMQ_POLLOUT)
-                s_flush_out(&w->att[i]);
-            if (items[4 + i].revents & ZMQ_POLLIN)
-                s_on_ctl(w, &w->att[i]);
-        }
-        if (items[3].revents & ZMQ_POLLIN)
-            qn_zap_handle(w->zap);
-        s_reap(w);
-        if (items[0].revents & ZMQ_POLLIN)
-            s_on_master(w, now);
-        if (items[1].revents & ZMQ_POLLIN)
-            qn_shuffle_handle(w->shuffle);
-        s_check_memory(w, now);
-        s_plugin_retry(w, now);
-        if (w->store)
-            qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
-        s_data_report(w);
-        if (!w->welcomed && now >= w->next_hello)
-            s_hello(w, now);
-        if (w->welcomed && now >= w->next_heartbeat)
-            s_heartbeat(w, now);
-        s_check_master(w, now);
+        int64_t now = qn_now_ms();
+        s_on_ready(w, items, now);
+        s_on_time(w, now);
     }
     free(items);
     qn_info("worker %s: stopping", w->id);
@@ -1485,23 +414,12 @@ void qn_worker_destroy(qn_worker **self_p)
     qn_worker *w = *self_p;
     if (!w)
         return;
-    /* Kill every attempt and wait for each: SIGKILL cannot be ignored. */
-    for (size_t i = 0; i < w->natt; i++) {
-        s_kill(&w->att[i]);
-        waitpid(w->att[i].pid, NULL, 0);
-        if (w->att[i].st.fd >= 0)
-            close(w->att[i].st.fd);
-        s_attempt_release(&w->att[i]);
-    }
-    free(w->att);
-    while (w->nwait)
-        s_wait_remove(w, 0);
-    free(w->wait);
+    qn_attempts_destroy(&w->att);
+    qn_assign_destroy(w);
     qn_shuffle_destroy(&w->shuffle);
     qn_store_destroy(&w->store);
     qn_zap_destroy(&w->zap);
-    if (w->master)
-        zmq_close(w->master);
+    qn_masterlink_close(w);
     if (w->ctx)
         zmq_ctx_term(w->ctx);
     qn_curve_release(&w->curve);
@@ -1511,7 +429,6 @@ void qn_worker_destroy(qn_worker **self_p)
         qn_rmtree(w->work_dir);
     free(w->work_dir);
     free(w->task_bin);
-    qn_frames_release(&w->in);
     free(w);
     *self_p = NULL;
 }

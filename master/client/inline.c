@@ -3,8 +3,9 @@
  */
 #include "inline.h"
 
+#include "counters.h"
 #include "split.h"
-#include "task.h"
+#include "taskrun.h"
 #include "util.h"
 
 #include <errno.h>
@@ -12,51 +13,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-/* Add v to the job's counter called name. */
-static void s_count(Quern__JobStatus *st, const char *name, long long v)
-{
-    for (size_t i = 0; i < st->n_counters; i++) {
-        if (strcmp(st->counters[i]->name, name) == 0) {
-            st->counters[i]->value += v;
-            return;
-        }
-    }
-    st->counters =
-        qn_realloc(st->counters, (st->n_counters + 1) * sizeof *st->counters);
-    Quern__Counter *c = qn_malloc(sizeof *c);
-    quern__counter__init(c);
-    c->name = qn_strdup(name);
-    c->value = v;
-    st->counters[st->n_counters++] = c;
-}
+/* A job run inline: its tasks' shared spec, where they work, and what
+ * they have produced so far. */
+typedef struct {
+    const Quern__JobSpec *js;
+    char id[32];        /* the job's id: inline-PID */
+    qn_splits sp;       /* the maps' input splits */
+    qn_buf dir;         /* the work dir, removed at the end */
+    int made_dir;       /* it was made */
+    Quern__TaskSpec ts; /* what every task shares */
+    char **outs;        /* map i's output file (NULL: not done) */
+    qn_range **parts;   /* map i's partitions' ranges */
+    qn_counters totals; /* the tasks' counters, added up */
+    size_t maps_run, reduces_run;
+} s_job;
 
 /*
- * Run one task in this process. A reduce reads the maps' outputs named in
- * maps. Returns 0 or -1 with the reason in why.
+ * Run one task (ts) in this process, adding its counters to the job's. A
+ * map fills parts; a reduce reads the maps' outputs named in the job.
+ * Returns 0 or -1 with the reason in why.
  */
-static int s_run_task(Quern__TaskSpec *ts, qn_range *parts, char **maps,
-                      qn_range **map_parts, size_t nmaps, Quern__JobStatus *st,
-                      char *why, size_t cap)
+static int s_run_task(s_job *j, qn_range *parts, char *why, size_t cap)
 {
     static qn_gasp gasp; /* no worker reads it */
     quern_task task = {.ctl = -1, .out_fd = -1, .gasp = &gasp};
     quern_task *t = &task;
-    qn_task_init(t, ts);
-    t->local_maps = maps;
-    t->local_parts = map_parts;
-    t->nlocal = nmaps;
-    int rc = -1;
-    if (!t->codec)
-        qn_task_failf(t, "bad codec %u or level %u", ts->codec,
-                      ts->compress_level);
-    else if (qn_task_load(t) == 0)
-        rc = ts->kind == QUERN__TASK_KIND__MAP ? qn_map_run(t, parts)
-                                               : qn_reduce_run(t);
-    for (size_t i = 0; i < t->ncounters; i++)
-        s_count(st, t->counters[i].name, t->counters[i].value);
+    qn_task_init(t, &j->ts);
+    if (j->ts.kind == QUERN__TASK_KIND__REDUCE) {
+        t->local_maps = j->outs;
+        t->local_parts = j->parts;
+        t->nlocal = j->sp.n;
+    }
+    int rc = qn_taskrun_run(t, parts);
+    qn_counters_fold(&j->totals, &t->counters);
     if (rc < 0)
         snprintf(why, cap, "%s", t->fail);
     t->spec = NULL; /* ours, not unpacked */
@@ -64,45 +55,39 @@ static int s_run_task(Quern__TaskSpec *ts, qn_range *parts, char **maps,
     return rc;
 }
 
-static int64_t s_wall_ms(void)
+/* --inline reads files and writes a folder, not datasets. 0, or -1 with
+ * err. */
+static int s_check_paths(const Quern__JobSpec *js, char *err, size_t errcap)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
-                  size_t errcap)
-{
-    quern__job_status__init(st);
-    int64_t start = qn_now_ms();
-    char id[32];
-    snprintf(id, sizeof id, "inline-%d", (int)getpid());
-    st->job_id = qn_strdup(id);
-    st->name = qn_strdup(js->name);
-    st->output = qn_strdup(js->output);
-    st->error = qn_strdup("");
     if (js->output_dataset) {
         snprintf(err, errcap,
                  "--inline writes to a folder, not to dataset "
                  "%s: give --output a path (./%s)",
                  js->output, js->output);
-        return 2;
+        return -1;
     }
+    for (size_t i = 0; i < js->n_inputs; i++) {
+        if (!strchr(js->inputs[i]->given, '/')) {
+            snprintf(err, errcap,
+                     "--inline reads files, not dataset %s: give --input a "
+                     "path",
+                     js->inputs[i]->given);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The input splits, the output folder and a work dir. 0, or -1 with err
+ * (j is released by the caller either way). */
+static int s_prepare(s_job *j, char *err, size_t errcap)
+{
+    const Quern__JobSpec *js = j->js;
     const char **given = qn_calloc(js->n_inputs, sizeof *given);
     const char **paths = qn_calloc(js->n_inputs, sizeof *paths);
     for (size_t i = 0; i < js->n_inputs; i++) {
         given[i] = js->inputs[i]->given;
         paths[i] = js->inputs[i]->path;
-        if (!strchr(given[i], '/')) {
-            snprintf(err, errcap,
-                     "--inline reads files, not dataset %s: give --input a "
-                     "path",
-                     given[i]);
-            free(given);
-            free(paths);
-            return 2;
-        }
     }
     qn_split_opts so = {
         .split_size = js->split_size,
@@ -110,104 +95,121 @@ int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
         .align =
             js->input_kind == QUERN__INPUT_KIND__FIXED ? js->record_size : 0,
     };
-    qn_splits sp;
-    memset(&sp, 0, sizeof sp);
-    int rc = qn_split_inputs(given, paths, js->n_inputs, &so, &sp, err, errcap);
+    int rc =
+        qn_split_inputs(given, paths, js->n_inputs, &so, &j->sp, err, errcap);
     free(given);
     free(paths);
-    if (rc == 0 && sp.n == 0) {
+    if (rc == 0 && j->sp.n == 0) {
         snprintf(err, errcap, "the input holds no data");
         rc = -1;
     }
     if (rc == 0 && qn_output_dir_prepare(js->output, err, errcap) < 0)
         rc = -1;
-    qn_buf dir = {0};
     const char *tmp = getenv("TMPDIR");
-    qn_buf_printf(&dir, "%s/quern-inline-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (rc == 0 && !mkdtemp(dir.data)) {
+    qn_buf_printf(&j->dir, "%s/quern-inline-XXXXXX",
+                  tmp && *tmp ? tmp : "/tmp");
+    if (rc == 0 && !mkdtemp(j->dir.data)) {
         snprintf(err, errcap, "cannot create a work dir in %s: %s",
                  tmp && *tmp ? tmp : "/tmp", strerror(errno));
         rc = -1;
     }
+    j->made_dir = rc == 0;
+    return rc;
+}
+
+/* Run map i (its split's pieces as inputs). 0, or -1 with why. */
+static int s_run_map(s_job *j, size_t i, char *why, size_t cap)
+{
+    const qn_split *s = &j->sp.splits[i];
+    Quern__InputPiece *pieces = qn_calloc(s->n, sizeof *pieces);
+    Quern__InputPiece **pp = qn_calloc(s->n, sizeof *pp);
+    for (size_t k = 0; k < s->n; k++) {
+        quern__input_piece__init(&pieces[k]);
+        pieces[k].path = s->pieces[k].path;
+        pieces[k].name = s->pieces[k].name;
+        pieces[k].offset = s->pieces[k].offset;
+        pieces[k].length = s->pieces[k].length;
+        pieces[k].file_size = s->pieces[k].file_size;
+        pp[k] = &pieces[k];
+    }
+    j->ts.kind = QUERN__TASK_KIND__MAP;
+    j->ts.task = (uint32_t)i;
+    j->ts.inputs = pp;
+    j->ts.n_inputs = s->n;
+    j->parts[i] = qn_calloc(j->js->nreduce, sizeof *j->parts[i]);
+    char msg[1100];
+    j->maps_run++;
+    int rc = s_run_task(j, j->parts[i], msg, sizeof msg);
     if (rc < 0) {
-        qn_splits_release(&sp);
-        qn_buf_release(&dir);
-        return 2;
+        snprintf(why, cap, "map %zu (%s at %llu) failed: %s", i,
+                 s->pieces[0].name, (unsigned long long)s->pieces[0].offset,
+                 msg);
+    } else {
+        qn_buf b = {0};
+        qn_map_output_path(&b, j->dir.data, j->id, (unsigned)i, 1);
+        j->outs[i] = b.data;
     }
+    j->ts.inputs = NULL;
+    j->ts.n_inputs = 0;
+    free(pieces);
+    free(pp);
+    return rc;
+}
 
-    st->submitted_at_ms = (uint64_t)s_wall_ms();
-    st->maps = (uint32_t)sp.n;
-    st->reduces = js->nreduce;
+/* Run reduce p and put its part file in place. 0, or -1 with why. */
+static int s_run_reduce(s_job *j, unsigned p, char *why, size_t cap)
+{
+    j->ts.kind = QUERN__TASK_KIND__REDUCE;
+    j->ts.task = p;
+    char msg[1100];
+    j->reduces_run++;
+    if (s_run_task(j, NULL, msg, sizeof msg) < 0) {
+        snprintf(why, cap, "reduce %u failed: %s", p, msg);
+        return -1;
+    }
+    return qn_output_part_commit(j->js->output, j->id, p, 1, why, cap);
+}
 
-    Quern__TaskSpec ts = QUERN__TASK_SPEC__INIT;
-    qn_task_spec_from_job(&ts, js);
-    ts.job_id = id;
-    ts.work_dir = dir.data;
-    ts.attempt = 1;
-
-    char why[1200] = "";
-    char **outs = qn_calloc(sp.n, sizeof *outs);
-    qn_range **parts = qn_calloc(sp.n, sizeof *parts);
-    int failed = 0;
-    size_t map_runs = 0, reduce_runs = 0;
-    for (size_t i = 0; i < sp.n && !failed; i++) {
-        const qn_split *s = &sp.splits[i];
-        Quern__InputPiece *pieces = qn_calloc(s->n, sizeof *pieces);
-        Quern__InputPiece **pp = qn_calloc(s->n, sizeof *pp);
-        for (size_t k = 0; k < s->n; k++) {
-            quern__input_piece__init(&pieces[k]);
-            pieces[k].path = s->pieces[k].path;
-            pieces[k].name = s->pieces[k].name;
-            pieces[k].offset = s->pieces[k].offset;
-            pieces[k].length = s->pieces[k].length;
-            pieces[k].file_size = s->pieces[k].file_size;
-            pp[k] = &pieces[k];
-        }
-        ts.kind = QUERN__TASK_KIND__MAP;
-        ts.task = (uint32_t)i;
-        ts.inputs = pp;
-        ts.n_inputs = s->n;
-        parts[i] = qn_calloc(js->nreduce, sizeof *parts[i]);
-        char msg[1100];
-        map_runs++;
-        if (s_run_task(&ts, parts[i], NULL, NULL, 0, st, msg, sizeof msg) < 0) {
-            snprintf(why, sizeof why, "map %zu (%s at %llu) failed: %s", i,
-                     s->pieces[0].name, (unsigned long long)s->pieces[0].offset,
-                     msg);
-            failed = 1;
-        } else {
-            qn_buf b = {0};
-            qn_map_output_path(&b, dir.data, id, (unsigned)i, 1);
-            outs[i] = b.data;
+/* Every map, then every reduce, then the output's commit, each counted in
+ * st as it is done. Returns 0, or -1 with why (the output cleaned). */
+static int s_run_tasks(s_job *j, Quern__JobStatus *st, char *why, size_t cap)
+{
+    int rc = 0;
+    for (size_t i = 0; i < j->sp.n && rc == 0; i++)
+        if ((rc = s_run_map(j, i, why, cap)) == 0)
             st->maps_done++;
-        }
-        free(pieces);
-        free(pp);
-    }
-    ts.inputs = NULL;
-    ts.n_inputs = 0;
-    for (unsigned p = 0; p < js->nreduce && !failed; p++) {
-        ts.kind = QUERN__TASK_KIND__REDUCE;
-        ts.task = p;
-        char msg[1100];
-        reduce_runs++;
-        if (s_run_task(&ts, NULL, outs, parts, sp.n, st, msg, sizeof msg) < 0) {
-            snprintf(why, sizeof why, "reduce %u failed: %s", p, msg);
-            failed = 1;
-        } else if (qn_output_part_commit(js->output, id, p, 1, why,
-                                         sizeof why) < 0) {
-            failed = 1;
-        } else {
+    for (unsigned p = 0; p < j->js->nreduce && rc == 0; p++)
+        if ((rc = s_run_reduce(j, p, why, cap)) == 0)
             st->reduces_done++;
-        }
-    }
-    if (!failed && qn_output_dir_commit(js->output, why, sizeof why) < 0)
-        failed = 1;
-    if (failed)
-        qn_output_dir_clean(js->output);
-    s_count(st, "map_attempts", (long long)map_runs);
-    s_count(st, "reduce_attempts", (long long)reduce_runs);
+    if (rc == 0)
+        rc = qn_output_dir_commit(j->js->output, why, cap);
+    if (rc < 0)
+        qn_output_dir_clean(j->js->output);
+    return rc;
+}
 
+/* The job's counters, its attempts included, as the master reports them. */
+static void s_status_counters(s_job *j, Quern__JobStatus *st)
+{
+    qn_counters_add(&j->totals, "", "map_attempts", (long long)j->maps_run);
+    qn_counters_add(&j->totals, "", "reduce_attempts",
+                    (long long)j->reduces_run);
+    st->counters = qn_calloc(j->totals.n, sizeof *st->counters);
+    for (size_t i = 0; i < j->totals.n; i++) {
+        Quern__Counter *c = qn_malloc(sizeof *c);
+        quern__counter__init(c);
+        c->name = qn_strdup(j->totals.v[i].name);
+        c->value = j->totals.v[i].value;
+        st->counters[i] = c;
+    }
+    st->n_counters = j->totals.n;
+}
+
+/* The end state, as the master would report it. */
+static void s_status_end(s_job *j, Quern__JobStatus *st, int failed,
+                         const char *why, int64_t start)
+{
+    s_status_counters(j, st);
     st->state =
         failed ? QUERN__JOB_STATE__JOB_FAILED : QUERN__JOB_STATE__JOB_SUCCEEDED;
     free(st->error);
@@ -219,15 +221,54 @@ int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         st->task_rss_peak = (uint64_t)ru.ru_maxrss * 1024;
-    for (size_t i = 0; i < sp.n; i++) {
-        free(outs[i]);
-        free(parts[i]);
+}
+
+static void s_job_release(s_job *j)
+{
+    for (size_t i = 0; i < j->sp.n && j->outs; i++) {
+        free(j->outs[i]);
+        free(j->parts[i]);
     }
-    free(outs);
-    free(parts);
-    qn_rmtree(dir.data);
-    qn_buf_release(&dir);
-    qn_splits_release(&sp);
+    free(j->outs);
+    free(j->parts);
+    if (j->made_dir)
+        qn_rmtree(j->dir.data);
+    qn_buf_release(&j->dir);
+    qn_splits_release(&j->sp);
+    qn_counters_release(&j->totals);
+}
+
+int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
+                  size_t errcap)
+{
+    quern__job_status__init(st);
+    int64_t start = qn_now_ms();
+    s_job j = {.js = js};
+    snprintf(j.id, sizeof j.id, "inline-%d", (int)getpid());
+    st->job_id = qn_strdup(j.id);
+    st->name = qn_strdup(js->name);
+    st->output = qn_strdup(js->output);
+    st->error = qn_strdup("");
+    if (s_check_paths(js, err, errcap) < 0)
+        return 2;
+    if (s_prepare(&j, err, errcap) < 0) {
+        s_job_release(&j);
+        return 2;
+    }
+    st->submitted_at_ms = (uint64_t)qn_wall_ms();
+    st->maps = (uint32_t)j.sp.n;
+    st->reduces = js->nreduce;
+    quern__task_spec__init(&j.ts);
+    qn_task_spec_from_job(&j.ts, js);
+    j.ts.job_id = j.id;
+    j.ts.work_dir = j.dir.data;
+    j.ts.attempt = 1;
+    j.outs = qn_calloc(j.sp.n, sizeof *j.outs);
+    j.parts = qn_calloc(j.sp.n, sizeof *j.parts);
+    char why[1200] = "";
+    int failed = s_run_tasks(&j, st, why, sizeof why) < 0;
+    s_status_end(&j, st, failed, why, start);
+    s_job_release(&j);
     return failed ? 1 : 0;
 }
 

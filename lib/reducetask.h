@@ -1,0 +1,15 @@
+/*
+ * reducetask.h -- a reduce attempt (reducetask.c): fetch this partition
+ * of every map output (or, run inline, copy it from the maps' files),
+ * merge the pieces, call the job's reduce once per key, and write the
+ * output for the master to rename into place.
+ */
+#ifndef QN_REDUCETASK_H
+#define QN_REDUCETASK_H
+
+#include "task.h"
+
+/* Run a reduce task. Returns 0 or -1 (t->fail says why). */
+int qn_reduce_run(quern_task *t);
+
+#endif

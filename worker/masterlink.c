@@ -1,0 +1,316 @@
+/*
+ * masterlink.c -- see masterlink.h.
+ */
+#include "masterlink.h"
+
+#include "curve.h"
+#include "log.h"
+#include "shuffle.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define HELLO_RETRY_MS 1000    /* first wait for a welcome */
+#define HELLO_RETRY_MAX 8000   /* backoff cap */
+#define REFUSED_LOG_MS 60000   /* a version refusal is logged once a minute */
+#define MASTER_SILENT_BEATS 5  /* heartbeats unanswered: the master is gone */
+#define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
+
+int qn_masterlink_open(qn_worker *w, char *err, size_t errcap)
+{
+    w->link.sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
+    if (w->curve.secret_key[0] &&
+        qn_curve_client(w->link.sock, &w->curve, w->curve.master_key) < 0) {
+        snprintf(err, errcap, "cannot set up CURVE to the master");
+        return -1;
+    }
+    if (zmq_connect(w->link.sock, w->cfg.master) < 0) {
+        snprintf(err, errcap, "bad master endpoint '%s': %s", w->cfg.master,
+                 zmq_strerror(errno));
+        return -1;
+    }
+    w->link.heartbeat_ms = 1000;
+    w->link.hello_backoff = HELLO_RETRY_MS;
+    return 0;
+}
+
+void qn_masterlink_close(qn_worker *w)
+{
+    if (w->link.sock)
+        zmq_close(w->link.sock);
+    w->link.sock = NULL;
+    qn_frames_release(&w->link.in);
+}
+
+void qn_masterlink_send(qn_worker *w, Quern__Envelope *env)
+{
+    int rc = qn_wire_send(w->link.sock, NULL, 0, env, NULL, 0);
+    if (rc < 0)
+        qn_warn("worker %s: cannot send %s to the master: %s", w->id,
+                qn_wire_name(env), zmq_strerror(-rc));
+}
+
+static void s_shard_info(Quern__ShardInfo *m, const qn_shard *sh)
+{
+    quern__shard_info__init(m);
+    m->dataset = (char *)sh->dataset;
+    m->index = sh->index;
+    m->size = sh->size;
+    m->crc = sh->crc;
+    m->sealed = sh->sealed;
+    m->nshards = sh->nshards;
+}
+
+void qn_masterlink_data_report(qn_worker *w)
+{
+    if (!w->store || !w->link.welcomed)
+        return; /* kept for the next hello or report */
+    qn_shard *a, *r;
+    size_t na, nr;
+    qn_store_take_changes(w->store, &a, &na, &r, &nr);
+    if (na + nr > 0) {
+        Quern__Envelope env = QUERN__ENVELOPE__INIT;
+        Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
+        Quern__ShardInfo *si = qn_calloc(na + nr, sizeof *si);
+        Quern__ShardInfo **ap = qn_calloc(na + 1, sizeof *ap);
+        Quern__ShardInfo **rp = qn_calloc(nr + 1, sizeof *rp);
+        for (size_t i = 0; i < na; i++) {
+            s_shard_info(&si[i], &a[i]);
+            ap[i] = &si[i];
+        }
+        for (size_t i = 0; i < nr; i++) {
+            s_shard_info(&si[na + i], &r[i]);
+            rp[i] = &si[na + i];
+        }
+        dr.worker_id = w->id;
+        dr.session = w->link.session;
+        dr.added = ap;
+        dr.n_added = na;
+        dr.removed = rp;
+        dr.n_removed = nr;
+        env.body_case = QUERN__ENVELOPE__BODY_DATA_REPORT;
+        env.data_report = &dr;
+        qn_masterlink_send(w, &env);
+        free(si);
+        free(ap);
+        free(rp);
+    }
+    free(a);
+    free(r);
+}
+
+void qn_masterlink_hello(qn_worker *w, int64_t now)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
+    h.worker_id = w->id;
+    h.slots = w->cfg.slots;
+    h.shuffle_endpoint = (char *)qn_shuffle_endpoint(w->shuffle);
+    h.host = w->host;
+    h.pid = (uint32_t)getpid();
+    h.curve_public = w->curve.public_key;
+    h.has_data = w->store != NULL;
+    h.session = w->link.session;
+    size_t ns = w->store ? qn_store_count(w->store) : 0;
+    Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
+    Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
+    for (size_t i = 0; i < ns; i++) {
+        s_shard_info(&si[i], qn_store_at(w->store, i));
+        sp[i] = &si[i];
+    }
+    h.shards = sp;
+    h.n_shards = ns;
+    env.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
+    env.worker_hello = &h;
+    qn_masterlink_send(w, &env);
+    free(si);
+    free(sp);
+    if (w->store) {
+        /* The hello lists everything: earlier changes are in it. */
+        qn_shard *a, *r;
+        size_t na, nr;
+        qn_store_take_changes(w->store, &a, &na, &r, &nr);
+        free(a);
+        free(r);
+    }
+    w->link.next_hello = now + w->link.hello_backoff;
+    if (w->link.hello_backoff < HELLO_RETRY_MAX)
+        w->link.hello_backoff *= 2;
+}
+
+void qn_masterlink_heartbeat(qn_worker *w, int64_t now)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    size_t nrefs = w->att.n + w->wait.n;
+    Quern__AttemptRef *refs = qn_calloc(nrefs + 1, sizeof *refs);
+    Quern__AttemptRef **ptrs = qn_calloc(nrefs + 1, sizeof *ptrs);
+    Quern__AttemptWork *work = qn_calloc(w->att.n + 1, sizeof *work);
+    Quern__AttemptWork **wptrs = qn_calloc(w->att.n + 1, sizeof *wptrs);
+    size_t nrun = 0;
+    for (size_t i = 0; i < w->att.n; i++) {
+        if (w->att.v[i].ref.kind == QUERN__TASK_KIND__COPY)
+            continue; /* the worker's own business, not a task's */
+        quern__attempt_ref__init(&refs[nrun]);
+        refs[nrun].job_id = w->att.v[i].ref.job_id;
+        refs[nrun].kind = w->att.v[i].ref.kind;
+        refs[nrun].task = w->att.v[i].ref.task;
+        refs[nrun].attempt = w->att.v[i].ref.attempt;
+        ptrs[nrun] = &refs[nrun];
+        quern__attempt_work__init(&work[nrun]);
+        work[nrun].attempt = &refs[nrun];
+        work[nrun].records = w->att.v[i].records;
+        work[nrun].bytes = w->att.v[i].bytes;
+        wptrs[nrun] = &work[nrun];
+        nrun++;
+    }
+    /* Assignments waiting for their plugin run, as far as the master is
+     * concerned. */
+    for (size_t i = 0; i < w->wait.n; i++) {
+        Quern__AttemptRef *r = &refs[nrun + i];
+        quern__attempt_ref__init(r);
+        r->job_id = w->wait.v[i].spec->job_id;
+        r->kind = w->wait.v[i].spec->kind;
+        r->task = w->wait.v[i].spec->task;
+        r->attempt = w->wait.v[i].spec->attempt;
+        ptrs[nrun + i] = r;
+    }
+    hb.worker_id = w->id;
+    hb.session = w->link.session;
+    hb.running = ptrs;
+    hb.n_running = nrun + w->wait.n;
+    hb.work = wptrs;
+    hb.n_work = nrun;
+    hb.seq = ++w->link.heartbeat_seq;
+    hb.shuffle_dropped = qn_shuffle_get_stats(w->shuffle).dropped;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    hb.rss_peak = (uint64_t)ru.ru_maxrss * 1024;
+    env.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    qn_masterlink_send(w, &env);
+    free(refs);
+    free(ptrs);
+    free(work);
+    free(wptrs);
+    w->link.next_heartbeat = now + w->link.heartbeat_ms;
+}
+
+void qn_masterlink_update(qn_worker *w, const qn_attempt_ref *r,
+                          const Quern__TaskUpdate *u)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+    ref.job_id = (char *)r->job_id;
+    ref.kind = r->kind;
+    ref.task = r->task;
+    ref.attempt = r->attempt;
+    /* A copy of the update, which names the attempt and us: the caller's
+     * is left as it was. */
+    Quern__TaskUpdate mine = *u;
+    mine.attempt = &ref;
+    mine.worker_id = w->id;
+    mine.session = w->link.session;
+    env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
+    env.task_update = &mine;
+    qn_masterlink_send(w, &env);
+}
+
+/*
+ * The master speaks another protocol version. Our hello goes on being
+ * retried (the master may be upgraded to match), so say so at once and
+ * then once a minute, with how often it was said in between.
+ */
+void qn_masterlink_refused(qn_worker *w, const Quern__Envelope *env,
+                           uint32_t theirs, int64_t now)
+{
+    if (w->link.refused_logged &&
+        now - w->link.refused_logged < REFUSED_LOG_MS) {
+        w->link.refused_quiet++;
+        return;
+    }
+    char more[64] = "";
+    if (w->link.refused_quiet)
+        snprintf(more, sizeof more, " (and %u times since the last line)",
+                 w->link.refused_quiet);
+    if (env && env->body_case == QUERN__ENVELOPE__BODY_REFUSAL)
+        qn_error("worker %s: the master refused us: %s%s", w->id,
+                 env->refusal->reason, more);
+    else
+        qn_error("worker %s: the master speaks protocol version %u, this "
+                 "worker speaks %u%s",
+                 w->id, theirs, QN_PROTOCOL_VERSION, more);
+    w->link.refused_logged = now;
+    w->link.refused_quiet = 0;
+}
+
+/*
+ * The master answers every heartbeat. When it has not for a while it is
+ * gone (or the network is): drop what is queued for it on a fresh socket
+ * and say hello again, with backoff, until a master welcomes us.
+ */
+void qn_masterlink_check(qn_worker *w, int64_t now)
+{
+    int64_t silent = (int64_t)w->link.heartbeat_ms * MASTER_SILENT_BEATS;
+    if (silent < MASTER_SILENT_MIN)
+        silent = MASTER_SILENT_MIN;
+    if (!w->link.welcomed || now - w->link.heard < silent)
+        return;
+    qn_warn("worker %s: the master at %s has not answered for %lld ms; "
+            "connecting again",
+            w->id, w->cfg.master, (long long)(now - w->link.heard));
+    void *sock = qn_wire_socket(w->ctx, ZMQ_DEALER);
+    if (sock && w->curve.secret_key[0])
+        qn_curve_client(sock, &w->curve, w->curve.master_key);
+    if (!sock || zmq_connect(sock, w->cfg.master) < 0) {
+        if (sock)
+            zmq_close(sock);
+        w->link.heard = now; /* try again later */
+        return;
+    }
+    zmq_close(w->link.sock);
+    w->link.sock = sock;
+    w->link.welcomed = 0;
+    w->link.heard = now;
+    w->link.hello_backoff = HELLO_RETRY_MS;
+    qn_masterlink_hello(w, now);
+}
+
+void qn_masterlink_heard(qn_worker *w, int64_t now)
+{
+    w->link.heard = now;
+}
+
+void qn_masterlink_rejoin(qn_worker *w, int64_t now)
+{
+    w->link.welcomed = 0;
+    w->link.session = 0;
+    w->link.hello_backoff = HELLO_RETRY_MS;
+    qn_masterlink_hello(w, now);
+}
+
+void qn_masterlink_joined(qn_worker *w, const Quern__WorkerWelcome *ww,
+                          int64_t now)
+{
+    w->link.session = ww->session;
+    w->link.welcomed = 1;
+    w->link.heard = now;
+    w->link.refused_logged = 0; /* a later refusal is news again */
+    w->link.refused_quiet = 0;
+    w->link.hello_backoff = HELLO_RETRY_MS;
+    if (ww->heartbeat_ms >= 10)
+        w->link.heartbeat_ms = ww->heartbeat_ms;
+    qn_info("worker %s: joined the master at %s with %u slots, "
+            "shuffle on %s",
+            w->id, w->cfg.master, w->cfg.slots,
+            qn_shuffle_endpoint(w->shuffle));
+    qn_masterlink_heartbeat(w, now);
+}

@@ -1,0 +1,107 @@
+/*
+ * wstate.h -- the worker daemon's state, shared by its modules: the
+ * session with the master (masterlink.c), the attempts running here
+ * (attempts.c), the assignments waiting for their plugin (assign.c), and
+ * what holds them together (worker.c). Each module changes only its own
+ * part; the others read it.
+ */
+#ifndef QN_WSTATE_H
+#define QN_WSTATE_H
+
+#include "curve.h"
+#include "gasp.h"
+#include "shuffle.h"
+#include "store.h"
+#include "util.h"
+#include "wconfig.h"
+#include "wire.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define QN_WORKER_ID_MAX 72 /* a worker's or a job's id, with its NUL */
+
+/* An attempt as the master names it. */
+typedef struct qn_attempt_ref {
+    char job_id[QN_WORKER_ID_MAX];
+    int kind; /* QUERN__TASK_KIND__* */
+    unsigned task, attempt;
+} qn_attempt_ref;
+
+/* One attempt running here, in its own quern-task process. */
+typedef struct qn_attempt {
+    qn_attempt_ref ref;
+    pid_t pid;
+    qn_stream st; /* control channel (st.fd) */
+    char *stderr_path;
+    Quern__Envelope *final; /* the task's last word, until it exits */
+    char *bad_msg;          /* why its channel was closed early */
+    int cancelled;
+    qn_gasp *gasp; /* the record a map is in, shared with it */
+    char **shards; /* map: its input pieces' names, for reports */
+    size_t nshards;
+    uint64_t records, bytes; /* how far it got, from its reports */
+    qn_buf out;              /* frames for the task not yet written */
+    size_t out_off;
+    char *copy_tmp;      /* COPY: the file it writes */
+    qn_shard copy_shard; /* COPY: what it copies */
+    uint64_t mem_killed; /* resident bytes when killed over the cap */
+} qn_attempt;
+
+/* The attempts running here. */
+typedef struct qn_attempts {
+    qn_attempt *v;
+    size_t n, cap;
+    int64_t next_mem_check; /* when capped tasks' memory is next read */
+} qn_attempts;
+
+/* An assignment waiting for its plugin to arrive from the master. */
+typedef struct qn_waiting {
+    Quern__TaskSpec *spec; /* owned */
+    int64_t asked;         /* when the plugin was last asked for */
+} qn_waiting;
+
+/* The assignments waiting for their plugin. */
+typedef struct qn_waitlist {
+    qn_waiting *v;
+    size_t n, cap;
+} qn_waitlist;
+
+/* The session with the master. */
+typedef struct qn_wlink {
+    void *sock; /* DEALER */
+    qn_frames in;
+    int welcomed;
+    uint64_t session; /* from the master's welcome: our messages carry it */
+    int64_t heard;    /* when the master last said anything */
+    unsigned heartbeat_ms;
+    int64_t next_hello, hello_backoff, next_heartbeat;
+    uint64_t heartbeat_seq;
+    int64_t refused_logged; /* when a version refusal was last logged */
+    unsigned refused_quiet; /* refusals since then, not logged */
+} qn_wlink;
+
+struct qn_worker {
+    /* who and where */
+    qn_worker_config cfg;
+    char id[QN_WORKER_ID_MAX];
+    char host[128];
+    char *work_dir;
+    int own_work_dir; /* made by us: remove at exit */
+    char *task_bin;   /* quern-task */
+
+    /* the process's sockets and signals */
+    void *ctx;
+    qn_curve curve; /* keys; curve.secret_key[0] == 0: CURVE off */
+    qn_zap *zap;
+    int sigfd;
+    int stop;
+
+    qn_wlink link;       /* the master */
+    qn_attempts att;     /* attempts running */
+    qn_waitlist wait;    /* assignments waiting for their plugin */
+    qn_shuffle *shuffle; /* serves map outputs and shards */
+    qn_store *store;     /* NULL without --data-dir */
+};
+
+#endif
