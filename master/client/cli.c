@@ -17,6 +17,7 @@
 #include "proc.h"
 #include "quern.h"
 #include "statusjson.h"
+#include "usage.h"
 #include "util.h"
 #include "wire.h"
 
@@ -34,87 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DEFAULT_MASTER "tcp://127.0.0.1:7070"
 #define CALL_TIMEOUT_MS 5000
-
-static void s_usage(FILE *f)
-{
-    fputs(
-        "usage: quern COMMAND [OPTIONS]\n"
-        "\n"
-        "  run      --job J.so --input PATH... --output DIR [-R N]\n"
-        "           [--workers N] [--slots N] [--json] [--http HOST:PORT]\n"
-        "           [--inline] [JOB OPTIONS]\n"
-        "           run a job on a local cluster started for it: --workers\n"
-        "           (default: one per core) of --slots task processes\n"
-        "           (default 1); its status page on --http (default a free\n"
-        "           port on 127.0.0.1); --inline: every task in this one\n"
-        "           process instead, no workers, no sockets\n"
-        "  submit   --master EP --job J.so --input PATH... --output DIR\n"
-        "           [-R N] [--wait] [--json] [JOB OPTIONS]\n"
-        "           submit a job to a running master; prints its id\n"
-        "  status   [JOB [--tasks]] [--json]\n"
-        "           what the master knows of jobs (with --tasks, each task)\n"
-        "  jobs     [--json]         list jobs\n"
-        "  workers  [--json]         list workers\n"
-        "  cancel   JOB [--json]     stop a job: kill its attempts, remove\n"
-        "           its output\n"
-        "  logs     JOB TASK [--attempt N] [--json]\n"
-        "           the stderr of a task's attempt (TASK like m3 or r0; the\n"
-        "           latest attempt by default), from the worker that ran it\n"
-        "  put      FILE... --dataset NAME [--replicas K] [--shard-size SIZE]\n"
-        "           [--record-size N | --whole]\n"
-        "           cut files into shards at record boundaries (lines by\n"
-        "           default) and store K copies of each on the workers\n"
-        "  ls       [NAME] [--json]  datasets, or one dataset's shards\n"
-        "  cat      NAME             a dataset's shards in order, to stdout\n"
-        "  get      NAME DIR         a dataset's shards as DIR/part-NNNNN\n"
-        "  rm       NAME             remove a dataset from every worker\n"
-        "  keygen   PREFIX           write a CURVE key pair: PREFIX.key\n"
-        "           (secret) and PREFIX.pub (public)\n"
-        "\n"
-        "Job options: --arg NAME=VALUE (repeatable), --split-size SIZE\n"
-        "(default 64M), --sort-mb N (default 64), --max-attempts N\n"
-        "(default 4), --compress-level 0-9 (default 1), --codec "
-        "zlib|lz4|zstd|none,\n"
-        "--no-speculation (no backup attempts for slow tasks),\n"
-        "--skip-bad-records (skip an input record that crashed two attempts).\n"
-        "\n"
-        "Commands that talk to a master take --master EP (default: the\n"
-        "QUERN_MASTER environment variable, else " DEFAULT_MASTER ").\n"
-        "With --curve-secret FILE (and --curve-master FILE, the master's\n"
-        "public key) they connect over CURVE (or QUERN_CURVE_SECRET and\n"
-        "QUERN_CURVE_MASTER).\n"
-        "Inputs and outputs containing a '/' are paths (./data.txt) on a\n"
-        "filesystem every worker sees; a bare NAME is a dataset. A dataset\n"
-        "output is written on the workers that ran the reduces and copied\n"
-        "to --output-replicas workers (default 2) before the job succeeds.\n"
-        "\n"
-        "Exit status: 0 success, 1 job failed or cancelled, 2 usage error,\n"
-        "3 master unreachable.\n",
-        f);
-}
-
-static int s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Where s_fail writes instead of stderr, while qn_cli_parse runs. */
-static char *s_fail_buf;
-static size_t s_fail_cap;
-
-static int s_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (s_fail_buf) {
-        vsnprintf(s_fail_buf, s_fail_cap, fmt, ap);
-    } else {
-        fprintf(stderr, "quern: ");
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-    }
-    va_end(ap);
-    return QN_EXIT_USAGE;
-}
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -122,9 +43,11 @@ typedef qn_cli_opts s_opts; /* cli.h */
 
 /*
  * Parse options. allowed lists what this command takes, as a string of
- * "|name|" entries. Returns 0 or an exit status.
+ * "|name|" entries. Returns 0 or an exit status, having said why in err
+ * (on stderr when err is NULL).
  */
-static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
+static int s_parse(int argc, char **argv, const char *allowed, s_opts *o,
+                   char *err, size_t cap)
 {
     o->nreduce = 1;
     o->split_size = 64ull << 20;
@@ -139,7 +62,7 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
     o->speculation = 1;
     o->master = getenv("QUERN_MASTER");
     if (!o->master || !*o->master)
-        o->master = DEFAULT_MASTER;
+        o->master = QN_CLIENT_DEFAULT_MASTER;
     o->curve_secret = getenv("QUERN_CURVE_SECRET");
     if (o->curve_secret && !*o->curve_secret)
         o->curve_secret = NULL;
@@ -164,13 +87,16 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
         const char *n = a[1] == '-' ? a + 2 : a + 1;
         size_t nl = eq && a[1] == '-' ? (size_t)(eq - n) : strlen(n);
         if (nl >= sizeof name - 2)
-            return s_fail("unknown option '%s' (see quern --help)", a);
+            return qn_usage_error(err, cap,
+                                  "unknown option '%s' (see quern --help)", a);
         snprintf(name, sizeof name, "|%.*s|", (int)nl, n);
         if (!strstr(allowed, name) &&
             !strstr("|curve-secret|curve-master|", name))
-            return s_fail("unknown option '%s' for this command (see quern "
-                          "--help)",
-                          a);
+            return qn_usage_error(
+                err, cap,
+                "unknown option '%s' for this command (see quern "
+                "--help)",
+                a);
         static const char *const flags[] = {
             "|no-speculation|", "|wait|",  "|json|", "|skip-bad-records|",
             "|inline|",         "|whole|", "|tasks|"};
@@ -184,7 +110,7 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
             else if (i + 1 < argc)
                 val = argv[++i];
             else
-                return s_fail("option %s needs a value", a);
+                return qn_usage_error(err, cap, "option %s needs a value", a);
         }
         uint64_t v;
         if (strcmp(name, "|job|") == 0) {
@@ -198,48 +124,60 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
             o->output = val;
         } else if (strcmp(name, "|R|") == 0) {
             if (qn_parse_uint(val, 1, 100000, &v) < 0)
-                return s_fail("-R must be a number of reducers from 1 to "
-                              "100000, not '%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap,
+                    "-R must be a number of reducers from 1 to "
+                    "100000, not '%s'",
+                    val);
             o->nreduce = (unsigned)v;
         } else if (strcmp(name, "|arg|") == 0) {
             if (!strchr(val, '=') || val[0] == '=')
-                return s_fail("--arg takes NAME=VALUE, not '%s'", val);
+                return qn_usage_error(err, cap,
+                                      "--arg takes NAME=VALUE, not '%s'", val);
             o->args[o->nargs++] = val;
         } else if (strcmp(name, "|split-size|") == 0) {
             if (qn_parse_size(val, &o->split_size) < 0 || o->split_size < 1024)
-                return s_fail("--split-size must be a size of at least 1K, "
-                              "like 64M, not '%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap,
+                    "--split-size must be a size of at least 1K, "
+                    "like 64M, not '%s'",
+                    val);
         } else if (strcmp(name, "|sort-mb|") == 0) {
             if (qn_parse_uint(val, 1, 4095, &v) < 0)
-                return s_fail("--sort-mb must be from 1 to 4095, not '%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap, "--sort-mb must be from 1 to 4095, not '%s'",
+                    val);
             o->sort_mb = (unsigned)v;
         } else if (strcmp(name, "|max-attempts|") == 0) {
             if (qn_parse_uint(val, 1, 100, &v) < 0)
-                return s_fail("--max-attempts must be from 1 to 100, not "
-                              "'%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap,
+                    "--max-attempts must be from 1 to 100, not "
+                    "'%s'",
+                    val);
             o->max_attempts = (unsigned)v;
         } else if (strcmp(name, "|compress-level|") == 0) {
             if (qn_parse_uint(val, 0, 9, &v) < 0)
-                return s_fail("--compress-level must be from 0 to 9, not "
-                              "'%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap,
+                    "--compress-level must be from 0 to 9, not "
+                    "'%s'",
+                    val);
             o->compress_level = (unsigned)v;
         } else if (strcmp(name, "|codec|") == 0) {
             char why[200];
             o->codec = qn_codec_parse(val, why, sizeof why);
             if (o->codec < 0)
-                return s_fail("--codec: %s", why);
+                return qn_usage_error(err, cap, "--codec: %s", why);
         } else if (strcmp(name, "|workers|") == 0) {
             if (qn_parse_uint(val, 1, 64, &v) < 0)
-                return s_fail("--workers must be from 1 to 64, not '%s'", val);
+                return qn_usage_error(
+                    err, cap, "--workers must be from 1 to 64, not '%s'", val);
             o->workers = (unsigned)v;
         } else if (strcmp(name, "|slots|") == 0) {
             if (qn_parse_uint(val, 1, 64, &v) < 0)
-                return s_fail("--slots must be from 1 to 64, not '%s'", val);
+                return qn_usage_error(
+                    err, cap, "--slots must be from 1 to 64, not '%s'", val);
             o->slots = (unsigned)v;
         } else if (strcmp(name, "|master|") == 0) {
             o->master = val;
@@ -260,27 +198,33 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
         } else if (strcmp(name, "|replicas|") == 0 ||
                    strcmp(name, "|output-replicas|") == 0) {
             if (qn_parse_uint(val, 1, 16, &v) < 0)
-                return s_fail("%s must be from 1 to 16, not '%s'", a, val);
+                return qn_usage_error(
+                    err, cap, "%s must be from 1 to 16, not '%s'", a, val);
             if (name[1] == 'r')
                 o->replicas = (unsigned)v;
             else
                 o->output_replicas = (unsigned)v;
         } else if (strcmp(name, "|shard-size|") == 0) {
             if (qn_parse_size(val, &o->shard_size) < 0 || o->shard_size < 1)
-                return s_fail("--shard-size must be a size like 64M, not "
-                              "'%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap,
+                    "--shard-size must be a size like 64M, not "
+                    "'%s'",
+                    val);
         } else if (strcmp(name, "|record-size|") == 0) {
             if (qn_parse_size(val, &o->record_size) < 0 || o->record_size < 1)
-                return s_fail("--record-size must be a size in bytes, not "
-                              "'%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap,
+                    "--record-size must be a size in bytes, not "
+                    "'%s'",
+                    val);
         } else if (strcmp(name, "|whole|") == 0) {
             o->whole = 1;
         } else if (strcmp(name, "|task-mem-mb|") == 0) {
             if (qn_parse_uint(val, 16, 1 << 20, &v) < 0)
-                return s_fail("--task-mem-mb must be 16 to 1048576, not '%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap, "--task-mem-mb must be 16 to 1048576, not '%s'",
+                    val);
             o->task_mem_mb = (unsigned)v;
         } else if (strcmp(name, "|http|") == 0) {
             o->http = val;
@@ -288,9 +232,11 @@ static int s_parse(int argc, char **argv, const char *allowed, s_opts *o)
             o->tasks = 1;
         } else if (strcmp(name, "|attempt|") == 0) {
             if (qn_parse_uint(val, 1, 1000000, &v) < 0)
-                return s_fail("--attempt must be an attempt number (1, 2, "
-                              "...), not '%s'",
-                              val);
+                return qn_usage_error(
+                    err, cap,
+                    "--attempt must be an attempt number (1, 2, "
+                    "...), not '%s'",
+                    val);
             o->attempt = (unsigned)v;
         } else if (strcmp(name, "|inline|") == 0) {
             o->inline_run = 1;
@@ -304,17 +250,18 @@ static int s_curve(s_opts *o)
 {
     if (!o->curve_secret) {
         if (o->curve_master)
-            return s_fail("--curve-master needs --curve-secret (your own "
-                          "key, made by quern keygen)");
+            return qn_usage_fail(
+                "--curve-master needs --curve-secret (your own "
+                "key, made by quern keygen)");
         return 0;
     }
     if (!o->curve_master)
-        return s_fail("--curve-secret needs --curve-master FILE: the "
-                      "master's public key");
+        return qn_usage_fail("--curve-secret needs --curve-master FILE: the "
+                             "master's public key");
     char err[600];
     if (qn_curve_load(&o->curve, o->curve_secret, NULL, o->curve_master, err,
                       sizeof err) < 0)
-        return s_fail("%s", err);
+        return qn_usage_fail("%s", err);
     return 0;
 }
 
@@ -329,12 +276,9 @@ static void s_opts_release(s_opts *o)
 int qn_cli_parse(int argc, char **argv, const char *allowed, qn_cli_opts *o,
                  char *err, size_t cap)
 {
-    err[0] = '\0';
-    s_fail_buf = err;
-    s_fail_cap = cap;
-    int rc = s_parse(argc, argv, allowed, o);
-    s_fail_buf = NULL;
-    return rc;
+    if (err)
+        err[0] = '\0';
+    return s_parse(argc, argv, allowed, o, err, cap);
 }
 
 void qn_cli_opts_release(qn_cli_opts *o)
@@ -373,12 +317,12 @@ static int s_check_elf(const char *path)
     unsigned char h[QN_ELFCHECK_HEADER_MIN] = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
-        return s_fail("--job %s: %s", path, strerror(errno));
+        return qn_usage_fail("--job %s: %s", path, strerror(errno));
     size_t n = fread(h, 1, sizeof h, f);
     fclose(f);
     char why[300];
     if (qn_elfcheck_header(h, n, why, sizeof why) != 0)
-        return s_fail("--job %s: %s", path, why);
+        return qn_usage_fail("--job %s: %s", path, why);
     return 0;
 }
 
@@ -395,22 +339,24 @@ static int s_read_entry(const char *path, void *dl, quern_job *job)
     const ElfW(Sym) *sym = NULL;
     Dl_info info;
     if (!addr)
-        return s_fail("--job %s: not a Quern plugin: it does not define "
-                      "quern_job_v1 (define the job with QUERN_JOB(...))",
-                      path);
+        return qn_usage_fail(
+            "--job %s: not a Quern plugin: it does not define "
+            "quern_job_v1 (define the job with QUERN_JOB(...))",
+            path);
     if (dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) == 0 || !sym)
-        return s_fail("--job %s: cannot tell the size of its quern_job_v1",
-                      path);
+        return qn_usage_fail(
+            "--job %s: cannot tell the size of its quern_job_v1", path);
     if (ELF64_ST_TYPE(sym->st_info) == STT_FUNC ||
         ELF64_ST_TYPE(sym->st_info) == STT_GNU_IFUNC)
-        return s_fail("--job %s: its quern_job_v1 is a function, not a "
-                      "quern_job (define the job with QUERN_JOB(...))",
-                      path);
+        return qn_usage_fail("--job %s: its quern_job_v1 is a function, not a "
+                             "quern_job (define the job with QUERN_JOB(...))",
+                             path);
     if (sym->st_size < QN_JOBSPEC_ENTRY_MIN)
-        return s_fail("--job %s: its quern_job_v1 is %llu bytes, too small "
-                      "to be a quern_job (define the job with "
-                      "QUERN_JOB(...))",
-                      path, (unsigned long long)sym->st_size);
+        return qn_usage_fail(
+            "--job %s: its quern_job_v1 is %llu bytes, too small "
+            "to be a quern_job (define the job with "
+            "QUERN_JOB(...))",
+            path, (unsigned long long)sym->st_size);
     memcpy(job, addr, sym->st_size < sizeof *job ? sym->st_size : sizeof *job);
     return 0;
 }
@@ -419,20 +365,24 @@ static int s_read_entry(const char *path, void *dl, quern_job *job)
 static int s_check_entry(const char *path, const quern_job *job)
 {
     if (job->abi != QUERN_ABI)
-        return s_fail("--job %s: built for plugin ABI %u, but this quern "
-                      "runs ABI %u; rebuild it against this quern.h",
-                      path, job->abi, QUERN_ABI);
+        return qn_usage_fail(
+            "--job %s: built for plugin ABI %u, but this quern "
+            "runs ABI %u; rebuild it against this quern.h",
+            path, job->abi, QUERN_ABI);
     if (!job->map || !job->reduce)
-        return s_fail("--job %s: the job has no %s function", path,
-                      job->map ? "reduce" : "map");
+        return qn_usage_fail("--job %s: the job has no %s function", path,
+                             job->map ? "reduce" : "map");
     if ((unsigned)job->input > QUERN_FIXED)
-        return s_fail("--job %s: unknown input kind %d", path, (int)job->input);
+        return qn_usage_fail("--job %s: unknown input kind %d", path,
+                             (int)job->input);
     if (job->input == QUERN_FIXED && job->record_size == 0)
-        return s_fail("--job %s: QUERN_FIXED input needs a record_size", path);
+        return qn_usage_fail("--job %s: QUERN_FIXED input needs a record_size",
+                             path);
     if (job->input == QUERN_FIXED && job->record_size > QN_JOBSPEC_RECORD_MAX)
-        return s_fail("--job %s: QUERN_FIXED record_size %zu is over the "
-                      "limit of %d bytes",
-                      path, job->record_size, QN_JOBSPEC_RECORD_MAX);
+        return qn_usage_fail(
+            "--job %s: QUERN_FIXED record_size %zu is over the "
+            "limit of %d bytes",
+            path, job->record_size, QN_JOBSPEC_RECORD_MAX);
     return 0;
 }
 
@@ -446,8 +396,8 @@ static int s_check_plugin(const char *path, Quern__JobSpec *spec)
         return -1;
     void *dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
     if (!dl)
-        return s_fail("--job %s: cannot load it as a shared object: %s", path,
-                      dlerror());
+        return qn_usage_fail("--job %s: cannot load it as a shared object: %s",
+                             path, dlerror());
     quern_job copy;
     const quern_job *job = &copy;
     int rc = s_read_entry(path, dl, &copy);
@@ -532,11 +482,12 @@ static int s_build_job(const s_opts *o, s_job *j)
     memset(j, 0, sizeof *j);
     quern__job_spec__init(&j->spec);
     if (!o->job)
-        return s_fail("--job is required: the plugin (.so) to run");
+        return qn_usage_fail("--job is required: the plugin (.so) to run");
     if (o->ninputs == 0)
-        return s_fail("--input is required: one or more files or folders");
+        return qn_usage_fail(
+            "--input is required: one or more files or folders");
     if (!o->output)
-        return s_fail("--output is required: the folder for part files");
+        return qn_usage_fail("--output is required: the folder for part files");
     /* Paths and arguments travel in messages, which carry UTF-8 only. */
     const char *bad = !qn_utf8_valid(o->job)      ? o->job
                       : !qn_utf8_valid(o->output) ? o->output
@@ -551,38 +502,42 @@ static int s_build_job(const s_opts *o, s_job *j)
         char shown[256];
         snprintf(shown, sizeof shown, "%s", bad);
         qn_utf8_sanitize(shown);
-        return s_fail("'%s' is not valid UTF-8; Quern takes UTF-8 paths and "
-                      "arguments",
-                      shown);
+        return qn_usage_fail(
+            "'%s' is not valid UTF-8; Quern takes UTF-8 paths and "
+            "arguments",
+            shown);
     }
     if (!strchr(o->job, '/'))
-        return s_fail("--job %s: give the plugin as a path, e.g. ./%s", o->job,
-                      o->job);
+        return qn_usage_fail("--job %s: give the plugin as a path, e.g. ./%s",
+                             o->job, o->job);
     for (size_t i = 0; i < o->ninputs; i++) {
         const char *in = o->inputs[i];
         if (!strchr(in, '/')) {
             if (!qn_id_ok(in))
-                return s_fail("--input %s: not a dataset name, nor a path "
-                              "(paths contain a '/': ./%s)",
-                              in, in);
+                return qn_usage_fail(
+                    "--input %s: not a dataset name, nor a path "
+                    "(paths contain a '/': ./%s)",
+                    in, in);
             continue; /* a dataset: the master knows it */
         }
         struct stat st;
         if (stat(in, &st) < 0)
-            return s_fail("--input %s: %s", in, strerror(errno));
+            return qn_usage_fail("--input %s: %s", in, strerror(errno));
     }
     if (!strchr(o->output, '/') && !qn_id_ok(o->output))
-        return s_fail("--output %s: not a dataset name, nor a path (paths "
-                      "contain a '/': ./%s)",
-                      o->output, o->output);
+        return qn_usage_fail(
+            "--output %s: not a dataset name, nor a path (paths "
+            "contain a '/': ./%s)",
+            o->output, o->output);
     if (s_check_plugin(o->job, &j->spec) != 0)
         return QN_EXIT_USAGE;
     int e = s_slurp(o->job, &j->plugin);
     if (e < 0) {
         s_job_release(j);
-        return s_fail("--job %s: cannot read it: %s", o->job,
-                      e == -EFBIG ? "larger than a message may be (15 MiB)"
-                                  : strerror(-e));
+        return qn_usage_fail("--job %s: cannot read it: %s", o->job,
+                             e == -EFBIG
+                                 ? "larger than a message may be (15 MiB)"
+                                 : strerror(-e));
     }
     Quern__JobSpec *s = &j->spec;
     s->plugin = s_own(j, s_absolute(o->job));
@@ -631,7 +586,7 @@ static int s_build_job(const s_opts *o, s_job *j)
     if (qn_jobspec_check(s, j->plugin.data, j->plugin.len, err, sizeof err) <
         0) {
         s_job_release(j);
-        return s_fail("%s", err);
+        return qn_usage_fail("%s", err);
     }
     return 0;
 }
@@ -660,8 +615,8 @@ static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
         return QN_EXIT_UNREACHABLE;
     }
     if (reply->submit_reply->error[0]) {
-        rc = s_fail("the master refused the job: %s",
-                    reply->submit_reply->error);
+        rc = qn_usage_fail("the master refused the job: %s",
+                           reply->submit_reply->error);
     } else {
         snprintf(id, cap, "%s", reply->submit_reply->job_id);
     }
@@ -686,7 +641,7 @@ static int s_run_inline(const s_opts *o, s_job *j)
     int rc = qn_inline_run(&j->spec, &st, err, sizeof err);
     if (rc == 2) {
         qn_inline_release(&st);
-        return s_fail("%s", err);
+        return qn_usage_fail("%s", err);
     }
     if (o->json) {
         Quern__JobStatus *one = &st;
@@ -702,10 +657,11 @@ static int s_cmd_run(int argc, char **argv)
 {
     s_opts o = {0};
     s_job j;
-    int rc = s_parse(
-        argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|http|inline|", &o);
+    int rc = s_parse(argc, argv,
+                     JOB_OPTS "workers|slots|json|task-mem-mb|http|inline|", &o,
+                     NULL, 0);
     if (rc == 0 && o.npositional)
-        rc = s_fail("unexpected argument '%s'", o.positional[0]);
+        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
         rc = s_build_job(&o, &j);
     if (rc != 0) {
@@ -757,9 +713,9 @@ static int s_cmd_submit(int argc, char **argv)
 {
     s_opts o = {0};
     s_job j;
-    int rc = s_parse(argc, argv, JOB_OPTS "master|wait|json|", &o);
+    int rc = s_parse(argc, argv, JOB_OPTS "master|wait|json|", &o, NULL, 0);
     if (rc == 0 && o.npositional)
-        rc = s_fail("unexpected argument '%s'", o.positional[0]);
+        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
         rc = s_curve(&o);
     if (rc == 0)
@@ -772,8 +728,8 @@ static int s_cmd_submit(int argc, char **argv)
     qn_client *c = qn_client_new(o.master, &o.curve);
     char id[64];
     if (!c) {
-        rc = s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
-                    o.master);
+        rc = qn_usage_fail("bad --master endpoint '%s' (like tcp://host:7070)",
+                           o.master);
     } else {
         rc = s_submit(c, &j, o.wait, id, sizeof id);
         if (rc == 0) {
@@ -799,8 +755,8 @@ static int s_query(s_opts *o, Quern__Envelope *req, Quern__Envelope **reply)
         return rc0;
     qn_client *c = qn_client_new(o->master, &o->curve);
     if (!c)
-        return s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
-                      o->master);
+        return qn_usage_fail(
+            "bad --master endpoint '%s' (like tcp://host:7070)", o->master);
     char err[512];
     int rc = qn_client_call(c, req, reply, CALL_TIMEOUT_MS, err, sizeof err);
     if (rc != 0)
@@ -812,12 +768,14 @@ static int s_query(s_opts *o, Quern__Envelope *req, Quern__Envelope **reply)
 static int s_cmd_status(int argc, char **argv, int list)
 {
     s_opts o = {0};
-    int rc =
-        s_parse(argc, argv, list ? "|master|json|" : "|master|json|tasks|", &o);
+    int rc = s_parse(argc, argv, list ? "|master|json|" : "|master|json|tasks|",
+                     &o, NULL, 0);
     if (rc == 0 && o.tasks && !o.npositional)
-        rc = s_fail("--tasks lists one job's tasks: quern status JOB --tasks");
+        rc = qn_usage_fail(
+            "--tasks lists one job's tasks: quern status JOB --tasks");
     if (rc == 0 && (o.npositional > 1 || (list && o.npositional)))
-        rc = s_fail("unexpected argument '%s'", o.positional[list ? 0 : 1]);
+        rc = qn_usage_fail("unexpected argument '%s'",
+                           o.positional[list ? 0 : 1]);
     if (rc != 0) {
         s_opts_release(&o);
         return rc;
@@ -832,9 +790,9 @@ static int s_cmd_status(int argc, char **argv, int list)
     if (rc == 0) {
         Quern__StatusReply *r = reply->status_reply;
         if (reply->body_case != QUERN__ENVELOPE__BODY_STATUS_REPLY) {
-            rc = s_fail("unexpected answer from the master");
+            rc = qn_usage_fail("unexpected answer from the master");
         } else if (r->error[0]) {
-            rc = s_fail("%s", r->error);
+            rc = qn_usage_fail("%s", r->error);
         } else if (o.json) {
             qn_print_status_json(stdout, r->jobs, r->n_jobs, o.npositional);
         } else if (o.npositional && r->n_jobs == 1) {
@@ -856,9 +814,9 @@ static int s_cmd_status(int argc, char **argv, int list)
 static int s_cmd_workers(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|json|", &o);
+    int rc = s_parse(argc, argv, "|master|json|", &o, NULL, 0);
     if (rc == 0 && o.npositional)
-        rc = s_fail("unexpected argument '%s'", o.positional[0]);
+        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
     if (rc != 0) {
         s_opts_release(&o);
         return rc;
@@ -870,7 +828,7 @@ static int s_cmd_workers(int argc, char **argv)
     rc = s_query(&o, &env, &reply);
     if (rc == 0) {
         if (reply->body_case != QUERN__ENVELOPE__BODY_WORKERS_REPLY) {
-            rc = s_fail("unexpected answer from the master");
+            rc = qn_usage_fail("unexpected answer from the master");
         } else if (o.json) {
             qn_print_workers_json(stdout, reply->workers_reply);
         } else {
@@ -895,9 +853,9 @@ static int s_cmd_workers(int argc, char **argv)
 static int s_cmd_cancel(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|json|", &o);
+    int rc = s_parse(argc, argv, "|master|json|", &o, NULL, 0);
     if (rc == 0 && o.npositional != 1)
-        rc = s_fail("usage: quern cancel JOB [--master EP] [--json]");
+        rc = qn_usage_fail("usage: quern cancel JOB [--master EP] [--json]");
     if (rc != 0) {
         s_opts_release(&o);
         return rc;
@@ -910,9 +868,9 @@ static int s_cmd_cancel(int argc, char **argv)
     rc = s_query(&o, &env, &reply);
     if (rc == 0) {
         if (reply->body_case != QUERN__ENVELOPE__BODY_CANCEL_REPLY)
-            rc = s_fail("unexpected answer from the master");
+            rc = qn_usage_fail("unexpected answer from the master");
         else if (reply->cancel_reply->error[0] && !o.json)
-            rc = s_fail("%s", reply->cancel_reply->error);
+            rc = qn_usage_fail("%s", reply->cancel_reply->error);
         else if (o.json) {
             const char *e = reply->cancel_reply->error;
             json_t *v =
@@ -943,24 +901,25 @@ static qn_client *s_data_client(s_opts *o, int *rc)
         return NULL;
     qn_client *c = qn_client_new(o->master, &o->curve);
     if (!c)
-        *rc = s_fail("bad --master endpoint '%s' (like tcp://host:7070)",
-                     o->master);
+        *rc = qn_usage_fail("bad --master endpoint '%s' (like tcp://host:7070)",
+                            o->master);
     return c;
 }
 
 static int s_cmd_logs(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|json|attempt|", &o);
+    int rc = s_parse(argc, argv, "|master|json|attempt|", &o, NULL, 0);
     int kind = 0;
     unsigned task = 0;
     if (rc == 0 && o.npositional != 2)
-        rc = s_fail("usage: quern logs JOB TASK [--attempt N] [--json] "
-                    "(TASK like m3 or r0)");
+        rc = qn_usage_fail("usage: quern logs JOB TASK [--attempt N] [--json] "
+                           "(TASK like m3 or r0)");
     if (rc == 0 && qn_task_parse(o.positional[1], &kind, &task) < 0)
-        rc = s_fail("'%s' is not a task: give m3 for map task 3, r0 for "
-                    "reduce task 0 (quern status JOB --tasks lists them)",
-                    o.positional[1]);
+        rc =
+            qn_usage_fail("'%s' is not a task: give m3 for map task 3, r0 for "
+                          "reduce task 0 (quern status JOB --tasks lists them)",
+                          o.positional[1]);
     if (rc != 0) {
         s_opts_release(&o);
         return rc;
@@ -980,9 +939,9 @@ static int s_cmd_logs(int argc, char **argv)
         char tn[24];
         qn_task_name(tn, sizeof tn, kind, task);
         if (reply->body_case != QUERN__ENVELOPE__BODY_LOGS_REPLY) {
-            rc = s_fail("unexpected answer from the master");
+            rc = qn_usage_fail("unexpected answer from the master");
         } else if (r->error[0]) {
-            rc = s_fail("%s", r->error);
+            rc = qn_usage_fail("%s", r->error);
         } else if (o.json) {
             /* Bytes that are not UTF-8 become "?" in JSON. */
             char *text = qn_malloc(r->data.len + 1);
@@ -1023,14 +982,15 @@ static int s_cmd_logs(int argc, char **argv)
 static int s_cmd_put(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc =
-        s_parse(argc, argv,
-                "|master|dataset|replicas|shard-size|record-size|whole|", &o);
+    int rc = s_parse(argc, argv,
+                     "|master|dataset|replicas|shard-size|record-size|whole|",
+                     &o, NULL, 0);
     if (rc == 0 && (!o.dataset || o.npositional == 0))
-        rc = s_fail("usage: quern put FILE... --dataset NAME [--replicas K] "
-                    "[--shard-size SIZE] [--record-size N | --whole]");
+        rc = qn_usage_fail(
+            "usage: quern put FILE... --dataset NAME [--replicas K] "
+            "[--shard-size SIZE] [--record-size N | --whole]");
     if (rc == 0 && o.whole && o.record_size)
-        rc = s_fail("--whole and --record-size do not go together");
+        rc = qn_usage_fail("--whole and --record-size do not go together");
     qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
     if (c) {
         qn_put_opts po = {.dataset = o.dataset,
@@ -1048,9 +1008,9 @@ static int s_cmd_put(int argc, char **argv)
 static int s_cmd_ls(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|json|", &o);
+    int rc = s_parse(argc, argv, "|master|json|", &o, NULL, 0);
     if (rc == 0 && o.npositional > 1)
-        rc = s_fail("usage: quern ls [NAME] [--json]");
+        rc = qn_usage_fail("usage: quern ls [NAME] [--json]");
     qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
     if (c)
         rc = qn_dataset_ls(c, o.npositional ? o.positional[0] : NULL, o.json);
@@ -1062,10 +1022,10 @@ static int s_cmd_ls(int argc, char **argv)
 static int s_cmd_read(int argc, char **argv, int to_dir)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|", &o);
+    int rc = s_parse(argc, argv, "|master|", &o, NULL, 0);
     if (rc == 0 && o.npositional != (size_t)(to_dir ? 2 : 1))
-        rc = s_fail(to_dir ? "usage: quern get NAME DIR"
-                           : "usage: quern cat NAME");
+        rc = qn_usage_fail(to_dir ? "usage: quern get NAME DIR"
+                                  : "usage: quern cat NAME");
     qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
     if (c)
         rc = qn_dataset_read(c, &o.curve, o.positional[0],
@@ -1078,9 +1038,9 @@ static int s_cmd_read(int argc, char **argv, int to_dir)
 static int s_cmd_rm(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, "|master|", &o);
+    int rc = s_parse(argc, argv, "|master|", &o, NULL, 0);
     if (rc == 0 && o.npositional != 1)
-        rc = s_fail("usage: quern rm NAME");
+        rc = qn_usage_fail("usage: quern rm NAME");
     qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
     if (c) {
         rc = qn_dataset_rm(c, o.positional[0]);
@@ -1095,11 +1055,12 @@ static int s_cmd_rm(int argc, char **argv)
 static int s_cmd_keygen(int argc, char **argv)
 {
     if (argc != 1 || argv[0][0] == '-')
-        return s_fail("usage: quern keygen PREFIX (writes PREFIX.key and "
-                      "PREFIX.pub)");
+        return qn_usage_fail(
+            "usage: quern keygen PREFIX (writes PREFIX.key and "
+            "PREFIX.pub)");
     char err[600];
     if (qn_curve_keygen(argv[0], err, sizeof err) < 0)
-        return s_fail("%s", err);
+        return qn_usage_fail("%s", err);
     printf("wrote %s.key (secret: keep it on this host only) and %s.pub "
            "(public: put it in the trusted dir of the peers)\n",
            argv[0], argv[0]);
@@ -1114,7 +1075,7 @@ int main(int argc, char **argv)
 {
     qn_log_init("quern", QN_LOG_WARN);
     if (argc < 2) {
-        s_usage(stderr);
+        qn_usage_print(stderr);
         return QN_EXIT_USAGE;
     }
     const char *cmd = argv[1];
@@ -1134,7 +1095,7 @@ int main(int argc, char **argv)
         return s_cmd_cancel(n, rest);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
         strcmp(cmd, "-h") == 0) {
-        s_usage(stdout);
+        qn_usage_print(stdout);
         return 0;
     }
     if (strcmp(cmd, "put") == 0)
@@ -1152,6 +1113,6 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "logs") == 0)
         return s_cmd_logs(n, rest);
     fprintf(stderr, "quern: unknown command '%s'\n", cmd);
-    s_usage(stderr);
+    qn_usage_print(stderr);
     return QN_EXIT_USAGE;
 }

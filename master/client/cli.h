@@ -43,8 +43,9 @@ typedef struct qn_cli_opts {
  * Parse argv[0..argc) (a command's arguments, after its name) into o,
  * which must be zeroed. allowed lists the options the command takes, as
  * "|name|" entries ("|job|input|R|"). Returns 0, or the usage exit status
- * (2) with the message quern would print in err. Release o with
- * qn_cli_opts_release either way.
+ * (2) with the message quern would print in err (or printed on stderr, as
+ * quern prints it, when err is NULL). Release o with qn_cli_opts_release
+ * either way.
  */
 int qn_cli_parse(int argc, char **argv, const char *allowed, qn_cli_opts *o,
                  char *err, size_t cap);

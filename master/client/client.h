@@ -17,6 +17,10 @@
 #define QN_EXIT_USAGE 2
 #define QN_EXIT_UNREACHABLE 3 /* the master did not answer */
 
+/* Where commands look for the master when neither --master nor
+ * QUERN_MASTER says. */
+#define QN_CLIENT_DEFAULT_MASTER "tcp://127.0.0.1:7070"
+
 typedef struct qn_client qn_client;
 
 struct qn_curve;
