@@ -9,7 +9,7 @@
 #include "cluster.h"
 #include "codec.h"
 #include "inline.h"
-#include "jobplugin.h"
+#include "jobbuild.h"
 #include "curve.h"
 #include "dataset.h"
 #include "elfcheck.h"
@@ -40,197 +40,9 @@
 
 typedef qn_cli_opts s_opts; /* opts.h */
 
-/* ---- building a job ------------------------------------------------------ */
-
-/* path as given -> absolute path (not resolving links); caller frees. */
-static char *s_absolute(const char *p)
-{
-    if (p[0] == '/')
-        return qn_strdup(p);
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-        return qn_strdup(p);
-    qn_buf b = {0};
-    const char *q = p;
-    while (q[0] == '.' && q[1] == '/')
-        q += 2;
-    qn_buf_printf(&b, "%s/%s", cwd, q);
-    size_t n = b.len;
-    while (n > 1 && b.data[n - 1] == '/')
-        b.data[--n] = '\0';
-    return b.data;
-}
-
-typedef struct {
-    Quern__JobSpec spec;
-    qn_buf plugin; /* the shared object's bytes */
-    Quern__InputPath *inputs, **ip;
-    Quern__Arg *args, **ap;
-    char **owned;
-    size_t nowned;
-} s_job;
-
-static char *s_own(s_job *j, char *s)
-{
-    j->owned = qn_realloc(j->owned, (j->nowned + 1) * sizeof *j->owned);
-    j->owned[j->nowned++] = s;
-    return s;
-}
-
-static void s_job_release(s_job *j)
-{
-    for (size_t i = 0; i < j->nowned; i++)
-        free(j->owned[i]);
-    free(j->owned);
-    free(j->inputs);
-    free(j->ip);
-    free(j->args);
-    free(j->ap);
-    qn_buf_release(&j->plugin);
-    if (j->spec.name != protobuf_c_empty_string)
-        free(j->spec.name);
-}
-
-/* Read a whole (small) file into b. 0 or -errno. */
-static int s_slurp(const char *path, qn_buf *b)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char chunk[65536];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? -errno : 0;
-            close(fd);
-            return e;
-        }
-        if (b->len + (size_t)n > QN_MSG_MAX - 65536) {
-            close(fd);
-            return -EFBIG;
-        }
-        qn_buf_add(b, chunk, (size_t)n);
-    }
-}
-
-static int s_build_job(const s_opts *o, s_job *j)
-{
-    memset(j, 0, sizeof *j);
-    quern__job_spec__init(&j->spec);
-    if (!o->job)
-        return qn_usage_fail("--job is required: the plugin (.so) to run");
-    if (o->ninputs == 0)
-        return qn_usage_fail(
-            "--input is required: one or more files or folders");
-    if (!o->output)
-        return qn_usage_fail("--output is required: the folder for part files");
-    /* Paths and arguments travel in messages, which carry UTF-8 only. */
-    const char *bad = !qn_utf8_valid(o->job)      ? o->job
-                      : !qn_utf8_valid(o->output) ? o->output
-                                                  : NULL;
-    for (size_t i = 0; !bad && i < o->ninputs; i++)
-        if (!qn_utf8_valid(o->inputs[i]))
-            bad = o->inputs[i];
-    for (size_t i = 0; !bad && i < o->nargs; i++)
-        if (!qn_utf8_valid(o->args[i]))
-            bad = o->args[i];
-    if (bad) {
-        char shown[256];
-        snprintf(shown, sizeof shown, "%s", bad);
-        qn_utf8_sanitize(shown);
-        return qn_usage_fail(
-            "'%s' is not valid UTF-8; Quern takes UTF-8 paths and "
-            "arguments",
-            shown);
-    }
-    if (!strchr(o->job, '/'))
-        return qn_usage_fail("--job %s: give the plugin as a path, e.g. ./%s",
-                             o->job, o->job);
-    for (size_t i = 0; i < o->ninputs; i++) {
-        const char *in = o->inputs[i];
-        if (!strchr(in, '/')) {
-            if (!qn_id_ok(in))
-                return qn_usage_fail(
-                    "--input %s: not a dataset name, nor a path "
-                    "(paths contain a '/': ./%s)",
-                    in, in);
-            continue; /* a dataset: the master knows it */
-        }
-        struct stat st;
-        if (stat(in, &st) < 0)
-            return qn_usage_fail("--input %s: %s", in, strerror(errno));
-    }
-    if (!strchr(o->output, '/') && !qn_id_ok(o->output))
-        return qn_usage_fail(
-            "--output %s: not a dataset name, nor a path (paths "
-            "contain a '/': ./%s)",
-            o->output, o->output);
-    if (qn_jobplugin_check(o->job, &j->spec, NULL, 0) != 0)
-        return QN_EXIT_USAGE;
-    int e = s_slurp(o->job, &j->plugin);
-    if (e < 0) {
-        s_job_release(j);
-        return qn_usage_fail("--job %s: cannot read it: %s", o->job,
-                             e == -EFBIG
-                                 ? "larger than a message may be (15 MiB)"
-                                 : strerror(-e));
-    }
-    Quern__JobSpec *s = &j->spec;
-    s->plugin = s_own(j, s_absolute(o->job));
-    if (strchr(o->output, '/')) {
-        s->output = s_own(j, s_absolute(o->output));
-    } else {
-        s->output = s_own(j, qn_strdup(o->output));
-        s->output_dataset = 1;
-        s->output_replicas = o->output_replicas;
-    }
-    j->inputs = qn_calloc(o->ninputs, sizeof *j->inputs);
-    j->ip = qn_calloc(o->ninputs, sizeof *j->ip);
-    for (size_t i = 0; i < o->ninputs; i++) {
-        quern__input_path__init(&j->inputs[i]);
-        j->inputs[i].given = (char *)o->inputs[i];
-        j->inputs[i].path = strchr(o->inputs[i], '/')
-                                ? s_own(j, s_absolute(o->inputs[i]))
-                                : (char *)o->inputs[i];
-        j->ip[i] = &j->inputs[i];
-    }
-    s->inputs = j->ip;
-    s->n_inputs = o->ninputs;
-    j->args = qn_calloc(o->nargs + 1, sizeof *j->args);
-    j->ap = qn_calloc(o->nargs + 1, sizeof *j->ap);
-    for (size_t i = 0; i < o->nargs; i++) {
-        char *copy = s_own(j, qn_strdup(o->args[i]));
-        char *eq = strchr(copy, '=');
-        *eq = '\0';
-        quern__arg__init(&j->args[i]);
-        j->args[i].name = copy;
-        j->args[i].value = eq + 1;
-        j->ap[i] = &j->args[i];
-    }
-    s->args = j->ap;
-    s->n_args = o->nargs;
-    s->nreduce = o->nreduce;
-    s->split_size = o->split_size;
-    s->sort_mb = o->sort_mb;
-    s->max_attempts = o->max_attempts;
-    s->speculation = o->speculation;
-    s->skip_bad_records = o->skip_bad_records;
-    s->compress_level = o->compress_level;
-    s->codec = (uint32_t)o->codec;
-    /* What the master would refuse, refused here (jobspec.h). */
-    char err[1024];
-    if (qn_jobspec_check(s, j->plugin.data, j->plugin.len, err, sizeof err) <
-        0) {
-        s_job_release(j);
-        return qn_usage_fail("%s", err);
-    }
-    return 0;
-}
-
 /* Submit; on success copies the job id into id. Returns an exit status. */
-static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
+static int s_submit(qn_client *c, qn_jobbuild *j, int watch, char *id,
+                    size_t cap)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
     Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
@@ -269,7 +81,7 @@ static int s_submit(qn_client *c, s_job *j, int watch, char *id, size_t cap)
     "no-speculation|skip-bad-records|compress-level|codec|output-replicas|"
 
 /* quern run --inline: the job in this process (worker/inline.h). */
-static int s_run_inline(const s_opts *o, s_job *j)
+static int s_run_inline(const s_opts *o, qn_jobbuild *j)
 {
     Quern__JobStatus st;
     char err[1024];
@@ -294,21 +106,21 @@ static int s_run_inline(const s_opts *o, s_job *j)
 static int s_cmd_run(int argc, char **argv)
 {
     s_opts o = {0};
-    s_job j;
+    qn_jobbuild j;
     int rc = qn_cli_parse(
         argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|http|inline|", &o,
         NULL, 0);
     if (rc == 0 && o.npositional)
         rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
     if (rc == 0)
-        rc = s_build_job(&o, &j);
+        rc = qn_jobbuild_init(&j, &o, NULL, 0);
     if (rc != 0) {
         qn_cli_opts_release(&o);
         return rc;
     }
     if (o.inline_run) {
         rc = s_run_inline(&o, &j);
-        s_job_release(&j);
+        qn_jobbuild_release(&j);
         qn_cli_opts_release(&o);
         return rc;
     }
@@ -318,7 +130,7 @@ static int s_cmd_run(int argc, char **argv)
                                       o.http, sigfd, err, sizeof err);
     if (!cl) {
         fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
-        s_job_release(&j);
+        qn_jobbuild_release(&j);
         qn_cli_opts_release(&o);
         return QN_EXIT_JOB_FAILED;
     }
@@ -342,7 +154,7 @@ static int s_cmd_run(int argc, char **argv)
         fprintf(stderr, "quern: the local cluster's logs are in %s\n",
                 qn_cluster_dir(cl));
     qn_cluster_stop(&cl, keep);
-    s_job_release(&j);
+    qn_jobbuild_release(&j);
     qn_cli_opts_release(&o);
     return rc;
 }
@@ -350,7 +162,7 @@ static int s_cmd_run(int argc, char **argv)
 static int s_cmd_submit(int argc, char **argv)
 {
     s_opts o = {0};
-    s_job j;
+    qn_jobbuild j;
     int rc =
         qn_cli_parse(argc, argv, JOB_OPTS "master|wait|json|", &o, NULL, 0);
     if (rc == 0 && o.npositional)
@@ -358,7 +170,7 @@ static int s_cmd_submit(int argc, char **argv)
     if (rc == 0)
         rc = qn_cli_curve(&o, NULL, 0);
     if (rc == 0)
-        rc = s_build_job(&o, &j);
+        rc = qn_jobbuild_init(&j, &o, NULL, 0);
     if (rc != 0) {
         qn_cli_opts_release(&o);
         return rc;
@@ -381,7 +193,7 @@ static int s_cmd_submit(int argc, char **argv)
         }
     }
     qn_client_destroy(&c);
-    s_job_release(&j);
+    qn_jobbuild_release(&j);
     qn_cli_opts_release(&o);
     return rc;
 }
