@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "inline.h"
 #include "jobbuild.h"
+#include "jobcmd.h"
 #include "curve.h"
 #include "dataset.h"
 #include "elfcheck.h"
@@ -36,167 +37,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CALL_TIMEOUT_MS 5000
-
 typedef qn_cli_opts s_opts; /* opts.h */
 
-/* Submit; on success copies the job id into id. Returns an exit status. */
-static int s_submit(qn_client *c, qn_jobbuild *j, int watch, char *id,
-                    size_t cap)
-{
-    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
-    Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
-    sj.spec = &j->spec;
-    sj.watch = watch;
-    sj.plugin_data.data = (uint8_t *)j->plugin.data;
-    sj.plugin_data.len = j->plugin.len;
-    env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
-    env.submit_job = &sj;
-    char err[512];
-    int rc = qn_client_call(c, &env, &reply, CALL_TIMEOUT_MS, err, sizeof err);
-    if (rc != 0) {
-        fprintf(stderr, "quern: %s\n", err);
-        return rc;
-    }
-    if (reply->body_case != QUERN__ENVELOPE__BODY_SUBMIT_REPLY) {
-        qn_wire_free(reply);
-        fprintf(stderr, "quern: the master answered the submission with "
-                        "something else\n");
-        return QN_EXIT_UNREACHABLE;
-    }
-    if (reply->submit_reply->error[0]) {
-        rc = qn_usage_fail("the master refused the job: %s",
-                           reply->submit_reply->error);
-    } else {
-        snprintf(id, cap, "%s", reply->submit_reply->job_id);
-    }
-    qn_wire_free(reply);
-    return rc;
-}
-
 /* ---- commands ------------------------------------------------------------ */
-
-#define JOB_OPTS                                                               \
-    "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
-    "no-speculation|skip-bad-records|compress-level|codec|output-replicas|"
-
-/* quern run --inline: the job in this process (worker/inline.h). */
-static int s_run_inline(const s_opts *o, qn_jobbuild *j)
-{
-    Quern__JobStatus st;
-    char err[1024];
-    if (!o->json)
-        fprintf(stderr, "quern: running %s inline, in this process\n",
-                j->spec.name);
-    int rc = qn_inline_run(&j->spec, &st, err, sizeof err);
-    if (rc == 2) {
-        qn_inline_release(&st);
-        return qn_usage_fail("%s", err);
-    }
-    if (o->json) {
-        Quern__JobStatus *one = &st;
-        qn_print_status_json(stdout, &one, 1, 1);
-    } else {
-        qn_print_result(stdout, &st);
-    }
-    qn_inline_release(&st);
-    return rc == 0 ? 0 : QN_EXIT_JOB_FAILED;
-}
-
-static int s_cmd_run(int argc, char **argv)
-{
-    s_opts o = {0};
-    qn_jobbuild j;
-    int rc = qn_cli_parse(
-        argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|http|inline|", &o,
-        NULL, 0);
-    if (rc == 0 && o.npositional)
-        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
-    if (rc == 0)
-        rc = qn_jobbuild_init(&j, &o, NULL, 0);
-    if (rc != 0) {
-        qn_cli_opts_release(&o);
-        return rc;
-    }
-    if (o.inline_run) {
-        rc = s_run_inline(&o, &j);
-        qn_jobbuild_release(&j);
-        qn_cli_opts_release(&o);
-        return rc;
-    }
-    int sigfd = qn_signals_open();
-    char err[512];
-    qn_cluster *cl = qn_cluster_start(o.workers, o.slots, o.task_mem_mb, "info",
-                                      o.http, sigfd, err, sizeof err);
-    if (!cl) {
-        fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
-        qn_jobbuild_release(&j);
-        qn_cli_opts_release(&o);
-        return QN_EXIT_JOB_FAILED;
-    }
-    qn_client *c = qn_client_new(qn_cluster_endpoint(cl), NULL);
-    char id[64];
-    rc = s_submit(c, &j, 1, id, sizeof id);
-    if (rc == 0) {
-        fprintf(stderr,
-                "quern: running %s (%s) on a local cluster of %u "
-                "workers\n",
-                id, j.spec.name, o.workers);
-        if (qn_cluster_http_url(cl)[0])
-            fprintf(stderr, "quern: status page (while it runs): %s\n",
-                    qn_cluster_http_url(cl));
-        qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl, .json = o.json};
-        rc = qn_client_follow(c, id, &fo);
-    }
-    qn_client_destroy(&c);
-    int keep = rc != 0;
-    if (keep)
-        fprintf(stderr, "quern: the local cluster's logs are in %s\n",
-                qn_cluster_dir(cl));
-    qn_cluster_stop(&cl, keep);
-    qn_jobbuild_release(&j);
-    qn_cli_opts_release(&o);
-    return rc;
-}
-
-static int s_cmd_submit(int argc, char **argv)
-{
-    s_opts o = {0};
-    qn_jobbuild j;
-    int rc =
-        qn_cli_parse(argc, argv, JOB_OPTS "master|wait|json|", &o, NULL, 0);
-    if (rc == 0 && o.npositional)
-        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
-    if (rc == 0)
-        rc = qn_cli_curve(&o, NULL, 0);
-    if (rc == 0)
-        rc = qn_jobbuild_init(&j, &o, NULL, 0);
-    if (rc != 0) {
-        qn_cli_opts_release(&o);
-        return rc;
-    }
-    int sigfd = o.wait ? qn_signals_open() : -1;
-    qn_client *c = qn_client_new(o.master, &o.curve);
-    char id[64];
-    if (!c) {
-        rc = qn_usage_fail("bad --master endpoint '%s' (like tcp://host:7070)",
-                           o.master);
-    } else {
-        rc = s_submit(c, &j, o.wait, id, sizeof id);
-        if (rc == 0) {
-            printf("%s\n", id);
-            fflush(stdout);
-            if (o.wait) {
-                qn_follow_opts fo = {.sigfd = sigfd, .json = o.json};
-                rc = qn_client_follow(c, id, &fo);
-            }
-        }
-    }
-    qn_client_destroy(&c);
-    qn_jobbuild_release(&j);
-    qn_cli_opts_release(&o);
-    return rc;
-}
 
 /* One request/reply with the master, for the query commands. */
 static int s_query(s_opts *o, Quern__Envelope *req, Quern__Envelope **reply)
@@ -209,7 +52,7 @@ static int s_query(s_opts *o, Quern__Envelope *req, Quern__Envelope **reply)
         return qn_usage_fail(
             "bad --master endpoint '%s' (like tcp://host:7070)", o->master);
     char err[512];
-    int rc = qn_client_call(c, req, reply, CALL_TIMEOUT_MS, err, sizeof err);
+    int rc = qn_client_call(c, req, reply, QN_CLIENT_CALL_MS, err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "quern: %s\n", err);
     qn_client_destroy(&c);
@@ -534,9 +377,9 @@ int main(int argc, char **argv)
     int n = argc - 2;
     char **rest = argv + 2;
     if (strcmp(cmd, "run") == 0)
-        return s_cmd_run(n, rest);
+        return qn_jobcmd_run(n, rest);
     if (strcmp(cmd, "submit") == 0)
-        return s_cmd_submit(n, rest);
+        return qn_jobcmd_submit(n, rest);
     if (strcmp(cmd, "status") == 0)
         return s_cmd_status(n, rest, 0);
     if (strcmp(cmd, "jobs") == 0)

@@ -21,6 +21,9 @@
  * QUERN_MASTER says. */
 #define QN_CLIENT_DEFAULT_MASTER "tcp://127.0.0.1:7070"
 
+/* How long a command waits for the master's reply to a request. */
+#define QN_CLIENT_CALL_MS 5000
+
 typedef struct qn_client qn_client;
 
 struct qn_curve;

@@ -1,0 +1,171 @@
+/*
+ * jobcmd.c -- see jobcmd.h.
+ */
+#include "jobcmd.h"
+
+#include "client.h"
+#include "cluster.h"
+#include "inline.h"
+#include "jobbuild.h"
+#include "opts.h"
+#include "proc.h"
+#include "usage.h"
+
+#include <stdio.h>
+
+#define JOB_OPTS                                                               \
+    "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
+    "no-speculation|skip-bad-records|compress-level|codec|output-replicas|"
+
+/* Submit; on success copies the job id into id. Returns an exit status. */
+static int s_submit(qn_client *c, qn_jobbuild *j, int watch, char *id,
+                    size_t cap)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT, *reply = NULL;
+    Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
+    sj.spec = &j->spec;
+    sj.watch = watch;
+    sj.plugin_data.data = (uint8_t *)j->plugin.data;
+    sj.plugin_data.len = j->plugin.len;
+    env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
+    env.submit_job = &sj;
+    char err[512];
+    int rc =
+        qn_client_call(c, &env, &reply, QN_CLIENT_CALL_MS, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "quern: %s\n", err);
+        return rc;
+    }
+    if (reply->body_case != QUERN__ENVELOPE__BODY_SUBMIT_REPLY) {
+        qn_wire_free(reply);
+        fprintf(stderr, "quern: the master answered the submission with "
+                        "something else\n");
+        return QN_EXIT_UNREACHABLE;
+    }
+    if (reply->submit_reply->error[0]) {
+        rc = qn_usage_fail("the master refused the job: %s",
+                           reply->submit_reply->error);
+    } else {
+        snprintf(id, cap, "%s", reply->submit_reply->job_id);
+    }
+    qn_wire_free(reply);
+    return rc;
+}
+
+/* quern run --inline: the job in this process (inline.h). */
+static int s_run_inline(const qn_cli_opts *o, qn_jobbuild *j)
+{
+    Quern__JobStatus st;
+    char err[1024];
+    if (!o->json)
+        fprintf(stderr, "quern: running %s inline, in this process\n",
+                j->spec.name);
+    int rc = qn_inline_run(&j->spec, &st, err, sizeof err);
+    if (rc == 2) {
+        qn_inline_release(&st);
+        return qn_usage_fail("%s", err);
+    }
+    if (o->json) {
+        Quern__JobStatus *one = &st;
+        qn_print_status_json(stdout, &one, 1, 1);
+    } else {
+        qn_print_result(stdout, &st);
+    }
+    qn_inline_release(&st);
+    return rc == 0 ? 0 : QN_EXIT_JOB_FAILED;
+}
+
+int qn_jobcmd_run(int argc, char **argv)
+{
+    qn_cli_opts o = {0};
+    qn_jobbuild j;
+    int rc = qn_cli_parse(
+        argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|http|inline|", &o,
+        NULL, 0);
+    if (rc == 0 && o.npositional)
+        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
+    if (rc == 0)
+        rc = qn_jobbuild_init(&j, &o, NULL, 0);
+    if (rc != 0) {
+        qn_cli_opts_release(&o);
+        return rc;
+    }
+    if (o.inline_run) {
+        rc = s_run_inline(&o, &j);
+        qn_jobbuild_release(&j);
+        qn_cli_opts_release(&o);
+        return rc;
+    }
+    int sigfd = qn_signals_open();
+    char err[512];
+    qn_cluster *cl = qn_cluster_start(o.workers, o.slots, o.task_mem_mb, "info",
+                                      o.http, sigfd, err, sizeof err);
+    if (!cl) {
+        fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
+        qn_jobbuild_release(&j);
+        qn_cli_opts_release(&o);
+        return QN_EXIT_JOB_FAILED;
+    }
+    qn_client *c = qn_client_new(qn_cluster_endpoint(cl), NULL);
+    char id[64];
+    rc = s_submit(c, &j, 1, id, sizeof id);
+    if (rc == 0) {
+        fprintf(stderr,
+                "quern: running %s (%s) on a local cluster of %u "
+                "workers\n",
+                id, j.spec.name, o.workers);
+        if (qn_cluster_http_url(cl)[0])
+            fprintf(stderr, "quern: status page (while it runs): %s\n",
+                    qn_cluster_http_url(cl));
+        qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl, .json = o.json};
+        rc = qn_client_follow(c, id, &fo);
+    }
+    qn_client_destroy(&c);
+    int keep = rc != 0;
+    if (keep)
+        fprintf(stderr, "quern: the local cluster's logs are in %s\n",
+                qn_cluster_dir(cl));
+    qn_cluster_stop(&cl, keep);
+    qn_jobbuild_release(&j);
+    qn_cli_opts_release(&o);
+    return rc;
+}
+
+int qn_jobcmd_submit(int argc, char **argv)
+{
+    qn_cli_opts o = {0};
+    qn_jobbuild j;
+    int rc =
+        qn_cli_parse(argc, argv, JOB_OPTS "master|wait|json|", &o, NULL, 0);
+    if (rc == 0 && o.npositional)
+        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
+    if (rc == 0)
+        rc = qn_cli_curve(&o, NULL, 0);
+    if (rc == 0)
+        rc = qn_jobbuild_init(&j, &o, NULL, 0);
+    if (rc != 0) {
+        qn_cli_opts_release(&o);
+        return rc;
+    }
+    int sigfd = o.wait ? qn_signals_open() : -1;
+    qn_client *c = qn_client_new(o.master, &o.curve);
+    char id[64];
+    if (!c) {
+        rc = qn_usage_fail("bad --master endpoint '%s' (like tcp://host:7070)",
+                           o.master);
+    } else {
+        rc = s_submit(c, &j, o.wait, id, sizeof id);
+        if (rc == 0) {
+            printf("%s\n", id);
+            fflush(stdout);
+            if (o.wait) {
+                qn_follow_opts fo = {.sigfd = sigfd, .json = o.json};
+                rc = qn_client_follow(c, id, &fo);
+            }
+        }
+    }
+    qn_client_destroy(&c);
+    qn_jobbuild_release(&j);
+    qn_cli_opts_release(&o);
+    return rc;
+}
