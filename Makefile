@@ -44,7 +44,8 @@ CLIENT_SRC := master/client/client.c master/client/cluster.c \
               master/client/dataset.c master/client/inline.c \
               master/client/usage.c master/client/opts.c \
               master/client/jobplugin.c master/client/jobbuild.c \
-              master/client/jobcmd.c master/client/querycmd.c
+              master/client/jobcmd.c master/client/querycmd.c \
+              master/client/datasetcmd.c
 WORKER_SRC := worker/worker.c worker/shuffle.c worker/store.c
 # The task runtime: quern-task runs it in a worker's child process, and
 # `quern run --inline` in its own.

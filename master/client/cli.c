@@ -6,130 +6,15 @@
  */
 #include "cli.h"
 #include "client.h"
-#include "cluster.h"
-#include "codec.h"
-#include "inline.h"
-#include "jobbuild.h"
-#include "jobcmd.h"
-#include "querycmd.h"
 #include "curve.h"
-#include "dataset.h"
-#include "elfcheck.h"
-#include "jobspec.h"
+#include "datasetcmd.h"
+#include "jobcmd.h"
 #include "log.h"
-#include "proc.h"
-#include "quern.h"
-#include "statusjson.h"
+#include "querycmd.h"
 #include "usage.h"
-#include "util.h"
-#include "wire.h"
 
-#include <dlfcn.h>
-#include <elf.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
-#include <limits.h>
-#include <link.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-typedef qn_cli_opts s_opts; /* opts.h */
-
-/* ---- commands ------------------------------------------------------------ */
-
-/* ---- datasets and keys -----------------------------------------------------
- */
-
-/* A client for the dataset commands; NULL with the exit status in *rc. */
-static qn_client *s_data_client(s_opts *o, int *rc)
-{
-    *rc = qn_cli_curve(o, NULL, 0);
-    if (*rc != 0)
-        return NULL;
-    qn_client *c = qn_client_new(o->master, &o->curve);
-    if (!c)
-        *rc = qn_usage_fail("bad --master endpoint '%s' (like tcp://host:7070)",
-                            o->master);
-    return c;
-}
-
-static int s_cmd_put(int argc, char **argv)
-{
-    s_opts o = {0};
-    int rc = qn_cli_parse(
-        argc, argv, "|master|dataset|replicas|shard-size|record-size|whole|",
-        &o, NULL, 0);
-    if (rc == 0 && (!o.dataset || o.npositional == 0))
-        rc = qn_usage_fail(
-            "usage: quern put FILE... --dataset NAME [--replicas K] "
-            "[--shard-size SIZE] [--record-size N | --whole]");
-    if (rc == 0 && o.whole && o.record_size)
-        rc = qn_usage_fail("--whole and --record-size do not go together");
-    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
-    if (c) {
-        qn_put_opts po = {.dataset = o.dataset,
-                          .replicas = o.replicas,
-                          .shard_size = o.shard_size,
-                          .record_size = o.record_size,
-                          .whole = o.whole};
-        rc = qn_dataset_put(c, &o.curve, &po, o.positional, o.npositional);
-    }
-    qn_client_destroy(&c);
-    qn_cli_opts_release(&o);
-    return rc;
-}
-
-static int s_cmd_ls(int argc, char **argv)
-{
-    s_opts o = {0};
-    int rc = qn_cli_parse(argc, argv, "|master|json|", &o, NULL, 0);
-    if (rc == 0 && o.npositional > 1)
-        rc = qn_usage_fail("usage: quern ls [NAME] [--json]");
-    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
-    if (c)
-        rc = qn_dataset_ls(c, o.npositional ? o.positional[0] : NULL, o.json);
-    qn_client_destroy(&c);
-    qn_cli_opts_release(&o);
-    return rc;
-}
-
-static int s_cmd_read(int argc, char **argv, int to_dir)
-{
-    s_opts o = {0};
-    int rc = qn_cli_parse(argc, argv, "|master|", &o, NULL, 0);
-    if (rc == 0 && o.npositional != (size_t)(to_dir ? 2 : 1))
-        rc = qn_usage_fail(to_dir ? "usage: quern get NAME DIR"
-                                  : "usage: quern cat NAME");
-    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
-    if (c)
-        rc = qn_dataset_read(c, &o.curve, o.positional[0],
-                             to_dir ? o.positional[1] : NULL);
-    qn_client_destroy(&c);
-    qn_cli_opts_release(&o);
-    return rc;
-}
-
-static int s_cmd_rm(int argc, char **argv)
-{
-    s_opts o = {0};
-    int rc = qn_cli_parse(argc, argv, "|master|", &o, NULL, 0);
-    if (rc == 0 && o.npositional != 1)
-        rc = qn_usage_fail("usage: quern rm NAME");
-    qn_client *c = rc == 0 ? s_data_client(&o, &rc) : NULL;
-    if (c) {
-        rc = qn_dataset_rm(c, o.positional[0]);
-        if (rc == 0)
-            printf("%s removed\n", o.positional[0]);
-    }
-    qn_client_destroy(&c);
-    qn_cli_opts_release(&o);
-    return rc;
-}
 
 static int s_cmd_keygen(int argc, char **argv)
 {
@@ -178,15 +63,15 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "put") == 0)
-        return s_cmd_put(n, rest);
+        return qn_datasetcmd_put(n, rest);
     if (strcmp(cmd, "ls") == 0)
-        return s_cmd_ls(n, rest);
+        return qn_datasetcmd_ls(n, rest);
     if (strcmp(cmd, "cat") == 0)
-        return s_cmd_read(n, rest, 0);
+        return qn_datasetcmd_cat(n, rest);
     if (strcmp(cmd, "get") == 0)
-        return s_cmd_read(n, rest, 1);
+        return qn_datasetcmd_get(n, rest);
     if (strcmp(cmd, "rm") == 0)
-        return s_cmd_rm(n, rest);
+        return qn_datasetcmd_rm(n, rest);
     if (strcmp(cmd, "keygen") == 0)
         return s_cmd_keygen(n, rest);
     if (strcmp(cmd, "logs") == 0)
