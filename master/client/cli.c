@@ -1,5 +1,5 @@
 /*
- * cli.c -- the quern command: run, submit, status, jobs, workers, cancel.
+ * cli.c -- the quern command: main() and the table of its commands.
  *
  * Exit status: 0 success, 1 the job failed or was cancelled, 2 usage error
  * (including a job the master refused), 3 master unreachable.
@@ -12,16 +12,17 @@
 #include "log.h"
 #include "querycmd.h"
 #include "usage.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static int s_cmd_keygen(int argc, char **argv)
+/* quern keygen PREFIX: it takes no options, so reads its arguments itself. */
+static int s_keygen(int argc, char **argv)
 {
     if (argc != 1 || argv[0][0] == '-')
         return qn_usage_fail(
-            "usage: quern keygen PREFIX (writes PREFIX.key and "
-            "PREFIX.pub)");
+            "usage: quern keygen PREFIX (writes PREFIX.key and PREFIX.pub)");
     char err[600];
     if (qn_curve_keygen(argv[0], err, sizeof err) < 0)
         return qn_usage_fail("%s", err);
@@ -29,6 +30,55 @@ static int s_cmd_keygen(int argc, char **argv)
            "(public: put it in the trusted dir of the peers)\n",
            argv[0], argv[0]);
     return 0;
+}
+
+/* quern help, --help, -h: whatever follows, the help text on stdout. */
+static int s_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    qn_usage_print(stdout);
+    return 0;
+}
+
+/* A command: its name and what runs it. */
+typedef struct {
+    const char *name;
+    const char *allowed;               /* the options it takes (opts.h) */
+    int (*run)(qn_cli_opts *o);        /* given its options parsed, */
+    int (*raw)(int argc, char **argv); /* or its arguments as they are */
+} s_command;
+
+static const s_command s_commands[] = {
+    {"run", QN_CLI_OPTS_RUN, qn_jobcmd_run, NULL},
+    {"submit", QN_CLI_OPTS_SUBMIT, qn_jobcmd_submit, NULL},
+    {"status", QN_CLI_OPTS_STATUS, qn_querycmd_status, NULL},
+    {"jobs", QN_CLI_OPTS_JOBS, qn_querycmd_jobs, NULL},
+    {"workers", QN_CLI_OPTS_WORKERS, qn_querycmd_workers, NULL},
+    {"cancel", QN_CLI_OPTS_CANCEL, qn_querycmd_cancel, NULL},
+    {"logs", QN_CLI_OPTS_LOGS, qn_querycmd_logs, NULL},
+    {"put", QN_CLI_OPTS_PUT, qn_datasetcmd_put, NULL},
+    {"ls", QN_CLI_OPTS_LS, qn_datasetcmd_ls, NULL},
+    {"cat", QN_CLI_OPTS_CAT, qn_datasetcmd_cat, NULL},
+    {"get", QN_CLI_OPTS_GET, qn_datasetcmd_get, NULL},
+    {"rm", QN_CLI_OPTS_RM, qn_datasetcmd_rm, NULL},
+    {"keygen", NULL, NULL, s_keygen},
+    {"help", NULL, NULL, s_help},
+    {"--help", NULL, NULL, s_help},
+    {"-h", NULL, NULL, s_help},
+};
+
+/* Run cmd with the arguments after its name. Returns the exit status. */
+static int s_run(const s_command *cmd, int argc, char **argv)
+{
+    if (cmd->raw)
+        return cmd->raw(argc, argv);
+    qn_cli_opts o = {0};
+    int rc = qn_cli_parse(argc, argv, cmd->allowed, &o, NULL, 0);
+    if (rc == 0)
+        rc = cmd->run(&o);
+    qn_cli_opts_release(&o);
+    return rc;
 }
 
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
@@ -42,41 +92,10 @@ int main(int argc, char **argv)
         qn_usage_print(stderr);
         return QN_EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    int n = argc - 2;
-    char **rest = argv + 2;
-    if (strcmp(cmd, "run") == 0)
-        return qn_jobcmd_run(n, rest);
-    if (strcmp(cmd, "submit") == 0)
-        return qn_jobcmd_submit(n, rest);
-    if (strcmp(cmd, "status") == 0)
-        return qn_querycmd_status(n, rest);
-    if (strcmp(cmd, "jobs") == 0)
-        return qn_querycmd_jobs(n, rest);
-    if (strcmp(cmd, "workers") == 0)
-        return qn_querycmd_workers(n, rest);
-    if (strcmp(cmd, "cancel") == 0)
-        return qn_querycmd_cancel(n, rest);
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
-        strcmp(cmd, "-h") == 0) {
-        qn_usage_print(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "put") == 0)
-        return qn_datasetcmd_put(n, rest);
-    if (strcmp(cmd, "ls") == 0)
-        return qn_datasetcmd_ls(n, rest);
-    if (strcmp(cmd, "cat") == 0)
-        return qn_datasetcmd_cat(n, rest);
-    if (strcmp(cmd, "get") == 0)
-        return qn_datasetcmd_get(n, rest);
-    if (strcmp(cmd, "rm") == 0)
-        return qn_datasetcmd_rm(n, rest);
-    if (strcmp(cmd, "keygen") == 0)
-        return s_cmd_keygen(n, rest);
-    if (strcmp(cmd, "logs") == 0)
-        return qn_querycmd_logs(n, rest);
-    fprintf(stderr, "quern: unknown command '%s'\n", cmd);
+    for (size_t i = 0; i < QN_ARRAY_LEN(s_commands); i++)
+        if (strcmp(argv[1], s_commands[i].name) == 0)
+            return s_run(&s_commands[i], argc - 2, argv + 2);
+    fprintf(stderr, "quern: unknown command '%s'\n", argv[1]);
     qn_usage_print(stderr);
     return QN_EXIT_USAGE;
 }

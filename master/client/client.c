@@ -309,6 +309,13 @@ void qn_print_tasks(FILE *f, const Quern__JobStatus *st)
     }
 }
 
+void qn_print_json(FILE *f, json_t *v)
+{
+    json_dumpf(v, f, JSON_INDENT(2));
+    fputc('\n', f);
+    json_decref(v);
+}
+
 void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
                           int single)
 {

@@ -73,6 +73,12 @@ void qn_print_job_line(FILE *f, const Quern__JobStatus *st);
 /* Each task of a job fetched with its tasks: state, attempt, worker... */
 void qn_print_tasks(FILE *f, const Quern__JobStatus *st);
 
+struct json_t;
+
+/* Print v as JSON, indented, and a newline; then release v (accepts NULL:
+ * a newline alone). */
+void qn_print_json(FILE *f, struct json_t *v);
+
 /* Print a job status or worker list as JSON. */
 void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
                           int single);

@@ -11,11 +11,8 @@
 #include "proc.h"
 #include "usage.h"
 
+#include <assert.h>
 #include <stdio.h>
-
-#define JOB_OPTS                                                               \
-    "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
-    "no-speculation|skip-bad-records|compress-level|codec|output-replicas|"
 
 /* Submit; on success copies the job id into id. Returns an exit status. */
 static int s_submit(qn_client *c, qn_jobbuild *j, int watch, char *id,
@@ -75,49 +72,31 @@ static int s_run_inline(const qn_cli_opts *o, qn_jobbuild *j)
     return rc == 0 ? 0 : QN_EXIT_JOB_FAILED;
 }
 
-int qn_jobcmd_run(int argc, char **argv)
+/* quern run on a local cluster started for the job, stopped after it. */
+static int s_run_cluster(const qn_cli_opts *o, qn_jobbuild *j)
 {
-    qn_cli_opts o = {0};
-    qn_jobbuild j;
-    int rc = qn_cli_parse(
-        argc, argv, JOB_OPTS "workers|slots|json|task-mem-mb|http|inline|", &o,
-        NULL, 0);
-    if (rc == 0 && o.npositional)
-        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
-    if (rc == 0)
-        rc = qn_jobbuild_init(&j, &o, NULL, 0);
-    if (rc != 0) {
-        qn_cli_opts_release(&o);
-        return rc;
-    }
-    if (o.inline_run) {
-        rc = s_run_inline(&o, &j);
-        qn_jobbuild_release(&j);
-        qn_cli_opts_release(&o);
-        return rc;
-    }
     int sigfd = qn_signals_open();
     char err[512];
-    qn_cluster *cl = qn_cluster_start(o.workers, o.slots, o.task_mem_mb, "info",
-                                      o.http, sigfd, err, sizeof err);
+    qn_cluster *cl = qn_cluster_start(o->workers, o->slots, o->task_mem_mb,
+                                      "info", o->http, sigfd, err, sizeof err);
     if (!cl) {
         fprintf(stderr, "quern: cannot start the local cluster: %s\n", err);
-        qn_jobbuild_release(&j);
-        qn_cli_opts_release(&o);
         return QN_EXIT_JOB_FAILED;
     }
+    /* The endpoint is the one the master said it listens on. */
     qn_client *c = qn_client_new(qn_cluster_endpoint(cl), NULL);
+    assert(c);
     char id[64];
-    rc = s_submit(c, &j, 1, id, sizeof id);
+    int rc = s_submit(c, j, 1, id, sizeof id);
     if (rc == 0) {
         fprintf(stderr,
                 "quern: running %s (%s) on a local cluster of %u "
                 "workers\n",
-                id, j.spec.name, o.workers);
+                id, j->spec.name, o->workers);
         if (qn_cluster_http_url(cl)[0])
             fprintf(stderr, "quern: status page (while it runs): %s\n",
                     qn_cluster_http_url(cl));
-        qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl, .json = o.json};
+        qn_follow_opts fo = {.sigfd = sigfd, .cluster = cl, .json = o->json};
         rc = qn_client_follow(c, id, &fo);
     }
     qn_client_destroy(&c);
@@ -126,46 +105,47 @@ int qn_jobcmd_run(int argc, char **argv)
         fprintf(stderr, "quern: the local cluster's logs are in %s\n",
                 qn_cluster_dir(cl));
     qn_cluster_stop(&cl, keep);
-    qn_jobbuild_release(&j);
-    qn_cli_opts_release(&o);
     return rc;
 }
 
-int qn_jobcmd_submit(int argc, char **argv)
+int qn_jobcmd_run(qn_cli_opts *o)
 {
-    qn_cli_opts o = {0};
     qn_jobbuild j;
-    int rc =
-        qn_cli_parse(argc, argv, JOB_OPTS "master|wait|json|", &o, NULL, 0);
-    if (rc == 0 && o.npositional)
-        rc = qn_usage_fail("unexpected argument '%s'", o.positional[0]);
+    int rc = qn_cli_at_most(o, 0);
     if (rc == 0)
-        rc = qn_cli_curve(&o, NULL, 0);
-    if (rc == 0)
-        rc = qn_jobbuild_init(&j, &o, NULL, 0);
-    if (rc != 0) {
-        qn_cli_opts_release(&o);
+        rc = qn_jobbuild_init(&j, o, NULL, 0);
+    if (rc != 0)
         return rc;
-    }
-    int sigfd = o.wait ? qn_signals_open() : -1;
-    qn_client *c = qn_client_new(o.master, &o.curve);
+    rc = o->inline_run ? s_run_inline(o, &j) : s_run_cluster(o, &j);
+    qn_jobbuild_release(&j);
+    return rc;
+}
+
+int qn_jobcmd_submit(qn_cli_opts *o)
+{
+    qn_jobbuild j;
+    int rc = qn_cli_at_most(o, 0);
+    if (rc == 0)
+        rc = qn_cli_curve(o, NULL, 0);
+    if (rc == 0)
+        rc = qn_jobbuild_init(&j, o, NULL, 0);
+    if (rc != 0)
+        return rc;
+    int sigfd = o->wait ? qn_signals_open() : -1;
+    qn_client *c = NULL;
     char id[64];
-    if (!c) {
-        rc = qn_usage_fail("bad --master endpoint '%s' (like tcp://host:7070)",
-                           o.master);
-    } else {
-        rc = s_submit(c, &j, o.wait, id, sizeof id);
-        if (rc == 0) {
-            printf("%s\n", id);
-            fflush(stdout);
-            if (o.wait) {
-                qn_follow_opts fo = {.sigfd = sigfd, .json = o.json};
-                rc = qn_client_follow(c, id, &fo);
-            }
+    rc = qn_cli_connect(o, &c);
+    if (rc == 0)
+        rc = s_submit(c, &j, o->wait, id, sizeof id);
+    if (rc == 0) {
+        printf("%s\n", id);
+        fflush(stdout);
+        if (o->wait) {
+            qn_follow_opts fo = {.sigfd = sigfd, .json = o->json};
+            rc = qn_client_follow(c, id, &fo);
         }
     }
     qn_client_destroy(&c);
     qn_jobbuild_release(&j);
-    qn_cli_opts_release(&o);
     return rc;
 }

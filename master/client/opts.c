@@ -255,3 +255,19 @@ int qn_cli_curve(qn_cli_opts *o, char *err, size_t cap)
         return qn_usage_error(err, cap, "%s", why);
     return 0;
 }
+
+int qn_cli_at_most(const qn_cli_opts *o, size_t n)
+{
+    if (o->npositional > n)
+        return qn_usage_fail("unexpected argument '%s'", o->positional[n]);
+    return 0;
+}
+
+int qn_cli_connect(const qn_cli_opts *o, qn_client **c)
+{
+    *c = qn_client_new(o->master, &o->curve);
+    if (!*c)
+        return qn_usage_fail(
+            "bad --master endpoint '%s' (like tcp://host:7070)", o->master);
+    return 0;
+}
