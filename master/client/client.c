@@ -327,9 +327,7 @@ void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
         for (size_t i = 0; i < n; i++)
             json_array_append_new(root, qn_json_job(jobs[i]));
     }
-    json_dumpf(root, f, JSON_INDENT(2));
-    fputc('\n', f);
-    json_decref(root);
+    qn_print_json(f, root);
 }
 
 void qn_print_workers_json(FILE *f, const Quern__WorkersReply *r)
@@ -337,9 +335,7 @@ void qn_print_workers_json(FILE *f, const Quern__WorkersReply *r)
     json_t *root = json_array();
     for (size_t i = 0; i < r->n_workers; i++)
         json_array_append_new(root, qn_json_worker(r->workers[i]));
-    json_dumpf(root, f, JSON_INDENT(2));
-    fputc('\n', f);
-    json_decref(root);
+    qn_print_json(f, root);
 }
 
 /* ---- following a job ----------------------------------------------------- */

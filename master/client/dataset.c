@@ -496,8 +496,7 @@ int qn_dataset_ls(qn_client *c, const char *name, int json)
             }
             json_array_append_new(arr, o);
         }
-        json_dumpf(name ? json_array_get(arr, 0) : arr, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        qn_print_json(stdout, json_incref(name ? json_array_get(arr, 0) : arr));
         json_decref(arr);
         qn_wire_free(reply);
         return 0;
