@@ -83,8 +83,20 @@ TestSuite(jobplugin, .init = setup, .fini = teardown);
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Parse the NULL-ended arguments as quern run does, then build the job:
- * returns what qn_jobbuild_init returns. */
+/* Parse args[] as quern run does, then build the job: returns what
+ * qn_jobbuild_init returns. */
+static int build_args(void)
+{
+    args[nargs] = NULL;
+    cr_assert_eq(
+        qn_cli_parse(nargs, args, QN_CLI_OPTS_RUN, &o, err, sizeof err), 0,
+        "the options were refused: %s", err);
+    int rc = qn_jobbuild_init(&j, &o, err, sizeof err);
+    built = rc == 0;
+    return rc;
+}
+
+/* build_args with the NULL-ended arguments. */
 __attribute__((sentinel)) static int build(const char *first, ...)
 {
     va_list ap;
@@ -94,13 +106,7 @@ __attribute__((sentinel)) static int build(const char *first, ...)
         args[nargs++] = qn_strdup(a);
     }
     va_end(ap);
-    args[nargs] = NULL;
-    cr_assert_eq(
-        qn_cli_parse(nargs, args, QN_CLI_OPTS_RUN, &o, err, sizeof err), 0,
-        "the options were refused: %s", err);
-    int rc = qn_jobbuild_init(&j, &o, err, sizeof err);
-    built = rc == 0;
-    return rc;
+    return build_args();
 }
 
 /* Refused with exit status 2 and exactly the message want. */
@@ -309,6 +315,47 @@ Test(jobbuild, the_plugins_bytes_go_with_the_job)
     free(bytes);
 }
 
+Test(jobbuild, many_inputs_are_each_made_absolute)
+{
+    char name[32];
+    const int n = 40;
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "./f%02d", i);
+        write_file(name, "x\n");
+        args[nargs++] = qn_strdup(name);
+    }
+    memmove(args + 3, args, (size_t)n * sizeof *args);
+    args[0] = qn_strdup("--job");
+    args[1] = qn_strdup(wordcount);
+    args[2] = qn_strdup("--input");
+    nargs += 3;
+    args[nargs++] = qn_strdup("--output");
+    args[nargs++] = qn_strdup("./o");
+    accepted(build_args());
+    cr_assert_eq(j.spec.n_inputs, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "f%02d", i);
+        cr_assert_str_eq(j.spec.inputs[i]->path, here(name));
+    }
+}
+
+Test(jobbuild, a_refused_job_is_left_empty)
+{
+    char arg[400];
+    memset(arg, 'k', 300);
+    strcpy(arg + 300, "=v");
+    /* Refused last, by the master's checks: all was built by then. */
+    cr_assert_eq(build("--job", wordcount, "--input", "./in", "--output", "./o",
+                       "--arg", arg, NULL),
+                 2);
+    cr_assert_eq(j.nowned, 0);
+    cr_assert_null(j.owned);
+    cr_assert_null(j.plugin.data);
+    cr_assert_null(j.inputs);
+    cr_assert_null(j.args);
+    cr_assert_eq(j.spec.n_inputs, 0);
+}
+
 /* ---- the plugin's checks ------------------------------------------------- */
 
 Test(jobplugin, a_plugin_says_its_name_and_how_it_reads)
@@ -320,6 +367,34 @@ Test(jobplugin, a_plugin_says_its_name_and_how_it_reads)
     cr_assert_eq(spec.input_kind, QUERN__INPUT_KIND__FIXED);
     cr_assert_eq(spec.record_size, 100);
     free(spec.name);
+}
+
+Test(jobplugin, a_job_without_a_name_is_named_for_its_file)
+{
+    char *n = qn_jobplugin_name(NULL, "./lib/wc.so");
+    cr_assert_str_eq(n, "wc.so");
+    free(n);
+    n = qn_jobplugin_name("", "wc.so");
+    cr_assert_str_eq(n, "wc.so");
+    free(n);
+}
+
+Test(jobplugin, a_name_is_made_printable)
+{
+    char *n = qn_jobplugin_name("tab\there \xc3\xa9", "./p.so");
+    cr_assert_str_eq(n, "tab?here ??");
+    free(n);
+}
+
+Test(jobplugin, a_name_is_cut_to_the_limit)
+{
+    char longer[QN_JOBSPEC_NAME_MAX + 10];
+    memset(longer, 'n', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    char *n = qn_jobplugin_name(longer, "./p.so");
+    cr_assert_eq(strlen(n), QN_JOBSPEC_NAME_MAX);
+    cr_assert_eq(strncmp(n, longer, QN_JOBSPEC_NAME_MAX), 0);
+    free(n);
 }
 
 Test(jobplugin, a_missing_plugin_is_refused)

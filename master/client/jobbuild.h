@@ -19,7 +19,7 @@ typedef struct qn_jobbuild {
     Quern__InputPath *inputs, **ip;
     Quern__Arg *args, **ap;
     char **owned; /* strings to free with the job */
-    size_t nowned;
+    size_t nowned, cap_owned;
 } qn_jobbuild;
 
 /*
@@ -32,7 +32,7 @@ typedef struct qn_jobbuild {
 int qn_jobbuild_init(qn_jobbuild *j, const qn_cli_opts *o, char *err,
                      size_t cap);
 
-/* Free what qn_jobbuild_init put in j. */
+/* Free what qn_jobbuild_init put in j, leaving it empty. */
 void qn_jobbuild_release(qn_jobbuild *j);
 
 #endif

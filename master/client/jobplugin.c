@@ -104,6 +104,21 @@ int qn_jobplugin_check_entry(const char *path, const quern_job *job, char *err,
     return 0;
 }
 
+char *qn_jobplugin_name(const char *name, const char *path)
+{
+    if (!name || !*name) {
+        name = strrchr(path, '/');
+        name = name ? name + 1 : path;
+    }
+    qn_buf n = {0};
+    /* Keep the name printable for logs and the wire. */
+    for (const char *p = name; *p && n.len < QN_JOBSPEC_NAME_MAX; p++) {
+        char ch = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+        qn_buf_add(&n, &ch, 1);
+    }
+    return n.data;
+}
+
 int qn_jobplugin_check(const char *path, Quern__JobSpec *spec, char *err,
                        size_t cap)
 {
@@ -120,18 +135,7 @@ int qn_jobplugin_check(const char *path, Quern__JobSpec *spec, char *err,
     if (rc == 0)
         rc = qn_jobplugin_check_entry(path, job, err, cap);
     if (rc == 0) {
-        const char *name = job->name;
-        if (!name || !*name) {
-            name = strrchr(path, '/');
-            name = name ? name + 1 : path;
-        }
-        qn_buf n = {0};
-        /* Keep the name printable for logs and the wire. */
-        for (const char *p = name; *p && n.len < 64; p++) {
-            char ch = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
-            qn_buf_add(&n, &ch, 1);
-        }
-        spec->name = n.data;
+        spec->name = qn_jobplugin_name(job->name, path);
         spec->input_kind = (Quern__InputKind)job->input;
         spec->record_size = job->record_size;
     }

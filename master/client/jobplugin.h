@@ -32,4 +32,12 @@ int qn_jobplugin_check(const char *path, Quern__JobSpec *spec, char *err,
 int qn_jobplugin_check_entry(const char *path, const quern_job *job, char *err,
                              size_t cap);
 
+/*
+ * The job's name for logs and the wire: name (the plugin's quern_job_v1
+ * name), or the file name of path when it has none, each byte that is not
+ * printable ASCII made '?', cut to QN_JOBSPEC_NAME_MAX bytes. Caller frees
+ * the result.
+ */
+char *qn_jobplugin_name(const char *name, const char *path);
+
 #endif
