@@ -371,10 +371,9 @@ static int s_put_file(s_put *p, const char *path, char *buf)
     return 0;
 }
 
-int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
-                   const char *const *files, size_t n)
+/* Are the files there, and files? 0, or an exit status (said). */
+static int s_check_files(const char *const *files, size_t n)
 {
-    s_put p = {.c = c, .curve = curve, .o = o};
     for (size_t i = 0; i < n; i++) {
         struct stat st;
         if (stat(files[i], &st) < 0)
@@ -384,41 +383,63 @@ int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
                                S_ISDIR(st.st_mode) ? " (give the files in it)"
                                                    : "");
     }
-    int64_t start = qn_now_ms();
+    return 0;
+}
+
+/* Begin, commit or abort the put with the master: 0 or an exit status
+ * (why in p->err). */
+static int s_put_op(s_put *p, Quern__PutRequest__Op op, int ms)
+{
     Quern__PutRequest rq = QUERN__PUT_REQUEST__INIT;
-    rq.op = QUERN__PUT_REQUEST__OP__BEGIN;
-    rq.dataset = (char *)o->dataset;
-    rq.replicas = o->replicas;
+    rq.op = op;
+    rq.dataset = (char *)p->o->dataset;
+    if (op == QUERN__PUT_REQUEST__OP__BEGIN)
+        rq.replicas = p->o->replicas;
+    if (op == QUERN__PUT_REQUEST__OP__COMMIT)
+        rq.nshards = p->index;
     Quern__Envelope *reply = NULL;
-    int rc = s_put_call(&p, &rq, CALL_MS, &reply);
+    int rc = s_put_call(p, &rq, ms, &reply);
+    if (rc == 0)
+        qn_wire_free(reply);
+    return rc;
+}
+
+/* Close the connections to the workers; free what the put holds. */
+static void s_put_release(s_put *p)
+{
+    for (size_t i = 0; i < p->nconns; i++) {
+        zmq_close(p->conns[i].sock);
+        free(p->conns[i].endpoint);
+    }
+    free(p->conns);
+    qn_frames_release(&p->in);
+}
+
+int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
+                   const char *const *files, size_t n)
+{
+    s_put p = {.c = c, .curve = curve, .o = o};
+    int rc = s_check_files(files, n);
+    if (rc != 0)
+        return rc;
+    int64_t start = qn_now_ms();
+    rc = s_put_op(&p, QUERN__PUT_REQUEST__OP__BEGIN, CALL_MS);
     if (rc != 0) {
         fprintf(stderr, "quern: put %s: %s\n", o->dataset, p.err);
         return rc;
     }
-    qn_wire_free(reply);
     char *buf = qn_malloc(CHUNK);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = s_put_file(&p, files[i], buf);
     if (rc == 0 && p.open)
         rc = s_write(&p, NULL, 0, 1);
     free(buf);
-    if (rc == 0) {
-        Quern__PutRequest cm = QUERN__PUT_REQUEST__INIT;
-        cm.op = QUERN__PUT_REQUEST__OP__COMMIT;
-        cm.dataset = (char *)o->dataset;
-        cm.nshards = p.index;
-        rc = s_put_call(&p, &cm, COMMIT_MS, &reply);
-        if (rc == 0)
-            qn_wire_free(reply);
-    }
+    if (rc == 0)
+        rc = s_put_op(&p, QUERN__PUT_REQUEST__OP__COMMIT, COMMIT_MS);
     if (rc != 0) {
         fprintf(stderr, "quern: put %s failed: %s; nothing was kept\n",
                 o->dataset, p.err);
-        Quern__PutRequest ab = QUERN__PUT_REQUEST__INIT;
-        ab.op = QUERN__PUT_REQUEST__OP__ABORT;
-        ab.dataset = (char *)o->dataset;
-        if (s_put_call(&p, &ab, CALL_MS, &reply) == 0)
-            qn_wire_free(reply);
+        s_put_op(&p, QUERN__PUT_REQUEST__OP__ABORT, CALL_MS);
     } else {
         double s = (double)(qn_now_ms() - start) / 1000;
         char sz[32];
@@ -428,12 +449,7 @@ int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
                 o->dataset, p.index, qn_fmt_bytes(p.total, sz, sizeof sz),
                 o->replicas, s, s > 0 ? (double)p.total / s / 1048576 : 0);
     }
-    for (size_t i = 0; i < p.nconns; i++) {
-        zmq_close(p.conns[i].sock);
-        free(p.conns[i].endpoint);
-    }
-    free(p.conns);
-    qn_frames_release(&p.in);
+    s_put_release(&p);
     return rc;
 }
 
