@@ -131,6 +131,26 @@ static const char *here(const char *name)
     return path;
 }
 
+/* A copy of wordcount.so named name, open for writing more (close it). */
+static FILE *copy_of_wordcount(const char *name)
+{
+    FILE *in = fopen(wordcount, "rb"), *out = fopen(name, "wb");
+    cr_assert(in && out, "cannot copy %s to %s", wordcount, name);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    return out;
+}
+
+/* An --arg whose name (300 bytes) is longer than the master takes. */
+static void long_named_arg(char arg[400])
+{
+    memset(arg, 'k', 300);
+    strcpy(arg + 300, "=v");
+}
+
 /* ---- what the options must say ------------------------------------------- */
 
 Test(jobbuild, the_job_is_required_first)
@@ -199,8 +219,7 @@ Test(jobbuild, a_bare_output_must_be_a_dataset_name)
 Test(jobbuild, what_the_master_would_refuse_is_refused_here)
 {
     char arg[400];
-    memset(arg, 'k', 300);
-    strcpy(arg + 300, "=v");
+    long_named_arg(arg);
     int rc = build("--job", wordcount, "--input", "./in", "--output", "./o",
                    "--arg", arg, NULL);
     cr_assert_eq(rc, 2);
@@ -210,13 +229,7 @@ Test(jobbuild, what_the_master_would_refuse_is_refused_here)
 Test(jobbuild, a_plugin_larger_than_a_message_is_refused)
 {
     /* wordcount.so and 16 MiB more: still a plugin, too big to send. */
-    FILE *in = fopen(wordcount, "rb"), *out = fopen("big.so", "wb");
-    cr_assert(in && out);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        fwrite(buf, 1, n, out);
-    fclose(in);
+    FILE *out = copy_of_wordcount("big.so");
     cr_assert_eq(ftruncate(fileno(out), 16 << 20), 0);
     fclose(out);
     refused(
@@ -342,8 +355,7 @@ Test(jobbuild, many_inputs_are_each_made_absolute)
 Test(jobbuild, a_refused_job_is_left_empty)
 {
     char arg[400];
-    memset(arg, 'k', 300);
-    strcpy(arg + 300, "=v");
+    long_named_arg(arg);
     /* Refused last, by the master's checks: all was built by then. */
     cr_assert_eq(build("--job", wordcount, "--input", "./in", "--output", "./o",
                        "--arg", arg, NULL),
@@ -415,13 +427,7 @@ Test(jobplugin, a_file_that_is_not_elf_is_refused_unloaded)
 
 Test(jobplugin, an_object_for_another_machine_is_refused_unloaded)
 {
-    FILE *in = fopen(wordcount, "rb"), *out = fopen("arm.so", "wb");
-    cr_assert(in && out);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        fwrite(buf, 1, n, out);
-    fclose(in);
+    FILE *out = copy_of_wordcount("arm.so");
     fseek(out, 18, SEEK_SET); /* e_machine: 183, AArch64 (or, there, x86) */
     fputc(183, out);
     fputc(0, out);

@@ -480,6 +480,16 @@ Test(opts, two_dashes_alone_are_no_option)
             "unknown option '--' for this command (see quern --help)");
 }
 
+Test(opts, a_name_across_entries_of_the_set_takes_a_value_and_is_let_be)
+{
+    /* "|json|task-mem-mb|" is in run's set, but names no option. */
+    accepted(parse(QN_CLI_OPTS_RUN, "--json|task-mem-mb", "x", "y", NULL));
+    cr_assert_eq(o.json, 0);
+    cr_assert_eq(o.task_mem_mb, 0);
+    cr_assert_eq(o.npositional, 1);
+    cr_assert_str_eq(o.positional[0], "y");
+}
+
 Test(opts, the_first_refusal_is_the_one_said)
 {
     refused(parse(QN_CLI_OPTS_RUN, "-R", "0", "--frob", NULL),
