@@ -144,9 +144,19 @@ Test(opts, curve_keys_come_from_their_variables_unless_empty)
     again();
     setenv("QUERN_CURVE_SECRET", "", 1);
     setenv("QUERN_CURVE_MASTER", "master.pub", 1);
-    accepted(parse(QN_CLI_OPTS_JOBS, "--curve-secret", "other.key", NULL));
-    cr_assert_str_eq(o.curve_secret, "other.key");
+    accepted(parse(QN_CLI_OPTS_JOBS, NULL));
+    cr_assert_null(o.curve_secret);
     cr_assert_str_eq(o.curve_master, "master.pub");
+}
+
+Test(opts, curve_options_beat_their_variables)
+{
+    setenv("QUERN_CURVE_SECRET", "me.key", 1);
+    setenv("QUERN_CURVE_MASTER", "master.pub", 1);
+    accepted(parse(QN_CLI_OPTS_JOBS, "--curve-secret", "other.key",
+                   "--curve-master=other.pub", NULL));
+    cr_assert_str_eq(o.curve_secret, "other.key");
+    cr_assert_str_eq(o.curve_master, "other.pub");
 }
 
 /* ---- kinds of options ---------------------------------------------------- */
