@@ -393,8 +393,8 @@ Test(jobplugin, a_job_without_a_name_is_named_for_its_file)
 
 Test(jobplugin, a_name_is_made_printable)
 {
-    char *n = qn_jobplugin_name("tab\there \xc3\xa9", "./p.so");
-    cr_assert_str_eq(n, "tab?here ??");
+    char *n = qn_jobplugin_name("tab\there \xc3\xa9 del\x7f~", "./p.so");
+    cr_assert_str_eq(n, "tab?here ?? del?~");
     free(n);
 }
 
