@@ -46,7 +46,11 @@ MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/workers.c master/evring.c master/plugins.c \
               master/journal.c master/sched.c master/catalog.c master/http.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
-              master/client/dataset.c master/client/inline.c
+              master/client/dataset.c master/client/inline.c \
+              master/client/usage.c master/client/opts.c \
+              master/client/jobplugin.c master/client/jobbuild.c \
+              master/client/jobcmd.c master/client/querycmd.c \
+              master/client/datasetcmd.c
 WORKER_SRC := worker/worker.c worker/masterlink.c worker/assign.c \
               worker/attempts.c worker/taskspec.c worker/outcome.c \
               worker/datacmd.c worker/tasklogs.c worker/shuffle.c \
@@ -147,10 +151,11 @@ $(BUILD)/tests/teravalidate: $(OBJ)/tests/tools/teravalidate.o
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ -lz
 
-# Unit tests link the daemons' modules, not their main()s.
+# Unit tests link the daemons' modules, not their main()s; they export
+# the plugin API (-rdynamic) so a test can run a job's plugin in-process.
 $(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC) $(TASK_SRC)) $(PAGE_O) $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(HTTP_LIBS) -lcriterion -ldl
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -rdynamic $^ -o $@ $(LIBS) $(HTTP_LIBS) -lcriterion -ldl
 
 # The programs again, speaking protocol version 2, in a tree of their own:
 # e2e/version has two releases meet.

@@ -164,21 +164,10 @@ void qn_print_job_line(FILE *f, const Quern__JobStatus *st)
             (double)st->elapsed_ms / 1000);
 }
 
-void qn_print_result(FILE *f, const Quern__JobStatus *st)
+/* The counters every job has: attempts, data, memory. */
+static void s_print_counters(FILE *f, const Quern__JobStatus *st)
 {
     char a[32], b[32], c[32], d[32];
-    fprintf(f, "%s (%s) %s in %.1f s\n", st->job_id, st->name,
-            qn_job_state_name(st->state), (double)st->elapsed_ms / 1000);
-    if (st->error[0])
-        fprintf(f, "  error:      %s\n", st->error);
-    if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED && st->output[0] != '/')
-        fprintf(f, "  output:     dataset %s (%u shards)\n", st->output,
-                st->reduces);
-    else if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED)
-        fprintf(f, "  output:     %s (%u part files and _SUCCESS)\n",
-                st->output, st->reduces);
-    fprintf(f, "  tasks:      %u/%u maps, %u/%u reduces done\n", st->maps_done,
-            st->maps, st->reduces_done, st->reduces);
     fprintf(f,
             "  attempts:   %lld map, %lld reduce; %lld failed, %lld killed, "
             "%lld backups, %lld maps run again, %lld records skipped\n",
@@ -232,6 +221,12 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
     else /* run inline: one process */
         fprintf(f, "  memory:     peak RSS %s\n",
                 qn_fmt_bytes(st->task_rss_peak, a, sizeof a));
+}
+
+/* The job's own counters (user.*), and the records it skipped. */
+static void s_print_user(FILE *f, const Quern__JobStatus *st)
+{
+    char a[32];
     int user = 0;
     for (size_t i = 0; i < st->n_counters; i++) {
         const char *n = st->counters[i]->name;
@@ -248,6 +243,34 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
         fprintf(
             f, "    %s at offset %llu (map task %u)\n", st->skipped[i]->shard,
             (unsigned long long)st->skipped[i]->offset, st->skipped[i]->map);
+}
+
+/* The last few lines of a failed attempt's stderr, indented. */
+static void s_print_tail(FILE *f, const char *t)
+{
+    size_t len = strlen(t);
+    int lines = 0;
+    size_t from = len;
+    while (from > 0 && lines < 6) {
+        from--;
+        if (t[from] == '\n' && from + 1 < len)
+            lines++;
+    }
+    if (lines == 6)
+        from++;
+    fprintf(f, "      stderr: ");
+    for (size_t k = from; k < len; k++) {
+        fputc(t[k], f);
+        if (t[k] == '\n' && k + 1 < len)
+            fprintf(f, "              ");
+    }
+    if (len && t[len - 1] != '\n')
+        fputc('\n', f);
+}
+
+/* Each failed attempt: where, why, and the tail of its stderr. */
+static void s_print_failures(FILE *f, const Quern__JobStatus *st)
+{
     if (st->n_failures)
         fprintf(f, "  failed attempts:\n");
     for (size_t i = 0; i < st->n_failures; i++) {
@@ -262,29 +285,28 @@ void qn_print_result(FILE *f, const Quern__JobStatus *st)
             fprintf(f, " (at input offset %llu)",
                     (unsigned long long)fl->record_offset);
         fprintf(f, "\n");
-        if (fl->stderr_tail[0]) {
-            /* The last few lines, indented. */
-            const char *t = fl->stderr_tail;
-            size_t len = strlen(t);
-            int lines = 0;
-            size_t from = len;
-            while (from > 0 && lines < 6) {
-                from--;
-                if (t[from] == '\n' && from + 1 < len)
-                    lines++;
-            }
-            if (lines == 6)
-                from++;
-            fprintf(f, "      stderr: ");
-            for (size_t k = from; k < len; k++) {
-                fputc(t[k], f);
-                if (t[k] == '\n' && k + 1 < len)
-                    fprintf(f, "              ");
-            }
-            if (len && t[len - 1] != '\n')
-                fputc('\n', f);
-        }
+        if (fl->stderr_tail[0])
+            s_print_tail(f, fl->stderr_tail);
     }
+}
+
+void qn_print_result(FILE *f, const Quern__JobStatus *st)
+{
+    fprintf(f, "%s (%s) %s in %.1f s\n", st->job_id, st->name,
+            qn_job_state_name(st->state), (double)st->elapsed_ms / 1000);
+    if (st->error[0])
+        fprintf(f, "  error:      %s\n", st->error);
+    if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED && st->output[0] != '/')
+        fprintf(f, "  output:     dataset %s (%u shards)\n", st->output,
+                st->reduces);
+    else if (st->state == QUERN__JOB_STATE__JOB_SUCCEEDED)
+        fprintf(f, "  output:     %s (%u part files and _SUCCESS)\n",
+                st->output, st->reduces);
+    fprintf(f, "  tasks:      %u/%u maps, %u/%u reduces done\n", st->maps_done,
+            st->maps, st->reduces_done, st->reduces);
+    s_print_counters(f, st);
+    s_print_user(f, st);
+    s_print_failures(f, st);
 }
 
 void qn_print_tasks(FILE *f, const Quern__JobStatus *st)
@@ -309,6 +331,13 @@ void qn_print_tasks(FILE *f, const Quern__JobStatus *st)
     }
 }
 
+void qn_print_json(FILE *f, json_t *v)
+{
+    json_dumpf(v, f, JSON_INDENT(2));
+    fputc('\n', f);
+    json_decref(v);
+}
+
 void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
                           int single)
 {
@@ -320,9 +349,7 @@ void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,
         for (size_t i = 0; i < n; i++)
             json_array_append_new(root, qn_json_job(jobs[i]));
     }
-    json_dumpf(root, f, JSON_INDENT(2));
-    fputc('\n', f);
-    json_decref(root);
+    qn_print_json(f, root);
 }
 
 void qn_print_workers_json(FILE *f, const Quern__WorkersReply *r)
@@ -330,9 +357,7 @@ void qn_print_workers_json(FILE *f, const Quern__WorkersReply *r)
     json_t *root = json_array();
     for (size_t i = 0; i < r->n_workers; i++)
         json_array_append_new(root, qn_json_worker(r->workers[i]));
-    json_dumpf(root, f, JSON_INDENT(2));
-    fputc('\n', f);
-    json_decref(root);
+    qn_print_json(f, root);
 }
 
 /* ---- following a job ----------------------------------------------------- */
@@ -396,13 +421,107 @@ static void s_cancel(qn_client *c, const char *job_id)
         qn_wire_free(reply);
 }
 
+/* What following a job knows from one poll to the next. */
+typedef struct {
+    qn_client *c;
+    const char *job_id;
+    const qn_follow_opts *o;
+    int tty;               /* stderr is a terminal: draw a bar */
+    Quern__Envelope *last; /* the job's latest status, or NULL */
+    int64_t heard;         /* when the master last said anything */
+    int64_t elapsed_base;  /* the job's elapsed time, as last said, */
+    int64_t elapsed_at;    /* at this time */
+    int64_t next_plain;    /* the next progress line off a terminal */
+} s_follow;
+
+/* A signal to stop (the job is cancelled) or a local daemon that died:
+ * the exit status, or -1 to go on. */
+static int s_stopped(s_follow *f, int signalled)
+{
+    char err[512];
+    if (signalled) {
+        int stop = 0;
+        qn_signals_read(f->o->sigfd, &stop, NULL);
+        if (stop) {
+            if (f->tty)
+                fputc('\n', stderr);
+            fprintf(stderr, "quern: interrupted; cancelling %s\n", f->job_id);
+            s_cancel(f->c, f->job_id);
+            return QN_EXIT_JOB_FAILED;
+        }
+    }
+    if (f->o->cluster && qn_cluster_check(f->o->cluster, err, sizeof err) < 0) {
+        if (f->tty)
+            fputc('\n', stderr);
+        fprintf(stderr, "quern: %s\n", err);
+        return QN_EXIT_JOB_FAILED;
+    }
+    return -1;
+}
+
+/* Read what the master sent, keeping the job's latest status: -1 to go
+ * on, or the exit status when the master refused us. */
+static int s_drain(s_follow *f, int64_t now)
+{
+    char err[512];
+    Quern__Envelope *env = NULL;
+    int r;
+    while ((r = s_recv(f->c, &env, err, sizeof err)) != 0) {
+        if (r < 0) {
+            fprintf(stderr, "quern: %s\n", err);
+            return -r;
+        }
+        f->heard = now;
+        if (env->body_case != QUERN__ENVELOPE__BODY_STATUS_REPLY ||
+            env->status_reply->n_jobs != 1 ||
+            strcmp(env->status_reply->jobs[0]->job_id, f->job_id) != 0) {
+            qn_wire_free(env);
+            continue;
+        }
+        qn_wire_free(f->last);
+        f->last = env;
+        f->elapsed_base = (int64_t)env->status_reply->jobs[0]->elapsed_ms;
+        f->elapsed_at = now;
+    }
+    return -1;
+}
+
+/* Show the job's progress; once it has ended, its result on stdout and
+ * its exit status (else -1). */
+static int s_show(s_follow *f, int64_t now)
+{
+    if (!f->last)
+        return -1;
+    Quern__JobStatus *st = f->last->status_reply->jobs[0];
+    if (st->state != QUERN__JOB_STATE__JOB_RUNNING) {
+        /* The bar's last state (100% when it succeeded), kept. */
+        if (f->tty) {
+            s_draw(st, f->tty, (int64_t)st->elapsed_ms);
+            fputc('\n', stderr);
+        }
+        if (f->o->json)
+            qn_print_status_json(stdout, &st, 1, 1);
+        else
+            qn_print_result(stdout, st);
+        return s_exit_for(st);
+    }
+    if (f->tty || now >= f->next_plain) {
+        s_draw(st, f->tty, f->elapsed_base + (now - f->elapsed_at));
+        f->next_plain = now + PLAIN_EVERY_MS;
+    }
+    return -1;
+}
+
 int qn_client_follow(qn_client *c, const char *job_id, const qn_follow_opts *o)
 {
-    int tty = isatty(STDERR_FILENO);
-    int64_t start = qn_now_ms(), heard = start, next_plain = start;
-    int64_t elapsed_base = 0, elapsed_at = start;
-    Quern__Envelope *last = NULL; /* the latest status */
-    char err[512];
+    int64_t start = qn_now_ms();
+    s_follow f = {.c = c,
+                  .job_id = job_id,
+                  .o = o,
+                  .tty = isatty(STDERR_FILENO),
+                  .heard = start,
+                  .elapsed_at = start,
+                  .next_plain = start};
     int rc = -1;
     while (rc < 0) {
         zmq_pollitem_t items[2] = {
@@ -410,73 +529,16 @@ int qn_client_follow(qn_client *c, const char *job_id, const qn_follow_opts *o)
             {.fd = o->sigfd, .events = ZMQ_POLLIN},
         };
         int n = o->sigfd >= 0 ? 2 : 1;
-        if (zmq_poll(items, n, tty ? 500 : 1000) < 0 && errno != EINTR)
+        if (zmq_poll(items, n, f.tty ? 500 : 1000) < 0 && errno != EINTR)
             break;
         int64_t now = qn_now_ms();
-        if (n == 2 && (items[1].revents & ZMQ_POLLIN)) {
-            int stop = 0;
-            qn_signals_read(o->sigfd, &stop, NULL);
-            if (stop) {
-                if (tty)
-                    fputc('\n', stderr);
-                fprintf(stderr, "quern: interrupted; cancelling %s\n", job_id);
-                s_cancel(c, job_id);
-                rc = QN_EXIT_JOB_FAILED;
-                break;
-            }
-        }
-        if (o->cluster && qn_cluster_check(o->cluster, err, sizeof err) < 0) {
-            if (tty)
-                fputc('\n', stderr);
-            fprintf(stderr, "quern: %s\n", err);
-            rc = QN_EXIT_JOB_FAILED;
-            break;
-        }
-        Quern__Envelope *env = NULL;
-        int r;
-        while ((r = s_recv(c, &env, err, sizeof err)) != 0) {
-            if (r < 0) {
-                fprintf(stderr, "quern: %s\n", err);
-                rc = -r;
-                break;
-            }
-            heard = now;
-            if (env->body_case != QUERN__ENVELOPE__BODY_STATUS_REPLY ||
-                env->status_reply->n_jobs != 1 ||
-                strcmp(env->status_reply->jobs[0]->job_id, job_id) != 0) {
-                qn_wire_free(env);
-                continue;
-            }
-            qn_wire_free(last);
-            last = env;
-            elapsed_base = (int64_t)env->status_reply->jobs[0]->elapsed_ms;
-            elapsed_at = now;
-        }
-        if (rc >= 0)
-            break;
-        if (last) {
-            Quern__JobStatus *st = last->status_reply->jobs[0];
-            int64_t elapsed = elapsed_base + (now - elapsed_at);
-            if (st->state != QUERN__JOB_STATE__JOB_RUNNING) {
-                /* The bar's last state (100% when it succeeded), kept. */
-                if (tty) {
-                    s_draw(st, tty, (int64_t)st->elapsed_ms);
-                    fputc('\n', stderr);
-                }
-                if (o->json)
-                    qn_print_status_json(stdout, &st, 1, 1);
-                else
-                    qn_print_result(stdout, st);
-                rc = s_exit_for(st);
-                break;
-            }
-            if (tty || now >= next_plain) {
-                s_draw(st, tty, elapsed);
-                next_plain = now + PLAIN_EVERY_MS;
-            }
-        }
-        if (now - heard > SILENCE_MS) {
-            if (tty)
+        rc = s_stopped(&f, n == 2 && (items[1].revents & ZMQ_POLLIN));
+        if (rc < 0)
+            rc = s_drain(&f, now);
+        if (rc < 0)
+            rc = s_show(&f, now);
+        if (rc < 0 && now - f.heard > SILENCE_MS) {
+            if (f.tty)
                 fputc('\n', stderr);
             fprintf(stderr,
                     "quern: lost contact with the master at %s (nothing for "
@@ -485,7 +547,7 @@ int qn_client_follow(qn_client *c, const char *job_id, const qn_follow_opts *o)
             rc = QN_EXIT_UNREACHABLE;
         }
     }
-    qn_wire_free(last);
+    qn_wire_free(f.last);
     fflush(stdout);
     return rc < 0 ? QN_EXIT_UNREACHABLE : rc;
 }

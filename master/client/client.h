@@ -17,6 +17,13 @@
 #define QN_EXIT_USAGE 2
 #define QN_EXIT_UNREACHABLE 3 /* the master did not answer */
 
+/* Where commands look for the master when neither --master nor
+ * QUERN_MASTER says. */
+#define QN_CLIENT_DEFAULT_MASTER "tcp://127.0.0.1:7070"
+
+/* How long a command waits for the master's reply to a request. */
+#define QN_CLIENT_CALL_MS 5000
+
 typedef struct qn_client qn_client;
 
 struct qn_curve;
@@ -65,6 +72,12 @@ void qn_print_job_line(FILE *f, const Quern__JobStatus *st);
 
 /* Each task of a job fetched with its tasks: state, attempt, worker... */
 void qn_print_tasks(FILE *f, const Quern__JobStatus *st);
+
+struct json_t;
+
+/* Print v as JSON, indented, and a newline; then release v (accepts NULL:
+ * a newline alone). */
+void qn_print_json(FILE *f, struct json_t *v);
 
 /* Print a job status or worker list as JSON. */
 void qn_print_status_json(FILE *f, Quern__JobStatus **jobs, size_t n,

@@ -6,6 +6,7 @@
 #include "proc.h"
 #include "util.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,12 +36,13 @@ struct qn_cluster {
     char http_url[256]; /* the status page, or "" */
     int sigfd;
     s_daemon *d; /* [0] is the master */
-    size_t n;
+    size_t n, cap;
 };
 
 static int s_spawn(qn_cluster *c, const char *bin, char **argv,
                    const char *name, int ctl_fd)
 {
+    assert(c->n < c->cap); /* room for the master and every worker */
     s_daemon *d = &c->d[c->n];
     memset(d, 0, sizeof *d);
     snprintf(d->name, sizeof d->name, "%s", name);
@@ -52,7 +54,6 @@ static int s_spawn(qn_cluster *c, const char *bin, char **argv,
                        .stdout_path = d->log,
                        .stderr_path = d->log,
                        .new_group = 1};
-    (void)argv;
     pid_t pid = qn_spawn(bin, argv, &o);
     if (pid < 0)
         return (int)pid;
@@ -61,40 +62,61 @@ static int s_spawn(qn_cluster *c, const char *bin, char **argv,
     return 0;
 }
 
-qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
-                             unsigned task_mem_mb, const char *log_level,
-                             const char *http, int sigfd, char *err,
-                             size_t errcap)
+/*
+ * Read the master's ready lines from fd: its endpoint, then its status
+ * page's URL ("-" for none), which it writes once it listens; EOF first
+ * means it failed. 0, or -1 with err.
+ */
+static int s_await_master(qn_cluster *c, int fd, char *err, size_t errcap)
 {
-    char exe[PATH_MAX];
-    if (qn_exe_dir(exe, sizeof exe) < 0) {
-        snprintf(err, errcap, "cannot find my own executable");
-        return NULL;
+    char ready[sizeof c->endpoint + sizeof c->http_url];
+    size_t got = 0;
+    int64_t deadline = qn_now_ms() + START_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - qn_now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+            snprintf(err, errcap,
+                     "the master did not start within %d s; "
+                     "see %s/master.log",
+                     START_TIMEOUT_MS / 1000, c->dir);
+            return -1;
+        }
+        ssize_t n = read(fd, ready + got, sizeof ready - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(err, errcap,
+                     "the master failed to start; see "
+                     "%s/master.log",
+                     c->dir);
+            return -1;
+        }
+        got += (size_t)n;
+        ready[got] = '\0';
+        char *nl = strchr(ready, '\n');
+        char *nl2 = nl ? strchr(nl + 1, '\n') : NULL;
+        if (nl2 || got == sizeof ready - 1) {
+            if (nl)
+                *nl = '\0';
+            if (nl2)
+                *nl2 = '\0';
+            snprintf(c->endpoint, sizeof c->endpoint, "%.255s", ready);
+            if (nl && strcmp(nl + 1, "-") != 0)
+                snprintf(c->http_url, sizeof c->http_url, "%.255s", nl + 1);
+            return 0;
+        }
     }
-    qn_cluster *c = qn_calloc(1, sizeof *c);
-    c->sigfd = sigfd;
-    c->d = qn_calloc(workers + 1, sizeof *c->d);
-    const char *tmp = getenv("TMPDIR");
-    qn_buf dir = {0};
-    qn_buf_printf(&dir, "%s/quern-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir.data)) {
-        snprintf(err, errcap, "cannot create %s: %s", dir.data,
-                 strerror(errno));
-        qn_buf_release(&dir);
-        free(c->d);
-        free(c);
-        return NULL;
-    }
-    c->dir = dir.data;
-    /* The daemons stop when we do, even if we are killed. */
-    char ppid[32];
-    snprintf(ppid, sizeof ppid, "%d", (int)getpid());
-    setenv("QUERN_PARENT_PID", ppid, 1);
+}
 
+/* Start the master (exe/quern-master) and wait until it listens. */
+static int s_start_master(qn_cluster *c, const char *exe, const char *log_level,
+                          const char *http, char *err, size_t errcap)
+{
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         snprintf(err, errcap, "pipe: %s", strerror(errno));
-        goto fail;
+        return -1;
     }
     qn_buf bin = {0};
     qn_buf_printf(&bin, "%s/quern-master", exe);
@@ -110,63 +132,27 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
                      NULL};
     int rc = s_spawn(c, bin.data, margv, "master", pfd[1]);
     close(pfd[1]);
-    if (rc < 0) {
+    if (rc < 0)
         snprintf(err, errcap, "cannot start %s: %s", bin.data, strerror(-rc));
-        qn_buf_release(&bin);
-        close(pfd[0]);
-        goto fail;
-    }
-    qn_buf_release(&bin);
-
-    /* The master writes its endpoint and its status page's URL to the
-     * pipe, a line each, once it listens; EOF before that: it failed. */
-    char ready[sizeof c->endpoint + sizeof c->http_url];
-    size_t got = 0;
-    int64_t deadline = qn_now_ms() + START_TIMEOUT_MS;
-    for (;;) {
-        int64_t left = deadline - qn_now_ms();
-        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) == 0) {
-            snprintf(err, errcap,
-                     "the master did not start within %d s; "
-                     "see %s/master.log",
-                     START_TIMEOUT_MS / 1000, c->dir);
-            close(pfd[0]);
-            goto fail;
-        }
-        ssize_t n = read(pfd[0], ready + got, sizeof ready - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            snprintf(err, errcap,
-                     "the master failed to start; see "
-                     "%s/master.log",
-                     c->dir);
-            close(pfd[0]);
-            goto fail;
-        }
-        got += (size_t)n;
-        ready[got] = '\0';
-        char *nl = strchr(ready, '\n');
-        char *nl2 = nl ? strchr(nl + 1, '\n') : NULL;
-        if (nl2 || got == sizeof ready - 1) {
-            if (nl)
-                *nl = '\0';
-            if (nl2)
-                *nl2 = '\0';
-            snprintf(c->endpoint, sizeof c->endpoint, "%.255s", ready);
-            if (nl && strcmp(nl + 1, "-") != 0)
-                snprintf(c->http_url, sizeof c->http_url, "%.255s", nl + 1);
-            break;
-        }
-    }
+    else
+        rc = s_await_master(c, pfd[0], err, errcap);
     close(pfd[0]);
+    qn_buf_release(&bin);
+    return rc < 0 ? -1 : 0;
+}
 
+/* Start the workers (exe/quern-worker), each in its own work dir. */
+static int s_start_workers(qn_cluster *c, const char *exe, unsigned workers,
+                           unsigned slots, unsigned task_mem_mb,
+                           const char *log_level, char *err, size_t errcap)
+{
+    qn_buf bin = {0};
     qn_buf_printf(&bin, "%s/quern-worker", exe);
     char slot_s[16], mem_s[16];
     snprintf(slot_s, sizeof slot_s, "%u", slots);
     snprintf(mem_s, sizeof mem_s, "%u", task_mem_mb);
-    for (unsigned i = 0; i < workers; i++) {
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < workers; i++) {
         char name[32];
         snprintf(name, sizeof name, "worker-%u", i + 1);
         qn_buf wd = {0};
@@ -185,18 +171,51 @@ qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
                          NULL};
         rc = s_spawn(c, bin.data, wargv, name, -1);
         qn_buf_release(&wd);
-        if (rc < 0) {
+        if (rc < 0)
             snprintf(err, errcap, "cannot start %s: %s", bin.data,
                      strerror(-rc));
-            qn_buf_release(&bin);
-            goto fail;
-        }
     }
     qn_buf_release(&bin);
+    return rc < 0 ? -1 : 0;
+}
+
+qn_cluster *qn_cluster_start(unsigned workers, unsigned slots,
+                             unsigned task_mem_mb, const char *log_level,
+                             const char *http, int sigfd, char *err,
+                             size_t errcap)
+{
+    char exe[PATH_MAX];
+    if (qn_exe_dir(exe, sizeof exe) < 0) {
+        snprintf(err, errcap, "cannot find my own executable");
+        return NULL;
+    }
+    qn_cluster *c = qn_calloc(1, sizeof *c);
+    c->sigfd = sigfd;
+    c->cap = workers + 1;
+    c->d = qn_calloc(c->cap, sizeof *c->d);
+    const char *tmp = getenv("TMPDIR");
+    qn_buf dir = {0};
+    qn_buf_printf(&dir, "%s/quern-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir.data)) {
+        snprintf(err, errcap, "cannot create %s: %s", dir.data,
+                 strerror(errno));
+        qn_buf_release(&dir);
+        free(c->d);
+        free(c);
+        return NULL;
+    }
+    c->dir = dir.data;
+    /* The daemons stop when we do, even if we are killed. */
+    char ppid[32];
+    snprintf(ppid, sizeof ppid, "%d", (int)getpid());
+    setenv("QUERN_PARENT_PID", ppid, 1);
+    if (s_start_master(c, exe, log_level, http, err, errcap) < 0 ||
+        s_start_workers(c, exe, workers, slots, task_mem_mb, log_level, err,
+                        errcap) < 0) {
+        qn_cluster_stop(&c, 1);
+        return NULL;
+    }
     return c;
-fail:
-    qn_cluster_stop(&c, 1);
-    return NULL;
 }
 
 const char *qn_cluster_endpoint(const qn_cluster *c)

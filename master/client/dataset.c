@@ -16,6 +16,7 @@
 #include "util.h"
 #include "wire.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -51,7 +52,7 @@ typedef struct {
     const qn_curve *curve;
     const qn_put_opts *o;
     s_conn *conns;
-    size_t nconns;
+    size_t nconns, cap_conns;
     int open; /* a shard is being written */
     uint32_t index;
     uint64_t size;
@@ -111,7 +112,7 @@ static long s_connect(s_put *p, const Quern__DataSource *ds)
         zmq_close(sock);
         return -1;
     }
-    p->conns = qn_realloc(p->conns, (p->nconns + 1) * sizeof *p->conns);
+    QN_GROW(p->conns, p->cap_conns, p->nconns + 1);
     s_conn *cn = &p->conns[p->nconns];
     cn->endpoint = qn_strdup(ds->endpoint);
     cn->sock = sock;
@@ -179,6 +180,8 @@ static int s_place(s_put *p)
 /* Wait for one acknowledgement from target t. Returns 0 or an exit status. */
 static int s_ack(s_put *p, s_target *t)
 {
+    /* Called only for a chunk sent and not yet acknowledged. */
+    assert(t->outstanding > 0 && t->conn < p->nconns);
     int64_t deadline = qn_now_ms() + WORKER_WAIT_MS;
     for (;;) {
         int64_t left = deadline - qn_now_ms();
@@ -206,8 +209,7 @@ static int s_ack(s_put *p, s_target *t)
                 snprintf(p->err, sizeof p->err, "worker %s: %s", t->id,
                          env->shard_write_reply->error);
             qn_wire_free(env);
-            if (t->outstanding)
-                t->outstanding--;
+            t->outstanding--;
             return bad ? QN_EXIT_JOB_FAILED : 0;
         }
         if (env->body_case == QUERN__ENVELOPE__BODY_REFUSAL) {
@@ -223,6 +225,7 @@ static int s_ack(s_put *p, s_target *t)
 /* Send len bytes of the open shard to every target (last: it ends). */
 static int s_write(s_put *p, const char *data, size_t len, int last)
 {
+    assert(p->open); /* s_place opened the shard */
     while (len > 0 || last) {
         size_t n = len > CHUNK ? CHUNK : len;
         int end = last && n == len;
@@ -368,10 +371,9 @@ static int s_put_file(s_put *p, const char *path, char *buf)
     return 0;
 }
 
-int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
-                   const char *const *files, size_t n)
+/* Are the files there, and files? 0, or an exit status (said). */
+static int s_check_files(const char *const *files, size_t n)
 {
-    s_put p = {.c = c, .curve = curve, .o = o};
     for (size_t i = 0; i < n; i++) {
         struct stat st;
         if (stat(files[i], &st) < 0)
@@ -381,41 +383,63 @@ int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
                                S_ISDIR(st.st_mode) ? " (give the files in it)"
                                                    : "");
     }
-    int64_t start = qn_now_ms();
+    return 0;
+}
+
+/* Begin, commit or abort the put with the master: 0 or an exit status
+ * (why in p->err). */
+static int s_put_op(s_put *p, Quern__PutRequest__Op op, int ms)
+{
     Quern__PutRequest rq = QUERN__PUT_REQUEST__INIT;
-    rq.op = QUERN__PUT_REQUEST__OP__BEGIN;
-    rq.dataset = (char *)o->dataset;
-    rq.replicas = o->replicas;
+    rq.op = op;
+    rq.dataset = (char *)p->o->dataset;
+    if (op == QUERN__PUT_REQUEST__OP__BEGIN)
+        rq.replicas = p->o->replicas;
+    if (op == QUERN__PUT_REQUEST__OP__COMMIT)
+        rq.nshards = p->index;
     Quern__Envelope *reply = NULL;
-    int rc = s_put_call(&p, &rq, CALL_MS, &reply);
+    int rc = s_put_call(p, &rq, ms, &reply);
+    if (rc == 0)
+        qn_wire_free(reply);
+    return rc;
+}
+
+/* Close the connections to the workers; free what the put holds. */
+static void s_put_release(s_put *p)
+{
+    for (size_t i = 0; i < p->nconns; i++) {
+        zmq_close(p->conns[i].sock);
+        free(p->conns[i].endpoint);
+    }
+    free(p->conns);
+    qn_frames_release(&p->in);
+}
+
+int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
+                   const char *const *files, size_t n)
+{
+    s_put p = {.c = c, .curve = curve, .o = o};
+    int rc = s_check_files(files, n);
+    if (rc != 0)
+        return rc;
+    int64_t start = qn_now_ms();
+    rc = s_put_op(&p, QUERN__PUT_REQUEST__OP__BEGIN, CALL_MS);
     if (rc != 0) {
         fprintf(stderr, "quern: put %s: %s\n", o->dataset, p.err);
         return rc;
     }
-    qn_wire_free(reply);
     char *buf = qn_malloc(CHUNK);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = s_put_file(&p, files[i], buf);
     if (rc == 0 && p.open)
         rc = s_write(&p, NULL, 0, 1);
     free(buf);
-    if (rc == 0) {
-        Quern__PutRequest cm = QUERN__PUT_REQUEST__INIT;
-        cm.op = QUERN__PUT_REQUEST__OP__COMMIT;
-        cm.dataset = (char *)o->dataset;
-        cm.nshards = p.index;
-        rc = s_put_call(&p, &cm, COMMIT_MS, &reply);
-        if (rc == 0)
-            qn_wire_free(reply);
-    }
+    if (rc == 0)
+        rc = s_put_op(&p, QUERN__PUT_REQUEST__OP__COMMIT, COMMIT_MS);
     if (rc != 0) {
         fprintf(stderr, "quern: put %s failed: %s; nothing was kept\n",
                 o->dataset, p.err);
-        Quern__PutRequest ab = QUERN__PUT_REQUEST__INIT;
-        ab.op = QUERN__PUT_REQUEST__OP__ABORT;
-        ab.dataset = (char *)o->dataset;
-        if (s_put_call(&p, &ab, CALL_MS, &reply) == 0)
-            qn_wire_free(reply);
+        s_put_op(&p, QUERN__PUT_REQUEST__OP__ABORT, CALL_MS);
     } else {
         double s = (double)(qn_now_ms() - start) / 1000;
         char sz[32];
@@ -425,12 +449,7 @@ int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
                 o->dataset, p.index, qn_fmt_bytes(p.total, sz, sizeof sz),
                 o->replicas, s, s > 0 ? (double)p.total / s / 1048576 : 0);
     }
-    for (size_t i = 0; i < p.nconns; i++) {
-        zmq_close(p.conns[i].sock);
-        free(p.conns[i].endpoint);
-    }
-    free(p.conns);
-    qn_frames_release(&p.in);
+    s_put_release(&p);
     return rc;
 }
 
@@ -462,6 +481,62 @@ static const char *s_state(const Quern__DatasetInfo *d)
     return d->writer[0] ? "writing" : "incomplete";
 }
 
+/* A dataset (with its shards when name is set) as JSON. */
+static json_t *s_dataset_json(const Quern__DatasetInfo *d, const char *name)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "name", d->name,
+                          "state", s_state(d), "shards", (json_int_t)d->nshards,
+                          "bytes", (json_int_t)d->bytes, "replicas",
+                          (json_int_t)d->replicas, "writer", d->writer);
+    if (!name)
+        return o;
+    json_t *shards = json_array();
+    for (size_t k = 0; k < d->n_shards; k++) {
+        const Quern__ShardLocation *s = d->shards[k];
+        json_t *h = json_array();
+        for (size_t x = 0; x < s->n_holders; x++)
+            json_array_append_new(h, json_string(s->holders[x]->worker_id));
+        json_array_append_new(shards,
+                              json_pack("{s:I, s:I, s:I, s:o}", "index",
+                                        (json_int_t)s->index, "bytes",
+                                        (json_int_t)s->size, "crc",
+                                        (json_int_t)s->crc, "holders", h));
+    }
+    json_object_set_new(o, "shard_list", shards);
+    return o;
+}
+
+/* Every dataset, a line each, for people. */
+static void s_ls_all(const Quern__DatasetsReply *r)
+{
+    printf("%-24s %7s %11s %7s  %s\n", "DATASET", "SHARDS", "SIZE", "COPIES",
+           "STATE");
+    for (size_t i = 0; i < r->n_datasets; i++) {
+        const Quern__DatasetInfo *d = r->datasets[i];
+        char sz[32];
+        printf("%-24s %7u %11s %7u  %s%s%s\n", d->name, d->nshards,
+               qn_fmt_bytes(d->bytes, sz, sizeof sz), d->replicas, s_state(d),
+               d->writer[0] ? " by " : "", d->writer);
+    }
+}
+
+/* One dataset and a line per shard, for people. */
+static void s_ls_one(const Quern__DatasetInfo *d)
+{
+    char sz[32];
+    printf("%s: %u shards, %s, %s; fewest live copies %u\n", d->name,
+           d->nshards, qn_fmt_bytes(d->bytes, sz, sizeof sz), s_state(d),
+           d->replicas);
+    for (size_t k = 0; k < d->n_shards; k++) {
+        const Quern__ShardLocation *s = d->shards[k];
+        printf("  part-%05u %11s  crc %08x  on", s->index,
+               qn_fmt_bytes(s->size, sz, sizeof sz), s->crc);
+        for (size_t x = 0; x < s->n_holders; x++)
+            printf(" %s", s->holders[x]->worker_id);
+        printf("%s\n", s->n_holders ? "" : " no live worker");
+    }
+}
+
 int qn_dataset_ls(qn_client *c, const char *name, int json)
 {
     Quern__Envelope *reply;
@@ -471,64 +546,65 @@ int qn_dataset_ls(qn_client *c, const char *name, int json)
     const Quern__DatasetsReply *r = reply->datasets_reply;
     if (json) {
         json_t *arr = json_array();
-        for (size_t i = 0; i < r->n_datasets; i++) {
-            const Quern__DatasetInfo *d = r->datasets[i];
-            json_t *o =
-                json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "name", d->name,
-                          "state", s_state(d), "shards", (json_int_t)d->nshards,
-                          "bytes", (json_int_t)d->bytes, "replicas",
-                          (json_int_t)d->replicas, "writer", d->writer);
-            if (name) {
-                json_t *shards = json_array();
-                for (size_t k = 0; k < d->n_shards; k++) {
-                    const Quern__ShardLocation *s = d->shards[k];
-                    json_t *h = json_array();
-                    for (size_t x = 0; x < s->n_holders; x++)
-                        json_array_append_new(
-                            h, json_string(s->holders[x]->worker_id));
-                    json_array_append_new(
-                        shards, json_pack("{s:I, s:I, s:I, s:o}", "index",
-                                          (json_int_t)s->index, "bytes",
-                                          (json_int_t)s->size, "crc",
-                                          (json_int_t)s->crc, "holders", h));
-                }
-                json_object_set_new(o, "shard_list", shards);
-            }
-            json_array_append_new(arr, o);
-        }
-        json_dumpf(name ? json_array_get(arr, 0) : arr, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        for (size_t i = 0; i < r->n_datasets; i++)
+            json_array_append_new(arr, s_dataset_json(r->datasets[i], name));
+        qn_print_json(stdout, json_incref(name ? json_array_get(arr, 0) : arr));
         json_decref(arr);
-        qn_wire_free(reply);
-        return 0;
-    }
-    if (!name) {
-        printf("%-24s %7s %11s %7s  %s\n", "DATASET", "SHARDS", "SIZE",
-               "COPIES", "STATE");
-        for (size_t i = 0; i < r->n_datasets; i++) {
-            const Quern__DatasetInfo *d = r->datasets[i];
-            char sz[32];
-            printf("%-24s %7u %11s %7u  %s%s%s\n", d->name, d->nshards,
-                   qn_fmt_bytes(d->bytes, sz, sizeof sz), d->replicas,
-                   s_state(d), d->writer[0] ? " by " : "", d->writer);
-        }
+    } else if (!name) {
+        s_ls_all(r);
     } else {
-        const Quern__DatasetInfo *d = r->datasets[0];
-        char sz[32];
-        printf("%s: %u shards, %s, %s; fewest live copies %u\n", d->name,
-               d->nshards, qn_fmt_bytes(d->bytes, sz, sizeof sz), s_state(d),
-               d->replicas);
-        for (size_t k = 0; k < d->n_shards; k++) {
-            const Quern__ShardLocation *s = d->shards[k];
-            printf("  part-%05u %11s  crc %08x  on", s->index,
-                   qn_fmt_bytes(s->size, sz, sizeof sz), s->crc);
-            for (size_t x = 0; x < s->n_holders; x++)
-                printf(" %s", s->holders[x]->worker_id);
-            printf("%s\n", s->n_holders ? "" : " no live worker");
-        }
+        s_ls_one(r->datasets[0]);
     }
     qn_wire_free(reply);
     return 0;
+}
+
+/*
+ * Pull shard s of dataset name from one of its holders to stdout (dir
+ * NULL) or to DIR/part-NNNNN, written beside it and renamed into place.
+ * Returns 0 or an exit status (said).
+ */
+static int s_read_shard(qn_client *c, const qn_curve *curve, const char *name,
+                        const Quern__ShardLocation *s, const char *dir)
+{
+    qn_source *src = qn_calloc(s->n_holders + 1, sizeof *src);
+    for (size_t x = 0; x < s->n_holders; x++) {
+        src[x].endpoint = s->holders[x]->endpoint;
+        src[x].worker_id = s->holders[x]->worker_id;
+        src[x].curve_public = s->holders[x]->curve_public;
+    }
+    qn_shard_want want = {
+        .dataset = name, .index = s->index, .size = s->size, .crc = s->crc};
+    qn_buf tmp = {0}, final = {0};
+    int fd = 1, rc = 0;
+    if (dir) {
+        qn_buf_printf(&final, "%s/part-%05u", dir, s->index);
+        qn_buf_printf(&tmp, "%s.tmp", final.data);
+        fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            fprintf(stderr, "quern: cannot create %s: %s\n", tmp.data,
+                    strerror(errno));
+            rc = QN_EXIT_USAGE;
+        }
+    }
+    char err[2048];
+    if (rc == 0 &&
+        qn_shard_pull(qn_client_ctx(c), curve, src, s->n_holders, &want, fd,
+                      PULL_STALL_MS, NULL, err, sizeof err) < 0) {
+        fprintf(stderr, "quern: %s\n", err);
+        rc = QN_EXIT_JOB_FAILED;
+    }
+    if (dir && fd >= 0) {
+        if (rc == 0 && (fsync(fd) < 0 || rename(tmp.data, final.data) < 0))
+            rc = QN_EXIT_USAGE;
+        close(fd);
+        if (rc != 0)
+            unlink(tmp.data);
+    }
+    qn_buf_release(&tmp);
+    qn_buf_release(&final);
+    free(src);
+    return rc;
 }
 
 int qn_dataset_read(qn_client *c, const qn_curve *curve, const char *name,
@@ -553,46 +629,8 @@ int qn_dataset_read(qn_client *c, const qn_curve *curve, const char *name,
             return QN_EXIT_USAGE;
         }
     }
-    for (size_t k = 0; rc == 0 && k < d->n_shards; k++) {
-        const Quern__ShardLocation *s = d->shards[k];
-        qn_source *src = qn_calloc(s->n_holders + 1, sizeof *src);
-        for (size_t x = 0; x < s->n_holders; x++) {
-            src[x].endpoint = s->holders[x]->endpoint;
-            src[x].worker_id = s->holders[x]->worker_id;
-            src[x].curve_public = s->holders[x]->curve_public;
-        }
-        qn_shard_want want = {
-            .dataset = name, .index = s->index, .size = s->size, .crc = s->crc};
-        qn_buf tmp = {0}, final = {0};
-        int fd = 1;
-        if (dir) {
-            qn_buf_printf(&final, "%s/part-%05u", dir, s->index);
-            qn_buf_printf(&tmp, "%s.tmp", final.data);
-            fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (fd < 0) {
-                fprintf(stderr, "quern: cannot create %s: %s\n", tmp.data,
-                        strerror(errno));
-                rc = QN_EXIT_USAGE;
-            }
-        }
-        char err[2048];
-        if (rc == 0 &&
-            qn_shard_pull(qn_client_ctx(c), curve, src, s->n_holders, &want, fd,
-                          PULL_STALL_MS, NULL, err, sizeof err) < 0) {
-            fprintf(stderr, "quern: %s\n", err);
-            rc = QN_EXIT_JOB_FAILED;
-        }
-        if (dir && fd >= 0) {
-            if (rc == 0 && (fsync(fd) < 0 || rename(tmp.data, final.data) < 0))
-                rc = QN_EXIT_USAGE;
-            close(fd);
-            if (rc != 0)
-                unlink(tmp.data);
-        }
-        qn_buf_release(&tmp);
-        qn_buf_release(&final);
-        free(src);
-    }
+    for (size_t k = 0; rc == 0 && k < d->n_shards; k++)
+        rc = s_read_shard(c, curve, name, d->shards[k], dir);
     qn_wire_free(reply);
     return rc;
 }
