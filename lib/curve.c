@@ -92,6 +92,11 @@ static void s_trim(const char **b, const char **e)
         (*e)--;
 }
 
+/*
+ * Read a key file line by line: the header line first, then "public = "
+ * and "secret = " lines, at most one each, each 40 characters of canonical
+ * Z85; comments and blank lines skipped (curve.h).
+ */
 int qn_curve_parse(const char *path, const char *buf, size_t len,
                    char pub[QN_CURVE_Z85], char sec[QN_CURVE_Z85], char *err,
                    size_t errcap)

@@ -93,6 +93,11 @@ static ElfW(Shdr)
     return sh;
 }
 
+/*
+ * Check the header, then find the dynamic symbol table and its string
+ * table through the section headers, each offset and size checked against
+ * len, and look name up in it (elfcheck.h).
+ */
 int qn_elfcheck_symbol(const void *buf, size_t len, const char *name,
                        qn_elfsym *out, char *why, size_t cap)
 {

@@ -575,6 +575,10 @@ struct qn_ifile {
     qn_range *ranges;
 };
 
+/*
+ * Open an intermediate file: read and check its footer (magic, CRC), then
+ * its index, each partition's range within the file (ifile.h).
+ */
 qn_ifile *qn_ifile_open(const char *path, char *err, size_t errcap)
 {
     unsigned char foot[FOOTER_SIZE];

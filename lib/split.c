@@ -108,6 +108,11 @@ static void s_add_piece(qn_split *sp, const s_file *f, uint64_t off,
     sp->bytes += len;
 }
 
+/*
+ * List every input file (folders expanded, sorted), refuse a split count
+ * over the limit before making them, then group small files into splits
+ * up to the split size and cut large ones into ranges of it.
+ */
 int qn_split_inputs(const char *const *given, const char *const *paths,
                     size_t n, const qn_split_opts *o, qn_splits *out, char *err,
                     size_t errcap)

@@ -101,6 +101,8 @@ static const char *s_kind(int kind)
     return kind == QUERN__TASK_KIND__REDUCE ? "reduce" : "map";
 }
 
+/* A job's status as the JSON object quern status --json and the API
+ * print: its counts, progress, counters, failures and skipped records. */
 json_t *qn_json_job(const Quern__JobStatus *st)
 {
     json_t *o = json_object();

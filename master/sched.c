@@ -1238,6 +1238,12 @@ int qn_sched_failed(qn_sched *s, int64_t now, int job, qn_kind kind,
     return s_attempt_end(s, now, job, kind, task, attempt, S_END_FAILED);
 }
 
+/*
+ * The clock moved: declare overdue workers dead (all of them before any
+ * of their attempts is rescheduled), fail attempts without progress for
+ * the task timeout (not reduces waiting for maps), fail jobs whose maps
+ * waited for a live holder past shard_wait_ms, then schedule.
+ */
 void qn_sched_tick(qn_sched *s, int64_t now)
 {
     s->now = now;

@@ -461,6 +461,11 @@ static void s_upload_end(qn_store *s, size_t i)
     s->ups[i] = s->ups[--s->nups];
 }
 
+/*
+ * Take a chunk of a put's upload: open the upload at offset 0, check the
+ * offset follows what came before, write it, and with last check size and
+ * CRC and install the file as the shard (store.h).
+ */
 int qn_store_upload(qn_store *s, const char *token, const char *dataset,
                     uint32_t index, uint64_t offset, const void *data,
                     size_t len, int last, uint64_t size, uint32_t crc,

@@ -123,15 +123,7 @@ static int s_run_map(s_job *j, size_t i, char *why, size_t cap)
     const qn_split *s = &j->sp.splits[i];
     Quern__InputPiece *pieces = qn_calloc(s->n, sizeof *pieces);
     Quern__InputPiece **pp = qn_calloc(s->n, sizeof *pp);
-    for (size_t k = 0; k < s->n; k++) {
-        quern__input_piece__init(&pieces[k]);
-        pieces[k].path = s->pieces[k].path;
-        pieces[k].name = s->pieces[k].name;
-        pieces[k].offset = s->pieces[k].offset;
-        pieces[k].length = s->pieces[k].length;
-        pieces[k].file_size = s->pieces[k].file_size;
-        pp[k] = &pieces[k];
-    }
+    qn_task_spec_pieces(s, pieces, pp);
     j->ts.kind = QUERN__TASK_KIND__MAP;
     j->ts.task = (uint32_t)i;
     j->ts.inputs = pp;
