@@ -38,7 +38,8 @@ LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/combtab.c lib/droplog.c lib/records.c lib/ratelimit.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c \
-              lib/elfcheck.c lib/split.c lib/jobspec.c lib/deadline.c
+              lib/elfcheck.c lib/split.c lib/jobspec.c lib/deadline.c \
+              lib/counters.c
 MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/from_clients.c master/actions.c master/timers.c \
               master/commit.c master/datasets.c master/logs.c master/status.c \
@@ -58,7 +59,7 @@ WORKER_SRC := worker/worker.c worker/masterlink.c worker/assign.c \
 # The task runtime: quern-task runs it in a worker's child process, and
 # `quern run --inline` in its own.
 TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c \
-              lib/taskrun.c lib/counters.c
+              lib/taskrun.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))

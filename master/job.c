@@ -38,6 +38,8 @@ void qn_job_init(qn_job *j, const char *id, Quern__JobSpec **spec,
     j->progress[QN_REDUCE] = qn_calloc(j->nreduce, sizeof(double));
     j->trec[QN_MAP] = qn_calloc(j->nmaps, sizeof(qn_trec));
     j->trec[QN_REDUCE] = qn_calloc(j->nreduce, sizeof(qn_trec));
+    qn_counters_init(&j->counters, NULL, 0);
+    j->counters.max = QN_JOB_MAX_COUNTERS;
     for (size_t i = 0; i < QN_ARRAY_LEN(BUILTIN_COUNTERS); i++)
         qn_job_count(j, BUILTIN_COUNTERS[i], 0);
     j->watch.last_push = now;
@@ -87,9 +89,7 @@ void qn_job_release(qn_job *j)
     if (j->spec)
         quern__job_spec__free_unpacked(j->spec, NULL);
     qn_job_trim(j);
-    for (size_t i = 0; i < j->ncounters; i++)
-        free(j->counters[i].name);
-    free(j->counters);
+    qn_counters_release(&j->counters);
     for (size_t i = 0; i < j->nfailures; i++)
         s_failure_free(&j->failures[i]);
     free(j->failures);
@@ -111,25 +111,12 @@ void qn_job_release(qn_job *j)
 
 size_t qn_job_count(qn_job *j, const char *name, long long v)
 {
-    for (size_t i = 0; i < j->ncounters; i++) {
-        if (strcmp(j->counters[i].name, name) == 0) {
-            j->counters[i].value = qn_sat_add(j->counters[i].value, v);
-            return i;
-        }
-    }
-    if (j->ncounters >= QN_JOB_MAX_COUNTERS)
-        return SIZE_MAX; /* a plugin inventing names without end */
-    QN_GROW(j->counters, j->cap_counters, j->ncounters + 1);
-    j->counters[j->ncounters++] = (qn_jcounter){qn_strdup(name), v};
-    return j->ncounters - 1;
+    return qn_counters_add(&j->counters, "", name, v);
 }
 
 long long qn_job_counter(const qn_job *j, const char *name)
 {
-    for (size_t i = 0; i < j->ncounters; i++)
-        if (strcmp(j->counters[i].name, name) == 0)
-            return j->counters[i].value;
-    return 0;
+    return qn_counters_get(&j->counters, name);
 }
 
 const char *qn_job_shard(const qn_job *j, unsigned map, uint32_t piece)
@@ -242,11 +229,11 @@ void qn_job_map_lost(qn_job *j, unsigned task)
 {
     qn_mapout *mo = &j->outs[task];
     /* A value held at LLONG_MIN cannot be negated: move as far back up. */
-    for (size_t i = 0; i < mo->ncv && i < j->ncounters; i++)
-        j->counters[i].value =
-            mo->cv[i] == LLONG_MIN
-                ? qn_sat_add(j->counters[i].value, LLONG_MAX)
-                : qn_sat_add(j->counters[i].value, -mo->cv[i]);
+    for (size_t i = 0; i < mo->ncv && i < j->counters.n; i++) {
+        qn_counter *c = &j->counters.v[i];
+        c->value = mo->cv[i] == LLONG_MIN ? qn_sat_add(c->value, LLONG_MAX)
+                                          : qn_sat_add(c->value, -mo->cv[i]);
+    }
     mo->ncv = 0;
     mo->reports = 0;
 }

@@ -11,6 +11,7 @@
 #ifndef QN_MJOB_H
 #define QN_MJOB_H
 
+#include "counters.h"
 #include "sched.h"
 #include "split.h"
 #include "wire.h"
@@ -84,11 +85,6 @@ typedef struct qn_skipped {
     uint64_t offset;
 } qn_skipped;
 
-typedef struct qn_jcounter {
-    char *name;
-    long long value;
-} qn_jcounter;
-
 /* A client's connection that follows a job. */
 typedef struct qn_route {
     char route[256];
@@ -112,8 +108,7 @@ typedef struct qn_job {
     double *progress[2]; /* running attempts' progress, per task */
     qn_trec *trec[2];    /* [nmaps], [nreduce]: every attempt started */
 
-    qn_jcounter *counters;
-    size_t ncounters, cap_counters;
+    qn_counters counters; /* at most QN_JOB_MAX_COUNTERS */
     qn_failure *failures; /* the newest QN_JOB_MAX_FAILURES, oldest first */
     size_t nfailures, cap_failures;
     qn_skipped *skipped;

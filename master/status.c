@@ -70,16 +70,17 @@ static double s_progress(qn_master *m, int jx, qn_kind kind)
 static void s_job_lists(const qn_job *j, Quern__JobStatus *st,
                         qn_status_mem *mem)
 {
-    mem->cs = qn_calloc(j->ncounters + 1, sizeof *mem->cs);
-    mem->cp = qn_calloc(j->ncounters + 1, sizeof *mem->cp);
-    for (size_t i = 0; i < j->ncounters; i++) {
+    size_t nc = j->counters.n;
+    mem->cs = qn_calloc(nc + 1, sizeof *mem->cs);
+    mem->cp = qn_calloc(nc + 1, sizeof *mem->cp);
+    for (size_t i = 0; i < nc; i++) {
         quern__counter__init(&mem->cs[i]);
-        mem->cs[i].name = j->counters[i].name;
-        mem->cs[i].value = j->counters[i].value;
+        mem->cs[i].name = (char *)j->counters.v[i].name;
+        mem->cs[i].value = j->counters.v[i].value;
         mem->cp[i] = &mem->cs[i];
     }
     st->counters = mem->cp;
-    st->n_counters = j->ncounters;
+    st->n_counters = nc;
     mem->fs = qn_calloc(j->nfailures + 1, sizeof *mem->fs);
     mem->fp = qn_calloc(j->nfailures + 1, sizeof *mem->fp);
     for (size_t i = 0; i < j->nfailures; i++) {

@@ -7,6 +7,8 @@
 #include "counters.h"
 #include "util.h"
 
+#include <limits.h>
+
 TestSuite(counters, .fini = qn_test_leak_check);
 
 static const char *const fixed[] = {"map_input_records", "spills"};
@@ -98,4 +100,22 @@ Test(counters, folding_adds_each_counter_by_name_in_order)
     qn_counters_release(&a);
     qn_counters_release(&b);
     qn_counters_release(&job);
+}
+
+Test(counters, values_saturate_and_names_stop_at_the_limit)
+{
+    qn_counters cs;
+    qn_counters_init(&cs, NULL, 0);
+    cs.max = 2;
+    cr_assert_eq(qn_counters_add(&cs, "", "a", LLONG_MAX), 0);
+    qn_counters_add(&cs, "", "a", 5);
+    cr_assert_eq(qn_counters_get(&cs, "a"), LLONG_MAX);
+    cr_assert_eq(qn_counters_add(&cs, "", "b", LLONG_MIN), 1);
+    qn_counters_add(&cs, "", "b", -1);
+    cr_assert_eq(qn_counters_get(&cs, "b"), LLONG_MIN);
+    cr_assert_eq(qn_counters_add(&cs, "", "c", 1), SIZE_MAX);
+    cr_assert_eq(cs.n, 2);
+    cr_assert_eq(qn_counters_get(&cs, "c"), 0);
+    cr_assert_eq(qn_counters_add(&cs, "", "a", -1), 0, "known names count");
+    qn_counters_release(&cs);
 }

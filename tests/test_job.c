@@ -67,11 +67,11 @@ Test(job, starts_running_with_every_builtin_counter_at_zero)
     cr_assert_eq(job.state, QUERN__JOB_STATE__JOB_RUNNING);
     cr_assert_eq(job.start, 1000);
     cr_assert_eq(job.submit_wall, 5000);
-    cr_assert_eq(job.ncounters, 9);
-    cr_assert_str_eq(job.counters[0].name, "map_attempts");
-    cr_assert_str_eq(job.counters[8].name, "remote_maps");
-    for (size_t i = 0; i < job.ncounters; i++)
-        cr_assert_eq(job.counters[i].value, 0);
+    cr_assert_eq(job.counters.n, 9);
+    cr_assert_str_eq(job.counters.v[0].name, "map_attempts");
+    cr_assert_str_eq(job.counters.v[8].name, "remote_maps");
+    for (size_t i = 0; i < job.counters.n; i++)
+        cr_assert_eq(job.counters.v[i].value, 0);
     cr_assert_eq(job.out.dataset, 0);
     cr_assert_null(job.out.copy);
 }
@@ -95,7 +95,7 @@ Test(job, counters_add_and_saturate_and_stop_at_the_limit)
     cr_assert_eq(qn_job_counter(&job, "mine"), LLONG_MAX);
     cr_assert_eq(qn_job_counter(&job, "absent"), 0);
     char name[32];
-    for (int k = 0; job.ncounters < QN_JOB_MAX_COUNTERS; k++) {
+    for (int k = 0; job.counters.n < QN_JOB_MAX_COUNTERS; k++) {
         snprintf(name, sizeof name, "c%d", k);
         cr_assert_neq(qn_job_count(&job, name, 1), SIZE_MAX);
     }
