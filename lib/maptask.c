@@ -460,12 +460,7 @@ static int s_map_all(s_map *m)
     for (size_t i = 0; i < t->spec->n_inputs; i++)
         if (s_read_piece(m, i) < 0)
             return -1;
-    if (t->job->teardown)
-        t->job->teardown(t);
-    if (t->fail[0])
-        return -1;
-    t->mode = QN_EMIT_NONE;
-    return 0;
+    return qn_task_teardown(t);
 }
 
 /*

@@ -334,12 +334,7 @@ static int s_reduce_all(quern_task *t, s_reduce *rd)
     free(src);
     if (r < 0)
         return -1;
-    if (t->job->teardown)
-        t->job->teardown(t);
-    if (t->fail[0])
-        return -1;
-    t->mode = QN_EMIT_NONE;
-    return 0;
+    return qn_task_teardown(t);
 }
 
 /* Write what is buffered and close the output, durably. 0 or -1. */

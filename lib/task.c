@@ -600,6 +600,16 @@ int qn_task_setup(quern_task *t)
     return r != 0 ? qn_task_failf(t, "setup failed") : 0;
 }
 
+int qn_task_teardown(quern_task *t)
+{
+    if (t->job->teardown)
+        t->job->teardown(t);
+    if (t->fail[0])
+        return -1;
+    t->mode = QN_EMIT_NONE;
+    return 0;
+}
+
 int qn_task_load(quern_task *t)
 {
     const char *path = t->spec->plugin;

@@ -61,6 +61,10 @@ enum {
  * meanwhile. 0, or -1 with the failure set. */
 int qn_task_setup(quern_task *t);
 
+/* Run the job's teardown (if it has one) and end the emitting mode. 0, or
+ * -1 if the task has failed, in teardown or before it. */
+int qn_task_teardown(quern_task *t);
+
 /* Something that hands out the values of one key. */
 struct quern_values {
     int (*next)(quern_values *vs, const void **val, size_t *vlen);

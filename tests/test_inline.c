@@ -90,9 +90,9 @@ static long long counter(const char *name)
 Test(inline, runs_every_task_and_adds_up_their_counters, .init = setup,
      .fini = teardown)
 {
-    if (!s_exports_plugin_api())
-        cr_skip_test("this test program does not export the plugin API "
-                     "(not linked with -rdynamic): wordcount.so cannot load");
+    cr_assert(s_exports_plugin_api(),
+              "this test program does not export the plugin API (not linked "
+              "with -rdynamic): wordcount.so cannot load");
     cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 0,
                  "%s / %s", fx.err, fx.st.error);
     cr_assert_eq(fx.st.state, QUERN__JOB_STATE__JOB_SUCCEEDED);
@@ -162,4 +162,50 @@ Test(inline, an_input_without_files_is_refused, .init = setup, .fini = teardown)
     cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 2);
     cr_assert(strstr(fx.err, "nothing: no files found"), "%s", fx.err);
     cr_assert_neq(access(fx.output, F_OK), 0);
+}
+
+/* fx's job with the test plugin faulty.so and one argument. */
+static void s_use_faulty(Quern__Arg *arg, Quern__Arg **argp, const char *name,
+                         const char *value)
+{
+    const char *build = getenv("BUILD");
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s/tests/jobs/faulty.so",
+             build && *build ? build : "build");
+    cr_assert_not_null(realpath(rel, fx.plugin), "no %s (make check)", rel);
+    quern__arg__init(arg);
+    arg->name = (char *)name;
+    arg->value = (char *)value;
+    *argp = arg;
+    fx.js.args = argp;
+    fx.js.n_args = 1;
+}
+
+Test(inline, a_map_whose_teardown_fails_fails_the_job, .init = setup,
+     .fini = teardown)
+{
+    cr_assert(s_exports_plugin_api(), "not linked with -rdynamic");
+    Quern__Arg arg, *argp;
+    s_use_faulty(&arg, &argp, "teardown_fail", "map");
+    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 1);
+    cr_assert(
+        strstr(fx.st.error, "failed: faulty: map teardown failing on purpose"),
+        "%s", fx.st.error);
+    cr_assert_eq(fx.st.maps_done, 0);
+    cr_assert_eq(counter("reduce_attempts"), 0);
+}
+
+Test(inline, a_reduce_whose_teardown_fails_fails_the_job, .init = setup,
+     .fini = teardown)
+{
+    cr_assert(s_exports_plugin_api(), "not linked with -rdynamic");
+    Quern__Arg arg, *argp;
+    s_use_faulty(&arg, &argp, "teardown_fail", "reduce");
+    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 1);
+    cr_assert(strstr(fx.st.error,
+                     "failed: faulty: reduce teardown failing on purpose"),
+              "%s", fx.st.error);
+    cr_assert_eq(fx.st.maps_done, 3, "the maps' teardowns pass");
+    cr_assert_eq(fx.st.reduces_done, 0);
+    cr_assert_neq(access(fx.output, F_OK), 0, "no output folder left");
 }

@@ -7,6 +7,8 @@
  *                   exit(7), quern_fail(), hang in pause(), or quern_fail()
  *                   with a message holding bytes that are not UTF-8
  *   phase=map|reduce|setup            where (default map)
+ *   teardown_fail=map|reduce  quern_fail() in the teardown of every attempt
+ *                   of that kind (one that has seen a record, for map)
  *
  * When, in map (each attempt counts its records from 0). By default at
  * record `at`; prob and poison replace that trigger (either may fire):
@@ -61,6 +63,7 @@
 static unsigned long long seen;    /* map records seen by this attempt */
 static int prob_bad;               /* prob= chose this attempt to fail */
 static unsigned long long prob_at; /* ... at this record */
+static int mapped;                 /* map() ran since the last teardown */
 static int decided;                /* the first map record was seen */
 static int fail_ok = 1;            /* the gates on misbehaving hold */
 static int slow;                   /* this attempt is a straggler */
@@ -243,6 +246,7 @@ static int f_map(quern_task *t, const void *key, size_t klen, const void *val,
     if (slow)
         s_sleep_ms(s_arg_num(t, "slow_ms", 0));
     unsigned long long idx = seen++;
+    mapped = 1;
     if (s_map_fires(t, idx, val, vlen) && s_misbehave(t, idx) != 0)
         return -1;
     const char *line = val;
@@ -294,4 +298,14 @@ static int f_reduce(quern_task *t, const void *key, size_t klen,
     return quern_emit(t, key, klen, out, (size_t)len);
 }
 
-QUERN_JOB(.name = "faulty", .map = f_map, .reduce = f_reduce, .setup = f_setup);
+static void f_teardown(quern_task *t)
+{
+    const char *k = quern_arg(t, "teardown_fail");
+    int map = mapped;
+    mapped = 0; /* quern run --inline may run the next task in this process */
+    if (k && strcmp(k, map ? "map" : "reduce") == 0)
+        quern_fail(t, "faulty: %s teardown failing on purpose", k);
+}
+
+QUERN_JOB(.name = "faulty", .map = f_map, .reduce = f_reduce, .setup = f_setup,
+          .teardown = f_teardown);
