@@ -330,7 +330,7 @@ Test(master, a_hello_again_with_its_session_keeps_the_worker)
 {
     s_join();
     s_hello("w1", session);
-    s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    qn_wire_free(s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME));
     cr_assert_eq(m->workers.n, 1, "not a second entry");
     cr_assert_eq(m->journal.count[QN_CHANGE_WORKER_KNOWN], 1);
 }
@@ -443,7 +443,7 @@ Test(master, a_job_runs_to_its_committed_output)
     snprintf(path, sizeof path, "%s/out/part-00000", dir);
     cr_assert_eq(stat(path, &st), 0, "no part file");
     cr_assert_null(j->outs, "the job's task records are trimmed");
-    s_expect(W1, QUERN__ENVELOPE__BODY_JOB_END);
+    qn_wire_free(s_expect(W1, QUERN__ENVELOPE__BODY_JOB_END));
 }
 
 Test(master, a_failed_attempt_is_kept_and_runs_again)
@@ -580,7 +580,7 @@ Test(master, cancel_kills_the_attempts_and_ends_the_job)
     Quern__Envelope *env = s_expect(C1, QUERN__ENVELOPE__BODY_CANCEL_REPLY);
     cr_assert_str_eq(env->cancel_reply->error, "");
     qn_wire_free(env);
-    s_expect(W1, QUERN__ENVELOPE__BODY_CANCEL_TASK);
+    qn_wire_free(s_expect(W1, QUERN__ENVELOPE__BODY_CANCEL_TASK));
     cr_assert_eq(m->jobs.v[jx].state, QUERN__JOB_STATE__JOB_CANCELLED);
     cr_assert_eq(m->journal.count[QN_CHANGE_JOB_ENDED], 1);
     s_feed(C1, &e);
