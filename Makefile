@@ -24,6 +24,8 @@ QLDFLAGS += -fsanitize=$(SANITIZE)
 endif
 LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -ljansson -lsodium -lm
 HTTP_LIBS := -lmicrohttpd
+# The master's state store (--state-dir).
+STATE_LIBS := -lsqlite3
 
 # Quiet lines ("  CC lib/wire.c") unless V=1.
 ifeq ($(V),1)
@@ -45,7 +47,8 @@ MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/commit.c master/datasets.c master/logs.c master/status.c \
               master/api.c master/events.c master/send.c master/job.c \
               master/workers.c master/evring.c master/plugins.c \
-              master/journal.c master/sched.c master/catalog.c master/http.c
+              master/journal.c master/statedb.c master/sched.c \
+              master/catalog.c master/http.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
               master/client/dataset.c master/client/inline.c \
               master/client/usage.c master/client/opts.c \
@@ -113,7 +116,7 @@ $(LIBA): $(call obj,$(LIB_SRC)) $(OBJ)/gen/quern.pb-c.o
 
 $(BUILD)/bin/quern-master: $(OBJ)/master/main.o $(call obj,$(MASTER_SRC)) $(PAGE_O) $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(HTTP_LIBS)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(HTTP_LIBS) $(STATE_LIBS)
 
 # quern also runs jobs itself (run --inline), with the task runner's code,
 # so it too exports the plugin API: -rdynamic.
@@ -156,7 +159,7 @@ $(BUILD)/tests/teravalidate: $(OBJ)/tests/tools/teravalidate.o
 # the plugin API (-rdynamic) so a test can run a job's plugin in-process.
 $(BUILD)/tests/test_%: $(OBJ)/tests/test_%.o $(call obj,$(MASTER_SRC) $(WORKER_SRC) $(CLIENT_SRC) $(TASK_SRC)) $(PAGE_O) $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) -rdynamic $^ -o $@ $(LIBS) $(HTTP_LIBS) -lcriterion -ldl
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -rdynamic $^ -o $@ $(LIBS) $(HTTP_LIBS) $(STATE_LIBS) -lcriterion -ldl
 
 # The programs again, speaking protocol version 2, in a tree of their own:
 # e2e/version has two releases meet.
@@ -238,12 +241,12 @@ $(BUILD)/fuzz/fuzz_jobspec: $(OBJ)/tests/fuzz/fuzz_jobspec.o $(OBJ)/master/clien
 # fuzz_config also reads Host headers as the status page does.
 $(BUILD)/fuzz/fuzz_config: $(OBJ)/tests/fuzz/fuzz_config.o $(OBJ)/master/http.o $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(HTTP_LIBS)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(HTTP_LIBS) $(STATE_LIBS)
 
 # fuzz_master feeds a whole master (its handlers behind the decoders).
 $(BUILD)/fuzz/fuzz_master: $(OBJ)/tests/fuzz/fuzz_master.o $(call obj,$(MASTER_SRC)) $(PAGE_O) $(LIBA)
 	@mkdir -p $(@D)
-	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(HTTP_LIBS)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS) $(HTTP_LIBS) $(STATE_LIBS)
 
 # Word count on a generated sample with a local cluster of two workers.
 demo: deps
