@@ -190,6 +190,9 @@ static void s_ready(qn_master *m)
     qn_info("master: listening on %s", m->net.endpoint);
     if (m->net.http)
         qn_info("master: status page on %s", qn_http_url(m->net.http));
+    /* Until --state-dir is taken, say what a restart costs. */
+    qn_warn("master: jobs are kept in memory only: a restart of this master "
+            "loses them and their history");
     if (m->cfg.ready_fd < 0)
         return;
     qn_buf b = {0};
