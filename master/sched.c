@@ -975,10 +975,10 @@ void qn_sched_locality_changed(qn_sched *s, int64_t now)
     s_schedule(s, now);
 }
 
-int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
+/* A new job's record with its task arrays; every task not yet queued. */
+static int s_job_new(qn_sched *s, unsigned nmaps, unsigned nreduce,
                      unsigned max_attempts)
 {
-    s->now = now;
     if (nmaps == 0 || nreduce == 0 || max_attempts == 0)
         return -1;
     QN_GROW(s->jobs, s->cap_jobs, (size_t)s->njobs + 1);
@@ -995,10 +995,64 @@ int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
         j->pending[k].ran.cap = j->n[k];
         j->pending[k].fresh.items = qn_calloc(j->n[k], sizeof(unsigned));
         j->pending[k].fresh.cap = j->n[k];
-        for (unsigned i = 0; i < j->n[k]; i++) {
+        for (unsigned i = 0; i < j->n[k]; i++)
             j->tasks[k][i].done_worker = -1;
+    }
+    return jx;
+}
+
+int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
+                     unsigned max_attempts)
+{
+    s->now = now;
+    int jx = s_job_new(s, nmaps, nreduce, max_attempts);
+    if (jx < 0)
+        return -1;
+    s_job *j = &s->jobs[jx];
+    for (int k = 0; k < 2; k++)
+        for (unsigned i = 0; i < j->n[k]; i++)
             s_make_pending(s, j, (qn_kind)k, i);
+    s_schedule(s, now);
+    return jx;
+}
+
+int qn_sched_job_restore(qn_sched *s, int64_t now, unsigned nmaps,
+                         unsigned nreduce, unsigned max_attempts,
+                         qn_job_state state, const qn_task_restore *maps,
+                         const qn_task_restore *reduces)
+{
+    s->now = now;
+    /* A record from disk that cannot be true is refused, not believed. */
+    const qn_task_restore *from[2] = {maps, reduces};
+    unsigned n[2] = {nmaps, nreduce};
+    for (int k = 0; k < 2; k++)
+        for (unsigned i = 0; from[k] && i < n[k]; i++)
+            if (from[k][i].done_attempt > from[k][i].attempts)
+                return -1;
+    int jx = s_job_new(s, nmaps, nreduce, max_attempts);
+    if (jx < 0)
+        return -1;
+    s_job *j = &s->jobs[jx];
+    for (int k = 0; k < 2; k++) {
+        for (unsigned i = 0; i < j->n[k]; i++) {
+            s_task *t = &j->tasks[k][i];
+            const qn_task_restore *r = from[k] ? &from[k][i] : NULL;
+            t->attempts = r ? r->attempts : 0;
+            if (r && r->done_attempt) {
+                t->state = QN_TASK_DONE;
+                t->done_attempt = r->done_attempt;
+                t->done_worker = r->done_worker;
+                j->done[k]++;
+            } else if (state == QN_JOB_RUNNING) {
+                s_make_pending(s, j, (qn_kind)k, i);
+            }
         }
+    }
+    if (state != QN_JOB_RUNNING) {
+        j->state = state;
+    } else if (j->done[QN_REDUCE] == j->n[QN_REDUCE]) {
+        s_end_job(s, jx, QN_JOB_DONE);
+        s_act(s, (qn_action){.act = QN_ACT_JOB_DONE, .worker = -1, .job = jx});
     }
     s_schedule(s, now);
     return jx;

@@ -204,6 +204,27 @@ unsigned qn_sched_worker_busy(const qn_sched *s, int worker);
 int qn_sched_job_add(qn_sched *s, int64_t now, unsigned nmaps, unsigned nreduce,
                      unsigned max_attempts);
 
+/* What a restarted master knows of one task (qn_sched_job_restore). */
+typedef struct qn_task_restore {
+    unsigned attempts;     /* attempts started before the restart */
+    unsigned done_attempt; /* the attempt whose output counts; 0: not done */
+    int done_worker;       /* where that output is (-1: unknown) */
+} qn_task_restore;
+
+/*
+ * A job as a restarted master found it: like qn_sched_job_add, but each
+ * task (maps[i], reduces[i]; a NULL array: none had started) keeps the
+ * count of attempts it had started, so a new attempt gets a new number
+ * and a message from an old one stays stale, and a task done stays done
+ * instead of running again. A job in a state other than QN_JOB_RUNNING is
+ * history: nothing of it runs. A running job whose reduces are all done
+ * ends at once (QN_ACT_JOB_DONE). Returns its handle, or -1.
+ */
+int qn_sched_job_restore(qn_sched *s, int64_t now, unsigned nmaps,
+                         unsigned nreduce, unsigned max_attempts,
+                         qn_job_state state, const qn_task_restore *maps,
+                         const qn_task_restore *reduces);
+
 /* Let a job's tasks get backup attempts (off unless set). */
 void qn_sched_job_speculate(qn_sched *s, int job, int on);
 

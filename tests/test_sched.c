@@ -3111,3 +3111,87 @@ Test(sched, a_spoiled_attempt_is_not_a_failure)
     cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_RUNNING);
     check_counts(s, j);
 }
+
+/* ---- a job restored by a restarted master ---------------------------------
+ */
+
+Test(sched, a_restored_job_keeps_its_done_maps_and_numbers_attempts_on)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 1);
+    /* Map 0 was done by attempt 2 (on w); map 1 had one attempt, lost with
+     * the old master; map 2 had not started. */
+    qn_task_restore maps[3] = {
+        {.attempts = 2, .done_attempt = 2, .done_worker = w},
+        {.attempts = 1, .done_worker = -1},
+        {.done_worker = -1}};
+    int j = qn_sched_job_restore(s, 0, 3, 1, 4, QN_JOB_RUNNING, maps, NULL);
+    cr_assert_geq(j, 0);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 1);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).state, QN_TASK_DONE);
+    /* The map that ran before goes first, as attempt 2: not run again is
+     * map 0, and attempt 1 of map 1 is not current. */
+    pop_assign(s, j, QN_MAP, 1, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 5, j, QN_MAP, 1, 1), QN_SCHED_STALE);
+    cr_assert_eq(qn_sched_done(s, 10, j, QN_MAP, 1, 2), QN_SCHED_ACCEPTED);
+    pop_assign(s, j, QN_MAP, 2, 1);
+    cr_assert_eq(qn_sched_done(s, 20, j, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    pop_assign(s, j, QN_REDUCE, 0, 1);
+    check_counts(s, j);
+    cr_assert_eq(qn_sched_done(s, 30, j, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, j, QN_MAP, 0, 0);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).attempts, 2, "map 0 ran again");
+}
+
+Test(sched, a_restored_ended_job_is_history_and_runs_nothing)
+{
+    qn_sched *s = new_sched();
+    qn_sched_worker_join(s, 0, 2);
+    qn_task_restore maps[2] = {
+        {.attempts = 1, .done_attempt = 1, .done_worker = -1},
+        {.attempts = 3, .done_worker = -1}};
+    int j = qn_sched_job_restore(s, 0, 2, 1, 3, QN_JOB_FAILED, maps, NULL);
+    cr_assert_geq(j, 0);
+    expect_none(s);
+    qn_job_info ji = qn_sched_job(s, j);
+    cr_assert_eq(ji.state, QN_JOB_FAILED);
+    cr_assert_eq(ji.maps_done, 1);
+    cr_assert_eq(ji.reduces_done, 0);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 1).attempts, 3);
+    /* A job added next runs, and gets the next handle. */
+    int k = qn_sched_job_add(s, 0, 1, 1, 1);
+    cr_assert_eq(k, j + 1);
+    pop_assign(s, k, QN_MAP, 0, 1);
+}
+
+Test(sched, a_restored_running_job_with_every_reduce_done_ends)
+{
+    qn_sched *s = new_sched();
+    qn_sched_worker_join(s, 0, 1);
+    qn_task_restore maps[1] = {
+        {.attempts = 1, .done_attempt = 1, .done_worker = -1}};
+    qn_task_restore reds[2] = {
+        {.attempts = 1, .done_attempt = 1, .done_worker = -1},
+        {.attempts = 2, .done_attempt = 2, .done_worker = -1}};
+    int j = qn_sched_job_restore(s, 0, 1, 2, 3, QN_JOB_RUNNING, maps, reds);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, j, QN_MAP, 0, 0);
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_DONE);
+}
+
+Test(sched, refuses_a_restored_task_done_by_an_attempt_never_started)
+{
+    qn_sched *s = new_sched();
+    qn_sched_worker_join(s, 0, 1);
+    qn_task_restore maps[1] = {
+        {.attempts = 1, .done_attempt = 2, .done_worker = -1}};
+    cr_assert_eq(
+        qn_sched_job_restore(s, 0, 1, 1, 3, QN_JOB_RUNNING, maps, NULL), -1);
+    cr_assert_eq(
+        qn_sched_job_restore(s, 0, 0, 1, 3, QN_JOB_RUNNING, NULL, NULL), -1,
+        "no maps");
+    expect_none(s);
+    cr_assert_eq(qn_sched_job_add(s, 0, 1, 1, 1), 0, "no job was added");
+}
