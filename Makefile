@@ -47,7 +47,7 @@ MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/commit.c master/datasets.c master/logs.c master/status.c \
               master/api.c master/events.c master/send.c master/job.c \
               master/workers.c master/evring.c master/plugins.c \
-              master/journal.c master/statedb.c master/sched.c \
+              master/journal.c master/durable.c master/statedb.c master/sched.c \
               master/catalog.c master/http.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
               master/client/dataset.c master/client/inline.c \
@@ -67,7 +67,7 @@ JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))
 TOOLS      := $(BUILD)/tests/gentext $(BUILD)/tests/teravalidate \
-              $(BUILD)/tests/hostile
+              $(BUILD)/tests/hostile $(BUILD)/tests/mkstate
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 PB_C  := $(GEN)/quern.pb-c.c
@@ -76,7 +76,7 @@ LIBA  := $(BUILD)/lib/libquern.a
 BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker \
          $(BUILD)/libexec/quern-task
 
-.PHONY: all deps test check unit e2e other-version demo asan fuzz fuzz-run fuzz-targets bench bench-faults bench-cluster install format format-check clean help
+.PHONY: all deps test check unit e2e other-version demo asan fuzz fuzz-run fuzz-targets bench bench-faults bench-master bench-cluster install format format-check clean help
 all: $(BINS) $(JOBS)
 
 # ---- rules -----------------------------------------------------------------
@@ -150,6 +150,10 @@ $(BUILD)/tests/gentext: $(OBJ)/tests/tools/gentext.o $(LIBA)
 $(BUILD)/tests/hostile: $(OBJ)/tests/tools/hostile.o $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/mkstate: $(OBJ)/tests/tools/mkstate.o $(OBJ)/master/statedb.o $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)$(CC) $(QLDFLAGS) $^ -o $@ $(LIBS) $(STATE_LIBS)
 
 $(BUILD)/tests/teravalidate: $(OBJ)/tests/tools/teravalidate.o
 	@mkdir -p $(@D)
@@ -263,6 +267,12 @@ bench-faults:
 	@./deploy/deps.sh bc
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./tests/bench/kill.sh
+
+# What a master restart costs, and what keeping its state costs.
+bench-master:
+	@./deploy/deps.sh bc jq
+	@$(MAKE) --no-print-directory all $(TOOLS)
+	@BUILD=$(BUILD) ./tests/bench/master.sh
 
 # Word count on a 1 GiB dataset across 4 worker hosts (network namespaces).
 bench-cluster:

@@ -16,7 +16,7 @@
 #define QN_DROPLOG_PERIOD_MS 60000 /* one line per address per period */
 #define QN_DROPLOG_SLOTS 64        /* addresses whose last line we remember */
 #define QN_DROPLOG_LINES 20        /* lines per period, all addresses */
-#define QN_DROPLOG_REASONS 4       /* reasons counted apart */
+#define QN_DROPLOG_REASONS 5       /* reasons counted apart */
 
 typedef struct {
     char addr[64];

@@ -5,6 +5,7 @@
 
 #include "commit.h"
 #include "datasets.h"
+#include "durable.h"
 #include "events.h"
 #include "log.h"
 #include "logs.h"
@@ -174,6 +175,7 @@ static void s_assign(qn_master *m, const qn_action *a, int64_t now)
     }
     Quern__AssignTask at = QUERN__ASSIGN_TASK__INIT;
     at.spec = &ts;
+    at.epoch = qn_journal_epoch(&m->journal);
     qn_send_worker(m, a->worker, QUERN__ENVELOPE__BODY_ASSIGN_TASK, &at);
     s_assign_mem_free(&am);
     s_started(m, a, now);
@@ -287,18 +289,41 @@ static void s_job_failed(qn_master *m, const qn_action *a, int64_t now)
     qn_commit_job_end(m, a->job, QUERN__JOB_STATE__JOB_FAILED, msg, now);
 }
 
+/* Carry out one action. */
+static void s_run(qn_master *m, const qn_action *a, int64_t now)
+{
+    switch (a->act) {
+    case QN_ACT_ASSIGN: s_assign(m, a, now); break;
+    case QN_ACT_CANCEL: s_cancel(m, a, now); break;
+    case QN_ACT_ATTEMPT_LOST: s_lost(m, a, now); break;
+    case QN_ACT_WORKER_DEAD: s_worker_dead(m, a, now); break;
+    case QN_ACT_MAP_RERUN: s_map_rerun(m, a, now); break;
+    case QN_ACT_JOB_DONE: qn_commit_job_done(m, a->job, now); break;
+    case QN_ACT_JOB_FAILED: s_job_failed(m, a, now); break;
+    }
+}
+
 void qn_actions_run(qn_master *m, int64_t now)
 {
-    qn_action a;
-    while (qn_sched_next_action(m->sched, &a)) {
-        switch (a.act) {
-        case QN_ACT_ASSIGN: s_assign(m, &a, now); break;
-        case QN_ACT_CANCEL: s_cancel(m, &a, now); break;
-        case QN_ACT_ATTEMPT_LOST: s_lost(m, &a, now); break;
-        case QN_ACT_WORKER_DEAD: s_worker_dead(m, &a, now); break;
-        case QN_ACT_MAP_RERUN: s_map_rerun(m, &a, now); break;
-        case QN_ACT_JOB_DONE: qn_commit_job_done(m, a.job, now); break;
-        case QN_ACT_JOB_FAILED: s_job_failed(m, &a, now); break;
+    qn_action a, *batch = NULL;
+    size_t n, cap = 0;
+    for (;;) {
+        for (n = 0; qn_sched_next_action(m->sched, &a); n++) {
+            QN_GROW(batch, cap, n + 1);
+            batch[n] = a;
         }
+        if (n == 0)
+            break;
+        /* Attempt numbers are kept, synced, before any is sent: a
+         * restarted master must not give a number out twice, or two
+         * attempts would write the same temporary output. */
+        for (size_t i = 0; i < n; i++)
+            if (batch[i].act == QN_ACT_ASSIGN)
+                qn_durable_task(m, batch[i].job, batch[i].kind, batch[i].task,
+                                NULL);
+        qn_journal_sync(&m->journal, "starting attempts");
+        for (size_t i = 0; i < n; i++)
+            s_run(m, &batch[i], now);
     }
+    free(batch);
 }

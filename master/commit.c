@@ -4,6 +4,7 @@
 #include "commit.h"
 
 #include "datasets.h"
+#include "durable.h"
 #include "events.h"
 #include "log.h"
 #include "send.h"
@@ -52,8 +53,11 @@ void qn_commit_job_end(qn_master *m, int jx, int state, const char *error,
     free(j->error);
     j->error = error ? qn_strdup(error) : NULL;
     j->out.committing = 0;
-    qn_journal_note(&m->journal,
-                    &(qn_change){.kind = QN_CHANGE_JOB_ENDED, .job = j->id});
+    /* Its end is kept (for a success: with its output in place, which
+     * is done before this), synced before clients are told: a restarted
+     * master must not run again, or forget, a job they saw end. */
+    qn_durable_job_ended(m, jx, now);
+    qn_journal_sync(&m->journal, "telling clients a job ended");
     if (state != QUERN__JOB_STATE__JOB_SUCCEEDED && j->out.dataset) {
         qn_dataset *d = qn_catalog_get(&m->data.cat, j->spec->output);
         if (d && d->writer && strcmp(d->writer, j->id) == 0)
@@ -64,17 +68,6 @@ void qn_commit_job_end(qn_master *m, int jx, int state, const char *error,
     s_broadcast_end(m, j);
     qn_status_push(m, jx, now);
     qn_job_trim(j);
-}
-
-/* Note that job jx's output is in place. */
-static void s_committed(qn_master *m, int jx)
-{
-    qn_journal_note(&m->journal,
-                    &(qn_change){.kind = QN_CHANGE_OUTPUT_COMMITTED,
-                                 .job = m->jobs.v[jx].id,
-                                 .dataset = m->jobs.v[jx].out.dataset
-                                                ? m->jobs.v[jx].spec->output
-                                                : NULL});
 }
 
 void qn_commit_job_done(qn_master *m, int jx, int64_t now)
@@ -90,7 +83,6 @@ void qn_commit_job_done(qn_master *m, int jx, int64_t now)
         qn_commit_job_end(m, jx, QUERN__JOB_STATE__JOB_FAILED, why, now);
         return;
     }
-    s_committed(m, jx);
     qn_commit_job_end(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
 }
 
@@ -199,7 +191,6 @@ void qn_commit_replicate(qn_master *m, int jx, int64_t now)
     if (!complete)
         return;
     qn_datasets_seal(m, d, j->nreduce);
-    s_committed(m, jx);
     qn_commit_job_end(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
 }
 

@@ -3,6 +3,8 @@
  */
 #include "datasets.h"
 
+#include "durable.h"
+
 #include "log.h"
 #include "send.h"
 #include "util.h"
@@ -77,7 +79,7 @@ static void s_command(qn_master *m, int w, Quern__DataCommand__Op op,
 /* Note a change to dataset name in the journal. */
 static void s_journal(qn_master *m, qn_change_kind kind, const char *name)
 {
-    qn_journal_note(&m->journal, &(qn_change){.kind = kind, .dataset = name});
+    qn_durable_dataset(m, kind, name);
 }
 
 qn_dataset *qn_datasets_create(qn_master *m, const char *name,
@@ -92,6 +94,7 @@ qn_dataset *qn_datasets_create(qn_master *m, const char *name,
 
 void qn_datasets_drop_everywhere(qn_master *m, const char *name)
 {
+    s_journal(m, QN_CHANGE_DATASET_REMOVED, name);
     for (int w = 0; w < m->workers.n; w++)
         if (m->workers.v[w].has_data && qn_workers_alive(&m->workers, w))
             s_command(m, w, QUERN__DATA_COMMAND__OP__DROP, name, 0);
@@ -99,7 +102,6 @@ void qn_datasets_drop_everywhere(qn_master *m, const char *name)
         QN_GROW(m->data.dropped, m->data.cap_dropped, m->data.ndropped + 1);
         m->data.dropped[m->data.ndropped++] = qn_strdup(name);
     }
-    s_journal(m, QN_CHANGE_DATASET_REMOVED, name);
     qn_catalog_remove(&m->data.cat, name);
 }
 

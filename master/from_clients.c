@@ -6,6 +6,7 @@
 #include "actions.h"
 #include "commit.h"
 #include "datasets.h"
+#include "durable.h"
 #include "events.h"
 #include "jobspec.h"
 #include "log.h"
@@ -151,8 +152,8 @@ static void s_add_job(qn_master *m, const Quern__SubmitJob *sj,
                     j->plugin_hash, s_plugin_busy, m);
     if (out_ds)
         qn_datasets_create(m, in->output, j->id, j->out.replicas);
-    qn_journal_note(&m->journal, &(qn_change){.kind = QN_CHANGE_JOB_SUBMITTED,
-                                              .job = j->id});
+    int kept = qn_durable_job_submitted(m, jx, sj->plugin_data.data,
+                                        sj->plugin_data.len);
     if (sj->watch)
         qn_status_watch(m, jx, m->net.in.id, m->net.in.idlen);
     char size[32];
@@ -167,6 +168,11 @@ static void s_add_job(qn_master *m, const Quern__SubmitJob *sj,
     /* Jobs are indexed by scheduler handle everywhere. */
     assert(handle == jx);
     qn_sched_job_speculate(m->sched, handle, in->speculation);
+    if (kept < 0 && qn_sched_job_cancel(m->sched, now, jx) == 0)
+        qn_commit_job_end(m, jx, QUERN__JOB_STATE__JOB_FAILED,
+                          "the master could not keep the job in its state "
+                          "dir (its log says why)",
+                          now);
 }
 
 static void s_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)

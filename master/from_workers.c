@@ -6,6 +6,7 @@
 #include "actions.h"
 #include "commit.h"
 #include "datasets.h"
+#include "durable.h"
 #include "events.h"
 #include "log.h"
 #include "logs.h"
@@ -29,6 +30,7 @@ static void s_welcome(qn_master *m, const char *id, int rejoin, int reset,
     wl.rejoin = rejoin;
     wl.reset = reset;
     wl.session = session;
+    wl.epoch = qn_journal_epoch(&m->journal);
     qn_send_reply(m, QUERN__ENVELOPE__BODY_WORKER_WELCOME, &wl);
 }
 
@@ -99,8 +101,7 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     wk.session = qn_random_u64();
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", h->curve_public);
     int w = qn_workers_join(&m->workers, now, &wk);
-    qn_journal_note(&m->journal, &(qn_change){.kind = QN_CHANGE_WORKER_KNOWN,
-                                              .worker = wk.id});
+    qn_durable_worker(m, w);
     /* Welcome first, so it arrives before any assignment. */
     s_welcome(m, h->worker_id, 0, reset, wk.session);
     qn_catalog_forget_worker(&m->data.cat, wk.id);
@@ -205,9 +206,11 @@ static void s_vanished(qn_master *m, int w, const Quern__Heartbeat *hb,
 }
 
 /* An attempt worker w runs that is not current here (given up on, or of a
- * job this master never ran) only wastes a slot: kill it. Said once per
+ * job this master never ran) only wastes a slot: kill it, unless an
+ * earlier run of this master started it (it is adopted). Said once per
  * heartbeat, however many it lists. */
-static void s_cancel_stale(qn_master *m, int w, const Quern__Heartbeat *hb)
+static void s_cancel_stale(qn_master *m, int w, const Quern__Heartbeat *hb,
+                           int64_t now)
 {
     const qn_mworker *wk = &m->workers.v[w];
     unsigned stale = 0;
@@ -217,6 +220,10 @@ static void s_cancel_stale(qn_master *m, int w, const Quern__Heartbeat *hb)
         qn_kind kind = r->kind == QUERN__TASK_KIND__REDUCE ? QN_REDUCE : QN_MAP;
         if (jx >= 0 && qn_sched_attempt_worker(m->sched, jx, kind, r->task,
                                                r->attempt) == w)
+            continue;
+        /* One an earlier run of this master started is taken as it is. */
+        if (jx >= 0 && r->kind <= QUERN__TASK_KIND__REDUCE &&
+            qn_task_adopt(m, w, jx, kind, r->task, r->attempt, now))
             continue;
         Quern__CancelTask ct = QUERN__CANCEL_TASK__INIT;
         ct.attempt = (Quern__AttemptRef *)r;
@@ -276,7 +283,7 @@ static void s_heartbeat(qn_master *m, const Quern__Heartbeat *hb, int64_t now)
         qn_sched_work(m->sched, now, jx, (qn_kind)r->kind, r->task, r->attempt,
                       hb->work[i]->records + hb->work[i]->bytes);
     }
-    s_cancel_stale(m, w, hb);
+    s_cancel_stale(m, w, hb, now);
 }
 
 /* ---- data, plugins, logs ------------------------------------------------- */
@@ -349,8 +356,43 @@ static void s_plugin_request(qn_master *m, const Quern__PluginRequest *pr,
     qn_send_reply(m, QUERN__ENVELOPE__BODY_PLUGIN_REPLY, &r);
 }
 
+/*
+ * A message from a worker that speaks of an older run of this master
+ * (epoch, set; 0: a worker that does not say) is refused: what it says
+ * of attempts was said to a master that is gone. A known worker's
+ * heartbeat is answered with a welcome, from which it learns that the
+ * master restarted and tells everything again. Returns 1 if refused.
+ */
+static int s_old_epoch(qn_master *m, const char *id, uint64_t session,
+                       uint64_t epoch, const char *what, int heartbeat)
+{
+    uint64_t mine = qn_journal_epoch(&m->journal);
+    if (!epoch || epoch >= mine)
+        return 0;
+    char why[200];
+    snprintf(why, sizeof why,
+             "a %s from worker %s of master epoch %llu (this "
+             "is epoch %llu)",
+             what, id, (unsigned long long)epoch, (unsigned long long)mine);
+    qn_drop(m, DROP_EPOCH, why);
+    int w = qn_workers_find(&m->workers, id);
+    if (heartbeat && w >= 0 && qn_workers_alive(&m->workers, w) &&
+        m->workers.v[w].session == session)
+        s_welcome(m, id, 0, 0, session);
+    return 1;
+}
+
 int qn_from_worker(qn_master *m, const Quern__Envelope *env, int64_t now)
 {
+    const Quern__Heartbeat *hb = env->heartbeat;
+    const Quern__TaskUpdate *tu = env->task_update;
+    if ((env->body_case == QUERN__ENVELOPE__BODY_HEARTBEAT &&
+         s_old_epoch(m, hb->worker_id, hb->session, hb->epoch, "heartbeat",
+                     1)) ||
+        (env->body_case == QUERN__ENVELOPE__BODY_TASK_UPDATE &&
+         s_old_epoch(m, tu->worker_id, tu->session, tu->epoch, "task update",
+                     0)))
+        return 1;
     switch (env->body_case) {
     case QUERN__ENVELOPE__BODY_WORKER_HELLO:
         s_hello(m, env->worker_hello, now);

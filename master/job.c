@@ -225,6 +225,26 @@ void qn_job_map_done(qn_job *j, unsigned task, unsigned attempt, int worker,
     }
 }
 
+void qn_job_map_done_update(qn_job *j, int worker, const Quern__TaskUpdate *u)
+{
+    qn_part *parts = qn_calloc(j->nreduce + 1, sizeof *parts);
+    for (unsigned p = 0; p < j->nreduce && p < u->n_partitions; p++)
+        parts[p] =
+            (qn_part){u->partitions[p]->bytes, u->partitions[p]->raw_bytes,
+                      u->partitions[p]->records};
+    const char **names = qn_calloc(u->n_counters + 1, sizeof *names);
+    long long *values = qn_calloc(u->n_counters + 1, sizeof *values);
+    for (size_t i = 0; i < u->n_counters; i++) {
+        names[i] = u->counters[i]->name;
+        values[i] = u->counters[i]->value;
+    }
+    qn_job_map_done(j, u->attempt->task, u->attempt->attempt, worker, parts,
+                    names, values, u->n_counters);
+    free(parts);
+    free(names);
+    free(values);
+}
+
 void qn_job_map_lost(qn_job *j, unsigned task)
 {
     qn_mapout *mo = &j->outs[task];

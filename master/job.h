@@ -204,6 +204,10 @@ void qn_job_map_done(qn_job *j, unsigned task, unsigned attempt, int worker,
                      const qn_part *parts, const char *const *names,
                      const long long *values, size_t ncounters);
 
+/* The same, from the attempt's SUCCEEDED update u (a partition per
+ * reduce, and its counters). */
+void qn_job_map_done_update(qn_job *j, int worker, const Quern__TaskUpdate *u);
+
 /* Map task's output is gone (it runs again): take back what it counted. */
 void qn_job_map_lost(qn_job *j, unsigned task);
 

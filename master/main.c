@@ -18,6 +18,8 @@ static void s_usage(FILE *f)
         "                    [--task-timeout-ms N] [--locality-wait-ms N]\n"
         "                    [--shard-wait-ms N] [--http HOST:PORT|off]\n"
         "                    [--curve-secret FILE --curve-trusted DIR]\n"
+        "                    [--state-dir DIR [--keep-jobs N] [--recovery-ms "
+        "N]]\n"
         "                    [--log-level error|warn|info|debug]\n"
         "\n"
         "Coordinates jobs for the workers and clients that connect to EP\n"
@@ -28,6 +30,12 @@ static void s_usage(FILE *f)
         "before its job fails. The status page, its JSON API (/api/v1/)\n"
         "and Prometheus metrics (/metrics) are served read-only on --http\n"
         "(default 127.0.0.1:8080; port 0 picks a free one; off: none).\n"
+        "With --state-dir every job, task done, dataset and worker is kept\n"
+        "in DIR/state.db: started again on it, the master goes on with its\n"
+        "jobs, and gives its workers --recovery-ms (default 3 heartbeats)\n"
+        "to say what they run before starting anything anew; the newest\n"
+        "--keep-jobs finished jobs (default 1000) are kept as history.\n"
+        "Without it, a restart loses every job. One master per DIR.\n"
         "With --curve-secret every connection\n"
         "must use CURVE with a key in --curve-trusted. Stops cleanly on\n"
         "SIGTERM or SIGINT.\n");
@@ -59,7 +67,9 @@ enum {
     O_CURVE_SECRET,
     O_CURVE_TRUSTED,
     O_HTTP,
-    O_LATER,
+    O_STATE_DIR,
+    O_KEEP_JOBS,
+    O_RECOVERY,
     O_HELP
 };
 
@@ -71,7 +81,9 @@ static const struct option OPTS[] = {
     {"log-level", required_argument, NULL, O_LOG},
     {"ready-fd", required_argument, NULL, O_READY},
     {"http", required_argument, NULL, O_HTTP},
-    {"state-dir", required_argument, NULL, O_LATER},
+    {"state-dir", required_argument, NULL, O_STATE_DIR},
+    {"keep-jobs", required_argument, NULL, O_KEEP_JOBS},
+    {"recovery-ms", required_argument, NULL, O_RECOVERY},
     {"locality-wait-ms", required_argument, NULL, O_LOCALITY},
     {"shard-wait-ms", required_argument, NULL, O_SHARD_WAIT},
     {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
@@ -89,6 +101,7 @@ static int *s_ms_field(qn_master_config *cfg, int c)
     case O_TIMEOUT: return &cfg->task_timeout_ms;
     case O_LOCALITY: return &cfg->locality_wait_ms;
     case O_SHARD_WAIT: return &cfg->shard_wait_ms;
+    case O_RECOVERY: return &cfg->recovery_ms;
     default: return NULL;
     }
 }
@@ -126,11 +139,17 @@ static int s_option(int c, int idx, const char *arg, qn_master_config *cfg,
         }
         cfg->ready_fd = (int)v;
         return -1;
-    case O_LATER:
-        fprintf(stderr,
-                "quern-master: --%s is not supported by this version yet\n",
-                OPTS[idx].name);
-        return 2;
+    case O_STATE_DIR: cfg->state_dir = arg; return -1;
+    case O_KEEP_JOBS:
+        if (qn_parse_uint(arg, 1, 10000000, &v) < 0) {
+            fprintf(stderr,
+                    "quern-master: --keep-jobs must be a number from 1 to "
+                    "10000000, not '%s'\n",
+                    arg);
+            return 2;
+        }
+        cfg->keep_jobs = (unsigned)v;
+        return -1;
     case O_HELP: s_usage(stdout); return 0;
     default:
         fprintf(stderr, "quern-master: unknown or incomplete option '%s'\n",
@@ -167,7 +186,9 @@ int main(int argc, char **argv)
                             .shard_wait_ms = 60000,
                             .listen = "tcp://127.0.0.1:7070",
                             .http = "127.0.0.1:8080",
-                            .ready_fd = -1};
+                            .ready_fd = -1,
+                            .keep_jobs = 1000,
+                            .recovery_ms = -1};
     int level = QN_LOG_INFO;
     int c, idx = 0;
     opterr = 0;
@@ -184,6 +205,8 @@ int main(int argc, char **argv)
     }
     if (s_check(&cfg))
         return 2;
+    if (cfg.recovery_ms < 0)
+        cfg.recovery_ms = 3 * cfg.heartbeat_ms;
     qn_log_init("quern-master", (enum qn_log_level)level);
     qn_die_with_parent();
     char err[512];

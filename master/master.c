@@ -14,6 +14,7 @@
 #include "actions.h"
 #include "api.h"
 #include "datasets.h"
+#include "durable.h"
 #include "from_clients.h"
 #include "from_workers.h"
 #include "log.h"
@@ -97,7 +98,10 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
     uint64_t seed = qn_random_u64();
     for (int i = 0; i < 4; i++, seed /= 36)
         m->tag[i] = digits[seed % 36];
-    if (s_listen(m, err, errcap) < 0) {
+    /* The state dir first: a second master on it is refused before it
+     * takes the endpoint. */
+    if (qn_durable_load(m, m->now, err, errcap) < 0 ||
+        s_listen(m, err, errcap) < 0) {
         qn_master_destroy(&m);
         return NULL;
     }
@@ -109,6 +113,7 @@ void qn_master_destroy(qn_master **self_p)
     qn_master *m = *self_p;
     if (!m)
         return;
+    qn_journal_close(&m->journal);
     qn_jobs_release(&m->jobs);
     qn_workers_release(&m->workers);
     qn_sched_destroy(&m->sched);
@@ -190,9 +195,10 @@ static void s_ready(qn_master *m)
     qn_info("master: listening on %s", m->net.endpoint);
     if (m->net.http)
         qn_info("master: status page on %s", qn_http_url(m->net.http));
-    /* Until --state-dir is taken, say what a restart costs. */
-    qn_warn("master: jobs are kept in memory only: a restart of this master "
-            "loses them and their history");
+    if (!m->cfg.state_dir)
+        qn_warn("master: jobs are kept in memory only: a restart of this "
+                "master loses them and their history (--state-dir keeps "
+                "them)");
     if (m->cfg.ready_fd < 0)
         return;
     qn_buf b = {0};
@@ -263,6 +269,8 @@ int qn_master_run(qn_master *m)
         if (m->net.http)
             qn_http_run(m->net.http);
         qn_timers_run(m, now);
+        /* What changed this turn goes to disk in one transaction. */
+        qn_journal_turn(&m->journal);
     }
     qn_info("master: stopping");
     return 0;
@@ -282,4 +290,5 @@ void qn_master_feed(qn_master *m, const char *peer, const void *id,
     m->now = now;
     s_on_message(m, now);
     qn_timers_run(m, now);
+    qn_journal_turn(&m->journal);
 }

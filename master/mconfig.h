@@ -17,6 +17,10 @@ typedef struct qn_master_config {
     const char *curve_trusted; /* dir of public keys allowed to connect */
     const char *http;          /* status page address HOST:PORT; NULL or
                                   "off": none */
+    const char *state_dir;     /* keep state here (NULL: in memory only) */
+    unsigned keep_jobs;        /* finished jobs kept in the state dir */
+    int recovery_ms;           /* after a restart, wait this long for
+                                  workers before starting work anew */
 } qn_master_config;
 
 #endif

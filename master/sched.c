@@ -100,7 +100,8 @@ struct qn_sched {
     int64_t now;        /* the time of the event being handled */
     qn_sched_local_fn local;
     void *local_ctx;
-    int loc_dirty; /* holders may have changed: recheck orphans */
+    int loc_dirty;      /* holders may have changed: recheck orphans */
+    int64_t hold_until; /* nothing starts before this (a restart's grace) */
 };
 
 #define SCAN_MAX 4096 /* pending maps looked at for a local one */
@@ -851,6 +852,8 @@ static void s_assign_free(qn_sched *s, int64_t now)
 static void s_schedule(qn_sched *s, int64_t now)
 {
     s->now = now;
+    if (now < s->hold_until)
+        return; /* workers are still telling what they run */
     s_refresh_orphans(s, now);
     s_assign_free(s, now);
     /* A preempted reduce may start at once on a slot its maps could not
@@ -1056,6 +1059,44 @@ int qn_sched_job_restore(qn_sched *s, int64_t now, unsigned nmaps,
     }
     s_schedule(s, now);
     return jx;
+}
+
+void qn_sched_hold(qn_sched *s, int64_t until)
+{
+    s->hold_until = until;
+}
+
+int qn_sched_adopt(qn_sched *s, int64_t now, int job, qn_kind kind,
+                   unsigned task, unsigned attempt, int worker)
+{
+    s->now = now;
+    s_task *t = s_task_at(s, job, kind, task);
+    if (!t || s->jobs[job].state != QN_JOB_RUNNING || attempt == 0 ||
+        attempt > t->attempts || t->state == QN_TASK_DONE ||
+        t->nrun >= QN_SCHED_MAX_RUNNING || s_att_index(t, attempt) >= 0 ||
+        !qn_sched_worker_alive(s, worker))
+        return -1;
+    s_job *j = &s->jobs[job];
+    if (t->queued) {
+        s_queue *q = &j->pending[kind];
+        for (unsigned i = 0; i < q->len; i++)
+            if (s_queue_at(q, i) == task) {
+                s_queue_take(q, i);
+                break;
+            }
+        t->queued = 0;
+    }
+    if (t->nrun == 0)
+        j->running[kind]++;
+    t->run[t->nrun++] = (s_att){.attempt = attempt,
+                                .worker = worker,
+                                .started = now,
+                                .progress = now,
+                                .since = now};
+    t->state = QN_TASK_RUNNING;
+    s->workers[worker].busy++;
+    s_run_add(s, job, kind, task, attempt);
+    return 0;
 }
 
 void qn_sched_job_speculate(qn_sched *s, int job, int on)
@@ -1372,6 +1413,8 @@ void qn_sched_tick(qn_sched *s, int64_t now)
 int64_t qn_sched_deadline(const qn_sched *s)
 {
     int64_t d = s->spec_check;
+    if (s->hold_until > s->now && s->hold_until < d)
+        d = s->hold_until;
     /* Maps about to be allowed to run remotely, or to give up waiting
      * for a holder (only future times: past ones are acted on already). */
     int free_slot = 0;

@@ -225,6 +225,24 @@ int qn_sched_job_restore(qn_sched *s, int64_t now, unsigned nmaps,
                          qn_job_state state, const qn_task_restore *maps,
                          const qn_task_restore *reduces);
 
+/*
+ * Start nothing before until: a restarted master waits for its workers
+ * to say what they run (qn_sched_adopt) before it starts anything anew.
+ * Workers still join, jobs are still added, and time still runs out.
+ */
+void qn_sched_hold(qn_sched *s, int64_t until);
+
+/*
+ * A worker runs attempt of a task that this scheduler did not start (a
+ * restarted master learns of it): take it as running there, as if it had
+ * been started now. Only an attempt the task had started (attempt <= its
+ * attempts), of a running job, not done, not already running, on a live
+ * worker, with room for one more attempt. 0, or -1 if not taken (the
+ * caller has it killed).
+ */
+int qn_sched_adopt(qn_sched *s, int64_t now, int job, qn_kind kind,
+                   unsigned task, unsigned attempt, int worker);
+
 /* Let a job's tasks get backup attempts (off unless set). */
 void qn_sched_job_speculate(qn_sched *s, int job, int on);
 

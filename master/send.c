@@ -8,8 +8,8 @@
 #include <errno.h>
 #include <zmq.h>
 
-const char *const qn_drop_reasons[4] = {"malformed", "version", "invalid",
-                                        "rate"};
+const char *const qn_drop_reasons[5] = {"malformed", "version", "invalid",
+                                        "rate", "epoch"};
 
 void qn_send_envelope(qn_master *m, const char *route, size_t routelen,
                       Quern__Envelope *env)

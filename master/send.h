@@ -11,10 +11,10 @@
 #include "mstate.h"
 
 /* Why a message was dropped: the reason label of /metrics. */
-enum { DROP_MALFORMED, DROP_VERSION, DROP_INVALID, DROP_RATE };
+enum { DROP_MALFORMED, DROP_VERSION, DROP_INVALID, DROP_RATE, DROP_EPOCH };
 
 /* The names of the DROP_* reasons, in order. */
-extern const char *const qn_drop_reasons[4];
+extern const char *const qn_drop_reasons[5];
 
 /*
  * Send body, a message of the kind body_case names (a Quern__ struct of

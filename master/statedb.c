@@ -26,7 +26,7 @@
 /* "QURN": SQLite's application_id for a Quern state file. */
 #define APP_ID 0x5155524e
 
-enum { ST_PUT, ST_DEL, ST_EACH, ST_PRUNE_COUNT, ST_PRUNE, ST_N };
+enum { ST_PUT, ST_DEL, ST_DEL_JOB, ST_EACH, ST_PRUNE_COUNT, ST_PRUNE, ST_N };
 
 static const char *const SQL[ST_N] = {
     [ST_PUT] = "INSERT INTO records(kind, key, job, ended, seq, body) "
@@ -34,6 +34,7 @@ static const char *const SQL[ST_N] = {
                "UPDATE SET job = excluded.job, ended = excluded.ended, "
                "body = excluded.body",
     [ST_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
+    [ST_DEL_JOB] = "DELETE FROM records WHERE kind = ?1 AND job = ?2",
     [ST_EACH] = "SELECT key, job, ended, body FROM records WHERE kind = ?1 "
                 "ORDER BY seq",
     [ST_PRUNE_COUNT] = "SELECT count(*) FROM (SELECT key FROM records WHERE "
@@ -340,6 +341,20 @@ int qn_statedb_del(qn_statedb *db, qn_rec_kind kind, const char *key, char *err,
     sqlite3_bind_int(q, 1, (int)kind);
     sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
     if (s_run(db, q, "delete a record", err, errlen) < 0)
+        return -1;
+    db->pending++;
+    return 0;
+}
+
+int qn_statedb_del_job(qn_statedb *db, qn_rec_kind kind, const char *job,
+                       char *err, size_t errlen)
+{
+    if (s_begin(db, err, errlen) < 0)
+        return -1;
+    sqlite3_stmt *q = db->st[ST_DEL_JOB];
+    sqlite3_bind_int(q, 1, (int)kind);
+    sqlite3_bind_text(q, 2, job, -1, SQLITE_STATIC);
+    if (s_run(db, q, "delete a job's records", err, errlen) < 0)
         return -1;
     db->pending++;
     return 0;

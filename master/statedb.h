@@ -35,6 +35,7 @@ typedef enum {
     QN_REC_TASK,    /* key: job/kind/task; where a finished task's output is */
     QN_REC_DATASET, /* key: dataset name */
     QN_REC_WORKER,  /* key: worker id */
+    QN_REC_PLUGIN,  /* key: its hash; a running job's plugin */
     QN_REC_KINDS
 } qn_rec_kind;
 
@@ -67,6 +68,10 @@ int qn_statedb_put(qn_statedb *db, qn_rec_kind kind, const char *key,
 /* Delete the record (kind, key), if there is one. 0 or -1 with err. */
 int qn_statedb_del(qn_statedb *db, qn_rec_kind kind, const char *key, char *err,
                    size_t errlen);
+
+/* Delete every record of kind that belongs to job. 0 or -1 with err. */
+int qn_statedb_del_job(qn_statedb *db, qn_rec_kind kind, const char *job,
+                       char *err, size_t errlen);
 
 /* Changes made since the last commit. */
 size_t qn_statedb_pending(const qn_statedb *db);

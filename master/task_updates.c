@@ -4,6 +4,7 @@
 #include "task_updates.h"
 
 #include "commit.h"
+#include "durable.h"
 #include "events.h"
 #include "log.h"
 #include "send.h"
@@ -196,25 +197,42 @@ static void s_map_output(qn_master *m, int jx, int w,
                          const Quern__TaskUpdate *u)
 {
     qn_job *j = &m->jobs.v[jx];
-    const Quern__AttemptRef *r = u->attempt;
-    qn_part *parts = qn_calloc(j->nreduce + 1, sizeof *parts);
-    for (unsigned p = 0; p < j->nreduce; p++)
-        parts[p] =
-            (qn_part){u->partitions[p]->bytes, u->partitions[p]->raw_bytes,
-                      u->partitions[p]->records};
-    const char **names = qn_calloc(u->n_counters + 1, sizeof *names);
-    long long *values = qn_calloc(u->n_counters + 1, sizeof *values);
-    for (size_t i = 0; i < u->n_counters; i++) {
-        names[i] = u->counters[i]->name;
-        values[i] = u->counters[i]->value;
-    }
-    qn_job_map_done(j, r->task, r->attempt, w, parts, names, values,
-                    u->n_counters);
-    free(parts);
-    free(names);
-    free(values);
+    qn_job_map_done_update(j, w, u);
     if (j->spec->skip_bad_records)
-        qn_job_note_skipped(j, r->task);
+        qn_job_note_skipped(j, u->attempt->task);
+}
+
+int qn_task_adopt(qn_master *m, int w, int jx, qn_kind kind, unsigned task,
+                  unsigned attempt, int64_t now)
+{
+    qn_job *j = &m->jobs.v[jx];
+    /* Only an attempt an earlier run of this master started: one this run
+     * knows of and gave up on stays given up. */
+    if (j->state != QUERN__JOB_STATE__JOB_RUNNING || !j->trec[kind] ||
+        qn_job_arec_find(j, kind, task, attempt) ||
+        qn_sched_adopt(m->sched, now, jx, kind, task, attempt, w) < 0)
+        return 0;
+    qn_job_attempt_start(j, kind, task, attempt, w, QN_LOC_ANY, now,
+                         qn_master_wall(m, now));
+    qn_event(m, now, QN_LOG_INFO, "attempt_adopted", jx, (int)kind, task,
+             attempt, w,
+             "job %s %s task %u attempt %u runs on worker %s: adopted after "
+             "the restart",
+             j->id, qn_kind_name(kind), task, attempt, m->workers.v[w].id);
+    /* A reduce may have missed where maps done before the restart are. */
+    if (kind == QN_REDUCE) {
+        Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+        ref.job_id = j->id;
+        ref.kind = QUERN__TASK_KIND__REDUCE;
+        ref.task = task;
+        ref.attempt = attempt;
+        for (unsigned t = 0; j->outs && t < j->nmaps; t++)
+            if (qn_sched_task(m->sched, jx, QN_MAP, t).state == QN_TASK_DONE &&
+                j->outs[t].attempt && j->outs[t].worker >= 0)
+                s_send_location(m, jx, t, &ref);
+    }
+    qn_status_dirty(m, jx);
+    return 1;
 }
 
 static void s_update_succeeded(qn_master *m, int jx, int w,
@@ -239,13 +257,8 @@ static void s_update_succeeded(qn_master *m, int jx, int w,
         j->task_rss_peak = u->rss_peak;
     qn_job_info before = qn_sched_job(m->sched, jx);
     qn_job_arec_end(j, kind, r->task, r->attempt, now);
-    qn_journal_note(&m->journal, &(qn_change){.kind = QN_CHANGE_TASK_DONE,
-                                              .job = j->id,
-                                              .worker = m->workers.v[w].id,
-                                              .task_kind = kind,
-                                              .task = r->task,
-                                              .attempt = r->attempt});
     qn_sched_done(m->sched, now, jx, kind, r->task, r->attempt);
+    qn_durable_task(m, jx, kind, r->task, u);
     /* A map run again while reduces wait for it: say where it is. */
     if (kind == QN_MAP && before.reduces_running > 0 &&
         m->jobs.v[jx].state == QUERN__JOB_STATE__JOB_RUNNING)
@@ -326,6 +339,12 @@ void qn_task_update(qn_master *m, int w, const Quern__TaskUpdate *u,
     }
     int current =
         qn_sched_attempt_worker(m->sched, jx, kind, r->task, r->attempt) == w;
+    /* An attempt an earlier run of this master started, that ended while
+     * the master was away, tells of it now: taken as if it had been seen
+     * running, so its output counts. */
+    if (!current && (u->state == QUERN__TASK_STATE__SUCCEEDED ||
+                     u->state == QUERN__TASK_STATE__RUNNING))
+        current = qn_task_adopt(m, w, jx, kind, r->task, r->attempt, now);
     if (u->state != QUERN__TASK_STATE__RUNNING &&
         u->state != QUERN__TASK_STATE__SUCCEEDED &&
         u->state != QUERN__TASK_STATE__FAILED &&

@@ -19,4 +19,13 @@
 void qn_task_update(qn_master *m, int w, const Quern__TaskUpdate *u,
                     int64_t now);
 
+/*
+ * Worker w lists attempt (job jx, kind, task, attempt) that this master
+ * did not start: one an earlier run of the master started (a restart) is
+ * taken as running there, and a reduce is told where every done map's
+ * output is. Returns 1 if adopted, 0 if not (it is to be killed).
+ */
+int qn_task_adopt(qn_master *m, int w, int jx, qn_kind kind, unsigned task,
+                  unsigned attempt, int64_t now);
+
 #endif

@@ -29,9 +29,12 @@ static size_t plugin_len;
 #define C1 1
 static const char *const IDS[2] = {"w1", "c1"};
 
-static void setup(void)
+static uint64_t epoch; /* the epoch w1's messages carry */
+
+/* A master (with its state in state_dir, if set) and the test's sockets
+ * to it. */
+static void s_open(const char *state_dir)
 {
-    dir = qn_test_tmpdir();
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://master-%d", (int)getpid());
     qn_master_config cfg = {.listen = ep,
@@ -41,8 +44,11 @@ static void setup(void)
                             .ready_fd = -1,
                             .locality_wait_ms = 1000,
                             .shard_wait_ms = 60000,
-                            .http = "off"};
-    char err[256];
+                            .http = "off",
+                            .state_dir = state_dir,
+                            .keep_jobs = 1000,
+                            .recovery_ms = state_dir ? 3000 : 0};
+    char err[512];
     m = qn_master_new(&cfg, err, sizeof err);
     cr_assert_not_null(m, "no master: %s", err);
     now = m->stats.start;
@@ -53,14 +59,27 @@ static void setup(void)
         zmq_setsockopt(ws[i], ZMQ_LINGER, &linger, sizeof linger);
         cr_assert_eq(zmq_connect(ws[i], ep), 0);
     }
+}
+
+/* The test's sockets and the master gone (a restart's first half). */
+static void s_close(void)
+{
+    for (int i = 0; i < 2; i++)
+        zmq_close(ws[i]);
+    qn_master_destroy(&m);
+}
+
+static void setup(void)
+{
+    dir = qn_test_tmpdir();
+    epoch = 0;
+    s_open(NULL);
     plugin = qn_test_build_file("jobs/wordcount.so", &plugin_len);
 }
 
 static void teardown(void)
 {
-    for (int i = 0; i < 2; i++)
-        zmq_close(ws[i]);
-    qn_master_destroy(&m);
+    s_close();
     free(plugin);
     qn_rmtree(dir);
     free(dir);
@@ -160,6 +179,7 @@ static void s_heartbeat(uint64_t seq, uint64_t with_session)
     hb.worker_id = (char *)"w1";
     hb.session = with_session;
     hb.seq = seq;
+    hb.epoch = epoch;
     e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
     e.heartbeat = &hb;
     s_feed(W1, &e);
@@ -269,6 +289,7 @@ static void s_update(const char *job, Quern__TaskKind kind, unsigned task,
     a.attempt = attempt;
     u.worker_id = (char *)"w1";
     u.session = session;
+    u.epoch = epoch;
     u.attempt = &a;
     u.state = state;
     u.progress = state == QUERN__TASK_STATE__RUNNING ? 0.5 : 1;
@@ -435,8 +456,9 @@ Test(master, a_job_runs_to_its_committed_output)
     j = &m->jobs.v[jx];
     cr_assert_eq(j->state, QUERN__JOB_STATE__JOB_SUCCEEDED, "error: %s",
                  j->error ? j->error : "");
-    cr_assert_eq(m->journal.count[QN_CHANGE_OUTPUT_COMMITTED], 1);
     cr_assert_eq(m->journal.count[QN_CHANGE_JOB_ENDED], 1);
+    /* Each attempt's number was noted before it was sent. */
+    cr_assert_eq(m->journal.count[QN_CHANGE_TASK_STARTED], 2);
     struct stat st;
     snprintf(path, sizeof path, "%s/out/_SUCCESS", dir);
     cr_assert_eq(stat(path, &st), 0, "no _SUCCESS");
@@ -698,4 +720,151 @@ Test(master, rm_forgets_a_dataset_and_drops_copies_that_turn_up)
     cr_assert_eq(env->data_command->op, QUERN__DATA_COMMAND__OP__DROP);
     qn_wire_free(env);
     cr_assert_null(qn_catalog_get(&m->data.cat, "up"));
+}
+
+/* ---- a restart on the same state dir ------------------------------------- */
+
+/* w1 heartbeats listing one running attempt. */
+static void s_heartbeat_running(uint64_t seq, const char *job,
+                                Quern__TaskKind kind, unsigned task,
+                                unsigned attempt)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    Quern__AttemptRef a = QUERN__ATTEMPT_REF__INIT;
+    Quern__AttemptRef *ap = &a;
+    a.job_id = (char *)job;
+    a.kind = kind;
+    a.task = task;
+    a.attempt = attempt;
+    hb.worker_id = (char *)"w1";
+    hb.session = session;
+    hb.seq = seq;
+    hb.epoch = epoch;
+    hb.running = &ap;
+    hb.n_running = 1;
+    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &hb;
+    s_feed(W1, &e);
+}
+
+/* Assignments that reached w1 so far (the rest is read and dropped). */
+static int s_assigns(void)
+{
+    int n = 0;
+    Quern__Envelope *env;
+    while ((env = s_next(W1))) {
+        n += env->body_case == QUERN__ENVELOPE__BODY_ASSIGN_TASK;
+        qn_wire_free(env);
+    }
+    return n;
+}
+
+/* The master killed and started again on the state in dir/state. */
+static void s_restart(void)
+{
+    char sd[700];
+    snprintf(sd, sizeof sd, "%s/state", dir);
+    s_close();
+    s_open(sd);
+}
+
+/* Reduce attempt 1 of job id wrote its part file; it says so. */
+static void s_reduce_done(const char *id)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/out/_temporary/%s", dir, id);
+    cr_assert_eq(qn_mkdirs(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/out/_temporary/%s/part-00000.a1", dir, id);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("a\t2\nb\t1\n", f);
+    fclose(f);
+    s_update(id, QUERN__TASK_KIND__REDUCE, 0, 1, QUERN__TASK_STATE__SUCCEEDED,
+             0);
+}
+
+Test(master, a_restart_keeps_done_maps_and_adopts_running_attempts)
+{
+    char id[64];
+    s_restart(); /* from here on, with a state dir */
+    epoch = 1;
+    int jx = s_running_job(id, sizeof id, 0);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 1, QUERN__TASK_STATE__SUCCEEDED, 1);
+    s_expect_assign(QUERN__TASK_KIND__REDUCE, 0, 1);
+    s_restart();
+    jx = qn_jobs_find(&m->jobs, id);
+    cr_assert_geq(jx, 0, "the job is gone");
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->state, QUERN__JOB_STATE__JOB_RUNNING);
+    cr_assert_eq(qn_sched_task(m->sched, jx, QN_MAP, 0).state, QN_TASK_DONE,
+                 "the done map is not kept");
+    cr_assert_eq(j->outs[0].parts[0].raw_bytes, 30);
+    cr_assert_eq(qn_job_counter(j, "lines"), 3);
+    cr_assert_eq(qn_sched_task(m->sched, jx, QN_REDUCE, 0).attempts, 1);
+    /* Of the old epoch: refused, and answered with the new one. */
+    s_heartbeat_running(7, id, QUERN__TASK_KIND__REDUCE, 0, 1);
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    cr_assert_eq(env->worker_welcome->epoch, 2);
+    qn_wire_free(env);
+    cr_assert_eq(qn_sched_attempt_worker(m->sched, jx, QN_REDUCE, 0, 1), -1,
+                 "taken from a message of the old epoch");
+    cr_assert_eq(m->net.drops.by_reason[DROP_EPOCH], 1);
+    /* Of the new one: the running reduce is adopted, not run again. */
+    epoch = 2;
+    s_heartbeat_running(8, id, QUERN__TASK_KIND__REDUCE, 0, 1);
+    cr_assert_eq(qn_sched_attempt_worker(m->sched, jx, QN_REDUCE, 0, 1), 0,
+                 "the running reduce was not adopted");
+    now += 3000;
+    qn_timers_run(m, now);
+    cr_assert_eq(s_assigns(), 0, "something started anew");
+    s_reduce_done(id);
+    j = &m->jobs.v[jx];
+    cr_assert_eq(j->state, QUERN__JOB_STATE__JOB_SUCCEEDED, "error: %s",
+                 j->error ? j->error : "");
+}
+
+Test(master, a_restart_runs_again_what_no_worker_reports)
+{
+    char id[64];
+    s_restart();
+    epoch = 1;
+    s_running_job(id, sizeof id, 0);
+    s_restart();
+    epoch = 2;
+    int jx = qn_jobs_find(&m->jobs, id);
+    cr_assert_geq(jx, 0);
+    s_heartbeat(9, session); /* nothing runs here */
+    now += 2999;
+    qn_timers_run(m, now);
+    cr_assert_eq(s_assigns(), 0, "started before the grace ended");
+    now += 1;
+    qn_timers_run(m, now);
+    /* Attempt 1 was given out before the restart: the new one is 2. */
+    s_expect_assign(QUERN__TASK_KIND__MAP, 0, 2);
+}
+
+Test(master, a_finished_job_is_history_after_a_restart)
+{
+    char id[64];
+    s_restart();
+    epoch = 1;
+    int jx = s_running_job(id, sizeof id, 0);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 1, QUERN__TASK_STATE__SUCCEEDED, 1);
+    s_expect_assign(QUERN__TASK_KIND__REDUCE, 0, 1);
+    s_reduce_done(id);
+    long long lines = qn_job_counter(&m->jobs.v[jx], "lines");
+    cr_assert_eq(m->jobs.v[jx].state, QUERN__JOB_STATE__JOB_SUCCEEDED);
+    s_restart();
+    s_restart(); /* twice: history stays history */
+    jx = qn_jobs_find(&m->jobs, id);
+    cr_assert_geq(jx, 0, "the finished job is gone");
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->state, QUERN__JOB_STATE__JOB_SUCCEEDED);
+    cr_assert_eq(qn_job_counter(j, "lines"), lines);
+    cr_assert_eq(j->nmaps, 1);
+    cr_assert_eq(qn_sched_job(m->sched, jx).state, QN_JOB_DONE);
+    now += 5000;
+    qn_timers_run(m, now);
+    cr_assert_eq(s_assigns(), 0, "a finished job ran again");
 }

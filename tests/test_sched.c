@@ -3195,3 +3195,62 @@ Test(sched, refuses_a_restored_task_done_by_an_attempt_never_started)
     expect_none(s);
     cr_assert_eq(qn_sched_job_add(s, 0, 1, 1, 1), 0, "no job was added");
 }
+
+Test(sched, a_held_scheduler_starts_nothing_until_its_grace_ends)
+{
+    qn_sched *s = new_sched();
+    qn_sched_hold(s, 600);
+    int w = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 2, 1, 3);
+    expect_none(s);
+    cr_assert_eq(qn_sched_deadline(s), 600, "the grace's end is a deadline");
+    qn_sched_tick(s, 599);
+    expect_none(s);
+    qn_sched_tick(s, 600);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 1);
+    expect_none(s);
+}
+
+Test(sched, adopts_an_attempt_a_restarted_master_had_started)
+{
+    qn_sched *s = new_sched();
+    qn_sched_hold(s, 600);
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    /* Map 0 is done; map 1 had 2 attempts; map 2 one; map 3 none. */
+    qn_task_restore maps[4] = {
+        {.attempts = 1, .done_attempt = 1, .done_worker = w0},
+        {.attempts = 2, .done_worker = -1},
+        {.attempts = 1, .done_worker = -1},
+        {.done_worker = -1}};
+    int j = qn_sched_job_restore(s, 0, 4, 1, 3, QN_JOB_RUNNING, maps, NULL);
+    cr_assert_geq(j, 0);
+    cr_assert_eq(qn_sched_adopt(s, 10, j, QN_MAP, 0, 1, w0), -1, "a done task");
+    cr_assert_eq(qn_sched_adopt(s, 10, j, QN_MAP, 1, 3, w0), -1,
+                 "an attempt never started");
+    cr_assert_eq(qn_sched_adopt(s, 10, j, QN_MAP, 3, 1, w0), -1,
+                 "a task never started");
+    cr_assert_eq(qn_sched_adopt(s, 10, j, QN_MAP, 1, 2, w0), 0);
+    cr_assert_eq(qn_sched_adopt(s, 10, j, QN_MAP, 1, 2, w1), -1,
+                 "the same attempt twice");
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 1, 2), w0);
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 1);
+    /* At the grace's end the tasks no worker reported start, and the
+     * adopted one does not: map 2 (which ran before) first, as attempt 2,
+     * on the free worker; map 3 waits for a slot. */
+    qn_sched_tick(s, 600);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 2, 2);
+    expect_none(s);
+    /* The adopted attempt's success counts. */
+    cr_assert_eq(qn_sched_done(s, 700, j, QN_MAP, 1, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 3, 1);
+    expect_none(s);
+    check_counts(s, j);
+    /* A worker that died cannot be given an attempt. */
+    qn_sched_worker_leave(s, 800, w0);
+    while (qn_sched_next_action(s, &(qn_action){0}))
+        ;
+    cr_assert_eq(qn_sched_adopt(s, 800, j, QN_MAP, 3, 1, w0), -1,
+                 "a dead worker");
+}

@@ -276,3 +276,20 @@ Test(statedb, prunes_the_oldest_ended_jobs_with_their_records)
     cr_assert_eq(qn_statedb_prune(db, 2, err, sizeof err), 0);
     cr_assert_eq(qn_statedb_pending(db), 0, "nothing to prune, nothing done");
 }
+
+Test(statedb, deletes_one_kind_of_a_jobs_records)
+{
+    db = s_open();
+    s_put(QN_REC_JOB, "a", NULL, 0, "spec");
+    s_put(QN_REC_TASK, "a/m/0", "a", 0, "out");
+    s_put(QN_REC_TASK, "a/m/1", "a", 0, "out");
+    s_put(QN_REC_TASK, "b/m/0", "b", 0, "out");
+    s_put(QN_REC_PLUGIN, "h", "a", 0, "so");
+    s_commit();
+    cr_assert_eq(qn_statedb_del_job(db, QN_REC_TASK, "a", err, sizeof err), 0,
+                 "%s", err);
+    s_commit();
+    cr_assert_str_eq(s_list(QN_REC_TASK), "b/m/0=out");
+    cr_assert_str_eq(s_list(QN_REC_PLUGIN), "h=so", "another kind went too");
+    cr_assert_str_eq(s_list(QN_REC_JOB), "a=spec");
+}

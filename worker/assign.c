@@ -57,6 +57,14 @@ static void s_ask_plugin(qn_worker *w, const char *hash)
 void qn_assign_handle(qn_worker *w, Quern__Envelope *env, int64_t now)
 {
     Quern__TaskSpec *spec = env->assign_task->spec;
+    uint64_t epoch = env->assign_task->epoch;
+    if (epoch && w->link.epoch && epoch < w->link.epoch) {
+        qn_warn("worker %s: refused job %s task %u attempt %u from master "
+                "epoch %llu: the master runs epoch %llu now",
+                w->id, spec->job_id, spec->task, spec->attempt,
+                (unsigned long long)epoch, (unsigned long long)w->link.epoch);
+        return;
+    }
     if (spec->kind == QUERN__TASK_KIND__COPY || !spec->plugin_hash[0]) {
         qn_attempts_start(w, spec);
         return;

@@ -318,6 +318,8 @@ static void s_finish(qn_worker *w, size_t idx, int status,
     if (ok) {
         fin->rss_peak = rss;
         qn_masterlink_update(w, &a->ref, fin);
+        if (a->ref.kind != QUERN__TASK_KIND__COPY)
+            qn_masterlink_told(w, &a->ref, fin);
         qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
                  a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
                  a->ref.attempt);

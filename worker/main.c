@@ -15,7 +15,7 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: quern-worker --master EP [--slots N] [--work-dir DIR]\n"
                "                    [--data-dir DIR] [--shuffle EP]\n"
-               "                    [--task-mem-mb N]\n"
+               "                    [--task-mem-mb N] [--master-grace-ms N]\n"
                "                    [--curve-secret FILE --curve-trusted DIR\n"
                "                     [--curve-master FILE]]\n"
                "                    [--log-level error|warn|info|debug]\n"
@@ -26,6 +26,10 @@ static void s_usage(FILE *f)
                "on the shuffle endpoint (default tcp://127.0.0.1:*, a free\n"
                "port on loopback). --task-mem-mb kills a task process whose\n"
                "resident memory passes N MiB (the attempt fails saying so).\n"
+               "While the master is away, attempts run on and map outputs\n"
+               "are kept for a master that comes back (a restart with\n"
+               "--state-dir); after --master-grace-ms (default 300000) they\n"
+               "are dropped.\n"
                "With --curve-secret every socket uses CURVE: peers must hold\n"
                "a key in --curve-trusted; the master's public key is\n"
                "--curve-master (default DIR/master.pub). Stops cleanly on\n"
@@ -63,6 +67,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         O_CURVE_TRUSTED,
         O_CURVE_MASTER,
         O_MEM,
+        O_GRACE,
         O_HELP
     };
     static const struct option opts[] = {
@@ -76,6 +81,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         {"curve-trusted", required_argument, NULL, O_CURVE_TRUSTED},
         {"curve-master", required_argument, NULL, O_CURVE_MASTER},
         {"task-mem-mb", required_argument, NULL, O_MEM},
+        {"master-grace-ms", required_argument, NULL, O_GRACE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -107,6 +113,13 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
                            &cfg->task_mem_mb) < 0)
                 return 2;
             break;
+        case O_GRACE: {
+            unsigned ms;
+            if (s_uint_opt("master-grace-ms", optarg, 10, 86400000, &ms) < 0)
+                return 2;
+            cfg->master_grace_ms = (int)ms;
+            break;
+        }
         case O_HELP: s_usage(stdout); return 0;
         default:
             fprintf(stderr, "quern-worker: unknown or incomplete option '%s'\n",
@@ -120,7 +133,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
 
 int main(int argc, char **argv)
 {
-    qn_worker_config cfg = {.slots = 1};
+    qn_worker_config cfg = {.slots = 1, .master_grace_ms = 300000};
     int level = QN_LOG_INFO;
     int rc = s_parse(argc, argv, &cfg, &level);
     if (rc >= 0)

@@ -44,6 +44,7 @@ int qn_masterlink_open(qn_worker *w, char *err, size_t errcap)
 
 void qn_masterlink_close(qn_worker *w)
 {
+    qn_masterlink_forget(w, NULL);
     if (w->link.sock)
         zmq_close(w->link.sock);
     w->link.sock = NULL;
@@ -190,6 +191,7 @@ void qn_masterlink_heartbeat(qn_worker *w, int64_t now)
     hb.work = wptrs;
     hb.n_work = nrun;
     hb.seq = ++w->link.heartbeat_seq;
+    hb.epoch = w->link.epoch;
     hb.shuffle_dropped = qn_shuffle_get_stats(w->shuffle).dropped;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -219,6 +221,7 @@ void qn_masterlink_update(qn_worker *w, const qn_attempt_ref *r,
     mine.attempt = &ref;
     mine.worker_id = w->id;
     mine.session = w->link.session;
+    mine.epoch = w->link.epoch;
     env.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
     env.task_update = &mine;
     qn_masterlink_send(w, &env);
@@ -279,6 +282,7 @@ void qn_masterlink_check(qn_worker *w, int64_t now)
     zmq_close(w->link.sock);
     w->link.sock = sock;
     w->link.welcomed = 0;
+    w->link.lost_since = w->link.heard;
     w->link.heard = now;
     w->link.hello_backoff = HELLO_RETRY_MS;
     qn_masterlink_hello(w, now);
@@ -297,9 +301,84 @@ void qn_masterlink_rejoin(qn_worker *w, int64_t now)
     qn_masterlink_hello(w, now);
 }
 
+void qn_masterlink_told(qn_worker *w, const qn_attempt_ref *r,
+                        const Quern__TaskUpdate *u)
+{
+    QN_GROW(w->link.told, w->link.cap_told, w->link.ntold + 1);
+    qn_told *t = &w->link.told[w->link.ntold++];
+    t->ref = *r;
+    t->len = quern__task_update__get_packed_size(u);
+    t->update = qn_malloc(t->len ? t->len : 1);
+    quern__task_update__pack(u, t->update);
+}
+
+void qn_masterlink_forget(qn_worker *w, const char *job_id)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->link.ntold; i++) {
+        qn_told *t = &w->link.told[i];
+        if (!job_id || strcmp(t->ref.job_id, job_id) == 0)
+            free(t->update);
+        else
+            w->link.told[k++] = *t;
+    }
+    w->link.ntold = k;
+    if (!job_id) {
+        free(w->link.told);
+        w->link.told = NULL;
+        w->link.cap_told = 0;
+    }
+}
+
+/* Tell a restarted master again of every success it may not have kept. */
+static void s_tell_again(qn_worker *w)
+{
+    for (size_t i = 0; i < w->link.ntold; i++) {
+        const qn_told *t = &w->link.told[i];
+        Quern__TaskUpdate *u =
+            quern__task_update__unpack(NULL, t->len, t->update);
+        if (!u)
+            continue;
+        qn_masterlink_update(w, &t->ref, u);
+        quern__task_update__free_unpacked(u, NULL);
+    }
+    if (w->link.ntold)
+        qn_info("worker %s: told the restarted master again of %zu finished "
+                "attempts",
+                w->id, w->link.ntold);
+}
+
+void qn_masterlink_restarted(qn_worker *w, const Quern__WorkerWelcome *ww,
+                             int64_t now)
+{
+    qn_info("worker %s: the master at %s restarted (epoch %llu, was %llu); "
+            "telling it what we run and hold",
+            w->id, w->cfg.master, (unsigned long long)ww->epoch,
+            (unsigned long long)w->link.epoch);
+    w->link.welcomed = 0;
+    w->link.hello_backoff = HELLO_RETRY_MS;
+    qn_masterlink_hello(w, now);
+}
+
+int qn_masterlink_grace_over(qn_worker *w, int64_t now)
+{
+    if (!w->link.lost_since || w->cfg.master_grace_ms <= 0 ||
+        now - w->link.lost_since < w->cfg.master_grace_ms)
+        return 0;
+    qn_warn("worker %s: the master at %s has been away %lld ms, longer than "
+            "--master-grace-ms %d; dropping our attempts and map outputs",
+            w->id, w->cfg.master, (long long)(now - w->link.lost_since),
+            w->cfg.master_grace_ms);
+    w->link.lost_since = 0;
+    return 1;
+}
+
 void qn_masterlink_joined(qn_worker *w, const Quern__WorkerWelcome *ww,
                           int64_t now)
 {
+    int restarted = w->link.epoch && ww->epoch != w->link.epoch;
+    w->link.epoch = ww->epoch;
+    w->link.lost_since = 0;
     w->link.session = ww->session;
     w->link.welcomed = 1;
     w->link.heard = now;
@@ -313,4 +392,6 @@ void qn_masterlink_joined(qn_worker *w, const Quern__WorkerWelcome *ww,
             w->id, w->cfg.master, w->cfg.slots,
             qn_shuffle_endpoint(w->shuffle));
     qn_masterlink_heartbeat(w, now);
+    if (restarted)
+        s_tell_again(w);
 }

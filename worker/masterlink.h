@@ -58,6 +58,24 @@ void qn_masterlink_heard(qn_worker *w, int64_t now);
 void qn_masterlink_joined(qn_worker *w, const Quern__WorkerWelcome *ww,
                           int64_t now);
 
+/* Attempt r succeeded with u, just sent: keep it until its job ends, to
+ * tell a restarted master again. */
+void qn_masterlink_told(qn_worker *w, const qn_attempt_ref *r,
+                        const Quern__TaskUpdate *u);
+
+/* Forget the successes kept of job_id (NULL: of every job). */
+void qn_masterlink_forget(qn_worker *w, const char *job_id);
+
+/* A master we were welcomed by says it runs another epoch: it restarted.
+ * Say hello again (with our session and every shard held); its welcome
+ * then has us tell our attempts and successes again. */
+void qn_masterlink_restarted(qn_worker *w, const Quern__WorkerWelcome *ww,
+                             int64_t now);
+
+/* Has the master been away longer than --master-grace-ms? Then what we
+ * kept for it is given up (the caller drops it); returns 1 once. */
+int qn_masterlink_grace_over(qn_worker *w, int64_t now);
+
 /* The master does not know us: drop the session and say hello again. */
 void qn_masterlink_rejoin(qn_worker *w, int64_t now);
 

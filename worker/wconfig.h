@@ -17,6 +17,8 @@ typedef struct qn_worker_config {
     const char *curve_secret;  /* our key file: CURVE on every socket */
     const char *curve_trusted; /* dir of public keys allowed to connect */
     const char *curve_master;  /* the master's public key file */
+    int master_grace_ms;       /* with the master away this long, attempts
+                                  are killed and map outputs dropped */
 } qn_worker_config;
 
 typedef struct qn_worker qn_worker;

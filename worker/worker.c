@@ -190,6 +190,7 @@ static void s_job_end(qn_worker *w, const char *job_id)
     qn_attempts_kill_job(&w->att, job_id);
     qn_assign_drop_job(w, job_id);
     qn_shuffle_forget_job(w->shuffle, job_id);
+    qn_masterlink_forget(w, job_id);
     qn_tasklogs_prune(w);
     qn_buf dir = {0};
     qn_buf_printf(&dir, "%s/jobs/%s", w->work_dir, job_id);
@@ -212,6 +213,7 @@ static void s_forget_everything(qn_worker *w)
     qn_attempts_kill_job(&w->att, NULL);
     qn_assign_drop_job(w, NULL);
     qn_shuffle_forget_job(w->shuffle, NULL);
+    qn_masterlink_forget(w, NULL);
     s_subdir(w, "jobs", 1);
 }
 
@@ -234,6 +236,8 @@ static void s_on_welcome(qn_worker *w, const Quern__WorkerWelcome *ww,
             s_forget_everything(w);
         }
         qn_masterlink_joined(w, ww, now);
+    } else if (ww->epoch && ww->epoch != w->link.epoch) {
+        qn_masterlink_restarted(w, ww, now);
     }
 }
 
@@ -385,6 +389,8 @@ static void s_on_time(qn_worker *w, int64_t now)
     if (w->link.welcomed && now >= w->link.next_heartbeat)
         qn_masterlink_heartbeat(w, now);
     qn_masterlink_check(w, now);
+    if (qn_masterlink_grace_over(w, now))
+        s_forget_everything(w);
 }
 
 int qn_worker_run(qn_worker *w)

@@ -67,6 +67,14 @@ typedef struct qn_waitlist {
     size_t n, cap;
 } qn_waitlist;
 
+/* A success told to the master, kept until its job ends: a restarted
+ * master hears it again. */
+typedef struct qn_told {
+    qn_attempt_ref ref;
+    uint8_t *update; /* the packed TaskUpdate */
+    size_t len;
+} qn_told;
+
 /* The session with the master. */
 typedef struct qn_wlink {
     void *sock; /* DEALER */
@@ -79,6 +87,10 @@ typedef struct qn_wlink {
     uint64_t heartbeat_seq;
     int64_t refused_logged; /* when a version refusal was last logged */
     unsigned refused_quiet; /* refusals since then, not logged */
+    uint64_t epoch;         /* the master run that welcomed us (0: none) */
+    int64_t lost_since;     /* the master went silent then (0: it has not) */
+    qn_told *told;          /* successes of jobs not ended */
+    size_t ntold, cap_told;
 } qn_wlink;
 
 struct qn_worker {

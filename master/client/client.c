@@ -16,7 +16,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define SILENCE_MS 15000    /* no word from the master this long: give up */
+#define SILENCE_MS 60000 /* no word from the master this long: give up */
+#define ASK_AFTER_MS                                                           \
+    3000                /* ... this long: ask again (it may have restarted)    \
+                         */
+#define ASK_MAX_MS 8000 /* backoff cap between those asks */
 #define PLAIN_EVERY_MS 5000 /* progress lines off a terminal */
 
 struct qn_client {
@@ -432,6 +436,8 @@ typedef struct {
     int64_t elapsed_base;  /* the job's elapsed time, as last said, */
     int64_t elapsed_at;    /* at this time */
     int64_t next_plain;    /* the next progress line off a terminal */
+    int away;              /* the master went silent; we ask for the job */
+    int64_t next_ask, ask_every;
 } s_follow;
 
 /* A signal to stop (the job is cancelled) or a local daemon that died:
@@ -472,6 +478,23 @@ static int s_drain(s_follow *f, int64_t now)
             return -r;
         }
         f->heard = now;
+        if (f->away) {
+            if (f->tty)
+                fputc('\n', stderr);
+            fprintf(stderr, "quern: the master at %s is back; following %s\n",
+                    f->c->endpoint, f->job_id);
+            f->away = 0;
+        }
+        if (env->body_case == QUERN__ENVELOPE__BODY_STATUS_REPLY &&
+            env->status_reply->n_jobs == 0 && env->status_reply->error[0]) {
+            /* A master restarted without its state knows no such job. */
+            fprintf(stderr,
+                    "quern: the master at %s says: %s (was it restarted "
+                    "without --state-dir?)\n",
+                    f->c->endpoint, env->status_reply->error);
+            qn_wire_free(env);
+            return QN_EXIT_JOB_FAILED;
+        }
         if (env->body_case != QUERN__ENVELOPE__BODY_STATUS_REPLY ||
             env->status_reply->n_jobs != 1 ||
             strcmp(env->status_reply->jobs[0]->job_id, f->job_id) != 0) {
@@ -512,6 +535,37 @@ static int s_show(s_follow *f, int64_t now)
     return -1;
 }
 
+/*
+ * The master has said nothing for a while: it may be restarting. Ask it
+ * for the job (and to go on pushing it), at once and then with backoff,
+ * so a master back on the same endpoint knows where we are.
+ */
+static void s_ask_again(s_follow *f, int64_t now)
+{
+    if (now - f->heard < ASK_AFTER_MS || now < f->next_ask)
+        return;
+    if (!f->away) {
+        if (f->tty)
+            fputc('\n', stderr);
+        fprintf(stderr,
+                "quern: no word from the master at %s for %lld s; waiting for "
+                "it (it may be restarting)\n",
+                f->c->endpoint, (long long)(now - f->heard) / 1000);
+        f->away = 1;
+        f->ask_every = 1000;
+    }
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__StatusRequest sr = QUERN__STATUS_REQUEST__INIT;
+    sr.job_id = (char *)f->job_id;
+    sr.watch = 1;
+    env.body_case = QUERN__ENVELOPE__BODY_STATUS_REQUEST;
+    env.status_request = &sr;
+    qn_wire_send(f->c->sock, NULL, 0, &env, NULL, 0);
+    f->next_ask = now + f->ask_every;
+    if (f->ask_every < ASK_MAX_MS)
+        f->ask_every *= 2;
+}
+
 int qn_client_follow(qn_client *c, const char *job_id, const qn_follow_opts *o)
 {
     int64_t start = qn_now_ms();
@@ -537,6 +591,8 @@ int qn_client_follow(qn_client *c, const char *job_id, const qn_follow_opts *o)
             rc = s_drain(&f, now);
         if (rc < 0)
             rc = s_show(&f, now);
+        if (rc < 0)
+            s_ask_again(&f, now);
         if (rc < 0 && now - f.heard > SILENCE_MS) {
             if (f.tty)
                 fputc('\n', stderr);
