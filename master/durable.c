@@ -188,7 +188,6 @@ void qn_durable_worker(qn_master *m, int w)
 /* What a running job loads besides its record: its tasks. */
 typedef struct {
     qn_task_restore *tr[2];
-    Quern__TaskRecord **rec[2]; /* each task's record, or NULL */
 } s_loading;
 
 typedef struct {
@@ -199,6 +198,7 @@ typedef struct {
     char *err;
     size_t errlen;
     unsigned running, history, tasks, workers, datasets, plugins;
+    int last_job; /* the job whose task was loaded last, or -1 */
 } s_load;
 
 /* A record that cannot be read: the state is not what we wrote. */
@@ -232,8 +232,12 @@ static int s_load_worker(void *arg, const char *key, const char *job, int ended,
     wk.session = r->session;
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", r->curve_public);
     /* It has until --dead-ms to come back, as if it had just been heard:
-     * its map outputs count until then. */
-    qn_workers_join(&l->m->workers, l->now, &wk);
+     * its map outputs count until then. It gets no work until it is
+     * heard from. */
+    wk.unheard = 1;
+    wk.slots = 0;
+    int w = qn_workers_join(&l->m->workers, l->now, &wk);
+    l->m->workers.v[w].slots = r->slots;
     quern__worker_record__free_unpacked(r, NULL);
     l->workers++;
     return 0;
@@ -364,7 +368,6 @@ static int s_load_job(void *arg, const char *key, const char *job, int ended,
         for (int k = 0; k < 2; k++) {
             unsigned n = k ? j->nreduce : j->nmaps;
             l->jobs[jx].tr[k] = qn_calloc(n + 1, sizeof(qn_task_restore));
-            l->jobs[jx].rec[k] = qn_calloc(n + 1, sizeof(Quern__TaskRecord *));
         }
         l->running++;
     }
@@ -377,7 +380,10 @@ static int s_load_task(void *arg, const char *key, const char *job, int ended,
 {
     (void)ended;
     s_load *l = arg;
-    int jx = job ? qn_jobs_find(&l->m->jobs, job) : -1;
+    /* A job's tasks come together: look its index up once. */
+    int jx = l->last_job;
+    if (!job || jx < 0 || strcmp(l->m->jobs.v[jx].id, job) != 0)
+        jx = l->last_job = job ? qn_jobs_find(&l->m->jobs, job) : -1;
     if (jx < 0 || !l->jobs[jx].tr[0])
         return 0; /* a job that ended meanwhile */
     Quern__TaskRecord *r =
@@ -388,26 +394,36 @@ static int s_load_task(void *arg, const char *key, const char *job, int ended,
         r->task >= (k ? j->nreduce : j->nmaps) ||
         (r->done && (!r->done->attempt || r->done->attempt->attempt == 0 ||
                      r->done->attempt->attempt > r->attempts ||
+                     r->done->attempt->task != r->task ||
+                     r->done->attempt->kind != r->kind ||
                      (!k && r->done->n_partitions != j->nreduce)))) {
         if (r)
             quern__task_record__free_unpacked(r, NULL);
         return s_bad(l, "task", key);
     }
     s_loading *ld = &l->jobs[jx];
-    if (ld->rec[k][r->task])
-        quern__task_record__free_unpacked(ld->rec[k][r->task], NULL);
-    ld->rec[k][r->task] = r;
-    ld->tr[k][r->task].attempts = r->attempts;
-    ld->tr[k][r->task].done_worker = -1;
+    qn_task_restore *tr = &ld->tr[k][r->task];
+    tr->attempts = r->attempts;
+    tr->done_worker = -1;
+    tr->done_attempt = 0;
     if (r->done) {
         int w = qn_workers_find(&l->m->workers, r->done->worker_id);
-        /* A map's output is only where its worker is; a reduce's is in
-         * place already. */
+        qn_job *jm = &l->m->jobs.v[jx];
+        /* A map's output is only where its worker is (if it comes back);
+         * a reduce's is in place already. */
+        if (!k && w >= 0) {
+            qn_job_map_done_update(jm, w, r->done);
+        } else if (k) {
+            for (size_t i = 0; i < r->done->n_counters; i++)
+                qn_job_count(jm, r->done->counters[i]->name,
+                             r->done->counters[i]->value);
+        }
         if (w >= 0 || k) {
-            ld->tr[k][r->task].done_attempt = r->done->attempt->attempt;
-            ld->tr[k][r->task].done_worker = w;
+            tr->done_attempt = r->done->attempt->attempt;
+            tr->done_worker = w;
         }
     }
+    quern__task_record__free_unpacked(r, NULL);
     l->tasks++;
     return 0;
 }
@@ -433,21 +449,6 @@ static int s_resume(s_load *l, int jx)
     if (!running)
         return 0;
     qn_sched_job_speculate(m->sched, jx, j->spec->speculation);
-    for (int k = 0; k < 2; k++) {
-        unsigned n = k ? j->nreduce : j->nmaps;
-        for (unsigned t = 0; t < n; t++) {
-            const Quern__TaskUpdate *u =
-                ld->rec[k][t] ? ld->rec[k][t]->done : NULL;
-            if (!u || !ld->tr[k][t].done_attempt)
-                continue;
-            if (k)
-                for (size_t i = 0; i < u->n_counters; i++)
-                    qn_job_count(j, u->counters[i]->name,
-                                 u->counters[i]->value);
-            else
-                qn_job_map_done_update(j, ld->tr[k][t].done_worker, u);
-        }
-    }
     return 0;
 }
 
@@ -489,9 +490,11 @@ int qn_durable_load(qn_master *m, int64_t now, char *err, size_t errlen)
     if (qn_journal_open(&m->journal, m->cfg.state_dir, m->cfg.keep_jobs, err,
                         errlen) < 0)
         return -1;
+    int64_t t0 = qn_now_ms();
     /* Workers first tell what they run; then the scheduler starts work. */
     qn_sched_hold(m->sched, now + m->cfg.recovery_ms);
-    s_load l = {.m = m, .now = now, .err = err, .errlen = errlen};
+    s_load l = {
+        .m = m, .now = now, .err = err, .errlen = errlen, .last_job = -1};
     static const struct {
         qn_rec_kind kind;
         qn_statedb_fn fn;
@@ -512,15 +515,8 @@ int qn_durable_load(qn_master *m, int64_t now, char *err, size_t errlen)
     for (size_t jx = 0; rc == 0 && jx < m->jobs.n; jx++)
         rc = s_resume(&l, (int)jx);
     for (size_t jx = 0; jx < m->jobs.n && jx < l.cap; jx++)
-        for (int k = 0; k < 2; k++) {
-            unsigned n = k ? m->jobs.v[jx].nreduce : m->jobs.v[jx].nmaps;
-            for (unsigned t = 0; l.jobs[jx].rec[k] && t < n; t++)
-                if (l.jobs[jx].rec[k][t])
-                    quern__task_record__free_unpacked(l.jobs[jx].rec[k][t],
-                                                      NULL);
-            free(l.jobs[jx].rec[k]);
+        for (int k = 0; k < 2; k++)
             free(l.jobs[jx].tr[k]);
-        }
     free(l.jobs);
     if (rc != 0)
         return -1;
@@ -531,9 +527,11 @@ int qn_durable_load(qn_master *m, int64_t now, char *err, size_t errlen)
         snprintf(wait, sizeof wait, "; workers have %d ms to say what they run",
                  m->cfg.recovery_ms);
     qn_info("master: state in %s, epoch %llu: %u running jobs (%u tasks "
-            "done or started), %u finished, %u workers, %u datasets%s",
+            "done or started), %u finished, %u workers, %u datasets, loaded "
+            "in %lld ms%s",
             qn_statedb_path(m->journal.db),
             (unsigned long long)qn_journal_epoch(&m->journal), l.running,
-            l.tasks, l.history, l.workers, l.datasets, wait);
+            l.tasks, l.history, l.workers, l.datasets,
+            (long long)(qn_now_ms() - t0), wait);
     return 0;
 }

@@ -34,6 +34,17 @@ static void s_welcome(qn_master *m, const char *id, int rejoin, int reset,
     qn_send_reply(m, QUERN__ENVELOPE__BODY_WORKER_WELCOME, &wl);
 }
 
+/* Worker w was heard from at now (a restored one may have work again). */
+static void s_heard(qn_master *m, int w, int64_t now)
+{
+    qn_mworker *wk = &m->workers.v[w];
+    wk->seen = now;
+    if (wk->unheard) {
+        wk->unheard = 0;
+        qn_sched_worker_slots(m->sched, now, w, wk->slots);
+    }
+}
+
 /* Is the message being handled from worker w's connection? */
 static int s_on_route(const qn_master *m, int w)
 {
@@ -81,6 +92,9 @@ static void s_hello_again(qn_master *m, int w, const Quern__WorkerHello *h,
     s_route_here(m, w);
     qn_sched_worker_seen(m->sched, now, w);
     s_welcome(m, h->worker_id, 0, 0, wk->session);
+    if (wk->unheard && h->slots)
+        wk->slots = h->slots; /* as it runs now */
+    s_heard(m, w, now);
     s_holdings(m, w, h, now);
 }
 
@@ -169,7 +183,7 @@ static int s_known(qn_master *m, const char *id, uint64_t session, int64_t now,
     }
     if (route)
         s_route_here(m, w);
-    m->workers.v[w].seen = now;
+    s_heard(m, w, now);
     return w;
 }
 

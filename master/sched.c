@@ -897,6 +897,14 @@ unsigned qn_sched_worker_busy(const qn_sched *s, int worker)
     return s->workers[worker].busy;
 }
 
+void qn_sched_worker_slots(qn_sched *s, int64_t now, int worker, unsigned slots)
+{
+    if (worker < 0 || worker >= s->nworkers)
+        return;
+    s->workers[worker].slots = slots;
+    s_schedule(s, now);
+}
+
 /* A done map of job jx runs again (its output is gone). */
 static void s_map_again(qn_sched *s, int jx, unsigned task, int worker_died)
 {

@@ -196,6 +196,11 @@ int qn_sched_worker_alive(const qn_sched *s, int worker);
 /* Attempts running on a worker (for display). */
 unsigned qn_sched_worker_busy(const qn_sched *s, int worker);
 
+/* The worker now has this many slots (a restarted master restores its
+ * workers with none until each is heard from again). */
+void qn_sched_worker_slots(qn_sched *s, int64_t now, int worker,
+                           unsigned slots);
+
 /*
  * A job with nmaps map tasks (at least 1) and nreduce reduce tasks (at
  * least 1); each task gets at most max_attempts attempts. Returns its

@@ -36,6 +36,8 @@ typedef struct qn_mworker {
     unsigned placed;  /* shards of puts placed on it (for spreading) */
     uint64_t session; /* the secret its welcome carried: its messages
                        * carry it back, so no other peer speaks for it */
+    int unheard;      /* restored from the state dir, not heard from since:
+                       * it gets no work (0 slots) until it is */
 } qn_mworker;
 
 typedef struct qn_workers {

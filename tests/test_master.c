@@ -868,3 +868,18 @@ Test(master, a_finished_job_is_history_after_a_restart)
     qn_timers_run(m, now);
     cr_assert_eq(s_assigns(), 0, "a finished job ran again");
 }
+
+Test(master, a_restored_worker_gets_no_work_until_it_is_heard_from)
+{
+    char id[64];
+    s_restart();
+    epoch = 1;
+    s_running_job(id, sizeof id, 0);
+    s_restart();
+    epoch = 2;
+    now += 5000; /* the grace is over; w1 has said nothing yet */
+    qn_timers_run(m, now);
+    cr_assert_eq(s_assigns(), 0, "work went to a worker not heard from");
+    s_hello("w1", session);
+    s_expect_assign(QUERN__TASK_KIND__MAP, 0, 2);
+}
