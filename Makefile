@@ -76,7 +76,7 @@ LIBA  := $(BUILD)/lib/libquern.a
 BINS  := $(BUILD)/bin/quern $(BUILD)/bin/quern-master $(BUILD)/bin/quern-worker \
          $(BUILD)/libexec/quern-task
 
-.PHONY: all deps test check unit e2e other-version demo asan fuzz fuzz-run fuzz-targets bench bench-faults bench-master bench-cluster install format format-check clean help
+.PHONY: all deps test check unit e2e other-version prev-release demo asan fuzz fuzz-run fuzz-targets bench bench-faults bench-master bench-cluster install format format-check clean help
 all: $(BINS) $(JOBS)
 
 # ---- rules -----------------------------------------------------------------
@@ -173,6 +173,19 @@ other-version:
 	    $(OTHER)/bin/quern $(OTHER)/bin/quern-master $(OTHER)/bin/quern-worker \
 	    $(OTHER)/libexec/quern-task
 
+# The previous release, built from git, for e2e/rolling: a master and
+# workers of two releases work together (protocol minor versions). It is
+# the last commit before protocol minor 1; built once, in $(PREV).
+PREV_RELEASE := c2d5c5e
+PREV := $(BUILD)/tests/prev
+prev-release: $(PREV)/bin/quern-worker
+$(PREV)/bin/quern-worker:
+	@rm -rf $(PREV)/src && mkdir -p $(PREV)/src
+	$(call say,GIT,$(PREV_RELEASE))git archive $(PREV_RELEASE) | tar -x -C $(PREV)/src
+	@$(MAKE) --no-print-directory -C $(PREV)/src BUILD=$(abspath $(PREV)) \
+	    $(abspath $(PREV))/bin/quern-master $(abspath $(PREV))/bin/quern-worker \
+	    $(abspath $(PREV))/libexec/quern-task
+
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
 # Keep objects that pattern-rule chains would otherwise delete.
@@ -192,13 +205,13 @@ test:
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=5
 
-check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS) other-version
+check: all $(UNIT_TESTS) $(TEST_JOBS) $(TOOLS) other-version prev-release
 	@BUILD=$(BUILD) ./tests/run.sh
 
 unit: all $(UNIT_TESTS)
 	@BUILD=$(BUILD) ./tests/run.sh unit
 
-e2e: all $(TEST_JOBS) $(TOOLS) other-version
+e2e: all $(TEST_JOBS) $(TOOLS) other-version prev-release
 	@BUILD=$(BUILD) ./tests/run.sh e2e
 
 # The tests under AddressSanitizer and UBSan, in their own build tree. The

@@ -24,7 +24,19 @@
 #ifndef QN_PROTOCOL_VERSION
 #define QN_PROTOCOL_VERSION 1
 #endif
-#define QN_VERSION "0.5.0" /* this release, as the status page shows it */
+/*
+ * Within a version, peers of two releases work together: each release
+ * adds to the protocol only fields an older peer does without, numbered
+ * by a minor version. A worker says its minor in its hello; the master
+ * answers with the lower of the two in its welcome, and both use no more
+ * than that with each other. Minor 1 adds master epochs (--state-dir):
+ * a worker told a new epoch says hello again and tells its successes
+ * again. A peer that says no minor speaks 0.
+ */
+#ifndef QN_PROTOCOL_MINOR
+#define QN_PROTOCOL_MINOR 1
+#endif
+#define QN_VERSION "0.6.0" /* this release, as the status page shows it */
 
 /* Largest message (or frame) any Quern socket accepts. */
 #define QN_MSG_MAX (16 * 1024 * 1024)

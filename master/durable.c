@@ -8,6 +8,7 @@
 #include "status.h"
 #include "util.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,11 +180,73 @@ void qn_durable_worker(qn_master *m, int w)
     r.curve_public = (char *)wk->curve_public;
     r.has_data = wk->has_data;
     r.session = wk->session;
+    r.minor = wk->minor;
     s_note(m, (qn_change){.kind = QN_CHANGE_WORKER_KNOWN, .worker = wk->id},
            &r.base);
 }
 
 /* ---- loading ------------------------------------------------------------- */
+
+/*
+ * Records are unpacked into an arena, emptied before each record: a big
+ * state is hundreds of thousands of small messages, and what is kept of
+ * them is copied out. A request too big for the block gets a block of
+ * its own; at the reset, the block grows to hold what the record took.
+ */
+typedef struct s_chunk {
+    struct s_chunk *next;
+    size_t cap, used;
+    max_align_t data[];
+} s_chunk;
+
+typedef struct {
+    s_chunk *head;
+    size_t total; /* bytes handed out since the last reset */
+    ProtobufCAllocator pa;
+} s_arena;
+
+static void *s_arena_alloc(void *ctx, size_t size)
+{
+    s_arena *a = ctx;
+    size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    a->total += size;
+    s_chunk *c = a->head;
+    if (!c || c->used + size > c->cap) {
+        size_t cap = size > 65536 ? size : 65536;
+        c = qn_malloc(sizeof *c + cap);
+        c->cap = cap;
+        c->used = 0;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static void s_arena_free(void *ctx, void *p)
+{
+    (void)ctx, (void)p; /* all of it goes at the next reset */
+}
+
+/* Forget what was handed out; keep one block big enough for it all. */
+static void s_arena_reset(s_arena *a)
+{
+    size_t want = a->total;
+    while (a->head && (a->head->next || a->head->cap < want)) {
+        s_chunk *c = a->head;
+        a->head = c->next;
+        free(c);
+    }
+    if (!a->head && want) {
+        a->head = qn_malloc(sizeof *a->head + want);
+        a->head->cap = want;
+        a->head->next = NULL;
+    }
+    if (a->head)
+        a->head->used = 0;
+    a->total = 0;
+}
 
 /* What a running job loads besides its record: its tasks. */
 typedef struct {
@@ -193,6 +256,7 @@ typedef struct {
 typedef struct {
     qn_master *m;
     int64_t now;
+    s_arena arena;   /* records are unpacked here */
     s_loading *jobs; /* [m->jobs.n], as jobs load */
     size_t cap;
     char *err;
@@ -230,6 +294,7 @@ static int s_load_worker(void *arg, const char *key, const char *job, int ended,
     wk.seen = l->now;
     wk.has_data = r->has_data;
     wk.session = r->session;
+    wk.minor = r->minor;
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", r->curve_public);
     /* It has until --dead-ms to come back, as if it had just been heard:
      * its map outputs count until then. It gets no work until it is
@@ -273,11 +338,12 @@ static int s_load_plugin(void *arg, const char *key, const char *job, int ended,
 /* A map split from its record (strings copied). */
 static void s_split_from(qn_split *sp, const Quern__SplitRecord *r)
 {
+    /* Exactly as many as it has: a big job has many splits. */
+    sp->pieces = qn_calloc(r->n_pieces + 1, sizeof *sp->pieces);
+    sp->cap = r->n_pieces + 1;
     for (size_t i = 0; i < r->n_pieces; i++) {
         const Quern__InputPiece *ip = r->pieces[i];
-        QN_GROW(sp->pieces, sp->cap, sp->n + 1);
         qn_piece *pc = &sp->pieces[sp->n++];
-        memset(pc, 0, sizeof *pc);
         pc->path = qn_strdup(ip->path);
         pc->name = qn_strdup(ip->name);
         pc->offset = ip->offset;
@@ -333,24 +399,30 @@ static int s_load_job(void *arg, const char *key, const char *job, int ended,
     (void)job;
     s_load *l = arg;
     qn_master *m = l->m;
+    s_arena_reset(&l->arena);
     Quern__JobRecord *r =
-        quern__job_record__unpack(NULL, len, (const uint8_t *)blob);
+        quern__job_record__unpack(&l->arena.pa, len, (const uint8_t *)blob);
     if (!r || !r->spec || strcmp(r->job_id, key) != 0 || (ended && !r->ended) ||
         (!ended && r->n_splits != r->nmaps) || r->nmaps == 0 ||
-        r->nreduce == 0 || strlen(r->job_id) >= sizeof m->jobs.v[0].id) {
-        if (r)
-            quern__job_record__free_unpacked(r, NULL);
+        r->nreduce == 0 || strlen(r->job_id) >= sizeof m->jobs.v[0].id)
         return s_bad(l, "job", key);
-    }
     qn_splits splits = {0};
+    if (!ended) {
+        splits.splits = qn_calloc(r->n_splits + 1, sizeof *splits.splits);
+        splits.cap = r->n_splits + 1;
+    }
     for (size_t i = 0; !ended && i < r->n_splits; i++)
         s_split_from(qn_splits_add(&splits), r->splits[i]);
     splits.files = r->input_files;
     splits.bytes = r->input_bytes;
     int jx = (int)m->jobs.n;
     qn_job *j = qn_jobs_add(&m->jobs);
-    Quern__JobSpec *spec = r->spec;
-    r->spec = NULL;
+    /* The job keeps its spec: a copy of its own, out of the arena. */
+    size_t speclen = quern__job_spec__get_packed_size(r->spec);
+    uint8_t *buf = qn_malloc(speclen + 1);
+    quern__job_spec__pack(r->spec, buf);
+    Quern__JobSpec *spec = quern__job_spec__unpack(NULL, speclen, buf);
+    free(buf);
     int64_t wall = qn_master_wall(m, l->now);
     int out_ds = r->output_dataset;
     qn_job_init(j, r->job_id, &spec, &splits, out_ds, l->now,
@@ -371,7 +443,6 @@ static int s_load_job(void *arg, const char *key, const char *job, int ended,
         }
         l->running++;
     }
-    quern__job_record__free_unpacked(r, NULL);
     return 0;
 }
 
@@ -386,8 +457,9 @@ static int s_load_task(void *arg, const char *key, const char *job, int ended,
         jx = l->last_job = job ? qn_jobs_find(&l->m->jobs, job) : -1;
     if (jx < 0 || !l->jobs[jx].tr[0])
         return 0; /* a job that ended meanwhile */
+    s_arena_reset(&l->arena);
     Quern__TaskRecord *r =
-        quern__task_record__unpack(NULL, len, (const uint8_t *)blob);
+        quern__task_record__unpack(&l->arena.pa, len, (const uint8_t *)blob);
     const qn_job *j = &l->m->jobs.v[jx];
     int k = r && r->kind == QUERN__TASK_KIND__REDUCE;
     if (!r || r->kind > QUERN__TASK_KIND__REDUCE ||
@@ -396,11 +468,8 @@ static int s_load_task(void *arg, const char *key, const char *job, int ended,
                      r->done->attempt->attempt > r->attempts ||
                      r->done->attempt->task != r->task ||
                      r->done->attempt->kind != r->kind ||
-                     (!k && r->done->n_partitions != j->nreduce)))) {
-        if (r)
-            quern__task_record__free_unpacked(r, NULL);
+                     (!k && r->done->n_partitions != j->nreduce))))
         return s_bad(l, "task", key);
-    }
     s_loading *ld = &l->jobs[jx];
     qn_task_restore *tr = &ld->tr[k][r->task];
     tr->attempts = r->attempts;
@@ -423,7 +492,6 @@ static int s_load_task(void *arg, const char *key, const char *job, int ended,
             tr->done_worker = w;
         }
     }
-    quern__task_record__free_unpacked(r, NULL);
     l->tasks++;
     return 0;
 }
@@ -495,6 +563,9 @@ int qn_durable_load(qn_master *m, int64_t now, char *err, size_t errlen)
     qn_sched_hold(m->sched, now + m->cfg.recovery_ms);
     s_load l = {
         .m = m, .now = now, .err = err, .errlen = errlen, .last_job = -1};
+    l.arena.pa = (ProtobufCAllocator){.alloc = s_arena_alloc,
+                                      .free = s_arena_free,
+                                      .allocator_data = &l.arena};
     static const struct {
         qn_rec_kind kind;
         qn_statedb_fn fn;
@@ -518,6 +589,8 @@ int qn_durable_load(qn_master *m, int64_t now, char *err, size_t errlen)
         for (int k = 0; k < 2; k++)
             free(l.jobs[jx].tr[k]);
     free(l.jobs);
+    s_arena_reset(&l.arena);
+    free(l.arena.head);
     if (rc != 0)
         return -1;
     if (!l.running)

@@ -25,6 +25,9 @@ static void s_welcome(qn_master *m, const char *id, int rejoin, int reset,
                       uint64_t session)
 {
     Quern__WorkerWelcome wl = QUERN__WORKER_WELCOME__INIT;
+    int w = qn_workers_find(&m->workers, id);
+    /* The minor version the two use: the lower one (wire.h). */
+    wl.minor = w >= 0 && !rejoin ? m->workers.v[w].minor : QN_PROTOCOL_MINOR;
     wl.worker_id = (char *)id;
     wl.heartbeat_ms = (uint32_t)m->cfg.heartbeat_ms;
     wl.rejoin = rejoin;
@@ -60,6 +63,18 @@ static void s_route_here(qn_master *m, int w)
     m->workers.v[w].routelen = m->net.in.idlen;
 }
 
+/* The protocol minor version worker w uses with us, from its hello. */
+static void s_minor(qn_master *m, int w, uint32_t theirs)
+{
+    qn_mworker *wk = &m->workers.v[w];
+    wk->minor = theirs < QN_PROTOCOL_MINOR ? theirs : QN_PROTOCOL_MINOR;
+    if (theirs != QN_PROTOCOL_MINOR)
+        qn_info("master: worker %s speaks Quern protocol %u.%u, this master "
+                "%u.%u: the two use %u.%u",
+                wk->id, QN_PROTOCOL_VERSION, theirs, QN_PROTOCOL_VERSION,
+                QN_PROTOCOL_MINOR, QN_PROTOCOL_VERSION, wk->minor);
+}
+
 /* What worker w holds, as its hello lists it, replaces what was known. */
 static void s_holdings(qn_master *m, int w, const Quern__WorkerHello *h,
                        int64_t now)
@@ -91,6 +106,8 @@ static void s_hello_again(qn_master *m, int w, const Quern__WorkerHello *h,
     }
     s_route_here(m, w);
     qn_sched_worker_seen(m->sched, now, w);
+    if (h->minor != wk->minor)
+        s_minor(m, w, h->minor);
     s_welcome(m, h->worker_id, 0, 0, wk->session);
     if (wk->unheard && h->slots)
         wk->slots = h->slots; /* as it runs now */
@@ -115,6 +132,7 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     wk.session = qn_random_u64();
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", h->curve_public);
     int w = qn_workers_join(&m->workers, now, &wk);
+    s_minor(m, w, h->minor);
     qn_durable_worker(m, w);
     /* Welcome first, so it arrives before any assignment. */
     s_welcome(m, h->worker_id, 0, reset, wk.session);
@@ -133,6 +151,17 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
 static void s_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
 {
     int w = qn_workers_find(&m->workers, h->worker_id);
+    if (w >= 0 && qn_workers_alive(&m->workers, w) && m->workers.v[w].unheard &&
+        h->session != m->workers.v[w].session) {
+        /* Restored from the state dir, but another master welcomed it
+         * since (its session is not ours): what it runs and holds is that
+         * master's. It joins as new, dropping all that; what it held for
+         * us runs again. */
+        qn_info("master: worker %s comes back from another master's "
+                "session; it joins as new",
+                h->worker_id);
+        qn_sched_worker_leave(m->sched, now, w);
+    }
     if (w >= 0 && qn_workers_alive(&m->workers, w)) {
         s_hello_again(m, w, h, now);
         return;

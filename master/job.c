@@ -32,8 +32,12 @@ void qn_job_init(qn_job *j, const char *id, Quern__JobSpec **spec,
     j->start = now;
     j->submit_wall = wall;
     j->outs = qn_calloc(j->nmaps, sizeof *j->outs);
+    /* Every map's partitions in one block (outs[0].parts owns it). */
+    qn_part *parts =
+        j->nmaps ? qn_calloc((size_t)j->nmaps * j->nreduce + 1, sizeof *parts)
+                 : NULL;
     for (unsigned i = 0; i < j->nmaps; i++)
-        j->outs[i].parts = qn_calloc(j->nreduce, sizeof(qn_part));
+        j->outs[i].parts = parts + (size_t)i * j->nreduce;
     j->progress[QN_MAP] = qn_calloc(j->nmaps, sizeof(double));
     j->progress[QN_REDUCE] = qn_calloc(j->nreduce, sizeof(double));
     j->trec[QN_MAP] = qn_calloc(j->nmaps, sizeof(qn_trec));
@@ -57,8 +61,9 @@ void qn_job_init(qn_job *j, const char *id, Quern__JobSpec **spec,
 
 static void s_outs_free(qn_job *j)
 {
+    if (j->outs && j->nmaps)
+        free(j->outs[0].parts);
     for (unsigned i = 0; i < j->nmaps && j->outs; i++) {
-        free(j->outs[i].parts);
         free(j->outs[i].cv);
         free(j->outs[i].crashes);
     }

@@ -38,6 +38,7 @@ typedef struct qn_mworker {
                        * carry it back, so no other peer speaks for it */
     int unheard;      /* restored from the state dir, not heard from since:
                        * it gets no work (0 slots) until it is */
+    unsigned minor;   /* the protocol minor version used with it */
 } qn_mworker;
 
 typedef struct qn_workers {

@@ -883,3 +883,20 @@ Test(master, a_restored_worker_gets_no_work_until_it_is_heard_from)
     s_hello("w1", session);
     s_expect_assign(QUERN__TASK_KIND__MAP, 0, 2);
 }
+
+Test(master, a_restored_worker_welcomed_elsewhere_since_joins_as_new)
+{
+    char id[64];
+    s_restart();
+    epoch = 1;
+    s_running_job(id, sizeof id, 0);
+    s_restart();
+    /* Another master gave w1 another session meanwhile. */
+    s_hello("w1", session + 1);
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    cr_assert(env->worker_welcome->reset, "it must drop what it holds");
+    cr_assert_neq(env->worker_welcome->session, session);
+    qn_wire_free(env);
+    cr_assert_eq(m->workers.n, 2, "a new membership, the old one dead");
+    cr_assert_eq(qn_workers_alive_id(&m->workers, "w1"), 1);
+}

@@ -120,6 +120,7 @@ void qn_masterlink_hello(qn_worker *w, int64_t now)
     h.curve_public = w->curve.public_key;
     h.has_data = w->store != NULL;
     h.session = w->link.session;
+    h.minor = QN_PROTOCOL_MINOR;
     size_t ns = w->store ? qn_store_count(w->store) : 0;
     Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
     Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
@@ -378,6 +379,12 @@ void qn_masterlink_joined(qn_worker *w, const Quern__WorkerWelcome *ww,
 {
     int restarted = w->link.epoch && ww->epoch != w->link.epoch;
     w->link.epoch = ww->epoch;
+    if (ww->minor != QN_PROTOCOL_MINOR && ww->minor + 1 != w->link.minor)
+        qn_info("worker %s: the master speaks Quern protocol %u.%u, this "
+                "worker %u.%u: the two use %u.%u",
+                w->id, QN_PROTOCOL_VERSION, ww->minor, QN_PROTOCOL_VERSION,
+                QN_PROTOCOL_MINOR, QN_PROTOCOL_VERSION, ww->minor);
+    w->link.minor = ww->minor + 1;
     w->link.lost_since = 0;
     w->link.session = ww->session;
     w->link.welcomed = 1;

@@ -88,6 +88,8 @@ typedef struct qn_wlink {
     int64_t refused_logged; /* when a version refusal was last logged */
     unsigned refused_quiet; /* refusals since then, not logged */
     uint64_t epoch;         /* the master run that welcomed us (0: none) */
+    unsigned minor;         /* 1 + the protocol minor version the master
+                               uses with us (0: not welcomed yet) */
     int64_t lost_since;     /* the master went silent then (0: it has not) */
     qn_told *told;          /* successes of jobs not ended */
     size_t ntold, cap_told;

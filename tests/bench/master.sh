@@ -61,7 +61,7 @@ master_up() {
         --dead-ms 5000 "$@" 3>"$D/ready" >>"$D/master.log" 2>&1 &
     M=$!
     PIDS+=($M)
-    timeout 20 head -n 1 "$D/ready" >/dev/null || { say "the master did not start"; tail "$D/master.log"; exit 1; }
+    timeout 20 head -n 1 "$D/ready" >/dev/null || fail "the master did not start"
     rm -f "$D/ready"
 }
 master_kill() { kill -9 "$M"; wait "$M" 2>/dev/null || true; }
@@ -78,7 +78,7 @@ job() {
     t0=$(now)
     "$BIN/quern" submit --master "$EP" --job "$JOBS/wordcount.so" --input "$1" \
         --output "$D/out.$2" -R 2 --split-size 64M --wait --json \
-        >"$D/$2.json" 2>"$D/$2.err" || { say "job $2 failed"; cat "$D/$2.err"; tail -20 "$D/master.log"; exit 1; }
+        >"$D/$2.json" 2>"$D/$2.err" || fail "job $2 failed: $(tail -3 "$D/$2.err")"
     t1=$(now)
     echo "$t1 - $t0" | bc
 }
@@ -94,19 +94,25 @@ sort "$D"/out.clean/part-* >"$D/ref"
 say "undisturbed: $t_clean s"
 
 # restarted NAME: the job NAME ran to its end across restarts: its output
-# is the undisturbed one's and no map ran again.
+# is the undisturbed one's, and no map that was done ran again (the
+# scheduler counts those in maps_rerun). Maps that had not finished may
+# start again: an assignment sent just before the kill can die with the
+# master. Sets STARTED_AGAIN to how many did.
 restarted() {
-    cmp -s "$D/ref" <(sort "$D"/out."$1"/part-*) || { say "$1: the output differs"; exit 1; }
+    cmp -s "$D/ref" <(sort "$D"/out."$1"/part-*) || fail "$1: the output differs"
     local rerun
     rerun=$(counter "$1" maps_rerun)
-    if [ "$rerun" != 0 ] || grep -q "map task [0-9]* runs again" "$D/master.log"; then
-        say "$1: maps ran again after the restart"
-        grep "runs again" "$D/master.log" | tail -5
-        exit 1
-    fi
-    : >"$D/master.log.$1"
-    cat "$D/master.log" >>"$D/master.log.$1"
+    [ "$rerun" = 0 ] || fail "$1: $rerun done maps ran again after the restart"
+    STARTED_AGAIN=$(grep -c "map task [0-9]* runs again" "$D/master.log" || true)
+    cat "$D/master.log" >>"$D/master.log.all"
     : >"$D/master.log"
+}
+fail() {
+    say "$*"
+    mkdir -p "$OUT/master-logs"
+    cp "$D"/*.log* "$D"/*.err "$OUT/master-logs/" 2>/dev/null || true
+    say "logs kept in $OUT/master-logs"
+    exit 1
 }
 
 : >"$D/master.log"
@@ -121,20 +127,25 @@ start_killed() {
     ) &
     SUB=$!
 }
+# finish_killed NAME: kill, start again 2 s later (the measure's 2 s),
+# wait for the job; its time in T_KILLED.
 finish_killed() {
     master_kill
     sleep 2
     master_up --state-dir "$D/state"
-    wait "$SUB"
-    cat "$D/$1.t"
+    wait "$SUB" || fail "$1: the job failed across the restart"
+    T_KILLED=$(cat "$D/$1.t")
 }
 
 at=$(echo "$t_clean * 0.4" | bc -l)
 start_killed map
 sleep "$at"
-t_map=$(finish_killed map)
+finish_killed map
+t_map=$T_KILLED
 restarted map
-say "killed at $(printf '%.1f' "$at") s (map phase), restarted 2 s later: $t_map s"
+again_map=$STARTED_AGAIN
+say "killed at $(printf '%.1f' "$at") s (map phase), restarted 2 s later: $t_map s" \
+    "($again_map unfinished maps started again)"
 
 # In the reduce phase: once every map is done and a reduce runs.
 start_killed reduce
@@ -146,9 +157,12 @@ for _ in $(seq 1200); do
     fi
     sleep 0.05
 done
-t_red=$(finish_killed reduce)
+finish_killed reduce
+t_red=$T_KILLED
 restarted reduce
-say "killed in the reduce phase, restarted 2 s later: $t_red s"
+again_red=$STARTED_AGAIN
+say "killed in the reduce phase, restarted 2 s later: $t_red s" \
+    "($again_red unfinished maps started again)"
 master_stop
 
 # ---- 2. the store's cost -----------------------------------------------------
