@@ -314,14 +314,18 @@ void qn_actions_run(qn_master *m, int64_t now)
         }
         if (n == 0)
             break;
-        /* Attempt numbers are kept, synced, before any is sent: a
-         * restarted master must not give a number out twice, or two
-         * attempts would write the same temporary output. */
+        /* Attempt numbers are on disk before any is sent: a restarted
+         * master must not give a number out twice, or two attempts would
+         * write the same temporary output. */
+        int assigns = 0;
         for (size_t i = 0; i < n; i++)
-            if (batch[i].act == QN_ACT_ASSIGN)
+            if (batch[i].act == QN_ACT_ASSIGN) {
                 qn_durable_task(m, batch[i].job, batch[i].kind, batch[i].task,
                                 NULL);
-        qn_journal_sync(&m->journal, "starting attempts");
+                assigns = 1;
+            }
+        if (assigns)
+            qn_journal_hold(&m->journal, "starting attempts");
         for (size_t i = 0; i < n; i++)
             s_run(m, &batch[i], now);
     }

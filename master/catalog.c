@@ -53,7 +53,7 @@ qn_dataset *qn_catalog_create(qn_catalog *c, const char *name,
     if (qn_catalog_get(c, name))
         return NULL;
     qn_dataset *d = s_add(c, name);
-    d->writer = qn_strdup(writer);
+    d->writer = writer ? qn_strdup(writer) : NULL;
     d->replicas = replicas ? replicas : 1;
     return d;
 }

@@ -44,7 +44,8 @@ void qn_catalog_release(qn_catalog *c);
 /* The dataset, or NULL. */
 qn_dataset *qn_catalog_get(qn_catalog *c, const char *name);
 
-/* A new, empty dataset being written by writer; NULL if the name is taken. */
+/* A new, empty dataset being written by writer (NULL: none, a dataset
+ * a restarted master knew); NULL if the name is taken. */
 qn_dataset *qn_catalog_create(qn_catalog *c, const char *name,
                               const char *writer, unsigned replicas);
 

@@ -54,10 +54,10 @@ void qn_commit_job_end(qn_master *m, int jx, int state, const char *error,
     j->error = error ? qn_strdup(error) : NULL;
     j->out.committing = 0;
     /* Its end is kept (for a success: with its output in place, which
-     * is done before this), synced before clients are told: a restarted
+     * is done before this), on disk before clients are told: a restarted
      * master must not run again, or forget, a job they saw end. */
     qn_durable_job_ended(m, jx, now);
-    qn_journal_sync(&m->journal, "telling clients a job ended");
+    qn_journal_hold(&m->journal, "telling clients a job ended");
     if (state != QUERN__JOB_STATE__JOB_SUCCEEDED && j->out.dataset) {
         qn_dataset *d = qn_catalog_get(&m->data.cat, j->spec->output);
         if (d && d->writer && strcmp(d->writer, j->id) == 0)

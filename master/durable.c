@@ -93,9 +93,9 @@ int qn_durable_job_submitted(qn_master *m, int jx, const void *plugin,
     free(sp);
     if (rc == 0)
         rc = s_plugin(m, jx, plugin, len);
-    /* Synced: the client is told the job's id next, and follows it. */
+    /* On disk before the client is told the job's id, and follows it. */
     if (rc == 0)
-        rc = qn_journal_sync(&m->journal, "telling a client its job's id");
+        qn_journal_hold(&m->journal, "telling a client its job's id");
     return rc;
 }
 
@@ -163,9 +163,9 @@ void qn_durable_dataset(qn_master *m, qn_change_kind kind, const char *name)
         r.nshards = d->nshards;
     }
     s_note(m, (qn_change){.kind = kind, .dataset = name}, &r.base);
-    /* Synced: workers are told to delete its shards next. */
+    /* On disk before workers are told to delete its shards. */
     if (kind == QN_CHANGE_DATASET_REMOVED)
-        qn_journal_sync(&m->journal, "deleting a dataset's shards");
+        qn_journal_hold(&m->journal, "deleting a dataset's shards");
 }
 
 void qn_durable_worker(qn_master *m, int w)

@@ -26,8 +26,8 @@ int qn_durable_load(qn_master *m, int64_t now, char *err, size_t errlen);
 
 /*
  * Job jx was submitted with plugin (len bytes): keep its record and
- * plugin, synced, since the client is told its id next. 0, or -1 when
- * they could not be kept (the job must be refused).
+ * plugin, on disk before the client is told its id. 0, or -1 when they
+ * could not be written (the job must be refused).
  */
 int qn_durable_job_submitted(qn_master *m, int jx, const void *plugin,
                              size_t len);

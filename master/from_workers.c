@@ -204,6 +204,11 @@ static int s_known(qn_master *m, const char *id, uint64_t session, int64_t now,
         snprintf(why, sizeof why, "a message for worker %s without its session",
                  id);
         qn_drop(m, DROP_INVALID, why);
+        /* Restored from the state dir and welcomed by another master
+         * since: it is told to join again (and joins as new, s_hello),
+         * rather than wait to notice that nobody answers. */
+        if (m->workers.v[w].unheard)
+            s_welcome(m, id, 1, 0, 0);
         return -1;
     }
     if (w < 0 || qn_sched_worker_seen(m->sched, now, w) < 0) {
@@ -422,6 +427,9 @@ static int s_old_epoch(qn_master *m, const char *id, uint64_t session,
     if (heartbeat && w >= 0 && qn_workers_alive(&m->workers, w) &&
         m->workers.v[w].session == session)
         s_welcome(m, id, 0, 0, session);
+    else if (heartbeat && w >= 0 && qn_workers_alive(&m->workers, w) &&
+             m->workers.v[w].unheard)
+        s_welcome(m, id, 1, 0, 0); /* welcomed elsewhere since: rejoin */
     return 1;
 }
 

@@ -30,7 +30,7 @@ void qn_journal_close(qn_journal *jl)
 {
     if (!jl->db)
         return;
-    qn_journal_turn(jl);
+    (void)qn_journal_turn(jl);
     qn_statedb_destroy(&jl->db);
 }
 
@@ -98,24 +98,21 @@ int qn_journal_note(qn_journal *jl, const qn_change *c)
     return 0;
 }
 
-int qn_journal_sync(qn_journal *jl, const char *before)
-{
-    if (!jl->db || qn_statedb_pending(jl->db) == 0)
-        return 0;
-    char err[512];
-    if (qn_statedb_commit(jl->db, err, sizeof err) < 0) {
-        char what[200];
-        snprintf(what, sizeof what, "keep the state before %s", before);
-        return s_failed(jl, what, err);
-    }
-    jl->commits++;
-    return 0;
-}
-
-void qn_journal_turn(qn_journal *jl)
+void qn_journal_hold(qn_journal *jl, const char *before)
 {
     if (!jl->db)
         return;
+    if (!jl->holding)
+        qn_debug("master: messages wait for the state on disk before %s",
+                 before);
+    jl->holding = 1;
+}
+
+int qn_journal_turn(qn_journal *jl)
+{
+    if (!jl->db)
+        return 0;
+    jl->holding = 0;
     char err[512];
     if (jl->ended) {
         jl->ended = 0;
@@ -127,5 +124,10 @@ void qn_journal_turn(qn_journal *jl)
                     "(--keep-jobs %zu)",
                     n, qn_statedb_path(jl->db), jl->keep_jobs);
     }
-    qn_journal_sync(jl, "the next turn");
+    if (qn_statedb_pending(jl->db) == 0)
+        return 0;
+    if (qn_statedb_commit(jl->db, err, sizeof err) < 0)
+        return s_failed(jl, "commit this turn's changes", err);
+    jl->commits++;
+    return 0;
 }

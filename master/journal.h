@@ -11,11 +11,13 @@
  * keeps it as one row of state.db (statedb.h).
  *
  * Changes are grouped: a note is written into the open transaction, and
- * qn_journal_turn commits them once per turn of the master's loop. A
- * change whose loss would lose work or give a wrong answer is synced
- * before the master acts on it, by qn_journal_sync at that place (each
- * says why). Without a state dir nothing is kept: a note is numbered,
- * counted by kind and logged at debug level.
+ * qn_journal_turn commits them, synced, once per turn of the master's
+ * loop (group commit). A change whose loss would lose work or give a
+ * wrong answer must be on disk before the master acts on it: where one is
+ * made, qn_journal_hold says so (and why), and every message the master
+ * sends from then on in that turn waits for the turn's commit (send.h).
+ * Without a state dir nothing is kept: a note is numbered, counted by
+ * kind and logged at debug level.
  */
 #ifndef QN_JOURNAL_H
 #define QN_JOURNAL_H
@@ -59,6 +61,7 @@ typedef struct qn_journal {
     uint64_t seq;                    /* changes noted */
     uint64_t count[QN_CHANGE_KINDS]; /* by kind */
     uint64_t commits, failures;      /* transactions written, and not */
+    int holding;                     /* messages wait for this turn's commit */
 } qn_journal;
 
 /*
@@ -80,15 +83,19 @@ uint64_t qn_journal_epoch(const qn_journal *jl);
 int qn_journal_note(qn_journal *jl, const qn_change *c);
 
 /*
- * Commit what is pending now, before the master acts on it (before: what
- * it is about to do, for the log). 0, or -1 when it could not be synced
- * (logged): the caller must not act as if it were kept.
+ * What was noted must be on disk before the master acts on it (before:
+ * what it is about to do, for the debug log): messages sent from now on
+ * in this turn wait for its commit. Nothing without a state dir.
  */
-int qn_journal_sync(qn_journal *jl, const char *before);
+void qn_journal_hold(qn_journal *jl, const char *before);
 
-/* The end of a loop turn: commit what is pending, pruning the oldest
- * finished jobs beyond keep_jobs. */
-void qn_journal_turn(qn_journal *jl);
+/*
+ * The end of a loop turn: commit what is pending, synced, pruning the
+ * oldest finished jobs beyond keep_jobs; messages held may go. 0, or -1
+ * when the state could not be written (logged, naming the file): the
+ * held messages must not go.
+ */
+int qn_journal_turn(qn_journal *jl);
 
 /* The name of a change's kind ("task_done"). */
 const char *qn_journal_kind_name(qn_change_kind k);

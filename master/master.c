@@ -136,6 +136,7 @@ void qn_master_destroy(qn_master **self_p)
     if (m->net.sigfd >= 0)
         close(m->net.sigfd);
     qn_frames_release(&m->net.in);
+    qn_buf_release(&m->held);
     free(m);
     *self_p = NULL;
 }
@@ -238,6 +239,23 @@ static void s_receive(qn_master *m, int64_t now)
     }
 }
 
+/*
+ * What changed this turn goes to disk in one transaction, then the
+ * messages that waited for it go. A master that cannot write its state
+ * stops: it could not keep what it tells. 0, or -1 to stop.
+ */
+static int s_end_turn(qn_master *m)
+{
+    int rc = qn_journal_turn(&m->journal);
+    qn_send_flush(m, rc == 0);
+    if (rc < 0)
+        qn_error("master: stopping: the state dir %s cannot be written "
+                 "(a full disk?); started again on it, the master goes on "
+                 "from what was written",
+                 m->cfg.state_dir);
+    return rc;
+}
+
 int qn_master_run(qn_master *m)
 {
     s_ready(m);
@@ -269,8 +287,8 @@ int qn_master_run(qn_master *m)
         if (m->net.http)
             qn_http_run(m->net.http);
         qn_timers_run(m, now);
-        /* What changed this turn goes to disk in one transaction. */
-        qn_journal_turn(&m->journal);
+        if (s_end_turn(m) < 0)
+            return 1;
     }
     qn_info("master: stopping");
     return 0;
@@ -290,5 +308,12 @@ void qn_master_feed(qn_master *m, const char *peer, const void *id,
     m->now = now;
     s_on_message(m, now);
     qn_timers_run(m, now);
-    qn_journal_turn(&m->journal);
+    (void)s_end_turn(m);
+}
+
+void qn_master_tick(qn_master *m, int64_t now)
+{
+    m->now = now;
+    qn_timers_run(m, now);
+    (void)s_end_turn(m);
 }

@@ -29,6 +29,10 @@ int qn_master_run(qn_master *m);
 void qn_master_feed(qn_master *m, const char *peer, const void *id,
                     size_t idlen, const void *msg, size_t len, int64_t now);
 
+/* The clock alone moved to now: do what falls due, and end the turn (the
+ * state written, held messages sent), as qn_master_run does. */
+void qn_master_tick(qn_master *m, int64_t now);
+
 /* Free everything; accepts NULL, clears the pointer. */
 void qn_master_destroy(qn_master **self_p);
 

@@ -102,6 +102,7 @@ struct qn_master {
 
     qn_deadline due;    /* puts, logs requests and pushes (QN_DUE_*) */
     qn_journal journal; /* the seam for durable changes */
+    qn_buf held;        /* messages waiting for the turn's commit */
 
     /* Figures for the status page and /metrics. */
     struct {

@@ -32,9 +32,15 @@ void qn_send_reply(qn_master *m, Quern__Envelope__BodyCase body_case,
 void qn_send_worker(qn_master *m, int w, Quern__Envelope__BodyCase body_case,
                     void *body);
 
-/* Send a whole envelope (a refusal) to the connection route. */
+/* Send a whole envelope (a refusal) to the connection route. Every send
+ * comes here: after a change that must be on disk first (journal.h,
+ * qn_journal_hold), the message is held for the turn's commit. */
 void qn_send_envelope(qn_master *m, const char *route, size_t routelen,
                       Quern__Envelope *env);
+
+/* The turn's commit is done (ok) or failed: send the messages held for
+ * it, in order, or drop them. */
+void qn_send_flush(qn_master *m, int ok);
 
 /* Count a message dropped from the peer m->net.in came from, and log it
  * (once per peer a minute). It changes nothing else. */

@@ -816,7 +816,7 @@ Test(master, a_restart_keeps_done_maps_and_adopts_running_attempts)
     cr_assert_eq(qn_sched_attempt_worker(m->sched, jx, QN_REDUCE, 0, 1), 0,
                  "the running reduce was not adopted");
     now += 3000;
-    qn_timers_run(m, now);
+    qn_master_tick(m, now);
     cr_assert_eq(s_assigns(), 0, "something started anew");
     s_reduce_done(id);
     j = &m->jobs.v[jx];
@@ -836,10 +836,10 @@ Test(master, a_restart_runs_again_what_no_worker_reports)
     cr_assert_geq(jx, 0);
     s_heartbeat(9, session); /* nothing runs here */
     now += 2999;
-    qn_timers_run(m, now);
+    qn_master_tick(m, now);
     cr_assert_eq(s_assigns(), 0, "started before the grace ended");
     now += 1;
-    qn_timers_run(m, now);
+    qn_master_tick(m, now);
     /* Attempt 1 was given out before the restart: the new one is 2. */
     s_expect_assign(QUERN__TASK_KIND__MAP, 0, 2);
 }
@@ -865,7 +865,7 @@ Test(master, a_finished_job_is_history_after_a_restart)
     cr_assert_eq(j->nmaps, 1);
     cr_assert_eq(qn_sched_job(m->sched, jx).state, QN_JOB_DONE);
     now += 5000;
-    qn_timers_run(m, now);
+    qn_master_tick(m, now);
     cr_assert_eq(s_assigns(), 0, "a finished job ran again");
 }
 
@@ -878,7 +878,7 @@ Test(master, a_restored_worker_gets_no_work_until_it_is_heard_from)
     s_restart();
     epoch = 2;
     now += 5000; /* the grace is over; w1 has said nothing yet */
-    qn_timers_run(m, now);
+    qn_master_tick(m, now);
     cr_assert_eq(s_assigns(), 0, "work went to a worker not heard from");
     s_hello("w1", session);
     s_expect_assign(QUERN__TASK_KIND__MAP, 0, 2);
@@ -899,4 +899,44 @@ Test(master, a_restored_worker_welcomed_elsewhere_since_joins_as_new)
     qn_wire_free(env);
     cr_assert_eq(m->workers.n, 2, "a new membership, the old one dead");
     cr_assert_eq(qn_workers_alive_id(&m->workers, "w1"), 1);
+}
+
+Test(master, a_restored_worker_heartbeating_another_session_is_told_to_rejoin)
+{
+    char id[64];
+    s_restart();
+    epoch = 1;
+    s_running_job(id, sizeof id, 0);
+    s_restart();
+    epoch = 0; /* welcomed by a master without a state dir */
+    s_heartbeat(3, session + 1);
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    cr_assert(env->worker_welcome->rejoin, "not told to join again");
+    qn_wire_free(env);
+    epoch = 1; /* of this master's last run */
+    s_heartbeat(4, session + 1);
+    env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    cr_assert(env->worker_welcome->rejoin, "not told to join again");
+    qn_wire_free(env);
+}
+
+Test(master, what_follows_a_change_to_keep_waits_for_its_commit)
+{
+    s_restart();
+    s_join();
+    Quern__WorkerWelcome wl = QUERN__WORKER_WELCOME__INIT;
+    wl.worker_id = (char *)"w1";
+    qn_journal_hold(&m->journal, "a test");
+    qn_send_worker(m, 0, QUERN__ENVELOPE__BODY_WORKER_WELCOME, &wl);
+    cr_assert_null(s_next(W1), "sent before the commit");
+    cr_assert_eq(qn_journal_turn(&m->journal), 0);
+    qn_send_flush(m, 1);
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    qn_wire_free(env);
+    /* A commit that failed: what waited for it is dropped. */
+    qn_journal_hold(&m->journal, "a test");
+    qn_send_worker(m, 0, QUERN__ENVELOPE__BODY_WORKER_WELCOME, &wl);
+    qn_send_flush(m, 0);
+    cr_assert_null(s_next(W1), "sent although the state was not written");
+    cr_assert_eq(m->held.len, 0);
 }
