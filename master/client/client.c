@@ -17,10 +17,10 @@
 #include <zmq.h>
 
 #define SILENCE_MS 60000 /* no word from the master this long: give up */
-#define ASK_AFTER_MS                                                           \
-    3000                /* ... this long: ask again (it may have restarted)    \
-                         */
-#define ASK_MAX_MS 8000 /* backoff cap between those asks */
+/* Silent this long: ask again (it may have restarted), every 250 ms at
+ * first, then every second (a job may end soon after it is back). */
+#define ASK_AFTER_MS 2000
+#define ASK_MAX_MS 1000
 #define PLAIN_EVERY_MS 5000 /* progress lines off a terminal */
 
 struct qn_client {
@@ -552,7 +552,7 @@ static void s_ask_again(s_follow *f, int64_t now)
                 "it (it may be restarting)\n",
                 f->c->endpoint, (long long)(now - f->heard) / 1000);
         f->away = 1;
-        f->ask_every = 1000;
+        f->ask_every = 250;
     }
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__StatusRequest sr = QUERN__STATUS_REQUEST__INIT;
