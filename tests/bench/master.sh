@@ -210,7 +210,7 @@ for _ in $(seq 200); do
     sleep 0.02
 done
 loadline=$(grep "state in" "$D/master.log" | tail -1 | sed 's/.*master: //')
-rss=$("$BIN/quern" status job-big-1 --master "$EP" --json | jq .master_rss_peak)
+rss=$("$BIN/quern" status job-big-1 --master "$EP" --json | jq .master_rss_peak_bytes)
 master_stop
 
 echo
