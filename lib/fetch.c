@@ -64,7 +64,8 @@ typedef struct {
 typedef struct {
     unsigned map, attempt;
     char *worker_id;
-    size_t peer; /* index into the peer table */
+    uint64_t incarnation; /* of the worker process holding it (0: unsaid) */
+    size_t peer;          /* index into the peer table */
     char *path;
     int fd;
     uint64_t total, asked, got;
@@ -190,7 +191,8 @@ static int s_seg_failed(s_fetch *f, s_seg *s, int lost, const char *fmt, ...)
     s_seg_reset(f, s);
     s_set_state(f, s, SEG_WAITING);
     s->retry_at = qn_now_ms() + RETRY_MS;
-    if (qn_task_fetch_failed(f->t, s->map, s->attempt, lost, why) < 0)
+    if (qn_task_fetch_failed(f->t, s->map, s->attempt, s->incarnation, lost,
+                             why) < 0)
         return qn_task_failf(f->t, "the worker is gone");
     return 0;
 }
@@ -401,24 +403,40 @@ static int s_on_reply(s_fetch *f, size_t pi, qn_frames *fr)
     return rc;
 }
 
-/* New locations from the master, through the worker. */
+/*
+ * New locations from the master, through the worker: a map done since the
+ * reduce started, one that ran again, or one whose worker restarted (the
+ * same attempt's output, served by a new process, maybe at a new place:
+ * what was asked of the old one is asked again). A segment fetched and
+ * checked already is kept whatever came of its map since.
+ */
 static void s_on_locations(s_fetch *f, const Quern__MapLocations *ml)
 {
     for (size_t k = 0; k < ml->n_outputs; k++) {
         const Quern__MapOutput *mo = ml->outputs[k];
         for (size_t i = 0; i < f->nsegs; i++) {
             s_seg *s = &f->segs[i];
-            if (s->map != mo->map || s->attempt == mo->attempt)
+            if (s->map != mo->map)
                 continue;
+            int moved =
+                s->attempt == mo->attempt && mo->incarnation != s->incarnation;
+            if (s->attempt == mo->attempt && !moved)
+                break;
             if (s->state == SEG_DONE && s->total)
                 break; /* already have it, checked */
             s_seg_reset(f, s);
             /* A map that ran again is news; one done for the first time
              * since the reduce started is not. */
-            if (s->attempt)
+            if (moved)
+                fprintf(stderr,
+                        "map %u: worker %s restarted; fetching attempt %u "
+                        "from it again at %s\n",
+                        mo->map, mo->worker_id, mo->attempt, mo->endpoint);
+            else if (s->attempt)
                 fprintf(stderr, "map %u: fetching attempt %u from worker %s\n",
                         mo->map, mo->attempt, mo->worker_id);
             s->attempt = mo->attempt;
+            s->incarnation = mo->incarnation;
             free(s->worker_id);
             s->worker_id = qn_strdup(mo->worker_id);
             s->total = mo->bytes;
@@ -488,6 +506,7 @@ static void s_add_segments(s_fetch *f, const char *dir)
         s->map = mo->map;
         s->attempt = mo->attempt;
         s->worker_id = qn_strdup(mo->worker_id);
+        s->incarnation = mo->incarnation;
         s->total = mo->bytes;
         s->raw = mo->raw_bytes;
         s->peer = mo->attempt ? s_peer_for(f, mo->endpoint, mo->curve_public)
@@ -522,7 +541,7 @@ static int s_wake_waiting(s_fetch *f, size_t next, int64_t now)
             continue;
         if (s->attempt == 0) {
             s->retry_at = now + ASK_MS;
-            if (qn_task_fetch_failed(f->t, s->map, 0, 0, "not done yet") < 0)
+            if (qn_task_fetch_failed(f->t, s->map, 0, 0, 0, "not done yet") < 0)
                 return qn_task_failf(f->t, "the worker is gone");
         } else {
             fprintf(stderr, "map %u: trying attempt %u on %s again\n", s->map,

@@ -63,7 +63,7 @@ static void s_charge(quern_task *t, const s_reduce *rd, const char *path,
         what = err + nl + 2;
     char why[512];
     snprintf(why, sizeof why, "corrupt data: %s, found when merging", what);
-    if (qn_task_fetch_failed(t, f->map, f->attempt, 1, why) < 0)
+    if (qn_task_fetch_failed(t, f->map, f->attempt, 0, 1, why) < 0)
         fprintf(stderr, "cannot report map %u lost: the worker is gone\n",
                 f->map);
     snprintf(t->fail, sizeof t->fail,

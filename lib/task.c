@@ -400,11 +400,12 @@ int qn_task_progress(quern_task *t, double progress, int force)
 }
 
 int qn_task_fetch_failed(quern_task *t, unsigned map, unsigned attempt,
-                         int lost, const char *reason)
+                         uint64_t incarnation, int lost, const char *reason)
 {
     Quern__FetchFailure ff = QUERN__FETCH_FAILURE__INIT;
     ff.map = map;
     ff.attempt = attempt;
+    ff.incarnation = incarnation;
     ff.lost = lost;
     char why[512];
     snprintf(why, sizeof why, "%s", reason);

@@ -193,11 +193,12 @@ int qn_task_report_due(const quern_task *t);
 
 /*
  * Tell the master (through the worker) that the output of a map attempt
- * could not be fetched or checked; lost: it is gone or corrupt for good.
+ * could not be fetched or checked, from the worker process of that
+ * incarnation (0: unknown); lost: it is gone or corrupt for good.
  * Returns 0 or -1 when the worker is gone.
  */
 int qn_task_fetch_failed(quern_task *t, unsigned map, unsigned attempt,
-                         int lost, const char *reason);
+                         uint64_t incarnation, int lost, const char *reason);
 
 /*
  * The partition of key (the job's partition function, or XXH64 modulo R).

@@ -89,7 +89,18 @@ static const char *s_check(const Quern__Envelope *e)
         for (size_t i = 0; i < e->worker_hello->n_shards; i++)
             if (s_shard_check(e->worker_hello->shards[i]))
                 return "worker_hello: bad shard";
+        for (size_t i = 0; i < e->worker_hello->n_finished; i++) {
+            const Quern__TaskUpdate *u = e->worker_hello->finished[i];
+            if (!u->attempt || !qn_id_ok(u->attempt->job_id) ||
+                u->attempt->kind != QUERN__TASK_KIND__MAP ||
+                u->state != QUERN__TASK_STATE__SUCCEEDED)
+                return "worker_hello: bad finished map output";
+        }
         return NULL;
+    case QUERN__ENVELOPE__BODY_WORKER_LEAVING:
+        return qn_id_ok(e->worker_leaving->worker_id)
+                   ? NULL
+                   : "worker_leaving: bad worker_id";
     case QUERN__ENVELOPE__BODY_HEARTBEAT:
         if (!qn_id_ok(e->heartbeat->worker_id))
             return "heartbeat: bad worker_id";

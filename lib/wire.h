@@ -31,10 +31,14 @@
  * answers with the lower of the two in its welcome, and both use no more
  * than that with each other. Minor 1 adds master epochs (--state-dir):
  * a worker told a new epoch says hello again and tells its successes
- * again. A peer that says no minor speaks 0.
+ * again. Minor 2 adds worker incarnations: a worker started again on its
+ * work dir keeps its id, offers the map outputs it finds there in its
+ * hello (WorkerHello.finished) and keeps them when told to rejoin, since
+ * the master answers a job it does not run with JobEnd; a worker leaving
+ * on SIGTERM says so (WorkerLeaving). A peer that says no minor speaks 0.
  */
 #ifndef QN_PROTOCOL_MINOR
-#define QN_PROTOCOL_MINOR 1
+#define QN_PROTOCOL_MINOR 2
 #endif
 #define QN_VERSION "0.6.0" /* this release, as the status page shows it */
 

@@ -115,6 +115,7 @@ static void s_reduce_inputs(qn_master *m, int jx, unsigned task,
         out->endpoint = mw->endpoint;
         out->worker_id = (char *)mw->id;
         out->curve_public = (char *)mw->curve_public;
+        out->incarnation = mw->incarnation;
         out->bytes = mo->parts[task].bytes;
         out->raw_bytes = mo->parts[task].raw_bytes;
     }
@@ -220,6 +221,8 @@ static void s_lost(qn_master *m, const qn_action *a, int64_t now)
         snprintf(why, sizeof why,
                  "worker %s does not run it (a message was lost on the way)",
                  wid);
+    else if (a->reason == QN_LOST_RESTARTED)
+        snprintf(why, sizeof why, "worker %s restarted while it ran", wid);
     else
         snprintf(why, sizeof why,
                  "no progress for %d ms (--task-timeout-ms): killed",
@@ -234,15 +237,22 @@ static void s_lost(qn_master *m, const qn_action *a, int64_t now)
     qn_status_dirty(m, a->job);
 }
 
-/* A worker was declared dead. */
+/* A worker was declared dead, or left. */
 static void s_worker_dead(qn_master *m, const qn_action *a, int64_t now)
 {
-    qn_event(m, now, QN_LOG_WARN, "worker_lost", -1, -1, 0, 0, a->worker,
-             "worker %s is dead (silent for %d ms)", m->workers.v[a->worker].id,
-             m->cfg.dead_ms);
-    if (m->cfg.heartbeat_ms > 0)
-        m->stats.heartbeats_missed +=
-            (uint64_t)(m->cfg.dead_ms / m->cfg.heartbeat_ms);
+    const qn_mworker *wk = &m->workers.v[a->worker];
+    if (wk->left) {
+        qn_event(m, now, QN_LOG_INFO, "worker_left", -1, -1, 0, 0, a->worker,
+                 "worker %s left: it is stopping; what it ran runs elsewhere",
+                 wk->id);
+    } else {
+        qn_event(m, now, QN_LOG_WARN, "worker_lost", -1, -1, 0, 0, a->worker,
+                 "worker %s is dead (silent for %d ms)", wk->id,
+                 m->cfg.dead_ms);
+        if (m->cfg.heartbeat_ms > 0)
+            m->stats.heartbeats_missed +=
+                (uint64_t)(m->cfg.dead_ms / m->cfg.heartbeat_ms);
+    }
     qn_logs_worker_gone(m, a->worker);
     for (size_t jx = 0; jx < m->jobs.n; jx++)
         if (m->jobs.v[jx].out.committing)
@@ -259,8 +269,10 @@ static void s_map_rerun(qn_master *m, const qn_action *a, int64_t now)
              a->attempt, j->outs[a->task].worker,
              "job %s map task %u runs again: the output of attempt %u %s",
              j->id, a->task, a->attempt,
-             a->reason ? "was on a worker that was lost"
-                       : "could not be fetched");
+             a->reason == QN_RERUN_DEAD ? "was on a worker that was lost"
+             : a->reason == QN_RERUN_NOT_KEPT
+                 ? "is not among what its worker kept when it restarted"
+                 : "could not be fetched");
     qn_status_dirty(m, a->job);
 }
 

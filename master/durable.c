@@ -181,6 +181,7 @@ void qn_durable_worker(qn_master *m, int w)
     r.has_data = wk->has_data;
     r.session = wk->session;
     r.minor = wk->minor;
+    r.incarnation = wk->incarnation;
     s_note(m, (qn_change){.kind = QN_CHANGE_WORKER_KNOWN, .worker = wk->id},
            &r.base);
 }
@@ -295,6 +296,7 @@ static int s_load_worker(void *arg, const char *key, const char *job, int ended,
     wk.has_data = r->has_data;
     wk.session = r->session;
     wk.minor = r->minor;
+    wk.incarnation = r->incarnation;
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", r->curve_public);
     /* It has until --dead-ms to come back, as if it had just been heard:
      * its map outputs count until then. It gets no work until it is

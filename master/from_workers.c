@@ -115,6 +115,115 @@ static void s_hello_again(qn_master *m, int w, const Quern__WorkerHello *h,
     s_holdings(m, w, h, now);
 }
 
+/* Does hello h offer the output of attempt of job's map task? */
+static int s_offered(const Quern__WorkerHello *h, const char *job,
+                     unsigned task, unsigned attempt)
+{
+    for (size_t i = 0; i < h->n_finished; i++) {
+        const Quern__AttemptRef *r = h->finished[i]->attempt;
+        if (r->task == task && r->attempt == attempt &&
+            strcmp(r->job_id, job) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * The map outputs worker w's hello offers: taken back where a running job
+ * still needs them (task_updates.h); a job not running here is ended on
+ * the worker, which deletes its files.
+ */
+static void s_take_back(qn_master *m, int w, const Quern__WorkerHello *h,
+                        int64_t now)
+{
+    unsigned n[4] = {0};
+    for (size_t i = 0; i < h->n_finished; i++) {
+        const Quern__TaskUpdate *u = h->finished[i];
+        int r = qn_task_take_back(m, w, u, now);
+        n[r]++;
+        if (r != QN_TAKE_JOB_OVER)
+            continue;
+        int told = 0; /* once per job */
+        for (size_t k = 0; k < i && !told; k++)
+            told = strcmp(h->finished[k]->attempt->job_id,
+                          u->attempt->job_id) == 0;
+        if (told)
+            continue;
+        Quern__JobEnd je = QUERN__JOB_END__INIT;
+        je.job_id = u->attempt->job_id;
+        qn_send_worker(m, w, QUERN__ENVELOPE__BODY_JOB_END, &je);
+    }
+    if (h->n_finished)
+        qn_info("master: worker %s offers %zu map outputs: %u taken back, %u "
+                "in use already, %u not needed, %u of jobs not running",
+                h->worker_id, h->n_finished, n[QN_TAKE_TAKEN], n[QN_TAKE_KEPT],
+                n[QN_TAKE_UNNEEDED], n[QN_TAKE_JOB_OVER]);
+}
+
+/*
+ * Worker w's process restarted: a hello with a greater incarnation than
+ * the one we know, while w still counts as alive. It is the same worker:
+ * the map outputs it kept are taken back (those it did not keep run
+ * again), what its old process ran is lost and runs again at once, and
+ * running reduces are told where its outputs are now. Its new session
+ * fences off anything the old process still had on its way.
+ */
+static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
+                        int64_t now)
+{
+    qn_mworker *wk = &m->workers.v[w];
+    if (wk->curve_public[0] && strcmp(wk->curve_public, h->curve_public) != 0) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "a restart of worker %s with another CURVE key than its own",
+                 wk->id);
+        qn_drop(m, DROP_INVALID, why);
+        return;
+    }
+    uint64_t was = wk->incarnation;
+    s_route_here(m, w);
+    wk->incarnation = h->incarnation;
+    wk->pid = h->pid;
+    snprintf(wk->host, sizeof wk->host, "%s", h->host);
+    free(wk->endpoint);
+    wk->endpoint = qn_strdup(h->shuffle_endpoint);
+    wk->has_data = h->has_data;
+    wk->session = qn_random_u64();
+    wk->hb_seq = 0; /* a new process counts its heartbeats from 1 */
+    wk->hb_last = 0;
+    s_minor(m, w, h->minor);
+    qn_sched_worker_seen(m->sched, now, w);
+    /* Welcome first, so it arrives before any assignment. */
+    s_welcome(m, h->worker_id, 0, 0, wk->session);
+    qn_event(m, now, QN_LOG_WARN, "worker_restarted", -1, -1, 0, 0, w,
+             "worker %s restarted (incarnation %llu, was %llu) with %u slots, "
+             "shuffle on %s, offering %zu map outputs",
+             wk->id, (unsigned long long)h->incarnation,
+             (unsigned long long)was, h->slots, wk->endpoint, h->n_finished);
+    /* What it kept is taken back before what it ran is lost: a success
+     * not heard before the restart counts. */
+    s_take_back(m, w, h, now);
+    for (size_t jx = 0; jx < m->jobs.n; jx++) {
+        const qn_job *j = &m->jobs.v[jx];
+        if (j->state != QUERN__JOB_STATE__JOB_RUNNING || !j->outs)
+            continue;
+        for (unsigned t = 0; t < j->nmaps; t++) {
+            qn_task_info ti = qn_sched_task(m->sched, (int)jx, QN_MAP, t);
+            if (ti.state == QN_TASK_DONE && ti.worker == w &&
+                !s_offered(h, j->id, t, ti.attempt))
+                qn_sched_map_not_kept(m->sched, now, (int)jx, t, ti.attempt);
+        }
+    }
+    qn_sched_worker_restarted(m->sched, now, w);
+    wk->slots = h->slots;
+    wk->unheard = 0;
+    wk->seen = now;
+    qn_sched_worker_slots(m->sched, now, w, wk->slots);
+    qn_durable_worker(m, w);
+    s_holdings(m, w, h, now);
+    qn_task_relocate(m, w);
+}
+
 /* A worker joins (as new, if it was given up for dead before: reset). */
 static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
                    int64_t now)
@@ -130,6 +239,7 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     wk.seen = now;
     wk.has_data = h->has_data;
     wk.session = qn_random_u64();
+    wk.incarnation = h->incarnation;
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", h->curve_public);
     int w = qn_workers_join(&m->workers, now, &wk);
     s_minor(m, w, h->minor);
@@ -145,12 +255,19 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
              "holding %zu dataset shards",
              e->id, e->host, e->slots, e->endpoint,
              h->has_data ? "" : " (no data dir)", h->n_shards);
+    s_take_back(m, w, h, now);
     qn_commit_data_changed(m, now);
 }
 
 static void s_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
 {
     int w = qn_workers_find(&m->workers, h->worker_id);
+    if (w >= 0 && qn_workers_alive(&m->workers, w) &&
+        m->workers.v[w].incarnation && h->incarnation &&
+        h->incarnation > m->workers.v[w].incarnation) {
+        s_restarted(m, w, h, now);
+        return;
+    }
     if (w >= 0 && qn_workers_alive(&m->workers, w) && m->workers.v[w].unheard &&
         h->session != m->workers.v[w].session) {
         /* Restored from the state dir, but another master welcomed it
@@ -433,6 +550,23 @@ static int s_old_epoch(qn_master *m, const char *id, uint64_t session,
     return 1;
 }
 
+/* A worker stops on purpose: what it runs runs elsewhere now, not after
+ * --dead-ms, and its map outputs are made again (it offers them if it
+ * comes back). */
+static void s_leaving(qn_master *m, const Quern__WorkerLeaving *wl, int64_t now)
+{
+    int w = s_known(m, wl->worker_id, wl->session, now, 0);
+    if (w < 0)
+        return;
+    qn_mworker *wk = &m->workers.v[w];
+    if (wl->incarnation != wk->incarnation) {
+        qn_drop(m, DROP_INVALID, "a goodbye from another incarnation");
+        return;
+    }
+    wk->left = 1;
+    qn_sched_worker_leave(m->sched, now, w);
+}
+
 int qn_from_worker(qn_master *m, const Quern__Envelope *env, int64_t now)
 {
     const Quern__Heartbeat *hb = env->heartbeat;
@@ -466,6 +600,9 @@ int qn_from_worker(qn_master *m, const Quern__Envelope *env, int64_t now)
         return 1;
     case QUERN__ENVELOPE__BODY_LOGS_REPLY:
         qn_logs_reply(m, env->logs_reply);
+        return 1;
+    case QUERN__ENVELOPE__BODY_WORKER_LEAVING:
+        s_leaving(m, env->worker_leaving, now);
         return 1;
     default: return 0;
     }

@@ -275,6 +275,21 @@ static int s_att_index(const s_task *t, unsigned attempt)
 
 /* ---- scheduling ---------------------------------------------------------- */
 
+/* Take task out of its job's pending queue, if it is there. */
+static void s_dequeue(s_job *j, qn_kind kind, unsigned task)
+{
+    s_task *t = &j->tasks[kind][task];
+    if (!t->queued)
+        return;
+    s_queue *q = &j->pending[kind];
+    for (unsigned i = 0; i < q->len; i++)
+        if (s_queue_at(q, i) == task) {
+            s_queue_take(q, i);
+            break;
+        }
+    t->queued = 0;
+}
+
 static void s_make_pending(qn_sched *s, s_job *j, qn_kind kind, unsigned task)
 {
     s_task *t = &j->tasks[kind][task];
@@ -779,16 +794,19 @@ static void s_speculate(qn_sched *s, int64_t now)
 
 /*
  * Maps that must run again for a job whose reduces hold the slots they
- * could run in: cancel waiting reduces on workers the job may use, one
- * per pending map. Returns how many were cancelled.
+ * could run in, with none of its maps running: cancel one waiting reduce
+ * on a worker the job may use, and start the first of those maps in its
+ * slot (sched.h says why only then). Returns how many were cancelled.
  */
 static unsigned s_preempt(qn_sched *s, int64_t now)
 {
     unsigned freed = 0;
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
+        /* A running map frees its slot for the maps that wait: no
+         * reduce need lose what it fetched. */
         if (j->state != QN_JOB_RUNNING || j->pending[QN_MAP].len == 0 ||
-            j->running[QN_REDUCE] == 0)
+            j->running[QN_REDUCE] == 0 || j->running[QN_MAP] > 0)
             continue;
         /* A free slot the job's maps may use means they wait for a holder
          * (locality), not for room: no reduce need give way. (A slot on
@@ -800,22 +818,20 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
                    !s_banned(s, j, w) && s_usable(s, j, w);
         if (room)
             continue;
-        unsigned need = j->pending[QN_MAP].len;
-        while (need > 0) {
-            s_queue *q = &j->pending[QN_MAP];
-            if (j->tasks[QN_MAP][s_queue_at(q, 0)].orphan_since)
-                break; /* nowhere to read it from: no slot helps */
-            int best = s_waiting_reduce(s, jx, -1);
-            if (best < 0)
-                break;
-            int w = s_preempt_reduce(s, jx, best);
-            /* The slot goes to the map it was freed for, not another job. */
-            unsigned m = s_queue_pop(&j->pending[QN_MAP]);
-            j->tasks[QN_MAP][m].queued = 0;
-            s_start(s, now, w, jx, QN_MAP, m, 0, s_where(s, jx, m, w));
-            freed++;
-            need--;
-        }
+        /* One reduce: the map it makes room for runs, and the others
+         * wait for its slot. */
+        s_queue *q = &j->pending[QN_MAP];
+        if (j->tasks[QN_MAP][s_queue_at(q, 0)].orphan_since)
+            continue; /* nowhere to read it from: no slot helps */
+        int best = s_waiting_reduce(s, jx, -1);
+        if (best < 0)
+            continue;
+        int w = s_preempt_reduce(s, jx, best);
+        /* The slot goes to the map it was freed for, not another job. */
+        unsigned m = s_queue_pop(q);
+        j->tasks[QN_MAP][m].queued = 0;
+        s_start(s, now, w, jx, QN_MAP, m, 0, s_where(s, jx, m, w));
+        freed++;
     }
     return freed;
 }
@@ -906,7 +922,7 @@ void qn_sched_worker_slots(qn_sched *s, int64_t now, int worker, unsigned slots)
 }
 
 /* A done map of job jx runs again (its output is gone). */
-static void s_map_again(qn_sched *s, int jx, unsigned task, int worker_died)
+static void s_map_again(qn_sched *s, int jx, unsigned task, int why)
 {
     s_job *j = &s->jobs[jx];
     s_task *t = &j->tasks[QN_MAP][task];
@@ -918,18 +934,12 @@ static void s_map_again(qn_sched *s, int jx, unsigned task, int worker_died)
                          .kind = QN_MAP,
                          .task = task,
                          .attempt = t->done_attempt,
-                         .reason = worker_died});
+                         .reason = why});
 }
 
-/*
- * A worker is gone: its running attempts are lost, and maps it completed
- * for jobs that still need their output must run again elsewhere.
- */
-static void s_worker_gone(qn_sched *s, int64_t now, int w)
+/* Every attempt running on worker w is lost (why: a qn_lost_reason). */
+static void s_lose_running(qn_sched *s, int w, int why)
 {
-    s->workers[w].alive = 0;
-    s->loc_dirty = 1;
-    s_act(s, (qn_action){.act = QN_ACT_WORKER_DEAD, .worker = w, .job = -1});
     /* Work from a copy of the run list and re-check each entry. */
     unsigned n;
     s_run *snap = s_runs_copy(s, &n);
@@ -947,10 +957,22 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
                              .kind = r.kind,
                              .task = r.task,
                              .attempt = r.attempt,
-                             .reason = QN_LOST_WORKER_DEAD});
+                             .reason = why});
         s_attempt_failed(s, r.job, r.kind, r.task, (unsigned)ix, 0);
     }
     free(snap);
+}
+
+/*
+ * A worker is gone: its running attempts are lost, and maps it completed
+ * for jobs that still need their output must run again elsewhere.
+ */
+static void s_worker_gone(qn_sched *s, int64_t now, int w)
+{
+    s->workers[w].alive = 0;
+    s->loc_dirty = 1;
+    s_act(s, (qn_action){.act = QN_ACT_WORKER_DEAD, .worker = w, .job = -1});
+    s_lose_running(s, w, QN_LOST_WORKER_DEAD);
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
         if (j->state != QN_JOB_RUNNING || j->done[QN_REDUCE] == j->n[QN_REDUCE])
@@ -958,10 +980,20 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
         for (unsigned i = 0; i < j->n[QN_MAP]; i++) {
             s_task *t = &j->tasks[QN_MAP][i];
             if (t->state == QN_TASK_DONE && t->done_worker == w)
-                s_map_again(s, jx, i, 1);
+                s_map_again(s, jx, i, QN_RERUN_DEAD);
         }
     }
     s->workers[w].busy = 0;
+    s_schedule(s, now);
+}
+
+void qn_sched_worker_restarted(qn_sched *s, int64_t now, int worker)
+{
+    s->now = now;
+    if (!qn_sched_worker_alive(s, worker))
+        return;
+    s->workers[worker].seen = now;
+    s_lose_running(s, worker, QN_LOST_RESTARTED);
     s_schedule(s, now);
 }
 
@@ -1085,15 +1117,7 @@ int qn_sched_adopt(qn_sched *s, int64_t now, int job, qn_kind kind,
         !qn_sched_worker_alive(s, worker))
         return -1;
     s_job *j = &s->jobs[job];
-    if (t->queued) {
-        s_queue *q = &j->pending[kind];
-        for (unsigned i = 0; i < q->len; i++)
-            if (s_queue_at(q, i) == task) {
-                s_queue_take(q, i);
-                break;
-            }
-        t->queued = 0;
-    }
+    s_dequeue(j, kind, task);
     if (t->nrun == 0)
         j->running[kind]++;
     t->run[t->nrun++] = (s_att){.attempt = attempt,
@@ -1234,10 +1258,27 @@ int qn_sched_map_lost(qn_sched *s, int64_t now, int job, unsigned task,
     if (!t || t->state != QN_TASK_DONE || t->done_attempt != attempt ||
         s->jobs[job].state != QN_JOB_RUNNING)
         return -1;
-    s_map_again(s, job, task, 0);
+    s_map_again(s, job, task, QN_RERUN_FETCH);
     s_schedule(s, now);
     return 0;
 }
+
+int qn_sched_map_not_kept(qn_sched *s, int64_t now, int job, unsigned task,
+                          unsigned attempt)
+{
+    s->now = now;
+    s_task *t = s_task_at(s, job, QN_MAP, task);
+    if (!t || t->state != QN_TASK_DONE || t->done_attempt != attempt ||
+        s->jobs[job].state != QN_JOB_RUNNING ||
+        s->jobs[job].done[QN_REDUCE] == s->jobs[job].n[QN_REDUCE])
+        return -1;
+    s_map_again(s, job, task, QN_RERUN_NOT_KEPT);
+    s_schedule(s, now);
+    return 0;
+}
+
+static void s_task_done(qn_sched *s, int64_t now, int job, qn_kind kind,
+                        unsigned task, unsigned attempt, int w);
 
 int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
                   unsigned task, unsigned attempt)
@@ -1248,12 +1289,27 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
     if (!a)
         return QN_SCHED_STALE;
     s_job *j = &s->jobs[job];
-    s_task *t = &j->tasks[kind][task];
     int w = a->worker;
     j->took_ms[kind] += now - a->since; /* working, not waiting for maps */
     j->took_n[kind]++;
     s_stop(s, job, kind, task, (unsigned)i);
+    s_task_done(s, now, job, kind, task, attempt, w);
+    s_schedule(s, now);
+    return QN_SCHED_ACCEPTED;
+}
+
+/*
+ * Task is done with attempt's output, on worker w: other attempts are
+ * cancelled; a map phase that ends starts its waiting reduces' clocks,
+ * and a reduce phase that ends ends the job.
+ */
+static void s_task_done(qn_sched *s, int64_t now, int job, qn_kind kind,
+                        unsigned task, unsigned attempt, int w)
+{
+    s_job *j = &s->jobs[job];
+    s_task *t = &j->tasks[kind][task];
     s_cancel_all(s, job, kind, task, QN_CANCEL_LOST_RACE);
+    s_dequeue(j, kind, task);
     t->state = QN_TASK_DONE;
     t->done_attempt = attempt;
     t->done_worker = w;
@@ -1275,8 +1331,27 @@ int qn_sched_done(qn_sched *s, int64_t now, int job, qn_kind kind,
         s_end_job(s, job, QN_JOB_DONE);
         s_act(s, (qn_action){.act = QN_ACT_JOB_DONE, .worker = -1, .job = job});
     }
+}
+
+int qn_sched_take_back(qn_sched *s, int64_t now, int job, unsigned task,
+                       unsigned attempt, int worker)
+{
+    s->now = now;
+    s_task *t = s_task_at(s, job, QN_MAP, task);
+    if (!t || t->state == QN_TASK_DONE || attempt == 0 ||
+        attempt > t->attempts || !qn_sched_worker_alive(s, worker))
+        return -1;
+    s_job *j = &s->jobs[job];
+    if (j->state != QN_JOB_RUNNING || j->done[QN_REDUCE] == j->n[QN_REDUCE])
+        return -1;
+    int i = s_att_index(t, attempt);
+    if (i >= 0 && t->run[i].worker != worker)
+        return -1; /* it runs elsewhere: that output cannot be here */
+    if (i >= 0)
+        s_stop(s, job, QN_MAP, task, (unsigned)i);
+    s_task_done(s, now, job, QN_MAP, task, attempt, worker);
     s_schedule(s, now);
-    return QN_SCHED_ACCEPTED;
+    return 0;
 }
 
 unsigned qn_sched_worker_attempts(const qn_sched *s, int worker,

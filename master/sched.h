@@ -26,6 +26,13 @@
  *   unless none other may run its job's tasks.
  * - A dead worker's running attempts are lost; its completed maps run
  *   again while any reduce of their job is unfinished.
+ * - A worker whose process restarted (the same worker, a new incarnation)
+ *   loses only its running attempts: its completed maps stay done, unless
+ *   the master finds it no longer holds their output. A map output that
+ *   turns up on a live worker (it came back after it was given up for
+ *   dead, or its success was not heard) is taken back while its map is not
+ *   done again: the map is done with it, and attempts re-making it are
+ *   cancelled. So a restart never makes a job's done maps fewer.
  * - Free slots go to the running job with the fewest running tasks (the
  *   oldest on ties), so jobs share the cluster.
  * - A map goes to a free worker holding a copy of its input; after
@@ -41,7 +48,12 @@
  *   meanwhile, and its clock starts when the last map is done. If a map
  *   finds no free slot it may run in, a waiting reduce of its job is
  *   cancelled (not counted as a failure) and runs later, so reduces cannot
- *   hold every slot while the maps they wait for cannot start.
+ *   hold every slot while the maps they wait for cannot start. Only when
+ *   no map of the job runs: a running map frees its slot when it ends,
+ *   for the maps that wait (maps go before reduces), so waiting costs no
+ *   reduce its fetched input, and a job whose maps keep failing cancels
+ *   at most one reduce per map that finds no slot, never one per failure
+ *   while other maps run. At most one reduce gives way per pass.
  * - Backups: once a phase has no pending tasks and at least one finished,
  *   an attempt running longer than both the phase's mean task time and
  *   spec_min_ms, and expected (from its progress) to take more than
@@ -102,7 +114,13 @@ typedef enum {
     QN_LOST_WORKER_DEAD = 1, /* its worker stopped heartbeating */
     QN_LOST_TIMEOUT,         /* no progress within the task timeout */
     QN_LOST_VANISHED,        /* its worker does not have it (a message lost) */
+    QN_LOST_RESTARTED,       /* its worker's process restarted */
 } qn_lost_reason;
+
+/* Why a done map runs again (QN_ACT_MAP_RERUN's reason). */
+#define QN_RERUN_FETCH 0    /* reducers could not fetch its output */
+#define QN_RERUN_DEAD 1     /* its worker died */
+#define QN_RERUN_NOT_KEPT 2 /* its worker restarted without it */
 
 /* Why an attempt is cancelled. */
 typedef enum {
@@ -120,8 +138,7 @@ typedef struct qn_action {
     unsigned task;    /* task index within its kind */
     unsigned attempt; /* attempt number, from 1 */
     int reason;       /* ATTEMPT_LOST: a qn_lost_reason; CANCEL: a
-                         qn_cancel_reason; MAP_RERUN: 1 if its worker died,
-                         0 if reducers could not fetch its output */
+                         qn_cancel_reason; MAP_RERUN: a QN_RERUN_* */
     int backup;       /* ASSIGN: a backup of a running attempt */
     int local;        /* ASSIGN of a map: 1 data-local, 0 remote,
                          QN_LOC_ANY input readable anywhere */
@@ -186,6 +203,31 @@ int qn_sched_worker_join(qn_sched *s, int64_t now, unsigned slots);
 /* A worker was heard from (any message). Returns 0, or -1 if it is
  * unknown or already declared dead (it must join again). */
 int qn_sched_worker_seen(qn_sched *s, int64_t now, int worker);
+
+/*
+ * A worker's process restarted: its running attempts are lost (reason
+ * QN_LOST_RESTARTED), but it stays alive, and its done maps stay done.
+ */
+void qn_sched_worker_restarted(qn_sched *s, int64_t now, int worker);
+
+/*
+ * The output of a map task's attempt is on live worker: if the job is
+ * running with reduces to do and the task is not done (its output was
+ * given up with its worker, or the attempt's success was not heard), the
+ * map is done with that output, and attempts running for it are
+ * cancelled. The attempt must be one the task started. 0, or -1 if not
+ * taken.
+ */
+int qn_sched_take_back(qn_sched *s, int64_t now, int job, unsigned task,
+                       unsigned attempt, int worker);
+
+/*
+ * A done map's output is not on its worker after all (it restarted
+ * without it): the map runs again (QN_RERUN_NOT_KEPT). 0, or -1 if that
+ * attempt's output is not the one in use.
+ */
+int qn_sched_map_not_kept(qn_sched *s, int64_t now, int job, unsigned task,
+                          unsigned attempt);
 
 /* A worker left on purpose (or its connection is known to be gone). */
 void qn_sched_worker_leave(qn_sched *s, int64_t now, int worker);

@@ -34,6 +34,7 @@ static void s_send_location(qn_master *m, int jx, unsigned task,
     out.endpoint = mw->endpoint;
     out.worker_id = (char *)mw->id;
     out.curve_public = (char *)mw->curve_public;
+    out.incarnation = mw->incarnation;
     for (unsigned r = 0; r < j->nreduce; r++) {
         unsigned atts[QN_SCHED_MAX_RUNNING];
         int ws[QN_SCHED_MAX_RUNNING];
@@ -74,12 +75,16 @@ static void s_fetch_failure(qn_master *m, int jx, int rw,
     qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, ff->map);
     if (ti.state != QN_TASK_DONE)
         return; /* running again: its new place is sent when it is done */
-    if (ti.attempt != ff->attempt) {
-        /* It tries an older output: our word of the new one was lost. */
+    qn_mapout *mo = &j->outs[ff->map];
+    if (ti.attempt != ff->attempt ||
+        (ff->incarnation &&
+         ff->incarnation < m->workers.v[mo->worker].incarnation)) {
+        /* It tries an older output, or the output where it was before its
+         * worker restarted: our word of where it is now was lost, or is on
+         * its way. */
         s_send_location(m, jx, ff->map, ref);
         return;
     }
-    qn_mapout *mo = &j->outs[ff->map];
     mo->reports++;
     qn_job_info info = qn_sched_job(m->sched, jx);
     unsigned undone = info.reduces - info.reduces_done;
@@ -235,6 +240,63 @@ int qn_task_adopt(qn_master *m, int w, int jx, qn_kind kind, unsigned task,
     return 1;
 }
 
+/* Tell every running reduce attempt (of running jobs) where the outputs
+ * of the maps done on worker w are now: one message per attempt. */
+void qn_task_relocate(qn_master *m, int w)
+{
+    const qn_mworker *mw = &m->workers.v[w];
+    for (size_t jx = 0; jx < m->jobs.n; jx++) {
+        qn_job *j = &m->jobs.v[jx];
+        qn_job_info info = qn_sched_job(m->sched, (int)jx);
+        if (j->state != QUERN__JOB_STATE__JOB_RUNNING || !j->outs ||
+            info.reduces_running == 0)
+            continue;
+        Quern__MapOutput *outs = qn_calloc(j->nmaps, sizeof *outs);
+        Quern__MapOutput **op = qn_calloc(j->nmaps, sizeof *op);
+        size_t n = 0;
+        for (unsigned t = 0; t < j->nmaps; t++) {
+            qn_task_info ti = qn_sched_task(m->sched, (int)jx, QN_MAP, t);
+            if (ti.state != QN_TASK_DONE || j->outs[t].worker != w ||
+                j->outs[t].attempt != ti.attempt)
+                continue;
+            quern__map_output__init(&outs[n]);
+            outs[n].map = t;
+            outs[n].attempt = ti.attempt;
+            outs[n].endpoint = mw->endpoint;
+            outs[n].worker_id = (char *)mw->id;
+            outs[n].curve_public = (char *)mw->curve_public;
+            outs[n].incarnation = mw->incarnation;
+            op[n] = &outs[n];
+            n++;
+        }
+        for (unsigned r = 0; n && r < j->nreduce; r++) {
+            unsigned atts[QN_SCHED_MAX_RUNNING];
+            int ws[QN_SCHED_MAX_RUNNING];
+            unsigned nrun =
+                qn_sched_running(m->sched, (int)jx, QN_REDUCE, r, atts, ws);
+            for (size_t i = 0; i < n; i++) {
+                outs[i].bytes = j->outs[outs[i].map].parts[r].bytes;
+                outs[i].raw_bytes = j->outs[outs[i].map].parts[r].raw_bytes;
+            }
+            for (unsigned k = 0; k < nrun; k++) {
+                Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
+                ref.job_id = j->id;
+                ref.kind = QUERN__TASK_KIND__REDUCE;
+                ref.task = r;
+                ref.attempt = atts[k];
+                Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
+                ml.reduce = &ref;
+                ml.outputs = op;
+                ml.n_outputs = n;
+                qn_send_worker(m, ws[k], QUERN__ENVELOPE__BODY_MAP_LOCATIONS,
+                               &ml);
+            }
+        }
+        free(outs);
+        free(op);
+    }
+}
+
 static void s_update_succeeded(qn_master *m, int jx, int w,
                                const Quern__TaskUpdate *u, int64_t now)
 {
@@ -314,6 +376,46 @@ static void s_update_stale(qn_master *m, int jx, const Quern__TaskUpdate *u)
         qn_info("master: job %s ignores the failure of %s task %u "
                 "attempt %u on worker %s: that attempt is not current",
                 id, kind, r->task, r->attempt, u->worker_id);
+}
+
+int qn_task_take_back(qn_master *m, int w, const Quern__TaskUpdate *u,
+                      int64_t now)
+{
+    const Quern__AttemptRef *r = u->attempt;
+    int jx = qn_jobs_find(&m->jobs, r->job_id);
+    if (jx < 0 || m->jobs.v[jx].state != QUERN__JOB_STATE__JOB_RUNNING)
+        return QN_TAKE_JOB_OVER;
+    qn_job *j = &m->jobs.v[jx];
+    if (r->kind != QUERN__TASK_KIND__MAP || r->task >= j->nmaps ||
+        u->n_partitions != j->nreduce || !j->outs) {
+        qn_drop(m, DROP_INVALID, "a finished map output that cannot be");
+        return QN_TAKE_UNNEEDED;
+    }
+    qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, r->task);
+    if (ti.state == QN_TASK_DONE)
+        return ti.attempt == r->attempt && ti.worker == w ? QN_TAKE_KEPT
+                                                          : QN_TAKE_UNNEEDED;
+    /* Its success came while it counted as running here: as if heard. */
+    if (qn_sched_attempt_worker(m->sched, jx, QN_MAP, r->task, r->attempt) ==
+        w) {
+        s_update_succeeded(m, jx, w, u, now);
+        return QN_TAKE_TAKEN;
+    }
+    qn_job_info before = qn_sched_job(m->sched, jx);
+    if (qn_sched_take_back(m->sched, now, jx, r->task, r->attempt, w) < 0)
+        return QN_TAKE_UNNEEDED;
+    s_map_output(m, jx, w, u);
+    qn_job_arec_end(j, QN_MAP, r->task, r->attempt, now);
+    qn_durable_task(m, jx, QN_MAP, r->task, u);
+    qn_event(m, now, QN_LOG_INFO, "map_taken_back", jx, QN_MAP, r->task,
+             r->attempt, w,
+             "job %s map task %u: the output of attempt %u is on worker %s "
+             "again; taken back, not run again",
+             j->id, r->task, r->attempt, m->workers.v[w].id);
+    if (before.reduces_running > 0 && j->state == QUERN__JOB_STATE__JOB_RUNNING)
+        s_send_location(m, jx, r->task, NULL);
+    qn_status_dirty(m, jx);
+    return QN_TAKE_TAKEN;
 }
 
 void qn_task_update(qn_master *m, int w, const Quern__TaskUpdate *u,

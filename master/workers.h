@@ -32,13 +32,15 @@ typedef struct qn_mworker {
     uint64_t hb_seq;          /* the newest heartbeat's sequence number */
     int64_t hb_last;          /* when the newest heartbeat came */
     char curve_public[QN_CURVE_Z85];
-    int has_data;     /* it keeps datasets */
-    unsigned placed;  /* shards of puts placed on it (for spreading) */
-    uint64_t session; /* the secret its welcome carried: its messages
-                       * carry it back, so no other peer speaks for it */
-    int unheard;      /* restored from the state dir, not heard from since:
-                       * it gets no work (0 slots) until it is */
-    unsigned minor;   /* the protocol minor version used with it */
+    int has_data;         /* it keeps datasets */
+    unsigned placed;      /* shards of puts placed on it (for spreading) */
+    uint64_t session;     /* the secret its welcome carried: its messages
+                           * carry it back, so no other peer speaks for it */
+    int unheard;          /* restored from the state dir, not heard from since:
+                           * it gets no work (0 slots) until it is */
+    unsigned minor;       /* the protocol minor version used with it */
+    uint64_t incarnation; /* of its process last heard from (0: unsaid) */
+    int left;             /* it said it was stopping (not found dead) */
 } qn_mworker;
 
 typedef struct qn_workers {

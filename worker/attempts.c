@@ -11,6 +11,7 @@
 #include "masterlink.h"
 #include "outcome.h"
 #include "proc.h"
+#include "recovery.h"
 #include "taskspec.h"
 #include "util.h"
 
@@ -317,6 +318,8 @@ static void s_finish(qn_worker *w, size_t idx, int status,
     }
     if (ok) {
         fin->rss_peak = rss;
+        if (a->ref.kind == QUERN__TASK_KIND__MAP)
+            qn_recovery_note(w, &a->ref, fin);
         qn_masterlink_update(w, &a->ref, fin);
         if (a->ref.kind != QUERN__TASK_KIND__COPY)
             qn_masterlink_told(w, &a->ref, fin);

@@ -23,6 +23,8 @@
 #define REFUSED_LOG_MS 60000   /* a version refusal is logged once a minute */
 #define MASTER_SILENT_BEATS 5  /* heartbeats unanswered: the master is gone */
 #define MASTER_SILENT_MIN 3000 /* ... but never less than this (ms) */
+#define HELLO_OFFER_MAX (8 << 20) /* bytes of map outputs a hello offers */
+#define LEAVING_LINGER_MS 2000    /* how long the goodbye may take to go */
 
 int qn_masterlink_open(qn_worker *w, char *err, size_t errcap)
 {
@@ -108,6 +110,34 @@ void qn_masterlink_data_report(qn_worker *w)
     free(r);
 }
 
+/* The finished map outputs we hold, as told, for the hello (up to
+ * HELLO_OFFER_MAX bytes of them; the rest are not offered): *n updates,
+ * each to be freed with the array. */
+static Quern__TaskUpdate **s_finished(qn_worker *w, size_t *n)
+{
+    Quern__TaskUpdate **v = qn_calloc(w->link.ntold + 1, sizeof *v);
+    size_t bytes = 0;
+    *n = 0;
+    for (size_t i = 0; i < w->link.ntold; i++) {
+        const qn_told *t = &w->link.told[i];
+        if (t->ref.kind != QUERN__TASK_KIND__MAP)
+            continue;
+        if (bytes + t->len > HELLO_OFFER_MAX) {
+            qn_warn("worker %s: offering %zu of our map outputs to the "
+                    "master, not all: a hello holds at most %d bytes of them",
+                    w->id, *n, HELLO_OFFER_MAX);
+            break;
+        }
+        Quern__TaskUpdate *u =
+            quern__task_update__unpack(NULL, t->len, t->update);
+        if (!u)
+            continue;
+        bytes += t->len;
+        v[(*n)++] = u;
+    }
+    return v;
+}
+
 void qn_masterlink_hello(qn_worker *w, int64_t now)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
@@ -121,6 +151,8 @@ void qn_masterlink_hello(qn_worker *w, int64_t now)
     h.has_data = w->store != NULL;
     h.session = w->link.session;
     h.minor = QN_PROTOCOL_MINOR;
+    h.incarnation = w->incarnation;
+    h.finished = s_finished(w, &h.n_finished);
     size_t ns = w->store ? qn_store_count(w->store) : 0;
     Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
     Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);
@@ -135,6 +167,9 @@ void qn_masterlink_hello(qn_worker *w, int64_t now)
     qn_masterlink_send(w, &env);
     free(si);
     free(sp);
+    for (size_t i = 0; i < h.n_finished; i++)
+        quern__task_update__free_unpacked(h.finished[i], NULL);
+    free(h.finished);
     if (w->store) {
         /* The hello lists everything: earlier changes are in it. */
         qn_shard *a, *r;
@@ -329,6 +364,38 @@ void qn_masterlink_forget(qn_worker *w, const char *job_id)
         w->link.told = NULL;
         w->link.cap_told = 0;
     }
+}
+
+void qn_masterlink_forget_reduces(qn_worker *w)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->link.ntold; i++) {
+        qn_told *t = &w->link.told[i];
+        if (t->ref.kind != QUERN__TASK_KIND__MAP)
+            free(t->update);
+        else
+            w->link.told[k++] = *t;
+    }
+    w->link.ntold = k;
+}
+
+void qn_masterlink_leaving(qn_worker *w)
+{
+    if (!w->link.welcomed || w->link.minor < 3)
+        return; /* a master before minor 2 would not know the message */
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__WorkerLeaving wl = QUERN__WORKER_LEAVING__INIT;
+    wl.worker_id = w->id;
+    wl.session = w->link.session;
+    wl.incarnation = w->incarnation;
+    env.body_case = QUERN__ENVELOPE__BODY_WORKER_LEAVING;
+    env.worker_leaving = &wl;
+    /* Closing the socket waits this long for it to go out. */
+    int linger = LEAVING_LINGER_MS;
+    zmq_setsockopt(w->link.sock, ZMQ_LINGER, &linger, sizeof linger);
+    qn_masterlink_send(w, &env);
+    qn_info("worker %s: told the master at %s we are leaving", w->id,
+            w->cfg.master);
 }
 
 /* Tell a restarted master again of every success it may not have kept. */

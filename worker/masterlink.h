@@ -66,6 +66,14 @@ void qn_masterlink_told(qn_worker *w, const qn_attempt_ref *r,
 /* Forget the successes kept of job_id (NULL: of every job). */
 void qn_masterlink_forget(qn_worker *w, const char *job_id);
 
+/* Forget the successes kept of reduces, keeping those of maps (whose
+ * outputs are offered in the next hello). */
+void qn_masterlink_forget_reduces(qn_worker *w);
+
+/* We stop on purpose: tell the master, so what runs here runs elsewhere at
+ * once, and wait (a little) for the word to leave. */
+void qn_masterlink_leaving(qn_worker *w);
+
 /* A master we were welcomed by says it runs another epoch: it restarted.
  * Say hello again (with our session and every shard held); its welcome
  * then has us tell our attempts and successes again. */

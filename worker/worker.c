@@ -15,9 +15,11 @@
 #include "attempts.h"
 #include "curve.h"
 #include "datacmd.h"
+#include "identity.h"
 #include "log.h"
 #include "masterlink.h"
 #include "proc.h"
+#include "recovery.h"
 #include "shuffle.h"
 #include "store.h"
 #include "tasklogs.h"
@@ -35,19 +37,6 @@
 #define UPLOAD_IDLE_MS 120000 /* an upload silent this long is dropped */
 
 /* ---- set-up -------------------------------------------------------------- */
-
-/* The worker's id: w-HOST-PID-RANDOM, in the characters ids may hold. */
-static void s_identity(qn_worker *w)
-{
-    gethostname(w->host, sizeof w->host - 1);
-    unsigned rnd = (unsigned)(qn_wall_ms() ^ ((int64_t)getpid() << 16));
-    snprintf(w->id, sizeof w->id, "w-%.24s-%d-%04x", w->host, (int)getpid(),
-             rnd & 0xffff);
-    for (char *p = w->id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '-'))
-            *p = '-';
-}
 
 /* quern-task: as configured, or in ../libexec next to this program. */
 static int s_task_bin(qn_worker *w, char *err, size_t errcap)
@@ -110,9 +99,37 @@ static int s_work_dir(qn_worker *w, char *err, size_t errcap)
         w->work_dir = b.data;
         w->own_work_dir = 1;
     }
-    /* Map outputs of an earlier run are unknown to any master now. */
-    s_subdir(w, "jobs", 1);
+    s_subdir(w, "jobs", 0);
     s_subdir(w, "plugins", 0);
+    return 0;
+}
+
+/*
+ * Who we are: with a work dir of our own choosing, the worker kept there
+ * (its id, the next incarnation), its map outputs offered again and the
+ * rest of what the old process left deleted; else a new worker.
+ */
+static int s_identity(qn_worker *w, char *err, size_t errcap)
+{
+    gethostname(w->host, sizeof w->host - 1);
+    qn_identity id;
+    if (w->own_work_dir)
+        qn_identity_fresh(w->host, &id);
+    else if (qn_identity_take(w->work_dir, w->host, &id, err, errcap) < 0)
+        return -1;
+    snprintf(w->id, sizeof w->id, "%s", id.id);
+    w->incarnation = id.incarnation;
+    w->lock_fd = id.lock_fd;
+    if (w->own_work_dir)
+        return 0;
+    qn_recovered got = qn_recovery_scan(w);
+    if (w->incarnation > 1 || got.outputs + got.damaged + got.deleted > 0)
+        qn_info(
+            "worker %s: started again on %s (incarnation %llu): %zu finished "
+            "map outputs of %zu jobs kept to offer the master, %zu damaged "
+            "and %zu other leftovers deleted",
+            w->id, w->work_dir, (unsigned long long)w->incarnation, got.outputs,
+            got.jobs, got.damaged, got.deleted);
     return 0;
 }
 
@@ -142,8 +159,9 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
     qn_worker *w = qn_calloc(1, sizeof *w);
     w->cfg = *cfg;
     w->sigfd = -1;
-    s_identity(w);
-    if (s_task_bin(w, err, errcap) < 0 || s_work_dir(w, err, errcap) < 0)
+    w->lock_fd = -1;
+    if (s_task_bin(w, err, errcap) < 0 || s_work_dir(w, err, errcap) < 0 ||
+        s_identity(w, err, errcap) < 0)
         goto fail;
     if (cfg->data_dir) {
         w->store = qn_store_open(cfg->data_dir, err, errcap);
@@ -217,24 +235,39 @@ static void s_forget_everything(qn_worker *w)
     s_subdir(w, "jobs", 1);
 }
 
+/*
+ * A master that knows of worker incarnations (minor 2) takes back the map
+ * outputs our hello offers that its jobs need and ends the jobs it does
+ * not run: only our attempts are dropped. With an older one, everything.
+ */
+static void s_forget_for(qn_worker *w, unsigned minor, const char *why)
+{
+    if (minor >= 2) {
+        qn_info("worker %s: %s; dropping our attempts and offering our map "
+                "outputs",
+                w->id, why);
+        qn_attempts_kill_job(&w->att, NULL);
+        qn_assign_drop_job(w, NULL);
+        qn_masterlink_forget_reduces(w);
+    } else {
+        qn_info("worker %s: %s; dropping our attempts and map outputs", w->id,
+                why);
+        s_forget_everything(w);
+    }
+}
+
 /* A welcome: a new session, or word that the master does not know us. */
 static void s_on_welcome(qn_worker *w, const Quern__WorkerWelcome *ww,
                          int64_t now)
 {
     if (ww->rejoin) {
-        qn_info("worker %s: the master does not know us (it may have "
-                "restarted); dropping our attempts and map outputs "
-                "and joining again",
-                w->id);
-        s_forget_everything(w);
+        s_forget_for(w, w->link.minor ? w->link.minor - 1 : ww->minor,
+                     "the master does not know us (it may have restarted), "
+                     "joining again");
         qn_masterlink_rejoin(w, now);
     } else if (!w->link.welcomed) {
-        if (ww->reset) {
-            qn_info("worker %s: the master had given us up for dead; "
-                    "dropping our attempts and map outputs",
-                    w->id);
-            s_forget_everything(w);
-        }
+        if (ww->reset)
+            s_forget_for(w, ww->minor, "the master had given us up for dead");
         qn_masterlink_joined(w, ww, now);
     } else if (ww->epoch && ww->epoch != w->link.epoch) {
         qn_masterlink_restarted(w, ww, now);
@@ -411,6 +444,7 @@ int qn_worker_run(qn_worker *w)
         s_on_time(w, now);
     }
     free(items);
+    qn_masterlink_leaving(w);
     qn_info("worker %s: stopping", w->id);
     return 0;
 }
@@ -433,6 +467,8 @@ void qn_worker_destroy(qn_worker **self_p)
         close(w->sigfd);
     if (w->own_work_dir)
         qn_rmtree(w->work_dir);
+    if (w->lock_fd >= 0)
+        close(w->lock_fd);
     free(w->work_dir);
     free(w->task_bin);
     free(w);

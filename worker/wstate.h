@@ -99,6 +99,8 @@ struct qn_worker {
     /* who and where */
     qn_worker_config cfg;
     char id[QN_WORKER_ID_MAX];
+    uint64_t incarnation; /* of this process on its work dir (identity.h) */
+    int lock_fd;          /* holds the work dir (-1: a private one) */
     char host[128];
     char *work_dir;
     int own_work_dir; /* made by us: remove at exit */

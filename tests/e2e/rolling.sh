@@ -33,7 +33,7 @@ MASTER_LOG=new1 start_master --state-dir "$T/state1"
 prev_worker p1
 prev_worker p2
 wordcount out1 "$T/in"
-grep -q "speaks Quern protocol 1.0, this master 1.1: the two use 1.0" "$T/new1.log" ||
+grep -q "speaks Quern protocol 1.0, this master 1.2: the two use 1.0" "$T/new1.log" ||
     fail "the master did not say which minor version it uses: $(grep -i protocol "$T/new1.log")"
 kill "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"
 for p in "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"; do forget_pid "$p"; done
@@ -43,7 +43,7 @@ MASTER_LOG=old2 MASTER_BIN=$PREV/quern-master start_master
 start_worker n1
 start_worker n2
 wordcount out2 "$T/in"
-grep -q "the master speaks Quern protocol 1.0, this worker 1.1: the two use 1.0" "$T/n1.log" ||
+grep -q "the master speaks Quern protocol 1.0, this worker 1.2: the two use 1.0" "$T/n1.log" ||
     fail "the worker did not say which minor version it uses: $(grep -i protocol "$T/n1.log")"
 kill "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"
 for p in "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"; do forget_pid "$p"; done

@@ -2,10 +2,11 @@
  * faulty.c -- a word count that misbehaves on request, for fault tests.
  *
  * Job arguments (--arg NAME=VALUE). What to do:
- *   fail=segv|abort|exit|error|hang|binary
+ *   fail=segv|abort|exit|error|hang|binary|exit_or_hang
  *                   how to misbehave (default: not at all): SIGSEGV, abort(),
- *                   exit(7), quern_fail(), hang in pause(), or quern_fail()
- *                   with a message holding bytes that are not UTF-8
+ *                   exit(7), quern_fail(), hang in pause(), quern_fail()
+ *                   with a message holding bytes that are not UTF-8, or
+ *                   (exit_or_hang) exit(7) or hang, by the pid's parity
  *   phase=map|reduce|setup            where (default map)
  *   teardown_fail=map|reduce  quern_fail() in the teardown of every attempt
  *                   of that kind (one that has seen a record, for map)
@@ -166,7 +167,9 @@ static int s_misbehave(quern_task *t, unsigned long long idx)
         abort();
     if (strcmp(f, "exit") == 0)
         exit(7);
-    if (strcmp(f, "hang") == 0)
+    if (strcmp(f, "exit_or_hang") == 0 && (getpid() & 1))
+        exit(7);
+    if (strcmp(f, "hang") == 0 || strcmp(f, "exit_or_hang") == 0)
         for (;;)
             pause();
     if (strcmp(f, "binary") == 0)
