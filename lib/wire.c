@@ -97,6 +97,11 @@ static const char *s_check(const Quern__Envelope *e)
                 return "worker_hello: bad finished map output";
         }
         return NULL;
+    case QUERN__ENVELOPE__BODY_DROP_OUTPUTS:
+        for (size_t i = 0; i < e->drop_outputs->n_outputs; i++)
+            if (!qn_id_ok(e->drop_outputs->outputs[i]->job_id))
+                return "drop_outputs: bad job_id";
+        return NULL;
     case QUERN__ENVELOPE__BODY_WORKER_LEAVING:
         return qn_id_ok(e->worker_leaving->worker_id)
                    ? NULL

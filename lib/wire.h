@@ -34,8 +34,9 @@
  * again. Minor 2 adds worker incarnations: a worker started again on its
  * work dir keeps its id, offers the map outputs it finds there in its
  * hello (WorkerHello.finished) and keeps them when told to rejoin, since
- * the master answers a job it does not run with JobEnd; a worker leaving
- * on SIGTERM says so (WorkerLeaving). A peer that says no minor speaks 0.
+ * the master answers a job it does not run with JobEnd and outputs no job
+ * needs with DropOutputs; a worker leaving on SIGTERM says so
+ * (WorkerLeaving). A peer that says no minor speaks 0.
  */
 #ifndef QN_PROTOCOL_MINOR
 #define QN_PROTOCOL_MINOR 2

@@ -130,17 +130,21 @@ static int s_offered(const Quern__WorkerHello *h, const char *job,
 
 /*
  * The map outputs worker w's hello offers: taken back where a running job
- * still needs them (task_updates.h); a job not running here is ended on
- * the worker, which deletes its files.
+ * still needs them (task_updates.h); the worker deletes those no job
+ * needs, and the files of a job not running here, which is ended there.
  */
 static void s_take_back(qn_master *m, int w, const Quern__WorkerHello *h,
                         int64_t now)
 {
     unsigned n[4] = {0};
+    Quern__AttemptRef **drop = qn_calloc(h->n_finished + 1, sizeof *drop);
+    size_t ndrop = 0;
     for (size_t i = 0; i < h->n_finished; i++) {
         const Quern__TaskUpdate *u = h->finished[i];
         int r = qn_task_take_back(m, w, u, now);
         n[r]++;
+        if (r == QN_TAKE_UNNEEDED)
+            drop[ndrop++] = u->attempt;
         if (r != QN_TAKE_JOB_OVER)
             continue;
         int told = 0; /* once per job */
@@ -153,11 +157,32 @@ static void s_take_back(qn_master *m, int w, const Quern__WorkerHello *h,
         je.job_id = u->attempt->job_id;
         qn_send_worker(m, w, QUERN__ENVELOPE__BODY_JOB_END, &je);
     }
+    if (ndrop) {
+        Quern__DropOutputs d = QUERN__DROP_OUTPUTS__INIT;
+        d.outputs = drop;
+        d.n_outputs = ndrop;
+        qn_send_worker(m, w, QUERN__ENVELOPE__BODY_DROP_OUTPUTS, &d);
+    }
+    free(drop);
     if (h->n_finished)
         qn_info("master: worker %s offers %zu map outputs: %u taken back, %u "
                 "in use already, %u not needed, %u of jobs not running",
                 h->worker_id, h->n_finished, n[QN_TAKE_TAKEN], n[QN_TAKE_KEPT],
                 n[QN_TAKE_UNNEEDED], n[QN_TAKE_JOB_OVER]);
+}
+
+/*
+ * Is hello h, which claims to be a restart of live worker w, from it: the
+ * same address (a copy of its work dir on another machine is not), and
+ * its CURVE key if it had one? Without CURVE nothing is proof of who a
+ * peer is; with it, only the holder of the worker's key can be it.
+ */
+static int s_same_worker(const qn_master *m, int w, const Quern__WorkerHello *h)
+{
+    const qn_mworker *wk = &m->workers.v[w];
+    if (wk->curve_public[0] && strcmp(wk->curve_public, h->curve_public) != 0)
+        return 0;
+    return !wk->peer[0] || strcmp(wk->peer, m->net.in.peer) == 0;
 }
 
 /*
@@ -172,16 +197,9 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
                         int64_t now)
 {
     qn_mworker *wk = &m->workers.v[w];
-    if (wk->curve_public[0] && strcmp(wk->curve_public, h->curve_public) != 0) {
-        char why[200];
-        snprintf(why, sizeof why,
-                 "a restart of worker %s with another CURVE key than its own",
-                 wk->id);
-        qn_drop(m, DROP_INVALID, why);
-        return;
-    }
     uint64_t was = wk->incarnation;
     s_route_here(m, w);
+    snprintf(wk->peer, sizeof wk->peer, "%s", m->net.in.peer);
     wk->incarnation = h->incarnation;
     wk->pid = h->pid;
     snprintf(wk->host, sizeof wk->host, "%s", h->host);
@@ -189,6 +207,7 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
     wk->endpoint = qn_strdup(h->shuffle_endpoint);
     wk->has_data = h->has_data;
     wk->session = qn_random_u64();
+    snprintf(wk->curve_public, sizeof wk->curve_public, "%s", h->curve_public);
     wk->hb_seq = 0; /* a new process counts its heartbeats from 1 */
     wk->hb_last = 0;
     s_minor(m, w, h->minor);
@@ -200,8 +219,10 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
              "shuffle on %s, offering %zu map outputs",
              wk->id, (unsigned long long)h->incarnation,
              (unsigned long long)was, h->slots, wk->endpoint, h->n_finished);
-    /* What it kept is taken back before what it ran is lost: a success
+    /* All of it as one event: nothing starts in its old process's slots.
+     * What it kept is taken back before what it ran is lost, so a success
      * not heard before the restart counts. */
+    qn_sched_batch(m->sched, now, 1);
     s_take_back(m, w, h, now);
     for (size_t jx = 0; jx < m->jobs.n; jx++) {
         const qn_job *j = &m->jobs.v[jx];
@@ -215,10 +236,12 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
         }
     }
     qn_sched_worker_restarted(m->sched, now, w);
+    wk = &m->workers.v[w];
     wk->slots = h->slots;
     wk->unheard = 0;
     wk->seen = now;
     qn_sched_worker_slots(m->sched, now, w, wk->slots);
+    qn_sched_batch(m->sched, now, 0);
     qn_durable_worker(m, w);
     s_holdings(m, w, h, now);
     qn_task_relocate(m, w);
@@ -240,7 +263,11 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     wk.has_data = h->has_data;
     wk.session = qn_random_u64();
     wk.incarnation = h->incarnation;
+    snprintf(wk.peer, sizeof wk.peer, "%s", m->net.in.peer);
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", h->curve_public);
+    /* Nothing starts until the outputs it offers are taken back: a map it
+     * holds is not given to it to make again meanwhile. */
+    qn_sched_batch(m->sched, now, 1);
     int w = qn_workers_join(&m->workers, now, &wk);
     s_minor(m, w, h->minor);
     qn_durable_worker(m, w);
@@ -256,6 +283,7 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
              e->id, e->host, e->slots, e->endpoint,
              h->has_data ? "" : " (no data dir)", h->n_shards);
     s_take_back(m, w, h, now);
+    qn_sched_batch(m->sched, now, 0);
     qn_commit_data_changed(m, now);
 }
 
@@ -265,8 +293,17 @@ static void s_hello(qn_master *m, const Quern__WorkerHello *h, int64_t now)
     if (w >= 0 && qn_workers_alive(&m->workers, w) &&
         m->workers.v[w].incarnation && h->incarnation &&
         h->incarnation > m->workers.v[w].incarnation) {
-        s_restarted(m, w, h, now);
-        return;
+        if (s_same_worker(m, w, h)) {
+            s_restarted(m, w, h, now);
+            return;
+        }
+        qn_warn("master: a hello for worker %s, incarnation %llu, from %s, "
+                "which is not where it was (%s) or with another CURVE key: "
+                "not taken as its restart (it may join when the worker is "
+                "given up after --dead-ms)",
+                h->worker_id, (unsigned long long)h->incarnation,
+                m->net.in.peer[0] ? m->net.in.peer : "an unknown address",
+                m->workers.v[w].peer[0] ? m->workers.v[w].peer : "unknown");
     }
     if (w >= 0 && qn_workers_alive(&m->workers, w) && m->workers.v[w].unheard &&
         h->session != m->workers.v[w].session) {

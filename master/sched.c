@@ -102,6 +102,7 @@ struct qn_sched {
     void *local_ctx;
     int loc_dirty;      /* holders may have changed: recheck orphans */
     int64_t hold_until; /* nothing starts before this (a restart's grace) */
+    int batch;          /* qn_sched_batch: events wait to be scheduled */
 };
 
 #define SCAN_MAX 4096 /* pending maps looked at for a local one */
@@ -868,7 +869,7 @@ static void s_assign_free(qn_sched *s, int64_t now)
 static void s_schedule(qn_sched *s, int64_t now)
 {
     s->now = now;
-    if (now < s->hold_until)
+    if (now < s->hold_until || s->batch)
         return; /* workers are still telling what they run */
     s_refresh_orphans(s, now);
     s_assign_free(s, now);
@@ -1099,6 +1100,13 @@ int qn_sched_job_restore(qn_sched *s, int64_t now, unsigned nmaps,
     }
     s_schedule(s, now);
     return jx;
+}
+
+void qn_sched_batch(qn_sched *s, int64_t now, int on)
+{
+    s->batch = on;
+    if (!on)
+        s_schedule(s, now);
 }
 
 void qn_sched_hold(qn_sched *s, int64_t until)

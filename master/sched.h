@@ -290,6 +290,14 @@ void qn_sched_hold(qn_sched *s, int64_t until);
 int qn_sched_adopt(qn_sched *s, int64_t now, int job, qn_kind kind,
                    unsigned task, unsigned attempt, int worker);
 
+/*
+ * Take several events as one (on: 1, then 0): between the two calls
+ * nothing is started or cancelled to make room, so a worker that
+ * restarted is not given work in its old process's slots, nor a map whose
+ * output it is about to offer; leaving (0) schedules once.
+ */
+void qn_sched_batch(qn_sched *s, int64_t now, int on);
+
 /* Let a job's tasks get backup attempts (off unless set). */
 void qn_sched_job_speculate(qn_sched *s, int job, int on);
 

@@ -41,6 +41,7 @@ typedef struct qn_mworker {
     unsigned minor;       /* the protocol minor version used with it */
     uint64_t incarnation; /* of its process last heard from (0: unsaid) */
     int left;             /* it said it was stopping (not found dead) */
+    char peer[64];        /* the address its hello came from ("" unknown) */
 } qn_mworker;
 
 typedef struct qn_workers {

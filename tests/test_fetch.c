@@ -324,3 +324,200 @@ Test(fetch, a_bad_server_endpoint_fails_the_fetch, .init = setup,
     cr_assert_str_eq(fx.t.fail, "bad shuffle endpoint 'nonsense'");
     cr_assert_eq(fx.nsegs, NMAPS);
 }
+
+/* ---- a map output's worker restarts while the reduce fetches ------------ */
+
+#define FAKE_LIFE_MS 3000 /* a fake server's life; then it exits */
+
+/* Answer request rq (from the peer fr names) from the maps' outputs. */
+static void fake_answer(void *sock, const qn_frames *fr,
+                        const Quern__FetchRequest *rq)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__FetchReply rep = QUERN__FETCH_REPLY__INIT;
+    rep.request_id = rq->request_id;
+    rep.offset = rq->offset;
+    env.body_case = QUERN__ENVELOPE__BODY_FETCH_REPLY;
+    env.fetch_reply = &rep;
+    if (rq->map >= NMAPS || rq->partition >= 2 || rq->attempt != 1) {
+        rep.error = (char *)"no such output";
+        qn_wire_send(sock, fr->id, fr->idlen, &env, NULL, 0);
+        return;
+    }
+    const qn_range *r = &fx.parts[rq->map][rq->partition];
+    uint64_t n = rq->offset < r->length ? r->length - rq->offset : 0;
+    if (n > rq->max_bytes)
+        n = rq->max_bytes;
+    char *buf = malloc(n + 1);
+    qn_buf p = {0};
+    qn_map_output_path(&p, fx.dir, rq->job_id, rq->map, rq->attempt);
+    int fd = open(p.data, O_RDONLY);
+    qn_buf_release(&p);
+    if (fd < 0 || qn_pread_all(fd, buf, n, r->offset + rq->offset) < 0)
+        _exit(4);
+    close(fd);
+    rep.total = r->length;
+    qn_wire_send(sock, fr->id, fr->idlen, &env, buf, n);
+    free(buf);
+}
+
+/*
+ * A fake shuffle server in a child process, bound to endpoint for
+ * FAKE_LIFE_MS: every request it gets is noted in log ("MAP OFFSET" a
+ * line) before it is answered from the maps' outputs, or, silent, never
+ * (the process that held them is gone). A silent one given loc writes it
+ * to the worker's end of the channel on its first request, as the worker
+ * would pass the master's word on; it is then the channel's only holder.
+ */
+static pid_t fake_server(const char *endpoint, const char *log, int silent,
+                         Quern__MapLocations *loc)
+{
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid > 0) {
+        close(ready[1]);
+        char c;
+        cr_assert_eq(read(ready[0], &c, 1), 1, "%s did not start", endpoint);
+        close(ready[0]);
+        return pid;
+    }
+    close(ready[0]);
+    close(fx.ctl[0]);
+    if (!loc)
+        close(fx.ctl[1]);
+    void *ctx = zmq_ctx_new();
+    void *sock = qn_wire_socket(ctx, ZMQ_ROUTER);
+    if (!sock || zmq_bind(sock, endpoint) < 0)
+        _exit(1);
+    if (write(ready[1], "r", 1) != 1)
+        _exit(1);
+    close(ready[1]);
+    int64_t end = qn_now_ms() + FAKE_LIFE_MS;
+    int told = 0;
+    qn_frames fr = {0};
+    while (qn_now_ms() < end) {
+        zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, 100) != 1)
+            continue;
+        while (qn_wire_recv(sock, 1, &fr) == 1) {
+            Quern__Envelope *env = NULL;
+            char err[256];
+            uint32_t v;
+            if (qn_wire_decode(fr.env.data, fr.env.len, &env, &v, err,
+                               sizeof err) < 0 ||
+                env->body_case != QUERN__ENVELOPE__BODY_FETCH_REQUEST) {
+                qn_wire_free(env);
+                continue;
+            }
+            const Quern__FetchRequest *rq = env->fetch_request;
+            FILE *f = fopen(log, "a");
+            if (!f)
+                _exit(3);
+            fprintf(f, "%u %llu\n", rq->map, (unsigned long long)rq->offset);
+            fclose(f);
+            if (!silent) {
+                fake_answer(sock, &fr, rq);
+            } else if (loc && !told) {
+                Quern__Envelope le = QUERN__ENVELOPE__INIT;
+                le.body_case = QUERN__ENVELOPE__BODY_MAP_LOCATIONS;
+                le.map_locations = loc;
+                if (qn_wire_write_fd(fx.ctl[1], &le) < 0)
+                    _exit(5);
+                told = 1;
+            }
+            qn_wire_free(env);
+        }
+    }
+    _exit(0);
+}
+
+/* Requests for map's output that log notes (no log: none came). */
+static unsigned fake_requests(const char *log, unsigned map)
+{
+    unsigned n = 0, m;
+    unsigned long long off;
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return 0;
+    while (fscanf(f, "%u %llu", &m, &off) == 2)
+        n += m == map;
+    fclose(f);
+    return n;
+}
+
+static void fake_stop(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+Test(fetch, a_map_output_whose_worker_restarted_is_fetched_at_its_new_place,
+     .init = setup, .fini = teardown)
+{
+    char ep[3][600], log[3][600];
+    for (int i = 0; i < 3; i++) {
+        snprintf(ep[i], sizeof ep[i], "ipc://%s/fake-%d", fx.dir, i);
+        snprintf(log[i], sizeof log[i], "%s/fake-%d.log", fx.dir, i);
+    }
+    /* Two map outputs: map 0's worker answers (fake 0); map 1's worker
+     * (fake 1) restarted, and its old process answers nothing. */
+    fx.spec.n_map_outputs = 2;
+    for (unsigned m = 0; m < 2; m++) {
+        fx.mo[m].endpoint = ep[m];
+        fx.mo[m].incarnation = 1;
+    }
+    fx.mo[1].worker_id = (char *)"w-restarts";
+    /* Its new process (incarnation 2) serves the same attempt at another
+     * place (fake 2); the master's word of it comes once the reduce has
+     * asked the old one. */
+    Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
+    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
+    Quern__MapOutput mo = QUERN__MAP_OUTPUT__INIT, *mop = &mo;
+    mo.map = 1;
+    mo.attempt = 1;
+    mo.endpoint = ep[2];
+    mo.worker_id = (char *)"w-restarts";
+    mo.incarnation = 2;
+    mo.bytes = fx.parts[1][1].length;
+    mo.raw_bytes = fx.parts[1][1].raw;
+    r.job_id = (char *)"job-1";
+    r.kind = QUERN__TASK_KIND__REDUCE;
+    r.task = 1;
+    r.attempt = 1;
+    ml.reduce = &r;
+    ml.outputs = &mop;
+    ml.n_outputs = 1;
+    pid_t fakes[3];
+    fakes[0] = fake_server(ep[0], log[0], 0, NULL);
+    fakes[2] = fake_server(ep[2], log[2], 0, NULL);
+    fakes[1] = fake_server(ep[1], log[1], 1, &ml);
+    /* Fake 1 holds the worker's end now: when it exits, the worker is
+     * gone, so a fetch that never moves on ends in FAKE_LIFE_MS. */
+    close(fx.ctl[1]);
+    fx.ctl[1] = -1;
+    int rc = fetch();
+    for (int i = 0; i < 3; i++)
+        fake_stop(fakes[i]);
+    cr_assert_eq(rc, 0, "%s", fx.t.fail);
+    cr_assert_eq(fx.nsegs, 2);
+    for (unsigned m = 0; m < 2; m++) {
+        cr_assert_eq(fx.from[m].map, m);
+        cr_assert_eq(fx.from[m].attempt, 1);
+        assert_same_bytes(fx.segs[m], m, fx.parts[m][1].offset,
+                          fx.parts[m][1].length);
+    }
+    cr_assert_str_eq(fx.names[1],
+                     "map 1 attempt 1 output from worker w-restarts");
+    /* Map 0 was asked of fake 0 once, of no other; map 1 of the old
+     * process, then once of the new. Each segment is counted once. */
+    cr_assert_eq(fake_requests(log[0], 0), 1, "map 0 fetched again");
+    cr_assert_eq(fake_requests(log[0], 1), 0);
+    cr_assert_geq(fake_requests(log[1], 1), 1, "fake 1 was never asked");
+    cr_assert_eq(fake_requests(log[1], 0), 0);
+    cr_assert_eq(fake_requests(log[2], 1), 1);
+    cr_assert_eq(fake_requests(log[2], 0), 0, "map 0 fetched again");
+    cr_assert_eq(fx.t.counters.v[QN_C_SHUFFLE_STORED].value,
+                 (long long)(fx.parts[0][1].length + fx.parts[1][1].length));
+}

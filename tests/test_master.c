@@ -20,14 +20,17 @@
 static qn_master *m;
 static char *dir;             /* the test's own folder */
 static int64_t now;           /* the test's clock */
-static void *ws[2];           /* DEALERs: worker "w1" and client "c1" */
 static uint64_t session;      /* w1's, from its welcome */
 static unsigned char *plugin; /* wordcount.so */
 static size_t plugin_len;
 
 #define W1 0
 #define C1 1
-static const char *const IDS[2] = {"w1", "c1"};
+#define W2 2  /* worker "w2" */
+#define W1B 3 /* w1's connection after its process started again */
+#define NPEERS 4
+static const char *const IDS[NPEERS] = {"w1", "c1", "w2", "w1b"};
+static void *ws[NPEERS]; /* DEALERs, each with its routing id from IDS */
 
 static uint64_t epoch; /* the epoch w1's messages carry */
 
@@ -52,7 +55,7 @@ static void s_open(const char *state_dir)
     m = qn_master_new(&cfg, err, sizeof err);
     cr_assert_not_null(m, "no master: %s", err);
     now = m->stats.start;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NPEERS; i++) {
         ws[i] = zmq_socket(m->net.ctx, ZMQ_DEALER);
         zmq_setsockopt(ws[i], ZMQ_ROUTING_ID, IDS[i], strlen(IDS[i]));
         int linger = 0;
@@ -64,7 +67,7 @@ static void s_open(const char *state_dir)
 /* The test's sockets and the master gone (a restart's first half). */
 static void s_close(void)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < NPEERS; i++)
         zmq_close(ws[i]);
     qn_master_destroy(&m);
 }
@@ -230,8 +233,10 @@ static const char *s_input(const char *name, const char *text)
     return path;
 }
 
-/* C1 submits a word count of input (a path or dataset) into output. */
-static void s_submit(const char *input, const char *output, int watch)
+/* C1 submits a word count of input (a path or dataset) into output, with
+ * nreduce reduces and splits of split_size bytes. */
+static void s_submit_sized(const char *input, const char *output, int watch,
+                           unsigned nreduce, uint64_t split_size)
 {
     Quern__Envelope e = QUERN__ENVELOPE__INIT;
     Quern__SubmitJob sj = QUERN__SUBMIT_JOB__INIT;
@@ -245,8 +250,8 @@ static void s_submit(const char *input, const char *output, int watch)
     s.n_inputs = 1;
     s.inputs = &inp;
     s.output = (char *)output;
-    s.nreduce = 1;
-    s.split_size = 1 << 20;
+    s.nreduce = nreduce;
+    s.split_size = split_size;
     s.sort_mb = 64;
     s.max_attempts = 2;
     s.compress_level = 1;
@@ -257,6 +262,13 @@ static void s_submit(const char *input, const char *output, int watch)
     e.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
     e.submit_job = &sj;
     s_feed(C1, &e);
+}
+
+/* C1 submits a word count of input into output: one reduce, one map for
+ * each MiB. */
+static void s_submit(const char *input, const char *output, int watch)
+{
+    s_submit_sized(input, output, watch, 1, 1 << 20);
 }
 
 /* The answer to C1's submit: the job id, or its error, into out. */
@@ -939,4 +951,701 @@ Test(master, what_follows_a_change_to_keep_waits_for_its_commit)
     qn_send_flush(m, 0);
     cr_assert_null(s_next(W1), "sent although the state was not written");
     cr_assert_eq(m->held.len, 0);
+}
+
+/* ---- workers that restart, come back or leave ---------------------------- */
+
+/* A fake worker: its id, the connection it speaks on (W1, W2 or W1B), its
+ * process's incarnation and shuffle endpoint, and its session. */
+typedef struct {
+    const char *id;
+    int peer;
+    uint64_t incarnation;
+    const char *endpoint;
+    uint64_t session;
+} s_fake;
+
+/* A map attempt's SUCCEEDED update, as a worker sends it and keeps it to
+ * offer again in a later hello. */
+typedef struct {
+    Quern__TaskUpdate u;
+    Quern__AttemptRef a;
+    Quern__PartitionInfo p;
+    Quern__PartitionInfo *pp[2];
+    Quern__Counter c;
+    Quern__Counter *cp;
+} s_done;
+
+/* d: worker wk's success of attempt of map task of job, with nparts (at
+ * most 2) partitions, counting 3 lines. */
+static void s_done_make(s_done *d, const s_fake *wk, const char *job,
+                        unsigned task, unsigned attempt, unsigned nparts)
+{
+    cr_assert_leq(nparts, 2);
+    quern__task_update__init(&d->u);
+    quern__attempt_ref__init(&d->a);
+    quern__partition_info__init(&d->p);
+    quern__counter__init(&d->c);
+    d->a.job_id = (char *)job;
+    d->a.kind = QUERN__TASK_KIND__MAP;
+    d->a.task = task;
+    d->a.attempt = attempt;
+    d->p.bytes = 20;
+    d->p.raw_bytes = 30;
+    d->p.records = 2;
+    d->pp[0] = d->pp[1] = &d->p;
+    d->c.name = (char *)"lines";
+    d->c.value = 3;
+    d->cp = &d->c;
+    d->u.worker_id = (char *)wk->id;
+    d->u.session = wk->session;
+    d->u.attempt = &d->a;
+    d->u.state = QUERN__TASK_STATE__SUCCEEDED;
+    d->u.progress = 1;
+    d->u.counters = &d->cp;
+    d->u.n_counters = 1;
+    d->u.partitions = d->pp;
+    d->u.n_partitions = nparts;
+}
+
+/* peer sends task update u. */
+static void s_feed_update(int peer, Quern__TaskUpdate *u)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    e.body_case = QUERN__ENVELOPE__BODY_TASK_UPDATE;
+    e.task_update = u;
+    s_feed(peer, &e);
+}
+
+/* Worker wk says hello with a session (0: a new process has none), its
+ * slots, and the n map outputs it offers. */
+static void s_fake_hello(const s_fake *wk, uint64_t with_session,
+                         unsigned slots, s_done **offers, size_t n)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
+    Quern__TaskUpdate *fin[8];
+    cr_assert_leq(n, 8);
+    for (size_t i = 0; i < n; i++)
+        fin[i] = &offers[i]->u;
+    h.worker_id = (char *)wk->id;
+    h.slots = slots;
+    h.shuffle_endpoint = (char *)wk->endpoint;
+    h.host = (char *)"testhost";
+    h.pid = 4242;
+    h.has_data = 1;
+    h.session = with_session;
+    h.minor = QN_PROTOCOL_MINOR;
+    h.incarnation = wk->incarnation;
+    h.finished = n ? fin : NULL;
+    h.n_finished = n;
+    e.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
+    e.worker_hello = &h;
+    s_feed(wk->peer, &e);
+}
+
+/* wk's welcome, on its connection: its session is kept. Returns whether
+ * it was told to drop what it holds (reset). */
+static int s_fake_welcomed(s_fake *wk)
+{
+    Quern__Envelope *env =
+        s_expect(wk->peer, QUERN__ENVELOPE__BODY_WORKER_WELCOME);
+    cr_assert(!env->worker_welcome->rejoin, "%s told to join again", wk->id);
+    int reset = env->worker_welcome->reset;
+    wk->session = env->worker_welcome->session;
+    qn_wire_free(env);
+    cr_assert_neq(wk->session, 0);
+    return reset;
+}
+
+/* wk, a new process (incarnation 1), joins with slots. */
+static void s_fake_join(s_fake *wk, const char *id, int peer,
+                        const char *endpoint, unsigned slots)
+{
+    *wk = (s_fake){
+        .id = id, .peer = peer, .incarnation = 1, .endpoint = endpoint};
+    s_fake_hello(wk, 0, slots, NULL, 0);
+    cr_assert(!s_fake_welcomed(wk));
+}
+
+/* wk reports attempt of task of job in state (not a map's success: see
+ * s_done), with a fetch failure if ff is set. */
+static void s_fake_update(const s_fake *wk, const char *job,
+                          Quern__TaskKind kind, unsigned task, unsigned attempt,
+                          Quern__TaskState state, Quern__FetchFailure *ff)
+{
+    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+    Quern__AttemptRef a = QUERN__ATTEMPT_REF__INIT;
+    a.job_id = (char *)job;
+    a.kind = kind;
+    a.task = task;
+    a.attempt = attempt;
+    u.worker_id = (char *)wk->id;
+    u.session = wk->session;
+    u.attempt = &a;
+    u.state = state;
+    u.progress = state == QUERN__TASK_STATE__RUNNING ? 0.1 : 1;
+    u.reason = (char *)"";
+    u.stderr_tail = (char *)"";
+    u.fetch_failures = ff ? &ff : NULL;
+    u.n_fetch_failures = ff ? 1 : 0;
+    s_feed_update(wk->peer, &u);
+}
+
+/* wk heartbeats (number seq), running nothing. */
+static void s_fake_heartbeat(const s_fake *wk, uint64_t seq)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__Heartbeat hb = QUERN__HEARTBEAT__INIT;
+    hb.worker_id = (char *)wk->id;
+    hb.session = wk->session;
+    hb.seq = seq;
+    e.body_case = QUERN__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &hb;
+    s_feed(wk->peer, &e);
+}
+
+/* wk says it is stopping (of incarnation, its own or not). */
+static void s_fake_leaving(const s_fake *wk, uint64_t incarnation)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__WorkerLeaving wl = QUERN__WORKER_LEAVING__INIT;
+    wl.worker_id = (char *)wk->id;
+    wl.session = wk->session;
+    wl.incarnation = incarnation;
+    e.body_case = QUERN__ENVELOPE__BODY_WORKER_LEAVING;
+    e.worker_leaving = &wl;
+    s_feed(wk->peer, &e);
+}
+
+/* wk's next assignment is attempt of task of kind. */
+static void s_fake_assigned(const s_fake *wk, Quern__TaskKind kind,
+                            unsigned task, unsigned attempt)
+{
+    Quern__Envelope *env =
+        s_expect(wk->peer, QUERN__ENVELOPE__BODY_ASSIGN_TASK);
+    const Quern__TaskSpec *ts = env->assign_task->spec;
+    cr_assert(ts->kind == kind && ts->task == task && ts->attempt == attempt,
+              "%s assigned kind %d task %u attempt %u, not %d %u %u", wk->id,
+              ts->kind, ts->task, ts->attempt, kind, task, attempt);
+    qn_wire_free(env);
+}
+
+/* What reached a peer, kept to be looked through. */
+#define S_INBOX_MAX 64
+typedef struct {
+    Quern__Envelope *v[S_INBOX_MAX];
+    size_t n;
+} s_inbox;
+
+/* Everything that reached peer so far, added to b. */
+static void s_inbox_read(s_inbox *b, int peer)
+{
+    Quern__Envelope *env;
+    while ((env = s_next(peer))) {
+        cr_assert_lt(b->n, S_INBOX_MAX, "too many messages to %s", IDS[peer]);
+        b->v[b->n++] = env;
+    }
+}
+
+static void s_inbox_free(s_inbox *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        qn_wire_free(b->v[i]);
+    b->n = 0;
+}
+
+/* Messages of kind c in b. */
+static unsigned s_inbox_count(const s_inbox *b, Quern__Envelope__BodyCase c)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        n += b->v[i]->body_case == c;
+    return n;
+}
+
+/* Assignments of kind in b (of task too, unless task < 0). */
+static unsigned s_inbox_assigns(const s_inbox *b, Quern__TaskKind kind,
+                                int task)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i]->body_case != QUERN__ENVELOPE__BODY_ASSIGN_TASK)
+            continue;
+        const Quern__TaskSpec *ts = b->v[i]->assign_task->spec;
+        n += ts->kind == kind && (task < 0 || ts->task == (unsigned)task);
+    }
+    return n;
+}
+
+/* The first assignment of kind in b (of task too, unless task < 0), or
+ * NULL. */
+static const Quern__TaskSpec *s_inbox_assign(const s_inbox *b,
+                                             Quern__TaskKind kind, int task)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i]->body_case != QUERN__ENVELOPE__BODY_ASSIGN_TASK)
+            continue;
+        const Quern__TaskSpec *ts = b->v[i]->assign_task->spec;
+        if (ts->kind == kind && (task < 0 || ts->task == (unsigned)task))
+            return ts;
+    }
+    return NULL;
+}
+
+/* Places in b's MapLocations for attempt of reduce task that give map's
+ * output as attempt matt on endpoint, of worker incarnation inc. */
+static unsigned s_inbox_located(const s_inbox *b, unsigned reduce,
+                                unsigned attempt, unsigned map, unsigned matt,
+                                const char *endpoint, uint64_t inc)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i]->body_case != QUERN__ENVELOPE__BODY_MAP_LOCATIONS)
+            continue;
+        const Quern__MapLocations *ml = b->v[i]->map_locations;
+        if (ml->reduce->kind != QUERN__TASK_KIND__REDUCE ||
+            ml->reduce->task != reduce || ml->reduce->attempt != attempt)
+            continue;
+        for (size_t k = 0; k < ml->n_outputs; k++) {
+            const Quern__MapOutput *mo = ml->outputs[k];
+            n += mo->map == map && mo->attempt == matt &&
+                 strcmp(mo->endpoint, endpoint) == 0 && mo->incarnation == inc;
+        }
+    }
+    return n;
+}
+
+/* Places in b's MapLocations of map's output (any attempt, anywhere). */
+static unsigned s_inbox_located_any(const s_inbox *b, unsigned map)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i]->body_case != QUERN__ENVELOPE__BODY_MAP_LOCATIONS)
+            continue;
+        const Quern__MapLocations *ml = b->v[i]->map_locations;
+        for (size_t k = 0; k < ml->n_outputs; k++)
+            n += ml->outputs[k]->map == map;
+    }
+    return n;
+}
+
+/* Does assignment ts give every map of the job as attempt matt on
+ * endpoint, of worker incarnation inc? */
+static void s_assert_inputs(const Quern__TaskSpec *ts, unsigned nmaps,
+                            unsigned matt, const char *endpoint, uint64_t inc)
+{
+    cr_assert_eq(ts->n_map_outputs, nmaps);
+    for (size_t i = 0; i < ts->n_map_outputs; i++) {
+        const Quern__MapOutput *mo = ts->map_outputs[i];
+        cr_assert(mo->attempt == matt && strcmp(mo->endpoint, endpoint) == 0 &&
+                      mo->incarnation == inc,
+                  "map %u given as attempt %u on %s of incarnation %llu",
+                  mo->map, mo->attempt, mo->endpoint,
+                  (unsigned long long)mo->incarnation);
+    }
+}
+
+/* CancelTasks in b of attempt of task of kind. */
+static unsigned s_inbox_cancelled(const s_inbox *b, Quern__TaskKind kind,
+                                  unsigned task, unsigned attempt)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i]->body_case != QUERN__ENVELOPE__BODY_CANCEL_TASK)
+            continue;
+        const Quern__AttemptRef *r = b->v[i]->cancel_task->attempt;
+        n += r->kind == kind && r->task == task && r->attempt == attempt;
+    }
+    return n;
+}
+
+/*
+ * Every map attempt b assigns is cancelled in b too, and b cancels at
+ * least `least` map attempts: a map's output taken back, its re-makes
+ * stop.
+ */
+static void s_assert_map_attempts_cancelled(const s_inbox *b, unsigned least)
+{
+    unsigned cancels = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i]->body_case != QUERN__ENVELOPE__BODY_CANCEL_TASK)
+            continue;
+        const Quern__AttemptRef *r = b->v[i]->cancel_task->attempt;
+        cr_assert_eq(r->kind, QUERN__TASK_KIND__MAP);
+        cancels++;
+    }
+    cr_assert_geq(cancels, least);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i]->body_case != QUERN__ENVELOPE__BODY_ASSIGN_TASK ||
+            b->v[i]->assign_task->spec->kind != QUERN__TASK_KIND__MAP)
+            continue;
+        const Quern__TaskSpec *ts = b->v[i]->assign_task->spec;
+        unsigned found = 0;
+        for (size_t k = i + 1; k < b->n; k++) {
+            if (b->v[k]->body_case != QUERN__ENVELOPE__BODY_CANCEL_TASK)
+                continue;
+            const Quern__AttemptRef *r = b->v[k]->cancel_task->attempt;
+            found += r->task == ts->task && r->attempt == ts->attempt;
+        }
+        cr_assert_eq(found, 1, "map %u attempt %u runs on", ts->task,
+                     ts->attempt);
+    }
+}
+
+/* Events of kind so far (of task, "m1" say, unless NULL). */
+static unsigned s_events(const char *kind, const char *task)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < m->events.n; i++) {
+        const qn_evrec *e = qn_evring_at(&m->events, i);
+        n +=
+            strcmp(e->kind, kind) == 0 && (!task || strcmp(e->task, task) == 0);
+    }
+    return n;
+}
+
+/* Reduce task of job id wrote its part file in attempt. */
+static void s_part_file(const char *id, unsigned task, unsigned attempt)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/out/_temporary/%s", dir, id);
+    cr_assert_eq(qn_mkdirs(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/out/_temporary/%s/part-%05u.a%u", dir, id,
+             task, attempt);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("a\t2\nb\t1\n", f);
+    fclose(f);
+}
+
+#define A_OLD_EP "tcp://127.0.0.1:9"
+#define A_NEW_EP "tcp://127.0.0.1:10"
+#define B_EP "tcp://127.0.0.1:8"
+
+static s_fake A, B;  /* workers w1 and w2 */
+static s_done dn[2]; /* A's successes of the job's two maps */
+
+/*
+ * A job of two maps and nreduce (1 or 2) reduces: both maps done on A (w1,
+ * one slot), its reduce 0 running on A and, with two, reduce 1 on B (w2,
+ * one slot, joined after the maps). Returns the job's index.
+ */
+static int s_maps_done_on_a(char *id, size_t cap, unsigned nreduce)
+{
+    s_fake_join(&A, "w1", W1, A_OLD_EP, 1);
+    char out[600], text[2100] = "";
+    snprintf(out, sizeof out, "%s/out", dir);
+    for (int i = 0; i < 341; i++)
+        strcat(text, "a b a\n"); /* 2046 bytes: two splits of 1 KiB */
+    s_submit_sized(s_input("in.txt", text), out, 0, nreduce, 1024);
+    cr_assert(s_submit_reply(id, cap), "submit refused: %s", id);
+    int jx = qn_jobs_find(&m->jobs, id);
+    cr_assert_geq(jx, 0);
+    cr_assert_eq(m->jobs.v[jx].nmaps, 2);
+    for (unsigned t = 0; t < 2; t++) {
+        s_fake_assigned(&A, QUERN__TASK_KIND__MAP, t, 1);
+        s_done_make(&dn[t], &A, id, t, 1, nreduce);
+        s_feed_update(A.peer, &dn[t].u);
+    }
+    s_fake_assigned(&A, QUERN__TASK_KIND__REDUCE, 0, 1);
+    s_fake_join(&B, "w2", W2, B_EP, 1);
+    if (nreduce > 1)
+        s_fake_assigned(&B, QUERN__TASK_KIND__REDUCE, 1, 1);
+    for (unsigned t = 0; t < 2; t++) {
+        qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, t);
+        cr_assert(ti.state == QN_TASK_DONE && ti.attempt == 1 &&
+                  ti.worker == 0);
+    }
+    return jx;
+}
+
+/* A's process starts again on its work dir: a new connection, the next
+ * incarnation, another shuffle endpoint, no session; it offers n of the
+ * successes it sent before. */
+static void s_a_restarts(s_done **offers, size_t n)
+{
+    A.peer = W1B;
+    A.incarnation++;
+    A.endpoint = A_NEW_EP;
+    s_fake_hello(&A, 0, 1, offers, n);
+}
+
+Test(master, a_worker_restarted_before_dead_ms_keeps_its_done_maps)
+{
+    char id[64];
+    int jx = s_maps_done_on_a(id, sizeof id, 2);
+    uint64_t old_session = A.session;
+    s_done *offers[2] = {&dn[0], &dn[1]};
+    s_a_restarts(offers, 2);
+    cr_assert(!s_fake_welcomed(&A), "told to drop the outputs it keeps");
+    cr_assert_neq(A.session, old_session, "the same session as before");
+    cr_assert_eq(m->workers.n, 2, "a new entry for the same worker");
+    cr_assert_eq(m->workers.v[0].incarnation, 2);
+    cr_assert_eq(s_events("worker_restarted", NULL), 1);
+    /* What it ran is lost, as lost with a restart. */
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(m->stats.attempts_lost[QN_REDUCE], 1);
+    cr_assert_eq(m->stats.attempts_lost[QN_MAP], 0);
+    cr_assert(
+        strstr(qn_job_last_failure(j, QN_REDUCE, 0), "restarted while it ran"),
+        "%s", qn_job_last_failure(j, QN_REDUCE, 0));
+    /* Its done maps stay done: none runs again. */
+    for (unsigned t = 0; t < 2; t++) {
+        qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, t);
+        cr_assert(ti.state == QN_TASK_DONE && ti.attempt == 1 && ti.worker == 0,
+                  "map %u is not done with attempt 1 on w1", t);
+    }
+    cr_assert_eq(qn_job_counter(j, "maps_rerun"), 0);
+    cr_assert_eq(s_events("map_rerun", NULL), 0);
+    /* Its reduce runs again, on it (B's one slot is busy), reading the
+     * outputs where they are now. */
+    s_inbox a = {0}, b = {0};
+    s_inbox_read(&a, W1B);
+    s_inbox_read(&b, W2);
+    cr_assert_eq(s_drain(W1), 0, "the old connection still gets messages");
+    cr_assert_eq(s_inbox_assigns(&a, QUERN__TASK_KIND__MAP, -1), 0);
+    cr_assert_eq(s_inbox_assigns(&b, QUERN__TASK_KIND__MAP, -1), 0);
+    const Quern__TaskSpec *ts = s_inbox_assign(&a, QUERN__TASK_KIND__REDUCE, 0);
+    cr_assert_not_null(ts, "reduce 0 is not run again");
+    cr_assert_eq(ts->attempt, 2);
+    s_assert_inputs(ts, 2, 1, A_NEW_EP, 2);
+    /* B's running reduce is told where A's outputs are now. */
+    for (unsigned t = 0; t < 2; t++)
+        cr_assert_geq(s_inbox_located(&b, 1, 1, t, 1, A_NEW_EP, 2), 1,
+                      "reduce 1 is not told map %u's new place", t);
+    s_inbox_free(&a);
+    s_inbox_free(&b);
+}
+
+Test(master, a_worker_restarted_without_an_output_runs_that_map_again)
+{
+    char id[64];
+    int jx = s_maps_done_on_a(id, sizeof id, 2);
+    s_done *offers[1] = {&dn[0]}; /* map 1's output is gone */
+    s_a_restarts(offers, 1);
+    s_fake_welcomed(&A);
+    const qn_job *j = &m->jobs.v[jx];
+    qn_task_info t0 = qn_sched_task(m->sched, jx, QN_MAP, 0);
+    cr_assert(t0.state == QN_TASK_DONE && t0.attempt == 1 && t0.worker == 0);
+    cr_assert_neq(qn_sched_task(m->sched, jx, QN_MAP, 1).state, QN_TASK_DONE);
+    cr_assert_eq(qn_job_counter(j, "maps_rerun"), 1);
+    cr_assert_eq(s_events("map_rerun", NULL), 1);
+    cr_assert_eq(s_events("map_rerun", "m1"), 1);
+    cr_assert_eq(qn_job_counter(j, "lines"), 3, "map 1's counts are kept");
+    /* Map 1, and only it, runs again: on A, where a slot is free. */
+    s_inbox a = {0}, b = {0};
+    s_inbox_read(&a, W1B);
+    s_inbox_read(&b, W2);
+    cr_assert_eq(s_inbox_assigns(&a, QUERN__TASK_KIND__MAP, 0), 0);
+    cr_assert_eq(s_inbox_assigns(&b, QUERN__TASK_KIND__MAP, -1), 0);
+    /* Once: not first in the old process's slot and lost with it. */
+    cr_assert_eq(s_inbox_assigns(&a, QUERN__TASK_KIND__MAP, 1), 1,
+                 "map 1 does not run again exactly once");
+    qn_task_info t1 = qn_sched_task(m->sched, jx, QN_MAP, 1);
+    cr_assert(t1.state == QN_TASK_RUNNING && t1.running == 1 && t1.worker == 0);
+    unsigned att = t1.attempt;
+    cr_assert_eq(att, 2);
+    cr_assert_eq(t1.losses, 0, "map 1's new attempt was lost");
+    /* B's reduce hears of map 0's new place, not of map 1's old one. */
+    cr_assert_geq(s_inbox_located(&b, 1, 1, 0, 1, A_NEW_EP, 2), 1);
+    cr_assert_eq(s_inbox_located_any(&b, 1), 0);
+    s_inbox_free(&a);
+    s_inbox_free(&b);
+    /* The new attempt is done: B's reduce is told where it is. */
+    s_done d;
+    s_done_make(&d, &A, id, 1, att, 2);
+    s_feed_update(A.peer, &d.u);
+    t1 = qn_sched_task(m->sched, jx, QN_MAP, 1);
+    cr_assert(t1.state == QN_TASK_DONE && t1.attempt == att);
+    s_inbox_read(&b, W2);
+    cr_assert_eq(s_inbox_located(&b, 1, 1, 1, att, A_NEW_EP, 2), 1);
+    s_inbox_free(&b);
+    cr_assert_eq(qn_job_counter(j, "lines"), 6);
+}
+
+Test(master, a_worker_back_after_dead_ms_has_its_outputs_taken_back)
+{
+    char id[64], path[800];
+    int jx = s_maps_done_on_a(id, sizeof id, 1);
+    s_drain(W2);
+    /* A falls silent; B does not. */
+    now += 9000;
+    s_fake_heartbeat(&B, 1);
+    now += 2000;
+    qn_master_tick(m, now);
+    cr_assert(!qn_workers_alive(&m->workers, 0), "A is not dead");
+    cr_assert_eq(s_events("worker_lost", NULL), 1);
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(qn_job_counter(j, "maps_rerun"), 2);
+    /* B, with one slot, makes one of the maps again. */
+    s_inbox b = {0};
+    s_inbox_read(&b, W2);
+    cr_assert_eq(s_inbox_assigns(&b, QUERN__TASK_KIND__MAP, -1), 1);
+    const Quern__TaskSpec *ts = s_inbox_assign(&b, QUERN__TASK_KIND__MAP, -1);
+    unsigned remade = ts->task;
+    cr_assert_eq(ts->attempt, 2);
+    s_inbox_free(&b);
+    /* A's process starts again, on a new connection: it joins as new and
+     * offers its outputs. */
+    s_done *offers[2] = {&dn[0], &dn[1]};
+    s_a_restarts(offers, 2);
+    cr_assert(s_fake_welcomed(&A), "not told to reset");
+    cr_assert_eq(m->workers.n, 3);
+    cr_assert_eq(qn_workers_alive_id(&m->workers, "w1"), 2);
+    /* Both outputs are taken back: neither map runs again, and B's
+     * re-make is cancelled. */
+    cr_assert_eq(s_events("map_taken_back", NULL), 2);
+    for (unsigned t = 0; t < 2; t++) {
+        qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, t);
+        cr_assert(ti.state == QN_TASK_DONE && ti.attempt == 1 && ti.worker == 2,
+                  "map %u is not done with attempt 1 on the new w1", t);
+    }
+    for (unsigned t = 0; t < 2; t++)
+        cr_assert_eq(qn_sched_task(m->sched, jx, QN_MAP, t).running, 0,
+                     "map %u still runs", t);
+    s_inbox a = {0};
+    s_inbox_read(&a, W1B);
+    s_inbox_read(&b, W2);
+    cr_assert_eq(s_inbox_cancelled(&b, QUERN__TASK_KIND__MAP, remade, 2), 1,
+                 "B's re-make of map %u is not cancelled", remade);
+    /* A, joining, is not handed a map whose output it offers: its
+     * outputs are looked at before it gets work. */
+    s_assert_map_attempts_cancelled(&b, 1);
+    s_assert_map_attempts_cancelled(&a, 0);
+    cr_assert_eq(s_inbox_assigns(&a, QUERN__TASK_KIND__MAP, -1), 0,
+                 "A was handed a map it holds the output of");
+    /* The reduce runs again, reading A's outputs where they are now. */
+    const s_fake *rw = &A;
+    ts = s_inbox_assign(&a, QUERN__TASK_KIND__REDUCE, 0);
+    if (!ts) {
+        ts = s_inbox_assign(&b, QUERN__TASK_KIND__REDUCE, 0);
+        rw = &B;
+    }
+    cr_assert_not_null(ts, "the reduce does not run again");
+    cr_assert_eq(ts->attempt, 2);
+    s_assert_inputs(ts, 2, 1, A_NEW_EP, 2);
+    s_inbox_free(&a);
+    s_inbox_free(&b);
+    /* ... and the job completes, counting each map once. */
+    s_part_file(id, 0, 2);
+    s_fake_update(rw, id, QUERN__TASK_KIND__REDUCE, 0, 2,
+                  QUERN__TASK_STATE__SUCCEEDED, NULL);
+    j = &m->jobs.v[jx];
+    cr_assert_eq(j->state, QUERN__JOB_STATE__JOB_SUCCEEDED, "error: %s",
+                 j->error ? j->error : "");
+    cr_assert_eq(qn_job_counter(j, "lines"), 6);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/out/part-00000", dir);
+    cr_assert_eq(stat(path, &st), 0, "no part file");
+    s_inbox_read(&a, W1B);
+    s_inbox_read(&b, W2);
+    cr_assert_eq(s_inbox_assigns(&a, QUERN__TASK_KIND__MAP, -1) +
+                     s_inbox_assigns(&b, QUERN__TASK_KIND__MAP, -1),
+                 0);
+    s_inbox_free(&a);
+    s_inbox_free(&b);
+}
+
+Test(master, offered_outputs_of_a_job_not_running_get_its_end_once)
+{
+    s_fake wk = {
+        .id = "w1", .peer = W1, .incarnation = 3, .endpoint = A_OLD_EP};
+    s_done d[3];
+    s_done_make(&d[0], &wk, "job-gone", 0, 1, 1);
+    s_done_make(&d[1], &wk, "job-other", 0, 2, 1);
+    s_done_make(&d[2], &wk, "job-gone", 1, 1, 1);
+    s_done *offers[3] = {&d[0], &d[1], &d[2]};
+    s_fake_hello(&wk, 0, 1, offers, 3);
+    s_fake_welcomed(&wk);
+    s_inbox in = {0};
+    s_inbox_read(&in, W1);
+    cr_assert_eq(s_inbox_count(&in, QUERN__ENVELOPE__BODY_JOB_END), 2);
+    unsigned gone = 0, other = 0;
+    for (size_t i = 0; i < in.n; i++) {
+        if (in.v[i]->body_case != QUERN__ENVELOPE__BODY_JOB_END)
+            continue;
+        gone += strcmp(in.v[i]->job_end->job_id, "job-gone") == 0;
+        other += strcmp(in.v[i]->job_end->job_id, "job-other") == 0;
+    }
+    cr_assert(gone == 1 && other == 1,
+              "job ends: %u of job-gone, %u of "
+              "job-other",
+              gone, other);
+    s_inbox_free(&in);
+}
+
+Test(master, a_leaving_worker_s_attempts_run_elsewhere_at_once)
+{
+    char id[64], out[600];
+    s_fake_join(&A, "w1", W1, A_OLD_EP, 1);
+    snprintf(out, sizeof out, "%s/out", dir);
+    s_submit(s_input("in.txt", "a b a\n"), out, 0);
+    cr_assert(s_submit_reply(id, sizeof id), "submit refused: %s", id);
+    int jx = qn_jobs_find(&m->jobs, id);
+    s_fake_assigned(&A, QUERN__TASK_KIND__MAP, 0, 1);
+    s_fake_join(&B, "w2", W2, B_EP, 2);
+    s_inbox b = {0};
+    s_inbox_read(&b, W2);
+    cr_assert_eq(s_inbox_assigns(&b, QUERN__TASK_KIND__MAP, -1), 0);
+    s_inbox_free(&b);
+    /* A goodbye of another incarnation is not A's. */
+    s_fake_leaving(&A, A.incarnation + 1);
+    cr_assert(qn_workers_alive(&m->workers, 0));
+    cr_assert_eq(m->net.drops.by_reason[DROP_INVALID], 1);
+    /* A's own: its map runs on B now, the clock not moved. */
+    s_fake_leaving(&A, A.incarnation);
+    cr_assert(!qn_workers_alive(&m->workers, 0), "A still counts alive");
+    cr_assert_eq(s_events("worker_left", NULL), 1);
+    cr_assert_eq(s_events("worker_lost", NULL), 0);
+    cr_assert_eq(m->stats.attempts_lost[QN_MAP], 1);
+    cr_assert(strstr(qn_job_last_failure(&m->jobs.v[jx], QN_MAP, 0),
+                     "worker w1 was lost"));
+    s_inbox_read(&b, W2);
+    const Quern__TaskSpec *ts = s_inbox_assign(&b, QUERN__TASK_KIND__MAP, 0);
+    cr_assert_not_null(ts, "the map does not run on B");
+    cr_assert_eq(ts->attempt, 2);
+    s_inbox_free(&b);
+    cr_assert_eq(qn_sched_attempt_worker(m->sched, jx, QN_MAP, 0, 2), 1);
+}
+
+/* B's reduce 1 (attempt 1) could not fetch attempt 1 of map from A's
+ * process of incarnation inc. */
+static void s_b_cannot_fetch(const char *id, unsigned map, uint64_t inc)
+{
+    Quern__FetchFailure ff = QUERN__FETCH_FAILURE__INIT;
+    ff.map = map;
+    ff.attempt = 1;
+    ff.incarnation = inc;
+    ff.reason = (char *)"connection refused";
+    s_fake_update(&B, id, QUERN__TASK_KIND__REDUCE, 1, 1,
+                  QUERN__TASK_STATE__RUNNING, &ff);
+}
+
+Test(master, a_fetch_failure_from_before_a_restart_gets_the_new_place)
+{
+    char id[64];
+    int jx = s_maps_done_on_a(id, sizeof id, 2);
+    s_done *offers[2] = {&dn[0], &dn[1]};
+    s_a_restarts(offers, 2);
+    s_fake_welcomed(&A);
+    s_drain(W2);
+    /* Said of A's old process: told again where the output is now, and
+     * not held against it (one report would do: half of 2 reduces). */
+    for (int i = 0; i < 3; i++) {
+        s_b_cannot_fetch(id, 0, 1);
+        s_inbox b = {0};
+        s_inbox_read(&b, W2);
+        cr_assert_eq(s_inbox_located(&b, 1, 1, 0, 1, A_NEW_EP, 2), 1,
+                     "not told the new place");
+        s_inbox_free(&b);
+    }
+    const qn_job *j = &m->jobs.v[jx];
+    cr_assert_eq(j->outs[0].reports, 0);
+    cr_assert_eq(qn_sched_task(m->sched, jx, QN_MAP, 0).state, QN_TASK_DONE);
+    cr_assert_eq(qn_job_counter(j, "maps_rerun"), 0);
+    /* Said of its new one: it counts, and the map runs again. */
+    s_b_cannot_fetch(id, 0, 2);
+    cr_assert_eq(qn_job_counter(j, "maps_rerun"), 1);
+    cr_assert_neq(qn_sched_task(m->sched, jx, QN_MAP, 0).state, QN_TASK_DONE);
 }

@@ -3254,3 +3254,729 @@ Test(sched, adopts_an_attempt_a_restarted_master_had_started)
     cr_assert_eq(qn_sched_adopt(s, 800, j, QN_MAP, 3, 1, w0), -1,
                  "a dead worker");
 }
+
+/* ---- restarts and map outputs taken back --------------------------------- */
+
+/*
+ * A worker whose process restarted loses only what it ran: its running map
+ * and reduce are lost (QN_LOST_RESTARTED, a loss, not a failure) and run
+ * again at once, on it too, as it is still alive; the map it completed
+ * stays done (no MAP_RERUN), and the other worker's attempts go on.
+ */
+Test(sched, restart_loses_only_running_attempts_and_keeps_done_maps)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 2);
+    int w1 = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 3, 2, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 2, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    expect_none(s);
+    /* Map 0 is done on w0, whose free slot goes to reduce 1. */
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 1, 1);
+    expect_none(s);
+
+    /* w0 restarts: map 2 and reduce 1 (in either order) are lost. */
+    qn_sched_worker_restarted(s, 200, w0);
+    int lost_map = 0, lost_reduce = 0;
+    for (int i = 0; i < 2; i++) {
+        qn_action l = pop(s);
+        cr_assert_eq(l.act, QN_ACT_ATTEMPT_LOST, "action %d", (int)l.act);
+        cr_assert_eq(l.worker, w0);
+        cr_assert_eq(l.job, j);
+        cr_assert_eq(l.attempt, 1);
+        cr_assert_eq(l.reason, QN_LOST_RESTARTED);
+        if (l.kind == QN_MAP && l.task == 2)
+            lost_map++;
+        else if (l.kind == QN_REDUCE && l.task == 1)
+            lost_reduce++;
+        else
+            cr_assert_fail("lost kind %d task %u", (int)l.kind, l.task);
+    }
+    cr_assert_eq(lost_map, 1);
+    cr_assert_eq(lost_reduce, 1);
+    /* Both run again at once on the worker, which is still alive: the map
+     * first. Map 0 does not run again. */
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 2, 2);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 1, 2);
+    expect_none(s);
+
+    cr_assert(qn_sched_worker_alive(s, w0));
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 2);
+    cr_assert_eq(qn_sched_worker_busy(s, w1), 2);
+    qn_task_info m0 = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(m0.state, QN_TASK_DONE);
+    cr_assert_eq(m0.attempt, 1);
+    cr_assert_eq(m0.worker, w0);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 1);
+    qn_task_info m2 = qn_sched_task(s, j, QN_MAP, 2);
+    cr_assert_eq(m2.losses, 1);
+    cr_assert_eq(m2.failures, 0);
+    qn_task_info r1 = qn_sched_task(s, j, QN_REDUCE, 1);
+    cr_assert_eq(r1.losses, 1);
+    cr_assert_eq(r1.failures, 0);
+    /* w1's attempts were not touched. */
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_MAP, 1, 1), w1);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w1);
+    check_counts(s, j);
+    /* A late report from the old process is stale. */
+    cr_assert_eq(qn_sched_done(s, 250, j, QN_MAP, 2, 1), QN_SCHED_STALE);
+    expect_none(s);
+
+    /* The job ends with map 0's first output: no map runs again. */
+    cr_assert_eq(qn_sched_done(s, 300, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 400, j, QN_MAP, 2, 2), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 500, j, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 600, j, QN_REDUCE, 1, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, j, QN_MAP, 0, 0);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).attempts, 1);
+
+    /* A dead worker does not restart: nothing happens. */
+    qn_sched_worker_leave(s, 700, w1);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w1, -1, QN_MAP, 0, 0);
+    expect_none(s);
+    qn_sched_worker_restarted(s, 800, w1);
+    expect_none(s);
+    cr_assert_not(qn_sched_worker_alive(s, w1));
+}
+
+/*
+ * A worker given up for dead comes back (the same machine, joining as a
+ * new handle) with the map outputs it made. Each is taken back while its
+ * map is not done again: a map still waiting to run again is simply done,
+ * one running again has that attempt cancelled (LOST_RACE), and one made
+ * again already keeps its new output (-1). With every map back the job
+ * completes without another map attempt.
+ */
+Test(sched, take_back_after_a_death_spares_maps_not_yet_made_again)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 4);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 5, 2, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 2, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 3, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 4, 1);
+    expect_none(s);
+    /* w0 makes maps 0, 1, 2 and 4; the reduces take its free slots and
+     * wait for map 3, which runs on w1. */
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(qn_sched_done(s, 110, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_REDUCE, 1, 1);
+    cr_assert_eq(qn_sched_done(s, 120, j, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 130, j, QN_MAP, 4, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+
+    /* w0 falls silent and is declared dead: its reduces are lost and its
+     * four maps run again. */
+    cr_assert_eq(qn_sched_worker_seen(s, 9000, w1), 0);
+    qn_sched_tick(s, CFG.dead_ms);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w0, -1, QN_MAP, 0, 0);
+    for (int i = 0; i < 2; i++) {
+        qn_action l = pop(s);
+        cr_assert_eq(l.act, QN_ACT_ATTEMPT_LOST);
+        cr_assert_eq(l.kind, QN_REDUCE);
+        cr_assert_eq(l.reason, QN_LOST_WORKER_DEAD);
+    }
+    const unsigned gone[] = {0, 1, 2, 4};
+    for (int i = 0; i < 4; i++) {
+        qn_action re = pop(s);
+        expect_act(re, QN_ACT_MAP_RERUN, w0, j, QN_MAP, gone[i], 1);
+        cr_assert_eq(re.reason, QN_RERUN_DEAD);
+    }
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 0);
+
+    /* w1 makes map 3, then map 0 again, and starts on map 1 again. */
+    cr_assert_eq(qn_sched_done(s, 10100, j, QN_MAP, 3, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 2);
+    cr_assert_eq(qn_sched_done(s, 10200, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 2);
+    expect_none(s);
+
+    /* w0's machine joins again as a new handle, which gets map 2 again at
+     * once (as the master joins it before taking anything back). Map 4
+     * still waits. */
+    int w2 = qn_sched_worker_join(s, 10300, 1);
+    cr_assert_neq(w2, w0);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 2, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 4).state, QN_TASK_PENDING);
+
+    /* Map 0 was made again: its new output stays in use. */
+    cr_assert_eq(qn_sched_take_back(s, 10300, j, 0, 1, w2), -1);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 0);
+    cr_assert_eq(ti.state, QN_TASK_DONE);
+    cr_assert_eq(ti.attempt, 2);
+    cr_assert_eq(ti.worker, w1);
+
+    /* Map 4 waited to run again: it is done with the old output, and
+     * leaves the queue (nothing starts it later). */
+    cr_assert_eq(qn_sched_take_back(s, 10300, j, 4, 1, w2), 0);
+    expect_none(s);
+    ti = qn_sched_task(s, j, QN_MAP, 4);
+    cr_assert_eq(ti.state, QN_TASK_DONE);
+    cr_assert_eq(ti.attempt, 1);
+    cr_assert_eq(ti.worker, w2);
+    cr_assert_eq(ti.attempts, 1);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 3);
+
+    /* Map 1 runs again on w1: that attempt is cancelled, and its slot goes
+     * to a reduce, as no map is pending. */
+    cr_assert_eq(qn_sched_take_back(s, 10300, j, 1, 1, w2), 0);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w1, j, QN_MAP, 1, 2);
+    cr_assert_eq(c.reason, QN_CANCEL_LOST_RACE);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    ti = qn_sched_task(s, j, QN_MAP, 1);
+    cr_assert_eq(ti.state, QN_TASK_DONE);
+    cr_assert_eq(ti.attempt, 1);
+    cr_assert_eq(ti.worker, w2);
+    cr_assert_eq(qn_sched_done(s, 10350, j, QN_MAP, 1, 2), QN_SCHED_STALE);
+
+    /* Map 2 runs again on w2 itself: cancelled too; the last map is back,
+     * and the freed slot takes the other reduce. */
+    cr_assert_eq(qn_sched_take_back(s, 10400, j, 2, 1, w2), 0);
+    c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w2, j, QN_MAP, 2, 2);
+    cr_assert_eq(c.reason, QN_CANCEL_LOST_RACE);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_REDUCE, 1, 2);
+    expect_none(s);
+    qn_job_info ji = qn_sched_job(s, j);
+    cr_assert_eq(ji.maps_done, 5);
+    cr_assert_eq(ji.maps_running, 0);
+    check_counts(s, j);
+
+    /* The reduces finish; no map attempt was started meanwhile. */
+    cr_assert_eq(qn_sched_done(s, 11000, j, QN_REDUCE, 0, 2),
+                 QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 11100, j, QN_REDUCE, 1, 2),
+                 QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, j, QN_MAP, 0, 0);
+    expect_none(s);
+    const unsigned attempts[] = {2, 2, 2, 1, 1};
+    const int where[] = {w1, w2, w2, w1, w2};
+    for (unsigned m = 0; m < 5; m++) {
+        ti = qn_sched_task(s, j, QN_MAP, m);
+        cr_assert_eq(ti.state, QN_TASK_DONE, "map %u", m);
+        cr_assert_eq(ti.attempts, attempts[m], "map %u", m);
+        cr_assert_eq(ti.worker, where[m], "map %u", m);
+    }
+}
+
+/*
+ * qn_sched_take_back refuses, changing nothing: an output of an attempt
+ * never started (0, or past the count), an attempt that runs on another
+ * worker, a map already done, a dead or unknown worker, an unknown job or
+ * task, and a job that no longer runs.
+ */
+Test(sched, take_back_refuses_what_it_cannot_take)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 3, 1, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    expect_none(s);
+
+    cr_assert_eq(qn_sched_take_back(s, 10, j, 0, 0, w0), -1, "attempt 0");
+    cr_assert_eq(qn_sched_take_back(s, 10, j, 0, 2, w0), -1,
+                 "attempt 2 never started");
+    cr_assert_eq(qn_sched_take_back(s, 10, j, 2, 1, w0), -1,
+                 "map 2 never started");
+    cr_assert_eq(qn_sched_take_back(s, 10, j, 0, 1, w1), -1,
+                 "attempt 1 runs on w0: its output is not on w1");
+    cr_assert_eq(qn_sched_take_back(s, 10, j, 3, 1, w0), -1, "no map 3");
+    cr_assert_eq(qn_sched_take_back(s, 10, j + 1, 0, 1, w0), -1, "no job");
+    cr_assert_eq(qn_sched_take_back(s, 10, j, 0, 1, 7), -1, "no worker 7");
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 0).state, QN_TASK_RUNNING);
+
+    /* A done map is not taken back, from its worker or any other. */
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 2, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_take_back(s, 110, j, 0, 1, w0), -1, "done");
+    cr_assert_eq(qn_sched_take_back(s, 110, j, 0, 1, w1), -1, "done");
+    expect_none(s);
+
+    /* w1 dies running map 1, which waits for a slot: attempt 1 ran and no
+     * longer runs, yet its output is not taken from the dead worker. */
+    qn_sched_worker_leave(s, 200, w1);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w1, -1, QN_MAP, 0, 0);
+    qn_action l = pop(s);
+    expect_act(l, QN_ACT_ATTEMPT_LOST, w1, j, QN_MAP, 1, 1);
+    cr_assert_eq(l.reason, QN_LOST_WORKER_DEAD);
+    expect_none(s);
+    cr_assert_eq(qn_sched_take_back(s, 210, j, 1, 1, w1), -1, "dead worker");
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 1).state, QN_TASK_PENDING);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 1);
+    check_counts(s, j);
+
+    /* Once the job is cancelled, nothing is taken back (from live w0, as
+     * the output of an attempt that started and is not done). */
+    cr_assert_eq(qn_sched_job_cancel(s, 300, j), 0);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w0, j, QN_MAP, 2, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_JOB_END);
+    expect_none(s);
+    cr_assert_eq(qn_sched_take_back(s, 310, j, 1, 1, w0), -1, "cancelled");
+    expect_none(s);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 1).state, QN_TASK_PENDING);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 1);
+}
+
+/*
+ * Nor once every reduce is done: a map whose output went with its worker
+ * and was still running again when the last reduce finished is not
+ * needed any more.
+ */
+Test(sched, take_back_refuses_once_every_reduce_is_done)
+{
+    qn_sched *s = new_sched();
+    qn_action rerun;
+    int j = s_done_with_leftover_rerun(s, &rerun);
+    while (qn_sched_next_action(s, &(qn_action){0}))
+        ;
+    cr_assert_eq(qn_sched_job(s, j).state, QN_JOB_DONE);
+    cr_assert_eq(qn_sched_job(s, j).reduces_done, 1);
+    cr_assert_neq(qn_sched_task(s, j, QN_MAP, 0).state, QN_TASK_DONE);
+    cr_assert(qn_sched_worker_alive(s, rerun.worker));
+    cr_assert_eq(qn_sched_take_back(s, 500, j, 0, 1, rerun.worker), -1);
+    cr_assert_eq(qn_sched_take_back(s, 500, j, 0, 2, rerun.worker), -1);
+    expect_none(s);
+    cr_assert_neq(qn_sched_task(s, j, QN_MAP, 0).state, QN_TASK_DONE);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 1);
+}
+
+/*
+ * A restarted worker that did not keep a done map's output: that map, and
+ * only it, runs again (QN_RERUN_NOT_KEPT). Only the attempt whose output
+ * is in use may be reported so.
+ */
+Test(sched, map_not_kept_reruns_exactly_that_map)
+{
+    qn_sched *s = new_sched();
+    int w = qn_sched_worker_join(s, 0, 2);
+    int j = qn_sched_job_add(s, 0, 3, 1, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 1);
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 2, 1);
+    cr_assert_eq(qn_sched_done(s, 110, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(qn_sched_map_not_kept(s, 115, j, 2, 1), -1, "map 2 runs");
+    cr_assert_eq(qn_sched_done(s, 120, j, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_job(s, j).maps_done, 3);
+
+    cr_assert_eq(qn_sched_map_not_kept(s, 200, j, 1, 2), -1, "not attempt 2");
+    cr_assert_eq(qn_sched_map_not_kept(s, 200, j, 3, 1), -1, "no map 3");
+    cr_assert_eq(qn_sched_map_not_kept(s, 200, j + 1, 1, 1), -1, "no job");
+    expect_none(s);
+
+    cr_assert_eq(qn_sched_map_not_kept(s, 300, j, 1, 1), 0);
+    qn_action re = pop(s);
+    expect_act(re, QN_ACT_MAP_RERUN, w, j, QN_MAP, 1, 1);
+    cr_assert_eq(re.reason, QN_RERUN_NOT_KEPT);
+    expect_act(pop(s), QN_ACT_ASSIGN, w, j, QN_MAP, 1, 2);
+    expect_none(s);
+    /* The other maps stay done with their first output; the reduce goes
+     * on; running again is neither a failure nor a loss. */
+    for (unsigned m = 0; m < 3; m += 2) {
+        qn_task_info ti = qn_sched_task(s, j, QN_MAP, m);
+        cr_assert_eq(ti.state, QN_TASK_DONE, "map %u", m);
+        cr_assert_eq(ti.attempts, 1, "map %u", m);
+    }
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, 1);
+    cr_assert_eq(ti.state, QN_TASK_RUNNING);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 0);
+    qn_job_info ji = qn_sched_job(s, j);
+    cr_assert_eq(ji.maps_done, 2);
+    cr_assert_eq(ji.reduces_running, 1);
+    check_counts(s, j);
+    /* It is no longer done: the same report again is refused. */
+    cr_assert_eq(qn_sched_map_not_kept(s, 310, j, 1, 1), -1);
+    expect_none(s);
+
+    cr_assert_eq(qn_sched_done(s, 400, j, QN_MAP, 1, 2), QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 500, j, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, j, QN_MAP, 0, 0);
+    expect_none(s);
+    cr_assert_eq(qn_sched_map_not_kept(s, 600, j, 1, 2), -1, "job is over");
+    expect_none(s);
+}
+
+/*
+ * A waiting reduce gives way to a pending map only when no map of its job
+ * runs, and then only one, however many maps wait. Three one-slot
+ * workers, four maps, two reduces. The rule before preempted a reduce per
+ * pending map even while maps ran: here it would have cancelled one when
+ * map 1's output is lost while map 3 runs, and two when w0 dies.
+ */
+Test(sched, reduce_gives_way_only_when_no_map_runs_and_one_at_a_time)
+{
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 1);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int w2 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 4, 2, 4);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 1, 1);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 2, 1);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, 0, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 3, 1);
+    cr_assert_eq(qn_sched_done(s, 200, j, QN_MAP, 1, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(qn_sched_done(s, 300, j, QN_MAP, 2, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_REDUCE, 1, 1);
+    expect_none(s);
+    /* Map 3 runs on w0; the reduces wait for it on w1 and w2. */
+
+    /* Map 1's output is lost: it waits for a slot, and no reduce gives way
+     * while map 3 runs, however long (its slot comes free soon). */
+    cr_assert_eq(qn_sched_map_lost(s, 400, j, 1, 1), 0);
+    qn_action re = pop(s);
+    expect_act(re, QN_ACT_MAP_RERUN, w1, j, QN_MAP, 1, 1);
+    expect_none(s);
+    for (int64_t now = 1000; now <= 30000; now += 1000) {
+        beat(s, now, 3);
+        qn_sched_progress(s, now, j, QN_MAP, 3, 1);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    qn_job_info ji = qn_sched_job(s, j);
+    cr_assert_eq(ji.reduces_running, 2);
+    cr_assert_eq(ji.maps_running, 1);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, 1).state, QN_TASK_PENDING);
+    /* Map 3's slot goes to map 1. */
+    cr_assert_eq(qn_sched_done(s, 30100, j, QN_MAP, 3, 1), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w0, j, QN_MAP, 1, 2);
+    expect_none(s);
+
+    /* w0, which made maps 0 and 3, leaves while it runs map 1: three maps
+     * wait, none runs, and the reduces hold every live slot. One reduce
+     * (the youngest, on w2) gives way, and map 1 takes its slot. */
+    qn_sched_worker_leave(s, 30200, w0);
+    expect_act(pop(s), QN_ACT_WORKER_DEAD, w0, -1, QN_MAP, 0, 0);
+    expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w0, j, QN_MAP, 1, 2);
+    expect_act(pop(s), QN_ACT_MAP_RERUN, w0, j, QN_MAP, 0, 1);
+    expect_act(pop(s), QN_ACT_MAP_RERUN, w0, j, QN_MAP, 3, 1);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w2, j, QN_REDUCE, 1, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_PREEMPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 3);
+    expect_none(s);
+    qn_task_info r1 = qn_sched_task(s, j, QN_REDUCE, 1);
+    cr_assert_eq(r1.state, QN_TASK_PENDING);
+    cr_assert_eq(r1.failures, 0);
+    cr_assert_eq(r1.losses, 0);
+    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w1,
+                 "the other reduce goes on");
+    check_counts(s, j);
+
+    /* Now a map runs again: no other reduce gives way, on any pass. */
+    for (int64_t now = 31000; now <= 40000; now += 1000) {
+        qn_sched_worker_seen(s, now, w1);
+        qn_sched_worker_seen(s, now, w2);
+        qn_sched_progress(s, now, j, QN_MAP, 1, 3);
+        qn_sched_tick(s, now);
+        expect_none(s);
+    }
+    /* The waiting maps take w2's slot in turn; then reduce 1 runs again. */
+    cr_assert_eq(qn_sched_done(s, 40100, j, QN_MAP, 1, 3), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 0, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 40200, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 3, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 40300, j, QN_MAP, 3, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_REDUCE, 1, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 41000, j, QN_REDUCE, 0, 1),
+                 QN_SCHED_ACCEPTED);
+    cr_assert_eq(qn_sched_done(s, 42000, j, QN_REDUCE, 1, 2),
+                 QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_JOB_DONE, -1, j, QN_MAP, 0, 0);
+    expect_none(s);
+}
+
+/* ---- progress under churn ------------------------------------------------ */
+
+#define CHURN_WORKERS 3
+#define CHURN_SLOTS 2
+#define CHURN_MAPS 8
+#define CHURN_REDUCES 3
+#define CHURN_STEP_MS 50
+#define CHURN_LIMIT_MS 120000
+#define CHURN_REDUCE_MS 2000 /* a reduce's work once every map is done */
+
+/* A simulated attempt: a map ends at end (failing if fail); a reduce ends
+ * CHURN_REDUCE_MS after ready, when it saw every map done (-1: not yet). */
+typedef struct churn_att {
+    qn_kind kind;
+    unsigned task, attempt;
+    int worker;
+    int fail;
+    int64_t end, ready;
+} churn_att;
+
+/* The simulated cluster and what happened in it. */
+typedef struct churn {
+    qn_sched *s;
+    int job;
+    int64_t now;
+    uint64_t rng;
+    churn_att run[CHURN_WORKERS * CHURN_SLOTS];
+    unsigned nrun;
+    unsigned maps_done; /* the most maps seen done: it may never drop */
+    unsigned failed_maps, preempted, reruns, lost, dead, job_failed;
+    unsigned restarts, offered; /* done maps offered back on a restart */
+    int64_t done_at;            /* when QN_ACT_JOB_DONE came (-1: not yet) */
+    int64_t slowest;            /* the latest done_at of all runs */
+} churn;
+
+/* A fixed-seed xorshift64*, so every run is the same: 0 to n-1. */
+static unsigned churn_rand(churn *c, unsigned n)
+{
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return (unsigned)((c->rng * 2685821657736338717ULL) >> 33) % n;
+}
+
+/* The index of a simulated attempt, or -1. */
+static int churn_find(const churn *c, qn_kind kind, unsigned task,
+                      unsigned attempt)
+{
+    for (unsigned i = 0; i < c->nrun; i++)
+        if (c->run[i].kind == kind && c->run[i].task == task &&
+            c->run[i].attempt == attempt)
+            return (int)i;
+    return -1;
+}
+
+static void churn_remove(churn *c, int i)
+{
+    c->run[i] = c->run[--c->nrun];
+}
+
+static unsigned churn_on(const churn *c, int w)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < c->nrun; i++)
+        n += c->run[i].worker == w;
+    return n;
+}
+
+/* Carry out every action as the master and workers would: ASSIGN starts
+ * a simulated attempt, CANCEL and ATTEMPT_LOST end one; count the rest.
+ * Then the job's done maps must be no fewer than ever. */
+static void churn_drain(churn *c)
+{
+    qn_action a;
+    while (qn_sched_next_action(c->s, &a)) {
+        if (a.act == QN_ACT_ASSIGN) {
+            cr_assert(qn_sched_worker_alive(c->s, a.worker));
+            cr_assert_lt(churn_on(c, a.worker), CHURN_SLOTS,
+                         "worker %d given more than its slots", a.worker);
+            churn_att *t = &c->run[c->nrun++];
+            *t = (churn_att){.kind = a.kind,
+                             .task = a.task,
+                             .attempt = a.attempt,
+                             .worker = a.worker,
+                             .ready = -1};
+            if (a.kind == QN_MAP) {
+                int64_t took = 800 + churn_rand(c, 401); /* about 1 s */
+                t->fail = churn_rand(c, 3) == 0;
+                t->end = c->now + (t->fail ? took / 2 : took);
+            }
+        } else if (a.act == QN_ACT_CANCEL || a.act == QN_ACT_ATTEMPT_LOST) {
+            int i = churn_find(c, a.kind, a.task, a.attempt);
+            cr_assert_geq(i, 0, "ended kind %d task %u attempt %u not running",
+                          (int)a.kind, a.task, a.attempt);
+            cr_assert_eq(c->run[i].worker, a.worker);
+            churn_remove(c, i);
+            if (a.act == QN_ACT_ATTEMPT_LOST) {
+                cr_assert_eq(a.reason, QN_LOST_RESTARTED);
+                c->lost++;
+            } else if (a.reason == QN_CANCEL_PREEMPTED) {
+                c->preempted++;
+            }
+        } else if (a.act == QN_ACT_MAP_RERUN) {
+            c->reruns++;
+        } else if (a.act == QN_ACT_JOB_DONE) {
+            cr_assert_eq(c->done_at, -1, "the job is done twice");
+            c->done_at = c->now;
+        } else if (a.act == QN_ACT_JOB_FAILED) {
+            c->job_failed++;
+        } else if (a.act == QN_ACT_WORKER_DEAD) {
+            c->dead++;
+        }
+    }
+    unsigned done = qn_sched_job(c->s, c->job).maps_done;
+    cr_assert_geq(done, c->maps_done, "done maps fell from %u to %u at %lld",
+                  c->maps_done, done, (long long)c->now);
+    c->maps_done = done;
+}
+
+/* The attempts that end at c->now: maps at their end, reduces once they
+ * have worked CHURN_REDUCE_MS with every map done. Fills due; returns how
+ * many. The others report progress. */
+static unsigned churn_due(churn *c, churn_att *due)
+{
+    unsigned n = 0;
+    int all_maps = qn_sched_job(c->s, c->job).maps_done == CHURN_MAPS;
+    for (unsigned i = 0; i < c->nrun; i++) {
+        churn_att *t = &c->run[i];
+        if (t->kind == QN_REDUCE && t->ready < 0 && all_maps)
+            t->ready = c->now;
+        int64_t end = t->kind == QN_MAP ? t->end
+                      : t->ready < 0    ? INT64_MAX
+                                        : t->ready + CHURN_REDUCE_MS;
+        if (c->now >= end)
+            due[n++] = *t;
+        else
+            qn_sched_progress(c->s, c->now, c->job, t->kind, t->task,
+                              t->attempt);
+    }
+    return n;
+}
+
+/*
+ * One run of the churn simulation with the given seed (see below); adds
+ * what happened to c's counters, which it keeps across runs.
+ */
+static void churn_run(churn *c, uint64_t seed)
+{
+    qn_sched *s = new_sched();
+    c->s = s;
+    c->rng = seed;
+    c->nrun = 0;
+    c->maps_done = 0;
+    c->done_at = -1;
+    unsigned failed_maps = c->failed_maps, preempted = c->preempted;
+    for (int w = 0; w < CHURN_WORKERS; w++)
+        cr_assert_eq(qn_sched_worker_join(s, 0, CHURN_SLOTS), w);
+    c->now = 0;
+    c->job = qn_sched_job_add(s, 0, CHURN_MAPS, CHURN_REDUCES, 50);
+    churn_drain(c);
+    cr_assert_eq(c->nrun, CHURN_WORKERS * CHURN_SLOTS);
+    int64_t next_restart = 2000 + churn_rand(c, 2001);
+
+    for (int step = 1; step <= CHURN_LIMIT_MS / CHURN_STEP_MS; step++) {
+        c->now = (int64_t)step * CHURN_STEP_MS;
+        beat(s, c->now, CHURN_WORKERS);
+
+        /* Attempts that end now report it. */
+        churn_att due[CHURN_WORKERS * CHURN_SLOTS];
+        unsigned ndue = churn_due(c, due);
+        for (unsigned i = 0; i < ndue; i++) {
+            churn_att t = due[i];
+            int at = churn_find(c, t.kind, t.task, t.attempt);
+            if (at < 0)
+                continue; /* ended by an earlier report's actions */
+            churn_remove(c, at);
+            int r = t.fail ? qn_sched_failed(s, c->now, c->job, t.kind, t.task,
+                                             t.attempt)
+                           : qn_sched_done(s, c->now, c->job, t.kind, t.task,
+                                           t.attempt);
+            cr_assert_eq(r, QN_SCHED_ACCEPTED);
+            c->failed_maps += (unsigned)t.fail;
+            churn_drain(c);
+        }
+
+        /* A worker restarts: what it ran is lost; the outputs it kept are
+         * offered back, and refused, as their maps are still done. */
+        if (c->now >= next_restart && c->done_at < 0) {
+            int w = (int)churn_rand(c, CHURN_WORKERS);
+            unsigned lost = c->lost, ran = churn_on(c, w);
+            qn_sched_worker_restarted(s, c->now, w);
+            churn_drain(c);
+            cr_assert_eq(c->lost - lost, ran, "worker %d ran %u, lost %u", w,
+                         ran, c->lost - lost);
+            cr_assert(qn_sched_worker_alive(s, w));
+            for (unsigned m = 0; m < CHURN_MAPS; m++) {
+                qn_task_info ti = qn_sched_task(s, c->job, QN_MAP, m);
+                if (ti.state != QN_TASK_DONE || ti.worker != w)
+                    continue;
+                c->offered++;
+                cr_assert_eq(
+                    qn_sched_take_back(s, c->now, c->job, m, ti.attempt, w), -1,
+                    "map %u is done: nothing to take back", m);
+                qn_task_info after = qn_sched_task(s, c->job, QN_MAP, m);
+                cr_assert_eq(after.state, QN_TASK_DONE);
+                cr_assert_eq(after.attempt, ti.attempt);
+                cr_assert_eq(after.worker, w);
+            }
+            churn_drain(c);
+            c->restarts++;
+            next_restart = c->now + 2000 + churn_rand(c, 2001);
+        }
+
+        qn_sched_tick(s, c->now);
+        churn_drain(c);
+        check_counts(s, c->job);
+        if (c->done_at >= 0)
+            break;
+    }
+
+    cr_assert_geq(c->done_at, 0, "seed %llu: the job did not end within %d ms",
+                  (unsigned long long)seed, CHURN_LIMIT_MS);
+    cr_assert_eq(qn_sched_job(s, c->job).state, QN_JOB_DONE);
+    cr_assert_eq(c->maps_done, CHURN_MAPS);
+    cr_assert_eq(c->reruns, 0, "seed %llu: %u done maps ran again",
+                 (unsigned long long)seed, c->reruns);
+    cr_assert_eq(c->job_failed, 0);
+    cr_assert_eq(c->dead, 0);
+    cr_assert_leq(c->preempted - preempted, c->failed_maps - failed_maps,
+                  "seed %llu: %u reduces preempted for %u failed maps",
+                  (unsigned long long)seed, c->preempted - preempted,
+                  c->failed_maps - failed_maps);
+    if (c->done_at > c->slowest)
+        c->slowest = c->done_at;
+    qn_sched_destroy(&cur);
+}
+
+/*
+ * A job keeps its done maps and finishes while its workers keep
+ * restarting. Three workers of two slots run 8 maps (about 1 s each, a
+ * third failing halfway) and 3 reduces (2 s once every map is done);
+ * every 2 to 4 s one worker restarts, keeping the outputs it made (the
+ * master offers them back: none is needed, as their maps stay done).
+ * Each run must end its job within 120 s with its done maps never fewer,
+ * no map run again, and no more reduces preempted than map attempts
+ * failed. A run lasts a few seconds, so it is done for 50 fixed seeds.
+ */
+Test(sched, a_job_progresses_while_its_workers_keep_restarting)
+{
+    churn c = {0};
+    for (uint64_t seed = 1; seed <= 50; seed++)
+        churn_run(&c, seed * 0x9e3779b97f4a7c15ULL);
+    /* The churn did happen: restarts lost attempts and were offered done
+     * maps back, and maps failed. */
+    cr_assert_geq(c.restarts, 50);
+    cr_assert_geq(c.lost, 50);
+    cr_assert_geq(c.offered, 10);
+    cr_assert_geq(c.failed_maps, 50);
+    cr_log_info("churn: 50 runs, slowest done at %lld ms, %u restarts, %u "
+                "attempts lost, %u done maps offered back, %u map attempts "
+                "failed, %u reduces preempted",
+                (long long)c.slowest, c.restarts, c.lost, c.offered,
+                c.failed_maps, c.preempted);
+}

@@ -366,6 +366,20 @@ void qn_masterlink_forget(qn_worker *w, const char *job_id)
     }
 }
 
+void qn_masterlink_forget_one(qn_worker *w, const qn_attempt_ref *r)
+{
+    for (size_t i = 0; i < w->link.ntold; i++) {
+        qn_told *t = &w->link.told[i];
+        if (t->ref.kind == r->kind && t->ref.task == r->task &&
+            t->ref.attempt == r->attempt &&
+            strcmp(t->ref.job_id, r->job_id) == 0) {
+            free(t->update);
+            w->link.told[i] = w->link.told[--w->link.ntold];
+            return;
+        }
+    }
+}
+
 void qn_masterlink_forget_reduces(qn_worker *w)
 {
     size_t k = 0;

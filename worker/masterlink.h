@@ -66,6 +66,9 @@ void qn_masterlink_told(qn_worker *w, const qn_attempt_ref *r,
 /* Forget the successes kept of job_id (NULL: of every job). */
 void qn_masterlink_forget(qn_worker *w, const char *job_id);
 
+/* Forget the success kept of one attempt. */
+void qn_masterlink_forget_one(qn_worker *w, const qn_attempt_ref *r);
+
 /* Forget the successes kept of reduces, keeping those of maps (whose
  * outputs are offered in the next hello). */
 void qn_masterlink_forget_reduces(qn_worker *w);

@@ -54,6 +54,29 @@ int qn_recovery_note(qn_worker *w, const qn_attempt_ref *r,
     return rc < 0 ? -1 : 0;
 }
 
+void qn_recovery_drop(qn_worker *w, const Quern__DropOutputs *d)
+{
+    qn_buf p = {0};
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_outputs; i++) {
+        const Quern__AttemptRef *r = d->outputs[i];
+        if (!qn_id_ok(r->job_id) || r->kind != QUERN__TASK_KIND__MAP ||
+            strlen(r->job_id) >= QN_WORKER_ID_MAX)
+            continue;
+        qn_attempt_ref ref = {
+            .kind = r->kind, .task = r->task, .attempt = r->attempt};
+        snprintf(ref.job_id, sizeof ref.job_id, "%s", r->job_id);
+        qn_masterlink_forget_one(w, &ref);
+        qn_map_output_path(&p, w->work_dir, r->job_id, r->task, r->attempt);
+        n += unlink(p.data) == 0;
+        qn_map_done_path(&p, w->work_dir, r->job_id, r->task, r->attempt);
+        unlink(p.data);
+    }
+    qn_buf_release(&p);
+    qn_info("worker %s: deleted %zu map outputs no job needs any more", w->id,
+            n);
+}
+
 /* The kept update at path, checked against job, map and attempt (from
  * its file name) and against the output's index; NULL if it does not
  * agree (why in err). */

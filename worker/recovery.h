@@ -20,6 +20,10 @@
 int qn_recovery_note(qn_worker *w, const qn_attempt_ref *r,
                      const Quern__TaskUpdate *u);
 
+/* The master needs none of these offered map outputs (made again
+ * elsewhere): delete them and forget them. */
+void qn_recovery_drop(qn_worker *w, const Quern__DropOutputs *d);
+
 /* What a scan found. */
 typedef struct qn_recovered {
     size_t outputs; /* finished map outputs offered */

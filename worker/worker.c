@@ -296,6 +296,9 @@ static void s_dispatch(qn_worker *w, Quern__Envelope *env, int64_t now)
     case QUERN__ENVELOPE__BODY_JOB_END:
         s_job_end(w, env->job_end->job_id);
         break;
+    case QUERN__ENVELOPE__BODY_DROP_OUTPUTS:
+        qn_recovery_drop(w, env->drop_outputs);
+        break;
     case QUERN__ENVELOPE__BODY_MAP_LOCATIONS:
         qn_attempts_on_locations(w, env);
         break;
