@@ -76,27 +76,34 @@ static const char *s_shard_check(const Quern__ShardInfo *sh)
     return NULL;
 }
 
+/* A worker's hello: its id, slots, shards and the map outputs it offers
+ * within the limits. */
+static const char *s_check_hello(const Quern__WorkerHello *h)
+{
+    if (!qn_id_ok(h->worker_id))
+        return "worker_hello: bad worker_id";
+    if (h->slots == 0 || h->slots > 1024)
+        return "worker_hello: slots out of range";
+    for (size_t i = 0; i < h->n_shards; i++)
+        if (s_shard_check(h->shards[i]))
+            return "worker_hello: bad shard";
+    for (size_t i = 0; i < h->n_finished; i++) {
+        const Quern__TaskUpdate *u = h->finished[i];
+        if (!u->attempt || !qn_id_ok(u->attempt->job_id) ||
+            u->attempt->kind != QUERN__TASK_KIND__MAP ||
+            u->state != QUERN__TASK_STATE__SUCCEEDED)
+            return "worker_hello: bad finished map output";
+    }
+    return NULL;
+}
+
 /* Checks beyond well-formedness: the parts each message cannot do without. */
 static const char *s_check(const Quern__Envelope *e)
 {
     switch (e->body_case) {
     case QUERN__ENVELOPE__BODY__NOT_SET: return "envelope has no message";
     case QUERN__ENVELOPE__BODY_WORKER_HELLO:
-        if (!qn_id_ok(e->worker_hello->worker_id))
-            return "worker_hello: bad worker_id";
-        if (e->worker_hello->slots == 0 || e->worker_hello->slots > 1024)
-            return "worker_hello: slots out of range";
-        for (size_t i = 0; i < e->worker_hello->n_shards; i++)
-            if (s_shard_check(e->worker_hello->shards[i]))
-                return "worker_hello: bad shard";
-        for (size_t i = 0; i < e->worker_hello->n_finished; i++) {
-            const Quern__TaskUpdate *u = e->worker_hello->finished[i];
-            if (!u->attempt || !qn_id_ok(u->attempt->job_id) ||
-                u->attempt->kind != QUERN__TASK_KIND__MAP ||
-                u->state != QUERN__TASK_STATE__SUCCEEDED)
-                return "worker_hello: bad finished map output";
-        }
-        return NULL;
+        return s_check_hello(e->worker_hello);
     case QUERN__ENVELOPE__BODY_DROP_OUTPUTS:
         for (size_t i = 0; i < e->drop_outputs->n_outputs; i++)
             if (!qn_id_ok(e->drop_outputs->outputs[i]->job_id))

@@ -1649,3 +1649,53 @@ Test(master, a_fetch_failure_from_before_a_restart_gets_the_new_place)
     cr_assert_eq(qn_job_counter(j, "maps_rerun"), 1);
     cr_assert_neq(qn_sched_task(m->sched, jx, QN_MAP, 0).state, QN_TASK_DONE);
 }
+
+/* An output a returning worker offers whose map was made again meanwhile is
+ * not taken back: the worker is told to delete it (DropOutputs), and the
+ * map keeps the new output. */
+Test(master, an_offered_output_made_again_meanwhile_is_dropped)
+{
+    char id[64];
+    int jx = s_maps_done_on_a(id, sizeof id, 1);
+    s_drain(W2);
+    now += 9000;
+    s_fake_heartbeat(&B, 1);
+    now += 2000;
+    qn_master_tick(m, now);
+    cr_assert(!qn_workers_alive(&m->workers, 0), "A is not dead");
+    /* B makes one of the maps again, and finishes it. */
+    s_inbox b = {0};
+    s_inbox_read(&b, W2);
+    const Quern__TaskSpec *ts = s_inbox_assign(&b, QUERN__TASK_KIND__MAP, -1);
+    cr_assert_not_null(ts, "B was given no map to make again");
+    unsigned remade = ts->task;
+    cr_assert_eq(ts->attempt, 2);
+    s_inbox_free(&b);
+    s_done d;
+    s_done_make(&d, &B, id, remade, 2, 1);
+    s_feed_update(B.peer, &d.u);
+    qn_task_info ti = qn_sched_task(m->sched, jx, QN_MAP, remade);
+    cr_assert(ti.state == QN_TASK_DONE && ti.attempt == 2 && ti.worker == 1);
+    /* A comes back offering both of its outputs. */
+    s_done *offers[2] = {&dn[0], &dn[1]};
+    s_a_restarts(offers, 2);
+    cr_assert(s_fake_welcomed(&A), "not welcomed");
+    ti = qn_sched_task(m->sched, jx, QN_MAP, remade);
+    cr_assert(ti.state == QN_TASK_DONE && ti.attempt == 2 && ti.worker == 1,
+              "the map made again lost its new output");
+    cr_assert_eq(s_events("map_taken_back", NULL), 1);
+    s_inbox a = {0};
+    s_inbox_read(&a, W1B);
+    cr_assert_eq(s_inbox_count(&a, QUERN__ENVELOPE__BODY_DROP_OUTPUTS), 1,
+                 "A is not told to drop the output no job needs");
+    for (size_t i = 0; i < a.n; i++) {
+        if (a.v[i]->body_case != QUERN__ENVELOPE__BODY_DROP_OUTPUTS)
+            continue;
+        const Quern__DropOutputs *dr = a.v[i]->drop_outputs;
+        cr_assert_eq(dr->n_outputs, 1);
+        cr_assert_str_eq(dr->outputs[0]->job_id, id);
+        cr_assert_eq(dr->outputs[0]->task, remade);
+        cr_assert_eq(dr->outputs[0]->attempt, 1);
+    }
+    s_inbox_free(&a);
+}

@@ -61,11 +61,13 @@ failed_for() {
 # no_partial PID DIR: no file is left in DIR as worker PID sees it,
 # through its own mount namespace (/proc/PID/root), where DIR is the
 # tmpfs, not the empty folder under it. The failed attempts' stderr
-# (logs/) and the plugins/ cache are meant to stay.
+# (logs/), the plugins/ cache and the worker's identity (worker.id,
+# worker.lock) are meant to stay.
 no_partial() {
     local left
     [ "$(stat -f -c %T "/proc/$1/root$2")" = tmpfs ] || fail "$2 is no tmpfs for worker $1"
-    left=$(find "/proc/$1/root$2" -type f -not -path '*/logs/*' -not -path '*/plugins/*' | head -n 3) ||
+    left=$(find "/proc/$1/root$2" -type f -not -path '*/logs/*' -not -path '*/plugins/*' \
+        -not -name worker.id -not -name worker.lock | head -n 3) ||
         fail "cannot look into $2 as worker $1 sees it"
     [ -z "$left" ] || fail "partial files left on the full disk: $left"
 }
