@@ -72,8 +72,10 @@ static int s_lock(const char *work_dir, qn_identity *out, char *err,
     }
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-        snprintf(err, errcap, "cannot write %s: %s", p.data, strerror(errno));
+    int rc =
+        ftruncate(fd, 0) < 0 ? -errno : qn_pwrite_all(fd, pid, (size_t)len, 0);
+    if (rc < 0) {
+        snprintf(err, errcap, "cannot write %s: %s", p.data, strerror(-rc));
         close(fd);
         qn_buf_release(&p);
         return -1;
@@ -96,7 +98,12 @@ static int s_read(const char *path, qn_identity *out, char *err, size_t errcap)
     }
     uint8_t buf[ID_FILE_MAX];
     ssize_t n = read(fd, buf, sizeof buf);
+    int e = errno;
     close(fd);
+    if (n < 0) {
+        snprintf(err, errcap, "%s: %s", path, strerror(e));
+        return -1;
+    }
     Quern__WorkerIdentity *wi =
         n > 0 && n < (ssize_t)sizeof buf
             ? quern__worker_identity__unpack(NULL, (size_t)n, buf)

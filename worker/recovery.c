@@ -125,23 +125,32 @@ static Quern__TaskUpdate *s_read_done(const char *path, const char *job,
     return u;
 }
 
+/* Is name exactly the file name a map attempt's output (suffix
+ * ".ifile") or update (".done") has? Its map and attempt into *map and
+ * *attempt. */
+static int s_named(const char *name, const char *suffix, unsigned *map,
+                   unsigned *attempt)
+{
+    char want[64];
+    if (sscanf(name, "map-%5u-a%u.", map, attempt) != 2 || *attempt == 0)
+        return 0;
+    snprintf(want, sizeof want, "map-%05u-a%u%s", *map, *attempt, suffix);
+    return strcmp(name, want) == 0;
+}
+
 /* One entry of a job's folder: a finished output kept and offered (1),
  * its update (left for its output), or anything else, deleted. */
 static void s_entry(qn_worker *w, const char *job, const char *dir,
                     const char *name, qn_recovered *got, int *kept)
 {
     unsigned map, attempt;
-    int end = 0;
     qn_buf path = {0};
     qn_buf_printf(&path, "%s/%s", dir, name);
-    if (sscanf(name, "map-%5u-a%u.done%n", &map, &attempt, &end) == 2 &&
-        name[end] == '\0') {
+    if (s_named(name, ".done", &map, &attempt)) {
         qn_buf_release(&path); /* kept or deleted with its output */
         return;
     }
-    end = 0;
-    if (sscanf(name, "map-%5u-a%u.ifile%n", &map, &attempt, &end) == 2 &&
-        name[end] == '\0' && attempt > 0) {
+    if (s_named(name, ".ifile", &map, &attempt)) {
         char err[600];
         qn_buf done = {0};
         qn_map_done_path(&done, w->work_dir, job, map, attempt);
@@ -161,7 +170,7 @@ static void s_entry(qn_worker *w, const char *job, const char *dir,
         } else {
             qn_warn("worker %s: deleting map output %s: %s", w->id, path.data,
                     err);
-            unlink(path.data);
+            qn_rmtree(path.data); /* a folder of that name, too */
             unlink(done.data);
             got->damaged++;
         }
@@ -201,8 +210,8 @@ static void s_names_free(char **names, size_t n)
     free(names);
 }
 
-/* Kept updates whose output is gone. */
-static void s_orphan_updates(const char *dir)
+/* Kept updates whose output is gone: deleted, and counted. */
+static void s_orphan_updates(const char *dir, qn_recovered *got)
 {
     size_t n;
     char **names = s_names(dir, &n);
@@ -217,7 +226,8 @@ static void s_orphan_updates(const char *dir)
             continue;
         p.len = 0;
         qn_buf_printf(&p, "%s/%s", dir, names[i]);
-        unlink(p.data);
+        qn_rmtree(p.data);
+        got->deleted++;
     }
     qn_buf_release(&p);
     s_names_free(names, n);
@@ -243,7 +253,7 @@ static void s_job(qn_worker *w, const char *jobs, const char *job,
     for (size_t i = 0; i < n; i++)
         s_entry(w, job, dir.data, names[i], got, &kept);
     s_names_free(names, n);
-    s_orphan_updates(dir.data);
+    s_orphan_updates(dir.data, got);
     if (kept)
         got->jobs++;
     else

@@ -203,6 +203,55 @@ static void s_hello(qn_buf *seed, unsigned peer, const char *id)
     s_add(seed, OP(peer, 0), &e);
 }
 
+/* Worker id says hello as incarnation inc, offering map 0 attempt 1's
+ * output of job-1000-1 if offer is set. */
+static void s_hello_as(qn_buf *seed, unsigned peer, unsigned step,
+                       const char *id, uint64_t inc, int offer)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__WorkerHello h = QUERN__WORKER_HELLO__INIT;
+    Quern__TaskUpdate u = QUERN__TASK_UPDATE__INIT;
+    Quern__AttemptRef a = QUERN__ATTEMPT_REF__INIT;
+    Quern__PartitionInfo p = QUERN__PARTITION_INFO__INIT;
+    Quern__PartitionInfo *pp[2] = {&p, &p};
+    Quern__TaskUpdate *up = &u;
+    h.worker_id = (char *)id;
+    h.slots = 2;
+    h.shuffle_endpoint = (char *)"tcp://127.0.0.1:10";
+    h.host = (char *)"fuzzhost";
+    h.pid = 200 + peer;
+    h.minor = QN_PROTOCOL_MINOR;
+    h.incarnation = inc;
+    a.job_id = (char *)"job-1000-1";
+    a.kind = QUERN__TASK_KIND__MAP;
+    a.attempt = 1;
+    p.bytes = 20;
+    p.raw_bytes = 30;
+    p.records = 2;
+    u.attempt = &a;
+    u.state = QUERN__TASK_STATE__SUCCEEDED;
+    u.n_partitions = 2;
+    u.partitions = pp;
+    h.n_finished = offer ? 1 : 0;
+    h.finished = offer ? &up : NULL;
+    e.body_case = QUERN__ENVELOPE__BODY_WORKER_HELLO;
+    e.worker_hello = &h;
+    s_add(seed, OP(peer, step), &e);
+}
+
+/* Worker id says it is leaving. */
+static void s_leaving(qn_buf *seed, unsigned peer, const char *id, uint64_t inc)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__WorkerLeaving l = QUERN__WORKER_LEAVING__INIT;
+    l.worker_id = (char *)id;
+    l.session = 1;
+    l.incarnation = inc;
+    e.body_case = QUERN__ENVELOPE__BODY_WORKER_LEAVING;
+    e.worker_leaving = &l;
+    s_add(seed, OP(peer, 0), &e);
+}
+
 static void s_heartbeat(qn_buf *seed, unsigned peer, unsigned step,
                         const char *id, Quern__AttemptRef *running)
 {
@@ -445,6 +494,20 @@ static void s_seeds(const char *dir)
     s_heartbeat(&seed, 3, 4, "wb", &m0);
     s_client(&seed, 1);
     s_save(dir, "failures-and-silence", &seed);
+
+    /* Workers that restart: wa before --dead-ms, keeping map 0's output;
+     * wb leaves, and comes back after it, offering it too. */
+    s_hello_as(&seed, 0, 0, "wa", 1, 0);
+    s_hello_as(&seed, 2, 0, "wb", 1, 0);
+    s_submit(&seed, 1, so, solen, 0);
+    s_update(&seed, 0, "wa", QUERN__TASK_KIND__MAP, 0,
+             QUERN__TASK_STATE__SUCCEEDED);
+    s_hello_as(&seed, 0, 2, "wa", 2, 1);
+    s_leaving(&seed, 2, "wb", 1);
+    s_hello_as(&seed, 2, 5, "wb", 2, 1);
+    s_update(&seed, 0, "wa", QUERN__TASK_KIND__REDUCE, 0,
+             QUERN__TASK_STATE__SUCCEEDED);
+    s_save(dir, "workers-restart", &seed);
 
     /* Clients alone. */
     s_client(&seed, 1);
