@@ -246,11 +246,8 @@ void qn_masterlink_update(qn_worker *w, const qn_attempt_ref *r,
                           const Quern__TaskUpdate *u)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
-    ref.job_id = (char *)r->job_id;
-    ref.kind = r->kind;
-    ref.task = r->task;
-    ref.attempt = r->attempt;
+    Quern__AttemptRef ref;
+    qn_attempt_ref_wire(&ref, r);
     /* A copy of the update, which names the attempt and us: the caller's
      * is left as it was. */
     Quern__TaskUpdate mine = *u;

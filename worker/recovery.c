@@ -26,11 +26,8 @@ int qn_recovery_note(qn_worker *w, const qn_attempt_ref *r,
     qn_buf p = {0};
     qn_map_done_path(&p, w->work_dir, r->job_id, r->task, r->attempt);
     /* Named as we ran it, whatever the task said. */
-    Quern__AttemptRef ref = QUERN__ATTEMPT_REF__INIT;
-    ref.job_id = (char *)r->job_id;
-    ref.kind = r->kind;
-    ref.task = r->task;
-    ref.attempt = r->attempt;
+    Quern__AttemptRef ref;
+    qn_attempt_ref_wire(&ref, r);
     Quern__TaskUpdate mine = *u;
     mine.attempt = &ref;
     size_t n = quern__task_update__get_packed_size(&mine);

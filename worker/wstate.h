@@ -28,6 +28,17 @@ typedef struct qn_attempt_ref {
     unsigned task, attempt;
 } qn_attempt_ref;
 
+/* r as the wire names it (out points into r: r must outlive it). */
+static inline void qn_attempt_ref_wire(Quern__AttemptRef *out,
+                                       const qn_attempt_ref *r)
+{
+    quern__attempt_ref__init(out);
+    out->job_id = (char *)r->job_id;
+    out->kind = r->kind;
+    out->task = r->task;
+    out->attempt = r->attempt;
+}
+
 /* One attempt running here, in its own quern-task process. */
 typedef struct qn_attempt {
     qn_attempt_ref ref;
