@@ -795,19 +795,22 @@ static void s_speculate(qn_sched *s, int64_t now)
 
 /*
  * Maps that must run again for a job whose reduces hold the slots they
- * could run in, with none of its maps running: cancel one waiting reduce
- * on a worker the job may use, and start the first of those maps in its
- * slot (sched.h says why only then). Returns how many were cancelled.
+ * could run in: cancel waiting reduces on workers the job may use, one
+ * per map waiting beyond the job's maps that run, and start those maps
+ * in their slots (sched.h says why no more). Returns how many were
+ * cancelled.
  */
 static unsigned s_preempt(qn_sched *s, int64_t now)
 {
     unsigned freed = 0;
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
-        /* A running map frees its slot for the maps that wait: no
-         * reduce need lose what it fetched. */
-        if (j->state != QN_JOB_RUNNING || j->pending[QN_MAP].len == 0 ||
-            j->running[QN_REDUCE] == 0 || j->running[QN_MAP] > 0)
+        /* Each running map frees its slot for a map that waits: only the
+         * maps waiting beyond those need a reduce to lose what it
+         * fetched. */
+        if (j->state != QN_JOB_RUNNING ||
+            j->pending[QN_MAP].len <= j->running[QN_MAP] ||
+            j->running[QN_REDUCE] == 0)
             continue;
         /* A free slot the job's maps may use means they wait for a holder
          * (locality), not for room: no reduce need give way. (A slot on
@@ -819,20 +822,25 @@ static unsigned s_preempt(qn_sched *s, int64_t now)
                    !s_banned(s, j, w) && s_usable(s, j, w);
         if (room)
             continue;
-        /* One reduce: the map it makes room for runs, and the others
-         * wait for its slot. */
-        s_queue *q = &j->pending[QN_MAP];
-        if (j->tasks[QN_MAP][s_queue_at(q, 0)].orphan_since)
-            continue; /* nowhere to read it from: no slot helps */
-        int best = s_waiting_reduce(s, jx, -1);
-        if (best < 0)
-            continue;
-        int w = s_preempt_reduce(s, jx, best);
-        /* The slot goes to the map it was freed for, not another job. */
-        unsigned m = s_queue_pop(q);
-        j->tasks[QN_MAP][m].queued = 0;
-        s_start(s, now, w, jx, QN_MAP, m, 0, s_where(s, jx, m, w));
-        freed++;
+        unsigned need = j->pending[QN_MAP].len - j->running[QN_MAP];
+        while (need > 0) {
+            s_queue *q = &j->pending[QN_MAP];
+            if (j->tasks[QN_MAP][s_queue_at(q, 0)].orphan_since)
+                break; /* nowhere to read it from: no slot helps */
+            int best = s_waiting_reduce(s, jx, -1);
+            if (best < 0)
+                break;
+            int w = s_preempt_reduce(s, jx, best);
+            /* The slot goes to the map it was freed for, not another
+             * job; that map runs now, so one fewer needs room. */
+            unsigned m = s_queue_pop(q);
+            j->tasks[QN_MAP][m].queued = 0;
+            s_start(s, now, w, jx, QN_MAP, m, 0, s_where(s, jx, m, w));
+            freed++;
+            need = j->pending[QN_MAP].len > j->running[QN_MAP]
+                       ? j->pending[QN_MAP].len - j->running[QN_MAP]
+                       : 0;
+        }
     }
     return freed;
 }

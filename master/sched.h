@@ -48,12 +48,13 @@
  *   meanwhile, and its clock starts when the last map is done. If a map
  *   finds no free slot it may run in, a waiting reduce of its job is
  *   cancelled (not counted as a failure) and runs later, so reduces cannot
- *   hold every slot while the maps they wait for cannot start. Only when
- *   no map of the job runs: a running map frees its slot when it ends,
- *   for the maps that wait (maps go before reduces), so waiting costs no
- *   reduce its fetched input, and a job whose maps keep failing cancels
- *   at most one reduce per map that finds no slot, never one per failure
- *   while other maps run. At most one reduce gives way per pass.
+ *   hold every slot while the maps they wait for cannot start. Only for
+ *   the maps waiting beyond those of the job that run: a running map
+ *   frees its slot when it ends, for a map that waits (maps go before
+ *   reduces), so waiting for it costs no reduce its fetched input. A job
+ *   whose maps keep failing, one at a time while others run, cancels no
+ *   reduce for them; a reduce gives way only when more maps wait than
+ *   run (a worker lost with its outputs, say).
  * - Backups: once a phase has no pending tasks and at least one finished,
  *   an attempt running longer than both the phase's mean task time and
  *   spec_min_ms, and expected (from its progress) to take more than

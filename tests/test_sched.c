@@ -3622,13 +3622,15 @@ Test(sched, map_not_kept_reruns_exactly_that_map)
 }
 
 /*
- * A waiting reduce gives way to a pending map only when no map of its job
- * runs, and then only one, however many maps wait. Three one-slot
- * workers, four maps, two reduces. The rule before preempted a reduce per
- * pending map even while maps ran: here it would have cancelled one when
- * map 1's output is lost while map 3 runs, and two when w0 dies.
+ * A waiting reduce gives way to a pending map only for the maps waiting
+ * beyond those of its job that run: a running map's slot goes to a waiting
+ * map when it ends. Three one-slot workers, four maps, two reduces. The
+ * rule before preempted a reduce per pending map even while maps ran:
+ * here it would have cancelled one when map 1's output is lost while map 3
+ * runs (one waits, one runs: none need give way), and still two when w0
+ * dies (three wait, none runs: both reduces give way, as they must).
  */
-Test(sched, reduce_gives_way_only_when_no_map_runs_and_one_at_a_time)
+Test(sched, reduce_gives_way_only_for_maps_waiting_beyond_those_running)
 {
     qn_sched *s = new_sched();
     int w0 = qn_sched_worker_join(s, 0, 1);
@@ -3670,8 +3672,9 @@ Test(sched, reduce_gives_way_only_when_no_map_runs_and_one_at_a_time)
     expect_none(s);
 
     /* w0, which made maps 0 and 3, leaves while it runs map 1: three maps
-     * wait, none runs, and the reduces hold every live slot. One reduce
-     * (the youngest, on w2) gives way, and map 1 takes its slot. */
+     * wait, none runs, and the reduces hold every live slot. Both reduces
+     * give way (the youngest first), each to a waiting map; the third map
+     * waits for one of theirs. */
     qn_sched_worker_leave(s, 30200, w0);
     expect_act(pop(s), QN_ACT_WORKER_DEAD, w0, -1, QN_MAP, 0, 0);
     expect_act(pop(s), QN_ACT_ATTEMPT_LOST, w0, j, QN_MAP, 1, 2);
@@ -3681,34 +3684,40 @@ Test(sched, reduce_gives_way_only_when_no_map_runs_and_one_at_a_time)
     expect_act(c, QN_ACT_CANCEL, w2, j, QN_REDUCE, 1, 1);
     cr_assert_eq(c.reason, QN_CANCEL_PREEMPTED);
     expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 1, 3);
+    c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w1, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(c.reason, QN_CANCEL_PREEMPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_MAP, 0, 2);
     expect_none(s);
-    qn_task_info r1 = qn_sched_task(s, j, QN_REDUCE, 1);
-    cr_assert_eq(r1.state, QN_TASK_PENDING);
-    cr_assert_eq(r1.failures, 0);
-    cr_assert_eq(r1.losses, 0);
-    cr_assert_eq(qn_sched_attempt_worker(s, j, QN_REDUCE, 0, 1), w1,
-                 "the other reduce goes on");
+    for (unsigned r = 0; r < 2; r++) {
+        qn_task_info ri = qn_sched_task(s, j, QN_REDUCE, r);
+        cr_assert_eq(ri.state, QN_TASK_PENDING);
+        cr_assert_eq(ri.failures, 0);
+        cr_assert_eq(ri.losses, 0);
+    }
     check_counts(s, j);
 
-    /* Now a map runs again: no other reduce gives way, on any pass. */
+    /* Two maps run, one waits: nothing more gives way, on any pass. */
     for (int64_t now = 31000; now <= 40000; now += 1000) {
         qn_sched_worker_seen(s, now, w1);
         qn_sched_worker_seen(s, now, w2);
         qn_sched_progress(s, now, j, QN_MAP, 1, 3);
+        qn_sched_progress(s, now, j, QN_MAP, 0, 2);
         qn_sched_tick(s, now);
         expect_none(s);
     }
-    /* The waiting maps take w2's slot in turn; then reduce 1 runs again. */
+    /* The waiting map takes the first slot to come free; then the reduces
+     * run again. */
     cr_assert_eq(qn_sched_done(s, 40100, j, QN_MAP, 1, 3), QN_SCHED_ACCEPTED);
-    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 0, 2);
-    expect_none(s);
-    cr_assert_eq(qn_sched_done(s, 40200, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
     expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_MAP, 3, 2);
     expect_none(s);
-    cr_assert_eq(qn_sched_done(s, 40300, j, QN_MAP, 3, 2), QN_SCHED_ACCEPTED);
-    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_REDUCE, 1, 2);
+    cr_assert_eq(qn_sched_done(s, 40200, j, QN_MAP, 0, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w1, j, QN_REDUCE, 1, 2);
     expect_none(s);
-    cr_assert_eq(qn_sched_done(s, 41000, j, QN_REDUCE, 0, 1),
+    cr_assert_eq(qn_sched_done(s, 40300, j, QN_MAP, 3, 2), QN_SCHED_ACCEPTED);
+    expect_act(pop(s), QN_ACT_ASSIGN, w2, j, QN_REDUCE, 0, 2);
+    expect_none(s);
+    cr_assert_eq(qn_sched_done(s, 41000, j, QN_REDUCE, 0, 2),
                  QN_SCHED_ACCEPTED);
     cr_assert_eq(qn_sched_done(s, 42000, j, QN_REDUCE, 1, 2),
                  QN_SCHED_ACCEPTED);
