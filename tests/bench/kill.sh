@@ -144,7 +144,7 @@ watched() {
         fi
         sleep 0.2
     done
-    TOOK=$(echo "$(now) - $t0" | bc)
+    TOOK=$(printf '%.3f' "$(echo "$(now) - $t0" | bc)")
     [ "$state" = succeeded ] || { echo "bench-faults: job $1: $state"; exit 1; }
     [ -z "$k" ] || [ -n "$killed" ] || { echo "bench-faults: job $1 ended before its reduce phase was seen"; exit 1; }
     cmp -s "$D/ref" <(sort "$D/out.$1"/part-*) || { echo "bench-faults: job $1 gave a different answer"; exit 1; }
@@ -163,7 +163,7 @@ for r in $(seq "$RUNS"); do
              | {kind, task}] as $l
             | [.tasks[] | select({kind, task: .index} | IN($l[]))
                | .duration_ms] | (max // 0) / 1000')
-    g=$(echo "$t - ${watched_clean[-1]}" | bc)
+    g=$(printf '%.3f' "$(echo "$t - ${watched_clean[-1]}" | bc)")
     rerun=$(status "$ID" | jq -r '.counters.maps_rerun // 0')
     rerun_total=$((rerun_total + rerun))
     restarted+=("$t") lost_s+=("$lost") growth+=("$g")
