@@ -48,7 +48,8 @@ MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/api.c master/events.c master/send.c master/job.c \
               master/workers.c master/evring.c master/plugins.c \
               master/journal.c master/durable.c master/statedb.c master/sched.c \
-              master/catalog.c master/http.c
+              master/catalog.c master/http.c master/copyplan.c \
+              master/replicas.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
               master/client/dataset.c master/client/inline.c \
               master/client/usage.c master/client/opts.c \

@@ -36,10 +36,12 @@
  * hello (WorkerHello.finished) and keeps them when told to rejoin, since
  * the master answers a job it does not run with JobEnd and outputs no job
  * needs with DropOutputs; a worker leaving on SIGTERM says so
- * (WorkerLeaving). A peer that says no minor speaks 0.
+ * (WorkerLeaving). Minor 3 adds datasets that heal: the master drops a
+ * surplus copy of one shard (DataCommand DROP_SHARD), which it sends
+ * only to workers of minor 3 or later. A peer that says no minor speaks 0.
  */
 #ifndef QN_PROTOCOL_MINOR
-#define QN_PROTOCOL_MINOR 2
+#define QN_PROTOCOL_MINOR 3
 #endif
 #define QN_VERSION "0.6.0" /* this release, as the status page shows it */
 

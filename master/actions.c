@@ -9,6 +9,7 @@
 #include "events.h"
 #include "log.h"
 #include "logs.h"
+#include "replicas.h"
 #include "send.h"
 #include "status.h"
 #include "util.h"
@@ -240,7 +241,8 @@ static void s_lost(qn_master *m, const qn_action *a, int64_t now)
 /* A worker was declared dead, or left. */
 static void s_worker_dead(qn_master *m, const qn_action *a, int64_t now)
 {
-    const qn_mworker *wk = &m->workers.v[a->worker];
+    qn_mworker *wk = &m->workers.v[a->worker];
+    wk->gone = now;
     if (wk->left) {
         qn_event(m, now, QN_LOG_INFO, "worker_left", -1, -1, 0, 0, a->worker,
                  "worker %s left: it is stopping; what it ran runs elsewhere",
@@ -257,6 +259,7 @@ static void s_worker_dead(qn_master *m, const qn_action *a, int64_t now)
     for (size_t jx = 0; jx < m->jobs.n; jx++)
         if (m->jobs.v[jx].out.committing)
             qn_commit_replicate(m, (int)jx, now);
+    qn_replicas_worker_gone(m, a->worker, now);
 }
 
 /* A map's output is gone: take back what its attempt added to counters. */

@@ -177,6 +177,32 @@ static void s_metrics_gauges(qn_master *m, qn_buf *b)
                           k ? "reduce" : "map", qn_task_state_name(s), t[k][s]);
 }
 
+/* Dataset shards short of copies, and the copies made to mend them. */
+static void s_metrics_replicas(qn_master *m, qn_buf *b)
+{
+    s_metric(b, "quern_shards_under_replicated", "gauge",
+             "Dataset shards with fewer live copies than they want.");
+    qn_buf_printf(b, "quern_shards_under_replicated %u\n", m->heal.under);
+    s_metric(b, "quern_shards_lost", "gauge",
+             "Dataset shards with no live copy.");
+    qn_buf_printf(b, "quern_shards_lost %u\n", m->heal.lost);
+    s_metric(b, "quern_replica_copies_in_flight", "gauge",
+             "Copies of dataset shards between workers under way.");
+    qn_buf_printf(b, "quern_replica_copies_in_flight %zu\n", m->heal.nbusy);
+    s_metric(b, "quern_replica_bytes_total", "counter",
+             "Bytes of dataset shards copied to mend their copies.");
+    qn_buf_printf(b, "quern_replica_bytes_total %llu\n",
+                  (unsigned long long)m->heal.bytes);
+    s_metric(b, "quern_replica_copies_total", "counter",
+             "Copies of dataset shards made, failed, and dropped as surplus.");
+    qn_buf_printf(b, "quern_replica_copies_total{result=\"made\"} %llu\n",
+                  (unsigned long long)m->heal.copies);
+    qn_buf_printf(b, "quern_replica_copies_total{result=\"failed\"} %llu\n",
+                  (unsigned long long)m->heal.failures);
+    qn_buf_printf(b, "quern_replica_copies_total{result=\"dropped\"} %llu\n",
+                  (unsigned long long)m->heal.drops);
+}
+
 /* The counters: attempts failed, shuffle bytes, heartbeats missed,
  * messages dropped. */
 static void s_metrics_totals(qn_master *m, qn_buf *b)
@@ -230,6 +256,7 @@ static void s_metrics(qn_master *m, qn_http_reply *out, int64_t now)
     qn_buf b = {0};
     s_metrics_gauges(m, &b);
     s_metrics_totals(m, &b);
+    s_metrics_replicas(m, &b);
     s_metric(&b, "quern_uptime_seconds", "gauge",
              "Seconds since the master started.");
     qn_buf_printf(&b, "quern_uptime_seconds %.3f\n",

@@ -31,6 +31,7 @@ typedef struct qn_dataset {
     size_t cap_slots;
     unsigned replicas; /* copies wanted of each shard */
     char *writer;      /* job id or "put" while being written, else NULL */
+    int sealing;       /* its put is written and waits for its copies */
 } qn_dataset;
 
 typedef struct qn_catalog {

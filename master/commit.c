@@ -7,6 +7,7 @@
 #include "durable.h"
 #include "events.h"
 #include "log.h"
+#include "replicas.h"
 #include "send.h"
 #include "status.h"
 #include "util.h"
@@ -110,35 +111,9 @@ static void s_send_copy(qn_master *m, int jx, qn_dataset *d, uint32_t p,
     qn_job *j = &m->jobs.v[jx];
     m->workers.v[target].placed++;
     j->out.copy[p] = target;
-    const qn_cshard *sh = qn_catalog_shard(d, p);
-    Quern__DataSource *src, **sp;
-    size_t ns = qn_datasets_sources(m, d, p, &src, &sp);
-    Quern__InputPiece pc = QUERN__INPUT_PIECE__INIT;
-    Quern__InputPiece *pcp = &pc;
-    char name[100];
-    snprintf(name, sizeof name, "%s/part-%05u", d->name, p);
-    pc.name = name;
-    pc.dataset = d->name;
-    pc.shard = p;
-    pc.crc = sh->crc;
-    pc.length = pc.file_size = sh->size;
-    pc.sources = sp;
-    pc.n_sources = ns;
-    Quern__TaskSpec ts = QUERN__TASK_SPEC__INIT;
-    ts.job_id = j->id;
-    ts.kind = QUERN__TASK_KIND__COPY;
-    ts.task = p;
-    ts.attempt = ++j->out.seq;
-    ts.nreduce = 1;
-    ts.inputs = &pcp;
-    ts.n_inputs = 1;
-    Quern__AssignTask at = QUERN__ASSIGN_TASK__INIT;
-    at.spec = &ts;
-    qn_send_worker(m, target, QUERN__ENVELOPE__BODY_ASSIGN_TASK, &at);
+    qn_replicas_send_copy(m, j->id, ++j->out.seq, d, p, target, -1);
     qn_info("master: job %s copies output shard %s/part-%05u to worker %s",
             j->id, d->name, p, m->workers.v[target].id);
-    free(src);
-    free(sp);
 }
 
 /*
@@ -201,4 +176,5 @@ void qn_commit_data_changed(qn_master *m, int64_t now)
     for (size_t jx = 0; jx < m->jobs.n; jx++)
         if (m->jobs.v[jx].out.committing)
             qn_commit_replicate(m, (int)jx, now);
+    qn_replicas_check(m, now);
 }

@@ -119,6 +119,7 @@ void qn_datasets_seal(qn_master *m, qn_dataset *d, uint32_t nshards)
         }
     }
     d->sealed = 1;
+    d->sealing = 0;
     d->nshards = nshards;
     free(d->writer);
     d->writer = NULL;
@@ -231,6 +232,9 @@ void qn_datasets_put_wait(qn_master *m, const char *dataset, const char *route,
     pw->routelen = routelen;
     pw->nshards = nshards;
     pw->deadline = now + QN_DATASETS_PUT_WAIT_MS;
+    qn_dataset *d = qn_catalog_get(&m->data.cat, dataset);
+    if (d)
+        d->sealing = 1;
     qn_deadline_add(&m->due, pw->deadline, QN_DUE_PUT, pw->id);
     qn_datasets_puts_check(m, now);
 }

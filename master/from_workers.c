@@ -9,6 +9,7 @@
 #include "durable.h"
 #include "events.h"
 #include "log.h"
+#include "replicas.h"
 #include "logs.h"
 #include "send.h"
 #include "status.h"
@@ -243,6 +244,8 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
     qn_sched_worker_slots(m->sched, now, w, wk->slots);
     qn_sched_batch(m->sched, now, 0);
     qn_durable_worker(m, w);
+    /* Its old process's copies died with it. */
+    qn_replicas_worker_gone(m, w, now);
     s_holdings(m, w, h, now);
     qn_task_relocate(m, w);
 }

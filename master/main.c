@@ -20,6 +20,7 @@ static void s_usage(FILE *f)
         "                    [--curve-secret FILE --curve-trusted DIR]\n"
         "                    [--state-dir DIR [--keep-jobs N] [--recovery-ms "
         "N]]\n"
+        "                    [--replica-timeout-ms N] [--replica-copies N]\n"
         "                    [--log-level error|warn|info|debug]\n"
         "\n"
         "Coordinates jobs for the workers and clients that connect to EP\n"
@@ -36,6 +37,10 @@ static void s_usage(FILE *f)
         "to say what they run before starting anything anew; the newest\n"
         "--keep-jobs finished jobs (default 1000) are kept as history.\n"
         "Without it, a restart loses every job. One master per DIR.\n"
+        "A dataset shard whose holder has been gone --replica-timeout-ms\n"
+        "(default 600000: 10 minutes) is copied from a live holder until\n"
+        "it has its copies again, with at most --replica-copies copies\n"
+        "(default 2) in flight to or from any one worker.\n"
         "With --curve-secret every connection\n"
         "must use CURVE with a key in --curve-trusted. Stops cleanly on\n"
         "SIGTERM or SIGINT.\n");
@@ -70,6 +75,8 @@ enum {
     O_STATE_DIR,
     O_KEEP_JOBS,
     O_RECOVERY,
+    O_REPLICA_TIMEOUT,
+    O_REPLICA_COPIES,
     O_HELP
 };
 
@@ -84,6 +91,8 @@ static const struct option OPTS[] = {
     {"state-dir", required_argument, NULL, O_STATE_DIR},
     {"keep-jobs", required_argument, NULL, O_KEEP_JOBS},
     {"recovery-ms", required_argument, NULL, O_RECOVERY},
+    {"replica-timeout-ms", required_argument, NULL, O_REPLICA_TIMEOUT},
+    {"replica-copies", required_argument, NULL, O_REPLICA_COPIES},
     {"locality-wait-ms", required_argument, NULL, O_LOCALITY},
     {"shard-wait-ms", required_argument, NULL, O_SHARD_WAIT},
     {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
@@ -102,6 +111,7 @@ static int *s_ms_field(qn_master_config *cfg, int c)
     case O_LOCALITY: return &cfg->locality_wait_ms;
     case O_SHARD_WAIT: return &cfg->shard_wait_ms;
     case O_RECOVERY: return &cfg->recovery_ms;
+    case O_REPLICA_TIMEOUT: return &cfg->replica_timeout_ms;
     default: return NULL;
     }
 }
@@ -150,6 +160,16 @@ static int s_option(int c, int idx, const char *arg, qn_master_config *cfg,
         }
         cfg->keep_jobs = (unsigned)v;
         return -1;
+    case O_REPLICA_COPIES:
+        if (qn_parse_uint(arg, 1, 64, &v) < 0) {
+            fprintf(stderr,
+                    "quern-master: --replica-copies must be a number from 1 "
+                    "to 64, not '%s'\n",
+                    arg);
+            return 2;
+        }
+        cfg->replica_copies = (unsigned)v;
+        return -1;
     case O_HELP: s_usage(stdout); return 0;
     default:
         fprintf(stderr, "quern-master: unknown or incomplete option '%s'\n",
@@ -188,7 +208,9 @@ int main(int argc, char **argv)
                             .http = "127.0.0.1:8080",
                             .ready_fd = -1,
                             .keep_jobs = 1000,
-                            .recovery_ms = -1};
+                            .recovery_ms = -1,
+                            .replica_timeout_ms = 600000,
+                            .replica_copies = 2};
     int level = QN_LOG_INFO;
     int c, idx = 0;
     opterr = 0;

@@ -17,6 +17,7 @@
 #include "durable.h"
 #include "from_clients.h"
 #include "from_workers.h"
+#include "replicas.h"
 #include "log.h"
 #include "mstate.h"
 #include "proc.h"
@@ -79,6 +80,10 @@ qn_master *qn_master_new(const qn_master_config *cfg, char *err, size_t errcap)
 {
     qn_master *m = qn_calloc(1, sizeof *m);
     m->cfg = *cfg;
+    if (m->cfg.replica_timeout_ms <= 0)
+        m->cfg.replica_timeout_ms = 600000;
+    if (!m->cfg.replica_copies)
+        m->cfg.replica_copies = 2;
     m->net.sigfd = -1;
     qn_sched_config sc = {.dead_ms = cfg->dead_ms,
                           .task_timeout_ms = cfg->task_timeout_ms,
@@ -122,6 +127,7 @@ void qn_master_destroy(qn_master **self_p)
         free(m->data.dropped[i]);
     free(m->data.dropped);
     free(m->data.puts);
+    qn_replicas_release(m);
     qn_plugins_release(&m->plugins);
     qn_http_stop(&m->net.http);
     qn_evring_release(&m->events);

@@ -21,6 +21,9 @@ typedef struct qn_master_config {
     unsigned keep_jobs;        /* finished jobs kept in the state dir */
     int recovery_ms;           /* after a restart, wait this long for
                                   workers before starting work anew */
+    int replica_timeout_ms;    /* a shard's holder gone this long: its copy
+                                  is made again elsewhere */
+    unsigned replica_copies;   /* copies in flight per worker, at most */
 } qn_master_config;
 
 #endif

@@ -37,7 +37,20 @@ enum {
     QN_DUE_PUT,  /* key: a put waiting for its shards (qn_put_wait.id) */
     QN_DUE_LOGS, /* key: a logs request waiting for a worker */
     QN_DUE_PUSH, /* key: a job whose watchers are due a status push */
+    QN_DUE_HEAL, /* a look at shards short of copies (replicas.h) */
 };
+
+/* A copy of a dataset shard between workers that keeps it at its copies
+ * (replicas.h), under way or failed recently. */
+typedef struct qn_heal_copy {
+    char dataset[72];
+    uint32_t index;
+    uint64_t size;
+    int target, source; /* worker handles */
+    uint32_t attempt;   /* the COPY task's attempt number */
+    int64_t at;         /* started; failed: when it may be tried again */
+    int done;           /* it succeeded; its target's report is awaited */
+} qn_heal_copy;
 
 /* A put waiting for its shards to be announced before it is sealed. */
 typedef struct qn_put_wait {
@@ -89,6 +102,17 @@ struct qn_master {
         size_t nputs, cap_puts;
         uint64_t put_seq;
     } data;
+
+    /* Shards kept at their copies (replicas.h). */
+    struct {
+        qn_heal_copy *busy, *failed, *dropping;
+        size_t nbusy, cap_busy, nfailed, cap_failed, ndropping, cap_dropping;
+        uint32_t seq;   /* the copies' attempt numbers */
+        int64_t due;    /* when a look is set for (0: none) */
+        uint64_t bytes; /* copied so far */
+        uint64_t copies, failures, drops;
+        unsigned under, lost; /* shards short of copies, and without any */
+    } heal;
 
     qn_plugins plugins;
     qn_evring events;

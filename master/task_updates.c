@@ -8,6 +8,7 @@
 #include "events.h"
 #include "log.h"
 #include "send.h"
+#include "replicas.h"
 #include "status.h"
 #include "util.h"
 
@@ -422,6 +423,11 @@ void qn_task_update(qn_master *m, int w, const Quern__TaskUpdate *u,
                     int64_t now)
 {
     const Quern__AttemptRef *r = u->attempt;
+    if (r->kind == QUERN__TASK_KIND__COPY &&
+        strcmp(r->job_id, QN_REPLICAS_JOB) == 0) {
+        qn_replicas_update(m, w, u, now);
+        return;
+    }
     int jx = qn_jobs_find(&m->jobs, r->job_id);
     if (jx < 0 || (r->kind != QUERN__TASK_KIND__MAP &&
                    r->kind != QUERN__TASK_KIND__REDUCE &&

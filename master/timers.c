@@ -6,6 +6,7 @@
 #include "actions.h"
 #include "datasets.h"
 #include "logs.h"
+#include "replicas.h"
 #include "status.h"
 #include "util.h"
 
@@ -23,12 +24,13 @@ void qn_timers_run(qn_master *m, int64_t now)
     /* Pushes go last, so watchers see what this turn's deadlines did. */
     qn_due *push = NULL;
     size_t npush = 0, cap = 0;
-    int puts = 0, logs = 0;
+    int puts = 0, logs = 0, heal = 0;
     qn_due d;
     while (qn_deadline_pop(&m->due, now, &d)) {
         switch (d.kind) {
         case QN_DUE_PUT: puts = 1; break;
         case QN_DUE_LOGS: logs = 1; break;
+        case QN_DUE_HEAL: heal = 1; break;
         case QN_DUE_PUSH:
             QN_GROW(push, cap, npush + 1);
             push[npush++] = d;
@@ -39,6 +41,8 @@ void qn_timers_run(qn_master *m, int64_t now)
         qn_datasets_puts_check(m, now);
     if (logs)
         qn_logs_check(m, now);
+    if (heal)
+        qn_replicas_check(m, now);
     if (now >= qn_sched_deadline(m->sched)) {
         qn_sched_tick(m->sched, now);
         qn_actions_run(m, now);

@@ -28,6 +28,7 @@ int qn_workers_join(qn_workers *r, int64_t now, const qn_mworker *w)
     qn_mworker *e = &r->v[r->n];
     *e = *w;
     e->endpoint = qn_strdup(w->endpoint ? w->endpoint : "");
+    e->gone = 0;
     int handle = qn_sched_worker_join(r->sched, now, w->slots);
     /* Everything indexes workers by handle: they must agree. */
     assert(handle == r->n);

@@ -42,6 +42,8 @@ typedef struct qn_mworker {
     uint64_t incarnation; /* of its process last heard from (0: unsaid) */
     int left;             /* it said it was stopping (not found dead) */
     char peer[64];        /* the address its hello came from ("" unknown) */
+    int64_t gone;         /* when it was found dead or left (0: alive) */
+    int draining;         /* being taken out of service: no new work */
 } qn_mworker;
 
 typedef struct qn_workers {

@@ -493,6 +493,31 @@ Test(store, drop_before_the_add_was_announced_reports_only_the_removal)
     free(removed);
 }
 
+Test(store, drop_shard_removes_one_copy_and_keeps_the_rest)
+{
+    open_store();
+    upload("a", "d", 0, DATA0, strlen(DATA0), 64);
+    upload("b", "d", 1, DATA1, strlen(DATA1), 64);
+    changes(NULL, NULL, NULL, NULL);
+    cr_assert_eq(qn_store_drop_shard(st, "d", 1), 1);
+    cr_assert_eq(qn_store_drop_shard(st, "d", 1), 0, "already gone");
+    cr_assert_eq(qn_store_drop_shard(st, "d", 7), 0, "never held");
+    cr_assert_not_null(qn_store_find(st, "d", 0));
+    cr_assert_null(qn_store_find(st, "d", 1));
+    cr_assert(exists("d", "part-00000"));
+    cr_assert_not(exists("d", "part-00001"));
+    cr_assert_not(exists("d", "part-00001.meta"));
+    qn_shard *removed;
+    size_t na, nr;
+    changes(&na, &nr, NULL, &removed);
+    cr_assert_eq(na, 0);
+    cr_assert_eq(nr, 1);
+    cr_assert_eq(removed[0].index, 1);
+    free(removed);
+    reopen_store();
+    cr_assert_eq(qn_store_count(st), 1, "the drop is for good");
+}
+
 /* ---- qn_file_crc --------------------------------------------------------- */
 
 Test(store, file_crc_matches_zlib)

@@ -323,6 +323,8 @@ static void s_finish(qn_worker *w, size_t idx, int status,
         qn_masterlink_update(w, &a->ref, fin);
         if (a->ref.kind != QUERN__TASK_KIND__COPY)
             qn_masterlink_told(w, &a->ref, fin);
+        else /* a copy that worked has nothing to tell later */
+            unlink(a->stderr_path);
         qn_debug("worker %s: job %s %s task %u attempt %u succeeded", w->id,
                  a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
                  a->ref.attempt);

@@ -51,6 +51,11 @@ void qn_datacmd_handle(qn_worker *w, const Quern__DataCommand *c)
                     c->dataset);
         break;
     }
+    case QUERN__DATA_COMMAND__OP__DROP_SHARD:
+        if (qn_store_drop_shard(w->store, c->dataset, c->index))
+            qn_info("worker %s: dropped its copy of shard %s/part-%05u", w->id,
+                    c->dataset, c->index);
+        break;
     case QUERN__DATA_COMMAND__OP__COMMIT: {
         qn_buf from = {0};
         qn_buf_printf(&from, "%s/.staging/%s/_temporary/%s/part-%05u.a%u",

@@ -425,13 +425,15 @@ size_t qn_store_seal(qn_store *s, const char *dataset, uint32_t nshards)
     return n;
 }
 
-size_t qn_store_drop(qn_store *s, const char *dataset)
+/* Delete the shards of dataset (every one when index is -1). */
+static size_t s_drop(qn_store *s, const char *dataset, int64_t index)
 {
     size_t n = 0;
     qn_buf p = {0};
     for (size_t i = 0; i < s->n;) {
         qn_shard *sh = &s->shards[i];
-        if (strcmp(sh->dataset, dataset) != 0) {
+        if (strcmp(sh->dataset, dataset) != 0 ||
+            (index >= 0 && sh->index != (uint32_t)index)) {
             i++;
             continue;
         }
@@ -444,11 +446,22 @@ size_t qn_store_drop(qn_store *s, const char *dataset)
         s->shards[i] = s->shards[--s->n];
         n++;
     }
+    /* Gone only when it is empty. */
     p.len = 0;
     qn_buf_printf(&p, "%s/%s", s->dir, dataset);
     rmdir(p.data);
     qn_buf_release(&p);
     return n;
+}
+
+size_t qn_store_drop(qn_store *s, const char *dataset)
+{
+    return s_drop(s, dataset, -1);
+}
+
+int qn_store_drop_shard(qn_store *s, const char *dataset, uint32_t index)
+{
+    return s_drop(s, dataset, index) > 0;
 }
 
 static void s_upload_end(qn_store *s, size_t i)

@@ -74,6 +74,9 @@ size_t qn_store_seal(qn_store *s, const char *dataset, uint32_t nshards);
 /* Delete every shard of a dataset. Returns how many. */
 size_t qn_store_drop(qn_store *s, const char *dataset);
 
+/* Delete shard index of a dataset. Returns 1 if it was held, else 0. */
+int qn_store_drop_shard(qn_store *s, const char *dataset, uint32_t index);
+
 #define QN_STORE_UPLOADS_MAX 64 /* uploads open at once */
 
 /*

@@ -32,7 +32,8 @@ cleanup() {
         echo "--- logs of the failed test ($T):"
         for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 30 "$f"; }; done
     fi
-    rm -rf "$T"
+    # KEEP_T=1 keeps the folder (and its logs) to look at.
+    [ -n "${KEEP_T:-}" ] || rm -rf "$T"
     exit $rc
 }
 trap cleanup EXIT

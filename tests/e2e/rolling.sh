@@ -27,13 +27,16 @@ wordcount() {
 }
 
 gen "$T/in" 200K 4
+# This release's minor version, as wire.h sets it.
+minor=$(awk '$2 == "QN_PROTOCOL_MINOR" { print $3 }' "$(dirname "$0")/../../lib/wire.h")
+[ -n "$minor" ] || fail "no QN_PROTOCOL_MINOR in lib/wire.h"
 
 # ---- this master, workers of the previous release ---------------------------
 MASTER_LOG=new1 start_master --state-dir "$T/state1"
 prev_worker p1
 prev_worker p2
 wordcount out1 "$T/in"
-grep -q "speaks Quern protocol 1.0, this master 1.2: the two use 1.0" "$T/new1.log" ||
+grep -q "speaks Quern protocol 1.0, this master 1.$minor: the two use 1.0" "$T/new1.log" ||
     fail "the master did not say which minor version it uses: $(grep -i protocol "$T/new1.log")"
 kill "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"
 for p in "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"; do forget_pid "$p"; done
@@ -43,7 +46,7 @@ MASTER_LOG=old2 MASTER_BIN=$PREV/quern-master start_master
 start_worker n1
 start_worker n2
 wordcount out2 "$T/in"
-grep -q "the master speaks Quern protocol 1.0, this worker 1.2: the two use 1.0" "$T/n1.log" ||
+grep -q "the master speaks Quern protocol 1.0, this worker 1.$minor: the two use 1.0" "$T/n1.log" ||
     fail "the worker did not say which minor version it uses: $(grep -i protocol "$T/n1.log")"
 kill "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"
 for p in "$MASTER_PID" "${PIDS[-1]}" "${PIDS[-2]}"; do forget_pid "$p"; done
