@@ -301,11 +301,13 @@ void qn_datasets_info(qn_master *m, qn_dataset *d, Quern__DatasetInfo *di)
     di->bytes = qn_catalog_bytes(d);
     di->writer = d->writer ? d->writer : (char *)"";
     unsigned fewest = UINT32_MAX;
+    unsigned want = qn_datasets_copies_wanted(m, d->replicas);
     uint32_t upto = d->sealed ? d->nshards : d->nslots;
     for (uint32_t i = 0; i < upto; i++) {
         unsigned live = qn_datasets_live_copies(m, d, i);
         if (live < fewest)
             fewest = live;
+        di->under_replicated += live < want;
     }
     di->replicas = upto ? fewest : 0;
 }

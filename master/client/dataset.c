@@ -8,6 +8,13 @@
  * chunk; that is the flow control). A worker checks the shard's size and
  * CRC before it installs and announces it; the master seals the dataset
  * once every shard has its copies.
+ *
+ * A worker that fails while it takes a shard (its connection closes, it
+ * errs, or it stops acknowledging) is dropped from that shard and avoided
+ * for the rest of the put; the shard goes on to its other workers and the
+ * master makes up the missing copy before it seals. When every worker of
+ * a shard fails, the shard is placed again and written again from where
+ * it began in its file: put reads files, which it can read again.
  */
 #include "dataset.h"
 
@@ -35,10 +42,13 @@
 #define COMMIT_MS 40000      /* the master seals once shards are announced */
 #define MAX_TARGETS 16
 #define PULL_STALL_MS 10000
+#define AGAIN_MAX 8    /* times one put writes a shard again */
+#define PUT_AGAIN (-1) /* every worker of the shard failed */
 
 typedef struct {
     char *endpoint;
     void *sock;
+    void *monitor; /* says when sock's connection closes */
 } s_conn;
 
 typedef struct {
@@ -64,6 +74,15 @@ typedef struct {
     uint64_t total;
     qn_frames in;
     char err[1200];
+    char **avoid; /* workers that failed: not asked again */
+    size_t navoid, cap_avoid;
+    /* Where the bytes being fed come from, and where the open shard
+     * began: file index and offset. */
+    size_t file;
+    const char *base;
+    uint64_t base_off;
+    size_t mark_file;
+    uint64_t mark_off;
 } s_put;
 
 static int s_usage_err(const char *fmt, const char *a, const char *b)
@@ -112,10 +131,23 @@ static long s_connect(s_put *p, const Quern__DataSource *ds)
         zmq_close(sock);
         return -1;
     }
+    /* A worker killed mid-shard closes its connection: the monitor says
+     * so at once, rather than after WORKER_WAIT_MS of silence. */
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://quern-put-%p-%zu", (void *)p,
+             p->nconns);
+    void *ms = NULL;
+    if (zmq_socket_monitor(sock, mon, ZMQ_EVENT_DISCONNECTED) == 0 &&
+        (ms = zmq_socket(qn_client_ctx(p->c), ZMQ_PAIR)) != NULL &&
+        zmq_connect(ms, mon) < 0) {
+        zmq_close(ms);
+        ms = NULL;
+    }
     QN_GROW(p->conns, p->cap_conns, p->nconns + 1);
     s_conn *cn = &p->conns[p->nconns];
     cn->endpoint = qn_strdup(ds->endpoint);
     cn->sock = sock;
+    cn->monitor = ms;
     return (long)p->nconns++;
 }
 
@@ -144,10 +176,19 @@ static int s_place(s_put *p)
     rq.op = QUERN__PUT_REQUEST__OP__PLACE;
     rq.dataset = (char *)p->o->dataset;
     rq.index = p->index;
+    rq.avoid = p->avoid;
+    rq.n_avoid = p->navoid;
     Quern__Envelope *reply;
     int rc = s_put_call(p, &rq, CALL_MS, &reply);
-    if (rc != 0)
+    if (rc != 0) {
+        /* Say which workers failed it, when some did. */
+        size_t len = strlen(p->err);
+        for (size_t i = 0; i < p->navoid && len < sizeof p->err; i++)
+            len += (size_t)snprintf(p->err + len, sizeof p->err - len, "%s%s%s",
+                                    i ? ", " : " (workers that failed: ",
+                                    p->avoid[i], i + 1 == p->navoid ? ")" : "");
         return rc;
+    }
     const Quern__PutReply *r = reply->put_reply;
     p->nt = 0;
     for (size_t i = 0; i < r->n_targets && p->nt < MAX_TARGETS; i++) {
@@ -164,7 +205,7 @@ static int s_place(s_put *p)
         snprintf(t->id, sizeof t->id, "%s", r->targets[i]->worker_id);
     }
     qn_wire_free(reply);
-    if (p->nt < p->o->replicas)
+    if (p->nt < p->o->replicas && !p->navoid)
         fprintf(stderr,
                 "quern: shard %u gets %u of %u copies: only %u live workers "
                 "keep datasets\n",
@@ -177,26 +218,49 @@ static int s_place(s_put *p)
     return 0;
 }
 
-/* Wait for one acknowledgement from target t. Returns 0 or an exit status. */
+#define TARGET_LOST (-2) /* s_ack: the target failed (why in p->err) */
+
+/* Read what a connection's monitor says (its events are not needed,
+ * only that one came). */
+static void s_monitor_drain(void *monitor)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    while (zmq_msg_recv(&msg, monitor, ZMQ_DONTWAIT) >= 0)
+        ;
+    zmq_msg_close(&msg);
+}
+
+/* Wait for one acknowledgement from target t. Returns 0, TARGET_LOST, or
+ * an exit status. */
 static int s_ack(s_put *p, s_target *t)
 {
     /* Called only for a chunk sent and not yet acknowledged. */
     assert(t->outstanding > 0 && t->conn < p->nconns);
+    s_conn *cn = &p->conns[t->conn];
     int64_t deadline = qn_now_ms() + WORKER_WAIT_MS;
     for (;;) {
         int64_t left = deadline - qn_now_ms();
         if (left <= 0) {
             snprintf(p->err, sizeof p->err,
                      "worker %s (%s) did not acknowledge shard %u for %d s",
-                     t->id, p->conns[t->conn].endpoint, p->index,
-                     WORKER_WAIT_MS / 1000);
-            return QN_EXIT_UNREACHABLE;
+                     t->id, cn->endpoint, p->index, WORKER_WAIT_MS / 1000);
+            return TARGET_LOST;
         }
-        zmq_pollitem_t it = {.socket = p->conns[t->conn].sock,
-                             .events = ZMQ_POLLIN};
-        if (zmq_poll(&it, 1, (long)left) <= 0)
+        zmq_pollitem_t it[2] = {{.socket = cn->sock, .events = ZMQ_POLLIN},
+                                {.socket = cn->monitor, .events = ZMQ_POLLIN}};
+        if (zmq_poll(it, cn->monitor ? 2 : 1, (long)left) <= 0)
             continue;
-        if (qn_wire_recv(p->conns[t->conn].sock, 0, &p->in) <= 0)
+        if (cn->monitor && (it[1].revents & ZMQ_POLLIN)) {
+            s_monitor_drain(cn->monitor);
+            snprintf(p->err, sizeof p->err,
+                     "worker %s (%s) closed its connection while it took "
+                     "shard %u",
+                     t->id, cn->endpoint, p->index);
+            return TARGET_LOST;
+        }
+        if (!(it[0].revents & ZMQ_POLLIN) ||
+            qn_wire_recv(cn->sock, 0, &p->in) <= 0)
             continue;
         Quern__Envelope *env;
         char err[256];
@@ -210,7 +274,7 @@ static int s_ack(s_put *p, s_target *t)
                          env->shard_write_reply->error);
             qn_wire_free(env);
             t->outstanding--;
-            return bad ? QN_EXIT_JOB_FAILED : 0;
+            return bad ? TARGET_LOST : 0;
         }
         if (env->body_case == QUERN__ENVELOPE__BODY_REFUSAL) {
             snprintf(p->err, sizeof p->err, "worker %s: %s", t->id,
@@ -222,7 +286,58 @@ static int s_ack(s_put *p, s_target *t)
     }
 }
 
-/* Send len bytes of the open shard to every target (last: it ends). */
+/* Target i failed (why in p->err): the shard goes on without it, and the
+ * put asks it for nothing more. Returns 0, or PUT_AGAIN when no target
+ * of the shard is left. */
+static int s_lose(s_put *p, unsigned i)
+{
+    QN_GROW(p->avoid, p->cap_avoid, p->navoid + 1);
+    p->avoid[p->navoid++] = qn_strdup(p->t[i].id);
+    memmove(&p->t[i], &p->t[i + 1], (p->nt - i - 1) * sizeof *p->t);
+    p->nt--;
+    if (p->nt == 0)
+        return PUT_AGAIN;
+    fprintf(stderr,
+            "quern: %s; shard %u goes on to its other %u worker%s, and the "
+            "master makes up the copy\n",
+            p->err, p->index, p->nt, p->nt == 1 ? "" : "s");
+    return 0;
+}
+
+/* Send one chunk (len bytes at offset; end: the shard's last) to target
+ * t. 0, TARGET_LOST or an exit status. */
+static int s_send(s_put *p, s_target *t, const char *data, size_t len,
+                  uint64_t offset, int end)
+{
+    int rc = 0;
+    while (t->outstanding >= WINDOW)
+        if ((rc = s_ack(p, t)) != 0)
+            return rc;
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__ShardWrite w = QUERN__SHARD_WRITE__INIT;
+    w.token = p->token;
+    w.dataset = (char *)p->o->dataset;
+    w.index = p->index;
+    w.offset = offset;
+    w.last = end;
+    w.size = p->size;
+    w.crc = p->crc;
+    w.request_id = ++p->next_req;
+    env.body_case = QUERN__ENVELOPE__BODY_SHARD_WRITE;
+    env.shard_write = &w;
+    rc = qn_wire_send(p->conns[t->conn].sock, NULL, 0, &env, data ? data : "",
+                      len);
+    if (rc < 0) {
+        snprintf(p->err, sizeof p->err, "cannot send to worker %s: %s", t->id,
+                 zmq_strerror(-rc));
+        return TARGET_LOST;
+    }
+    t->outstanding++;
+    return 0;
+}
+
+/* Send len bytes of the open shard to every target (last: it ends).
+ * 0, PUT_AGAIN, or an exit status. */
 static int s_write(s_put *p, const char *data, size_t len, int last)
 {
     assert(p->open); /* s_place opened the shard */
@@ -234,32 +349,11 @@ static int s_write(s_put *p, const char *data, size_t len, int last)
             p->crc = (uint32_t)crc32(p->crc, (const Bytef *)data, (uInt)n);
         p->size += n;
         for (unsigned i = 0; i < p->nt; i++) {
-            s_target *t = &p->t[i];
-            while (t->outstanding >= WINDOW) {
-                int rc = s_ack(p, t);
-                if (rc)
-                    return rc;
-            }
-            Quern__Envelope env = QUERN__ENVELOPE__INIT;
-            Quern__ShardWrite w = QUERN__SHARD_WRITE__INIT;
-            w.token = p->token;
-            w.dataset = (char *)p->o->dataset;
-            w.index = p->index;
-            w.offset = offset;
-            w.last = end;
-            w.size = p->size;
-            w.crc = p->crc;
-            w.request_id = ++p->next_req;
-            env.body_case = QUERN__ENVELOPE__BODY_SHARD_WRITE;
-            env.shard_write = &w;
-            int rc = qn_wire_send(p->conns[t->conn].sock, NULL, 0, &env,
-                                  data ? data : "", n);
-            if (rc < 0) {
-                snprintf(p->err, sizeof p->err, "cannot send to worker %s: %s",
-                         t->id, zmq_strerror(-rc));
-                return QN_EXIT_UNREACHABLE;
-            }
-            t->outstanding++;
+            int rc = s_send(p, &p->t[i], data, n, offset, end);
+            if (rc == TARGET_LOST && (rc = s_lose(p, i--)) == 0)
+                continue;
+            if (rc)
+                return rc;
         }
         p->total += n;
         data += n;
@@ -273,6 +367,11 @@ static int s_write(s_put *p, const char *data, size_t len, int last)
     for (unsigned i = 0; i < p->nt; i++)
         while (p->t[i].outstanding > 0) {
             int rc = s_ack(p, &p->t[i]);
+            if (rc == TARGET_LOST) {
+                if ((rc = s_lose(p, i--)) != 0)
+                    return rc;
+                break;
+            }
             if (rc)
                 return rc;
         }
@@ -287,8 +386,12 @@ static int s_feed(s_put *p, const char *data, size_t len)
     const qn_put_opts *o = p->o;
     while (len > 0) {
         int rc;
-        if (!p->open && (rc = s_place(p)) != 0)
-            return rc;
+        if (!p->open) {
+            p->mark_file = p->file;
+            p->mark_off = p->base_off + (uint64_t)(data - p->base);
+            if ((rc = s_place(p)) != 0)
+                return rc;
+        }
         if (o->whole)
             return s_write(p, data, len, 0);
         uint64_t room = o->shard_size > p->size ? o->shard_size - p->size : 0;
@@ -321,17 +424,23 @@ static int s_feed(s_put *p, const char *data, size_t len)
     return 0;
 }
 
-static int s_put_file(s_put *p, const char *path, char *buf)
+/* Put file number idx (path) from offset from on. 0, PUT_AGAIN or an exit
+ * status. */
+static int s_put_file(s_put *p, size_t idx, const char *path, uint64_t from,
+                      char *buf)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    if (fd < 0 || (from && lseek(fd, (off_t)from, SEEK_SET) < 0)) {
         snprintf(p->err, sizeof p->err, "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return QN_EXIT_USAGE;
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     char last = '\n';
-    uint64_t bytes = 0;
+    uint64_t bytes = from;
     int rc = 0;
+    p->file = idx;
     for (;;) {
         ssize_t n = read(fd, buf, CHUNK);
         if (n < 0 && errno == EINTR)
@@ -345,6 +454,8 @@ static int s_put_file(s_put *p, const char *path, char *buf)
         if (n == 0)
             break;
         last = buf[n - 1];
+        p->base = buf;
+        p->base_off = bytes;
         bytes += (uint64_t)n;
         if ((rc = s_feed(p, buf, (size_t)n)) != 0)
             break;
@@ -361,13 +472,20 @@ static int s_put_file(s_put *p, const char *path, char *buf)
         return QN_EXIT_USAGE;
     }
     if (p->o->whole) {
-        if (!p->open && (rc = s_place(p)) != 0)
-            return rc;
+        if (!p->open) {
+            p->mark_file = idx;
+            p->mark_off = 0;
+            if ((rc = s_place(p)) != 0)
+                return rc;
+        }
         return s_write(p, NULL, 0, 1);
     }
     /* Lines do not run on from one file into the next. */
-    if (!p->o->record_size && last != '\n')
-        return s_feed(p, "\n", 1);
+    if (!p->o->record_size && last != '\n') {
+        p->base = "\n";
+        p->base_off = bytes;
+        return s_feed(p, p->base, 1);
+    }
     return 0;
 }
 
@@ -409,9 +527,14 @@ static void s_put_release(s_put *p)
 {
     for (size_t i = 0; i < p->nconns; i++) {
         zmq_close(p->conns[i].sock);
+        if (p->conns[i].monitor)
+            zmq_close(p->conns[i].monitor);
         free(p->conns[i].endpoint);
     }
     free(p->conns);
+    for (size_t i = 0; i < p->navoid; i++)
+        free(p->avoid[i]);
+    free(p->avoid);
     qn_frames_release(&p->in);
 }
 
@@ -429,10 +552,34 @@ int qn_dataset_put(qn_client *c, const qn_curve *curve, const qn_put_opts *o,
         return rc;
     }
     char *buf = qn_malloc(CHUNK);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = s_put_file(&p, files[i], buf);
-    if (rc == 0 && p.open)
-        rc = s_write(&p, NULL, 0, 1);
+    size_t fi = 0;
+    uint64_t from = 0;
+    for (unsigned again = 0;; again++) {
+        while (rc == 0 && fi < n) {
+            rc = s_put_file(&p, fi, files[fi], from, buf);
+            if (rc == 0) {
+                fi++;
+                from = 0;
+            }
+        }
+        if (rc == 0 && p.open)
+            rc = s_write(&p, NULL, 0, 1);
+        if (rc != PUT_AGAIN)
+            break;
+        if (again == AGAIN_MAX) {
+            rc = QN_EXIT_UNREACHABLE;
+            break;
+        }
+        /* Every worker of the shard failed: it starts again where it
+         * began, on workers the master picks among the others. */
+        fprintf(stderr, "quern: %s; shard %u is written again elsewhere\n",
+                p.err, p.index);
+        p.total -= p.size;
+        p.open = 0;
+        fi = p.mark_file;
+        from = p.mark_off;
+        rc = 0;
+    }
     free(buf);
     if (rc == 0)
         rc = s_put_op(&p, QUERN__PUT_REQUEST__OP__COMMIT, COMMIT_MS);
@@ -484,10 +631,12 @@ static const char *s_state(const Quern__DatasetInfo *d)
 /* A dataset (with its shards when name is set) as JSON. */
 static json_t *s_dataset_json(const Quern__DatasetInfo *d, const char *name)
 {
-    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "name", d->name,
-                          "state", s_state(d), "shards", (json_int_t)d->nshards,
-                          "bytes", (json_int_t)d->bytes, "replicas",
-                          (json_int_t)d->replicas, "writer", d->writer);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "name", d->name,
+                  "state", s_state(d), "shards", (json_int_t)d->nshards,
+                  "bytes", (json_int_t)d->bytes, "replicas",
+                  (json_int_t)d->replicas, "under_replicated",
+                  (json_int_t)d->under_replicated, "writer", d->writer);
     if (!name)
         return o;
     json_t *shards = json_array();
@@ -509,14 +658,15 @@ static json_t *s_dataset_json(const Quern__DatasetInfo *d, const char *name)
 /* Every dataset, a line each, for people. */
 static void s_ls_all(const Quern__DatasetsReply *r)
 {
-    printf("%-24s %7s %11s %7s  %s\n", "DATASET", "SHARDS", "SIZE", "COPIES",
-           "STATE");
+    printf("%-24s %7s %11s %7s %7s  %s\n", "DATASET", "SHARDS", "SIZE",
+           "COPIES", "SHORT", "STATE");
     for (size_t i = 0; i < r->n_datasets; i++) {
         const Quern__DatasetInfo *d = r->datasets[i];
         char sz[32];
-        printf("%-24s %7u %11s %7u  %s%s%s\n", d->name, d->nshards,
-               qn_fmt_bytes(d->bytes, sz, sizeof sz), d->replicas, s_state(d),
-               d->writer[0] ? " by " : "", d->writer);
+        printf("%-24s %7u %11s %7u %7u  %s%s%s\n", d->name, d->nshards,
+               qn_fmt_bytes(d->bytes, sz, sizeof sz), d->replicas,
+               d->under_replicated, s_state(d), d->writer[0] ? " by " : "",
+               d->writer);
     }
 }
 
@@ -524,9 +674,10 @@ static void s_ls_all(const Quern__DatasetsReply *r)
 static void s_ls_one(const Quern__DatasetInfo *d)
 {
     char sz[32];
-    printf("%s: %u shards, %s, %s; fewest live copies %u\n", d->name,
-           d->nshards, qn_fmt_bytes(d->bytes, sz, sizeof sz), s_state(d),
-           d->replicas);
+    printf("%s: %u shards, %s, %s; fewest live copies %u, %u shards short of "
+           "copies\n",
+           d->name, d->nshards, qn_fmt_bytes(d->bytes, sz, sizeof sz),
+           s_state(d), d->replicas, d->under_replicated);
     for (size_t k = 0; k < d->n_shards; k++) {
         const Quern__ShardLocation *s = d->shards[k];
         printf("  part-%05u %11s  crc %08x  on", s->index,

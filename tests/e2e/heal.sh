@@ -66,9 +66,13 @@ dead() {
     fail "the master does not count $1 dead workers"
 }
 dead 1
-# Its copies are not live any more: some shards have 1.
+# Its copies are not live any more: some shards have 1, and ls says so.
 copies >"$T/copies"
 grep -q ' 1$' "$T/copies" || fail "no shard lost a copy with worker $victim"
+short=$(q ls t --json | jq .under_replicated)
+[ "$short" = "$held" ] || fail "ls counts $short shards short of copies, $held were on the dead worker"
+q ls | grep -Eq "^t +$shards +[0-9.]+ [KMG]iB +1 +$held +complete" ||
+    fail "ls does not show t with $held shards short: $(q ls)"
 all_at 2 60 || fail "60 s after worker $victim died, not every shard has 2 live copies: $(cat "$T/copies" | tr '\n' ' ')"
 took=$((SECONDS - killed_at))
 grep -q 'replica_made\|has a new copy of shard t/part-' "$T/master.log" ||
@@ -80,6 +84,7 @@ curl -sf "${HTTP}metrics" >"$T/metrics" || fail "no /metrics"
 bytes=$(awk '$1 == "quern_replica_bytes_total" { print $2 }' "$T/metrics")
 [ "${bytes:-0}" -ge $((held * 8000000)) ] ||
     fail "/metrics counts $bytes bytes re-replicated for $held shards of 8 MiB"
+[ "$(q ls t --json | jq .under_replicated)" = 0 ] || fail "ls still counts shards short of copies"
 grep -qx 'quern_shards_under_replicated 0' "$T/metrics" ||
     fail "/metrics still counts shards under-replicated: $(grep under_repl "$T/metrics")"
 
