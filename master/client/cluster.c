@@ -262,20 +262,21 @@ int qn_cluster_check(qn_cluster *c, char *err, size_t errcap)
     return 0;
 }
 
-static int s_all_exited(qn_cluster *c)
+/* Have daemons from..n-1 all exited? (The master is daemon 0.) */
+static int s_all_exited(qn_cluster *c, size_t from)
 {
     s_reap_all(c);
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = from; i < c->n; i++)
         if (!c->d[i].exited)
             return 0;
     return 1;
 }
 
-/* Wait until every daemon exited or ms passed; woken by SIGCHLD. */
-static void s_wait_exit(qn_cluster *c, int ms)
+/* Wait until daemons from..n-1 exited or ms passed; woken by SIGCHLD. */
+static void s_wait_exit(qn_cluster *c, size_t from, int ms)
 {
     int64_t deadline = qn_now_ms() + ms;
-    while (!s_all_exited(c)) {
+    while (!s_all_exited(c, from)) {
         int64_t left = deadline - qn_now_ms();
         if (left <= 0)
             return;
@@ -334,18 +335,24 @@ void qn_cluster_stop(qn_cluster **self_p, int keep)
     qn_cluster *c = *self_p;
     if (!c)
         return;
-    /* Workers first, so none is left reconnecting to a gone master. */
-    for (size_t i = c->n; i-- > 0;)
+    /* Workers first, and the master once they are gone: a worker tells
+     * the master it leaves, and waits (up to its linger, 2 s) for a
+     * master to take the message. Stopped together, a worker could find
+     * the master gone and wait out its linger. */
+    for (size_t i = c->n; i-- > 1;)
         if (!c->d[i].exited)
             kill(c->d[i].pid, SIGTERM);
-    s_wait_exit(c, STOP_GRACE_MS);
+    s_wait_exit(c, 1, STOP_GRACE_MS);
+    if (c->n && !c->d[0].exited)
+        kill(c->d[0].pid, SIGTERM);
+    s_wait_exit(c, 0, STOP_GRACE_MS);
     for (size_t i = 0; i < c->n; i++) {
         if (!c->d[i].exited) {
             kill(-c->d[i].pid, SIGKILL);
             kill(c->d[i].pid, SIGKILL);
         }
     }
-    s_wait_exit(c, STOP_GRACE_MS);
+    s_wait_exit(c, 0, STOP_GRACE_MS);
     for (size_t i = 0; i < c->n; i++)
         free(c->d[i].log);
     if (!keep)
