@@ -59,7 +59,8 @@ CLIENT_SRC := master/client/client.c master/client/cluster.c \
 WORKER_SRC := worker/worker.c worker/masterlink.c worker/assign.c \
               worker/attempts.c worker/taskspec.c worker/outcome.c \
               worker/datacmd.c worker/tasklogs.c worker/shuffle.c \
-              worker/store.c worker/identity.c worker/recovery.c
+              worker/store.c worker/identity.c worker/recovery.c \
+              worker/scrub.c
 # The task runtime: quern-task runs it in a worker's child process, and
 # `quern run --inline` in its own.
 TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c \

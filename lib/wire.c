@@ -169,6 +169,9 @@ static const char *s_check(const Quern__Envelope *e)
         for (size_t i = 0; i < e->data_report->n_removed; i++)
             if (s_shard_check(e->data_report->removed[i]))
                 return "data_report: bad shard";
+        for (size_t i = 0; i < e->data_report->n_damaged; i++)
+            if (s_shard_check(e->data_report->damaged[i]))
+                return "data_report: bad shard";
         for (size_t i = 0; i < e->data_report->n_failed; i++)
             if (!qn_id_ok(e->data_report->failed[i]->dataset) ||
                 !qn_id_ok(e->data_report->failed[i]->job_id) ||

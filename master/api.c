@@ -201,6 +201,11 @@ static void s_metrics_replicas(qn_master *m, qn_buf *b)
                   (unsigned long long)m->heal.failures);
     qn_buf_printf(b, "quern_replica_copies_total{result=\"dropped\"} %llu\n",
                   (unsigned long long)m->heal.drops);
+    s_metric(b, "quern_scrub_errors_total", "counter",
+             "Copies of dataset shards workers found damaged (scrubbing, or "
+             "a map reading one) and dropped.");
+    qn_buf_printf(b, "quern_scrub_errors_total %llu\n",
+                  (unsigned long long)m->heal.damaged);
 }
 
 /* The counters: attempts failed, shuffle bytes, heartbeats missed,

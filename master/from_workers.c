@@ -539,6 +539,14 @@ static void s_data_report(qn_master *m, const Quern__DataReport *dr,
                            dr->removed[i]->index);
     for (size_t i = 0; i < dr->n_failed; i++)
         s_commit_failure(m, w, dr->failed[i], now);
+    for (size_t i = 0; i < dr->n_damaged; i++) {
+        m->heal.damaged++;
+        qn_event(m, now, QN_LOG_WARN, "scrub_error", -1, -1, 0, 0, w,
+                 "worker %s found its copy of shard %s/part-%05u damaged and "
+                 "dropped it; a good copy is made from another",
+                 m->workers.v[w].id, dr->damaged[i]->dataset,
+                 dr->damaged[i]->index);
+    }
     qn_commit_data_changed(m, now);
 }
 

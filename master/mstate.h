@@ -111,6 +111,7 @@ struct qn_master {
         int64_t due;    /* when a look is set for (0: none) */
         uint64_t bytes; /* copied so far */
         uint64_t copies, failures, drops;
+        uint64_t damaged;     /* copies workers found damaged */
         unsigned under, lost; /* shards short of copies, and without any */
     } heal;
 

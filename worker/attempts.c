@@ -12,6 +12,8 @@
 #include "outcome.h"
 #include "proc.h"
 #include "recovery.h"
+#include "scrub.h"
+#include "store.h"
 #include "taskspec.h"
 #include "util.h"
 
@@ -288,6 +290,31 @@ int qn_attempts_on_ctl(qn_worker *w, qn_attempt *a)
     return rc > 0 ? rc : 0;
 }
 
+/* A map that failed may have read a damaged copy of a shard here (its
+ * reason would say so, in words): each shard copy it read from this
+ * worker's store is read again at once, and dropped if damaged. */
+static void s_check_inputs(qn_worker *w, const qn_attempt *a)
+{
+    if (!w->scrub || a->ref.kind != QUERN__TASK_KIND__MAP)
+        return;
+    for (size_t i = 0; i < a->nshards; i++) {
+        const char *slash = strchr(a->shards[i], '/');
+        unsigned index;
+        char tail;
+        if (!slash || strchr(slash + 1, '/') ||
+            sscanf(slash + 1, "part-%u%c", &index, &tail) != 1)
+            continue;
+        char dataset[72];
+        size_t len = (size_t)(slash - a->shards[i]);
+        if (len >= sizeof dataset)
+            continue;
+        memcpy(dataset, a->shards[i], len);
+        dataset[len] = '\0';
+        if (qn_store_find(w->store, dataset, index))
+            qn_scrub_soon(w->scrub, dataset, index, qn_now_ms());
+    }
+}
+
 /*
  * Attempt idx's process has ended with status: report how (success only
  * when the task said so, its process exited cleanly and a copy's shard
@@ -329,6 +356,7 @@ static void s_finish(qn_worker *w, size_t idx, int status,
                  a->ref.job_id, a->ref.kind ? "reduce" : "map", a->ref.task,
                  a->ref.attempt);
     } else {
+        s_check_inputs(w, a);
         qn_outcome o;
         qn_outcome_failure(&o, w, a, status, rss, install_err);
         qn_masterlink_update(w, &a->ref, &o.u);

@@ -16,6 +16,7 @@ static void s_usage(FILE *f)
     fprintf(f, "usage: quern-worker --master EP [--slots N] [--work-dir DIR]\n"
                "                    [--data-dir DIR] [--shuffle EP]\n"
                "                    [--task-mem-mb N] [--master-grace-ms N]\n"
+               "                    [--scrub-rate MIB_PER_S]\n"
                "                    [--curve-secret FILE --curve-trusted DIR\n"
                "                     [--curve-master FILE]]\n"
                "                    [--log-level error|warn|info|debug]\n"
@@ -29,7 +30,10 @@ static void s_usage(FILE *f)
                "While the master is away, attempts run on and map outputs\n"
                "are kept for a master that comes back (a restart with\n"
                "--state-dir); after --master-grace-ms (default 300000) they\n"
-               "are dropped.\n"
+               "are dropped. Dataset shards are re-read in the background\n"
+               "at --scrub-rate MiB/s (default 4; 0: never) and a copy\n"
+               "whose CRC no longer matches is dropped and reported, so\n"
+               "the master has a good one made.\n"
                "With --curve-secret every socket uses CURVE: peers must hold\n"
                "a key in --curve-trusted; the master's public key is\n"
                "--curve-master (default DIR/master.pub). Stops cleanly on\n"
@@ -68,6 +72,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         O_CURVE_MASTER,
         O_MEM,
         O_GRACE,
+        O_SCRUB,
         O_HELP
     };
     static const struct option opts[] = {
@@ -82,6 +87,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         {"curve-master", required_argument, NULL, O_CURVE_MASTER},
         {"task-mem-mb", required_argument, NULL, O_MEM},
         {"master-grace-ms", required_argument, NULL, O_GRACE},
+        {"scrub-rate", required_argument, NULL, O_SCRUB},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -120,6 +126,13 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
             cfg->master_grace_ms = (int)ms;
             break;
         }
+        case O_SCRUB: {
+            unsigned mb;
+            if (s_uint_opt("scrub-rate", optarg, 0, 100000, &mb) < 0)
+                return 2;
+            cfg->scrub_rate = (uint64_t)mb << 20;
+            break;
+        }
         case O_HELP: s_usage(stdout); return 0;
         default:
             fprintf(stderr, "quern-worker: unknown or incomplete option '%s'\n",
@@ -133,7 +146,8 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
 
 int main(int argc, char **argv)
 {
-    qn_worker_config cfg = {.slots = 1, .master_grace_ms = 300000};
+    qn_worker_config cfg = {
+        .slots = 1, .master_grace_ms = 300000, .scrub_rate = 4 << 20};
     int level = QN_LOG_INFO;
     int rc = s_parse(argc, argv, &cfg, &level);
     if (rc >= 0)

@@ -76,15 +76,23 @@ void qn_masterlink_data_report(qn_worker *w)
 {
     if (!w->store || !w->link.welcomed)
         return; /* kept for the next hello or report */
-    qn_shard *a, *r;
-    size_t na, nr;
+    qn_shard *a, *r, *d;
+    size_t na, nr, nd;
     qn_store_take_changes(w->store, &a, &na, &r, &nr);
-    if (na + nr > 0) {
+    qn_store_take_damaged(w->store, &d, &nd);
+    if (na + nr + nd > 0) {
         Quern__Envelope env = QUERN__ENVELOPE__INIT;
         Quern__DataReport dr = QUERN__DATA_REPORT__INIT;
-        Quern__ShardInfo *si = qn_calloc(na + nr, sizeof *si);
+        Quern__ShardInfo *si = qn_calloc(na + nr + nd, sizeof *si);
         Quern__ShardInfo **ap = qn_calloc(na + 1, sizeof *ap);
         Quern__ShardInfo **rp = qn_calloc(nr + 1, sizeof *rp);
+        Quern__ShardInfo **dp = qn_calloc(nd + 1, sizeof *dp);
+        for (size_t i = 0; i < nd; i++) {
+            s_shard_info(&si[na + nr + i], &d[i]);
+            dp[i] = &si[na + nr + i];
+        }
+        dr.damaged = dp;
+        dr.n_damaged = nd;
         for (size_t i = 0; i < na; i++) {
             s_shard_info(&si[i], &a[i]);
             ap[i] = &si[i];
@@ -105,9 +113,11 @@ void qn_masterlink_data_report(qn_worker *w)
         free(si);
         free(ap);
         free(rp);
+        free(dp);
     }
     free(a);
     free(r);
+    free(d);
 }
 
 /* The finished map outputs we hold, as told, for the hello (up to

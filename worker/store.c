@@ -37,6 +37,8 @@ struct qn_store {
     size_t nups, cap_ups;
     qn_shard *added, *removed; /* changes not yet taken */
     size_t nadded, cap_added, nremoved, cap_removed;
+    qn_shard *damaged; /* dropped as damaged, not yet taken */
+    size_t ndamaged, cap_damaged;
     unsigned seq; /* for temp names */
 };
 
@@ -325,6 +327,7 @@ void qn_store_destroy(qn_store **self_p)
     free(s->shards);
     free(s->added);
     free(s->removed);
+    free(s->damaged);
     free(s->dir);
     free(s);
     *self_p = NULL;
@@ -462,6 +465,27 @@ size_t qn_store_drop(qn_store *s, const char *dataset)
 int qn_store_drop_shard(qn_store *s, const char *dataset, uint32_t index)
 {
     return s_drop(s, dataset, index) > 0;
+}
+
+int qn_store_drop_damaged(qn_store *s, const char *dataset, uint32_t index,
+                          const char *why)
+{
+    const qn_shard *sh = qn_store_find(s, dataset, index);
+    if (!sh)
+        return 0;
+    qn_shard copy = *sh;
+    qn_warn("store: shard %s/%u is damaged (%s); dropped", dataset, index, why);
+    s_drop(s, dataset, index);
+    s_note(&s->damaged, &s->ndamaged, &s->cap_damaged, &copy);
+    return 1;
+}
+
+void qn_store_take_damaged(qn_store *s, qn_shard **damaged, size_t *n)
+{
+    *damaged = s->damaged;
+    *n = s->ndamaged;
+    s->damaged = NULL;
+    s->ndamaged = s->cap_damaged = 0;
 }
 
 static void s_upload_end(qn_store *s, size_t i)

@@ -77,6 +77,16 @@ size_t qn_store_drop(qn_store *s, const char *dataset);
 /* Delete shard index of a dataset. Returns 1 if it was held, else 0. */
 int qn_store_drop_shard(qn_store *s, const char *dataset, uint32_t index);
 
+/* Delete shard index of a dataset found damaged (why: how, logged), and
+ * note it for qn_store_take_damaged as well as removed. Returns 1 if it
+ * was held, else 0. */
+int qn_store_drop_damaged(qn_store *s, const char *dataset, uint32_t index,
+                          const char *why);
+
+/* The shards dropped as damaged since the last call (the array is the
+ * caller's to free). */
+void qn_store_take_damaged(qn_store *s, qn_shard **damaged, size_t *n);
+
 #define QN_STORE_UPLOADS_MAX 64 /* uploads open at once */
 
 /*

@@ -6,6 +6,8 @@
 #ifndef QN_WCONFIG_H
 #define QN_WCONFIG_H
 
+#include <stdint.h>
+
 typedef struct qn_worker_config {
     const char *master;        /* master endpoint */
     unsigned slots;            /* task processes at once */
@@ -19,6 +21,7 @@ typedef struct qn_worker_config {
     const char *curve_master;  /* the master's public key file */
     int master_grace_ms;       /* with the master away this long, attempts
                                   are killed and map outputs dropped */
+    uint64_t scrub_rate;       /* bytes a second of shards re-read (0: none) */
 } qn_worker_config;
 
 typedef struct qn_worker qn_worker;

@@ -21,6 +21,7 @@
 #include "proc.h"
 #include "recovery.h"
 #include "shuffle.h"
+#include "scrub.h"
 #include "store.h"
 #include "tasklogs.h"
 #include "util.h"
@@ -169,6 +170,7 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
             goto fail;
         qn_info("worker %s: %zu dataset shards in %s, checked", w->id,
                 qn_store_count(w->store), qn_store_dir(w->store));
+        w->scrub = qn_scrub_new(w->store, cfg->scrub_rate);
     }
     w->sigfd = qn_signals_open();
     if (w->sigfd < 0) {
@@ -385,6 +387,8 @@ static long s_timeout(const qn_worker *w, int64_t now)
         due = w->att.next_mem_check;
     if (qn_assign_next_retry(w) < due)
         due = qn_assign_next_retry(w);
+    if (w->scrub && qn_scrub_due(w->scrub) < due)
+        due = qn_scrub_due(w->scrub);
     return due > now ? (long)(due - now) : 0;
 }
 
@@ -419,6 +423,10 @@ static void s_on_time(qn_worker *w, int64_t now)
     qn_assign_retry(w, now);
     if (w->store)
         qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);
+    char why[200];
+    if (w->scrub && qn_scrub_step(w->scrub, now, why, sizeof why))
+        qn_warn("worker %s: scrubbing found a damaged shard copy (%s)", w->id,
+                why);
     qn_masterlink_data_report(w);
     if (!w->link.welcomed && now >= w->link.next_hello)
         qn_masterlink_hello(w, now);
@@ -460,6 +468,7 @@ void qn_worker_destroy(qn_worker **self_p)
     qn_attempts_destroy(&w->att);
     qn_assign_destroy(w);
     qn_shuffle_destroy(&w->shuffle);
+    qn_scrub_destroy(&w->scrub);
     qn_store_destroy(&w->store);
     qn_zap_destroy(&w->zap);
     qn_masterlink_close(w);

@@ -124,11 +124,12 @@ struct qn_worker {
     int sigfd;
     int stop;
 
-    qn_wlink link;       /* the master */
-    qn_attempts att;     /* attempts running */
-    qn_waitlist wait;    /* assignments waiting for their plugin */
-    qn_shuffle *shuffle; /* serves map outputs and shards */
-    qn_store *store;     /* NULL without --data-dir */
+    qn_wlink link;          /* the master */
+    qn_attempts att;        /* attempts running */
+    qn_waitlist wait;       /* assignments waiting for their plugin */
+    qn_shuffle *shuffle;    /* serves map outputs and shards */
+    qn_store *store;        /* NULL without --data-dir */
+    struct qn_scrub *scrub; /* re-reads the store's shards (with store) */
 };
 
 #endif

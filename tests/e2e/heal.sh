@@ -105,6 +105,11 @@ check_wordcount "$T/out" 3 "$T"/in/*
 # below 2, and every shard ends with exactly 2.
 start_worker "w$victim" --data-dir "$T/data$victim"
 start_worker "w$second" --data-dir "$T/data$second"
+# Once they are back, their hellos have listed their copies.
+for _ in $(seq 200); do
+    [ "$(q workers --json 2>/dev/null | jq '[.[] | select(.alive)] | length' 2>/dev/null)" = 5 ] && break
+    sleep 0.1
+done
 all_at 2 60 || fail "the returned workers' surplus copies were not dropped: $(cat "$T/copies" | tr '\n' ' ')"
 grep -q 'drops its copy of shard t/part-' "$T/master.log" ||
     fail "no surplus copy was dropped"
