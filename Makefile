@@ -51,7 +51,8 @@ MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/catalog.c master/http.c master/copyplan.c \
               master/replicas.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
-              master/client/dataset.c master/client/inline.c \
+              master/client/dataset.c master/client/put.c \
+              master/client/inline.c \
               master/client/usage.c master/client/opts.c \
               master/client/jobplugin.c master/client/jobbuild.c \
               master/client/jobcmd.c master/client/querycmd.c \

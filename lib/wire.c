@@ -97,6 +97,28 @@ static const char *s_check_hello(const Quern__WorkerHello *h)
     return NULL;
 }
 
+/* What is wrong with a data report, or NULL. */
+static const char *s_data_report_check(const Quern__DataReport *dr)
+{
+    if (!qn_id_ok(dr->worker_id))
+        return "data_report: bad worker_id";
+    for (size_t i = 0; i < dr->n_added; i++)
+        if (s_shard_check(dr->added[i]))
+            return "data_report: bad shard";
+    for (size_t i = 0; i < dr->n_removed; i++)
+        if (s_shard_check(dr->removed[i]))
+            return "data_report: bad shard";
+    for (size_t i = 0; i < dr->n_damaged; i++)
+        if (s_shard_check(dr->damaged[i]))
+            return "data_report: bad shard";
+    for (size_t i = 0; i < dr->n_failed; i++)
+        if (!qn_id_ok(dr->failed[i]->dataset) ||
+            !qn_id_ok(dr->failed[i]->job_id) ||
+            dr->failed[i]->index >= QN_SHARDS_MAX)
+            return "data_report: bad commit failure";
+    return NULL;
+}
+
 /* Checks beyond well-formedness: the parts each message cannot do without. */
 static const char *s_check(const Quern__Envelope *e)
 {
@@ -161,23 +183,7 @@ static const char *s_check(const Quern__Envelope *e)
         return qn_id_ok(e->shard_write->token) ? NULL
                                                : "shard_write: bad token";
     case QUERN__ENVELOPE__BODY_DATA_REPORT:
-        if (!qn_id_ok(e->data_report->worker_id))
-            return "data_report: bad worker_id";
-        for (size_t i = 0; i < e->data_report->n_added; i++)
-            if (s_shard_check(e->data_report->added[i]))
-                return "data_report: bad shard";
-        for (size_t i = 0; i < e->data_report->n_removed; i++)
-            if (s_shard_check(e->data_report->removed[i]))
-                return "data_report: bad shard";
-        for (size_t i = 0; i < e->data_report->n_damaged; i++)
-            if (s_shard_check(e->data_report->damaged[i]))
-                return "data_report: bad shard";
-        for (size_t i = 0; i < e->data_report->n_failed; i++)
-            if (!qn_id_ok(e->data_report->failed[i]->dataset) ||
-                !qn_id_ok(e->data_report->failed[i]->job_id) ||
-                e->data_report->failed[i]->index >= QN_SHARDS_MAX)
-                return "data_report: bad commit failure";
-        return NULL;
+        return s_data_report_check(e->data_report);
     case QUERN__ENVELOPE__BODY_DATA_COMMAND:
         if (!qn_id_ok(e->data_command->dataset))
             return "data_command: bad dataset";

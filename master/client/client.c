@@ -130,6 +130,24 @@ int qn_client_call(qn_client *c, Quern__Envelope *req, Quern__Envelope **reply,
     return QN_EXIT_UNREACHABLE;
 }
 
+int qn_client_ask(qn_client *c, Quern__Envelope *req, int want, int timeout_ms,
+                  Quern__Envelope **reply)
+{
+    char err[600];
+    int rc = qn_client_call(c, req, reply, timeout_ms, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "quern: %s\n", err);
+        return rc;
+    }
+    if ((int)(*reply)->body_case != want) {
+        fprintf(stderr, "quern: the master answered with %s\n",
+                qn_wire_name(*reply));
+        qn_wire_free(*reply);
+        *reply = NULL;
+        return QN_EXIT_UNREACHABLE;
+    }
+    return 0;
+}
 /* ---- printing ------------------------------------------------------------ */
 
 static long long s_counter(const Quern__JobStatus *st, const char *name)

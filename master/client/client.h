@@ -50,6 +50,12 @@ void qn_client_destroy(qn_client **self_p);
 int qn_client_call(qn_client *c, Quern__Envelope *req, Quern__Envelope **reply,
                    int timeout_ms, char *err, size_t errcap);
 
+/* qn_client_call for a reply whose body must be `want` (a
+ * Quern__Envelope__BodyCase): what went wrong is said on stderr. Returns
+ * 0 with *reply set, or an exit status. */
+int qn_client_ask(qn_client *c, Quern__Envelope *req, int want, int timeout_ms,
+                  Quern__Envelope **reply);
+
 /* How to follow a job. */
 typedef struct qn_follow_opts {
     int sigfd;           /* signalfd: SIGINT/SIGTERM cancel the job */

@@ -16,10 +16,7 @@ for i in 1 2 3 4 5; do
     start_worker "w$i" --data-dir "$T/data$i"
     W+=("${PIDS[-1]}")
 done
-for _ in $(seq 100); do
-    [ "$(q workers --json 2>/dev/null | jq '[.[] | select(.alive)] | length' 2>/dev/null)" = 5 ] && break
-    sleep 0.1
-done
+joined 5
 gen "$T/in" 120M 4
 q put "$T"/in/* --dataset t --replicas 2 --shard-size 8M 2>"$T/put.err" ||
     fail "put failed: $(cat "$T/put.err")"
@@ -106,10 +103,7 @@ check_wordcount "$T/out" 3 "$T"/in/*
 start_worker "w$victim" --data-dir "$T/data$victim"
 start_worker "w$second" --data-dir "$T/data$second"
 # Once they are back, their hellos have listed their copies.
-for _ in $(seq 200); do
-    [ "$(q workers --json 2>/dev/null | jq '[.[] | select(.alive)] | length' 2>/dev/null)" = 5 ] && break
-    sleep 0.1
-done
+joined 5
 all_at 2 60 || fail "the returned workers' surplus copies were not dropped: $(cat "$T/copies" | tr '\n' ' ')"
 grep -q 'drops its copy of shard t/part-' "$T/master.log" ||
     fail "no surplus copy was dropped"

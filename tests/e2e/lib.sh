@@ -70,6 +70,17 @@ start_worker() {
     PIDS+=($!)
 }
 
+# joined N: the master at $MASTER counts N live workers (within 20 s).
+joined() {
+    local _
+    for _ in $(seq 200); do
+        [ "$(timeout 20 "$QUERN" workers --json --master "$MASTER" 2>/dev/null |
+            jq '[.[] | select(.alive)] | length' 2>/dev/null)" = "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "the master does not count $1 live workers"
+}
+
 # gen DIR SIZE FILES [SEED]: deterministic Zipf text.
 gen() {
     "$GENTEXT" --out "$1" --size "$2" --files "$3" --seed "${4:-1}"

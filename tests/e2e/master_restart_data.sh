@@ -16,14 +16,6 @@ up() {
     PIDS+=($M)
 }
 q() { timeout 20 "$QUERN" "$@" --master "$EP"; }
-# joined N: N workers that keep datasets are alive (within 10 s).
-joined() {
-    for _ in $(seq 100); do
-        [ "$(q workers --json 2>/dev/null | jq '[.[] | select(.alive)] | length' 2>/dev/null)" = "$1" ] && return 0
-        sleep 0.1
-    done
-    fail "$1 workers did not join"
-}
 
 up
 for i in 1 2; do start_worker "d$i" --data-dir "$T/data$i"; done

@@ -12,14 +12,6 @@
 
 start_master --heartbeat-ms 200 --dead-ms 1500 --replica-timeout-ms 3000
 q() { timeout 60 "$QUERN" "$@" --master "$MASTER"; }
-# joined N: N workers are alive (within 10 s).
-joined() {
-    for _ in $(seq 100); do
-        [ "$(q workers --json 2>/dev/null | jq '[.[] | select(.alive)] | length' 2>/dev/null)" = "$1" ] && return 0
-        sleep 0.1
-    done
-    fail "$1 workers did not join"
-}
 # installed NAME: shards worker NAME has installed so far.
 installed() { grep -c 'installed shard' "$T/$1.log" 2>/dev/null || true; }
 
@@ -93,10 +85,7 @@ cmp -s "$T/want.md5" "$T/got.md5" || fail "u does not read back as what was put"
 # ---- (3) nowhere left to put a shard ----------------------------------------
 kill "${PIDS[-1]}"
 forget_pid "${PIDS[-1]}"
-for _ in $(seq 100); do
-    [ "$(q workers --json 2>/dev/null | jq '[.[] | select(.alive)] | length' 2>/dev/null)" = 1 ] && break
-    sleep 0.1
-done
+joined 1
 rc=0
 q put "$T"/in/* --dataset v --replicas 1 --shard-size 2M >"$T/put3.out" 2>"$T/put3.err" || rc=$?
 [ $rc != 0 ] || fail "a put with nowhere to go succeeded"

@@ -11,13 +11,6 @@
 
 start_master --heartbeat-ms 200 --dead-ms 1500 --replica-timeout-ms 3000
 q() { timeout 60 "$QUERN" "$@" --master "$MASTER"; }
-joined() {
-    for _ in $(seq 100); do
-        [ "$(q workers --json 2>/dev/null | jq '[.[] | select(.alive)] | length' 2>/dev/null)" = "$1" ] && return 0
-        sleep 0.1
-    done
-    fail "$1 workers did not join"
-}
 # flip FILE OFFSET: invert one byte's case bit in place.
 flip() {
     python3 -c 'import sys
