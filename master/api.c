@@ -103,7 +103,7 @@ static json_t *s_api_cluster(qn_master *m, int64_t now)
     unsigned alive, dead, slots, busy, js[4];
     qn_workers_counts(&m->workers, &alive, &dead, &slots, &busy);
     qn_jobs_by_state(&m->jobs, js);
-    return json_pack(
+    json_t *c = json_pack(
         "{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
         " s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
         " s:i, s:I, s:I}",
@@ -121,6 +121,17 @@ static json_t *s_api_cluster(qn_master *m, int64_t now)
         js[QUERN__JOB_STATE__JOB_CANCELLED], "datasets", (int)m->data.cat.n,
         "messages_dropped", (json_int_t)m->net.drops.total, "heartbeats_missed",
         (json_int_t)m->stats.heartbeats_missed);
+    /* Datasets' health: shards short of copies and the copies mending
+     * them, as /metrics has them. */
+    json_object_set_new(c, "replicas",
+                        json_pack("{s:i, s:i, s:I, s:I, s:I, s:I}",
+                                  "shards_under_replicated", (int)m->heal.under,
+                                  "shards_lost", (int)m->heal.lost,
+                                  "copies_in_flight", (json_int_t)m->heal.nbusy,
+                                  "copies_made", (json_int_t)m->heal.copies,
+                                  "bytes_copied", (json_int_t)m->heal.bytes,
+                                  "scrub_errors", (json_int_t)m->heal.damaged));
+    return c;
 }
 
 /* The sum of one counter over every job the master knows. */

@@ -55,6 +55,7 @@ grep -A3 -E "id=\"worker-$dead\"" "$T/dom.html" | grep -q '>dead<' || fail "the 
 live=$(grep -oE '<tr class="worker" id="worker-[^"]*" data-alive="true"' "$T/dom.html" | wc -l)
 [ "$live" = 2 ] || fail "the page shows $live live workers, not 2"
 has "<tr class=\"task\" data-task=\"$rerun\" data-state=\"[a-z]+\" data-attempts=\"[2-9]\"" "task $rerun run again"
+has 'id="t-datasets-s"[^>]*>0 shards short of copies · 0 copying' "the datasets' health"
 has '<li class="event" data-kind="worker_lost"' "the worker_lost event"
 has '<li class="event" data-kind="task_rerun"' "the task_rerun event"
 if grep -qE 'src="https?:|href="https?:' "$T/dom.html"; then fail "the page refers to another site"; fi

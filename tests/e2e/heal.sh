@@ -82,6 +82,10 @@ bytes=$(awk '$1 == "quern_replica_bytes_total" { print $2 }' "$T/metrics")
 [ "${bytes:-0}" -ge $((held * 8000000)) ] ||
     fail "/metrics counts $bytes bytes re-replicated for $held shards of 8 MiB"
 [ "$(q ls t --json | jq .under_replicated)" = 0 ] || fail "ls still counts shards short of copies"
+curl -sf "${HTTP}api/v1/cluster" >"$T/cluster.json" || fail "no /api/v1/cluster"
+jq -e --argjson b "$bytes" '.replicas.bytes_copied == $b and .replicas.shards_under_replicated == 0
+    and .replicas.copies_made >= 1' "$T/cluster.json" >/dev/null ||
+    fail "the page's JSON does not show the copies made: $(jq -c .replicas "$T/cluster.json")"
 grep -qx 'quern_shards_under_replicated 0' "$T/metrics" ||
     fail "/metrics still counts shards under-replicated: $(grep under_repl "$T/metrics")"
 
