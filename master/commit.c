@@ -176,5 +176,5 @@ void qn_commit_data_changed(qn_master *m, int64_t now)
     for (size_t jx = 0; jx < m->jobs.n; jx++)
         if (m->jobs.v[jx].out.committing)
             qn_commit_replicate(m, (int)jx, now);
-    qn_replicas_check(m, now);
+    qn_replicas_soon(m, now);
 }

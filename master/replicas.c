@@ -87,6 +87,22 @@ static int s_index(const s_view *v, int handle)
     return -1;
 }
 
+/* The copies c[n] whose target the view holds, as the planner takes
+ * them (*out_n of them; the caller frees the array). */
+static qn_cp_copy *s_targets(const s_view *v, const qn_heal_copy *c, size_t n,
+                             size_t *out_n)
+{
+    qn_cp_copy *out = qn_calloc(n + 1, sizeof *out);
+    *out_n = 0;
+    for (size_t k = 0; k < n; k++) {
+        int t = s_index(v, c[k].target);
+        if (t >= 0)
+            out[(*out_n)++] = (qn_cp_copy){
+                .dataset = c[k].dataset, .index = c[k].index, .target = t};
+    }
+    return out;
+}
+
 /* Every data worker the master knows, by its newest entry. */
 static void s_view_build(qn_master *m, s_view *v, int64_t now)
 {
@@ -130,22 +146,9 @@ static void s_view_build(qn_master *m, s_view *v, int64_t now)
         if (s >= 0)
             v->w[s].inflight++;
     }
-    v->dropping = qn_calloc(m->heal.ndropping + 1, sizeof *v->dropping);
-    for (size_t k = 0; k < m->heal.ndropping; k++) {
-        const qn_heal_copy *c = &m->heal.dropping[k];
-        int t = s_index(v, c->target);
-        if (t >= 0)
-            v->dropping[v->ndropping++] = (qn_cp_copy){
-                .dataset = c->dataset, .index = c->index, .target = t};
-    }
-    v->failed = qn_calloc(m->heal.nfailed + 1, sizeof *v->failed);
-    for (size_t k = 0; k < m->heal.nfailed; k++) {
-        const qn_heal_copy *c = &m->heal.failed[k];
-        int t = s_index(v, c->target);
-        if (t >= 0)
-            v->failed[v->nfailed++] = (qn_cp_copy){
-                .dataset = c->dataset, .index = c->index, .target = t};
-    }
+    v->dropping =
+        s_targets(v, m->heal.dropping, m->heal.ndropping, &v->ndropping);
+    v->failed = s_targets(v, m->heal.failed, m->heal.nfailed, &v->nfailed);
 }
 
 static void s_view_release(s_view *v)
@@ -272,11 +275,11 @@ static void s_act(qn_master *m, const s_view *v, const qn_cp_order *o,
 }
 
 /* Be woken at `at` (or earlier, if set so already). */
-static void s_wake(qn_master *m, int64_t at, int64_t now)
+static void s_wake(qn_master *m, int64_t at)
 {
     if (at == INT64_MAX)
         return;
-    if (m->heal.due > now && m->heal.due <= at)
+    if (m->heal.due && m->heal.due <= at)
         return;
     m->heal.due = at;
     qn_deadline_add(&m->due, at, QN_DUE_HEAL, 0);
@@ -320,7 +323,12 @@ void qn_replicas_check(qn_master *m, int64_t now)
     if (h.next < next)
         next = h.next;
     s_view_release(&v);
-    s_wake(m, next, now);
+    s_wake(m, next);
+}
+
+void qn_replicas_soon(qn_master *m, int64_t now)
+{
+    s_wake(m, now);
 }
 
 void qn_replicas_update(qn_master *m, int w, const Quern__TaskUpdate *u,
@@ -346,7 +354,7 @@ void qn_replicas_update(qn_master *m, int w, const Quern__TaskUpdate *u,
         } else {
             s_fail(m, k, u->reason[0] ? u->reason : "no reason given", now);
         }
-        qn_replicas_check(m, now);
+        qn_replicas_soon(m, now);
         return;
     }
 }
@@ -360,5 +368,5 @@ void qn_replicas_worker_gone(qn_master *m, int w, int64_t now)
         }
         k++;
     }
-    qn_replicas_check(m, now);
+    qn_replicas_soon(m, now);
 }

@@ -31,6 +31,10 @@ void qn_replicas_release(qn_master *m);
  * next look. */
 void qn_replicas_check(qn_master *m, int64_t now);
 
+/* Look at every shard once the messages before now are handled: a burst
+ * of reports (a put, a worker's hello) makes one look, not one each. */
+void qn_replicas_soon(qn_master *m, int64_t now);
+
 /* Worker w ran (or failed) a copy: u is its COPY task's update. */
 void qn_replicas_update(qn_master *m, int w, const Quern__TaskUpdate *u,
                         int64_t now);
