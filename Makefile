@@ -49,14 +49,14 @@ MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/workers.c master/evring.c master/plugins.c \
               master/journal.c master/durable.c master/statedb.c master/sched.c \
               master/catalog.c master/http.c master/copyplan.c \
-              master/replicas.c
+              master/replicas.c master/drain.c
 CLIENT_SRC := master/client/client.c master/client/cluster.c \
               master/client/dataset.c master/client/put.c \
               master/client/inline.c \
               master/client/usage.c master/client/opts.c \
               master/client/jobplugin.c master/client/jobbuild.c \
               master/client/jobcmd.c master/client/querycmd.c \
-              master/client/datasetcmd.c
+              master/client/datasetcmd.c master/client/draincmd.c
 WORKER_SRC := worker/worker.c worker/masterlink.c worker/assign.c \
               worker/attempts.c worker/taskspec.c worker/outcome.c \
               worker/datacmd.c worker/tasklogs.c worker/shuffle.c \

@@ -40,7 +40,7 @@ Root only.
         key in DIR/keys/trusted, every daemon given --curve-secret
         DIR/keys/HOST.key --curve-trusted DIR/keys/trusted; clients need
         \$CURVE_CLIENT_ARGS from env
-  down                  stop every daemon started here (SIGTERM, SIGKILL after
+  down                  stop every daemon started here (SIGINT, SIGKILL after
                         ${STOP_S} s), delete the namespaces, veths and bridge;
                         works after a partial up; keeps DIR (logs)
   exec HOST [CMD...]    run CMD (default: a shell) in HOST's namespace, with
@@ -48,7 +48,8 @@ Root only.
   cut HOST              drop all of HOST's traffic except loopback (nftables
                         table quern_cut in its namespace)
   restore HOST          remove that table again
-  stop HOST             SIGTERM HOST's daemon and wait for it to exit
+  stop HOST             SIGTERM HOST's daemon (a worker drains first) and
+                        wait up to ${STOP_S} s for it to exit
   start HOST            start HOST's daemon again with the same flags
   status                hosts, addresses, daemons, cuts
   env                   shell assignments (MASTER, DIR, W1 ...) for eval
@@ -282,15 +283,17 @@ wait_exit() {
     done
 }
 
-# SIGTERM the daemons of the given hosts, wait up to STOP_S seconds in all,
-# then SIGKILL what is left. Only pids from DIR/pids that still are ours.
+# Signal SIG (TERM: a worker drains first; INT: it stops at once) to the
+# daemons of the given hosts, wait up to STOP_S seconds in all, then
+# SIGKILL what is left. Only pids from DIR/pids that still are ours.
 stop_hosts() {
-    local host pid deadline left
+    local sig=$1 host pid deadline left
+    shift
     local -A running=()
     for host in "$@"; do
         pid=$(pid_of "$host") || continue
         if pid_is_ours "$pid" "$host"; then
-            kill -TERM "$pid" 2>/dev/null || true
+            kill "-$sig" "$pid" 2>/dev/null || true
             running[$host]=$pid
         fi
     done
@@ -549,8 +552,8 @@ cmd_down() {
         for f in "$DIR"/pids/w*.pid; do
             [ -e "$f" ] && hs+=("$(basename "$f" .pid)")
         done
-        [ ${#hs[@]} -eq 0 ] || stop_hosts "${hs[@]}"
-        [ -e "$DIR/pids/master.pid" ] && stop_hosts master
+        [ ${#hs[@]} -eq 0 ] || stop_hosts INT "${hs[@]}"
+        [ -e "$DIR/pids/master.pid" ] && stop_hosts INT master
     fi
     # Root-side veths (each takes its peer with it), then the bridge.
     local links=() l
@@ -650,7 +653,7 @@ cmd_stop() {
         echo "$host: not running"
         return 0
     fi
-    stop_hosts "$host"
+    stop_hosts TERM "$host"
 }
 
 cmd_start() {

@@ -26,8 +26,10 @@
 # Commands:
 #   start   start the master, then every worker, each with nohup; a daemon
 #           already running (per its pid file) is left alone
-#   stop    SIGTERM every worker, then the master, by the pid in its pid
-#           file; SIGKILL after 10 s
+#   stop    SIGINT every worker (each stops at once: the whole cluster
+#           goes, so there is nowhere to drain to), then the master, by the
+#           pid in its pid file; SIGKILL after 10 s. To take one worker out
+#           without losing anything, `quern drain WORKER --wait` first.
 #   status  which daemons run, then `quern workers` if this machine has
 #           quern and reaches the master
 #   push    copy quern, quern-master, quern-worker and quern-task from this
@@ -278,7 +280,7 @@ echo "quern-$role started (pid $pid): $bin $*"
 REMOTE_STOP=$REMOTE_LIB'
 role=$2
 if ! running "$role"; then rm -f "$dir/$role.pid"; echo "quern-$role not running"; exit 0; fi
-kill -TERM "$pid"
+kill -INT "$pid"
 i=0
 while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 if kill -0 "$pid" 2>/dev/null; then

@@ -45,7 +45,7 @@ void qn_signals_read(int fd, int *stop, int *child)
             if (child)
                 *child = 1;
         } else if (stop) {
-            *stop = 1;
+            *stop = (int)si.ssi_signo;
         }
     }
 }

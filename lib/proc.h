@@ -21,8 +21,9 @@
 int qn_signals_open(void);
 
 /*
- * Read every pending signal from the signalfd. Sets *stop when SIGTERM,
- * SIGINT or SIGHUP arrived and *child when SIGCHLD did (either may be NULL).
+ * Read every pending signal from the signalfd. Sets *stop to the signal's
+ * number when SIGTERM, SIGINT or SIGHUP arrived (the last one) and *child
+ * to 1 when SIGCHLD did (either may be NULL).
  */
 void qn_signals_read(int fd, int *stop, int *child);
 

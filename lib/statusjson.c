@@ -172,6 +172,16 @@ json_t *qn_json_job(const Quern__JobStatus *st)
     return o;
 }
 
+const char *qn_worker_state_name(Quern__WorkerState s)
+{
+    switch (s) {
+    case QUERN__WORKER_STATE__WORKER_DRAINING: return "draining";
+    case QUERN__WORKER_STATE__WORKER_DRAINED: return "drained";
+    case QUERN__WORKER_STATE__WORKER_DEAD: return "dead";
+    default: return "active";
+    }
+}
+
 json_t *qn_json_worker(const Quern__WorkerInfo *w)
 {
     json_t *o = json_object();
@@ -179,6 +189,14 @@ json_t *qn_json_worker(const Quern__WorkerInfo *w)
     s_set(o, "host", json_string(w->host));
     s_set(o, "pid", s_int(w->pid));
     s_set(o, "alive", json_boolean(w->alive));
+    /* A master before drains says no state: alive or dead is all. */
+    s_set(o, "state",
+          json_string(w->alive || w->state ? qn_worker_state_name(w->state)
+                                           : "dead"));
+    if (w->state == QUERN__WORKER_STATE__WORKER_DRAINING) {
+        s_set(o, "drain_waits", json_string(w->drain_waits));
+        s_set(o, "drain_deadline_ms", s_int(w->drain_deadline_ms));
+    }
     s_set(o, "slots", s_int(w->slots));
     s_set(o, "busy", s_int(w->busy));
     s_set(o, "heartbeat_age_ms", s_int(w->heartbeat_age_ms));

@@ -19,6 +19,9 @@ const char *qn_job_state_name(int state);
 /* "pending", "running", "done" for TaskInfo.state 0, 1, 2 ("unknown"). */
 const char *qn_task_state_name(unsigned state);
 
+/* "active", "draining", "drained", "dead" for a WorkerState. */
+const char *qn_worker_state_name(Quern__WorkerState s);
+
 /* "m3" or "r0": how users name a task (quern logs JOB TASK). */
 void qn_task_name(char *out, size_t cap, int kind, unsigned index);
 

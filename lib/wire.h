@@ -38,10 +38,13 @@
  * needs with DropOutputs; a worker leaving on SIGTERM says so
  * (WorkerLeaving). Minor 3 adds datasets that heal: the master drops a
  * surplus copy of one shard (DataCommand DROP_SHARD), which it sends
- * only to workers of minor 3 or later. A peer that says no minor speaks 0.
+ * only to workers of minor 3 or later. Minor 4 adds drains: a worker told
+ * to stop asks to be drained first (WorkerDrain) and stops when told it
+ * is (WorkerDrained); a worker of an older minor leaves at once. A peer
+ * that says no minor speaks 0.
  */
 #ifndef QN_PROTOCOL_MINOR
-#define QN_PROTOCOL_MINOR 3
+#define QN_PROTOCOL_MINOR 4
 #endif
 #define QN_VERSION "0.6.0" /* this release, as the status page shows it */
 

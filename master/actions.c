@@ -224,6 +224,11 @@ static void s_lost(qn_master *m, const qn_action *a, int64_t now)
                  wid);
     else if (a->reason == QN_LOST_RESTARTED)
         snprintf(why, sizeof why, "worker %s restarted while it ran", wid);
+    else if (a->reason == QN_LOST_DRAINED)
+        snprintf(why, sizeof why,
+                 "worker %s is draining and its deadline passed: it runs "
+                 "elsewhere",
+                 wid);
     else
         snprintf(why, sizeof why,
                  "no progress for %d ms (--task-timeout-ms): killed",

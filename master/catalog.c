@@ -152,3 +152,19 @@ uint64_t qn_catalog_bytes(const qn_dataset *d)
             n += d->shards[i].size;
     return n;
 }
+
+void qn_catalog_held(const qn_catalog *c, const char *worker, uint32_t *n,
+                     uint64_t *bytes)
+{
+    *n = 0;
+    *bytes = 0;
+    for (size_t d = 0; d < c->n; d++) {
+        const qn_dataset *ds = &c->ds[d];
+        for (uint32_t k = 0; k < ds->nslots; k++) {
+            if (qn_catalog_holds(ds, k, worker)) {
+                (*n)++;
+                *bytes += ds->shards[k].size;
+            }
+        }
+    }
+}

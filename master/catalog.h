@@ -72,6 +72,10 @@ void qn_catalog_forget_worker(qn_catalog *c, const char *worker);
 /* Does worker hold shard index of d? */
 int qn_catalog_holds(const qn_dataset *d, uint32_t index, const char *worker);
 
+/* Shards worker holds a copy of, and their bytes. */
+void qn_catalog_held(const qn_catalog *c, const char *worker, uint32_t *n,
+                     uint64_t *bytes);
+
 /* The shard, or NULL if index is out of range or never reported. */
 const qn_cshard *qn_catalog_shard(const qn_dataset *d, uint32_t index);
 

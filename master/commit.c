@@ -87,14 +87,14 @@ void qn_commit_job_done(qn_master *m, int jx, int64_t now)
     qn_commit_job_end(m, jx, QUERN__JOB_STATE__JOB_SUCCEEDED, NULL, now);
 }
 
-/* The live data worker without a copy of shard p of d that holds the
- * fewest shards, or -1. */
+/* The live data worker, not draining, without a copy of shard p of d that
+ * holds the fewest shards, or -1. */
 static int s_copy_target(qn_master *m, const qn_dataset *d, uint32_t p)
 {
     int target = -1;
     for (int w = 0; w < m->workers.n; w++) {
         const qn_mworker *wk = &m->workers.v[w];
-        if (!wk->has_data || !qn_workers_alive(&m->workers, w) ||
+        if (!qn_workers_takes_data(&m->workers, w) ||
             qn_catalog_holds(d, p, wk->id))
             continue;
         if (target < 0 || wk->placed < m->workers.v[target].placed)

@@ -30,7 +30,7 @@ unsigned qn_datasets_live_copies(qn_master *m, const qn_dataset *d, uint32_t i)
 
 unsigned qn_datasets_copies_wanted(qn_master *m, unsigned replicas)
 {
-    unsigned have = qn_workers_data_live(&m->workers);
+    unsigned have = qn_workers_takers(&m->workers);
     unsigned want = replicas < have ? replicas : have;
     return want ? want : 1;
 }
@@ -179,7 +179,7 @@ static int s_placeable(qn_master *m, int w, const int *chosen, unsigned n,
                        char *const *avoid, size_t navoid)
 {
     const qn_mworker *wk = &m->workers.v[w];
-    if (!wk->has_data || !qn_workers_alive(&m->workers, w))
+    if (!qn_workers_takes_data(&m->workers, w))
         return 0;
     for (unsigned k = 0; k < n; k++)
         if (chosen[k] == w)

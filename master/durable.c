@@ -3,6 +3,7 @@
  */
 #include "durable.h"
 
+#include "drain.h"
 #include "log.h"
 #include "statedb.h"
 #include "status.h"
@@ -182,6 +183,9 @@ void qn_durable_worker(qn_master *m, int w)
     r.session = wk->session;
     r.minor = wk->minor;
     r.incarnation = wk->incarnation;
+    r.draining = wk->draining;
+    if (wk->draining && wk->drain_deadline)
+        r.drain_deadline = (uint64_t)qn_master_wall(m, wk->drain_deadline);
     s_note(m, (qn_change){.kind = QN_CHANGE_WORKER_KNOWN, .worker = wk->id},
            &r.base);
 }
@@ -305,6 +309,8 @@ static int s_load_worker(void *arg, const char *key, const char *job, int ended,
     wk.slots = 0;
     int w = qn_workers_join(&l->m->workers, l->now, &wk);
     l->m->workers.v[w].slots = r->slots;
+    if (r->draining)
+        qn_drain_restore(l->m, w, r->drain_deadline, l->now);
     quern__worker_record__free_unpacked(r, NULL);
     l->workers++;
     return 0;

@@ -6,6 +6,7 @@
 #include "actions.h"
 #include "commit.h"
 #include "datasets.h"
+#include "drain.h"
 #include "durable.h"
 #include "events.h"
 #include "jobspec.h"
@@ -40,10 +41,11 @@ static int s_check_output_dataset(qn_master *m, const char *name, char *err,
                  name, name);
         return -1;
     }
-    if (qn_workers_data_live(&m->workers) == 0) {
+    if (qn_workers_takers(&m->workers) == 0) {
         snprintf(err, cap,
                  "output %s is a dataset, but no live worker keeps datasets "
-                 "(start workers with --data-dir)",
+                 "and takes new data (start workers with --data-dir, or "
+                 "undrain one)",
                  name);
         return -1;
     }
@@ -286,10 +288,10 @@ static void s_put_begin(qn_master *m, const Quern__PutRequest *rq,
                  "another name",
                  rq->dataset, d->writer ? " (it is being written)" : "",
                  rq->dataset);
-    else if (qn_workers_data_live(&m->workers) == 0)
+    else if (qn_workers_takers(&m->workers) == 0)
         snprintf(err, sizeof err,
-                 "no live worker keeps datasets (start workers with "
-                 "--data-dir)");
+                 "no live worker keeps datasets and takes new data (start "
+                 "workers with --data-dir, or undrain one)");
     else {
         qn_datasets_create(m, rq->dataset, "put", rq->replicas);
         qn_info("master: put of dataset %s begins (%u replicas)", rq->dataset,
@@ -468,7 +470,8 @@ int qn_from_client_is_request(Quern__Envelope__BodyCase c)
     case QUERN__ENVELOPE__BODY_PUT_REQUEST:
     case QUERN__ENVELOPE__BODY_DATASETS_REQUEST:
     case QUERN__ENVELOPE__BODY_DROP_DATASET:
-    case QUERN__ENVELOPE__BODY_LOGS_REQUEST: return 1;
+    case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
+    case QUERN__ENVELOPE__BODY_DRAIN_REQUEST: return 1;
     default: return 0;
     }
 }
@@ -497,6 +500,9 @@ int qn_from_client(qn_master *m, const Quern__Envelope *env, int64_t now)
         return 1;
     case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
         qn_logs_request(m, env->logs_request, now);
+        return 1;
+    case QUERN__ENVELOPE__BODY_DRAIN_REQUEST:
+        qn_drain_request(m, env->drain_request, now);
         return 1;
     default: return 0;
     }

@@ -6,6 +6,7 @@
 #include "actions.h"
 #include "commit.h"
 #include "datasets.h"
+#include "drain.h"
 #include "durable.h"
 #include "events.h"
 #include "log.h"
@@ -45,7 +46,8 @@ static void s_heard(qn_master *m, int w, int64_t now)
     wk->seen = now;
     if (wk->unheard) {
         wk->unheard = 0;
-        qn_sched_worker_slots(m->sched, now, w, wk->slots);
+        qn_sched_worker_slots(m->sched, now, w,
+                              qn_workers_usable_slots(&m->workers, w));
     }
 }
 
@@ -241,7 +243,8 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
     wk->slots = h->slots;
     wk->unheard = 0;
     wk->seen = now;
-    qn_sched_worker_slots(m->sched, now, w, wk->slots);
+    qn_sched_worker_slots(m->sched, now, w,
+                          qn_workers_usable_slots(&m->workers, w));
     qn_sched_batch(m->sched, now, 0);
     qn_durable_worker(m, w);
     /* Its old process's copies died with it. */
@@ -615,6 +618,19 @@ static void s_leaving(qn_master *m, const Quern__WorkerLeaving *wl, int64_t now)
     qn_sched_worker_leave(m->sched, now, w);
 }
 
+/* A worker told to stop asks to be drained first. */
+static void s_drain(qn_master *m, const Quern__WorkerDrain *wd, int64_t now)
+{
+    int w = s_known(m, wd->worker_id, wd->session, now, 0);
+    if (w < 0)
+        return;
+    if (wd->incarnation != m->workers.v[w].incarnation) {
+        qn_drop(m, DROP_INVALID, "a drain request from another incarnation");
+        return;
+    }
+    qn_drain_worker_asks(m, w, wd->deadline_ms, now);
+}
+
 int qn_from_worker(qn_master *m, const Quern__Envelope *env, int64_t now)
 {
     const Quern__Heartbeat *hb = env->heartbeat;
@@ -651,6 +667,9 @@ int qn_from_worker(qn_master *m, const Quern__Envelope *env, int64_t now)
         return 1;
     case QUERN__ENVELOPE__BODY_WORKER_LEAVING:
         s_leaving(m, env->worker_leaving, now);
+        return 1;
+    case QUERN__ENVELOPE__BODY_WORKER_DRAIN:
+        s_drain(m, env->worker_drain, now);
         return 1;
     default: return 0;
     }

@@ -17,6 +17,7 @@
 #include "durable.h"
 #include "from_clients.h"
 #include "from_workers.h"
+#include "drain.h"
 #include "replicas.h"
 #include "log.h"
 #include "mstate.h"
@@ -128,6 +129,7 @@ void qn_master_destroy(qn_master **self_p)
     free(m->data.dropped);
     free(m->data.puts);
     qn_replicas_release(m);
+    qn_drain_release(m);
     qn_plugins_release(&m->plugins);
     qn_http_stop(&m->net.http);
     qn_evring_release(&m->events);

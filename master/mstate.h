@@ -34,10 +34,11 @@ typedef struct qn_master qn_master;
 
 /* What the master's deadlines (m->due) are for. */
 enum {
-    QN_DUE_PUT,  /* key: a put waiting for its shards (qn_put_wait.id) */
-    QN_DUE_LOGS, /* key: a logs request waiting for a worker */
-    QN_DUE_PUSH, /* key: a job whose watchers are due a status push */
-    QN_DUE_HEAL, /* a look at shards short of copies (replicas.h) */
+    QN_DUE_PUT,   /* key: a put waiting for its shards (qn_put_wait.id) */
+    QN_DUE_LOGS,  /* key: a logs request waiting for a worker */
+    QN_DUE_PUSH,  /* key: a job whose watchers are due a status push */
+    QN_DUE_HEAL,  /* a look at shards short of copies (replicas.h) */
+    QN_DUE_DRAIN, /* key: worker: a drain deadline, or a waiting client */
 };
 
 /* A copy of a dataset shard between workers that keeps it at its copies
@@ -70,6 +71,14 @@ typedef struct qn_logs_wait {
     int worker;
     int64_t deadline;
 } qn_logs_wait;
+
+/* A client waiting for a worker to be drained (quern drain --wait). */
+typedef struct qn_drain_wait {
+    char route[256];
+    size_t routelen;
+    int worker;
+    int64_t reply_by; /* answered then, drained or not */
+} qn_drain_wait;
 
 struct qn_master {
     qn_master_config cfg;
@@ -114,6 +123,13 @@ struct qn_master {
         uint64_t damaged;     /* copies workers found damaged */
         unsigned under, lost; /* shards short of copies, and without any */
     } heal;
+
+    /* Workers being taken out of service (drain.h). */
+    struct {
+        qn_drain_wait *waits;
+        size_t nwaits, cap;
+        int any; /* some live worker drains */
+    } drain;
 
     qn_plugins plugins;
     qn_evring events;

@@ -946,8 +946,10 @@ static void s_map_again(qn_sched *s, int jx, unsigned task, int why)
                          .reason = why});
 }
 
-/* Every attempt running on worker w is lost (why: a qn_lost_reason). */
-static void s_lose_running(qn_sched *s, int w, int why)
+/* Every attempt running on worker w is lost (why: a qn_lost_reason); a
+ * worker still running them is told to kill them (cancel: a
+ * qn_cancel_reason, 0 for none). */
+static void s_lose_running(qn_sched *s, int w, int why, int cancel)
 {
     /* Work from a copy of the run list and re-check each entry. */
     unsigned n;
@@ -960,6 +962,14 @@ static void s_lose_running(qn_sched *s, int w, int why)
         int ix = s_att_index(t, r.attempt);
         if (ix < 0 || t->run[ix].worker != w)
             continue;
+        if (cancel)
+            s_act(s, (qn_action){.act = QN_ACT_CANCEL,
+                                 .worker = w,
+                                 .job = r.job,
+                                 .kind = r.kind,
+                                 .task = r.task,
+                                 .attempt = r.attempt,
+                                 .reason = cancel});
         s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
                              .worker = w,
                              .job = r.job,
@@ -981,7 +991,7 @@ static void s_worker_gone(qn_sched *s, int64_t now, int w)
     s->workers[w].alive = 0;
     s->loc_dirty = 1;
     s_act(s, (qn_action){.act = QN_ACT_WORKER_DEAD, .worker = w, .job = -1});
-    s_lose_running(s, w, QN_LOST_WORKER_DEAD);
+    s_lose_running(s, w, QN_LOST_WORKER_DEAD, 0);
     for (int jx = 0; jx < s->njobs; jx++) {
         s_job *j = &s->jobs[jx];
         if (j->state != QN_JOB_RUNNING || j->done[QN_REDUCE] == j->n[QN_REDUCE])
@@ -1002,8 +1012,32 @@ void qn_sched_worker_restarted(qn_sched *s, int64_t now, int worker)
     if (!qn_sched_worker_alive(s, worker))
         return;
     s->workers[worker].seen = now;
-    s_lose_running(s, worker, QN_LOST_RESTARTED);
+    s_lose_running(s, worker, QN_LOST_RESTARTED, 0);
     s_schedule(s, now);
+}
+
+void qn_sched_worker_evict(qn_sched *s, int64_t now, int worker)
+{
+    s->now = now;
+    if (!qn_sched_worker_alive(s, worker))
+        return;
+    s_lose_running(s, worker, QN_LOST_DRAINED, QN_CANCEL_DRAINED);
+    s_schedule(s, now);
+}
+
+unsigned qn_sched_worker_outputs(const qn_sched *s, int worker)
+{
+    unsigned n = 0;
+    for (int jx = 0; jx < s->njobs; jx++) {
+        const s_job *j = &s->jobs[jx];
+        if (j->state != QN_JOB_RUNNING || j->done[QN_REDUCE] == j->n[QN_REDUCE])
+            continue;
+        for (unsigned i = 0; i < j->n[QN_MAP]; i++) {
+            const s_task *t = &j->tasks[QN_MAP][i];
+            n += t->state == QN_TASK_DONE && t->done_worker == worker;
+        }
+    }
+    return n;
 }
 
 void qn_sched_worker_leave(qn_sched *s, int64_t now, int worker)

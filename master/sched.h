@@ -33,6 +33,9 @@
  *   dead, or its success was not heard) is taken back while its map is not
  *   done again: the map is done with it, and attempts re-making it are
  *   cancelled. So a restart never makes a job's done maps fewer.
+ * - A draining worker has no slots (the master sets them to 0): what it
+ *   runs finishes there, unless evicted (qn_sched_worker_evict), when it
+ *   runs elsewhere; its done maps stay done, served from it.
  * - Free slots go to the running job with the fewest running tasks (the
  *   oldest on ties), so jobs share the cluster.
  * - A map goes to a free worker holding a copy of its input; after
@@ -116,6 +119,7 @@ typedef enum {
     QN_LOST_TIMEOUT,         /* no progress within the task timeout */
     QN_LOST_VANISHED,        /* its worker does not have it (a message lost) */
     QN_LOST_RESTARTED,       /* its worker's process restarted */
+    QN_LOST_DRAINED,         /* its worker is draining, past its deadline */
 } qn_lost_reason;
 
 /* Why a done map runs again (QN_ACT_MAP_RERUN's reason). */
@@ -129,6 +133,7 @@ typedef enum {
     QN_CANCEL_TIMEOUT,     /* no progress within the task timeout */
     QN_CANCEL_LOST_RACE,   /* another attempt of its task finished first */
     QN_CANCEL_PREEMPTED,   /* a reduce waiting for maps made room for one */
+    QN_CANCEL_DRAINED,     /* its worker is draining, past its deadline */
 } qn_cancel_reason;
 
 typedef struct qn_action {
@@ -229,6 +234,17 @@ int qn_sched_take_back(qn_sched *s, int64_t now, int job, unsigned task,
  */
 int qn_sched_map_not_kept(qn_sched *s, int64_t now, int job, unsigned task,
                           unsigned attempt);
+
+/*
+ * A draining worker's deadline passed: its running attempts are cancelled
+ * there and run elsewhere (QN_LOST_DRAINED, counted as losses, not
+ * failures). Its done maps stay done: it still serves their output.
+ */
+void qn_sched_worker_evict(qn_sched *s, int64_t now, int worker);
+
+/* Done maps whose output is on worker and still needed: their job runs
+ * and has reduces to finish. */
+unsigned qn_sched_worker_outputs(const qn_sched *s, int worker);
 
 /* A worker left on purpose (or its connection is known to be gone). */
 void qn_sched_worker_leave(qn_sched *s, int64_t now, int worker);

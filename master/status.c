@@ -3,6 +3,7 @@
  */
 #include "status.h"
 
+#include "drain.h"
 #include "send.h"
 #include "util.h"
 
@@ -277,21 +278,6 @@ void qn_status_push_due(qn_master *m, int jx, int64_t at, int64_t now)
 
 /* ---- workers ------------------------------------------------------------- */
 
-/* Shards worker holds, and their bytes, as the catalog says. */
-static void s_worker_shards(qn_master *m, const char *worker, uint32_t *n,
-                            uint64_t *bytes)
-{
-    for (size_t d = 0; d < m->data.cat.n; d++) {
-        const qn_dataset *ds = &m->data.cat.ds[d];
-        for (uint32_t k = 0; k < ds->nslots; k++) {
-            if (qn_catalog_holds(ds, k, worker)) {
-                (*n)++;
-                *bytes += ds->shards[k].size;
-            }
-        }
-    }
-}
-
 void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
 {
     size_t n = (size_t)m->workers.n;
@@ -301,6 +287,7 @@ void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
     v->n = n;
     v->wi = qn_calloc(n + 1, sizeof *v->wi);
     v->wp = qn_calloc(n + 1, sizeof *v->wp);
+    v->waits = qn_calloc(n + 1, sizeof *v->waits);
     /* One block: the refs, then pointers to them. */
     v->refs = qn_calloc(nrefs + 1, sizeof *v->refs + sizeof v->refs);
     Quern__AttemptRef **rp = (Quern__AttemptRef **)(v->refs + nrefs + 1);
@@ -318,8 +305,15 @@ void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
         wi->heartbeat_age_ms = (uint64_t)(now - w->seen);
         wi->shuffle_endpoint = w->endpoint;
         wi->failures = w->failures;
-        s_worker_shards(m, w->id, &wi->shards, &wi->shard_bytes);
+        qn_catalog_held(&m->data.cat, w->id, &wi->shards, &wi->shard_bytes);
         wi->rss_peak = w->rss_peak;
+        wi->state = qn_drain_state(m, (int)i);
+        if (wi->state == QUERN__WORKER_STATE__WORKER_DRAINING) {
+            qn_drain_waits(m, (int)i, v->waits[i], sizeof v->waits[i]);
+            wi->drain_waits = v->waits[i];
+            if (w->drain_deadline > now)
+                wi->drain_deadline_ms = (uint64_t)(w->drain_deadline - now);
+        }
         qn_attempt_ref run[64];
         unsigned nr = qn_sched_worker_attempts(m->sched, (int)i, run, 64);
         wi->running = rp + used;
@@ -343,5 +337,6 @@ void qn_status_workers_release(qn_workers_view *v)
     free(v->wi);
     free(v->wp);
     free(v->refs);
+    free(v->waits);
     memset(v, 0, sizeof *v);
 }

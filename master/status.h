@@ -70,6 +70,7 @@ typedef struct qn_workers_view {
     Quern__WorkerInfo **wp;
     size_t n;
     Quern__AttemptRef *refs; /* what their running lists point into */
+    char (*waits)[400];      /* [n]: what draining workers wait for */
 } qn_workers_view;
 
 /* Fill v with every worker at now; free it with

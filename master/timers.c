@@ -5,6 +5,7 @@
 
 #include "actions.h"
 #include "datasets.h"
+#include "drain.h"
 #include "logs.h"
 #include "replicas.h"
 #include "status.h"
@@ -31,6 +32,7 @@ void qn_timers_run(qn_master *m, int64_t now)
         case QN_DUE_PUT: puts = 1; break;
         case QN_DUE_LOGS: logs = 1; break;
         case QN_DUE_HEAL: heal = 1; break;
+        case QN_DUE_DRAIN: break; /* qn_drain_check, below, each turn */
         case QN_DUE_PUSH:
             QN_GROW(push, cap, npush + 1);
             push[npush++] = d;
@@ -47,6 +49,7 @@ void qn_timers_run(qn_master *m, int64_t now)
         qn_sched_tick(m->sched, now);
         qn_actions_run(m, now);
     }
+    qn_drain_check(m, now);
     for (size_t i = 0; i < npush; i++)
         qn_status_push_due(m, (int)push[i].key, push[i].at, now);
     free(push);

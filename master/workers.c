@@ -63,12 +63,25 @@ unsigned qn_workers_live(const qn_workers *r)
     return n;
 }
 
-unsigned qn_workers_data_live(const qn_workers *r)
+int qn_workers_takes_data(const qn_workers *r, int w)
+{
+    return w >= 0 && w < r->n && r->v[w].has_data && !r->v[w].draining &&
+           qn_workers_alive(r, w);
+}
+
+unsigned qn_workers_takers(const qn_workers *r)
 {
     unsigned n = 0;
     for (int w = 0; w < r->n; w++)
-        n += r->v[w].has_data && qn_workers_alive(r, w);
+        n += qn_workers_takes_data(r, w);
     return n;
+}
+
+unsigned qn_workers_usable_slots(const qn_workers *r, int w)
+{
+    if (w < 0 || w >= r->n || r->v[w].draining || r->v[w].unheard)
+        return 0;
+    return r->v[w].slots;
 }
 
 void qn_workers_counts(const qn_workers *r, unsigned *alive, unsigned *dead,
@@ -81,7 +94,7 @@ void qn_workers_counts(const qn_workers *r, unsigned *alive, unsigned *dead,
             continue;
         }
         (*alive)++;
-        *slots += r->v[w].slots;
+        *slots += qn_workers_usable_slots(r, w);
         *busy += qn_sched_worker_busy(r->sched, w);
     }
 }

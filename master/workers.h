@@ -44,6 +44,11 @@ typedef struct qn_mworker {
     char peer[64];        /* the address its hello came from ("" unknown) */
     int64_t gone;         /* when it was found dead or left (0: alive) */
     int draining;         /* being taken out of service: no new work */
+    int64_t drain_deadline; /* draining: its running attempts then run
+                             * elsewhere (0: done so) */
+    int drained;            /* draining, and holds nothing anyone needs */
+    int drain_asked;        /* it asked to be drained (SIGTERM): it is told
+                             * when it is, and stops */
 } qn_mworker;
 
 typedef struct qn_workers {
@@ -76,11 +81,20 @@ int qn_workers_alive_id(const qn_workers *r, const char *id);
 /* Is worker w alive? */
 int qn_workers_alive(const qn_workers *r, int w);
 
-/* Live workers, and live workers that keep datasets. */
+/* Live workers, and live workers that keep datasets and may take more
+ * (not draining). */
 unsigned qn_workers_live(const qn_workers *r);
-unsigned qn_workers_data_live(const qn_workers *r);
+unsigned qn_workers_takers(const qn_workers *r);
 
-/* Workers alive and dead, and the slots of the live ones, busy or not. */
+/* May worker w take new data (a put's shard, a copy)? */
+int qn_workers_takes_data(const qn_workers *r, int w);
+
+/* The slots the scheduler may use on w: none while it is draining or
+ * not heard from since a restart. */
+unsigned qn_workers_usable_slots(const qn_workers *r, int w);
+
+/* Workers alive and dead, and the usable slots of the live ones, busy or
+ * not. */
 void qn_workers_counts(const qn_workers *r, unsigned *alive, unsigned *dead,
                        unsigned *slots, unsigned *busy);
 

@@ -104,7 +104,7 @@ Test(proc, stop_signals_arrive_on_the_signalfd)
     cr_assert_eq(poll(&p, 1, 5000), 1);
     int stop = 0, child = 0;
     qn_signals_read(sigfd, &stop, &child);
-    cr_assert_eq(stop, 1);
+    cr_assert_eq(stop, SIGTERM);
     cr_assert_eq(child, 0);
     close(sigfd);
 }

@@ -53,7 +53,7 @@ Test(workers, counts_the_live_their_slots_and_who_keeps_data)
     s_join("1", 2, 1, 0);
     s_join("2", 3, 0, 0);
     cr_assert_eq(qn_workers_live(&reg), 2);
-    cr_assert_eq(qn_workers_data_live(&reg), 1);
+    cr_assert_eq(qn_workers_takers(&reg), 1);
     unsigned alive, dead, slots, busy;
     qn_workers_counts(&reg, &alive, &dead, &slots, &busy);
     cr_assert(alive == 2 && dead == 0 && slots == 5 && busy == 0);

@@ -13,31 +13,38 @@
 
 static void s_usage(FILE *f)
 {
-    fprintf(f, "usage: quern-worker --master EP [--slots N] [--work-dir DIR]\n"
-               "                    [--data-dir DIR] [--shuffle EP]\n"
-               "                    [--task-mem-mb N] [--master-grace-ms N]\n"
-               "                    [--scrub-rate MIB_PER_S]\n"
-               "                    [--curve-secret FILE --curve-trusted DIR\n"
-               "                     [--curve-master FILE]]\n"
-               "                    [--log-level error|warn|info|debug]\n"
-               "\n"
-               "Runs task attempts for the master at EP (e.g.\n"
-               "tcp://127.0.0.1:7070), serves their map output to reducers\n"
-               "and keeps dataset shards in --data-dir, served and received\n"
-               "on the shuffle endpoint (default tcp://127.0.0.1:*, a free\n"
-               "port on loopback). --task-mem-mb kills a task process whose\n"
-               "resident memory passes N MiB (the attempt fails saying so).\n"
-               "While the master is away, attempts run on and map outputs\n"
-               "are kept for a master that comes back (a restart with\n"
-               "--state-dir); after --master-grace-ms (default 300000) they\n"
-               "are dropped. Dataset shards are re-read in the background\n"
-               "at --scrub-rate MiB/s (default 4; 0: never) and a copy\n"
-               "whose CRC no longer matches is dropped and reported, so\n"
-               "the master has a good one made.\n"
-               "With --curve-secret every socket uses CURVE: peers must hold\n"
-               "a key in --curve-trusted; the master's public key is\n"
-               "--curve-master (default DIR/master.pub). Stops cleanly on\n"
-               "SIGTERM or SIGINT.\n");
+    fprintf(
+        f,
+        "usage: quern-worker --master EP [--slots N] [--work-dir DIR]\n"
+        "                    [--data-dir DIR] [--shuffle EP]\n"
+        "                    [--task-mem-mb N] [--master-grace-ms N]\n"
+        "                    [--scrub-rate MIB_PER_S] [--stop-timeout-ms N]\n"
+        "                    [--curve-secret FILE --curve-trusted DIR\n"
+        "                     [--curve-master FILE]]\n"
+        "                    [--log-level error|warn|info|debug]\n"
+        "\n"
+        "Runs task attempts for the master at EP (e.g.\n"
+        "tcp://127.0.0.1:7070), serves their map output to reducers\n"
+        "and keeps dataset shards in --data-dir, served and received\n"
+        "on the shuffle endpoint (default tcp://127.0.0.1:*, a free\n"
+        "port on loopback). --task-mem-mb kills a task process whose\n"
+        "resident memory passes N MiB (the attempt fails saying so).\n"
+        "While the master is away, attempts run on and map outputs\n"
+        "are kept for a master that comes back (a restart with\n"
+        "--state-dir); after --master-grace-ms (default 300000) they\n"
+        "are dropped. Dataset shards are re-read in the background\n"
+        "at --scrub-rate MiB/s (default 4; 0: never) and a copy\n"
+        "whose CRC no longer matches is dropped and reported, so\n"
+        "the master has a good one made.\n"
+        "With --curve-secret every socket uses CURVE: peers must hold\n"
+        "a key in --curve-trusted; the master's public key is\n"
+        "--curve-master (default DIR/master.pub).\n"
+        "SIGTERM drains the worker before it stops: it takes no new\n"
+        "work, its shards are copied to other workers, and it stops\n"
+        "when the master says it is drained, or after\n"
+        "--stop-timeout-ms (default 60000; attempts still running at\n"
+        "half of it run elsewhere; 0: stop at once). SIGINT stops it\n"
+        "at once; the master runs what it ran elsewhere.\n");
 }
 
 /* The value of a numeric option, or -1 after saying what it must be. */
@@ -73,6 +80,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         O_MEM,
         O_GRACE,
         O_SCRUB,
+        O_STOP,
         O_HELP
     };
     static const struct option opts[] = {
@@ -88,6 +96,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         {"task-mem-mb", required_argument, NULL, O_MEM},
         {"master-grace-ms", required_argument, NULL, O_GRACE},
         {"scrub-rate", required_argument, NULL, O_SCRUB},
+        {"stop-timeout-ms", required_argument, NULL, O_STOP},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -133,6 +142,13 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
             cfg->scrub_rate = (uint64_t)mb << 20;
             break;
         }
+        case O_STOP: {
+            unsigned ms;
+            if (s_uint_opt("stop-timeout-ms", optarg, 0, 86400000, &ms) < 0)
+                return 2;
+            cfg->stop_timeout_ms = (int)ms;
+            break;
+        }
         case O_HELP: s_usage(stdout); return 0;
         default:
             fprintf(stderr, "quern-worker: unknown or incomplete option '%s'\n",
@@ -146,8 +162,10 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
 
 int main(int argc, char **argv)
 {
-    qn_worker_config cfg = {
-        .slots = 1, .master_grace_ms = 300000, .scrub_rate = 4 << 20};
+    qn_worker_config cfg = {.slots = 1,
+                            .master_grace_ms = 300000,
+                            .scrub_rate = 4 << 20,
+                            .stop_timeout_ms = 60000};
     int level = QN_LOG_INFO;
     int rc = s_parse(argc, argv, &cfg, &level);
     if (rc >= 0)

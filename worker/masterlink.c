@@ -489,4 +489,26 @@ void qn_masterlink_joined(qn_worker *w, const Quern__WorkerWelcome *ww,
     qn_masterlink_heartbeat(w, now);
     if (restarted)
         s_tell_again(w);
+    if (w->leave_by) /* a new master (or session): ask it again */
+        qn_masterlink_drain_me(w);
+}
+
+int qn_masterlink_drain_me(qn_worker *w)
+{
+    if (!w->link.welcomed || w->link.minor < 5)
+        return 0; /* a master before minor 4 would not know the message */
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__WorkerDrain wd = QUERN__WORKER_DRAIN__INIT;
+    wd.worker_id = w->id;
+    wd.session = w->link.session;
+    wd.incarnation = w->incarnation;
+    wd.deadline_ms = (uint32_t)(w->cfg.stop_timeout_ms / 2);
+    if (!wd.deadline_ms)
+        wd.deadline_ms = 1;
+    env.body_case = QUERN__ENVELOPE__BODY_WORKER_DRAIN;
+    env.worker_drain = &wd;
+    qn_masterlink_send(w, &env);
+    qn_info("worker %s: asked the master at %s to drain us before we stop",
+            w->id, w->cfg.master);
+    return 1;
 }

@@ -73,6 +73,11 @@ void qn_masterlink_forget_one(qn_worker *w, const qn_attempt_ref *r);
  * outputs are offered in the next hello). */
 void qn_masterlink_forget_reduces(qn_worker *w);
 
+/* We were told to stop (SIGTERM): ask the master to drain us first (it
+ * answers WorkerDrained). 1 if asked, 0 if it cannot be (no master, or one
+ * before protocol minor 4). */
+int qn_masterlink_drain_me(qn_worker *w);
+
 /* We stop on purpose: tell the master, so what runs here runs elsewhere at
  * once, and wait (a little) for the word to leave. */
 void qn_masterlink_leaving(qn_worker *w);

@@ -22,6 +22,7 @@ typedef struct qn_worker_config {
     int master_grace_ms;       /* with the master away this long, attempts
                                   are killed and map outputs dropped */
     uint64_t scrub_rate;       /* bytes a second of shards re-read (0: none) */
+    int stop_timeout_ms;       /* SIGTERM: drained by then, or stop anyway */
 } qn_worker_config;
 
 typedef struct qn_worker qn_worker;

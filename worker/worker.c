@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,13 @@ static void s_dispatch(qn_worker *w, Quern__Envelope *env, int64_t now)
     case QUERN__ENVELOPE__BODY_LOGS_REQUEST:
         qn_tasklogs_on_request(w, env->logs_request);
         break;
+    case QUERN__ENVELOPE__BODY_WORKER_DRAINED:
+        if (w->leave_by) {
+            qn_info("worker %s: drained: nothing here is needed any more",
+                    w->id);
+            w->stop = 1;
+        }
+        break;
     default:
         qn_warn("worker %s: unexpected %s from the master", w->id,
                 qn_wire_name(env));
@@ -389,15 +397,33 @@ static long s_timeout(const qn_worker *w, int64_t now)
         due = qn_assign_next_retry(w);
     if (w->scrub && qn_scrub_due(w->scrub) < due)
         due = qn_scrub_due(w->scrub);
+    if (w->leave_by && w->leave_by < due)
+        due = w->leave_by;
     return due > now ? (long)(due - now) : 0;
+}
+
+/* SIGTERM: drain, then stop (a second one, SIGINT or SIGHUP: at once). */
+static void s_on_stop_signal(qn_worker *w, int sig, int64_t now)
+{
+    if (sig != SIGTERM || w->leave_by || w->cfg.stop_timeout_ms <= 0 ||
+        !qn_masterlink_drain_me(w)) {
+        w->stop = 1;
+        return;
+    }
+    w->leave_by = now + w->cfg.stop_timeout_ms;
+    qn_info("worker %s: SIGTERM: stopping once drained, at the latest in "
+            "%d ms (--stop-timeout-ms)",
+            w->id, w->cfg.stop_timeout_ms);
 }
 
 /* Handle what the poll found ready. */
 static void s_on_ready(qn_worker *w, const zmq_pollitem_t *items, int64_t now)
 {
     if (items[2].revents & ZMQ_POLLIN) {
-        int child = 0;
-        qn_signals_read(w->sigfd, &w->stop, &child);
+        int child = 0, sig = 0;
+        qn_signals_read(w->sigfd, &sig, &child);
+        if (sig)
+            s_on_stop_signal(w, sig, now);
     }
     /* Attempts' channels before reaping, so reports come first. */
     size_t natt = w->att.n;
@@ -435,6 +461,13 @@ static void s_on_time(qn_worker *w, int64_t now)
     qn_masterlink_check(w, now);
     if (qn_masterlink_grace_over(w, now))
         s_forget_everything(w);
+    if (w->leave_by && now >= w->leave_by) {
+        qn_warn("worker %s: not drained within --stop-timeout-ms %d; "
+                "stopping anyway (the master runs and copies elsewhere what "
+                "it still needed here)",
+                w->id, w->cfg.stop_timeout_ms);
+        w->stop = 1;
+    }
 }
 
 int qn_worker_run(qn_worker *w)

@@ -123,6 +123,8 @@ struct qn_worker {
     qn_zap *zap;
     int sigfd;
     int stop;
+    int64_t leave_by; /* SIGTERM came: drained or not, stop at this time
+                       * (0: not stopping) */
 
     qn_wlink link;          /* the master */
     qn_attempts att;        /* attempts running */

@@ -8,6 +8,7 @@
 #include "client.h"
 #include "curve.h"
 #include "datasetcmd.h"
+#include "draincmd.h"
 #include "jobcmd.h"
 #include "log.h"
 #include "querycmd.h"
@@ -62,6 +63,8 @@ static const s_command s_commands[] = {
     {"cat", QN_CLI_OPTS_CAT, qn_datasetcmd_cat, NULL},
     {"get", QN_CLI_OPTS_GET, qn_datasetcmd_get, NULL},
     {"rm", QN_CLI_OPTS_RM, qn_datasetcmd_rm, NULL},
+    {"drain", QN_CLI_OPTS_DRAIN, qn_draincmd_drain, NULL},
+    {"undrain", QN_CLI_OPTS_UNDRAIN, qn_draincmd_undrain, NULL},
     {"keygen", NULL, NULL, s_keygen},
     {"help", NULL, NULL, s_help},
     {"--help", NULL, NULL, s_help},

@@ -338,10 +338,11 @@ void qn_cluster_stop(qn_cluster **self_p, int keep)
     /* Workers first, and the master once they are gone: a worker tells
      * the master it leaves, and waits (up to its linger, 2 s) for a
      * master to take the message. Stopped together, a worker could find
-     * the master gone and wait out its linger. */
+     * the master gone and wait out its linger. SIGINT, not SIGTERM: the
+     * whole cluster goes, so a worker has nowhere to drain to. */
     for (size_t i = c->n; i-- > 1;)
         if (!c->d[i].exited)
-            kill(c->d[i].pid, SIGTERM);
+            kill(c->d[i].pid, SIGINT);
     s_wait_exit(c, 1, STOP_GRACE_MS);
     if (c->n && !c->d[0].exited)
         kill(c->d[0].pid, SIGTERM);

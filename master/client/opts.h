@@ -36,6 +36,7 @@ typedef struct qn_cli_opts {
     int whole, tasks, inline_run;
     const char *http;
     unsigned attempt;
+    unsigned deadline_ms;
     const char **positional;
     size_t npositional;
 } qn_cli_opts;
@@ -61,6 +62,8 @@ typedef struct qn_cli_opts {
 #define QN_CLI_OPTS_CAT "|master|"
 #define QN_CLI_OPTS_GET "|master|"
 #define QN_CLI_OPTS_RM "|master|"
+#define QN_CLI_OPTS_DRAIN "|master|wait|deadline-ms|json|"
+#define QN_CLI_OPTS_UNDRAIN "|master|json|"
 
 /*
  * Parse argv[0..argc) (a command's arguments, after its name) into o,

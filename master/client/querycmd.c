@@ -107,9 +107,14 @@ int qn_querycmd_workers(qn_cli_opts *o)
             printf("no workers\n");
         for (size_t i = 0; i < r->n_workers; i++) {
             const Quern__WorkerInfo *w = r->workers[i];
-            printf("%-32s %-5s slots %u busy %u heartbeat %.1f s ago  %s\n",
-                   w->worker_id, w->alive ? "alive" : "dead", w->slots, w->busy,
+            const char *st =
+                w->alive || w->state ? qn_worker_state_name(w->state) : "dead";
+            printf("%-32s %-8s slots %u busy %u heartbeat %.1f s ago  %s\n",
+                   w->worker_id, st, w->slots, w->busy,
                    (double)w->heartbeat_age_ms / 1000, w->shuffle_endpoint);
+            if (w->state == QUERN__WORKER_STATE__WORKER_DRAINING)
+                printf("    draining: waits for %s\n",
+                       w->drain_waits[0] ? w->drain_waits : "nothing");
         }
     }
     qn_wire_free(reply);

@@ -16,15 +16,17 @@ PIDS=()
 
 cleanup() {
     local rc=$?
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    # SIGINT: every daemon stops at once (SIGTERM would have each worker
+    # drain first, with nowhere to drain to).
+    for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do
-        # SIGTERM stops the daemons; give each a bounded time, then kill.
+        # Give each a bounded time, then kill.
         timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
         # A daemon must stop cleanly (under ASan: without leaks).
         local st=0
         wait "$p" 2>/dev/null || st=$?
         if [ $st -ne 0 ] && [ $rc -eq 0 ]; then
-            echo "FAIL: daemon pid $p exited with status $st on SIGTERM" >&2
+            echo "FAIL: daemon pid $p exited with status $st on SIGINT" >&2
             rc=1
         fi
     done

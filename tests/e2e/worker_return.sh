@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A worker back after --dead-ms: the master had given it up and its maps
 # run again, but the outputs it offers are taken back for the maps not
-# made again yet. A worker stopped with SIGTERM tells the master it is
+# made again yet. A worker stopped with SIGINT tells the master it is
 # leaving: its running attempt runs elsewhere at once, long before
 # --dead-ms, and started again it offers the outputs it kept.
 . "$(dirname "$0")/lib.sh"
@@ -50,7 +50,7 @@ grep -q "map task [0-9]*: the output of attempt [0-9]* is on worker $id again; t
     fail "no map_taken_back event"
 echo "ok: w1, back after --dead-ms with $n map outputs, had $taken of them taken back"
 
-# ---- SIGTERM: leaving --------------------------------------------------------
+# ---- SIGINT: leaving ---------------------------------------------------------
 # A master that gives silent workers up only after 30 s, and two workers.
 while read -r -t 0.2 _ _ <&5; do :; done
 MASTER_LOG=master2 start_master --heartbeat-ms 100 --dead-ms 30000 --task-timeout-ms 30000
@@ -68,8 +68,8 @@ name=
 [ "$leaver" = "${W[1]}" ] && name=w4
 [ -n "$name" ] || fail "map $pid runs under $leaver, not a worker"
 id=$(worker_id "$name")
-kill -TERM "$leaver"
-timeout 10 tail --pid="$leaver" -f /dev/null || fail "$name did not stop on SIGTERM"
+kill -INT "$leaver"
+timeout 10 tail --pid="$leaver" -f /dev/null || fail "$name did not stop on SIGINT"
 forget_pid "$leaver"
 grep -q "worker $id left: it is stopping" "$T/master2.log" ||
     fail "the master did not hear $name leave: $(tail -n 5 "$T/master2.log")"
@@ -84,4 +84,4 @@ grep -q "worker $id: started again on $T/$name (incarnation [0-9]*)" "$T/$name.l
 "$QUERN" status "$ID" --master "$MASTER" --json >"$T/status2.json"
 jq -e '[.failures[] | select(.reason | contains("was lost"))] | length >= 1' "$T/status2.json" >/dev/null ||
     fail "no attempt was lost with the worker that left: $(jq -c .failures "$T/status2.json")"
-echo "ok: $name left on SIGTERM; the job went on at once and finished in $took ms"
+echo "ok: $name left on SIGINT; the job went on at once and finished in $took ms"
