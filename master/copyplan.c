@@ -137,7 +137,7 @@ static void s_shard(s_plan *pl, const qn_dataset *d, uint32_t i, int putting)
         return;
     }
     unsigned good = 0, live = 0, waited = 0, gone = 0;
-    unsigned dropping = 0;
+    unsigned dropping = 0, draining = 0;
     for (size_t k = 0; k < sh->nholders; k++) {
         int x = s_find(pl->w, pl->nw, sh->holders[k]);
         if (x >= 0 &&
@@ -148,6 +148,7 @@ static void s_shard(s_plan *pl, const qn_dataset *d, uint32_t i, int putting)
         if (x >= 0 && pl->w[x].alive) {
             live++;
             good += !pl->w[x].draining;
+            draining += pl->w[x].draining;
         } else if (putting) {
             gone++;
         } else {
@@ -164,10 +165,15 @@ static void s_shard(s_plan *pl, const qn_dataset *d, uint32_t i, int putting)
     }
     if (live == 0)
         pl->h.lost++;
-    if (good < want)
+    /* A put's shard is short while its copies are written: not news
+     * until a holder is gone or the put is written. */
+    if (good < want && (!putting || gone || d->sealing))
         pl->h.under++;
     unsigned busy = s_busy(pl->busy, pl->nbusy, d->name, i);
-    if (!putting && pl->p->now < pl->p->quiet_until) {
+    /* A draining worker's copies are moved even then: it is alive and
+     * leaving, and at worst a copy an unheard worker still has becomes a
+     * surplus, dropped later. */
+    if (!putting && !draining && pl->p->now < pl->p->quiet_until) {
         if (pl->p->quiet_until < pl->h.next)
             pl->h.next = pl->p->quiet_until;
         return;

@@ -11,7 +11,8 @@
  * - A holder gone less than timeout_ms ago may come back: its copy is
  *   waited for, not re-made. Before quiet_until (a restarted master has
  *   not yet heard from every worker) nothing of a sealed dataset is
- *   re-made. Shards of a dataset being put are re-made at once.
+ *   re-made, except what a draining worker holds. Shards of a dataset
+ *   being put are re-made at once.
  * - Most endangered shards first (fewest good copies), then by name.
  * - The source is a live holder, the target a worker without a copy
  *   holding the fewest bytes; neither may have per_worker copies in

@@ -122,6 +122,23 @@ Test(copyplan, nothing_is_made_again_before_quiet_until)
     cr_assert_eq(plan(&p, &h), 1);
 }
 
+Test(copyplan, a_draining_workers_copy_is_moved_even_before_quiet_until)
+{
+    /* A restarted master goes on with a drain at once: its worker is
+     * alive and leaving. */
+    workers(3);
+    const char *const holders[] = {"01", "12"};
+    dataset("t", 2, 2, MB, holders);
+    w[0].draining = 1;
+    qn_cp_params p = params(10000);
+    p.quiet_until = 12000;
+    qn_cp_health h;
+    cr_assert_eq(plan(&p, &h), 1, "shard 0 is copied off the draining w0");
+    cr_assert_eq(out[0].index, 0);
+    cr_assert_not(out[0].drop);
+    cr_assert_eq(out[0].target, 2);
+}
+
 Test(copyplan, the_most_endangered_shard_goes_first)
 {
     /* Three copies wanted: shard 0 has two, shard 1 one, both only on w0
@@ -328,12 +345,16 @@ Test(copyplan, a_puts_shards_are_made_up_when_a_holder_dies_or_it_seals)
     cr_assert_eq(qn_catalog_hold(&cat, "w1", "p", 1, MB, 2, 0, 0), 0);
     qn_cp_params p = params(10000);
     p.quiet_until = 1000000; /* a put does not wait for it */
-    /* Its second copy may still be on its way: nothing. */
-    cr_assert_eq(plan(&p, NULL), 0);
+    /* Its second copy may still be on its way: nothing, and not counted
+     * short (a put would be news on every shard). */
+    qn_cp_health h;
+    cr_assert_eq(plan(&p, &h), 0);
+    cr_assert_eq(h.under, 0);
     /* A holder of shard 1 dies: made up at once, no timeout. */
     dies(1, 9999);
-    cr_assert_eq(plan(&p, NULL), 1);
+    cr_assert_eq(plan(&p, &h), 1);
     cr_assert_eq(out[0].index, 1);
+    cr_assert_eq(h.under, 1);
     /* The put is written and waits for its copies: shard 0 too. */
     d = qn_catalog_get(&cat, "p");
     d->sealing = 1;

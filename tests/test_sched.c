@@ -3989,3 +3989,70 @@ Test(sched, a_job_progresses_while_its_workers_keep_restarting)
                 (long long)c.slowest, c.restarts, c.lost, c.offered,
                 c.failed_maps, c.preempted);
 }
+
+Test(sched, a_draining_worker_finishes_its_attempts_and_is_evicted_past_them)
+{
+    /* Draining is 0 slots (the master's doing): w0 keeps its running map,
+     * gets no new task, and its done map's output counts until the job's
+     * reduces are done. Evicted, its running attempt is cancelled there
+     * and runs elsewhere, a loss, not a failure; its done map stays done. */
+    qn_sched *s = new_sched();
+    int w0 = qn_sched_worker_join(s, 0, 2);
+    int w1 = qn_sched_worker_join(s, 0, 1);
+    int j = qn_sched_job_add(s, 0, 4, 1, 4);
+    qn_action a[3] = {pop_assign(s, j, QN_MAP, 0, 1),
+                      pop_assign(s, j, QN_MAP, 1, 1),
+                      pop_assign(s, j, QN_MAP, 2, 1)};
+    expect_none(s);
+    int on0[2], n0 = 0;
+    for (int i = 0; i < 3; i++)
+        if (a[i].worker == w0)
+            on0[n0++] = (int)a[i].task;
+    cr_assert_eq(n0, 2, "w0 has 2 slots");
+    qn_sched_worker_slots(s, 10, w0, 0);
+    expect_none(s);
+    /* One of w0's maps ends: its slot is not used again. */
+    cr_assert_eq(qn_sched_done(s, 100, j, QN_MAP, (unsigned)on0[0], 1),
+                 QN_SCHED_ACCEPTED);
+    expect_none(s);
+    cr_assert_eq(qn_sched_worker_outputs(s, w0), 1);
+    cr_assert_eq(qn_sched_worker_outputs(s, w1), 0);
+    /* The deadline: w0's other map is cancelled and runs on w1 once w1's
+     * map is done. */
+    qn_sched_worker_evict(s, 200, w0);
+    qn_action c = pop(s);
+    expect_act(c, QN_ACT_CANCEL, w0, j, QN_MAP, on0[1], 1);
+    cr_assert_eq(c.reason, QN_CANCEL_DRAINED);
+    qn_action l = pop(s);
+    expect_act(l, QN_ACT_ATTEMPT_LOST, w0, j, QN_MAP, on0[1], 1);
+    cr_assert_eq(l.reason, QN_LOST_DRAINED);
+    expect_none(s);
+    qn_task_info ti = qn_sched_task(s, j, QN_MAP, (unsigned)on0[1]);
+    cr_assert_eq(ti.failures, 0);
+    cr_assert_eq(ti.losses, 1);
+    cr_assert_eq(qn_sched_task(s, j, QN_MAP, (unsigned)on0[0]).state,
+                 QN_TASK_DONE, "its done map stays done");
+    cr_assert_eq(qn_sched_worker_busy(s, w0), 0);
+    int other = a[0].worker == w1 ? 0 : a[1].worker == w1 ? 1 : 2;
+    cr_assert_eq(qn_sched_done(s, 300, j, QN_MAP, a[other].task, 1),
+                 QN_SCHED_ACCEPTED);
+    qn_action next = pop(s);
+    cr_assert_eq(next.act, QN_ACT_ASSIGN);
+    cr_assert_eq(next.worker, w1, "nothing goes to the draining w0");
+    cr_assert_eq(next.kind, QN_MAP);
+    check_counts(s, j);
+    /* Once the job's reduces are done, w0's output is needed no more. */
+    cr_assert_eq(qn_sched_done(s, 400, j, QN_MAP, next.task, next.attempt),
+                 QN_SCHED_ACCEPTED);
+    qn_action more = pop(s);
+    if (more.kind == QN_MAP) {
+        cr_assert_eq(qn_sched_done(s, 500, j, QN_MAP, more.task, more.attempt),
+                     QN_SCHED_ACCEPTED);
+        more = pop(s);
+    }
+    expect_act(more, QN_ACT_ASSIGN, w1, j, QN_REDUCE, 0, 1);
+    cr_assert_eq(qn_sched_worker_outputs(s, w0), 1);
+    cr_assert_eq(qn_sched_done(s, 600, j, QN_REDUCE, 0, 1), QN_SCHED_ACCEPTED);
+    cr_assert_eq(pop(s).act, QN_ACT_JOB_DONE);
+    cr_assert_eq(qn_sched_worker_outputs(s, w0), 0);
+}

@@ -2,8 +2,9 @@
 # The status page in a real browser: while a slow job runs on a local
 # cluster and one of its workers has been killed, headless Chromium loads
 # the page (which fills itself from the JSON API) and its DOM must show the
-# job, its progress bars, the dead worker and the task that ran again. A
-# screenshot is saved under the build folder for a person to look at.
+# job, its progress bars, the dead worker, a worker being drained and the
+# task that ran again. A screenshot is saved under the build folder for a
+# person to look at.
 . "$(dirname "$0")/lib.sh"
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
@@ -33,6 +34,9 @@ until curl -sS --max-time 5 "${HTTP}api/v1/jobs/$id/tasks" >"$T/tasks.json" &&
     sleep 0.2
 done
 rerun=$(jq -r '[.[] | select(.attempts >= 2)][0].task' "$T/tasks.json")
+# One of the live workers is being drained (its attempts run on).
+draining=$(curl -sS --max-time 5 "${HTTP}api/v1/workers" | jq -r --arg w "$dead" '[.[] | select(.alive and .id != $w)][0].id')
+"$QUERN" drain "$draining" --master "$MASTER" >"$T/drain.out" || fail "quern drain failed"
 
 browse() { # ARGS...: headless Chromium on the page, a fresh profile each time
     local profile
@@ -54,10 +58,13 @@ has "<tr class=\"worker\" id=\"worker-$dead\" data-alive=\"false\"" "the dead wo
 grep -A3 -E "id=\"worker-$dead\"" "$T/dom.html" | grep -q '>dead<' || fail "the dead worker is not marked dead"
 live=$(grep -oE '<tr class="worker" id="worker-[^"]*" data-alive="true"' "$T/dom.html" | wc -l)
 [ "$live" = 2 ] || fail "the page shows $live live workers, not 2"
+grep -A3 -E "id=\"worker-$draining\"" "$T/dom.html" | grep -Eq 'title="waits for [^"]+">draining<' ||
+    fail "the draining worker $draining is not marked draining: $(grep -A3 -E "id=\"worker-$draining\"" "$T/dom.html")"
 has "<tr class=\"task\" data-task=\"$rerun\" data-state=\"[a-z]+\" data-attempts=\"[2-9]\"" "task $rerun run again"
 has 'id="t-datasets-s"[^>]*>0 shards short of copies · 0 copying' "the datasets' health"
 has '<li class="event" data-kind="worker_lost"' "the worker_lost event"
 has '<li class="event" data-kind="task_rerun"' "the task_rerun event"
+has '<li class="event" data-kind="worker_draining"' "the worker_draining event"
 if grep -qE 'src="https?:|href="https?:' "$T/dom.html"; then fail "the page refers to another site"; fi
 
 browse --screenshot="$SHOTS/status-page.png" >/dev/null || fail "no screenshot: $(tail -n 20 "$T/chromium.log")"
