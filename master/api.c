@@ -3,6 +3,7 @@
  */
 #include "api.h"
 
+#include "drain.h"
 #include "mstate.h"
 #include "send.h"
 #include "status.h"
@@ -100,12 +101,13 @@ static json_t *s_api_workers(qn_master *m, int64_t now)
 
 static json_t *s_api_cluster(qn_master *m, int64_t now)
 {
-    unsigned alive, dead, slots, busy, js[4];
+    unsigned alive, dead, slots, busy, js[4], draining, drained;
     qn_workers_counts(&m->workers, &alive, &dead, &slots, &busy);
+    qn_drain_counts(m, &draining, &drained);
     qn_jobs_by_state(&m->jobs, js);
     json_t *c = json_pack(
         "{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
-        " s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
+        " s:{s:i, s:i, s:i, s:i}, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i},"
         " s:i, s:I, s:I}",
         "version", QN_VERSION, "protocol", QN_PROTOCOL_VERSION, "master",
         "endpoint", m->net.endpoint, "http",
@@ -113,9 +115,9 @@ static json_t *s_api_cluster(qn_master *m, int64_t now)
         "started_at_ms", (json_int_t)m->stats.start_wall, "uptime_ms",
         (json_int_t)(now - m->stats.start), "now_ms",
         (json_int_t)qn_master_wall(m, now), "workers", "alive", alive, "dead",
-        dead, "slots", "total", slots, "busy", busy, "free",
-        slots > busy ? slots - busy : 0, "jobs", "running",
-        js[QUERN__JOB_STATE__JOB_RUNNING], "succeeded",
+        dead, "draining", draining, "drained", drained, "slots", "total", slots,
+        "busy", busy, "free", slots > busy ? slots - busy : 0, "jobs",
+        "running", js[QUERN__JOB_STATE__JOB_RUNNING], "succeeded",
         js[QUERN__JOB_STATE__JOB_SUCCEEDED], "failed",
         js[QUERN__JOB_STATE__JOB_FAILED], "cancelled",
         js[QUERN__JOB_STATE__JOB_CANCELLED], "datasets", (int)m->data.cat.n,
@@ -152,12 +154,17 @@ static void s_metric(qn_buf *b, const char *name, const char *type,
 /* The gauges: workers, slots, jobs and tasks as they are now. */
 static void s_metrics_gauges(qn_master *m, qn_buf *b)
 {
-    unsigned alive, dead, slots, busy, js[4];
+    unsigned alive, dead, slots, busy, js[4], draining, drained;
     qn_workers_counts(&m->workers, &alive, &dead, &slots, &busy);
+    qn_drain_counts(m, &draining, &drained);
     qn_jobs_by_state(&m->jobs, js);
-    s_metric(b, "quern_workers", "gauge", "Workers known to the master.");
+    s_metric(b, "quern_workers", "gauge",
+             "Workers known to the master (draining and drained are alive "
+             "too).");
     qn_buf_printf(b, "quern_workers{state=\"alive\"} %u\n", alive);
     qn_buf_printf(b, "quern_workers{state=\"dead\"} %u\n", dead);
+    qn_buf_printf(b, "quern_workers{state=\"draining\"} %u\n", draining);
+    qn_buf_printf(b, "quern_workers{state=\"drained\"} %u\n", drained);
     s_metric(b, "quern_slots", "gauge", "Task slots of live workers.");
     qn_buf_printf(b, "quern_slots{state=\"busy\"} %u\n", busy);
     qn_buf_printf(b, "quern_slots{state=\"free\"} %u\n",

@@ -300,6 +300,16 @@ void qn_drain_request(qn_master *m, const Quern__DrainRequest *rq, int64_t now)
     qn_deadline_add(&m->due, dw->reply_by, QN_DUE_DRAIN, (uint64_t)w);
 }
 
+void qn_drain_counts(const qn_master *m, unsigned *draining, unsigned *drained)
+{
+    *draining = *drained = 0;
+    for (int w = 0; w < m->workers.n; w++) {
+        Quern__WorkerState st = qn_drain_state(m, w);
+        *draining += st == QUERN__WORKER_STATE__WORKER_DRAINING;
+        *drained += st == QUERN__WORKER_STATE__WORKER_DRAINED;
+    }
+}
+
 void qn_drain_release(qn_master *m)
 {
     free(m->drain.waits);

@@ -53,6 +53,9 @@ int qn_drain_waits(qn_master *m, int w, char *buf, size_t cap);
 /* Worker w's state, as quern workers shows it. */
 Quern__WorkerState qn_drain_state(const qn_master *m, int w);
 
+/* Live workers draining, and drained. */
+void qn_drain_counts(const qn_master *m, unsigned *draining, unsigned *drained);
+
 /* Free what it holds. */
 void qn_drain_release(qn_master *m);
 

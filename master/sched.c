@@ -946,6 +946,19 @@ static void s_map_again(qn_sched *s, int jx, unsigned task, int why)
                          .reason = why});
 }
 
+/* An action on running attempt r, on worker w. */
+static void s_act_on(qn_sched *s, qn_act_kind act, int w, const s_run *r,
+                     int reason)
+{
+    s_act(s, (qn_action){.act = act,
+                         .worker = w,
+                         .job = r->job,
+                         .kind = r->kind,
+                         .task = r->task,
+                         .attempt = r->attempt,
+                         .reason = reason});
+}
+
 /* Every attempt running on worker w is lost (why: a qn_lost_reason); a
  * worker still running them is told to kill them (cancel: a
  * qn_cancel_reason, 0 for none). */
@@ -963,20 +976,8 @@ static void s_lose_running(qn_sched *s, int w, int why, int cancel)
         if (ix < 0 || t->run[ix].worker != w)
             continue;
         if (cancel)
-            s_act(s, (qn_action){.act = QN_ACT_CANCEL,
-                                 .worker = w,
-                                 .job = r.job,
-                                 .kind = r.kind,
-                                 .task = r.task,
-                                 .attempt = r.attempt,
-                                 .reason = cancel});
-        s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
-                             .worker = w,
-                             .job = r.job,
-                             .kind = r.kind,
-                             .task = r.task,
-                             .attempt = r.attempt,
-                             .reason = why});
+            s_act_on(s, QN_ACT_CANCEL, w, &r, cancel);
+        s_act_on(s, QN_ACT_ATTEMPT_LOST, w, &r, why);
         s_attempt_failed(s, r.job, r.kind, r.task, (unsigned)ix, 0);
     }
     free(snap);
@@ -1502,20 +1503,8 @@ void qn_sched_tick(qn_sched *s, int64_t now)
         }
         if (now - a->progress < s->cfg.task_timeout_ms)
             continue;
-        s_act(s, (qn_action){.act = QN_ACT_CANCEL,
-                             .worker = a->worker,
-                             .job = r.job,
-                             .kind = r.kind,
-                             .task = r.task,
-                             .attempt = r.attempt,
-                             .reason = QN_CANCEL_TIMEOUT});
-        s_act(s, (qn_action){.act = QN_ACT_ATTEMPT_LOST,
-                             .worker = a->worker,
-                             .job = r.job,
-                             .kind = r.kind,
-                             .task = r.task,
-                             .attempt = r.attempt,
-                             .reason = QN_LOST_TIMEOUT});
+        s_act_on(s, QN_ACT_CANCEL, a->worker, &r, QN_CANCEL_TIMEOUT);
+        s_act_on(s, QN_ACT_ATTEMPT_LOST, a->worker, &r, QN_LOST_TIMEOUT);
         s_attempt_failed(s, r.job, r.kind, r.task, (unsigned)ix, 1);
     }
     free(snap);

@@ -25,29 +25,17 @@ shards=$(q ls t --json | jq '.shards')
 [ "$shards" -ge 10 ] || fail "expected 12 shards of 2 MiB, got $shards"
 # copies: "index live-copies" for each shard of t.
 copies() { q ls t --json | jq -r '.shard_list[] | "\(.index) \(.holders | length)"'; }
-id_of() { q workers --json | jq -r --argjson p "$1" '.[] | select(.pid == $p) | .id'; }
-state_of() { q workers --json | jq -r --arg id "$1" '.[] | select(.id == $id) | .state'; }
-held_by() { find "$T/data$1/t" -name 'part-*' ! -name '*.meta' 2>/dev/null | wc -l; }
+state_of() { worker_state "$1"; }
+held_by() { shards_in "$1" t; }
 
 # 4 maps of about 250 records at 8 ms each: 2 s a map.
 gen "$T/in" 64K 4
 open_notify
 submit_faulty --input "$T/in" --output "$T/out" --split-size 16K -R 2 \
     --arg sleep_ms=8 --arg "notify=$T/notify"
-victim= n=
-end=$((SECONDS + 30))
-while [ -z "$victim" ] && [ $SECONDS -lt $end ]; do
-    read -r -t 30 phase pid <&5 || fail "no map started"
-    [ "$phase" = map ] || continue
-    pp=$(ppid_of "$pid")
-    for i in 1 2 3 4 5; do
-        if [ "${W[$((i - 1))]}" = "$pp" ] && [ "$(held_by "$i")" -gt 0 ]; then
-            victim=$pp n=$i
-        fi
-    done
-done
-[ -n "$victim" ] || fail "no map ran on a worker holding a shard"
-vid=$(id_of "$victim")
+map_on_holder t
+victim=$VICTIM n=$VN
+vid=$(worker_id_of "$victim")
 [ -n "$vid" ] || fail "the master does not list worker pid $victim"
 held=$(held_by "$n")
 
@@ -85,6 +73,10 @@ awk '$2 != 2 { bad = 1 } END { exit bad }' "$T/copies" ||
     fail "not every shard has 2 live copies: $(tr '\n' ' ' <"$T/copies")"
 q ls t --json | jq -e --arg id "$vid" '[.shard_list[].holders[] | select(. == $id)] | length == 0' >/dev/null ||
     fail "ls still names $vid a holder"
+curl -sf "${HTTP}metrics" | grep -qx 'quern_workers{state="drained"} 1' ||
+    fail "/metrics does not count the drained worker: $(curl -sf "${HTTP}metrics" | grep quern_workers)"
+curl -sf "${HTTP}api/v1/cluster" | jq -e '.workers.drained == 1 and .workers.draining == 0' >/dev/null ||
+    fail "/api/v1/cluster does not count the drained worker"
 grep -q "worker $vid is draining" "$T/master.log" || fail "no worker_draining event"
 grep -q "worker $vid is drained" "$T/master.log" || fail "no worker_drained event"
 

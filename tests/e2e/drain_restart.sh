@@ -19,9 +19,8 @@ up() {
     PIDS+=($M)
 }
 q() { timeout 20 "$QUERN" "$@" --master "$MASTER"; }
-id_of() { q workers --json | jq -r --argjson p "$1" '.[] | select(.pid == $p) | .id'; }
-state_of() { q workers --json | jq -r --arg id "$1" '.[] | select(.id == $id) | .state'; }
-held_by() { find "$T/data$1/t" -name 'part-*' ! -name '*.meta' 2>/dev/null | wc -l; }
+state_of() { worker_state "$1"; }
+held_by() { shards_in "$1" t; }
 
 up
 W=()
@@ -40,20 +39,9 @@ gen "$T/in" 128K 4
 open_notify
 submit_faulty --input "$T/in" --output "$T/out" --split-size 32K -R 2 \
     --arg sleep_ms=8 --arg "notify=$T/notify"
-victim= n=
-end=$((SECONDS + 30))
-while [ -z "$victim" ] && [ $SECONDS -lt $end ]; do
-    read -r -t 30 phase pid <&5 || fail "no map started"
-    [ "$phase" = map ] || continue
-    pp=$(ppid_of "$pid")
-    for i in 1 2 3; do
-        if [ "${W[$((i - 1))]}" = "$pp" ] && [ "$(held_by "$i")" -gt 0 ]; then
-            victim=$pp n=$i
-        fi
-    done
-done
-[ -n "$victim" ] || fail "no map ran on a worker holding a shard"
-vid=$(id_of "$victim")
+map_on_holder t
+victim=$VICTIM n=$VN
+vid=$(worker_id_of "$victim")
 q drain "$vid" >"$T/drain1.out" || fail "drain failed: $(cat "$T/drain1.out")"
 # What its log holds now: it starts no attempt after this.
 off=$(stat -c %s "$T/w$n.log")

@@ -20,8 +20,7 @@ gen "$T/d" 12M 2 5
 q put "$T"/d/* --dataset t --replicas 2 --shard-size 1M 2>"$T/put.err" ||
     fail "put failed: $(cat "$T/put.err")"
 shards=$(q ls t --json | jq '.shards')
-id_of() { q workers --json | jq -r --argjson p "$1" '.[] | select(.pid == $p) | .id'; }
-held_by() { find "$T/data$1/t" -name 'part-*' ! -name '*.meta' 2>/dev/null | wc -l; }
+held_by() { shards_in "$1" t; }
 all_two() {
     q ls t --json | jq -e --argjson n "$shards" \
         '[.shard_list[] | select((.holders | length) == 2)] | length == $n' >/dev/null
@@ -36,7 +35,7 @@ submit_faulty --input "$T/in" --output "$T/out" --split-size 32K -R 1 \
 read -r -t 30 phase pid <&5 || fail "no map started"
 [ "$phase" = map ] || fail "a $phase started first"
 victim=$(ppid_of "$pid")
-vid=$(id_of "$victim")
+vid=$(worker_id_of "$victim")
 [ -n "$vid" ] || fail "map $pid runs under $victim, which the master does not list"
 start=$SECONDS
 q drain "$vid" --deadline-ms 1000 >"$T/drain1.out" || fail "drain failed: $(cat "$T/drain1.out")"
@@ -67,7 +66,7 @@ for i in 1 2 3 4; do
     fi
 done
 [ -n "$stopper" ] || fail "no other worker holds a shard"
-sid=$(id_of "$stopper")
+sid=$(worker_id_of "$stopper")
 held=$(held_by "$n")
 start=$SECONDS
 kill -TERM "$stopper"

@@ -145,6 +145,41 @@ kill_worker_running() {
         fail "$want attempt $tpid outlived its killed worker $VICTIM"
 }
 
+# worker_id_of PID: the id the master lists for the worker with that pid.
+worker_id_of() {
+    timeout 20 "$QUERN" workers --json --master "$MASTER" |
+        jq -r --argjson p "$1" '.[] | select(.pid == $p) | .id'
+}
+
+# worker_state ID: active, draining, drained or dead, as the master says.
+worker_state() {
+    timeout 20 "$QUERN" workers --json --master "$MASTER" |
+        jq -r --arg id "$1" '.[] | select(.id == $id) | .state'
+}
+
+# shards_in I DATASET: the shard files worker wI holds in $T/dataI.
+shards_in() { find "$T/data$1/$2" -name 'part-*' ! -name '*.meta' 2>/dev/null | wc -l; }
+
+# map_on_holder DATASET: reads "PHASE PID" notices on fd 5 until a map
+# runs under one of the workers in W (w1, w2, ... with data dirs
+# $T/data1, ...) holding a shard of DATASET; sets VICTIM to that worker's
+# pid and VN to its number.
+map_on_holder() {
+    local phase pid pp i end=$((SECONDS + 30))
+    VICTIM= VN=
+    while [ -z "$VICTIM" ] && [ $SECONDS -lt $end ]; do
+        read -r -t 30 phase pid <&5 || fail "no map started"
+        [ "$phase" = map ] || continue
+        pp=$(ppid_of "$pid")
+        for i in $(seq "${#W[@]}"); do
+            if [ "${W[$((i - 1))]}" = "$pp" ] && [ "$(shards_in "$i" "$1")" -gt 0 ]; then
+                VICTIM=$pp VN=$i
+            fi
+        done
+    done
+    [ -n "$VICTIM" ] || fail "no map ran on a worker holding a shard of $1"
+}
+
 # check_wordcount OUT PARTS INPUT...: OUT holds _SUCCESS, PARTS part files
 # and nothing else, and their lines are the word count of the inputs.
 check_wordcount() {
