@@ -48,8 +48,10 @@ Root only.
   cut HOST              drop all of HOST's traffic except loopback (nftables
                         table quern_cut in its namespace)
   restore HOST          remove that table again
-  stop HOST             SIGTERM HOST's daemon (a worker drains first) and
-                        wait up to ${STOP_S} s for it to exit
+  stop HOST [--now]     SIGTERM HOST's daemon (a worker drains first) and
+                        wait up to ${STOP_S} s for it to exit; --now: SIGINT
+                        (a worker stops at once, what it held is lost to
+                        the cluster until it is back)
   start HOST            start HOST's daemon again with the same flags
   status                hosts, addresses, daemons, cuts
   env                   shell assignments (MASTER, DIR, W1 ...) for eval
@@ -100,6 +102,7 @@ DIR=""
 SUBNET=""
 SLOTS=1
 CURVE=0
+NOW=0 # stop --now
 
 # Parse --name/--dir (and, for up, the others) from "$@"; what is left goes
 # to REST. Stops at the first non-option when STOP_AT_ARG is 1 (exec).
@@ -129,6 +132,11 @@ parse_opts() {
         --curve)
             [ "$allow_up" = 1 ] || usage_error "--curve is an option of up only"
             CURVE=1
+            shift
+            ;;
+        --now)
+            [ "$CMD" = stop ] || usage_error "--now is an option of stop only"
+            NOW=1
             shift
             ;;
         --)
@@ -653,7 +661,7 @@ cmd_stop() {
         echo "$host: not running"
         return 0
     fi
-    stop_hosts TERM "$host"
+    if [ "$NOW" = 1 ]; then stop_hosts INT "$host"; else stop_hosts TERM "$host"; fi
 }
 
 cmd_start() {

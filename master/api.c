@@ -3,7 +3,6 @@
  */
 #include "api.h"
 
-#include "drain.h"
 #include "mstate.h"
 #include "send.h"
 #include "status.h"
@@ -103,7 +102,7 @@ static json_t *s_api_cluster(qn_master *m, int64_t now)
 {
     unsigned alive, dead, slots, busy, js[4], draining, drained;
     qn_workers_counts(&m->workers, &alive, &dead, &slots, &busy);
-    qn_drain_counts(m, &draining, &drained);
+    qn_status_drain_counts(m, &draining, &drained);
     qn_jobs_by_state(&m->jobs, js);
     json_t *c = json_pack(
         "{s:s, s:i, s:{s:s, s:s, s:i, s:I, s:I}, s:I,"
@@ -156,7 +155,7 @@ static void s_metrics_gauges(qn_master *m, qn_buf *b)
 {
     unsigned alive, dead, slots, busy, js[4], draining, drained;
     qn_workers_counts(&m->workers, &alive, &dead, &slots, &busy);
-    qn_drain_counts(m, &draining, &drained);
+    qn_status_drain_counts(m, &draining, &drained);
     qn_jobs_by_state(&m->jobs, js);
     s_metric(b, "quern_workers", "gauge",
              "Workers known to the master (draining and drained are alive "

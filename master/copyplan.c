@@ -192,8 +192,10 @@ static void s_shard(s_plan *pl, const qn_dataset *d, uint32_t i, int putting)
     }
     if (putting || busy || dropping)
         return;
-    /* Surplus: a draining worker's copy once K good ones exist, else a
-     * good copy beyond replicas from the fullest holder. One drop per
+    /* Surplus: a draining worker's copy once `replicas` good ones exist
+     * elsewhere (with fewer workers left, it keeps its copy: should it
+     * come back, the copy counts again), else a good copy beyond
+     * replicas from the fullest holder. One drop per
      * shard per run: the holder's report confirms it before the next. */
     int worst = -1;
     for (size_t k = 0; k < sh->nholders; k++) {
@@ -202,7 +204,7 @@ static void s_shard(s_plan *pl, const qn_dataset *d, uint32_t i, int putting)
             s_listed(pl->p->dropping, pl->p->ndropping, d->name, i, x))
             continue;
         int drain = pl->w[x].draining;
-        if (drain ? good < want : good <= d->replicas)
+        if (drain ? good < d->replicas : good <= d->replicas)
             continue;
         int wd = worst >= 0 && pl->w[worst].draining;
         if (worst < 0 || (drain && !wd) ||

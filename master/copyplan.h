@@ -21,8 +21,10 @@
  * - No two copies on one host while the workers span at least K hosts.
  * - A sealed shard with more than replicas good copies, and none being
  *   made, loses the surplus from its fullest holders, one at a time; a
- *   draining worker's copy goes once the shard has K good copies
- *   elsewhere. A copy being dropped counts as gone. Never below K.
+ *   draining worker's copy goes once the shard has `replicas` good copies
+ *   elsewhere (not K: with fewer workers left it keeps its copy, which
+ *   counts again if it comes back). A copy being dropped counts as gone.
+ *   Never below K.
  */
 #ifndef QN_COPYPLAN_H
 #define QN_COPYPLAN_H

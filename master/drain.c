@@ -9,75 +9,21 @@
 #include "log.h"
 #include "replicas.h"
 #include "send.h"
+#include "status.h"
 #include "util.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-Quern__WorkerState qn_drain_state(const qn_master *m, int w)
-{
-    const qn_mworker *wk = &m->workers.v[w];
-    if (!qn_workers_alive(&m->workers, w))
-        return QUERN__WORKER_STATE__WORKER_DEAD;
-    if (!wk->draining)
-        return QUERN__WORKER_STATE__WORKER_ACTIVE;
-    return wk->drained ? QUERN__WORKER_STATE__WORKER_DRAINED
-                       : QUERN__WORKER_STATE__WORKER_DRAINING;
-}
-
-/* Append one clause to a "waits for" list. */
-static void s_clause(char *buf, size_t cap, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void s_clause(char *buf, size_t cap, size_t *len, const char *fmt, ...)
-{
-    if (*len >= cap)
-        return;
-    if (*len)
-        *len += (size_t)snprintf(buf + *len, cap - *len, ", ");
-    if (*len >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    *len += (size_t)vsnprintf(buf + *len, cap - *len, fmt, ap);
-    va_end(ap);
-}
-
-int qn_drain_waits(qn_master *m, int w, char *buf, size_t cap)
-{
-    const qn_mworker *wk = &m->workers.v[w];
-    size_t len = 0;
-    buf[0] = '\0';
-    if (wk->unheard)
-        s_clause(buf, cap, &len,
-                 "it has not been heard from since the master started");
-    unsigned busy = qn_sched_worker_busy(m->sched, w);
-    if (busy)
-        s_clause(buf, cap, &len, "%u attempt%s running", busy,
-                 busy == 1 ? "" : "s");
-    unsigned outs = qn_sched_worker_outputs(m->sched, w);
-    if (outs)
-        s_clause(buf, cap, &len, "%u map output%s a running job needs", outs,
-                 outs == 1 ? "" : "s");
-    uint32_t shards;
-    uint64_t bytes;
-    qn_catalog_held(&m->data.cat, wk->id, &shards, &bytes);
-    if (shards)
-        s_clause(buf, cap, &len,
-                 "%" PRIu32 " dataset shard%s (%" PRIu64
-                 " bytes) to copy elsewhere",
-                 shards, shards == 1 ? "" : "s", bytes);
-    return len > 0;
-}
 
 static void s_reply(qn_master *m, const char *route, size_t routelen, int w,
                     const char *error, int done, const char *waits)
 {
     Quern__DrainReply r = QUERN__DRAIN_REPLY__INIT;
     r.error = (char *)(error ? error : "");
-    r.state = w >= 0 ? qn_drain_state(m, w) : QUERN__WORKER_STATE__WORKER_DEAD;
+    r.state = w >= 0 ? qn_status_worker_state(m, w)
+                     : QUERN__WORKER_STATE__WORKER_DEAD;
     r.done = done;
     r.waits = (char *)(waits ? waits : "");
     qn_send(m, route, routelen, QUERN__ENVELOPE__BODY_DRAIN_REPLY, &r);
@@ -157,25 +103,13 @@ void qn_drain_worker_asks(qn_master *m, int w, uint32_t deadline_ms,
                           int64_t now)
 {
     qn_mworker *wk = &m->workers.v[w];
-    wk->drain_asked = 1;
+    if (!wk->draining) /* not a drain a client asked for */
+        wk->drain_asked = 1;
     qn_drain_start(m, w, deadline_ms, "it was told to stop", now);
     if (wk->drained) {
         Quern__WorkerDrained wd = QUERN__WORKER_DRAINED__INIT;
         qn_send_worker(m, w, QUERN__ENVELOPE__BODY_WORKER_DRAINED, &wd);
     }
-}
-
-void qn_drain_restore(qn_master *m, int w, uint64_t deadline_wall, int64_t now)
-{
-    qn_mworker *wk = &m->workers.v[w];
-    wk->draining = 1;
-    wk->drained = 0;
-    int64_t wall = qn_master_wall(m, now);
-    wk->drain_deadline = deadline_wall && (int64_t)deadline_wall > wall
-                             ? now + ((int64_t)deadline_wall - wall)
-                             : now;
-    qn_deadline_add(&m->due, wk->drain_deadline, QN_DUE_DRAIN, (uint64_t)w);
-    m->drain.any = 1;
 }
 
 /* Worker w drains: its deadline, and whether it is drained now. */
@@ -195,7 +129,7 @@ static void s_check_worker(qn_master *m, int w, int64_t now)
         }
     }
     char waits[400];
-    int waiting = qn_drain_waits(m, w, waits, sizeof waits);
+    int waiting = qn_status_drain_waits(m, w, waits, sizeof waits);
     if (waiting || wk->drained) {
         wk->drained = !waiting;
         return;
@@ -229,7 +163,7 @@ static void s_check_waits(qn_master *m, int64_t now)
         if (msg[0]) {
             s_reply(m, dw->route, dw->routelen, w, msg, 0, NULL);
         } else {
-            qn_drain_waits(m, w, msg, sizeof msg);
+            qn_status_drain_waits(m, w, msg, sizeof msg);
             s_reply(m, dw->route, dw->routelen, w, NULL, 0, msg);
         }
         m->drain.waits[i] = m->drain.waits[--m->drain.nwaits];
@@ -281,7 +215,7 @@ void qn_drain_request(qn_master *m, const Quern__DrainRequest *rq, int64_t now)
     qn_drain_start(m, w, rq->deadline_ms, "asked by a client", now);
     s_check_worker(m, w, now);
     char waits[400];
-    qn_drain_waits(m, w, waits, sizeof waits);
+    qn_status_drain_waits(m, w, waits, sizeof waits);
     if (wk->drained || !rq->wait) {
         s_reply(m, m->net.in.id, m->net.in.idlen, w, NULL, wk->drained, waits);
         return;
@@ -298,16 +232,6 @@ void qn_drain_request(qn_master *m, const Quern__DrainRequest *rq, int64_t now)
                         : QN_DRAIN_WAIT_MS;
     dw->reply_by = now + wait;
     qn_deadline_add(&m->due, dw->reply_by, QN_DUE_DRAIN, (uint64_t)w);
-}
-
-void qn_drain_counts(const qn_master *m, unsigned *draining, unsigned *drained)
-{
-    *draining = *drained = 0;
-    for (int w = 0; w < m->workers.n; w++) {
-        Quern__WorkerState st = qn_drain_state(m, w);
-        *draining += st == QUERN__WORKER_STATE__WORKER_DRAINING;
-        *drained += st == QUERN__WORKER_STATE__WORKER_DRAINED;
-    }
 }
 
 void qn_drain_release(qn_master *m)

@@ -5,10 +5,11 @@
  * no new data (puts and copies go elsewhere). Its running attempts
  * finish there; those still running at its deadline are cancelled and
  * run elsewhere. Its dataset shards are copied to other workers and then
- * dropped from it (replicas.h, copyplan.h), and the map outputs a running
- * job still needs stay served from it. When it runs nothing and holds
- * nothing anyone needs, it is drained: it may be stopped and nothing is
- * lost. A client waiting (quern drain --wait) is answered then; a worker
+ * dropped from it (replicas.h, copyplan.h; with too few workers left for
+ * every replica, it keeps a copy that K others have too), and the map
+ * outputs a running job still needs stay served from it. When it runs nothing
+ * and holds nothing anyone needs, it is drained: it may be stopped and nothing
+ * is lost. A client waiting (quern drain --wait) is answered then; a worker
  * that asked to be drained (it was told to stop) is told it may stop.
  * Draining is kept in the state dir, so a restarted master goes on.
  */
@@ -37,24 +38,10 @@ void qn_drain_request(qn_master *m, const Quern__DrainRequest *rq, int64_t now);
 void qn_drain_worker_asks(qn_master *m, int w, uint32_t deadline_ms,
                           int64_t now);
 
-/* A worker restored from the state dir was draining, its running
- * attempts due elsewhere at wall-clock deadline_wall (0: past). */
-void qn_drain_restore(qn_master *m, int w, uint64_t deadline_wall, int64_t now);
-
 /* Look at every draining worker: past its deadline, its attempts run
  * elsewhere; drained, it is said so; waiting clients are answered. Once
  * per loop turn while any worker drains or any client waits. */
 void qn_drain_check(qn_master *m, int64_t now);
-
-/* What draining worker w still waits for, as text into buf ("" and 0:
- * nothing, it may be drained). */
-int qn_drain_waits(qn_master *m, int w, char *buf, size_t cap);
-
-/* Worker w's state, as quern workers shows it. */
-Quern__WorkerState qn_drain_state(const qn_master *m, int w);
-
-/* Live workers draining, and drained. */
-void qn_drain_counts(const qn_master *m, unsigned *draining, unsigned *drained);
 
 /* Free what it holds. */
 void qn_drain_release(qn_master *m);

@@ -3,7 +3,6 @@
  */
 #include "durable.h"
 
-#include "drain.h"
 #include "log.h"
 #include "statedb.h"
 #include "status.h"
@@ -184,6 +183,7 @@ void qn_durable_worker(qn_master *m, int w)
     r.minor = wk->minor;
     r.incarnation = wk->incarnation;
     r.draining = wk->draining;
+    r.drain_asked = wk->drain_asked;
     if (wk->draining && wk->drain_deadline)
         r.drain_deadline = (uint64_t)qn_master_wall(m, wk->drain_deadline);
     s_note(m, (qn_change){.kind = QN_CHANGE_WORKER_KNOWN, .worker = wk->id},
@@ -281,6 +281,20 @@ static int s_bad(s_load *l, const char *what, const char *key)
     return -1;
 }
 
+/* Worker w was draining, its running attempts due elsewhere at wall-clock
+ * deadline_wall (0: past): drain.h goes on with it. */
+static void s_draining(qn_master *m, int w, uint64_t deadline_wall, int64_t now)
+{
+    qn_mworker *wk = &m->workers.v[w];
+    int64_t wall = qn_master_wall(m, now);
+    wk->draining = 1;
+    wk->drain_deadline = deadline_wall && (int64_t)deadline_wall > wall
+                             ? now + ((int64_t)deadline_wall - wall)
+                             : now;
+    qn_deadline_add(&m->due, wk->drain_deadline, QN_DUE_DRAIN, (uint64_t)w);
+    m->drain.any = 1;
+}
+
 static int s_load_worker(void *arg, const char *key, const char *job, int ended,
                          const void *blob, size_t len)
 {
@@ -309,8 +323,10 @@ static int s_load_worker(void *arg, const char *key, const char *job, int ended,
     wk.slots = 0;
     int w = qn_workers_join(&l->m->workers, l->now, &wk);
     l->m->workers.v[w].slots = r->slots;
-    if (r->draining)
-        qn_drain_restore(l->m, w, r->drain_deadline, l->now);
+    if (r->draining) {
+        s_draining(l->m, w, r->drain_deadline, l->now);
+        l->m->workers.v[w].drain_asked = r->drain_asked;
+    }
     quern__worker_record__free_unpacked(r, NULL);
     l->workers++;
     return 0;

@@ -194,7 +194,8 @@ static int s_same_worker(const qn_master *m, int w, const Quern__WorkerHello *h)
  * the map outputs it kept are taken back (those it did not keep run
  * again), what its old process ran is lost and runs again at once, and
  * running reduces are told where its outputs are now. Its new session
- * fences off anything the old process still had on its way.
+ * fences off anything the old process still had on its way. A drain its
+ * old process asked for as it stopped (SIGTERM) is over.
  */
 static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
                         int64_t now)
@@ -213,6 +214,16 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
     snprintf(wk->curve_public, sizeof wk->curve_public, "%s", h->curve_public);
     wk->hb_seq = 0; /* a new process counts its heartbeats from 1 */
     wk->hb_last = 0;
+    if (wk->drain_asked) {
+        /* Its old process asked to be drained as it stopped; started
+         * again, it is back in service (a drain asked by a client
+         * stays). */
+        wk->draining = wk->drained = wk->drain_asked = 0;
+        wk->drain_deadline = 0;
+        qn_info("master: worker %s is back in service: the drain its old "
+                "process asked for as it stopped is over",
+                wk->id);
+    }
     s_minor(m, w, h->minor);
     qn_sched_worker_seen(m->sched, now, w);
     /* Welcome first, so it arrives before any assignment. */

@@ -3,10 +3,13 @@
  */
 #include "status.h"
 
-#include "drain.h"
+#include "copyplan.h"
 #include "send.h"
 #include "util.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -278,6 +281,105 @@ void qn_status_push_due(qn_master *m, int jx, int64_t at, int64_t now)
 
 /* ---- workers ------------------------------------------------------------- */
 
+Quern__WorkerState qn_status_worker_state(const qn_master *m, int w)
+{
+    const qn_mworker *wk = &m->workers.v[w];
+    if (!qn_workers_alive(&m->workers, w))
+        return QUERN__WORKER_STATE__WORKER_DEAD;
+    if (!wk->draining)
+        return QUERN__WORKER_STATE__WORKER_ACTIVE;
+    return wk->drained ? QUERN__WORKER_STATE__WORKER_DRAINED
+                       : QUERN__WORKER_STATE__WORKER_DRAINING;
+}
+
+/* Append one clause to a "waits for" list. */
+static void s_clause(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void s_clause(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    if (*len >= cap)
+        return;
+    if (*len)
+        *len += (size_t)snprintf(buf + *len, cap - *len, ", ");
+    if (*len >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    *len += (size_t)vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Shards worker w holds that still keep it draining, and their bytes: one
+ * with fewer than K good copies elsewhere (K = copies wanted with the
+ * workers that can take one), whose copy is being made; and one with all
+ * its replicas elsewhere, whose copy here is about to be dropped. A copy
+ * with K but fewer than replicas elsewhere stays, and does not keep it.
+ */
+static uint32_t s_shards_held(qn_master *m, int w, uint64_t *bytes)
+{
+    const char *id = m->workers.v[w].id;
+    unsigned takers = qn_workers_takers(&m->workers);
+    uint32_t n = 0;
+    *bytes = 0;
+    for (size_t k = 0; k < m->data.cat.n; k++) {
+        const qn_dataset *d = &m->data.cat.ds[k];
+        unsigned want = qn_copyplan_wanted(d, takers);
+        for (uint32_t i = 0; i < d->nslots; i++) {
+            const qn_cshard *sh = qn_catalog_shard(d, i);
+            if (!sh || !qn_catalog_holds(d, i, id))
+                continue;
+            unsigned good = 0;
+            for (size_t h = 0; h < sh->nholders; h++)
+                good += qn_workers_takes_data(
+                    &m->workers,
+                    qn_workers_alive_id(&m->workers, sh->holders[h]));
+            if (good < want || good >= d->replicas) {
+                n++;
+                *bytes += sh->size;
+            }
+        }
+    }
+    return n;
+}
+
+int qn_status_drain_waits(qn_master *m, int w, char *buf, size_t cap)
+{
+    const qn_mworker *wk = &m->workers.v[w];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (wk->unheard)
+        s_clause(buf, cap, &len,
+                 "it has not been heard from since the master started");
+    unsigned busy = qn_sched_worker_busy(m->sched, w);
+    if (busy)
+        s_clause(buf, cap, &len, "%u attempt%s running", busy,
+                 busy == 1 ? "" : "s");
+    unsigned outs = qn_sched_worker_outputs(m->sched, w);
+    if (outs)
+        s_clause(buf, cap, &len, "%u map output%s a running job needs", outs,
+                 outs == 1 ? "" : "s");
+    uint64_t bytes;
+    uint32_t shards = s_shards_held(m, w, &bytes);
+    if (shards)
+        s_clause(buf, cap, &len,
+                 "%" PRIu32 " dataset shard%s (%" PRIu64
+                 " bytes) to copy elsewhere and drop",
+                 shards, shards == 1 ? "" : "s", bytes);
+    return len > 0;
+}
+
+void qn_status_drain_counts(const qn_master *m, unsigned *draining,
+                            unsigned *drained)
+{
+    *draining = *drained = 0;
+    for (int w = 0; w < m->workers.n; w++) {
+        Quern__WorkerState st = qn_status_worker_state(m, w);
+        *draining += st == QUERN__WORKER_STATE__WORKER_DRAINING;
+        *drained += st == QUERN__WORKER_STATE__WORKER_DRAINED;
+    }
+}
+
 void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
 {
     size_t n = (size_t)m->workers.n;
@@ -307,9 +409,9 @@ void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
         wi->failures = w->failures;
         qn_catalog_held(&m->data.cat, w->id, &wi->shards, &wi->shard_bytes);
         wi->rss_peak = w->rss_peak;
-        wi->state = qn_drain_state(m, (int)i);
+        wi->state = qn_status_worker_state(m, (int)i);
         if (wi->state == QUERN__WORKER_STATE__WORKER_DRAINING) {
-            qn_drain_waits(m, (int)i, v->waits[i], sizeof v->waits[i]);
+            qn_status_drain_waits(m, (int)i, v->waits[i], sizeof v->waits[i]);
             wi->drain_waits = v->waits[i];
             if (w->drain_deadline > now)
                 wi->drain_deadline_ms = (uint64_t)(w->drain_deadline - now);

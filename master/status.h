@@ -73,6 +73,17 @@ typedef struct qn_workers_view {
     char (*waits)[400];      /* [n]: what draining workers wait for */
 } qn_workers_view;
 
+/* Worker w's state, as quern workers shows it. */
+Quern__WorkerState qn_status_worker_state(const qn_master *m, int w);
+
+/* What draining worker w still waits for (drain.h), as text into buf (""
+ * and 0: nothing, it may be drained). */
+int qn_status_drain_waits(qn_master *m, int w, char *buf, size_t cap);
+
+/* Live workers draining, and drained. */
+void qn_status_drain_counts(const qn_master *m, unsigned *draining,
+                            unsigned *drained);
+
 /* Fill v with every worker at now; free it with
  * qn_status_workers_release. */
 void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v);

@@ -333,6 +333,13 @@ Test(copyplan, a_draining_workers_copies_are_made_elsewhere_then_dropped)
     cr_assert_not(out[0].drop);
     cr_assert_eq(out[0].source, 0);
     cr_assert_eq(out[0].target, 1);
+    /* Held by both of two workers, one draining: K is 1 and the other
+     * has it, but the draining copy is not dropped (2 wanted). */
+    qn_catalog_release(&cat);
+    const char *const both[] = {"01"};
+    dataset("v", 2, 1, MB, both);
+    cr_assert_eq(plan(&p, &h), 0);
+    cr_assert_eq(h.under, 0, "K = 1 good copy is there");
 }
 
 Test(copyplan, a_puts_shards_are_made_up_when_a_holder_dies_or_it_seals)

@@ -89,7 +89,7 @@ for h in $holders; do
     host=$(q workers --json | jq -r --arg id "$h" '[.[] | select(.id == $id and .alive)][0].shuffle_endpoint' |
         sed 's|tcp://[0-9]*\.[0-9]*\.[0-9]*\.\([0-9]*\):.*|\1|')
     [ -n "$host" ] || fail "no live worker $h"
-    nc stop "w$((host - 10))"
+    nc stop "w$((host - 10))" --now
 done
 rc=0
 q submit --job "$JOBS/wordcount.so" --input words --output never -R 1 --wait \

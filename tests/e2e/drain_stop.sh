@@ -5,7 +5,8 @@
 # failure), and the job is exact. Then a worker holding shards gets
 # SIGTERM: it asks the master to drain it, its shards are copied to the
 # others first, and it exits 0 once drained, long before its
-# --stop-timeout-ms; every shard still has 2 live copies.
+# --stop-timeout-ms; every shard still has 2 live copies. Started again,
+# it is back in service.
 . "$(dirname "$0")/lib.sh"
 
 start_master --heartbeat-ms 200 --dead-ms 5000
@@ -86,4 +87,12 @@ all_two || fail "after $sid left, not every shard has 2 live copies: $(q ls t)"
 q submit --job "$JOBS/wordcount.so" --input t --output "$T/out2" -R 2 --wait >"$T/job2.log" 2>&1 ||
     fail "the word count of t failed: $(cat "$T/job2.log")"
 check_wordcount "$T/out2" 2 "$T"/d/*
+# Started again on its work dir, it is the same worker, back in service:
+# the drain was its old process's.
+start_worker "w$n" --data-dir "$T/data$n"
+for _ in $(seq 100); do
+    [ "$(worker_state "$sid")" = active ] && break
+    sleep 0.1
+done
+[ "$(worker_state "$sid")" = active ] || fail "$sid started again is $(worker_state "$sid"), not active"
 echo "ok: the drain deadline moved a running attempt in $moved s; SIGTERM drained $sid ($held shards copied first) and it exited 0 in $took s"

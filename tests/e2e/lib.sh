@@ -151,10 +151,11 @@ worker_id_of() {
         jq -r --argjson p "$1" '.[] | select(.pid == $p) | .id'
 }
 
-# worker_state ID: active, draining, drained or dead, as the master says.
+# worker_state ID: active, draining, drained or dead, as the master says
+# (of its newest entry: a worker back after it left has a new one).
 worker_state() {
     timeout 20 "$QUERN" workers --json --master "$MASTER" |
-        jq -r --arg id "$1" '.[] | select(.id == $id) | .state'
+        jq -r --arg id "$1" '[.[] | select(.id == $id)] | last | .state'
 }
 
 # shards_in I DATASET: the shard files worker wI holds in $T/dataI.

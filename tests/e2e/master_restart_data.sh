@@ -28,7 +28,7 @@ q put "$T/in/$(ls "$T/in" | head -1)" --dataset gone --replicas 2 2>>"$T/put.err
 shards=$(q ls words --json | jq '.shards')
 # The workers are stopped meanwhile, so their copies of "gone" outlive
 # its removal: they come back holding it.
-for p in "${PIDS[@]}"; do [ "$p" = "$M" ] || { kill "$p"; forget_pid "$p"; }; done
+for p in "${PIDS[@]}"; do [ "$p" = "$M" ] || { kill -INT "$p"; forget_pid "$p"; }; done
 q rm gone >/dev/null || fail "rm gone failed"
 kill -9 "$M"
 forget_pid "$M"
