@@ -8,6 +8,7 @@
 
 start_master --heartbeat-ms 100
 start_worker w1 --data-dir "$T/d1" --slots 2
+joined 1
 gen "$T/in" 64K 2
 mkdir -p "$T/d1/counts/part-00000/in-the-way"
 rc=0

@@ -112,7 +112,7 @@ no_partial "$W1" "$T/w1"
 # Reduce output: w3 sees the output folder as a full disk. Four reduces
 # on two one-slot workers: w3 runs at least one.
 # w1 goes first, and the master knows it is gone before the job starts.
-kill "$W1"
+kill -INT "$W1"
 forget_pid "$W1"
 alive_pids '[]' || fail "w1 was not given up for dead in 10 s: $(jq -c . "$T/workers.json")"
 mkdir "$T/out3"

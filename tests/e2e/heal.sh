@@ -43,14 +43,14 @@ all_at() {
 # The first worker holding a shard is the victim.
 victim=""
 for i in 1 2 3 4 5; do
-    n=$(find "$T/data$i/t" -name 'part-*' ! -name '*.meta' 2>/dev/null | wc -l)
+    n=$(find "$T/data$i/t" -name 'part-*' ! -name '*.meta*' 2>/dev/null | wc -l)
     if [ "$n" -gt 0 ]; then
         victim=$i
         break
     fi
 done
 [ -n "$victim" ] || fail "no worker holds a shard of t"
-held=$(find "$T/data$victim/t" -name 'part-*' ! -name '*.meta' | wc -l)
+held=$(find "$T/data$victim/t" -name 'part-*' ! -name '*.meta*' | wc -l)
 kill -9 "${W[$((victim - 1))]}"
 forget_pid "${W[$((victim - 1))]}"
 killed_at=$SECONDS

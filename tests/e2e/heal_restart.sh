@@ -30,7 +30,7 @@ gen "$T/in" 24M 2
 q put "$T"/in/* --dataset t --replicas 2 --shard-size 2M 2>"$T/put.err" ||
     fail "put failed: $(cat "$T/put.err")"
 shards=$(q ls t --json | jq .shards)
-held=$(find "$T/data1/t" -name 'part-*' ! -name '*.meta' | wc -l)
+held=$(find "$T/data1/t" -name 'part-*' ! -name '*.meta*' | wc -l)
 [ "$held" -gt 0 ] || fail "w1 holds no shard of t"
 
 kill -9 "${W[0]}"

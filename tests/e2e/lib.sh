@@ -159,7 +159,7 @@ worker_state() {
 }
 
 # shards_in I DATASET: the shard files worker wI holds in $T/dataI.
-shards_in() { find "$T/data$1/$2" -name 'part-*' ! -name '*.meta' 2>/dev/null | wc -l; }
+shards_in() { find "$T/data$1/$2" -name 'part-*' ! -name '*.meta*' 2>/dev/null | wc -l; }
 
 # map_on_holder DATASET: reads "PHASE PID" notices on fd 5 until a map
 # runs under one of the workers in W (w1, w2, ... with data dirs

@@ -64,7 +64,7 @@ cmp -s "$T/want.md5" "$T/got.md5" || fail "t does not read back as what was put"
 # fails the next one.
 for i in 1 2 3 4; do
     [ "$i" = "$victim" ] && continue
-    kill "${W[$((i - 1))]}"
+    kill -INT "${W[$((i - 1))]}"
     forget_pid "${W[$((i - 1))]}"
 done
 mkdir -p "$T/tiny"
@@ -83,7 +83,7 @@ q cat u | md5sum >"$T/got.md5"
 cmp -s "$T/want.md5" "$T/got.md5" || fail "u does not read back as what was put"
 
 # ---- (3) nowhere left to put a shard ----------------------------------------
-kill "${PIDS[-1]}"
+kill -INT "${PIDS[-1]}"
 forget_pid "${PIDS[-1]}"
 joined 1
 rc=0

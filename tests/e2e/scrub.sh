@@ -35,7 +35,7 @@ gen "$T/in" 16M 2
 cat "$T"/in/* | md5sum >"$T/want.md5"
 q put "$T"/in/* --dataset t --replicas 2 --shard-size 2M 2>"$T/put.err" ||
     fail "put failed: $(cat "$T/put.err")"
-victim=$(find "$T/data1/t" -name 'part-*' ! -name '*.meta' | sort | head -1)
+victim=$(find "$T/data1/t" -name 'part-*' ! -name '*.meta*' | sort | head -1)
 [ -n "$victim" ] || fail "w1 holds no shard of t"
 shard=$(basename "$victim")
 flip "$victim" 1000
@@ -52,7 +52,7 @@ curl -sf "${HTTP}metrics" | grep -qx 'quern_scrub_errors_total 1' ||
     fail "/metrics does not count one scrub error: $(curl -sf "${HTTP}metrics" | grep scrub)"
 
 # ---- (2) a map reads a damaged copy -----------------------------------------
-for p in "${PIDS[@]}"; do [ "$p" = "$MASTER_PID" ] || { kill "$p"; forget_pid "$p"; }; done
+for p in "${PIDS[@]}"; do [ "$p" = "$MASTER_PID" ] || { kill -INT "$p"; forget_pid "$p"; }; done
 PIDS=("$MASTER_PID")
 start_worker w4 --data-dir "$T/data4" --scrub-rate 0
 start_worker w5 --data-dir "$T/data5" --scrub-rate 0
@@ -60,7 +60,7 @@ joined 2
 q put "$T"/in/* --dataset u --replicas 2 --shard-size 2M 2>"$T/put.err" ||
     fail "put of u failed: $(cat "$T/put.err")"
 n=0
-for f in $(find "$T/data4/u" -name 'part-*' ! -name '*.meta'); do
+for f in $(find "$T/data4/u" -name 'part-*' ! -name '*.meta*'); do
     flip "$f" 77
     n=$((n + 1))
 done
