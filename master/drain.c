@@ -88,6 +88,7 @@ void qn_drain_undrain(qn_master *m, int w, int64_t now)
     wk->draining = 0;
     wk->drained = 0;
     wk->drain_deadline = 0;
+    wk->drain_client = 0;
     char msg[200];
     snprintf(msg, sizeof msg, "worker %s was put back in service (undrain)",
              wk->id);
@@ -103,8 +104,7 @@ void qn_drain_worker_asks(qn_master *m, int w, uint32_t deadline_ms,
                           int64_t now)
 {
     qn_mworker *wk = &m->workers.v[w];
-    if (!wk->draining) /* not a drain a client asked for */
-        wk->drain_asked = 1;
+    wk->drain_asked = 1;
     qn_drain_start(m, w, deadline_ms, "it was told to stop", now);
     if (wk->drained) {
         Quern__WorkerDrained wd = QUERN__WORKER_DRAINED__INIT;
@@ -211,6 +211,10 @@ void qn_drain_request(qn_master *m, const Quern__DrainRequest *rq, int64_t now)
         qn_drain_undrain(m, w, now);
         s_reply(m, m->net.in.id, m->net.in.idlen, w, NULL, 1, NULL);
         return;
+    }
+    if (!wk->drain_client) {
+        wk->drain_client = 1;
+        qn_durable_worker(m, w);
     }
     qn_drain_start(m, w, rq->deadline_ms, "asked by a client", now);
     s_check_worker(m, w, now);

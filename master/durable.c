@@ -183,7 +183,7 @@ void qn_durable_worker(qn_master *m, int w)
     r.minor = wk->minor;
     r.incarnation = wk->incarnation;
     r.draining = wk->draining;
-    r.drain_asked = wk->drain_asked;
+    r.drain_by_client = wk->drain_client;
     if (wk->draining && wk->drain_deadline)
         r.drain_deadline = (uint64_t)qn_master_wall(m, wk->drain_deadline);
     s_note(m, (qn_change){.kind = QN_CHANGE_WORKER_KNOWN, .worker = wk->id},
@@ -325,7 +325,7 @@ static int s_load_worker(void *arg, const char *key, const char *job, int ended,
     l->m->workers.v[w].slots = r->slots;
     if (r->draining) {
         s_draining(l->m, w, r->drain_deadline, l->now);
-        l->m->workers.v[w].drain_asked = r->drain_asked;
+        l->m->workers.v[w].drain_client = r->drain_by_client;
     }
     quern__worker_record__free_unpacked(r, NULL);
     l->workers++;

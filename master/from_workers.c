@@ -214,11 +214,12 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
     snprintf(wk->curve_public, sizeof wk->curve_public, "%s", h->curve_public);
     wk->hb_seq = 0; /* a new process counts its heartbeats from 1 */
     wk->hb_last = 0;
-    if (wk->drain_asked) {
+    wk->drain_asked = 0; /* the new process has not asked */
+    if (wk->draining && !wk->drain_client) {
         /* Its old process asked to be drained as it stopped; started
-         * again, it is back in service (a drain asked by a client
+         * again, it is back in service (a drain a client asked for
          * stays). */
-        wk->draining = wk->drained = wk->drain_asked = 0;
+        wk->draining = wk->drained = 0;
         wk->drain_deadline = 0;
         qn_info("master: worker %s is back in service: the drain its old "
                 "process asked for as it stopped is over",
@@ -282,6 +283,15 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     wk.incarnation = h->incarnation;
     snprintf(wk.peer, sizeof wk.peer, "%s", m->net.in.peer);
     snprintf(wk.curve_public, sizeof wk.curve_public, "%s", h->curve_public);
+    /* Back after it left or was lost: a drain a client asked for stays
+     * until undrain. */
+    int old = qn_workers_find(&m->workers, h->worker_id);
+    if (old >= 0 && m->workers.v[old].draining &&
+        m->workers.v[old].drain_client) {
+        wk.draining = wk.drain_client = 1;
+        wk.drain_deadline = now;
+        m->drain.any = 1;
+    }
     /* Nothing starts until the outputs it offers are taken back: a map it
      * holds is not given to it to make again meanwhile. */
     qn_sched_batch(m->sched, now, 1);
@@ -296,9 +306,11 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     const qn_mworker *e = &m->workers.v[w];
     qn_event(m, now, QN_LOG_INFO, "worker_joined", -1, -1, 0, 0, w,
              "worker %s joined from %s with %u slots, shuffle on %s%s, "
-             "holding %zu dataset shards",
+             "holding %zu dataset shards%s",
              e->id, e->host, e->slots, e->endpoint,
-             h->has_data ? "" : " (no data dir)", h->n_shards);
+             h->has_data ? "" : " (no data dir)", h->n_shards,
+             e->draining ? "; it stays draining (quern undrain puts it back)"
+                         : "");
     s_take_back(m, w, h, now);
     qn_sched_batch(m->sched, now, 0);
     qn_commit_data_changed(m, now);

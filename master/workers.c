@@ -29,7 +29,8 @@ int qn_workers_join(qn_workers *r, int64_t now, const qn_mworker *w)
     *e = *w;
     e->endpoint = qn_strdup(w->endpoint ? w->endpoint : "");
     e->gone = 0;
-    int handle = qn_sched_worker_join(r->sched, now, w->slots);
+    int handle =
+        qn_sched_worker_join(r->sched, now, w->draining ? 0 : w->slots);
     /* Everything indexes workers by handle: they must agree. */
     assert(handle == r->n);
     r->n++;

@@ -47,8 +47,10 @@ typedef struct qn_mworker {
     int64_t drain_deadline; /* draining: its running attempts then run
                              * elsewhere (0: done so) */
     int drained;            /* draining, and holds nothing anyone needs */
-    int drain_asked;        /* it asked to be drained (SIGTERM): it is told
-                             * when it is, and stops */
+    int drain_asked;        /* its process asked to be drained (SIGTERM):
+                             * it is told when it is, and stops */
+    int drain_client;       /* a client asked for the drain: it stays over
+                             * a restart of the worker (else it ends) */
 } qn_mworker;
 
 typedef struct qn_workers {
@@ -66,7 +68,8 @@ void qn_workers_release(qn_workers *r);
 
 /*
  * A worker joins: a copy of *w (its endpoint string duplicated) becomes
- * the newest entry, and the scheduler learns of it with w->slots slots.
+ * the newest entry, and the scheduler learns of it with w->slots slots
+ * (none if it is draining).
  * Returns its handle, which is its index.
  */
 int qn_workers_join(qn_workers *r, int64_t now, const qn_mworker *w);

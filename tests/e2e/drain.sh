@@ -89,6 +89,17 @@ q status "$ID2" --tasks --json >"$T/tasks2.json"
 jq -e --arg id "$vid" '[.tasks[] | select(.worker == $id)] | length == 0' "$T/tasks2.json" >/dev/null ||
     fail "the drained worker $vid ran tasks of $ID2"
 
+# A drain a client asked for stays when the worker restarts.
+kill -INT "$victim"
+forget_pid "$victim"
+start_worker "w$n" --slots 2 --data-dir "$T/data$n"
+for _ in $(seq 100); do
+    grep -q "it stays draining" "$T/master.log" && break
+    sleep 0.1
+done
+st=$(worker_state "$vid")
+[ "$st" = drained ] || [ "$st" = draining ] || fail "$vid started again is $st, not draining"
+
 # Undrained: it is back, and takes attempts (10 maps, 10 slots).
 q undrain "$vid" >"$T/undrain.out" || fail "undrain failed"
 [ "$(state_of "$vid")" = active ] || fail "$vid is $(state_of "$vid") after undrain"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A drain's deadline, and SIGTERM. Four workers hold a dataset with 2
-# copies. A worker running a slow map is drained with --deadline-ms 1000:
-# a second later its attempt is killed and runs elsewhere (a loss, not a
-# failure), and the job is exact. Then a worker holding shards gets
+# copies. A worker running a slow map is drained with --deadline-ms 1000
+# and told to stop (SIGTERM): a second later its attempt is killed and
+# runs elsewhere (a loss, not a failure), the job is exact, and the worker
+# stops once drained. Then a worker holding shards gets
 # SIGTERM: it asks the master to drain it, its shards are copied to the
 # others first, and it exits 0 once drained, long before its
 # --stop-timeout-ms; every shard still has 2 live copies. Started again,
@@ -41,6 +42,9 @@ vid=$(worker_id_of "$victim")
 start=$SECONDS
 q drain "$vid" --deadline-ms 1000 >"$T/drain1.out" || fail "drain failed: $(cat "$T/drain1.out")"
 grep -q "worker $vid is draining" "$T/drain1.out" || fail "drain said: $(cat "$T/drain1.out")"
+# Told to stop while it drains: it stops once drained (the client's
+# earlier deadline stands).
+kill -TERM "$victim"
 timeout 10 tail --pid="$pid" -f /dev/null || fail "the attempt $pid still runs 10 s after its worker's drain deadline"
 moved=$((SECONDS - start))
 [ "$moved" -lt 5 ] || fail "the attempt ran on to its end ($moved s), not to the deadline"
@@ -54,8 +58,17 @@ jq -e '[.failures[] | select(.reason | contains("is draining and its deadline pa
 q status "$ID" --tasks --json >"$T/tasks.json"
 jq -e --arg id "$vid" '[.tasks[] | select(.worker == $id)] | length == 0' "$T/tasks.json" >/dev/null ||
     fail "a task's output stayed on the draining $vid: $(jq -c '[.tasks[] | {task, worker}]' "$T/tasks.json")"
-timeout 30 "$QUERN" drain "$vid" --wait --master "$MASTER" >"$T/drain1w.out" ||
-    fail "drain --wait of $vid failed: $(cat "$T/drain1w.out")"
+timeout 30 tail --pid="$victim" -f /dev/null || fail "$vid, drained by a client and told to stop, did not stop"
+st=0
+wait "$victim" || st=$?
+forget_pid "$victim"
+[ $st = 0 ] || fail "$vid exited $st"
+vn=
+for i in 1 2 3 4; do
+    if [ "${W[$((i - 1))]}" = "$victim" ]; then vn=$i; fi
+done
+grep -q "drained: nothing here is needed any more" "$T/w$vn.log" ||
+    fail "$vid stopped without being drained: $(tail -n 3 "$T/w$vn.log")"
 
 # ---- SIGTERM ----------------------------------------------------------------
 stopper= n=
