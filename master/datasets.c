@@ -190,17 +190,40 @@ static int s_placeable(qn_master *m, int w, const int *chosen, unsigned n,
     return 1;
 }
 
+/*
+ * Among workers holding as many, which goes first: for the first copy the
+ * lowest handle; for the others, the worker `stride` places after the
+ * first copy's, the stride changing every nw placements, so that a
+ * worker's shards have their other copies on many workers and, lost, are
+ * copied again from many at once (chained pairs would leave one source).
+ */
+static int s_place_rank(int w, const int *chosen, unsigned n, int nw,
+                        uint64_t seq)
+{
+    if (n == 0 || nw < 2)
+        return w;
+    int stride = 1 + (int)((seq / (uint64_t)nw) % (uint64_t)(nw - 1));
+    return ((w - chosen[0] - stride) % nw + nw) % nw;
+}
+
 unsigned qn_datasets_place(qn_master *m, const qn_dataset *d,
                            char *const *avoid, size_t navoid, int *chosen)
 {
     unsigned n = 0;
+    uint64_t seq = m->data.place_seq++;
+    int nw = m->workers.n;
     while (n < d->replicas && n < QN_DATASETS_MAX_REPLICAS) {
         int best = -1;
-        for (int w = 0; w < m->workers.n; w++)
-            if (s_placeable(m, w, chosen, n, avoid, navoid) &&
-                (best < 0 ||
-                 m->workers.v[w].placed < m->workers.v[best].placed))
+        for (int w = 0; w < nw; w++) {
+            if (!s_placeable(m, w, chosen, n, avoid, navoid))
+                continue;
+            unsigned p = m->workers.v[w].placed;
+            unsigned bp = best >= 0 ? m->workers.v[best].placed : 0;
+            if (best < 0 || p < bp ||
+                (p == bp && s_place_rank(w, chosen, n, nw, seq) <
+                                s_place_rank(best, chosen, n, nw, seq)))
                 best = w;
+        }
         if (best < 0)
             break;
         chosen[n++] = best;

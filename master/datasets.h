@@ -62,8 +62,10 @@ int qn_datasets_local(void *ctx, int job, unsigned map, int worker);
 
 /*
  * Where a put of d places its next shard: up to d->replicas distinct live
- * data workers holding the fewest shards, none of the avoid ids, into
- * chosen[QN_DATASETS_MAX_REPLICAS] (each counted as holding one more).
+ * data workers, not draining, holding the fewest shards, none of the
+ * avoid ids, into chosen[QN_DATASETS_MAX_REPLICAS] (each counted as
+ * holding one more). Ties are broken so that the shards one worker holds
+ * have their other copies spread over the others, not on one partner.
  * Returns how many.
  */
 unsigned qn_datasets_place(qn_master *m, const qn_dataset *d,

@@ -110,6 +110,7 @@ struct qn_master {
         qn_put_wait *puts;
         size_t nputs, cap_puts;
         uint64_t put_seq;
+        uint64_t place_seq; /* shards placed (qn_datasets_place) */
     } data;
 
     /* Shards kept at their copies (replicas.h). */

@@ -8,6 +8,7 @@
 #include "helpers.h"
 
 #include "../master/master.h"
+#include "../master/datasets.h"
 #include "../master/mstate.h"
 #include "../master/send.h"
 #include "../master/status.h"
@@ -1698,4 +1699,36 @@ Test(master, an_offered_output_made_again_meanwhile_is_dropped)
         cr_assert_eq(dr->outputs[0]->attempt, 1);
     }
     s_inbox_free(&a);
+}
+
+Test(master, a_puts_copies_of_one_workers_shards_spread_over_the_others)
+{
+    /* Four data workers, 16 shards of 2 copies: each worker holds 8, and
+     * their other copies are on all three others (not on one partner,
+     * which would be the only source to copy from once it is lost). */
+    for (int i = 0; i < 4; i++) {
+        qn_mworker wk = {0};
+        snprintf(wk.id, sizeof wk.id, "p%d", i);
+        wk.slots = 1;
+        wk.has_data = 1;
+        wk.endpoint = (char *)"tcp://127.0.0.1:1";
+        qn_workers_join(&m->workers, now, &wk);
+    }
+    qn_dataset d = {.replicas = 2};
+    unsigned held[4] = {0}, with[4][4] = {{0}};
+    for (int s = 0; s < 16; s++) {
+        int chosen[QN_DATASETS_MAX_REPLICAS];
+        cr_assert_eq(qn_datasets_place(m, &d, NULL, 0, chosen), 2);
+        cr_assert_neq(chosen[0], chosen[1]);
+        held[chosen[0]]++;
+        held[chosen[1]]++;
+        with[chosen[0]][chosen[1]]++;
+        with[chosen[1]][chosen[0]]++;
+    }
+    for (int a = 0; a < 4; a++) {
+        cr_assert_eq(held[a], 8, "worker %d holds %u", a, held[a]);
+        for (int b = 0; b < 4; b++)
+            cr_assert(a == b || with[a][b] >= 1,
+                      "workers %d and %d share no shard", a, b);
+    }
 }
