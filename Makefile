@@ -290,9 +290,10 @@ bench-master:
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./tests/bench/master.sh
 
-# Word count on a 1 GiB dataset across 4 worker hosts (network namespaces).
+# Word count on a 1 GiB dataset across 4 worker hosts (network namespaces),
+# and how fast a lost worker's copies are made again, and what that costs a job.
 bench-cluster:
-	@./deploy/deps.sh bc jq iproute2 nftables
+	@./deploy/deps.sh bc jq curl iproute2 nftables
 	@$(MAKE) --no-print-directory all $(TOOLS)
 	@BUILD=$(BUILD) ./tests/bench/cluster.sh
 

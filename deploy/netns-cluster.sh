@@ -52,6 +52,8 @@ Root only.
                         wait up to ${STOP_S} s for it to exit; --now: SIGINT
                         (a worker stops at once, what it held is lost to
                         the cluster until it is back)
+  kill HOST             SIGKILL HOST's daemon (a crash: it says no goodbye)
+                        and wait for it to exit
   start HOST            start HOST's daemon again with the same flags
   status                hosts, addresses, daemons, cuts
   env                   shell assignments (MASTER, DIR, W1 ...) for eval
@@ -647,9 +649,12 @@ cmd_restore() {
     echo "restored $host"
 }
 
-cmd_stop() {
+# stop and kill: signal HOST's daemon by the pid we recorded.
+stop_or_kill() {
+    local verb=$1
+    shift
     parse_opts 0 0 "$@"
-    [ ${#REST[@]} -eq 1 ] || usage_error "stop takes one HOST"
+    [ ${#REST[@]} -eq 1 ] || usage_error "$verb takes one HOST"
     need_root
     resolve_cluster
     load_state
@@ -661,7 +666,14 @@ cmd_stop() {
         echo "$host: not running"
         return 0
     fi
-    if [ "$NOW" = 1 ]; then stop_hosts INT "$host"; else stop_hosts TERM "$host"; fi
+    if [ "$verb" = stop ]; then
+        if [ "$NOW" = 1 ]; then stop_hosts INT "$host"; else stop_hosts TERM "$host"; fi
+        return
+    fi
+    kill -KILL "$pid"
+    wait_exit "$pid" 5 || die "$host (pid $pid) did not die"
+    rm -f "$DIR/pids/$host.pid"
+    echo "killed $host (pid $pid)"
 }
 
 cmd_start() {
@@ -797,7 +809,7 @@ down) cmd_down "${PRE[@]}" "$@" ;;
 exec) cmd_exec "${PRE[@]}" "$@" ;;
 cut) cmd_cut "${PRE[@]}" "$@" ;;
 restore) cmd_restore "${PRE[@]}" "$@" ;;
-stop) cmd_stop "${PRE[@]}" "$@" ;;
+stop | kill) stop_or_kill "$CMD" "${PRE[@]}" "$@" ;;
 start) cmd_start "${PRE[@]}" "$@" ;;
 status) cmd_status "${PRE[@]}" "$@" ;;
 env) cmd_env "${PRE[@]}" "$@" ;;
