@@ -4,8 +4,10 @@
 # gone --replica-timeout-ms (3 s here), the master has every shard it held
 # copied from the other holder to a worker without one, and within 60 s of
 # its death every shard has 2 live copies again. A second worker is then
-# killed, and a word count over the dataset is exact. The first worker
-# comes back with its copies: the surplus is dropped, and every shard ends
+# killed, and a word count over the dataset is exact. A third is drained
+# while a job runs (quern drain --wait): it then holds no shard, every
+# shard has 2 live copies, the job is exact. The first two workers come
+# back with their copies: the surplus is dropped, and every shard ends
 # with exactly 2 live copies.
 . "$(dirname "$0")/lib.sh"
 
@@ -102,6 +104,29 @@ q submit --job "$JOBS/wordcount.so" --input t --output "$T/out" -R 3 --wait >"$T
     fail "the word count after two workers died failed: $(cat "$T/job.log")"
 check_wordcount "$T/out" 3 "$T"/in/*
 
+# A third worker is drained while a job runs: `drain --wait` returns 0,
+# the worker then holds no shard, every shard has 2 live copies (on the
+# two others), and the job is exact.
+third=""
+for i in 1 2 3 4 5; do
+    [ "$i" = "$victim" ] || [ "$i" = "$second" ] && continue
+    if [ "$(shards_in "$i" t)" -gt 0 ]; then
+        third=$i
+        break
+    fi
+done
+[ -n "$third" ] || fail "no third worker holds a shard"
+tid=$(worker_id_of "${W[$((third - 1))]}")
+q submit --job "$JOBS/wordcount.so" --input t --output "$T/out3" -R 3 --wait >"$T/job3.log" 2>&1 &
+job3=$!
+timeout 120 "$QUERN" drain "$tid" --wait --master "$MASTER" >"$T/drain.out" 2>"$T/drain.err" ||
+    fail "drain --wait of $tid failed: $(cat "$T/drain.out" "$T/drain.err")"
+wait "$job3" || fail "the word count during the drain failed: $(cat "$T/job3.log")"
+check_wordcount "$T/out3" 3 "$T"/in/*
+[ "$(shards_in "$third" t)" = 0 ] || fail "the drained $tid still holds $(shards_in "$third" t) shards"
+all_at 2 10 || fail "after the drain, not every shard has 2 live copies: $(tr '\n' ' ' <"$T/copies")"
+q undrain "$tid" >/dev/null || fail "undrain of $tid failed"
+
 # Both come back with their copies: surplus copies are dropped, never
 # below 2, and every shard ends with exactly 2.
 start_worker "w$victim" --data-dir "$T/data$victim"
@@ -114,4 +139,4 @@ grep -q 'drops its copy of shard t/part-' "$T/master.log" ||
 if grep -Eq '\([1-9][0-9]* have none\)' "$T/master.log"; then
     fail "a shard lost its last copy: $(grep -E 'have none' "$T/master.log" | head -3)"
 fi
-echo "ok: $held shards of a dead worker copied again in ${took} s ($made copies), word count exact after a second death, surplus dropped on return"
+echo "ok: $held shards of a dead worker copied again in ${took} s ($made copies), word count exact after a second death and during a third's drain, surplus dropped on return"
