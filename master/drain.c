@@ -22,8 +22,7 @@ static void s_reply(qn_master *m, const char *route, size_t routelen, int w,
 {
     Quern__DrainReply r = QUERN__DRAIN_REPLY__INIT;
     r.error = (char *)(error ? error : "");
-    r.state = w >= 0 ? qn_status_worker_state(m, w)
-                     : QUERN__WORKER_STATE__WORKER_DEAD;
+    r.state = qn_status_worker_state(m, w);
     r.done = done;
     r.waits = (char *)(waits ? waits : "");
     qn_send(m, route, routelen, QUERN__ENVELOPE__BODY_DRAIN_REPLY, &r);
@@ -44,11 +43,21 @@ static void s_answer(qn_master *m, int w, const char *error, int done,
     }
 }
 
+/* The scheduler's slots for w, as draining leaves them (what that
+ * decides is carried out after the message, as for any). */
 static void s_slots(qn_master *m, int w, int64_t now)
 {
     qn_sched_worker_slots(m->sched, now, w,
                           qn_workers_usable_slots(&m->workers, w));
-    qn_actions_run(m, now);
+}
+
+/* A worker that asked to be drained is told it is: it stops. */
+static void s_tell_drained(qn_master *m, int w)
+{
+    if (!m->workers.v[w].drain_asked || !m->workers.v[w].drained)
+        return;
+    Quern__WorkerDrained wd = QUERN__WORKER_DRAINED__INIT;
+    qn_send_worker(m, w, QUERN__ENVELOPE__BODY_WORKER_DRAINED, &wd);
 }
 
 void qn_drain_start(qn_master *m, int w, uint32_t deadline_ms, const char *by,
@@ -106,10 +115,7 @@ void qn_drain_worker_asks(qn_master *m, int w, uint32_t deadline_ms,
     qn_mworker *wk = &m->workers.v[w];
     wk->drain_asked = 1;
     qn_drain_start(m, w, deadline_ms, "it was told to stop", now);
-    if (wk->drained) {
-        Quern__WorkerDrained wd = QUERN__WORKER_DRAINED__INIT;
-        qn_send_worker(m, w, QUERN__ENVELOPE__BODY_WORKER_DRAINED, &wd);
-    }
+    s_tell_drained(m, w);
 }
 
 /* Worker w drains: its deadline, and whether it is drained now. */
@@ -140,10 +146,7 @@ static void s_check_worker(qn_master *m, int w, int64_t now)
              "stopped",
              wk->id);
     s_answer(m, w, NULL, 1, NULL);
-    if (wk->drain_asked) {
-        Quern__WorkerDrained wd = QUERN__WORKER_DRAINED__INIT;
-        qn_send_worker(m, w, QUERN__ENVELOPE__BODY_WORKER_DRAINED, &wd);
-    }
+    s_tell_drained(m, w);
 }
 
 /* Clients whose worker died, or who waited long enough, are answered. */
@@ -203,7 +206,11 @@ void qn_drain_request(qn_master *m, const Quern__DrainRequest *rq, int64_t now)
     char err[300];
     int w = s_named(m, rq->worker_id, err, sizeof err);
     if (w < 0) {
-        s_reply(m, m->net.in.id, m->net.in.idlen, -1, err, 0, NULL);
+        Quern__DrainReply r = QUERN__DRAIN_REPLY__INIT;
+        r.error = err;
+        r.state = QUERN__WORKER_STATE__WORKER_DEAD;
+        r.refused = 1;
+        qn_send_reply(m, QUERN__ENVELOPE__BODY_DRAIN_REPLY, &r);
         return;
     }
     qn_mworker *wk = &m->workers.v[w];

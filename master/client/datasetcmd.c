@@ -10,13 +10,6 @@
 
 #include <stdio.h>
 
-/* A client for the master that --master names: 0, or an exit status. */
-static int s_client(qn_cli_opts *o, qn_client **c)
-{
-    int rc = qn_cli_curve(o, NULL, 0);
-    return rc != 0 ? rc : qn_cli_connect(o, c);
-}
-
 int qn_datasetcmd_put(qn_cli_opts *o)
 {
     if (!o->dataset || o->npositional == 0)
@@ -26,7 +19,7 @@ int qn_datasetcmd_put(qn_cli_opts *o)
     if (o->whole && o->record_size)
         return qn_usage_fail("--whole and --record-size do not go together");
     qn_client *c = NULL;
-    int rc = s_client(o, &c);
+    int rc = qn_cli_open(o, &c);
     if (rc == 0) {
         qn_put_opts po = {.dataset = o->dataset,
                           .replicas = o->replicas,
@@ -44,7 +37,7 @@ int qn_datasetcmd_ls(qn_cli_opts *o)
     if (o->npositional > 1)
         return qn_usage_fail("usage: quern ls [NAME] [--json]");
     qn_client *c = NULL;
-    int rc = s_client(o, &c);
+    int rc = qn_cli_open(o, &c);
     if (rc == 0)
         rc =
             qn_dataset_ls(c, o->npositional ? o->positional[0] : NULL, o->json);
@@ -59,7 +52,7 @@ static int s_read(qn_cli_opts *o, int to_dir)
         return qn_usage_fail(to_dir ? "usage: quern get NAME DIR"
                                     : "usage: quern cat NAME");
     qn_client *c = NULL;
-    int rc = s_client(o, &c);
+    int rc = qn_cli_open(o, &c);
     if (rc == 0)
         rc = qn_dataset_read(c, &o->curve, o->positional[0],
                              to_dir ? o->positional[1] : NULL);
@@ -82,7 +75,7 @@ int qn_datasetcmd_rm(qn_cli_opts *o)
     if (o->npositional != 1)
         return qn_usage_fail("usage: quern rm NAME");
     qn_client *c = NULL;
-    int rc = s_client(o, &c);
+    int rc = qn_cli_open(o, &c);
     if (rc == 0)
         rc = qn_dataset_rm(c, o->positional[0]);
     if (rc == 0)

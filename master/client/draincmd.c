@@ -35,11 +35,7 @@ static int s_ask(qn_client *c, const qn_cli_opts *o, int undrain,
 static int s_say(const qn_cli_opts *o, const Quern__DrainReply *r, int undrain)
 {
     const char *id = o->positional[0];
-    int rc = r->error[0] ? (r->state == QUERN__WORKER_STATE__WORKER_DEAD &&
-                                    !strstr(r->error, "lost")
-                                ? QN_EXIT_USAGE
-                                : 1)
-                         : 0;
+    int rc = r->refused ? QN_EXIT_USAGE : r->error[0] ? 1 : 0;
     if (o->json) {
         qn_print_json(stdout,
                       json_pack("{s:s, s:s, s:b, s:s, s:s}", "worker", id,
@@ -65,9 +61,7 @@ static int s_drain(qn_cli_opts *o, int undrain)
                                      : "usage: quern drain WORKER [--wait] "
                                        "[--deadline-ms N]");
     qn_client *c = NULL;
-    int rc = qn_cli_curve(o, NULL, 0);
-    if (rc == 0)
-        rc = qn_cli_connect(o, &c);
+    int rc = qn_cli_open(o, &c);
     if (rc != 0)
         return rc;
     char said[512] = "";

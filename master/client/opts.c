@@ -400,3 +400,9 @@ int qn_cli_connect(const qn_cli_opts *o, qn_client **c)
             "bad --master endpoint '%s' (like tcp://host:7070)", o->master);
     return 0;
 }
+
+int qn_cli_open(qn_cli_opts *o, qn_client **c)
+{
+    int rc = qn_cli_curve(o, NULL, 0);
+    return rc != 0 ? rc : qn_cli_connect(o, c);
+}

@@ -99,4 +99,8 @@ int qn_cli_at_most(const qn_cli_opts *o, size_t n);
  */
 int qn_cli_connect(const qn_cli_opts *o, qn_client **c);
 
+/* qn_cli_curve (saying what is wrong on stderr), then qn_cli_connect: 0
+ * with *c set, or an exit status. */
+int qn_cli_open(qn_cli_opts *o, qn_client **c);
+
 #endif

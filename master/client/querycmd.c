@@ -22,9 +22,7 @@ static int s_query(qn_cli_opts *o, Quern__Envelope *req, int want,
                    Quern__Envelope **reply)
 {
     qn_client *c = NULL;
-    int rc = qn_cli_curve(o, NULL, 0);
-    if (rc == 0)
-        rc = qn_cli_connect(o, &c);
+    int rc = qn_cli_open(o, &c);
     if (rc != 0)
         return rc;
     char err[512];
