@@ -733,7 +733,7 @@ int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
         qn_calloc(sp->n_map_outputs ? sp->n_map_outputs : 1, sizeof *f.segs);
     f.ctx = zmq_ctx_new();
     qn_buf dir = {0};
-    qn_task_path(t, &dir, "reduce-%05u-a%u", sp->task, sp->attempt);
+    qn_buf_printf(&dir, "%s", t->scratch);
     int e = qn_mkdirs(dir.data, 0755);
     int rc =
         e < 0 ? qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e))

@@ -159,8 +159,7 @@ static int s_spill(void *ctx)
     s_map *m = ctx;
     quern_task *t = m->t;
     qn_buf path = {0};
-    qn_task_path(t, &path, "map-%05u-a%u.spill%zu", t->spec->task,
-                 t->spec->attempt, m->nruns);
+    qn_task_path(t, &path, "spill%zu", m->nruns);
     qn_task_count(t, QN_C_SPILLS, 1);
     qn_task_count(t, QN_C_SPILLED_RECORDS, (long long)s_held(t));
     int rc = s_write_held(t, path.data, NULL);
@@ -256,8 +255,7 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
     (void)names;
     unsigned *seq = ctx;
     qn_buf out = {0};
-    qn_task_path(t, &out, "map-%05u-a%u.merge%u", t->spec->task,
-                 t->spec->attempt, (*seq)++);
+    qn_task_path(t, &out, "merge%u", (*seq)++);
     if (s_merge_runs(t, paths, n, out.data, NULL) < 0) {
         unlink(out.data);
         qn_buf_release(&out);
@@ -347,8 +345,7 @@ static int s_open_piece(quern_task *t, size_t index, int *local)
     qn_buf pulled = {0};
     const char *path = pc->path;
     if (pc->dataset[0] && !path[0]) {
-        qn_task_path(t, &pulled, "m%05u-a%u-input-%zu", t->spec->task,
-                     t->spec->attempt, index);
+        qn_task_path(t, &pulled, "input-%zu", index);
         uint64_t got = 0;
         int prc = qn_task_pull(t, pc, pulled.data, &got);
         quern_count(t, "map_remote_bytes", (long long)got);
@@ -428,7 +425,7 @@ static int s_prepare(s_map *m)
 {
     quern_task *t = m->t;
     qn_buf dir = {0};
-    qn_task_path(t, &dir, "%s", "");
+    qn_buf_printf(&dir, "%s", t->scratch);
     int e = qn_mkdirs(dir.data, 0755);
     if (e < 0)
         qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
@@ -502,8 +499,7 @@ int qn_map_run(quern_task *t, qn_range *parts)
     qn_buf out = {0}, tmp = {0};
     for (size_t i = 0; i < t->spec->n_inputs; i++)
         m.split_bytes += t->spec->inputs[i]->length;
-    qn_map_output_path(&out, t->spec->work_dir, t->spec->job_id, t->spec->task,
-                       t->spec->attempt);
+    qn_task_path(t, &out, "%s", "output.ifile");
     qn_buf_printf(&tmp, "%s.tmp", out.data);
     int rc = s_prepare(&m) < 0 || s_map_all(&m) < 0 ||
                      s_write_output(&m, tmp.data, parts) < 0

@@ -124,8 +124,7 @@ static char *s_merge_step(quern_task *t, char **paths, char **names, size_t n,
 {
     s_reduce *rd = ctx;
     qn_buf out = {0};
-    qn_task_path(t, &out, "reduce-%05u-a%u/merge-%u", t->spec->task,
-                 t->spec->attempt, rd->seq++);
+    qn_task_path(t, &out, "merge-%u", rd->seq++);
     s_seg *segs = qn_calloc(n, sizeof *segs);
     qn_blockreader **src = qn_calloc(n, sizeof *src);
     int rc = s_open_segs(t, paths, names, n, segs, src);
@@ -237,7 +236,7 @@ static int s_local_segments(quern_task *t, char ***out, char ***out_names,
 {
     Quern__TaskSpec *sp = t->spec;
     qn_buf dir = {0};
-    qn_task_path(t, &dir, "reduce-%05u-a%u", sp->task, sp->attempt);
+    qn_buf_printf(&dir, "%s", t->scratch);
     int e = qn_mkdirs(dir.data, 0755);
     char **segs = qn_calloc(t->nlocal + 1, sizeof *segs);
     char **names = qn_calloc(t->nlocal + 1, sizeof *names);
@@ -370,10 +369,7 @@ static void s_cleanup(quern_task *t, s_reduce *rd, int rc)
     free(rd->segs);
     free(rd->names);
     qn_fetched_free(&rd->from, rd->nfrom);
-    qn_buf d = {0};
-    qn_task_path(t, &d, "reduce-%05u-a%u", t->spec->task, t->spec->attempt);
-    qn_rmtree(d.data);
-    qn_buf_release(&d);
+    qn_rmtree(t->scratch); /* what is left of it: its folder stays */
     qn_buf_release(&rd->out);
 }
 

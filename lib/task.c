@@ -8,6 +8,7 @@
 
 #include "curve.h"
 #include "hash.h"
+#include "layout.h"
 #include "log.h"
 #include "merge.h"
 #include "shardio.h"
@@ -80,7 +81,7 @@ int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,
 void qn_task_path(const quern_task *t, qn_buf *b, const char *fmt, ...)
 {
     b->len = 0;
-    qn_buf_printf(b, "%s/jobs/%s/", t->spec->work_dir, t->spec->job_id);
+    qn_buf_printf(b, "%s/", t->scratch);
     va_list ap;
     va_start(ap, fmt);
     char tail[256];
@@ -664,6 +665,7 @@ void qn_task_release(quern_task *t)
     qn_ifile_writer_abort(&t->iw);
     qn_codec_destroy(&t->codec);
     qn_buf_release(&t->out);
+    qn_buf_release(&t->scratch_buf);
     qn_counters_release(&t->counters);
     free(t->skip);
     if (t->spec)
@@ -770,6 +772,11 @@ void qn_task_init(quern_task *t, Quern__TaskSpec *spec)
     qn_counters_init(&t->counters, s_counter_names, QN_C_BUILTIN_COUNT);
     t->codec = qn_codec_new((int)spec->codec, (int)spec->compress_level);
     t->out_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    qn_attempt_dir(&t->scratch_buf, spec->work_dir, spec->job_id,
+                   spec->kind == QUERN__TASK_KIND__MAP, spec->task,
+                   spec->attempt);
+    qn_buf_printf(&t->scratch_buf, "/%s", QN_ATTEMPT_TMP);
+    t->scratch = t->scratch_buf.data;
 }
 
 int qn_task_report_end(quern_task *t, int rc, const qn_range *parts)

@@ -120,6 +120,11 @@ struct quern_task {
     int64_t next_report; /* when progress is next sent */
     double progress;     /* the last progress sent */
     qn_codec *codec;     /* intermediate compression */
+
+    /* where the attempt writes (its folder's tmp/, layout.h): a path, or
+     * "tmp" once the task runs in the folder itself (sandbox.h) */
+    const char *scratch;
+    qn_buf scratch_buf;
 };
 
 #define QN_PULL_STALL_MS 5000 /* a holder silent this long: try the next */
@@ -214,7 +219,7 @@ int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,
 /* Flush reduce output buffered in t->out to t->out_fd; 0 or -errno. */
 int qn_task_flush_output(quern_task *t);
 
-/* Path of a file in this attempt's directory of the job's work dir. */
+/* Path of a file in the folder this attempt writes (t->scratch). */
 void qn_task_path(const quern_task *t, qn_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -43,7 +43,8 @@ static fixture fx;
 static void write_map(unsigned m)
 {
     qn_buf p = {0}, dir = {0};
-    qn_buf_printf(&dir, "%s/jobs/job-1", fx.dir);
+    qn_attempt_dir(&dir, fx.dir, "job-1", 1, m, 1);
+    qn_buf_printf(&dir, "/%s", QN_ATTEMPT_TMP);
     cr_assert_eq(qn_mkdirs(dir.data, 0755), 0);
     qn_map_output_path(&p, fx.dir, "job-1", m, 1);
     qn_codec *c = qn_codec_new(QN_CODEC_ZLIB, 1);

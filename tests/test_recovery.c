@@ -82,6 +82,10 @@ static void write_output(wfix *f, const char *job, unsigned map, unsigned att,
 {
     make_job_dir(f, job);
     char *path = out_path(f, job, map, att);
+    char *slash = strrchr(path, '/');
+    *slash = '\0'; /* the attempt's folder, too */
+    cr_assert_eq(qn_mkdirs(path, 0755), 0);
+    *slash = '/';
     char err[512] = "";
     qn_codec *c = qn_codec_new(QN_CODEC_ZLIB, 1);
     qn_ifile_writer *w = qn_ifile_writer_new(path, NPARTS, c, err, sizeof err);

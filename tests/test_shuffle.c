@@ -31,7 +31,8 @@ static void setup(fixture *f)
     memset(f, 0, sizeof *f);
     f->dir = qn_test_tmpdir();
     qn_buf p = {0};
-    qn_buf_printf(&p, "%s/jobs/job-1", f->dir);
+    qn_attempt_dir(&p, f->dir, "job-1", 1, 0, 1);
+    qn_buf_printf(&p, "/%s", QN_ATTEMPT_TMP);
     cr_assert_eq(qn_mkdirs(p.data, 0755), 0);
     qn_map_output_path(&p, f->dir, "job-1", 0, 1);
     f->codec = qn_codec_new(QN_CODEC_ZLIB, 1);
@@ -189,7 +190,8 @@ Test(shuffle, unknown_output_or_partition_gets_an_error)
     serve(&f);
     Quern__FetchReply *r = reply(&f, 10000, &env);
     cr_assert_not_null(r);
-    cr_assert(strstr(r->error, "map-00003-a1.ifile") != NULL, "%s", r->error);
+    cr_assert(strstr(r->error, "map-00003-a1/tmp/output.ifile") != NULL, "%s",
+              r->error);
     qn_wire_free(env);
     ask(&f, "job-1", 0, 1, 5, 0, 100, 2);
     serve(&f);

@@ -64,8 +64,9 @@ void qn_recovery_drop(qn_worker *w, const Quern__DropOutputs *d)
             .kind = r->kind, .task = r->task, .attempt = r->attempt};
         snprintf(ref.job_id, sizeof ref.job_id, "%s", r->job_id);
         qn_masterlink_forget_one(w, &ref);
-        qn_map_output_path(&p, w->work_dir, r->job_id, r->task, r->attempt);
-        n += unlink(p.data) == 0;
+        qn_attempt_dir(&p, w->work_dir, r->job_id, 1, r->task, r->attempt);
+        n += access(p.data, F_OK) == 0;
+        qn_rmtree(p.data); /* the output, in its attempt's folder */
         qn_map_done_path(&p, w->work_dir, r->job_id, r->task, r->attempt);
         unlink(p.data);
     }
@@ -122,9 +123,8 @@ static Quern__TaskUpdate *s_read_done(const char *path, const char *job,
     return u;
 }
 
-/* Is name exactly the file name a map attempt's output (suffix
- * ".ifile") or update (".done") has? Its map and attempt into *map and
- * *attempt. */
+/* Is name exactly the name a map attempt's folder (suffix "") or its
+ * update (".done") has? Its map and attempt into *map and *attempt. */
 static int s_named(const char *name, const char *suffix, unsigned *map,
                    unsigned *attempt)
 {
@@ -135,23 +135,19 @@ static int s_named(const char *name, const char *suffix, unsigned *map,
     return strcmp(name, want) == 0;
 }
 
-/* One entry of a job's folder: a finished output kept and offered (1),
- * its update (left for its output), or anything else, deleted. */
-static void s_entry(qn_worker *w, const char *job, const char *dir,
-                    const char *name, qn_recovered *got, int *kept)
+/* Map attempt map/attempt's folder at path: its finished output kept and
+ * offered (1), or everything deleted: a damaged output (counted so) or
+ * an attempt that never finished (0). */
+static int s_attempt(qn_worker *w, const char *job, const char *path,
+                     unsigned map, unsigned attempt, qn_recovered *got)
 {
-    unsigned map, attempt;
-    qn_buf path = {0};
-    qn_buf_printf(&path, "%s/%s", dir, name);
-    if (s_named(name, ".done", &map, &attempt)) {
-        qn_buf_release(&path); /* kept or deleted with its output */
-        return;
-    }
-    if (s_named(name, ".ifile", &map, &attempt)) {
-        char err[600];
-        qn_buf done = {0};
-        qn_map_done_path(&done, w->work_dir, job, map, attempt);
-        qn_ifile *f = qn_ifile_open(path.data, err, sizeof err);
+    char err[600];
+    qn_buf done = {0}, out = {0};
+    qn_map_done_path(&done, w->work_dir, job, map, attempt);
+    qn_map_output_path(&out, w->work_dir, job, map, attempt);
+    int kept = 0;
+    if (access(out.data, F_OK) == 0) {
+        qn_ifile *f = qn_ifile_open(out.data, err, sizeof err);
         Quern__TaskUpdate *u =
             f ? s_read_done(done.data, job, map, attempt, f, err, sizeof err)
               : NULL;
@@ -163,20 +159,39 @@ static void s_entry(qn_worker *w, const char *job, const char *dir,
             qn_masterlink_told(w, &ref, u);
             quern__task_update__free_unpacked(u, NULL);
             got->outputs++;
-            (*kept)++;
+            kept = 1;
         } else {
-            qn_warn("worker %s: deleting map output %s: %s", w->id, path.data,
+            qn_warn("worker %s: deleting map output %s: %s", w->id, out.data,
                     err);
-            qn_rmtree(path.data); /* a folder of that name, too */
-            unlink(done.data);
             got->damaged++;
         }
-        qn_buf_release(&done);
-        qn_buf_release(&path);
-        return;
+    } else {
+        got->deleted++; /* an attempt that never ended */
     }
-    qn_rmtree(path.data);
-    got->deleted++;
+    if (!kept) {
+        qn_rmtree(path);
+        unlink(done.data);
+    }
+    qn_buf_release(&out);
+    qn_buf_release(&done);
+    return kept;
+}
+
+/* One entry of a job's folder: a map attempt's folder (its output kept
+ * and offered, or deleted), its update (left for its folder), or anything
+ * else, deleted. */
+static void s_entry(qn_worker *w, const char *job, const char *dir,
+                    const char *name, qn_recovered *got, int *kept)
+{
+    unsigned map, attempt;
+    qn_buf path = {0};
+    qn_buf_printf(&path, "%s/%s", dir, name);
+    if (s_named(name, "", &map, &attempt)) {
+        *kept += s_attempt(w, job, path.data, map, attempt, got);
+    } else if (!s_named(name, ".done", &map, &attempt)) {
+        qn_rmtree(path.data);
+        got->deleted++;
+    }
     qn_buf_release(&path);
 }
 
@@ -214,11 +229,12 @@ static void s_orphan_updates(const char *dir, qn_recovered *got)
     char **names = s_names(dir, &n);
     qn_buf p = {0};
     for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(names[i]);
-        if (len < 5 || strcmp(names[i] + len - 5, ".done") != 0)
+        unsigned map, attempt;
+        if (!s_named(names[i], ".done", &map, &attempt))
             continue;
         p.len = 0;
-        qn_buf_printf(&p, "%s/%.*s.ifile", dir, (int)(len - 5), names[i]);
+        qn_buf_printf(&p, "%s/map-%05u-a%u/%s", dir, map, attempt,
+                      QN_MAP_OUTPUT);
         if (access(p.data, F_OK) == 0)
             continue;
         p.len = 0;

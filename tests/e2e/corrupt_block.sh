@@ -77,7 +77,7 @@ run_case() {
         read -r -t 30 kind _ <&5 || fail "$how: only $((i - 1)) map attempts started"
         [ "$kind" = map ] || fail "$how: a $kind started before the third map"
     done
-    F=$(find "$T"/w1 "$T"/w2 -name 'map-00000-a1.ifile' \
+    F=$(find "$T"/w1 "$T"/w2 -path '*/map-00000-a1/tmp/output.ifile' \
         -newer "$T/before-$how" | head -n 1)
     [ -n "$F" ] || fail "$how: no output of map 0 attempt 1"
 

@@ -23,7 +23,7 @@ for i in 1 2 3; do
     read -r -t 30 kind pid <&5 || fail "only $((i - 1)) map attempts started"
     [ "$kind" = map ] || fail "a $kind started before the third map"
 done
-out=$(find "$T"/w1 "$T"/w2 -name 'map-00000-a1.ifile' | head -n 1)
+out=$(find "$T"/w1 "$T"/w2 -path '*/map-00000-a1/tmp/output.ifile' | head -n 1)
 [ -n "$out" ] || fail "no output of map 0 attempt 1"
 size=$(stat -c %s "$out")
 at=$((size / 4))

@@ -98,13 +98,13 @@ grep -b . ./in/* | sed 's/^\([^:]*:[0-9]*\):/\1\t/' | sort >want
 
 # Map outputs: 1 MiB splits give map outputs of over 1 MiB.
 grep_job out --split-size 1M
-n1=$(failed_for "$T/out.json" "$T/w1" '/map-[0-9]+-a[0-9]+\.ifile\.tmp: ')
+n1=$(failed_for "$T/out.json" "$T/w1" '/map-[0-9]+-a[0-9]+/tmp/output\.ifile\.tmp: ')
 no_partial "$W1" "$T/w1"
 
 # Spills: a 1 MiB sort buffer spills runs of up to 1 MiB from 2 MiB splits;
 # at most one fits.
 grep_job out2 --split-size 2M --sort-mb 1
-n2=$(failed_for "$T/out2.json" "$T/w1" '/map-[0-9]+-a[0-9]+\.spill[0-9]+: write failed: ')
+n2=$(failed_for "$T/out2.json" "$T/w1" '/map-[0-9]+-a[0-9]+/tmp/spill[0-9]+: write failed: ')
 jq -e '.counters.spills >= 1' "$T/out2.json" >/dev/null ||
     fail "no map spilled: $(jq -c .counters "$T/out2.json")"
 no_partial "$W1" "$T/w1"

@@ -107,7 +107,7 @@ read_reduce
 victim_out= name=
 for w in w1 w2 w3; do
     # Only this job's folders are left: the others ended.
-    f=$(ls "$T/$w"/jobs/*/map-*.ifile 2>/dev/null | head -n 1 || true)
+    f=$(ls "$T/$w"/jobs/*/map-*/tmp/output.ifile 2>/dev/null | head -n 1 || true)
     [ -n "$f" ] && { victim_out=$f name=$w; break; }
 done
 [ -n "$victim_out" ] || fail "no worker holds a map output"

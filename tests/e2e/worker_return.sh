@@ -32,7 +32,7 @@ done
 victim=${W[0]}
 id=$(worker_id w1)
 [ -n "$id" ] || fail "w1 never joined"
-n=$(ls "$T/w1"/jobs/*/map-*.ifile 2>/dev/null | wc -l)
+n=$(ls "$T/w1"/jobs/*/map-*/tmp/output.ifile 2>/dev/null | wc -l)
 [ "$n" -ge 1 ] || fail "w1 holds no map output"
 kill -9 "$victim"
 forget_pid "$victim"
