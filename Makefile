@@ -22,7 +22,7 @@ ifneq ($(SANITIZE),)
 QCFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 QLDFLAGS += -fsanitize=$(SANITIZE)
 endif
-LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -ljansson -lsodium -lm
+LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -ljansson -lsodium -lseccomp -lm
 HTTP_LIBS := -lmicrohttpd
 # The master's state store (--state-dir).
 STATE_LIBS := -lsqlite3
@@ -41,7 +41,7 @@ LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c \
               lib/elfcheck.c lib/split.c lib/jobspec.c lib/deadline.c \
-              lib/counters.c
+              lib/counters.c lib/sandbox.c
 MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/from_clients.c master/actions.c master/timers.c \
               master/commit.c master/datasets.c master/logs.c master/status.c \
@@ -61,11 +61,11 @@ WORKER_SRC := worker/worker.c worker/masterlink.c worker/assign.c \
               worker/attempts.c worker/taskspec.c worker/outcome.c \
               worker/datacmd.c worker/tasklogs.c worker/shuffle.c \
               worker/store.c worker/identity.c worker/recovery.c \
-              worker/scrub.c
+              worker/scrub.c worker/wsandbox.c
 # The task runtime: quern-task runs it in a worker's child process, and
 # `quern run --inline` in its own.
 TASK_SRC   := lib/task.c lib/maptask.c lib/reducetask.c lib/fetch.c \
-              lib/taskrun.c
+              lib/taskrun.c lib/broker.c lib/confine.c
 JOBS       := $(patsubst jobs/%.c,$(BUILD)/jobs/%.so,$(wildcard jobs/*.c))
 TEST_JOBS  := $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 UNIT_TESTS := $(patsubst tests/test_%.c,$(BUILD)/tests/test_%,$(wildcard tests/test_*.c))

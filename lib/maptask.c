@@ -11,6 +11,7 @@
  */
 #include "maptask.h"
 
+#include "broker.h"
 #include "merge.h"
 #include "records.h"
 #include "util.h"
@@ -333,13 +334,7 @@ static int s_on_record(void *ctx, uint64_t offset, const void *val, size_t vlen)
     return 0;
 }
 
-/*
- * Open input piece index of t's spec: its file, or a copy streamed from
- * a holder of a dataset shard this worker has none of (read through the
- * descriptor, the copy already unlinked; *local is 0 then). The
- * descriptor, or -1 (t->fail).
- */
-static int s_open_piece(quern_task *t, size_t index, int *local)
+int qn_map_open_piece(quern_task *t, size_t index, int *local)
 {
     const Quern__InputPiece *pc = t->spec->inputs[index];
     qn_buf pulled = {0};
@@ -375,7 +370,8 @@ static int s_read_piece(s_map *m, size_t index)
     t->gasp->piece = (uint32_t)index;
     s_skips_for(t, index);
     int local = 1;
-    int fd = s_open_piece(t, index, &local);
+    int fd = t->broker_fd >= 0 ? qn_broker_open(t, index, &local)
+                               : qn_map_open_piece(t, index, &local);
     if (fd < 0)
         return -1;
     qn_records_in in = {.fd = fd,

@@ -11,6 +11,15 @@
 #include "task.h"
 
 /*
+ * Open input piece index of t's spec: its file, or a copy streamed from
+ * a holder of a dataset shard this worker has none of (read through the
+ * descriptor, the copy already unlinked; *local is 0 then). The
+ * descriptor, or -1 (t->fail). In a sandbox the broker does this
+ * (broker.h).
+ */
+int qn_map_open_piece(quern_task *t, size_t index, int *local);
+
+/*
  * Run a map task. On success fills parts[nreduce] with the output's
  * partition ranges. Returns 0 or -1 (t->fail says why).
  */

@@ -13,6 +13,7 @@
  */
 #include "reducetask.h"
 
+#include "broker.h"
 #include "fetch.h"
 #include "merge.h"
 #include "util.h"
@@ -38,7 +39,6 @@ typedef struct {
     unsigned seq;     /* merge pass outputs made so far */
     qn_fetched *from; /* the map output each fetched segment holds */
     size_t nfrom;
-    qn_buf out; /* the output file, once it is made */
 } s_reduce;
 
 /*
@@ -269,10 +269,12 @@ static int s_local_segments(quern_task *t, char ***out, char ***out_names,
  */
 static int s_gather(quern_task *t, s_reduce *rd)
 {
-    int got = t->local_maps
-                  ? s_local_segments(t, &rd->segs, &rd->names, &rd->nsegs)
-                  : qn_fetch_segments(t, &rd->segs, &rd->names, &rd->from,
-                                      &rd->nsegs);
+    int got =
+        t->local_maps ? s_local_segments(t, &rd->segs, &rd->names, &rd->nsegs)
+        : t->broker_fd >= 0
+            ? qn_broker_fetch(t, &rd->segs, &rd->names, &rd->from, &rd->nsegs)
+            : qn_fetch_segments(t, &rd->segs, &rd->names, &rd->from,
+                                &rd->nsegs);
     rd->nfrom = rd->from ? rd->nsegs : 0;
     if (got < 0)
         return -1;
@@ -282,16 +284,16 @@ static int s_gather(quern_task *t, s_reduce *rd)
                               rd);
 }
 
-/* The output file, _temporary/JOB/part-NNNNN.aATTEMPT in the output
- * folder, open on t->out_fd. 0 or -1 (t->fail). */
-static int s_open_output(quern_task *t, s_reduce *rd)
+int qn_reduce_open_output(quern_task *t)
 {
+    if (t->out_fd >= 0) /* opened before the sandbox */
+        return 0;
     const Quern__TaskSpec *sp = t->spec;
     qn_buf dir = {0};
     qn_buf_printf(&dir, "%s/_temporary/%s", sp->output_dir, sp->job_id);
     int e = qn_mkdirs(dir.data, 0755);
     if (e == 0)
-        qn_buf_printf(&rd->out, "%s/part-%05u.a%u", dir.data, sp->task,
+        qn_buf_printf(&t->out_name, "%s/part-%05u.a%u", dir.data, sp->task,
                       sp->attempt);
     else
         qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
@@ -299,10 +301,10 @@ static int s_open_output(quern_task *t, s_reduce *rd)
     if (e < 0)
         return -1;
     t->out_fd =
-        open(rd->out.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    t->out_path = rd->out.data;
+        open(t->out_name.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    t->out_path = t->out_name.data;
     if (t->out_fd < 0)
-        return qn_task_failf(t, "cannot create %s: %s", rd->out.data,
+        return qn_task_failf(t, "cannot create %s: %s", t->out_name.data,
                              strerror(errno));
     return 0;
 }
@@ -337,7 +339,7 @@ static int s_reduce_all(quern_task *t, s_reduce *rd)
 }
 
 /* Write what is buffered and close the output, durably. 0 or -1. */
-static int s_close_output(quern_task *t, s_reduce *rd)
+static int s_close_output(quern_task *t)
 {
     int e = qn_task_flush_output(t);
     if (e == 0 && fsync(t->out_fd) < 0)
@@ -346,7 +348,8 @@ static int s_close_output(quern_task *t, s_reduce *rd)
         e = -errno;
     t->out_fd = -1;
     if (e < 0)
-        return qn_task_failf(t, "writing %s: %s", rd->out.data, qn_strerror(e));
+        return qn_task_failf(t, "writing %s: %s", t->out_name.data,
+                             qn_strerror(e));
     return 0;
 }
 
@@ -358,8 +361,8 @@ static void s_cleanup(quern_task *t, s_reduce *rd, int rc)
         close(t->out_fd);
         t->out_fd = -1;
     }
-    if (rc < 0 && rd->out.data)
-        unlink(rd->out.data);
+    if (rc < 0 && t->out_name.data)
+        unlink(t->out_name.data);
     t->out_path = NULL;
     for (size_t i = 0; i < rd->nsegs; i++) {
         unlink(rd->segs[i]);
@@ -370,14 +373,14 @@ static void s_cleanup(quern_task *t, s_reduce *rd, int rc)
     free(rd->names);
     qn_fetched_free(&rd->from, rd->nfrom);
     qn_rmtree(t->scratch); /* what is left of it: its folder stays */
-    qn_buf_release(&rd->out);
+    qn_buf_release(&t->out_name);
 }
 
 int qn_reduce_run(quern_task *t)
 {
     s_reduce rd = {0};
-    int rc = s_gather(t, &rd) < 0 || s_open_output(t, &rd) < 0 ||
-                     s_reduce_all(t, &rd) < 0 || s_close_output(t, &rd) < 0
+    int rc = s_gather(t, &rd) < 0 || qn_reduce_open_output(t) < 0 ||
+                     s_reduce_all(t, &rd) < 0 || s_close_output(t) < 0
                  ? -1
                  : 0;
     /* On success the master renames the output to part-NNNNN when it

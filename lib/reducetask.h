@@ -9,6 +9,11 @@
 
 #include "task.h"
 
+/* Make the output file, _temporary/JOB/part-NNNNN.aATTEMPT in the
+ * output folder, and open it on t->out_fd (t->out_name its path); done
+ * already when t->out_fd is open. 0 or -1 (t->fail). */
+int qn_reduce_open_output(quern_task *t);
+
 /* Run a reduce task. Returns 0 or -1 (t->fail says why). */
 int qn_reduce_run(quern_task *t);
 

@@ -615,6 +615,11 @@ int qn_task_teardown(quern_task *t)
 int qn_task_load(quern_task *t)
 {
     const char *path = t->spec->plugin;
+    char byfd[64];
+    if (t->plugin_fd >= 0) { /* opened before the sandbox */
+        snprintf(byfd, sizeof byfd, "/proc/self/fd/%d", t->plugin_fd);
+        path = byfd;
+    }
     /* Its constructors run now: a crash in them is said to be here. */
     t->gasp->phase = QN_PHASE_LOADING;
     t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -666,6 +671,11 @@ void qn_task_release(quern_task *t)
     qn_codec_destroy(&t->codec);
     qn_buf_release(&t->out);
     qn_buf_release(&t->scratch_buf);
+    qn_buf_release(&t->out_name);
+    if (t->plugin_fd >= 0)
+        close(t->plugin_fd);
+    if (t->broker_fd >= 0)
+        close(t->broker_fd);
     qn_counters_release(&t->counters);
     free(t->skip);
     if (t->spec)
@@ -777,6 +787,8 @@ void qn_task_init(quern_task *t, Quern__TaskSpec *spec)
                    spec->attempt);
     qn_buf_printf(&t->scratch_buf, "/%s", QN_ATTEMPT_TMP);
     t->scratch = t->scratch_buf.data;
+    t->plugin_fd = -1;
+    t->broker_fd = -1;
 }
 
 int qn_task_report_end(quern_task *t, int rc, const qn_range *parts)

@@ -125,6 +125,11 @@ struct quern_task {
      * "tmp" once the task runs in the folder itself (sandbox.h) */
     const char *scratch;
     qn_buf scratch_buf;
+
+    /* in a sandbox (taskrun.c): what was opened with the worker's rights */
+    int plugin_fd;   /* the plugin (-1: load it by its path) */
+    int broker_fd;   /* the broker (broker.h; -1: none, do it here) */
+    qn_buf out_name; /* reduce: its output file's path, once opened */
 };
 
 #define QN_PULL_STALL_MS 5000 /* a holder silent this long: try the next */

@@ -3,6 +3,8 @@
  */
 #include "taskrun.h"
 
+#include "confine.h"
+#include "layout.h"
 #include "log.h"
 #include "maptask.h"
 #include "reducetask.h"
@@ -12,8 +14,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* COPY: pull one shard into the file the worker named (output_dir). */
@@ -55,6 +59,32 @@ static qn_gasp *s_map_gasp(void)
     return g == MAP_FAILED ? NULL : g;
 }
 
+/*
+ * A task in its sandbox names the files it writes relative to its folder
+ * ("tmp/spill0"): in the failure it reports, those names are made whole
+ * again, so that the job's error says where the file is.
+ */
+static void s_whole_paths(quern_task *t)
+{
+    if (t->scratch[0] == '/' || !t->fail[0])
+        return;
+    qn_buf dir = {0}, out = {0};
+    const Quern__TaskSpec *sp = t->spec;
+    qn_attempt_dir(&dir, sp->work_dir, sp->job_id,
+                   sp->kind == QUERN__TASK_KIND__MAP, sp->task, sp->attempt);
+    const char *tail = QN_ATTEMPT_TMP "/";
+    size_t tl = strlen(tail);
+    for (const char *p = t->fail; *p; p++) {
+        int at_word = p == t->fail || strchr(" (\"'", p[-1]);
+        if (at_word && strncmp(p, tail, tl) == 0)
+            qn_buf_printf(&out, "%s/", dir.data);
+        qn_buf_printf(&out, "%c", *p);
+    }
+    snprintf(t->fail, sizeof t->fail, "%s", out.data);
+    qn_buf_release(&dir);
+    qn_buf_release(&out);
+}
+
 int qn_taskrun_main(int ctl, int spec_fd)
 {
     static qn_gasp no_gasp; /* when the worker gave none */
@@ -78,11 +108,18 @@ int qn_taskrun_main(int ctl, int spec_fd)
     qn_range *parts = t->spec->kind == QUERN__TASK_KIND__MAP
                           ? qn_calloc(t->spec->nreduce, sizeof *parts)
                           : NULL;
-    int rc = qn_taskrun_run(t, parts);
+    pid_t broker = 0;
+    int rc = qn_task_confine(t, &broker);
+    if (rc == 0)
+        rc = qn_taskrun_run(t, parts);
+    if (rc < 0)
+        s_whole_paths(t);
     int sent = qn_task_report_end(t, rc, parts);
     if (rc < 0)
         fprintf(stderr, "task failed: %s\n", t->fail);
     free(parts);
-    qn_task_release(t);
+    qn_task_release(t); /* closes the broker's channel: it ends */
+    if (broker > 0)
+        waitpid(broker, NULL, 0);
     return rc == 0 && sent == 0 ? 0 : 1;
 }

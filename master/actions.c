@@ -166,6 +166,7 @@ static void s_assign(qn_master *m, const qn_action *a, int64_t now)
     ts.attempt = a->attempt;
     qn_task_spec_from_job(&ts, j->spec);
     ts.plugin_hash = j->plugin_hash;
+    ts.task_timeout_ms = (uint32_t)m->cfg.task_timeout_ms;
     if (j->out.dataset)
         ts.output_dataset = j->spec->output;
     s_assign_mem am = {0};

@@ -194,9 +194,8 @@ static int s_same_worker(const qn_master *m, int w, const Quern__WorkerHello *h)
  * the map outputs it kept are taken back (those it did not keep run
  * again), what its old process ran is lost and runs again at once, and
  * running reduces are told where its outputs are now. Its new session
- * fences off anything the old process still had on its way. A drain its
- * old process asked for as it stopped (SIGTERM) is over.
- */
+ * fences off anything the old process still had on its way, and a drain
+ * it asked for as it stopped (SIGTERM) is over. */
 static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
                         int64_t now)
 {
@@ -210,6 +209,7 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
     free(wk->endpoint);
     wk->endpoint = qn_strdup(h->shuffle_endpoint);
     wk->has_data = h->has_data;
+    qn_workers_sandbox(wk, h);
     wk->session = qn_random_u64();
     snprintf(wk->curve_public, sizeof wk->curve_public, "%s", h->curve_public);
     wk->hb_seq = 0; /* a new process counts its heartbeats from 1 */
@@ -279,6 +279,7 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     wk.routelen = m->net.in.idlen;
     wk.seen = now;
     wk.has_data = h->has_data;
+    qn_workers_sandbox(&wk, h);
     wk.session = qn_random_u64();
     wk.incarnation = h->incarnation;
     snprintf(wk.peer, sizeof wk.peer, "%s", m->net.in.peer);

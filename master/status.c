@@ -3,6 +3,8 @@
  */
 #include "status.h"
 
+#include "sandbox.h"
+
 #include "copyplan.h"
 #include "send.h"
 #include "util.h"
@@ -380,6 +382,28 @@ void qn_status_drain_counts(const qn_master *m, unsigned *draining,
     }
 }
 
+/* The names of bits into v; how many. */
+static size_t s_layer_names(unsigned bits, char **v)
+{
+    size_t k = 0;
+    for (unsigned b = 1; b && b <= QN_SB_ALL && k < 8; b <<= 1)
+        if (bits & b)
+            v[k++] = (char *)qn_sandbox_layer_name(b);
+    return k;
+}
+
+/* Worker w's sandbox, as its hello said; names holds 16 pointers. */
+static void s_sandbox_info(const qn_mworker *w, Quern__WorkerInfo *wi,
+                           char **names)
+{
+    wi->sandbox_mode = (char *)w->sb_mode;
+    wi->task_user = (char *)w->task_user;
+    wi->sandbox = names;
+    wi->n_sandbox = s_layer_names(w->sb_layers, names);
+    wi->sandbox_missing = names + 8;
+    wi->n_sandbox_missing = s_layer_names(w->sb_missing, names + 8);
+}
+
 void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
 {
     size_t n = (size_t)m->workers.n;
@@ -390,6 +414,7 @@ void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
     v->wi = qn_calloc(n + 1, sizeof *v->wi);
     v->wp = qn_calloc(n + 1, sizeof *v->wp);
     v->waits = qn_calloc(n + 1, sizeof *v->waits);
+    v->sbnames = qn_calloc((n + 1) * 16, sizeof *v->sbnames);
     /* One block: the refs, then pointers to them. */
     v->refs = qn_calloc(nrefs + 1, sizeof *v->refs + sizeof v->refs);
     Quern__AttemptRef **rp = (Quern__AttemptRef **)(v->refs + nrefs + 1);
@@ -410,6 +435,7 @@ void qn_status_workers(qn_master *m, int64_t now, qn_workers_view *v)
         qn_catalog_held(&m->data.cat, w->id, &wi->shards, &wi->shard_bytes);
         wi->rss_peak = w->rss_peak;
         wi->state = qn_status_worker_state(m, (int)i);
+        s_sandbox_info(w, wi, v->sbnames + i * 16);
         if (wi->state == QUERN__WORKER_STATE__WORKER_DRAINING) {
             qn_status_drain_waits(m, (int)i, v->waits[i], sizeof v->waits[i]);
             wi->drain_waits = v->waits[i];
@@ -440,5 +466,6 @@ void qn_status_workers_release(qn_workers_view *v)
     free(v->wp);
     free(v->refs);
     free(v->waits);
+    free(v->sbnames);
     memset(v, 0, sizeof *v);
 }

@@ -71,6 +71,7 @@ typedef struct qn_workers_view {
     size_t n;
     Quern__AttemptRef *refs; /* what their running lists point into */
     char (*waits)[400];      /* [n]: what draining workers wait for */
+    char **sbnames;          /* [n * 16]: their sandbox layers' names */
 } qn_workers_view;
 
 /* Worker w's state, as quern workers shows it. */

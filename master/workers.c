@@ -3,9 +3,11 @@
  */
 #include "workers.h"
 
+#include "sandbox.h"
 #include "util.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,4 +100,23 @@ void qn_workers_counts(const qn_workers *r, unsigned *alive, unsigned *dead,
         *slots += qn_workers_usable_slots(r, w);
         *busy += qn_sched_worker_busy(r->sched, w);
     }
+}
+
+/* The layer bits of names (sandbox.h); unknown names are left out. */
+static unsigned s_layer_bits(char **names, size_t n)
+{
+    unsigned bits = 0;
+    for (size_t i = 0; i < n; i++)
+        for (unsigned b = 1; b && b <= QN_SB_ALL; b <<= 1)
+            if (strcmp(names[i], qn_sandbox_layer_name(b)) == 0)
+                bits |= b;
+    return bits;
+}
+
+void qn_workers_sandbox(qn_mworker *wk, const Quern__WorkerHello *h)
+{
+    wk->sb_layers = s_layer_bits(h->sandbox, h->n_sandbox);
+    wk->sb_missing = s_layer_bits(h->sandbox_missing, h->n_sandbox_missing);
+    snprintf(wk->sb_mode, sizeof wk->sb_mode, "%s", h->sandbox_mode);
+    snprintf(wk->task_user, sizeof wk->task_user, "%s", h->task_user);
 }

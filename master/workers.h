@@ -14,6 +14,7 @@
 
 #include "curve.h"
 #include "sched.h"
+#include "wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,7 +52,13 @@ typedef struct qn_mworker {
                              * it is told when it is, and stops */
     int drain_client;       /* a client asked for the drain: it stays over
                              * a restart of the worker (else it ends) */
+    unsigned sb_layers, sb_missing; /* its tasks' sandbox (sandbox.h) */
+    char sb_mode[12];               /* its --sandbox ("": it did not say) */
+    char task_user[64];             /* the user its tasks run as */
 } qn_mworker;
+
+/* What hello says of the worker's tasks' sandbox, into wk. */
+void qn_workers_sandbox(qn_mworker *wk, const Quern__WorkerHello *h);
 
 typedef struct qn_workers {
     qn_mworker *v; /* indexed by scheduler handle */

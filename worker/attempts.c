@@ -16,6 +16,7 @@
 #include "store.h"
 #include "taskspec.h"
 #include "util.h"
+#include "wsandbox.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -229,6 +230,11 @@ void qn_attempts_start(qn_worker *w, const Quern__TaskSpec *assigned)
     const char *why = NULL;
     int e = 0;
     if (qn_taskspec_build(&ts, assigned, &local, &why) == 0) {
+        if (ts.spec.kind != QUERN__TASK_KIND__COPY) {
+            qn_wsandbox_spec(w, &ts.spec);
+            a->cpu_timeout_ms = ts.spec.sandbox ? ts.spec.task_timeout_ms : 0;
+            a->mem_cap = ts.spec.sandbox ? ts.spec.task_mem_bytes : 0;
+        }
         if (ts.copy) {
             a->copy_tmp = qn_strdup(ts.output.data);
             a->copy_shard = ts.copy_shard;
@@ -276,6 +282,7 @@ int qn_attempts_on_ctl(qn_worker *w, qn_attempt *a)
         if (env->task_update->state == QUERN__TASK_STATE__RUNNING) {
             a->records = env->task_update->records;
             a->bytes = env->task_update->bytes;
+            qn_wsandbox_progress(a->pid, a->cpu_timeout_ms);
             qn_masterlink_update(w, &a->ref, env->task_update);
             qn_wire_free(env);
         } else {

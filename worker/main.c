@@ -3,6 +3,7 @@
  */
 #include "log.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "util.h"
 #include "worker.h"
 
@@ -19,6 +20,7 @@ static void s_usage(FILE *f)
         "                    [--data-dir DIR] [--shuffle EP]\n"
         "                    [--task-mem-mb N] [--master-grace-ms N]\n"
         "                    [--scrub-rate MIB_PER_S] [--stop-timeout-ms N]\n"
+        "                    [--sandbox require|auto|off] [--task-user USER]\n"
         "                    [--curve-secret FILE --curve-trusted DIR\n"
         "                     [--curve-master FILE]]\n"
         "                    [--log-level error|warn|info|debug]\n"
@@ -28,7 +30,15 @@ static void s_usage(FILE *f)
         "and keeps dataset shards in --data-dir, served and received\n"
         "on the shuffle endpoint (default tcp://127.0.0.1:*, a free\n"
         "port on loopback). --task-mem-mb kills a task process whose\n"
-        "resident memory passes N MiB (the attempt fails saying so).\n"
+        "resident memory passes N MiB (the attempt fails saying so);\n"
+        "in a sandbox the kernel also caps its address space there.\n"
+        "Each map and reduce runs in a sandbox (Landlock, seccomp,\n"
+        "limits): --sandbox auto (the default) uses every layer the\n"
+        "kernel offers, require refuses to start without all of them,\n"
+        "off runs tasks with the worker's rights (debugging only).\n"
+        "A worker running as root runs tasks as --task-user (default\n"
+        "nobody). QUERN_SANDBOX in the environment sets the default\n"
+        "level (for the workers `quern run` starts).\n"
         "While the master is away, attempts run on and map outputs\n"
         "are kept for a master that comes back (a restart with\n"
         "--state-dir); after --master-grace-ms (default 300000) they\n"
@@ -81,6 +91,8 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         O_GRACE,
         O_SCRUB,
         O_STOP,
+        O_SANDBOX,
+        O_TASK_USER,
         O_HELP
     };
     static const struct option opts[] = {
@@ -97,6 +109,8 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         {"master-grace-ms", required_argument, NULL, O_GRACE},
         {"scrub-rate", required_argument, NULL, O_SCRUB},
         {"stop-timeout-ms", required_argument, NULL, O_STOP},
+        {"sandbox", required_argument, NULL, O_SANDBOX},
+        {"task-user", required_argument, NULL, O_TASK_USER},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -149,6 +163,19 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
             cfg->stop_timeout_ms = (int)ms;
             break;
         }
+        case O_SANDBOX: {
+            qn_sandbox_mode m;
+            if (qn_sandbox_mode_parse(optarg, &m) < 0) {
+                fprintf(stderr,
+                        "quern-worker: --sandbox must be require, "
+                        "auto or off, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cfg->sandbox = (int)m;
+            break;
+        }
+        case O_TASK_USER: cfg->task_user = optarg; break;
         case O_HELP: s_usage(stdout); return 0;
         default:
             fprintf(stderr, "quern-worker: unknown or incomplete option '%s'\n",
@@ -167,6 +194,19 @@ int main(int argc, char **argv)
                             .scrub_rate = 4 << 20,
                             .stop_timeout_ms = 60000};
     int level = QN_LOG_INFO;
+    /* The default level may come from the environment (QUERN_SANDBOX), as
+     * for the workers `quern run` starts; --sandbox wins. */
+    const char *env_sb = getenv("QUERN_SANDBOX");
+    qn_sandbox_mode env_mode;
+    if (env_sb && qn_sandbox_mode_parse(env_sb, &env_mode) == 0)
+        cfg.sandbox = (int)env_mode;
+    else if (env_sb) {
+        fprintf(stderr,
+                "quern-worker: QUERN_SANDBOX must be require, auto "
+                "or off, not '%s'\n",
+                env_sb);
+        return 2;
+    }
     int rc = s_parse(argc, argv, &cfg, &level);
     if (rc >= 0)
         return rc;

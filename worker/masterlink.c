@@ -8,6 +8,7 @@
 #include "shuffle.h"
 #include "store.h"
 #include "util.h"
+#include "wsandbox.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -163,6 +164,8 @@ void qn_masterlink_hello(qn_worker *w, int64_t now)
     h.minor = QN_PROTOCOL_MINOR;
     h.incarnation = w->incarnation;
     h.finished = s_finished(w, &h.n_finished);
+    qn_wsandbox_names sbn;
+    qn_wsandbox_hello(w, &h, &sbn);
     size_t ns = w->store ? qn_store_count(w->store) : 0;
     Quern__ShardInfo *si = qn_calloc(ns + 1, sizeof *si);
     Quern__ShardInfo **sp = qn_calloc(ns + 1, sizeof *sp);

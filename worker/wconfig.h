@@ -23,6 +23,8 @@ typedef struct qn_worker_config {
                                   are killed and map outputs dropped */
     uint64_t scrub_rate;       /* bytes a second of shards re-read (0: none) */
     int stop_timeout_ms;       /* SIGTERM: drained by then, or stop anyway */
+    int sandbox;               /* --sandbox: qn_sandbox_mode (sandbox.h) */
+    const char *task_user;     /* run tasks as (root only; NULL: nobody) */
 } qn_worker_config;
 
 typedef struct qn_worker qn_worker;

@@ -25,6 +25,7 @@
 #include "store.h"
 #include "tasklogs.h"
 #include "util.h"
+#include "wsandbox.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -163,7 +164,7 @@ qn_worker *qn_worker_new(const qn_worker_config *cfg, char *err, size_t errcap)
     w->sigfd = -1;
     w->lock_fd = -1;
     if (s_task_bin(w, err, errcap) < 0 || s_work_dir(w, err, errcap) < 0 ||
-        s_identity(w, err, errcap) < 0)
+        s_identity(w, err, errcap) < 0 || qn_wsandbox_setup(w, err, errcap) < 0)
         goto fail;
     if (cfg->data_dir) {
         w->store = qn_store_open(cfg->data_dir, err, errcap);

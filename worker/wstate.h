@@ -54,9 +54,11 @@ typedef struct qn_attempt {
     uint64_t records, bytes; /* how far it got, from its reports */
     qn_buf out;              /* frames for the task not yet written */
     size_t out_off;
-    char *copy_tmp;      /* COPY: the file it writes */
-    qn_shard copy_shard; /* COPY: what it copies */
-    uint64_t mem_killed; /* resident bytes when killed over the cap */
+    char *copy_tmp;          /* COPY: the file it writes */
+    qn_shard copy_shard;     /* COPY: what it copies */
+    uint64_t mem_killed;     /* resident bytes when killed over the cap */
+    uint32_t cpu_timeout_ms; /* CPU time it may use past each progress */
+    uint64_t mem_cap;        /* its address space at most (0: no cap) */
 } qn_attempt;
 
 /* The attempts running here. */
@@ -132,6 +134,14 @@ struct qn_worker {
     qn_shuffle *shuffle;    /* serves map outputs and shards */
     qn_store *store;        /* NULL without --data-dir */
     struct qn_scrub *scrub; /* re-reads the store's shards (with store) */
+
+    /* the walls around its tasks (wsandbox.h) */
+    struct {
+        unsigned layers;  /* entered by every task (QN_SB_*; 0: off) */
+        unsigned missing; /* what the kernel lacks (auto) */
+        unsigned uid, gid;
+        char user[64]; /* the user tasks run as */
+    } sb;
 };
 
 #endif

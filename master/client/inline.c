@@ -49,7 +49,7 @@ static int s_run_task(s_job *j, qn_range *parts, char *why, size_t cap)
     int rc = qn_taskrun_run(t, parts);
     qn_counters_fold(&j->totals, &t->counters);
     if (rc < 0)
-        snprintf(why, cap, "%s", t->fail);
+        snprintf(why, cap, "%.1000s", t->fail);
     t->spec = NULL; /* ours, not unpacked */
     qn_task_release(t);
     return rc;

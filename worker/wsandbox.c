@@ -1,0 +1,160 @@
+/*
+ * wsandbox.c -- see wsandbox.h.
+ */
+#include "wsandbox.h"
+
+#include "log.h"
+#include "sandbox.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define CPU_GRACE_S 5 /* SIGXCPU at the limit, SIGKILL this much later */
+
+/* The user tasks run as, when the worker runs as root. 0 or -1. */
+static int s_task_user(qn_worker *w, char *err, size_t errcap)
+{
+    const char *name = w->cfg.task_user ? w->cfg.task_user : "nobody";
+    struct passwd *pw = getpwnam(name);
+    if (!pw) {
+        snprintf(err, errcap, "--task-user %s: no such user", name);
+        return -1;
+    }
+    if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+        snprintf(err, errcap,
+                 "--task-user %s: is root (uid %u gid %u); "
+                 "tasks must run as another user",
+                 name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+        return -1;
+    }
+    w->sb.uid = pw->pw_uid;
+    w->sb.gid = pw->pw_gid;
+    snprintf(w->sb.user, sizeof w->sb.user, "%s", name);
+    return 0;
+}
+
+int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap)
+{
+    int root = geteuid() == 0;
+    qn_sandbox_mode mode = (qn_sandbox_mode)w->cfg.sandbox;
+    if (w->cfg.task_user && !root) {
+        snprintf(err, errcap,
+                 "--task-user %s: only a worker running as root "
+                 "runs tasks as another user",
+                 w->cfg.task_user);
+        return -1;
+    }
+    if (!root) {
+        struct passwd *pw = getpwuid(geteuid());
+        snprintf(w->sb.user, sizeof w->sb.user, "%s",
+                 pw ? pw->pw_name : "the worker's");
+        w->sb.uid = geteuid();
+        w->sb.gid = getegid();
+    } else if (s_task_user(w, err, errcap) < 0) {
+        return -1;
+    }
+    int abi = 0;
+    unsigned offered = qn_sandbox_probe(root, &abi);
+    /* As another user only when there is another user to be. */
+    unsigned wanted = root ? QN_SB_ALL : QN_SB_ALL & ~QN_SB_TASK_USER;
+    char names[160];
+    if (mode == QN_SANDBOX_OFF) {
+        w->sb.layers = 0;
+        if (root)
+            snprintf(w->sb.user, sizeof w->sb.user, "root");
+        qn_warn("worker: --sandbox off: tasks run with all of this worker's "
+                "rights (for debugging only)");
+        return 0;
+    }
+    w->sb.missing = wanted & ~offered;
+    if (w->sb.missing && mode == QN_SANDBOX_REQUIRE) {
+        snprintf(err, errcap,
+                 "--sandbox require: this kernel lacks %s "
+                 "(Landlock ABI %d)",
+                 qn_sandbox_layers_str(w->sb.missing, names, sizeof names),
+                 abi);
+        return -1;
+    }
+    w->sb.layers = wanted & offered;
+    if (w->sb.missing)
+        qn_warn("worker: tasks run without %s: this kernel lacks it "
+                "(Landlock ABI %d)",
+                qn_sandbox_layers_str(w->sb.missing, names, sizeof names), abi);
+    qn_info("worker: tasks run as %s in a sandbox of %s", w->sb.user,
+            qn_sandbox_layers_str(w->sb.layers, names, sizeof names));
+    return 0;
+}
+
+void qn_wsandbox_spec(const qn_worker *w, Quern__TaskSpec *spec)
+{
+    spec->sandbox = w->sb.layers;
+    spec->task_uid = w->sb.uid;
+    spec->task_gid = w->sb.gid;
+    spec->task_mem_bytes = (uint64_t)w->cfg.task_mem_mb << 20;
+}
+
+/* The names of bits into v (from n's storage at *used). */
+static size_t s_names(unsigned bits, char **v, qn_wsandbox_names *n,
+                      size_t *used)
+{
+    size_t k = 0;
+    for (unsigned b = 1; b && b <= QN_SB_ALL; b <<= 1)
+        if ((bits & b) && k < 8 && *used < 16) {
+            char *s = n->names[(*used)++];
+            snprintf(s, sizeof n->names[0], "%s", qn_sandbox_layer_name(b));
+            v[k++] = s;
+        }
+    return k;
+}
+
+void qn_wsandbox_hello(const qn_worker *w, Quern__WorkerHello *h,
+                       qn_wsandbox_names *n)
+{
+    size_t used = 0;
+    h->sandbox_mode =
+        (char *)qn_sandbox_mode_name((qn_sandbox_mode)w->cfg.sandbox);
+    h->n_sandbox = s_names(w->sb.layers, n->layers, n, &used);
+    h->sandbox = n->layers;
+    h->n_sandbox_missing = s_names(w->sb.missing, n->missing, n, &used);
+    h->sandbox_missing = n->missing;
+    h->task_user = (char *)w->sb.user;
+}
+
+/* CPU seconds pid has used, or -1. */
+static long s_cpu_used(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* past the command's name */
+    unsigned long utime = 0, stime = 0;
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &utime, &stime) != 2)
+        return -1;
+    return (long)((utime + stime) / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+void qn_wsandbox_progress(pid_t pid, uint32_t timeout_ms)
+{
+    if (!timeout_ms || pid <= 0)
+        return;
+    long used = s_cpu_used(pid);
+    if (used < 0)
+        return;
+    rlim_t soft = (rlim_t)used + (timeout_ms + 999) / 1000;
+    struct rlimit r = {soft, soft + CPU_GRACE_S};
+    if (prlimit(pid, RLIMIT_CPU, &r, NULL) < 0 && errno != ESRCH)
+        qn_debug("worker: cannot move task %d's CPU limit on: %s", (int)pid,
+                 strerror(errno));
+}

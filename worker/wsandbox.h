@@ -1,0 +1,41 @@
+/*
+ * wsandbox.h -- the worker's side of its tasks' sandbox (sandbox.h): the
+ * layers its --sandbox level and the kernel give, the user tasks run as,
+ * what a task's spec and the worker's hello say of them, and the CPU-time
+ * limit a task's progress moves on.
+ */
+#ifndef QN_WSANDBOX_H
+#define QN_WSANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "wire.h"
+#include "wstate.h"
+
+/*
+ * Decide w->sb from w->cfg: with --sandbox require, every layer or an
+ * error naming the first one missing; auto, what the kernel offers (the
+ * rest logged once); off, none (logged). A worker running as root runs
+ * tasks as --task-user (default nobody), which must exist and not be root.
+ * 0, or -1 with err.
+ */
+int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap);
+
+/* Fill a task spec's sandbox fields. */
+void qn_wsandbox_spec(const qn_worker *w, Quern__TaskSpec *spec);
+
+/* Fill the hello's: strings in bufs (which outlive the hello). */
+typedef struct qn_wsandbox_names {
+    char *layers[8], *missing[8];
+    char names[16][32];
+} qn_wsandbox_names;
+void qn_wsandbox_hello(const qn_worker *w, Quern__WorkerHello *h,
+                       qn_wsandbox_names *n);
+
+/* Task pid reported progress: give it timeout_ms more CPU time from what
+ * it used so far (RLIMIT_CPU, moved on with prlimit). */
+void qn_wsandbox_progress(pid_t pid, uint32_t timeout_ms);
+
+#endif
