@@ -182,9 +182,14 @@ static void s_environment(const qn_sandbox *sb)
     clearenv();
     setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1);
     if (sb->workdir) {
+        /* The folder by its name when the task's user can walk to it;
+         * else (a folder above it is closed to that user) by the current
+         * directory's, which every process of the task starts in. */
+        const char *dir =
+            access(sb->workdir, X_OK) == 0 ? sb->workdir : "/proc/self/cwd";
         char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s/tmp", sb->workdir);
-        setenv("HOME", sb->workdir, 1);
+        snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+        setenv("HOME", dir, 1);
         setenv("TMPDIR", tmp, 1);
     }
     setenv("LANG", "C.UTF-8", 1);
@@ -255,7 +260,6 @@ static int s_limits(const qn_sandbox *sb, char *err, size_t cap)
         snprintf(err, cap, "sandbox: %s: %s", bad, strerror(errno));
         return -1;
     }
-    s_environment(sb);
     return 0;
 }
 
@@ -542,6 +546,7 @@ int qn_sandbox_enter(const qn_sandbox *sb, char *err, size_t errcap)
         return -1;
     if ((sb->layers & QN_SB_TASK_USER) && s_user(sb, err, errcap) < 0)
         return -1;
+    s_environment(sb); /* as the task's user: it sees what that one can */
     if ((sb->layers &
          (QN_SB_LANDLOCK_FS | QN_SB_LANDLOCK_NET | QN_SB_LANDLOCK_SCOPE)) &&
         s_landlock(sb, err, errcap) < 0)

@@ -205,6 +205,20 @@ json_t *qn_json_worker(const Quern__WorkerInfo *w)
     s_set(o, "shards", s_int(w->shards));
     s_set(o, "shard_bytes", s_int(w->shard_bytes));
     s_set(o, "rss_peak_bytes", s_int(w->rss_peak));
+    /* Its tasks' sandbox: the level, the layers, what the kernel lacks
+     * and the user (a worker before sandboxes says nothing). */
+    json_t *sb = json_object();
+    s_set(sb, "level", json_string(w->sandbox_mode[0] ? w->sandbox_mode
+                                                       : "unknown"));
+    json_t *ly = json_array(), *miss = json_array();
+    for (size_t i = 0; i < w->n_sandbox; i++)
+        json_array_append_new(ly, json_string(w->sandbox[i]));
+    for (size_t i = 0; i < w->n_sandbox_missing; i++)
+        json_array_append_new(miss, json_string(w->sandbox_missing[i]));
+    s_set(sb, "layers", ly);
+    s_set(sb, "missing", miss);
+    s_set(sb, "task_user", json_string(w->task_user));
+    s_set(o, "sandbox", sb);
     json_t *rs = json_array();
     for (size_t i = 0; i < w->n_running; i++) {
         const Quern__AttemptRef *a = w->running[i];

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -91,12 +92,38 @@ static void s_last_gasp(qn_outcome *o, const qn_attempt *a)
     }
 }
 
+/* A task the kernel stopped at a limit of its sandbox says which: its
+ * CPU time, or (a crash or abort of a task with its memory capped) the
+ * memory cap an allocation past which fails. */
+static void s_limits(qn_outcome *o, const qn_attempt *a, int status,
+                     uint64_t rss)
+{
+    if (a->cancelled || a->mem_killed || !WIFSIGNALED(status))
+        return;
+    int sig = WTERMSIG(status);
+    if (sig == SIGXCPU && a->cpu_timeout_ms)
+        qn_buf_printf(&o->reason,
+                      " (its CPU time ran out: a task gets %u s of CPU "
+                      "time past its last progress report, the master's "
+                      "--task-timeout-ms)",
+                      (a->cpu_timeout_ms + 999) / 1000);
+    else if (a->mem_cap &&
+             (sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT))
+        qn_buf_printf(&o->reason,
+                      " (out of memory? its memory is capped at %llu MiB "
+                      "(--task-mem-mb), where allocations fail; it had "
+                      "%llu MiB resident at most)",
+                      (unsigned long long)(a->mem_cap >> 20),
+                      (unsigned long long)(rss >> 20));
+}
+
 void qn_outcome_failure(qn_outcome *o, const qn_worker *w, const qn_attempt *a,
                         int status, uint64_t rss, const char *install_err)
 {
     memset(o, 0, sizeof *o);
     quern__task_update__init(&o->u);
     s_reason(o, w, a, status, install_err);
+    s_limits(o, a, status, rss);
     s_last_gasp(o, a);
     o->u.reason = o->reason.data;
     o->u.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

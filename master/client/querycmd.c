@@ -85,6 +85,20 @@ int qn_querycmd_jobs(qn_cli_opts *o)
     return s_status(o, 1);
 }
 
+
+/* "    sandbox auto: landlock-fs,... as nobody" under a worker's line. */
+static void s_print_sandbox(const Quern__WorkerInfo *w)
+{
+    printf("    sandbox %s:", w->sandbox_mode);
+    for (size_t i = 0; i < w->n_sandbox; i++)
+        printf("%s%s", i ? "," : " ", w->sandbox[i]);
+    if (!w->n_sandbox)
+        printf(" none (tasks run with the worker's rights)");
+    printf(", tasks as %s", w->task_user);
+    for (size_t i = 0; i < w->n_sandbox_missing; i++)
+        printf("%s%s", i ? "," : "; the kernel lacks ", w->sandbox_missing[i]);
+    printf("\n");
+}
 int qn_querycmd_workers(qn_cli_opts *o)
 {
     int rc = qn_cli_at_most(o, 0);
@@ -110,6 +124,8 @@ int qn_querycmd_workers(qn_cli_opts *o)
             printf("%-32s %-8s slots %u busy %u heartbeat %.1f s ago  %s\n",
                    w->worker_id, st, w->slots, w->busy,
                    (double)w->heartbeat_age_ms / 1000, w->shuffle_endpoint);
+            if (w->sandbox_mode[0])
+                s_print_sandbox(w);
             if (w->state == QUERN__WORKER_STATE__WORKER_DRAINING)
                 printf("    draining: waits for %s\n",
                        w->drain_waits[0] ? w->drain_waits : "nothing");

@@ -6,6 +6,9 @@
 # task that ran again. A screenshot is saved under the build folder for a
 # person to look at.
 . "$(dirname "$0")/lib.sh"
+# The test's hooks in faulty.so (notice fifos, claim folders) reach
+# outside a task's sandbox: its workers run tasks unconfined.
+export QUERN_SANDBOX=off
 
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$CHROMIUM" ] || fail "chromium is needed (make test installs Debian's chromium)"
