@@ -3,15 +3,19 @@
  */
 #include "taskrun.h"
 
+#include "layout.h"
 #include "log.h"
 #include "maptask.h"
 #include "reducetask.h"
+#include "shipped.h"
 #include "util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -55,6 +59,41 @@ static qn_gasp *s_map_gasp(void)
     return g == MAP_FAILED ? NULL : g;
 }
 
+/*
+ * A map or reduce works in its attempt's folder (layout.h), the job's
+ * shipped files placed in it (shipped.h), so the job's code opens them
+ * by name: the folder made, filled and entered. 0, or -1 with t->fail.
+ */
+static int s_enter_workdir(quern_task *t)
+{
+    const Quern__TaskSpec *sp = t->spec;
+    if (sp->kind != QUERN__TASK_KIND__MAP &&
+        sp->kind != QUERN__TASK_KIND__REDUCE)
+        return 0;
+    if (sp->work_dir[0] != '/')
+        return qn_task_failf(t, "its work dir '%s' is not an absolute path",
+                             sp->work_dir);
+    qn_buf dir = {0};
+    qn_attempt_dir(&dir, sp->work_dir, sp->job_id,
+                   sp->kind == QUERN__TASK_KIND__MAP, sp->task, sp->attempt);
+    int e = qn_mkdirs(dir.data, 0755);
+    int fd = e < 0 ? -1 : open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char why[900] = "";
+    if (e == 0 && fd < 0)
+        e = -errno;
+    if (e < 0)
+        snprintf(why, sizeof why, "cannot make its folder: %s", strerror(-e));
+    else if (qn_shipped_place(sp, sp->work_dir, fd, why, sizeof why) == 0 &&
+             fchdir(fd) < 0)
+        snprintf(why, sizeof why, "cannot enter it: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (why[0])
+        qn_task_failf(t, "working folder %s: %s", dir.data, why);
+    qn_buf_release(&dir);
+    return why[0] ? -1 : 0;
+}
+
 int qn_taskrun_main(int ctl, int spec_fd)
 {
     static qn_gasp no_gasp; /* when the worker gave none */
@@ -78,7 +117,7 @@ int qn_taskrun_main(int ctl, int spec_fd)
     qn_range *parts = t->spec->kind == QUERN__TASK_KIND__MAP
                           ? qn_calloc(t->spec->nreduce, sizeof *parts)
                           : NULL;
-    int rc = qn_taskrun_run(t, parts);
+    int rc = s_enter_workdir(t) < 0 ? -1 : qn_taskrun_run(t, parts);
     int sent = qn_task_report_end(t, rc, parts);
     if (rc < 0)
         fprintf(stderr, "task failed: %s\n", t->fail);
