@@ -191,17 +191,24 @@ Test(shipped, copies_when_the_folder_is_on_another_filesystem)
     cr_assert_not_null(mkdtemp(other));
     int fd = open(other, O_RDONLY | O_DIRECTORY);
     cr_assert_geq(fd, 0);
-    int saved = here;
-    here = fd;
     int rc = qn_shipped_place(&spec, dir, fd, err, sizeof err);
-    struct stat a = {0};
-    if (rc == 0)
-        a = placed("dict.txt", dict);
-    here = saved;
+    /* What was placed, read before the folder goes (an assertion failing
+     * would leave it behind). */
+    struct stat st = {0};
+    char buf[256] = "";
+    int got = fstatat(fd, "dict.txt", &st, AT_SYMLINK_NOFOLLOW);
+    int in = openat(fd, "dict.txt", O_RDONLY);
+    ssize_t n = in >= 0 ? read(in, buf, sizeof buf - 1) : -1;
+    if (in >= 0)
+        close(in);
     close(fd);
     qn_rmtree(other);
     cr_assert_eq(rc, 0, "%s", err);
-    cr_assert_neq(a.st_ino, 0);
+    cr_assert_eq(got, 0, "dict.txt not placed");
+    cr_assert_eq(st.st_mode & 07777, 0444, "mode %o", st.st_mode & 07777);
+    cr_assert_neq(st.st_dev, cached(h1).st_dev, "not on the other filesystem");
+    cr_assert_eq(n, (ssize_t)strlen(dict));
+    cr_assert_str_eq(buf, dict);
 }
 
 Test(shipped, a_file_missing_from_the_cache_is_named)
