@@ -41,7 +41,7 @@ LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c \
               lib/elfcheck.c lib/split.c lib/jobspec.c lib/deadline.c \
-              lib/counters.c lib/sandbox.c
+              lib/counters.c lib/sandbox.c lib/shipped.c
 MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/from_clients.c master/actions.c master/timers.c \
               master/commit.c master/datasets.c master/logs.c master/status.c \

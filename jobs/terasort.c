@@ -12,12 +12,12 @@
  * order, are the sorted input. Each task's setup reads the same evenly
  * spaced sample of record prefixes from the files named by
  * `--arg sample=PATH` (the input: a file or a folder of files, readable
- * where the tasks run) and picks R - 1 cut points; a record goes to the
- * partition its first PREFIX bytes fall in, so records with equal prefixes
- * share a partition.
+ * where the tasks run; absolute, since a task runs in a folder of its own) and
+ * picks R - 1 cut points; a record goes to the partition its first PREFIX bytes
+ * fall in, so records with equal prefixes share a partition.
  *
  *   quern run --job build/jobs/terasort.so --input ./gen --output ./sorted \
- *       -R 4 --arg sample=./gen
+ *       -R 4 --arg sample=$PWD/gen
  */
 #include <quern.h>
 

@@ -7,6 +7,7 @@
 #include "layout.h"
 #include "reducetask.h"
 #include "sandbox.h"
+#include "shipped.h"
 #include "util.h"
 
 #include <errno.h>
@@ -15,26 +16,38 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The attempt's folder (its path into dir) and tmp/, and the process in
- * it. 0 or -1 (t->fail). */
+/* The attempt's folder (its path into dir) and tmp/, the job's shipped
+ * files placed in it (shipped.h), and the process in it, where the job's
+ * code opens them by name. 0 or -1 (t->fail). */
 static int s_enter_folder(quern_task *t, qn_buf *dir)
 {
     const Quern__TaskSpec *sp = t->spec;
+    if (sp->work_dir[0] != '/')
+        return qn_task_failf(t, "its work dir '%s' is not an absolute path",
+                             sp->work_dir);
     qn_attempt_dir(dir, sp->work_dir, sp->job_id,
                    sp->kind == QUERN__TASK_KIND__MAP, sp->task, sp->attempt);
     qn_buf tmp = {0};
     qn_buf_printf(&tmp, "%s/%s", dir->data, QN_ATTEMPT_TMP);
+    char why[900] = "";
     int e = qn_mkdirs(tmp.data, 0755);
     if (e == 0 && (sp->sandbox & QN_SB_TASK_USER) &&
         chown(tmp.data, (uid_t)sp->task_uid, (gid_t)sp->task_gid) < 0)
         e = -errno;
-    if (e == 0 && chdir(dir->data) < 0)
+    int fd = e < 0 ? -1 : open(dir->data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (e == 0 && fd < 0)
         e = -errno;
     if (e < 0)
-        qn_task_failf(t, "cannot make the attempt's folder %s: %s", tmp.data,
-                      strerror(-e));
+        snprintf(why, sizeof why, "cannot make it: %s", strerror(-e));
+    else if (qn_shipped_place(sp, sp->work_dir, fd, why, sizeof why) == 0 &&
+             fchdir(fd) < 0)
+        snprintf(why, sizeof why, "cannot enter it: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (why[0])
+        qn_task_failf(t, "working folder %s: %s", dir->data, why);
     qn_buf_release(&tmp);
-    return e < 0 ? -1 : 0;
+    return why[0] ? -1 : 0;
 }
 
 /* The plugin, open for loading inside the sandbox. 0 or -1. */

@@ -12,6 +12,8 @@
 
 #include "codec.h"
 #include "elfcheck.h"
+#include "sha256.h"
+#include "shipped.h"
 #include "util.h"
 
 #include <elf.h>
@@ -268,6 +270,85 @@ static int s_plugin(const Quern__JobSpec *spec, const void *plugin, size_t len,
     return -1;
 }
 
+/* The files the job ships: plain names, each once, hashes, and with the
+ * plugin within what a job may ship. */
+static int s_files(const Quern__JobSpec *spec, size_t plugin_len, char *err,
+                   size_t cap)
+{
+    char a[SHOWN + 4];
+    if (spec->n_files > QN_JOBSPEC_FILES_MAX) {
+        snprintf(err, cap, "the job ships %zu files (--file), more than %d",
+                 spec->n_files, QN_JOBSPEC_FILES_MAX);
+        return -1;
+    }
+    if (spec->n_files == 0)
+        return 0; /* a plugin alone: as large as a message allows */
+    uint64_t total = plugin_len;
+    for (size_t i = 0; i < spec->n_files; i++) {
+        const Quern__ShippedFile *f = spec->files[i];
+        if (!qn_shipped_name_ok(f->name)) {
+            snprintf(err, cap,
+                     "--file %s: not a plain file name (a task opens it by "
+                     "this name in its folder: no '/', not '.' or '..', not "
+                     "starting with '.')",
+                     s_show(f->name, a));
+            return -1;
+        }
+        if (!qn_shipped_hash_ok(f->hash)) {
+            snprintf(err, cap, "--file %s: its hash is not a SHA-256 in hex",
+                     s_show(f->name, a));
+            return -1;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(spec->files[k]->name, f->name) == 0) {
+                snprintf(err, cap,
+                         "--file %s: two files of that name (a task's folder "
+                         "holds one); rename one",
+                         s_show(f->name, a));
+                return -1;
+            }
+        total += f->size < QN_JOBSPEC_SHIP_BYTES ? f->size
+                                                 : QN_JOBSPEC_SHIP_BYTES + 1;
+    }
+    if (total > QN_JOBSPEC_SHIP_BYTES) {
+        snprintf(err, cap,
+                 "the job's plugin and --file files come to more than the "
+                 "%u MiB a job may ship",
+                 QN_JOBSPEC_SHIP_BYTES >> 20);
+        return -1;
+    }
+    return 0;
+}
+
+int qn_jobspec_check_files(const Quern__JobSpec *spec,
+                           const ProtobufCBinaryData *data, size_t n, char *err,
+                           size_t cap)
+{
+    if (n != spec->n_files) {
+        snprintf(err, cap,
+                 "the job names %zu shipped files (--file) but carries the "
+                 "bytes of %zu",
+                 spec->n_files, n);
+        return -1;
+    }
+    char a[SHOWN + 4];
+    for (size_t i = 0; i < n; i++) {
+        const Quern__ShippedFile *f = spec->files[i];
+        uint8_t d[QN_SHA256_SIZE];
+        char hex[QN_SHA256_HEX];
+        qn_sha256(data[i].data, data[i].len, d);
+        qn_sha256_hex(d, hex);
+        if (data[i].len != f->size || strcmp(hex, f->hash) != 0) {
+            snprintf(err, cap,
+                     "--file %s: its bytes are not the ones named (%zu bytes "
+                     "with SHA-256 %s)",
+                     s_show(f->name, a), data[i].len, hex);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int qn_jobspec_check(const Quern__JobSpec *spec, const void *plugin,
                      size_t plugin_len, char *err, size_t cap)
 {
@@ -279,7 +360,8 @@ int qn_jobspec_check(const Quern__JobSpec *spec, const void *plugin,
     if (s_inputs(spec, err, cap) < 0 || s_output(spec, err, cap) < 0 ||
         s_names(spec, err, cap) < 0 || s_args(spec, err, cap) < 0 ||
         s_options(spec, err, cap) < 0 ||
-        s_plugin(spec, plugin, plugin_len, err, cap) < 0)
+        s_plugin(spec, plugin, plugin_len, err, cap) < 0 ||
+        s_files(spec, plugin_len, err, cap) < 0)
         return -1;
     return 0;
 }

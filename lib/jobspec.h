@@ -4,10 +4,10 @@
  * The checks that need nothing but the job itself: its options within
  * their limits, its inputs and output well formed, its plugin a shared
  * object for this machine that defines the job's entry point (read from
- * the bytes, never loaded). The master runs them on every SubmitJob before
- * it looks at the cluster (datasets, files, other jobs); the client runs
- * them too, so a job it would send and the master would refuse is refused
- * before it leaves.
+ * the bytes, never loaded), the files it ships named and within bounds. The
+ * master runs them on every SubmitJob before it looks at the cluster (datasets,
+ * files, other jobs); the client runs them too, so a job it would send and the
+ * master would refuse is refused before it leaves.
  */
 #ifndef QN_JOBSPEC_H
 #define QN_JOBSPEC_H
@@ -33,6 +33,11 @@
 #define QN_JOBSPEC_LEVEL_MAX 9              /* --compress-level */
 #define QN_JOBSPEC_REPLICAS_MAX 16          /* --output-replicas (0: default) */
 #define QN_JOBSPEC_RECORD_MAX QN_RECORD_MAX /* QUERN_FIXED record_size */
+#define QN_JOBSPEC_FILES_MAX 256            /* --file per job */
+/* A job's plugin and shipped files, summed: they travel to the master in
+ * one message (at most QN_MSG_MAX, 16 MiB, with the spec), and the master
+ * keeps them in memory while the job runs. */
+#define QN_JOBSPEC_SHIP_BYTES (15u << 20)
 
 /* The entry point, and the least of it a plugin must define: a quern_job
  * as far as its reduce function (what the first ABI 1 release had, less
@@ -49,5 +54,14 @@
  */
 int qn_jobspec_check(const Quern__JobSpec *spec, const void *plugin,
                      size_t plugin_len, char *err, size_t cap);
+
+/*
+ * Check the bytes of the files spec ships (data[0..n), in the order of
+ * spec->files, as a SubmitJob carries them): one per file, each of its
+ * size and SHA-256. Returns 0, or -1 with err naming the file.
+ */
+int qn_jobspec_check_files(const Quern__JobSpec *spec,
+                           const ProtobufCBinaryData *data, size_t n, char *err,
+                           size_t cap);
 
 #endif

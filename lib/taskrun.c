@@ -10,6 +10,7 @@
 #include "reducetask.h"
 #include "util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>

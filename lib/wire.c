@@ -3,6 +3,8 @@
  */
 #include "wire.h"
 
+#include "shipped.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +121,17 @@ static const char *s_data_report_check(const Quern__DataReport *dr)
     return NULL;
 }
 
+/* The files a task spec ships: names a folder can hold, hashes the cache
+ * can name. */
+static int s_files_ok(const Quern__TaskSpec *ts)
+{
+    for (size_t i = 0; i < ts->n_files; i++)
+        if (!qn_shipped_name_ok(ts->files[i]->name) ||
+            !qn_shipped_hash_ok(ts->files[i]->hash))
+            return 0;
+    return 1;
+}
+
 /* Checks beyond well-formedness: the parts each message cannot do without. */
 static const char *s_check(const Quern__Envelope *e)
 {
@@ -150,12 +163,16 @@ static const char *s_check(const Quern__Envelope *e)
     case QUERN__ENVELOPE__BODY_ASSIGN_TASK:
         if (!e->assign_task->spec)
             return "assign_task: no spec";
+        if (!s_files_ok(e->assign_task->spec))
+            return "assign_task: bad shipped file";
         return qn_id_ok(e->assign_task->spec->job_id)
                    ? NULL
                    : "assign_task: bad job_id";
     case QUERN__ENVELOPE__BODY_TASK_SPEC:
         if (!qn_id_ok(e->task_spec->job_id))
             return "task_spec: bad job_id";
+        if (!s_files_ok(e->task_spec))
+            return "task_spec: bad shipped file";
         if (e->task_spec->nreduce == 0)
             return "task_spec: no reducers";
         return NULL;
@@ -219,6 +236,8 @@ void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js)
     ts->input_kind = js->input_kind;
     ts->record_size = js->record_size;
     ts->output_dir = js->output;
+    ts->files = js->files;
+    ts->n_files = js->n_files;
 }
 
 void qn_task_spec_pieces(const qn_split *sp, Quern__InputPiece *pieces,

@@ -68,8 +68,8 @@ int qn_wire_decode(const void *buf, size_t len, Quern__Envelope **out,
 
 /*
  * Fill in what every task of job js shares (plugin, args, reducers,
- * buffer, codec, input kind, output folder), pointing into js; the task's
- * kind, index, attempt and own parts are the caller's.
+ * buffer, codec, input kind, output folder, shipped files), pointing into
+ * js; the task's kind, index, attempt and own parts are the caller's.
  */
 void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js);
 

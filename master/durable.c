@@ -40,23 +40,24 @@ static int s_note(qn_master *m, qn_change c, const ProtobufCMessage *msg)
 
 /* ---- records ------------------------------------------------------------- */
 
-/* Keep job jx's plugin (data, len bytes) as its own. */
-static int s_plugin(qn_master *m, int jx, const void *data, size_t len)
+/* Keep a blob of job jx (its plugin or a file it ships: data, len bytes,
+ * with this hash) as its own. */
+static int s_plugin(qn_master *m, int jx, const char *hash, const void *data,
+                    size_t len)
 {
     qn_job *j = &m->jobs.v[jx];
     Quern__PluginRecord pr = QUERN__PLUGIN_RECORD__INIT;
-    pr.hash = j->plugin_hash;
+    pr.hash = (char *)hash;
     pr.data.data = (uint8_t *)data;
     pr.data.len = len;
-    return s_note(m,
-                  (qn_change){.kind = QN_CHANGE_PLUGIN_KEPT,
-                              .job = j->id,
-                              .key = j->plugin_hash},
-                  &pr.base);
+    return s_note(
+        m,
+        (qn_change){.kind = QN_CHANGE_PLUGIN_KEPT, .job = j->id, .key = hash},
+        &pr.base);
 }
 
 int qn_durable_job_submitted(qn_master *m, int jx, const void *plugin,
-                             size_t len)
+                             size_t len, const ProtobufCBinaryData *files)
 {
     qn_job *j = &m->jobs.v[jx];
     Quern__JobRecord r = QUERN__JOB_RECORD__INIT;
@@ -92,7 +93,10 @@ int qn_durable_job_submitted(qn_master *m, int jx, const void *plugin,
     free(sr);
     free(sp);
     if (rc == 0)
-        rc = s_plugin(m, jx, plugin, len);
+        rc = s_plugin(m, jx, j->plugin_hash, plugin, len);
+    for (size_t i = 0; rc == 0 && i < j->spec->n_files; i++)
+        rc = s_plugin(m, jx, j->spec->files[i]->hash, files[i].data,
+                      files[i].len);
     /* On disk before the client is told the job's id, and follows it. */
     if (rc == 0)
         qn_journal_hold(&m->journal, "telling a client its job's id");
@@ -118,6 +122,22 @@ void qn_durable_task(qn_master *m, int jx, qn_kind kind, unsigned task,
            &r.base);
 }
 
+/* The blob with this hash, whose record went with ended job jx: kept
+ * again as its own by another running job that uses it, if one does. */
+static void s_blob_kept(qn_master *m, int jx, const char *hash, int64_t now)
+{
+    for (size_t i = 0; i < m->jobs.n; i++) {
+        const qn_job *o = &m->jobs.v[i];
+        if ((int)i == jx || o->state != QUERN__JOB_STATE__JOB_RUNNING ||
+            !qn_job_uses_blob(o, hash))
+            continue;
+        const qn_plugin *p = qn_plugins_get(&m->plugins, hash, now);
+        if (p)
+            s_plugin(m, (int)i, hash, p->data, p->len);
+        return;
+    }
+}
+
 void qn_durable_job_ended(qn_master *m, int jx, int64_t now)
 {
     qn_job *j = &m->jobs.v[jx];
@@ -136,17 +156,11 @@ void qn_durable_job_ended(qn_master *m, int jx, int64_t now)
     qn_status_release(&mem);
     if (!m->journal.db)
         return;
-    /* Its plugin went with it; another running job may share it. */
-    for (size_t i = 0; i < m->jobs.n; i++) {
-        const qn_job *o = &m->jobs.v[i];
-        if ((int)i == jx || o->state != QUERN__JOB_STATE__JOB_RUNNING ||
-            strcmp(o->plugin_hash, j->plugin_hash) != 0)
-            continue;
-        const qn_plugin *p = qn_plugins_get(&m->plugins, o->plugin_hash, now);
-        if (p)
-            s_plugin(m, (int)i, p->data, p->len);
-        break;
-    }
+    /* Its plugin and files went with it; other running jobs may share
+     * them. */
+    s_blob_kept(m, jx, j->plugin_hash, now);
+    for (size_t i = 0; i < j->spec->n_files; i++)
+        s_blob_kept(m, jx, j->spec->files[i]->hash, now);
 }
 
 void qn_durable_dataset(qn_master *m, qn_change_kind kind, const char *name)

@@ -25,12 +25,13 @@
 int qn_durable_load(qn_master *m, int64_t now, char *err, size_t errlen);
 
 /*
- * Job jx was submitted with plugin (len bytes): keep its record and
- * plugin, on disk before the client is told its id. 0, or -1 when they
- * could not be written (the job must be refused).
+ * Job jx was submitted with plugin (len bytes) and the bytes of the files
+ * it ships (files[i] for its spec's files[i]): keep its record, plugin
+ * and files, on disk before the client is told its id. 0, or -1 when
+ * they could not be written (the job must be refused).
  */
 int qn_durable_job_submitted(qn_master *m, int jx, const void *plugin,
-                             size_t len);
+                             size_t len, const ProtobufCBinaryData *files);
 
 /* A task of job jx started an attempt (its number is in the scheduler),
  * or was done with update u (NULL: not done). */

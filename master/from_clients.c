@@ -123,13 +123,13 @@ static int s_claim_output_dir(qn_master *m, const Quern__JobSpec *in, char *err,
     return qn_output_dir_prepare(in->output, err, cap);
 }
 
-/* Is the plugin with this hash a running job's? (plugins.h) */
+/* Is the blob with this hash a running job's plugin or file? (plugins.h) */
 static int s_plugin_busy(void *ctx, const char *hash)
 {
     const qn_master *m = ctx;
     for (size_t i = 0; i < m->jobs.n; i++)
         if (m->jobs.v[i].state == QUERN__JOB_STATE__JOB_RUNNING &&
-            strcmp(m->jobs.v[i].plugin_hash, hash) == 0)
+            qn_job_uses_blob(&m->jobs.v[i], hash))
             return 1;
     return 0;
 }
@@ -152,10 +152,17 @@ static void s_add_job(qn_master *m, const Quern__SubmitJob *sj,
     qn_job_init(j, id, &spec, splits, out_ds, now, qn_master_wall(m, now));
     qn_plugins_keep(&m->plugins, sj->plugin_data.data, sj->plugin_data.len, now,
                     j->plugin_hash, s_plugin_busy, m);
+    /* Its files by hash beside it: the job claims them all (busy), so
+     * keeping one does not push out another. */
+    for (size_t i = 0; i < sj->n_file_data; i++) {
+        char hex[QN_SHA256_HEX];
+        qn_plugins_keep(&m->plugins, sj->file_data[i].data,
+                        sj->file_data[i].len, now, hex, s_plugin_busy, m);
+    }
     if (out_ds)
         qn_datasets_create(m, in->output, j->id, j->out.replicas);
     int kept = qn_durable_job_submitted(m, jx, sj->plugin_data.data,
-                                        sj->plugin_data.len);
+                                        sj->plugin_data.len, sj->file_data);
     if (sj->watch)
         qn_status_watch(m, jx, m->net.in.id, m->net.in.idlen);
     char size[32];
@@ -194,6 +201,8 @@ static void s_submit(qn_master *m, const Quern__SubmitJob *sj, int64_t now)
     qn_splits splits;
     if (qn_jobspec_check(in, sj->plugin_data.data, sj->plugin_data.len, err,
                          sizeof err) < 0 ||
+        qn_jobspec_check_files(in, sj->file_data, sj->n_file_data, err,
+                               sizeof err) < 0 ||
         (out_ds &&
          s_check_output_dataset(m, in->output, err, sizeof err) < 0)) {
         s_submit_reply(m, NULL, err);

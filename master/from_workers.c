@@ -580,13 +580,13 @@ static void s_data_report(qn_master *m, const Quern__DataReport *dr,
 static void s_plugin_request(qn_master *m, const Quern__PluginRequest *pr,
                              int64_t now)
 {
-    /* A job's code goes only to the workers that run it. */
+    /* A job's code and files go only to the workers that run it. */
     int w = s_known(m, pr->worker_id, pr->session, now, 0);
     if (w < 0)
         return;
     Quern__PluginReply r = QUERN__PLUGIN_REPLY__INIT;
     r.hash = pr->hash;
-    r.error = (char *)"no job uses a plugin with that hash";
+    r.error = (char *)"no running job has a plugin or file with that hash";
     const qn_plugin *p = qn_plugins_get(&m->plugins, pr->hash, now);
     if (p) {
         r.data.data = p->data;

@@ -309,6 +309,16 @@ void qn_job_note_skipped(qn_job *j, unsigned task)
     }
 }
 
+int qn_job_uses_blob(const qn_job *j, const char *hash)
+{
+    if (strcmp(j->plugin_hash, hash) == 0)
+        return 1;
+    for (size_t i = 0; j->spec && i < j->spec->n_files; i++)
+        if (strcmp(j->spec->files[i]->hash, hash) == 0)
+            return 1;
+    return 0;
+}
+
 const char *qn_kind_name(qn_kind k)
 {
     return k == QN_MAP ? "map" : "reduce";

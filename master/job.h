@@ -220,6 +220,10 @@ void qn_job_note_crash(qn_job *j, unsigned task, uint32_t piece,
  * it skipped in the job (once each). */
 void qn_job_note_skipped(qn_job *j, unsigned task);
 
+/* Does job j need the blob with this SHA-256 (hex): its plugin, or a file
+ * it ships? */
+int qn_job_uses_blob(const qn_job *j, const char *hash);
+
 /* "map" or "reduce". */
 const char *qn_kind_name(qn_kind k);
 

@@ -35,7 +35,7 @@ typedef enum {
     QN_CHANGE_DATASET_CHANGED, /* dataset: sealed */
     QN_CHANGE_DATASET_REMOVED, /* dataset */
     QN_CHANGE_WORKER_KNOWN,    /* worker: it joined */
-    QN_CHANGE_PLUGIN_KEPT,     /* key: a running job's plugin (job) */
+    QN_CHANGE_PLUGIN_KEPT,     /* key: a running job's plugin or file (job) */
     QN_CHANGE_KINDS
 } qn_change_kind;
 
@@ -45,7 +45,7 @@ typedef struct qn_change {
     const char *job;
     const char *dataset;
     const char *worker;
-    const char *key; /* PLUGIN_KEPT: the plugin's hash */
+    const char *key; /* PLUGIN_KEPT: the blob's hash */
     int task_kind;   /* a qn_kind */
     unsigned task, attempt;
     const void *body; /* the record, packed (durable.h) */

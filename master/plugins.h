@@ -1,6 +1,8 @@
 /*
- * plugins.h -- job plugins sent by clients, kept by the SHA-256 of their
- * bytes for the workers that run the jobs to fetch.
+ * plugins.h -- job plugins and the files shipped with jobs (--file), sent
+ * by clients: blobs kept by the SHA-256 of their bytes for the workers
+ * that run the jobs to fetch (PluginRequest). A plugin and a file are
+ * alike here; the job's spec says which is which.
  *
  * At most QN_PLUGINS_KEPT are kept past the ones running jobs need; past
  * that, the least recently used of the others is forgotten.
@@ -13,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QN_PLUGINS_KEPT 16 /* plugins kept when no running job uses them */
+#define QN_PLUGINS_KEPT 16 /* blobs kept when no running job uses them */
 
 typedef struct qn_plugin {
     char hash[QN_SHA256_HEX];
@@ -27,7 +29,7 @@ typedef struct qn_plugins {
     size_t n, cap;
 } qn_plugins;
 
-/* Is the plugin with this hash needed (by a running job)? */
+/* Is the blob with this hash needed (by a running job)? */
 typedef int (*qn_plugin_busy_fn)(void *ctx, const char *hash);
 
 /*

@@ -35,7 +35,7 @@ typedef enum {
     QN_REC_TASK,    /* key: job/kind/task; where a finished task's output is */
     QN_REC_DATASET, /* key: dataset name */
     QN_REC_WORKER,  /* key: worker id */
-    QN_REC_PLUGIN,  /* key: its hash; a running job's plugin */
+    QN_REC_PLUGIN,  /* key: its hash; a running job's plugin or file */
     QN_REC_KINDS
 } qn_rec_kind;
 

@@ -10,6 +10,7 @@
 #include "../worker/masterlink.h"
 #include "layout.h"
 #include "sha256.h"
+#include "shipped.h"
 
 TestSuite(assign, .fini = qn_test_leak_check);
 
@@ -217,5 +218,156 @@ Test(assign, dropping_a_job_drops_only_its_waiting_tasks)
                    "dropped without a report");
     qn_assign_drop_job(f.w, NULL);
     cr_assert_eq(f.w->wait.n, 0);
+    wfix_stop(&f);
+}
+
+/* ---- files shipped with the job (--file) ----------------------------------
+ */
+
+static const char dict[] = "alpha\nbeta\n";
+static const char words[] = "gamma\n";
+
+/* A shipped file named name holding s: its description, hash in hex. */
+static Quern__ShippedFile shipped(const char *name, const char *s, char hex[65])
+{
+    uint8_t d[32];
+    qn_sha256(s, strlen(s), d);
+    qn_sha256_hex(d, hex);
+    Quern__ShippedFile f = QUERN__SHIPPED_FILE__INIT;
+    f.name = (char *)name;
+    f.hash = hex;
+    f.size = strlen(s);
+    return f;
+}
+
+/* Assign job's map task, with the plugin cached, shipping files. */
+static void assign_files(wfix *f, const char *job, unsigned task,
+                         Quern__ShippedFile **files, size_t n)
+{
+    char hex[65];
+    plugin_hash(hex);
+    if (!cached(f, hex)) {
+        qn_buf p = {0};
+        qn_plugin_path(&p, f->w->work_dir, hex);
+        cr_assert_eq(qn_write_file_atomic(p.data, plugin, sizeof plugin), 0);
+        qn_buf_release(&p);
+    }
+    Quern__Envelope *env = wfix_assignment_files(job, QUERN__TASK_KIND__MAP,
+                                                 task, 1, hex, files, n);
+    qn_assign_handle(f->w, env, 1000);
+    qn_wire_free(env);
+}
+
+/* The cached file of hash: its mode, or -1 when it is not there. */
+static int file_mode(wfix *f, const char *hash)
+{
+    qn_buf p = {0};
+    qn_shipped_path(&p, f->w->work_dir, hash);
+    struct stat st;
+    int mode = stat(p.data, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+    qn_buf_release(&p);
+    return mode;
+}
+
+Test(assign, a_task_waits_for_each_file_it_ships_until_the_last_arrives)
+{
+    wfix f;
+    wfix_opts o;
+    sleeping(&o);
+    wfix_start(&f, &o);
+    char h1[65], h2[65];
+    Quern__ShippedFile a = shipped("dict.txt", dict, h1);
+    Quern__ShippedFile b = shipped("words", words, h2);
+    Quern__ShippedFile *fs[] = {&a, &b};
+    assign_files(&f, "job-1", 0, fs, 2);
+    assign_files(&f, "job-1", 1, fs, 2);
+    cr_assert_eq(f.w->att.n, 0);
+    cr_assert_eq(f.w->wait.n, 2);
+    /* Each missing file asked for once, by hash; the cached plugin not. */
+    expect_request(&f, h1);
+    expect_request(&f, h2);
+    cr_assert_null(wfix_next(&f, QUERN__ENVELOPE__BODY_PLUGIN_REQUEST, 200));
+    reply(&f, h2, words, strlen(words), NULL);
+    cr_assert_eq(f.w->att.n, 0, "started without dict.txt");
+    cr_assert_eq(f.w->wait.n, 2);
+    reply(&f, h1, dict, strlen(dict), NULL);
+    cr_assert_eq(f.w->att.n, 2);
+    cr_assert_eq(f.w->wait.n, 0);
+    cr_assert_eq(file_mode(&f, h1), 0444);
+    cr_assert_eq(file_mode(&f, h2), 0444);
+    /* Cached now: the next task starts at once, asking for nothing. */
+    assign_files(&f, "job-1", 2, fs, 2);
+    cr_assert_eq(f.w->att.n, 3);
+    cr_assert_null(wfix_next(&f, QUERN__ENVELOPE__BODY_PLUGIN_REQUEST, 200));
+    wfix_stop(&f);
+}
+
+Test(assign, a_file_the_master_cannot_supply_fails_the_tasks_naming_it)
+{
+    wfix f;
+    wfix_start(&f, &(wfix_opts){0});
+    char h1[65], h2[65];
+    Quern__ShippedFile a = shipped("dict.txt", dict, h1);
+    Quern__ShippedFile b = shipped("words", words, h2);
+    Quern__ShippedFile *fs[] = {&a, &b}, *only_b[] = {&b};
+    assign_files(&f, "job-1", 0, fs, 2);
+    assign_files(&f, "job-2", 0, only_b, 1);
+    reply(&f, h1, NULL, 0, "no running job has it");
+    Quern__Envelope *env = wfix_update(&f, "job-1", 0, 1);
+    cr_assert_eq(env->task_update->state, QUERN__TASK_STATE__FAILED);
+    cr_assert(strstr(env->task_update->reason,
+                     "the master cannot supply file dict.txt"),
+              "%s", env->task_update->reason);
+    cr_assert(strstr(env->task_update->reason, "no running job has it"), "%s",
+              env->task_update->reason);
+    qn_wire_free(env);
+    cr_assert_eq(f.w->wait.n, 1, "job-2 does not need dict.txt");
+    cr_assert_str_eq(f.w->wait.v[0].spec->job_id, "job-2");
+    wfix_stop(&f);
+}
+
+Test(assign, a_file_with_other_bytes_is_not_cached_and_fails_the_task)
+{
+    wfix f;
+    wfix_start(&f, &(wfix_opts){0});
+    char h1[65];
+    Quern__ShippedFile a = shipped("dict.txt", dict, h1);
+    Quern__ShippedFile *fs[] = {&a};
+    assign_files(&f, "job-1", 0, fs, 1);
+    reply(&f, h1, words, strlen(words), NULL);
+    Quern__Envelope *env = wfix_update(&f, "job-1", 0, 1);
+    cr_assert(strstr(env->task_update->reason, "file dict.txt"), "%s",
+              env->task_update->reason);
+    cr_assert(strstr(env->task_update->reason, "arrived with SHA-256"), "%s",
+              env->task_update->reason);
+    qn_wire_free(env);
+    cr_assert_eq(file_mode(&f, h1), -1);
+    wfix_stop(&f);
+}
+
+Test(assign, a_plugin_also_shipped_as_a_file_is_cached_as_both)
+{
+    wfix f;
+    wfix_opts o;
+    sleeping(&o);
+    wfix_start(&f, &o);
+    char hex[65];
+    plugin_hash(hex);
+    Quern__ShippedFile a = QUERN__SHIPPED_FILE__INIT;
+    a.name = (char *)"job.so";
+    a.hash = hex;
+    a.size = sizeof plugin;
+    Quern__ShippedFile *fs[] = {&a};
+    Quern__Envelope *env =
+        wfix_assignment_files("job-1", QUERN__TASK_KIND__MAP, 0, 1, hex, fs, 1);
+    qn_assign_handle(f.w, env, 1000);
+    qn_wire_free(env);
+    expect_request(&f, hex);
+    cr_assert_null(wfix_next(&f, QUERN__ENVELOPE__BODY_PLUGIN_REQUEST, 200),
+                   "asked once for the one blob");
+    reply(&f, hex, plugin, sizeof plugin, NULL);
+    cr_assert_eq(f.w->att.n, 1);
+    cr_assert(cached(&f, hex));
+    cr_assert_eq(file_mode(&f, hex), 0444);
     wfix_stop(&f);
 }

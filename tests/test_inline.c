@@ -8,6 +8,7 @@
 
 #include "../master/client/inline.h"
 #include "codec.h"
+#include "sha256.h"
 #include "util.h"
 
 #include <dlfcn.h>
@@ -93,7 +94,7 @@ Test(inline, runs_every_task_and_adds_up_their_counters, .init = setup,
     cr_assert(s_exports_plugin_api(),
               "this test program does not export the plugin API (not linked "
               "with -rdynamic): wordcount.so cannot load");
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 0,
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 0,
                  "%s / %s", fx.err, fx.st.error);
     cr_assert_eq(fx.st.state, QUERN__JOB_STATE__JOB_SUCCEEDED);
     cr_assert_str_empty(fx.st.error);
@@ -117,7 +118,7 @@ Test(inline, a_task_that_fails_fails_the_job_and_leaves_no_output,
      .init = setup, .fini = teardown)
 {
     fx.js.codec = 99; /* no such codec: every task refuses to run */
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 1);
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 1);
     cr_assert_eq(fx.st.state, QUERN__JOB_STATE__JOB_FAILED);
     char want[PATH_MAX + 100];
     snprintf(want, sizeof want,
@@ -135,7 +136,7 @@ Test(inline, a_plugin_that_does_not_load_fails_the_first_map, .init = setup,
      .fini = teardown)
 {
     snprintf(fx.plugin, sizeof fx.plugin, "%s/none.so", fx.dir);
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 1);
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 1);
     cr_assert(strstr(fx.st.error, "failed: cannot load plugin"), "%s",
               fx.st.error);
 }
@@ -144,12 +145,12 @@ Test(inline, datasets_are_refused_before_anything_runs, .init = setup,
      .fini = teardown)
 {
     fx.js.output_dataset = 1;
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 2);
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 2);
     cr_assert(strstr(fx.err, "--inline writes to a folder"), "%s", fx.err);
     qn_inline_release(&fx.st);
     fx.js.output_dataset = 0;
     fx.in.given = (char *)"logs";
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 2);
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 2);
     cr_assert_str_eq(fx.err, "--inline reads files, not dataset logs: give "
                              "--input a path");
     cr_assert_neq(access(fx.output, F_OK), 0);
@@ -159,7 +160,7 @@ Test(inline, an_input_without_files_is_refused, .init = setup, .fini = teardown)
 {
     qn_test_join(fx.input, sizeof fx.input, fx.dir, "nothing");
     cr_assert_eq(qn_mkdirs(fx.input, 0755), 0);
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 2);
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 2);
     cr_assert(strstr(fx.err, "nothing: no files found"), "%s", fx.err);
     cr_assert_neq(access(fx.output, F_OK), 0);
 }
@@ -187,7 +188,7 @@ Test(inline, a_map_whose_teardown_fails_fails_the_job, .init = setup,
     cr_assert(s_exports_plugin_api(), "not linked with -rdynamic");
     Quern__Arg arg, *argp;
     s_use_faulty(&arg, &argp, "teardown_fail", "map");
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 1);
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 1);
     cr_assert(
         strstr(fx.st.error, "failed: faulty: map teardown failing on purpose"),
         "%s", fx.st.error);
@@ -201,11 +202,48 @@ Test(inline, a_reduce_whose_teardown_fails_fails_the_job, .init = setup,
     cr_assert(s_exports_plugin_api(), "not linked with -rdynamic");
     Quern__Arg arg, *argp;
     s_use_faulty(&arg, &argp, "teardown_fail", "reduce");
-    cr_assert_eq(qn_inline_run(&fx.js, &fx.st, fx.err, sizeof fx.err), 1);
+    cr_assert_eq(qn_inline_run(&fx.js, NULL, &fx.st, fx.err, sizeof fx.err), 1);
     cr_assert(strstr(fx.st.error,
                      "failed: faulty: reduce teardown failing on purpose"),
               "%s", fx.st.error);
     cr_assert_eq(fx.st.maps_done, 3, "the maps' teardowns pass");
     cr_assert_eq(fx.st.reduces_done, 0);
     cr_assert_neq(access(fx.output, F_OK), 0, "no output folder left");
+}
+
+Test(inline, shipped_files_are_in_the_tasks_working_folder, .init = setup,
+     .fini = teardown)
+{
+    cr_assert(s_exports_plugin_api(), "not linked with -rdynamic");
+    Quern__Arg arg, *argp;
+    s_use_faulty(&arg, &argp, "file", "dict.txt");
+    const char *build = getenv("BUILD");
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s/tests/jobs/shipped.so",
+             build && *build ? build : "build");
+    cr_assert_not_null(realpath(rel, fx.plugin), "no %s (make check)", rel);
+    static const char dict[] = "alpha\nbeta\n";
+    uint8_t d[QN_SHA256_SIZE];
+    char hex[QN_SHA256_HEX];
+    qn_sha256(dict, strlen(dict), d);
+    qn_sha256_hex(d, hex);
+    Quern__ShippedFile f = QUERN__SHIPPED_FILE__INIT, *fp = &f;
+    f.name = (char *)"dict.txt";
+    f.hash = hex;
+    f.size = strlen(dict);
+    fx.js.files = &fp;
+    fx.js.n_files = 1;
+    ProtobufCBinaryData data = {strlen(dict), (uint8_t *)dict};
+    char before[PATH_MAX], after[PATH_MAX];
+    cr_assert_not_null(getcwd(before, sizeof before));
+    cr_assert_eq(qn_inline_run(&fx.js, &data, &fx.st, fx.err, sizeof fx.err), 0,
+                 "%s / %s", fx.err, fx.st.error);
+    /* Every task, map and reduce, opened it, and could not write it. */
+    cr_assert_eq(counter("user.file_opened"), 5);
+    cr_assert_eq(counter("reduce_output_records"), 2);
+    for (size_t i = 0; i < fx.st.n_counters; i++)
+        cr_assert_str_neq(fx.st.counters[i]->name, "user.file_mode_writable");
+    /* Back where it started. */
+    cr_assert_not_null(getcwd(after, sizeof after));
+    cr_assert_str_eq(before, after);
 }

@@ -11,6 +11,7 @@
 #include "jobspec.h"
 #include "codec.h"
 #include "elfcheck.h"
+#include "sha256.h"
 #include "util.h"
 
 #include <elf.h>
@@ -417,6 +418,87 @@ Test(jobspec, refuses_a_job_without_its_plugin)
     cr_assert_eq(qn_jobspec_check(&spec, so, 0, err, sizeof err), -1);
     cr_assert_not_null(strstr(err, "the job carries no plugin"), "%s", err);
     cr_assert_eq(qn_jobspec_check(&spec, NULL, 0, err, sizeof err), -1);
+}
+
+/* ---- shipped files (--file) ------------------------------------------------
+ */
+
+static const char dict[] = "alpha\nbeta\n";
+static Quern__ShippedFile sf[2], *sfp[2];
+static char sfhex[QN_SHA256_HEX];
+
+/* The spec ships n files (at most 2), each dict's bytes, named names[i]. */
+static void ships(size_t n, const char *const *names)
+{
+    uint8_t d[QN_SHA256_SIZE];
+    qn_sha256(dict, strlen(dict), d);
+    qn_sha256_hex(d, sfhex);
+    for (size_t i = 0; i < n; i++) {
+        quern__shipped_file__init(&sf[i]);
+        sf[i].name = (char *)names[i];
+        sf[i].hash = sfhex;
+        sf[i].size = strlen(dict);
+        sfp[i] = &sf[i];
+    }
+    spec.files = sfp;
+    spec.n_files = n;
+}
+
+Test(jobspec, accepts_shipped_files_with_their_bytes)
+{
+    ships(2, (const char *[]){"dict.txt", "words"});
+    accepted();
+    ProtobufCBinaryData data[2] = {{strlen(dict), (uint8_t *)dict},
+                                   {strlen(dict), (uint8_t *)dict}};
+    cr_assert_eq(qn_jobspec_check_files(&spec, data, 2, err, sizeof err), 0,
+                 "%s", err);
+}
+
+Test(jobspec, refuses_shipped_files_that_are_no_plain_names)
+{
+    const char *bad[] = {"", ".", "..", ".profile", "a/b", "../../etc/x"};
+    for (size_t i = 0; i < QN_ARRAY_LEN(bad); i++) {
+        ships(1, &bad[i]);
+        refused("not a plain file name");
+    }
+}
+
+Test(jobspec, refuses_two_shipped_files_of_one_name)
+{
+    ships(2, (const char *[]){"dict.txt", "dict.txt"});
+    refused("--file dict.txt: two files of that name");
+}
+
+Test(jobspec, refuses_a_shipped_file_without_a_sha256)
+{
+    ships(1, (const char *[]){"dict.txt"});
+    sf[0].hash = (char *)"../../plugins/x";
+    refused("--file dict.txt: its hash is not a SHA-256 in hex");
+}
+
+Test(jobspec, refuses_shipped_files_past_the_limit)
+{
+    ships(2, (const char *[]){"a", "b"});
+    sf[0].size = QN_JOBSPEC_SHIP_BYTES - solen;
+    sf[1].size = 0;
+    accepted();
+    sf[1].size = 1;
+    refused("the job's plugin and --file files come to more than the 15 MiB");
+    /* Sizes that would wrap a sum are still too large. */
+    sf[0].size = UINT64_MAX;
+    refused("come to more than");
+}
+
+Test(jobspec, refuses_shipped_bytes_that_are_not_the_ones_named)
+{
+    ships(2, (const char *[]){"dict.txt", "words"});
+    ProtobufCBinaryData data[2] = {{strlen(dict), (uint8_t *)dict},
+                                   {3, (uint8_t *)"abc"}};
+    cr_assert_eq(qn_jobspec_check_files(&spec, data, 1, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "names 2 shipped files"), "%s", err);
+    cr_assert_eq(qn_jobspec_check_files(&spec, data, 2, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "--file words: its bytes are not"), "%s",
+                       err);
 }
 
 Test(jobspec, shows_what_a_client_sent_as_one_line_of_utf8)

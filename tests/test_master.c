@@ -13,6 +13,7 @@
 #include "../master/send.h"
 #include "../master/status.h"
 #include "../master/timers.h"
+#include "sha256.h"
 #include "util.h"
 #include "wire.h"
 
@@ -34,6 +35,12 @@ static const char *const IDS[NPEERS] = {"w1", "c1", "w2", "w1b"};
 static void *ws[NPEERS]; /* DEALERs, each with its routing id from IDS */
 
 static uint64_t epoch; /* the epoch w1's messages carry */
+
+/* The files C1's submissions ship (--file), and the bytes they carry. */
+static Quern__ShippedFile **ship;
+static size_t nship;
+static ProtobufCBinaryData *ship_data;
+static size_t nship_data;
 
 /* A master (with its state in state_dir, if set) and the test's sockets
  * to it. */
@@ -77,6 +84,7 @@ static void setup(void)
 {
     dir = qn_test_tmpdir();
     epoch = 0;
+    nship = nship_data = 0;
     s_open(NULL);
     plugin = qn_test_build_file("jobs/wordcount.so", &plugin_len);
 }
@@ -256,6 +264,10 @@ static void s_submit_sized(const char *input, const char *output, int watch,
     s.sort_mb = 64;
     s.max_attempts = 2;
     s.compress_level = 1;
+    s.files = ship;
+    s.n_files = nship;
+    sj.file_data = ship_data;
+    sj.n_file_data = nship_data;
     sj.spec = &s;
     sj.watch = watch;
     sj.plugin_data.data = plugin;
@@ -835,6 +847,113 @@ Test(master, a_restart_keeps_done_maps_and_adopts_running_attempts)
     j = &m->jobs.v[jx];
     cr_assert_eq(j->state, QUERN__JOB_STATE__JOB_SUCCEEDED, "error: %s",
                  j->error ? j->error : "");
+}
+
+/* w1 asks for the blob with this hash: the master's answer (free it). */
+static Quern__Envelope *s_fetch(const char *hash)
+{
+    Quern__Envelope e = QUERN__ENVELOPE__INIT;
+    Quern__PluginRequest pr = QUERN__PLUGIN_REQUEST__INIT;
+    pr.worker_id = (char *)"w1";
+    pr.hash = (char *)hash;
+    pr.session = session;
+    e.body_case = QUERN__ENVELOPE__BODY_PLUGIN_REQUEST;
+    e.plugin_request = &pr;
+    s_feed(W1, &e);
+    return s_expect(W1, QUERN__ENVELOPE__BODY_PLUGIN_REPLY);
+}
+
+/* The master hands w1 the blob hash, holding want. */
+static void s_fetch_gives(const char *hash, const char *want)
+{
+    Quern__Envelope *env = s_fetch(hash);
+    const Quern__PluginReply *r = env->plugin_reply;
+    cr_assert_str_eq(r->error, "");
+    cr_assert_eq(r->data.len, strlen(want));
+    cr_assert_eq(memcmp(r->data.data, want, strlen(want)), 0);
+    qn_wire_free(env);
+}
+
+/* The next AssignTask to w1 ships one file: name, with hash. */
+static void s_expect_assign_ships(const char *name, const char *hash)
+{
+    Quern__Envelope *env = s_expect(W1, QUERN__ENVELOPE__BODY_ASSIGN_TASK);
+    const Quern__TaskSpec *ts = env->assign_task->spec;
+    cr_assert_eq(ts->n_files, 1, "a %s ships %zu files",
+                 ts->kind ? "reduce" : "map", ts->n_files);
+    cr_assert_str_eq(ts->files[0]->name, name);
+    cr_assert_str_eq(ts->files[0]->hash, hash);
+    qn_wire_free(env);
+}
+
+Test(master, shipped_files_go_to_every_task_and_outlive_a_restart)
+{
+    static const char dict[] = "alpha\nbeta\n";
+    char id[64], hex[65], out[600];
+    uint8_t d[32];
+    qn_sha256(dict, strlen(dict), d);
+    qn_sha256_hex(d, hex);
+    Quern__ShippedFile f = QUERN__SHIPPED_FILE__INIT, *fp = &f;
+    f.name = (char *)"dict.txt";
+    f.hash = hex;
+    f.size = strlen(dict);
+    ProtobufCBinaryData data = {strlen(dict), (uint8_t *)dict};
+    ship = &fp;
+    nship = 1;
+    ship_data = &data;
+    nship_data = 1;
+    s_restart(); /* with a state dir */
+    epoch = 1;
+    s_join();
+    snprintf(out, sizeof out, "%s/out", dir);
+    s_submit(s_input("in.txt", "a b a\n"), out, 0);
+    cr_assert(s_submit_reply(id, sizeof id), "submit refused: %s", id);
+    s_expect_assign_ships("dict.txt", hex);
+    cr_assert_eq(m->plugins.n, 2, "the plugin and the file, by hash");
+    s_fetch_gives(hex, dict);
+    s_update(id, QUERN__TASK_KIND__MAP, 0, 1, QUERN__TASK_STATE__SUCCEEDED, 1);
+    s_expect_assign_ships("dict.txt", hex);
+    /* Started again on its state: the file is there for what runs next. */
+    s_restart();
+    epoch = 2;
+    s_heartbeat_running(9, id, QUERN__TASK_KIND__REDUCE, 0, 1);
+    s_fetch_gives(hex, dict);
+    /* Once the job is over, no worker is handed it any more after a
+     * restart: it went with the job. */
+    s_reduce_done(id);
+    cr_assert_eq(m->jobs.v[0].state, QUERN__JOB_STATE__JOB_SUCCEEDED);
+    s_restart();
+    epoch = 3;
+    s_heartbeat(10, session);
+    Quern__Envelope *env = s_fetch(hex);
+    cr_assert_neq(env->plugin_reply->error[0], 0, "still handed out");
+    qn_wire_free(env);
+}
+
+Test(master, submit_refuses_shipped_bytes_that_are_not_the_ones_named)
+{
+    char why[300], out[600];
+    Quern__ShippedFile f = QUERN__SHIPPED_FILE__INIT, *fp = &f;
+    f.name = (char *)"dict.txt";
+    f.hash = (char *)"5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e84"
+                     "6f6be03";
+    f.size = 5;
+    ProtobufCBinaryData data = {5, (uint8_t *)"other"};
+    ship = &fp;
+    nship = 1;
+    ship_data = &data;
+    nship_data = 1;
+    s_join();
+    snprintf(out, sizeof out, "%s/out", dir);
+    s_submit(s_input("in.txt", "a\n"), out, 0);
+    cr_assert(!s_submit_reply(why, sizeof why));
+    cr_assert(strstr(why, "--file dict.txt: its bytes are not the ones named"),
+              "%s", why);
+    cr_assert_eq(m->jobs.n, 0);
+    nship_data = 0;
+    s_submit(s_input("in.txt", "a\n"), out, 0);
+    cr_assert(!s_submit_reply(why, sizeof why));
+    cr_assert(strstr(why, "names 1 shipped files"), "%s", why);
 }
 
 Test(master, a_restart_runs_again_what_no_worker_reports)

@@ -408,6 +408,22 @@ Test(opts, arg_needs_a_name_and_an_equals_sign)
             "--arg takes NAME=VALUE, not '=v'");
 }
 
+Test(opts, file_is_repeatable_for_run_and_submit_only)
+{
+    accepted(parse(QN_CLI_OPTS_RUN, "--file", "./dict.txt", "--file=b/x.sh",
+                   "in.txt", NULL));
+    cr_assert_eq(o.nfiles, 2);
+    cr_assert_eq(o.files[0], args[1]);
+    cr_assert_str_eq(o.files[1], "b/x.sh");
+    cr_assert_eq(o.npositional, 1, "--file takes one value, not a list");
+    again();
+    accepted(parse(QN_CLI_OPTS_SUBMIT, "--file", "./dict.txt", NULL));
+    cr_assert_eq(o.nfiles, 1);
+    again();
+    refused(parse(QN_CLI_OPTS_STATUS, "--file", "./dict.txt", NULL),
+            "unknown option '--file' for this command (see quern --help)");
+}
+
 Test(opts, words_that_are_not_options_are_positional)
 {
     accepted(parse(QN_CLI_OPTS_STATUS, "job-1", "-", "", "--json", "x", NULL));

@@ -6,9 +6,13 @@
 #include "helpers.h"
 
 #include "codec.h"
+#include "layout.h"
+#include "sha256.h"
+#include "shipped.h"
 #include "taskrun.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -117,8 +121,12 @@ static int run_main(Quern__TaskSpec *spec, Quern__Envelope **env)
 Test(taskrun, quern_task_tells_its_worker_how_the_attempt_failed)
 {
     Quern__TaskSpec s = spec_of(QUERN__TASK_KIND__MAP);
+    char *dir = qn_test_tmpdir();
+    s.work_dir = dir;
     Quern__Envelope *env;
     cr_assert_eq(run_main(&s, &env), 1);
+    qn_rmtree(dir);
+    free(dir);
     cr_assert_not_null(env, "no report");
     cr_assert_eq(env->body_case, QUERN__ENVELOPE__BODY_TASK_UPDATE);
     const Quern__TaskUpdate *u = env->task_update;
@@ -134,4 +142,78 @@ Test(taskrun, quern_task_without_a_spec_exits_2_and_says_nothing)
     Quern__Envelope *env;
     cr_assert_eq(run_main(NULL, &env), 2);
     cr_assert_null(env);
+}
+
+/* ---- its working folder, and the files shipped with the job ----------------
+ */
+
+/* A map attempt shipping dict.txt (holding dict), in work dir dir. */
+static Quern__TaskSpec shipping(char *dir, Quern__ShippedFile *f,
+                                Quern__ShippedFile **fp, const char *dict,
+                                char hex[QN_SHA256_HEX])
+{
+    uint8_t d[QN_SHA256_SIZE];
+    qn_sha256(dict, strlen(dict), d);
+    qn_sha256_hex(d, hex);
+    quern__shipped_file__init(f);
+    f->name = (char *)"dict.txt";
+    f->hash = hex;
+    f->size = strlen(dict);
+    *fp = f;
+    Quern__TaskSpec s = spec_of(QUERN__TASK_KIND__MAP);
+    s.work_dir = dir;
+    s.files = fp;
+    s.n_files = 1;
+    return s;
+}
+
+Test(taskrun, quern_task_places_the_shipped_files_in_its_folder)
+{
+    static const char dict[] = "alpha\n";
+    char *dir = qn_test_tmpdir(), hex[QN_SHA256_HEX], err[256];
+    Quern__ShippedFile f, *fp;
+    Quern__TaskSpec s = shipping(dir, &f, &fp, dict, hex);
+    cr_assert_eq(
+        qn_shipped_cache(dir, hex, dict, strlen(dict), err, sizeof err), 0,
+        "%s", err);
+    Quern__Envelope *env;
+    cr_assert_eq(run_main(&s, &env), 1);
+    /* Placed, entered: it went on as far as its (missing) plugin. */
+    cr_assert(strstr(env->task_update->reason, "cannot load plugin"), "%s",
+              env->task_update->reason);
+    qn_wire_free(env);
+    qn_buf p = {0};
+    qn_attempt_dir(&p, dir, "job-1", 1, 2, 1);
+    qn_buf_printf(&p, "/dict.txt");
+    struct stat st;
+    cr_assert_eq(stat(p.data, &st), 0, "no %s", p.data);
+    cr_assert_eq(st.st_mode & 07777, 0444);
+    qn_buf_release(&p);
+    qn_rmtree(dir);
+    free(dir);
+}
+
+Test(taskrun, quern_task_fails_when_a_shipped_file_cannot_be_placed)
+{
+    char *dir = qn_test_tmpdir(), hex[QN_SHA256_HEX];
+    Quern__ShippedFile f, *fp;
+    Quern__TaskSpec s = shipping(dir, &f, &fp, "not cached", hex);
+    Quern__Envelope *env;
+    cr_assert_eq(run_main(&s, &env), 1);
+    const char *why = env->task_update->reason;
+    cr_assert(strstr(why, "working folder ") &&
+                  strstr(why, "/jobs/job-1/map-00002-a1: cannot place "
+                              "shipped file dict.txt"),
+              "%s", why);
+    qn_wire_free(env);
+    /* Nor without an absolute work dir to put its folder in. */
+    s.work_dir = (char *)"";
+    s.n_files = 0;
+    cr_assert_eq(run_main(&s, &env), 1);
+    cr_assert(strstr(env->task_update->reason,
+                     "its work dir '' is not an absolute path"),
+              "%s", env->task_update->reason);
+    qn_wire_free(env);
+    qn_rmtree(dir);
+    free(dir);
 }

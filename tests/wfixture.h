@@ -167,11 +167,12 @@ static inline void wfix_reap_all(wfix *f)
 /*
  * An assignment as the master sends it, decoded as the worker gets it
  * (free it with qn_wire_free): a map of job, with one input file, whose
- * plugin has hash ("" for none).
+ * plugin has hash ("" for none), shipping files[0..nfiles).
  */
-static inline Quern__Envelope *wfix_assignment(const char *job, int kind,
-                                               unsigned task, unsigned attempt,
-                                               const char *hash)
+static inline Quern__Envelope *
+wfix_assignment_files(const char *job, int kind, unsigned task,
+                      unsigned attempt, const char *hash,
+                      Quern__ShippedFile **files, size_t nfiles)
 {
     Quern__Envelope env = QUERN__ENVELOPE__INIT;
     Quern__AssignTask at = QUERN__ASSIGN_TASK__INIT;
@@ -184,6 +185,8 @@ static inline Quern__Envelope *wfix_assignment(const char *job, int kind,
     spec.plugin = (char *)"/master/job.so";
     spec.plugin_hash = (char *)hash;
     spec.nreduce = 1;
+    spec.files = files;
+    spec.n_files = nfiles;
     pc.path = (char *)"/data/in.txt";
     pc.name = (char *)"in.txt";
     spec.inputs = &pcp;
@@ -199,6 +202,14 @@ static inline Quern__Envelope *wfix_assignment(const char *job, int kind,
                  "%s", err);
     qn_buf_release(&b);
     return out;
+}
+
+/* The same, shipping no files. */
+static inline Quern__Envelope *wfix_assignment(const char *job, int kind,
+                                               unsigned task, unsigned attempt,
+                                               const char *hash)
+{
+    return wfix_assignment_files(job, kind, task, attempt, hash, NULL, 0);
 }
 
 #endif

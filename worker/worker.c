@@ -99,7 +99,12 @@ static int s_work_dir(qn_worker *w, char *err, size_t errcap)
             qn_buf_release(&b);
             return -1;
         }
-        w->work_dir = b.data;
+        /* Absolute: a task works in a folder under it (taskrun.h). */
+        w->work_dir = realpath(b.data, NULL);
+        if (w->work_dir)
+            qn_buf_release(&b);
+        else
+            w->work_dir = b.data;
         w->own_work_dir = 1;
     }
     s_subdir(w, "jobs", 0);

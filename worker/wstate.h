@@ -68,13 +68,14 @@ typedef struct qn_attempts {
     int64_t next_mem_check; /* when capped tasks' memory is next read */
 } qn_attempts;
 
-/* An assignment waiting for its plugin to arrive from the master. */
+/* An assignment waiting for its plugin or shipped files to arrive from the
+ * master. */
 typedef struct qn_waiting {
     Quern__TaskSpec *spec; /* owned */
-    int64_t asked;         /* when the plugin was last asked for */
+    int64_t asked;         /* when what it lacks was last asked for */
 } qn_waiting;
 
-/* The assignments waiting for their plugin. */
+/* The assignments waiting for their plugin or files. */
 typedef struct qn_waitlist {
     qn_waiting *v;
     size_t n, cap;

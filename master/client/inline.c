@@ -4,15 +4,20 @@
 #include "inline.h"
 
 #include "counters.h"
+#include "layout.h"
+#include "shipped.h"
 #include "split.h"
 #include "taskrun.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A job run inline: its tasks' shared spec, where they work, and what
@@ -23,6 +28,8 @@ typedef struct {
     qn_splits sp;       /* the maps' input splits */
     qn_buf dir;         /* the work dir, removed at the end */
     int made_dir;       /* it was made */
+    int cwd;            /* the caller's working directory while tasks run
+                           in the job's (-1: not entered) */
     Quern__TaskSpec ts; /* what every task shares */
     char **outs;        /* map i's output file (NULL: not done) */
     qn_range **parts;   /* map i's partitions' ranges */
@@ -114,7 +121,68 @@ static int s_prepare(s_job *j, char *err, size_t errcap)
         rc = -1;
     }
     j->made_dir = rc == 0;
+    /* Absolute, since tasks run in a folder of their own (s_enter). */
+    char abs[PATH_MAX];
+    if (rc == 0 && realpath(j->dir.data, abs)) {
+        j->dir.len = 0;
+        qn_buf_printf(&j->dir, "%s", abs);
+    }
     return rc;
+}
+
+/*
+ * Tasks run in a working folder of their own, WORK/task, as on a worker
+ * each attempt runs in its folder: the files the job ships (data[i] the
+ * bytes of js->files[i]) cached in the work dir and placed there
+ * (shipped.h), and this process moved into it until s_leave. 0, or -1
+ * with err.
+ */
+static int s_enter(s_job *j, const ProtobufCBinaryData *data, char *err,
+                   size_t errcap)
+{
+    const Quern__JobSpec *js = j->js;
+    for (size_t i = 0; i < js->n_files; i++)
+        if (qn_shipped_cache(j->dir.data, js->files[i]->hash, data[i].data,
+                             data[i].len, err, errcap) < 0)
+            return -1;
+    qn_buf dir = {0};
+    qn_buf_printf(&dir, "%s/task", j->dir.data);
+    int fd = -1, rc = mkdir(dir.data, 0755) < 0 ? -1 : 0;
+    if (rc == 0 && (fd = open(dir.data, O_RDONLY | O_DIRECTORY)) < 0)
+        rc = -1;
+    if (rc < 0)
+        snprintf(err, errcap, "cannot make the tasks' folder %s: %s", dir.data,
+                 strerror(errno));
+    if (rc == 0)
+        rc = qn_shipped_place(&j->ts, j->dir.data, fd, err, errcap);
+    if (rc == 0 && (j->cwd = open(".", O_RDONLY | O_DIRECTORY)) < 0) {
+        snprintf(err, errcap, "cannot open the working directory: %s",
+                 strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && fchdir(fd) < 0) {
+        snprintf(err, errcap, "cannot enter the tasks' folder %s: %s", dir.data,
+                 strerror(errno));
+        close(j->cwd);
+        j->cwd = -1;
+        rc = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    qn_buf_release(&dir);
+    return rc;
+}
+
+/* Back to the caller's working directory, if s_enter left it. */
+static void s_leave(s_job *j)
+{
+    if (j->cwd < 0)
+        return;
+    if (fchdir(j->cwd) < 0)
+        fprintf(stderr, "quern: cannot return to the working directory: %s\n",
+                strerror(errno));
+    close(j->cwd);
+    j->cwd = -1;
 }
 
 /* Run map i (its split's pieces as inputs). 0, or -1 with why. */
@@ -223,6 +291,7 @@ static void s_job_release(s_job *j)
     }
     free(j->outs);
     free(j->parts);
+    s_leave(j);
     if (j->made_dir)
         qn_rmtree(j->dir.data);
     qn_buf_release(&j->dir);
@@ -230,12 +299,12 @@ static void s_job_release(s_job *j)
     qn_counters_release(&j->totals);
 }
 
-int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
-                  size_t errcap)
+int qn_inline_run(const Quern__JobSpec *js, const ProtobufCBinaryData *files,
+                  Quern__JobStatus *st, char *err, size_t errcap)
 {
     quern__job_status__init(st);
     int64_t start = qn_now_ms();
-    s_job j = {.js = js};
+    s_job j = {.js = js, .cwd = -1};
     snprintf(j.id, sizeof j.id, "inline-%d", (int)getpid());
     st->job_id = qn_strdup(j.id);
     st->name = qn_strdup(js->name);
@@ -255,6 +324,10 @@ int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
     j.ts.job_id = j.id;
     j.ts.work_dir = j.dir.data;
     j.ts.attempt = 1;
+    if (s_enter(&j, files, err, errcap) < 0) {
+        s_job_release(&j);
+        return 2;
+    }
     j.outs = qn_calloc(j.sp.n, sizeof *j.outs);
     j.parts = qn_calloc(j.sp.n, sizeof *j.parts);
     char why[1200] = "";

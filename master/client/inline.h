@@ -20,14 +20,16 @@
 
 /*
  * Run the job js (its plugin, inputs, output and options as `quern run`
- * built them; inputs must be paths). Fills st (release it with
+ * built them; inputs must be paths), with files[i] the bytes of the file
+ * js->files[i] it ships (none: NULL). Its tasks run in a working folder of
+ * their own, holding those files, as on a worker. Fills st (release it with
  * qn_inline_release) with the job's end state, counters, elapsed time and
  * peak memory, as the master would report them. Returns 0 when the job
  * succeeded, 1 when it failed (st->error says why), 2 when it could not
  * start (err says why).
  */
-int qn_inline_run(const Quern__JobSpec *js, Quern__JobStatus *st, char *err,
-                  size_t errcap);
+int qn_inline_run(const Quern__JobSpec *js, const ProtobufCBinaryData *files,
+                  Quern__JobStatus *st, char *err, size_t errcap);
 
 /* Free what qn_inline_run put in st. */
 void qn_inline_release(Quern__JobStatus *st);

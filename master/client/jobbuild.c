@@ -6,6 +6,8 @@
 #include "client.h"
 #include "jobplugin.h"
 #include "jobspec.h"
+#include "sha256.h"
+#include "shipped.h"
 #include "usage.h"
 #include "util.h"
 
@@ -55,6 +57,12 @@ void qn_jobbuild_release(qn_jobbuild *j)
     free(j->ip);
     free(j->args);
     free(j->ap);
+    for (size_t i = 0; i < j->spec.n_files; i++)
+        qn_buf_release(&j->file_bytes[i]);
+    free(j->file_bytes);
+    free(j->file_data);
+    free(j->files);
+    free(j->fp);
     qn_buf_release(&j->plugin);
     if (j->spec.name != protobuf_c_empty_string)
         free(j->spec.name);
@@ -99,6 +107,9 @@ static const char *s_not_utf8(const qn_cli_opts *o)
     for (size_t i = 0; i < o->nargs; i++)
         if (!qn_utf8_valid(o->args[i]))
             return o->args[i];
+    for (size_t i = 0; i < o->nfiles; i++)
+        if (!qn_utf8_valid(o->files[i]))
+            return o->files[i];
     return NULL;
 }
 
@@ -200,6 +211,133 @@ static void s_fill_args(qn_jobbuild *j, const qn_cli_opts *o)
     j->spec.n_args = o->nargs;
 }
 
+/* ---- --file ------------------------------------------------------------- */
+
+/* Read the open file fd (path) whole into b: at most max bytes. 0, or
+ * -errno (-EFBIG past max). */
+static int s_read_max(int fd, qn_buf *b, uint64_t max)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : 0;
+        if (b->len + (uint64_t)n > max)
+            return -EFBIG;
+        qn_buf_add(b, chunk, (size_t)n);
+    }
+}
+
+/* Refuse --file path for being larger than what is left to ship. */
+static int s_too_big(const char *path, uint64_t size, char *err, size_t cap)
+{
+    char sz[32];
+    return qn_usage_error(
+        err, cap,
+        "--file %s: %s is too large: a job's plugin and files may come to "
+        "%u MiB in all (they travel to the master in one message, which "
+        "keeps them in memory while the job runs)",
+        path, qn_fmt_bytes(size, sz, sizeof sz), QN_JOBSPEC_SHIP_BYTES >> 20);
+}
+
+/*
+ * Read --file o->files[i] whole into j (its bytes, name and hash), taking
+ * its size from *left, what the job may still ship. 0, or a refusal
+ * naming the file.
+ */
+static int s_read_file(qn_jobbuild *j, const qn_cli_opts *o, size_t i,
+                       uint64_t *left, char *err, size_t cap)
+{
+    const char *path = o->files[i];
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (!name[0])
+        return qn_usage_error(err, cap,
+                              "--file %s: names a folder; ship its files one "
+                              "by one (--file %sNAME)",
+                              path, path);
+    if (!qn_shipped_name_ok(name))
+        return qn_usage_error(err, cap,
+                              "--file %s: '%s' is not a plain file name for "
+                              "a task to open by (not '.' or '..', not "
+                              "starting with '.')",
+                              path, name);
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(j->files[k].name, name) == 0)
+            return qn_usage_error(err, cap,
+                                  "--file %s and --file %s: both would be %s "
+                                  "in a task's folder; rename one",
+                                  o->files[k], path, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return qn_usage_error(err, cap, "--file %s: cannot read it: %s", path,
+                              strerror(e));
+    }
+    int e = S_ISDIR(st.st_mode)    ? -EISDIR
+            : !S_ISREG(st.st_mode) ? -EINVAL
+            : (uint64_t)st.st_size > *left
+                ? -EFBIG
+                : s_read_max(fd, &j->file_bytes[i], *left);
+    close(fd);
+    if (e == -EISDIR)
+        return qn_usage_error(err, cap,
+                              "--file %s: a folder; ship its files one by "
+                              "one (--file %s/NAME)",
+                              path, path);
+    if (e == -EINVAL)
+        return qn_usage_error(err, cap, "--file %s: not a regular file", path);
+    if (e == -EFBIG)
+        return s_too_big(path, (uint64_t)st.st_size, err, cap);
+    if (e < 0)
+        return qn_usage_error(err, cap, "--file %s: cannot read it: %s", path,
+                              strerror(-e));
+    const qn_buf *b = &j->file_bytes[i];
+    uint8_t d[QN_SHA256_SIZE];
+    char *hex = s_own(j, qn_malloc(QN_SHA256_HEX));
+    qn_sha256(b->data, b->len, d);
+    qn_sha256_hex(d, hex);
+    j->files[i].name = (char *)name;
+    j->files[i].hash = hex;
+    j->files[i].size = b->len;
+    j->file_data[i] =
+        (ProtobufCBinaryData){.len = b->len, .data = (uint8_t *)b->data};
+    *left -= b->len;
+    return 0;
+}
+
+/* The job's --file files, read and hashed into j and its spec. 0, or a
+ * refusal naming the file. */
+static int s_read_files(qn_jobbuild *j, const qn_cli_opts *o, char *err,
+                        size_t cap)
+{
+    size_t n = o->nfiles;
+    j->files = qn_calloc(n + 1, sizeof *j->files);
+    j->fp = qn_calloc(n + 1, sizeof *j->fp);
+    j->file_bytes = qn_calloc(n + 1, sizeof *j->file_bytes);
+    j->file_data = qn_calloc(n + 1, sizeof *j->file_data);
+    j->spec.files = j->fp;
+    j->spec.n_files = n;
+    for (size_t i = 0; i < n; i++) {
+        quern__shipped_file__init(&j->files[i]);
+        j->fp[i] = &j->files[i];
+    }
+    uint64_t left = j->plugin.len < QN_JOBSPEC_SHIP_BYTES
+                        ? QN_JOBSPEC_SHIP_BYTES - j->plugin.len
+                        : 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = s_read_file(j, o, i, &left, err, cap);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Fill the rest of j's spec from o: paths, inputs, arguments, options. */
 static void s_fill(qn_jobbuild *j, const qn_cli_opts *o)
 {
@@ -243,6 +381,11 @@ int qn_jobbuild_init(qn_jobbuild *j, const qn_cli_opts *o, char *err,
                                   : strerror(-e));
     }
     s_fill(j, o);
+    rc = s_read_files(j, o, err, cap);
+    if (rc != 0) {
+        qn_jobbuild_release(j);
+        return rc;
+    }
     /* What the master would refuse, refused here (jobspec.h). */
     char why[1024];
     if (qn_jobspec_check(&j->spec, j->plugin.data, j->plugin.len, why,

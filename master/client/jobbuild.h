@@ -1,7 +1,8 @@
 /*
  * jobbuild.h -- the job that quern run and quern submit describe: a
  * JobSpec built from the command's options, checked as the master would
- * check it, with the plugin's bytes to send along.
+ * check it, with the plugin's bytes and the files it ships (--file) to
+ * send along.
  */
 #ifndef QN_JOBBUILD_H
 #define QN_JOBBUILD_H
@@ -18,7 +19,10 @@ typedef struct qn_jobbuild {
     qn_buf plugin; /* the shared object's bytes */
     Quern__InputPath *inputs, **ip;
     Quern__Arg *args, **ap;
-    char **owned; /* strings to free with the job */
+    Quern__ShippedFile *files, **fp; /* --file, as spec.files lists them */
+    qn_buf *file_bytes;              /* ... and the bytes of each */
+    ProtobufCBinaryData *file_data;  /* the same, as SubmitJob carries them */
+    char **owned;                    /* strings to free with the job */
     size_t nowned, cap_owned;
 } qn_jobbuild;
 

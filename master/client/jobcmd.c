@@ -24,6 +24,8 @@ static int s_submit(qn_client *c, qn_jobbuild *j, int watch, char *id,
     sj.watch = watch;
     sj.plugin_data.data = (uint8_t *)j->plugin.data;
     sj.plugin_data.len = j->plugin.len;
+    sj.file_data = j->file_data;
+    sj.n_file_data = j->spec.n_files;
     env.body_case = QUERN__ENVELOPE__BODY_SUBMIT_JOB;
     env.submit_job = &sj;
     char err[512];
@@ -57,7 +59,7 @@ static int s_run_inline(const qn_cli_opts *o, qn_jobbuild *j)
     if (!o->json)
         fprintf(stderr, "quern: running %s inline, in this process\n",
                 j->spec.name);
-    int rc = qn_inline_run(&j->spec, &st, err, sizeof err);
+    int rc = qn_inline_run(&j->spec, j->file_data, &st, err, sizeof err);
     if (rc == 2) {
         qn_inline_release(&st);
         return qn_usage_fail("%s", err);

@@ -24,6 +24,7 @@ typedef enum {
     S_STRING, /* a string, pointing into argv */
     S_PATHS,  /* its value and the words after it, up to the next option */
     S_PAIR,   /* NAME=VALUE, added to its list each time it is given */
+    S_LIST,   /* a string, added to its list each time it is given */
     S_UINT,   /* a decimal number from min to max */
     S_SIZE,   /* a size such as 64M, at least min */
     S_CODEC,  /* a codec's name, kept as its id */
@@ -34,7 +35,7 @@ typedef struct {
     const char *name; /* as typed after its dashes */
     s_kind kind;
     size_t at;         /* the field it fills in qn_cli_opts */
-    size_t count;      /* S_PATHS, S_PAIR: the field counting the list */
+    size_t count;      /* S_PATHS, S_PAIR, S_LIST: the list's count */
     uint64_t min, max; /* S_UINT; S_SIZE (min only) */
     const char *bad;   /* why a value is refused, after the option's name */
     int typed;         /* that name as typed ("--replicas=0"), not "--name" */
@@ -67,6 +68,10 @@ static const s_option s_options[] = {
      .at = S_FIELD(args, const char **),
      .count = S_FIELD(nargs, size_t),
      .bad = "takes NAME=VALUE"},
+    {.name = "file",
+     .kind = S_LIST,
+     .at = S_FIELD(files, const char **),
+     .count = S_FIELD(nfiles, size_t)},
     {.name = "split-size",
      .kind = S_SIZE,
      .at = S_FIELD(split_size, uint64_t),
@@ -257,6 +262,7 @@ static int s_set(s_parser *p, const s_option *opt, const char *a,
             return s_bad(p, opt, a, val);
         s_push(p, opt, val);
         return 0;
+    case S_LIST: s_push(p, opt, val); return 0;
     case S_PATHS:
         s_push(p, opt, val);
         /* --input takes several paths: up to the next option. */
@@ -325,6 +331,7 @@ static int s_parse(s_parser *p)
     s_defaults(o);
     o->inputs = qn_calloc((size_t)p->argc, sizeof *o->inputs);
     o->args = qn_calloc((size_t)p->argc, sizeof *o->args);
+    o->files = qn_calloc((size_t)p->argc, sizeof *o->files);
     o->positional = qn_calloc((size_t)p->argc, sizeof *o->positional);
     for (p->i = 0; p->i < p->argc; p->i++) {
         const char *a = p->argv[p->i];
@@ -358,6 +365,7 @@ void qn_cli_opts_release(qn_cli_opts *o)
     qn_curve_release(&o->curve);
     free(o->inputs);
     free(o->args);
+    free(o->files);
     free(o->positional);
 }
 

@@ -23,6 +23,8 @@ typedef struct qn_cli_opts {
     unsigned nreduce;
     const char **args; /* "NAME=VALUE" */
     size_t nargs;
+    const char **files; /* --file: shipped with the job */
+    size_t nfiles;
     uint64_t split_size;
     unsigned sort_mb, max_attempts, compress_level, workers, slots;
     int codec;
@@ -47,7 +49,7 @@ typedef struct qn_cli_opts {
  * --curve-master.
  */
 #define QN_CLI_OPTS_JOB /* what run and submit share */                        \
-    "|job|input|output|R|arg|split-size|sort-mb|max-attempts|"                 \
+    "|job|input|output|R|arg|file|split-size|sort-mb|max-attempts|"            \
     "no-speculation|skip-bad-records|compress-level|codec|output-replicas|"
 #define QN_CLI_OPTS_RUN                                                        \
     QN_CLI_OPTS_JOB "workers|slots|json|task-mem-mb|http|inline|"

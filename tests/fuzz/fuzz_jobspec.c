@@ -22,6 +22,7 @@
 #include "jobspec.h"
 #include "codec.h"
 #include "elfcheck.h"
+#include "shipped.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -64,6 +65,14 @@ static void s_accepted(const Quern__JobSpec *s, const uint8_t *plugin,
     s_check((unsigned)s->input_kind <= QUERN__INPUT_KIND__FIXED);
     if (s->input_kind == QUERN__INPUT_KIND__FIXED)
         s_check(s->record_size >= 1 && s->record_size <= QN_JOBSPEC_RECORD_MAX);
+    /* Shipped files: names a folder holds, each once; cache names. */
+    s_check(s->n_files <= QN_JOBSPEC_FILES_MAX);
+    for (size_t i = 0; i < s->n_files; i++) {
+        s_check(qn_shipped_name_ok(s->files[i]->name) &&
+                qn_shipped_hash_ok(s->files[i]->hash));
+        for (size_t k = 0; k < i; k++)
+            s_check(strcmp(s->files[k]->name, s->files[i]->name) != 0);
+    }
     /* The entry point's name is in the bytes, and the header is right. */
     s_check(len > 0 && memmem(plugin, len, "quern_job_v1", 13) != NULL);
     char why[300];
@@ -85,8 +94,14 @@ static void s_submit(const uint8_t *data, size_t size)
     Quern__SubmitJob *sj = quern__submit_job__unpack(NULL, size, data);
     if (!sj)
         return;
-    if (sj->spec) /* the wire refuses a SubmitJob without one */
+    if (sj->spec) { /* the wire refuses a SubmitJob without one */
         s_job(sj->spec, sj->plugin_data.data, sj->plugin_data.len);
+        char err[1024] = "";
+        if (qn_jobspec_check_files(sj->spec, sj->file_data, sj->n_file_data,
+                                   err, sizeof err) < 0)
+            s_check(err[0] != '\0' && strchr(err, '\n') == NULL &&
+                    qn_utf8_valid(err));
+    }
     quern__submit_job__free_unpacked(sj, NULL);
 }
 
