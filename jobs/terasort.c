@@ -10,14 +10,16 @@
  * The partitioner samples the input so that every key of partition i is
  * below every key of partition i + 1: the part files, concatenated in
  * order, are the sorted input. Each task's setup reads the same evenly
- * spaced sample of record prefixes from the files named by
- * `--arg sample=PATH` (the input: a file or a folder of files, readable
- * where the tasks run; absolute, since a task runs in a folder of its own) and
- * picks R - 1 cut points; a record goes to the partition its first PREFIX bytes
- * fall in, so records with equal prefixes share a partition.
+ * spaced sample of record prefixes from the file (or folder of files)
+ * named by `--arg sample=NAME` and picks R - 1 cut points; a record goes
+ * to the partition its first PREFIX bytes fall in, so records with equal
+ * prefixes share a partition. A task reads only its own input and the
+ * files shipped with the job, so the sample is a piece of the input
+ * shipped with --file, as Hadoop's TeraSort ships its partition file:
  *
+ *   head -c 10000000 gen/part-00000 >tera-sample
  *   quern run --job build/jobs/terasort.so --input ./gen --output ./sorted \
- *       -R 4 --arg sample=$PWD/gen
+ *       -R 4 --file tera-sample --arg sample=tera-sample
  */
 #include <quern.h>
 
@@ -58,7 +60,11 @@ static int s_files(quern_task *t, const char *path, s_file *files, size_t *n)
     struct stat st;
     *n = 0;
     if (stat(path, &st) < 0)
-        return quern_fail(t, "terasort: sample=%s: cannot read it", path);
+        return quern_fail(t,
+                          "terasort: sample=%s: cannot read it (a task "
+                          "reads its own input and the files shipped with "
+                          "the job: ship a sample with --file)",
+                          path);
     if (S_ISREG(st.st_mode)) {
         snprintf(files[0].path, sizeof files[0].path, "%s", path);
         files[0].records = (unsigned long long)st.st_size / RECORD;
@@ -91,8 +97,9 @@ static int ts_setup(quern_task *t)
         return 0;
     const char *sample = quern_arg(t, "sample");
     if (!sample)
-        return quern_fail(t, "terasort needs --arg sample=PATH (its input, "
-                             "to choose the partitions' boundaries)");
+        return quern_fail(t, "terasort needs --arg sample=PATH (a sample of "
+                             "its input shipped with --file, to choose the "
+                             "partitions' boundaries)");
     s_file *files = calloc(MAX_FILES, sizeof *files);
     size_t nfiles;
     if (!files)

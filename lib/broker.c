@@ -4,6 +4,7 @@
 #include "broker.h"
 
 #include "maptask.h"
+#include "reducetask.h"
 #include "util.h"
 
 #include <errno.h>
@@ -154,6 +155,15 @@ static void s_fetch_reply(quern_task *t, Quern__Prefetched *r,
     *segp = v;
 }
 
+/* A failed reduce's output file, which its sandbox keeps it from. */
+static void s_drop_output(quern_task *t)
+{
+    qn_buf p = {0};
+    qn_reduce_output_path(t->spec, &p);
+    unlink(p.data);
+    qn_buf_release(&p);
+}
+
 /* Serve requests on sock until the task closes its end; never returns. */
 static void s_serve(quern_task *t, int sock)
 {
@@ -175,7 +185,9 @@ static void s_serve(quern_task *t, int sock)
         Quern__FetchedSegment **segs = NULL;
         int fd = -1, local = 1;
         t->fail[0] = '\0';
-        if (rq->fetch && t->spec->kind == QUERN__TASK_KIND__REDUCE)
+        if (rq->drop_output && t->spec->kind == QUERN__TASK_KIND__REDUCE)
+            s_drop_output(t);
+        else if (rq->fetch && t->spec->kind == QUERN__TASK_KIND__REDUCE)
             s_fetch_reply(t, &r, &segs);
         else if (!rq->fetch && rq->piece < t->spec->n_inputs &&
                  t->spec->kind == QUERN__TASK_KIND__MAP)
@@ -183,7 +195,7 @@ static void s_serve(quern_task *t, int sock)
         else
             qn_task_failf(t, "the broker was asked for what is not this "
                              "task's");
-        if (!rq->fetch)
+        if (!rq->fetch && !rq->drop_output)
             r.error = fd < 0 ? t->fail : (char *)"";
         r.local = local != 0;
         Quern__Counter **ptrs = qn_calloc(t->counters.n + 1, sizeof *ptrs);
@@ -232,6 +244,9 @@ pid_t qn_broker_start(quern_task *t)
     }
     close(sv[1]);
     t->broker_fd = sv[0];
+    t->open_piece = qn_broker_open;
+    t->fetch = qn_broker_fetch;
+    t->drop_output = qn_broker_drop_output;
     return pid;
 }
 
@@ -304,6 +319,16 @@ int qn_broker_open(quern_task *t, size_t index, int *local)
     return rc < 0 ? -1 : fd;
 }
 
+void qn_broker_drop_output(quern_task *t)
+{
+    Quern__BrokerRequest rq = QUERN__BROKER_REQUEST__INIT;
+    rq.drop_output = 1;
+    Quern__Prefetched *r = NULL;
+    s_ask(t, &rq, &r, NULL);
+    if (r)
+        quern__prefetched__free_unpacked(r, NULL);
+}
+
 int qn_broker_fetch(quern_task *t, char ***segs, char ***names,
                     qn_fetched **from, size_t *nsegs)
 {
@@ -326,8 +351,5 @@ int qn_broker_fetch(quern_task *t, char ***segs, char ***names,
     *nsegs = n;
     if (r)
         quern__prefetched__free_unpacked(r, NULL);
-    /* Nothing more to ask: the broker may end. */
-    close(t->broker_fd);
-    t->broker_fd = -1;
     return rc;
 }

@@ -37,4 +37,7 @@ int qn_broker_open(quern_task *t, size_t index, int *local);
 int qn_broker_fetch(quern_task *t, char ***segs, char ***names,
                     qn_fetched **from, size_t *nsegs);
 
+/* Delete a failed reduce's output file (the broker does). */
+void qn_broker_drop_output(quern_task *t);
+
 #endif

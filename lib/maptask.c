@@ -11,7 +11,6 @@
  */
 #include "maptask.h"
 
-#include "broker.h"
 #include "merge.h"
 #include "records.h"
 #include "util.h"
@@ -370,8 +369,8 @@ static int s_read_piece(s_map *m, size_t index)
     t->gasp->piece = (uint32_t)index;
     s_skips_for(t, index);
     int local = 1;
-    int fd = t->broker_fd >= 0 ? qn_broker_open(t, index, &local)
-                               : qn_map_open_piece(t, index, &local);
+    int fd = t->open_piece ? t->open_piece(t, index, &local)
+                           : qn_map_open_piece(t, index, &local);
     if (fd < 0)
         return -1;
     qn_records_in in = {.fd = fd,

@@ -13,7 +13,6 @@
  */
 #include "reducetask.h"
 
-#include "broker.h"
 #include "fetch.h"
 #include "merge.h"
 #include "util.h"
@@ -269,12 +268,14 @@ static int s_local_segments(quern_task *t, char ***out, char ***out_names,
  */
 static int s_gather(quern_task *t, s_reduce *rd)
 {
-    int got =
-        t->local_maps ? s_local_segments(t, &rd->segs, &rd->names, &rd->nsegs)
-        : t->broker_fd >= 0
-            ? qn_broker_fetch(t, &rd->segs, &rd->names, &rd->from, &rd->nsegs)
-            : qn_fetch_segments(t, &rd->segs, &rd->names, &rd->from,
-                                &rd->nsegs);
+    int got;
+    if (t->local_maps)
+        got = s_local_segments(t, &rd->segs, &rd->names, &rd->nsegs);
+    else if (t->fetch) /* by the broker */
+        got = t->fetch(t, &rd->segs, &rd->names, &rd->from, &rd->nsegs);
+    else
+        got =
+            qn_fetch_segments(t, &rd->segs, &rd->names, &rd->from, &rd->nsegs);
     rd->nfrom = rd->from ? rd->nsegs : 0;
     if (got < 0)
         return -1;
@@ -284,20 +285,25 @@ static int s_gather(quern_task *t, s_reduce *rd)
                               rd);
 }
 
+void qn_reduce_output_path(const Quern__TaskSpec *sp, qn_buf *b)
+{
+    b->len = 0;
+    qn_buf_printf(b, "%s/_temporary/%s/part-%05u.a%u", sp->output_dir,
+                  sp->job_id, sp->task, sp->attempt);
+}
+
 int qn_reduce_open_output(quern_task *t)
 {
     if (t->out_fd >= 0) /* opened before the sandbox */
         return 0;
-    const Quern__TaskSpec *sp = t->spec;
-    qn_buf dir = {0};
-    qn_buf_printf(&dir, "%s/_temporary/%s", sp->output_dir, sp->job_id);
-    int e = qn_mkdirs(dir.data, 0755);
-    if (e == 0)
-        qn_buf_printf(&t->out_name, "%s/part-%05u.a%u", dir.data, sp->task,
-                      sp->attempt);
-    else
-        qn_task_failf(t, "cannot create %s: %s", dir.data, strerror(-e));
-    qn_buf_release(&dir);
+    qn_reduce_output_path(t->spec, &t->out_name);
+    char *slash = strrchr(t->out_name.data, '/');
+    *slash = '\0';
+    int e = qn_mkdirs(t->out_name.data, 0755);
+    if (e < 0)
+        qn_task_failf(t, "cannot create %s: %s", t->out_name.data,
+                      strerror(-e));
+    *slash = '/';
     if (e < 0)
         return -1;
     t->out_fd =
@@ -361,8 +367,9 @@ static void s_cleanup(quern_task *t, s_reduce *rd, int rc)
         close(t->out_fd);
         t->out_fd = -1;
     }
-    if (rc < 0 && t->out_name.data)
-        unlink(t->out_name.data);
+    if (rc < 0 && t->out_name.data && unlink(t->out_name.data) < 0 &&
+        t->drop_output)
+        t->drop_output(t); /* the sandbox keeps it from the folder */
     t->out_path = NULL;
     for (size_t i = 0; i < rd->nsegs; i++) {
         unlink(rd->segs[i]);

@@ -9,6 +9,9 @@
 
 #include "task.h"
 
+/* The path of the output file (the spec's attempt's) into b. */
+void qn_reduce_output_path(const Quern__TaskSpec *sp, qn_buf *b);
+
 /* Make the output file, _temporary/JOB/part-NNNNN.aATTEMPT in the
  * output folder, and open it on t->out_fd (t->out_name its path); done
  * already when t->out_fd is open. 0 or -1 (t->fail). */

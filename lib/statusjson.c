@@ -208,8 +208,8 @@ json_t *qn_json_worker(const Quern__WorkerInfo *w)
     /* Its tasks' sandbox: the level, the layers, what the kernel lacks
      * and the user (a worker before sandboxes says nothing). */
     json_t *sb = json_object();
-    s_set(sb, "level", json_string(w->sandbox_mode[0] ? w->sandbox_mode
-                                                       : "unknown"));
+    s_set(sb, "level",
+          json_string(w->sandbox_mode[0] ? w->sandbox_mode : "unknown"));
     json_t *ly = json_array(), *miss = json_array();
     for (size_t i = 0; i < w->n_sandbox; i++)
         json_array_append_new(ly, json_string(w->sandbox[i]));

@@ -13,6 +13,8 @@
 #ifndef QN_TASK_H
 #define QN_TASK_H
 
+struct qn_fetched; /* fetch.h */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -127,8 +129,13 @@ struct quern_task {
     qn_buf scratch_buf;
 
     /* in a sandbox (taskrun.c): what was opened with the worker's rights */
-    int plugin_fd;   /* the plugin (-1: load it by its path) */
-    int broker_fd;   /* the broker (broker.h; -1: none, do it here) */
+    int plugin_fd; /* the plugin (-1: load it by its path) */
+    int broker_fd; /* the broker (broker.h; -1: none, do it here) */
+    /* ... and what it does for the task (NULL: the task does it) */
+    int (*open_piece)(quern_task *t, size_t index, int *local);
+    int (*fetch)(quern_task *t, char ***segs, char ***names,
+                 struct qn_fetched **from, size_t *nsegs);
+    void (*drop_output)(quern_task *t); /* a failed reduce's output */
     qn_buf out_name; /* reduce: its output file's path, once opened */
 };
 

@@ -71,6 +71,30 @@ static int s_uint_opt(const char *name, const char *arg, uint64_t min,
     return 0;
 }
 
+/* A time in ms, min to a day: 0, or -1 after saying what it must be. */
+static int s_ms_opt(const char *name, const char *arg, unsigned min, int *out)
+{
+    unsigned ms;
+    if (s_uint_opt(name, arg, min, 86400000, &ms) < 0)
+        return -1;
+    *out = (int)ms;
+    return 0;
+}
+
+/* A sandbox level (what names it: the option or the variable). */
+static int s_sandbox_opt(const char *what, const char *arg, int *out)
+{
+    qn_sandbox_mode m;
+    if (qn_sandbox_mode_parse(arg, &m) < 0) {
+        fprintf(stderr,
+                "quern-worker: %s must be require, auto or off, not '%s'\n",
+                what, arg);
+        return -1;
+    }
+    *out = (int)m;
+    return 0;
+}
+
 /*
  * Read the command line into cfg and *level. Returns -1 to go on, or the
  * exit code (0 after --help, 2 on a bad command line, said on stderr).
@@ -142,13 +166,10 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
                            &cfg->task_mem_mb) < 0)
                 return 2;
             break;
-        case O_GRACE: {
-            unsigned ms;
-            if (s_uint_opt("master-grace-ms", optarg, 10, 86400000, &ms) < 0)
+        case O_GRACE:
+            if (s_ms_opt("master-grace-ms", optarg, 10, &cfg->master_grace_ms))
                 return 2;
-            cfg->master_grace_ms = (int)ms;
             break;
-        }
         case O_SCRUB: {
             unsigned mb;
             if (s_uint_opt("scrub-rate", optarg, 0, 100000, &mb) < 0)
@@ -156,25 +177,14 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
             cfg->scrub_rate = (uint64_t)mb << 20;
             break;
         }
-        case O_STOP: {
-            unsigned ms;
-            if (s_uint_opt("stop-timeout-ms", optarg, 0, 86400000, &ms) < 0)
+        case O_STOP:
+            if (s_ms_opt("stop-timeout-ms", optarg, 0, &cfg->stop_timeout_ms))
                 return 2;
-            cfg->stop_timeout_ms = (int)ms;
             break;
-        }
-        case O_SANDBOX: {
-            qn_sandbox_mode m;
-            if (qn_sandbox_mode_parse(optarg, &m) < 0) {
-                fprintf(stderr,
-                        "quern-worker: --sandbox must be require, "
-                        "auto or off, not '%s'\n",
-                        optarg);
+        case O_SANDBOX:
+            if (s_sandbox_opt("--sandbox", optarg, &cfg->sandbox) < 0)
                 return 2;
-            }
-            cfg->sandbox = (int)m;
             break;
-        }
         case O_TASK_USER: cfg->task_user = optarg; break;
         case O_HELP: s_usage(stdout); return 0;
         default:
@@ -197,16 +207,8 @@ int main(int argc, char **argv)
     /* The default level may come from the environment (QUERN_SANDBOX), as
      * for the workers `quern run` starts; --sandbox wins. */
     const char *env_sb = getenv("QUERN_SANDBOX");
-    qn_sandbox_mode env_mode;
-    if (env_sb && qn_sandbox_mode_parse(env_sb, &env_mode) == 0)
-        cfg.sandbox = (int)env_mode;
-    else if (env_sb) {
-        fprintf(stderr,
-                "quern-worker: QUERN_SANDBOX must be require, auto "
-                "or off, not '%s'\n",
-                env_sb);
+    if (env_sb && s_sandbox_opt("QUERN_SANDBOX", env_sb, &cfg.sandbox) < 0)
         return 2;
-    }
     int rc = s_parse(argc, argv, &cfg, &level);
     if (rc >= 0)
         return rc;

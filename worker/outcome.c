@@ -107,8 +107,7 @@ static void s_limits(qn_outcome *o, const qn_attempt *a, int status,
                       "time past its last progress report, the master's "
                       "--task-timeout-ms)",
                       (a->cpu_timeout_ms + 999) / 1000);
-    else if (a->mem_cap &&
-             (sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT))
+    else if (a->mem_cap && (sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT))
         qn_buf_printf(&o->reason,
                       " (out of memory? its memory is capped at %llu MiB "
                       "(--task-mem-mb), where allocations fail; it had "

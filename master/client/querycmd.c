@@ -85,7 +85,6 @@ int qn_querycmd_jobs(qn_cli_opts *o)
     return s_status(o, 1);
 }
 
-
 /* "    sandbox auto: landlock-fs,... as nobody" under a worker's line. */
 static void s_print_sandbox(const Quern__WorkerInfo *w)
 {

@@ -345,10 +345,13 @@ tera_bytes=$(warm "${TERA[@]}")
 [ "$tera_bytes" = $((rows * 100)) ] ||
     fail "teragen wrote $tera_bytes bytes, not $rows records of 100"
 
+# The sampling partitioner's sample: 100,000 records shipped with the job.
+head -c 10000000 "${TERA[0]}" >"$D/tera-sample"
 for ((i = 1; i <= RUNS; i++)); do
     CLEAN=$D/tera-quern run_once terasort quern \
         "$BIN/quern" run --job "$JOBS/terasort.so" --input "$D/tera-in" \
-        --output "$D/tera-quern" -R 4 --workers 2 --arg "sample=$D/tera-in" \
+        --output "$D/tera-quern" -R 4 --workers 2 --file "$D/tera-sample" \
+        --arg sample=tera-sample \
         --split-size "$TERA_SPLIT" --json
     run_once sort-S4G plain sort -S 4G --parallel=2 -o "$D/tera-sort" "${TERA[@]}"
 done

@@ -109,8 +109,9 @@ inline --job "$JOBS/teragen.so" --input "$T/ranges" --output "$T/gen" -R 2 \
     fail "teragen inline: $(cat "$T/gen.log")"
 [ "$(cat "$T"/gen/part-* | wc -c)" = 1200000 ] ||
     fail "teragen did not write 12000 records of 100 bytes"
+head -c 300000 "$T/gen/part-00000" >"$T/tera-sample"
 inline --job "$JOBS/terasort.so" --input "$T/gen" --output "$T/sorted" -R 3 \
-    --arg "sample=$T/gen" --split-size 128K >"$T/sort.log" 2>&1 ||
+    --file "$T/tera-sample" --arg sample=tera-sample --split-size 128K >"$T/sort.log" 2>&1 ||
     fail "terasort inline: $(cat "$T/sort.log")"
 [ "$(ls "$T/sorted" | grep -c '^part-')" = 3 ] || fail "expected 3 part files"
 cat "$T"/gen/part-* | LC_ALL=C sort >"$T/tsort.want"
