@@ -88,6 +88,8 @@ pid_t qn_spawn(const char *path, char *const argv[], const qn_spawn_opts *o)
         }
         posix_spawn_file_actions_adddup2(&fa, moved[i], 3 + i);
     }
+    if (o && o->null_stdin)
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     if (o && o->stdout_path)
         posix_spawn_file_actions_addopen(&fa, 1, o->stdout_path,
                                          O_WRONLY | O_CREAT | O_APPEND, 0644);

@@ -36,6 +36,7 @@ typedef struct qn_spawn_opts {
     const char *stdout_path;   /* if set: stdout goes to this file (append) */
     const char *stderr_path;   /* if set: stderr goes to this file (append) */
     int new_group;             /* run in a new process group */
+    int null_stdin;            /* stdin reads /dev/null */
 } qn_spawn_opts;
 
 /* Start path with argv. Returns the pid or -errno. */

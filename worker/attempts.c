@@ -177,6 +177,7 @@ static const char *s_spawn(qn_worker *w, qn_attempt *a,
         char *argv[] = {(char *)"quern-task", NULL};
         qn_spawn_opts o = {.fds = {sv[1], spec_fd, gasp_fd},
                            .nfds = 3,
+                           .null_stdin = 1,
                            .stdout_path = a->stderr_path, /* not ours */
                            .stderr_path = a->stderr_path,
                            .new_group = 1};

@@ -38,6 +38,27 @@ static int s_task_user(qn_worker *w, char *err, size_t errcap)
     return 0;
 }
 
+int qn_wsandbox_decide(int mode, int root, unsigned offered, int abi,
+                       unsigned *layers, unsigned *missing, char *err,
+                       size_t errcap)
+{
+    /* As another user only when there is another user to be. */
+    unsigned wanted = root ? QN_SB_ALL : QN_SB_ALL & ~QN_SB_TASK_USER;
+    char names[160];
+    *layers = *missing = 0;
+    if (mode == QN_SANDBOX_OFF)
+        return 0;
+    *missing = wanted & ~offered;
+    if (*missing && mode == QN_SANDBOX_REQUIRE) {
+        snprintf(err, errcap,
+                 "--sandbox require: this kernel lacks %s (Landlock ABI %d)",
+                 qn_sandbox_layers_str(*missing, names, sizeof names), abi);
+        return -1;
+    }
+    *layers = wanted & offered;
+    return 0;
+}
+
 int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap)
 {
     int root = geteuid() == 0;
@@ -60,27 +81,17 @@ int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap)
     }
     int abi = 0;
     unsigned offered = qn_sandbox_probe(root, &abi);
-    /* As another user only when there is another user to be. */
-    unsigned wanted = root ? QN_SB_ALL : QN_SB_ALL & ~QN_SB_TASK_USER;
     char names[160];
+    if (qn_wsandbox_decide(mode, root, offered, abi, &w->sb.layers,
+                           &w->sb.missing, err, errcap) < 0)
+        return -1;
     if (mode == QN_SANDBOX_OFF) {
-        w->sb.layers = 0;
         if (root)
             snprintf(w->sb.user, sizeof w->sb.user, "root");
         qn_warn("worker: --sandbox off: tasks run with all of this worker's "
                 "rights (for debugging only)");
         return 0;
     }
-    w->sb.missing = wanted & ~offered;
-    if (w->sb.missing && mode == QN_SANDBOX_REQUIRE) {
-        snprintf(err, errcap,
-                 "--sandbox require: this kernel lacks %s "
-                 "(Landlock ABI %d)",
-                 qn_sandbox_layers_str(w->sb.missing, names, sizeof names),
-                 abi);
-        return -1;
-    }
-    w->sb.layers = wanted & offered;
     if (w->sb.missing)
         qn_warn("worker: tasks run without %s: this kernel lacks it "
                 "(Landlock ABI %d)",

@@ -23,6 +23,17 @@
  */
 int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap);
 
+/*
+ * The layers tasks run in (*layers) and those wanted that the kernel lacks
+ * (*missing), at --sandbox mode (qn_sandbox_mode) for a worker running as
+ * root or not, given what the kernel offers (qn_sandbox_probe; abi its
+ * Landlock ABI, for the message). 0, or -1 with err naming what is missing
+ * when mode is require.
+ */
+int qn_wsandbox_decide(int mode, int root, unsigned offered, int abi,
+                       unsigned *layers, unsigned *missing, char *err,
+                       size_t errcap);
+
 /* Fill a task spec's sandbox fields. */
 void qn_wsandbox_spec(const qn_worker *w, Quern__TaskSpec *spec);
 

@@ -56,9 +56,11 @@ static int s_run_inline(const qn_cli_opts *o, qn_jobbuild *j)
 {
     Quern__JobStatus st;
     char err[1024];
-    if (!o->json)
-        fprintf(stderr, "quern: running %s inline, in this process\n",
-                j->spec.name);
+    /* Said with --json too (on stderr): the job's code has our rights. */
+    fprintf(stderr,
+            "quern: running %s inline, in this process: not in a sandbox, "
+            "the job's code runs with your rights\n",
+            j->spec.name);
     int rc = qn_inline_run(&j->spec, j->file_data, &st, err, sizeof err);
     if (rc == 2) {
         qn_inline_release(&st);

@@ -123,11 +123,11 @@ int qn_querycmd_workers(qn_cli_opts *o)
             printf("%-32s %-8s slots %u busy %u heartbeat %.1f s ago  %s\n",
                    w->worker_id, st, w->slots, w->busy,
                    (double)w->heartbeat_age_ms / 1000, w->shuffle_endpoint);
-            if (w->sandbox_mode[0])
-                s_print_sandbox(w);
             if (w->state == QUERN__WORKER_STATE__WORKER_DRAINING)
                 printf("    draining: waits for %s\n",
                        w->drain_waits[0] ? w->drain_waits : "nothing");
+            if (w->sandbox_mode[0])
+                s_print_sandbox(w);
         }
     }
     qn_wire_free(reply);

@@ -63,6 +63,9 @@ live=$(grep -oE '<tr class="worker" id="worker-[^"]*" data-alive="true"' "$T/dom
 [ "$live" = 2 ] || fail "the page shows $live live workers, not 2"
 grep -A3 -E "id=\"worker-$draining\"" "$T/dom.html" | grep -Eq 'title="waits for [^"]+">draining<' ||
     fail "the draining worker $draining is not marked draining: $(grep -A3 -E "id=\"worker-$draining\"" "$T/dom.html")"
+# Each worker's sandbox: this test's run tasks unconfined, which shows.
+grep -A4 -E "id=\"worker-$draining\"" "$T/dom.html" | grep -Eq '<td title="layers: none" class="hot">off · root<' ||
+    fail "the worker's sandbox is not shown as off: $(grep -A4 -E "id=\"worker-$draining\"" "$T/dom.html")"
 has "<tr class=\"task\" data-task=\"$rerun\" data-state=\"[a-z]+\" data-attempts=\"[2-9]\"" "task $rerun run again"
 has 'id="t-datasets-s"[^>]*>0 shards short of copies · 0 copying' "the datasets' health"
 has '<li class="event" data-kind="worker_lost"' "the worker_lost event"
