@@ -10,11 +10,14 @@
 #
 # The sections:
 #   1. word count: Quern with 2 workers against mawk, sort | uniq -c and
-#      quern run --inline (all in one process)
-#   2. TeraSort: 100-byte records, against sort -S 4G --parallel=2
+#      quern run --inline (all in one process), and with tasks outside
+#      their sandbox (QUERN_SANDBOX=off): what the sandbox costs
+#   2. TeraSort: 100-byte records, against sort -S 4G --parallel=2, and
+#      with the sandbox off
 #   3. grep for a rare pattern, against grep -E -c
 #   4. the smallest job: one line, quern run start to exit
 #   5. scaling: word count at BENCH_SIZE / 4, BENCH_SIZE and 4 x BENCH_SIZE
+#   6. task start: 65 tasks one at a time, in the sandbox and outside it
 #   then the memory run (grep '.' with --sort-mb 64 and ten times that of
 #   intermediate data), the memory bounds of every Quern run, and the
 #   targets, each met or not.
@@ -261,6 +264,10 @@ for ((i = 1; i <= RUNS; i++)); do
     CLEAN=$D/wc-quern run_once wordcount quern \
         "$BIN/quern" run --job "$JOBS/wordcount.so" --input "$D/text" \
         --output "$D/wc-quern" -R 4 --workers 2 --json
+    # The same with tasks outside their sandbox: what the sandbox costs.
+    CLEAN=$D/wc-nosb run_once wordcount-nosb quern env QUERN_SANDBOX=off \
+        "$BIN/quern" run --job "$JOBS/wordcount.so" --input "$D/text" \
+        --output "$D/wc-nosb" -R 4 --workers 2 --json
     # shellcheck disable=SC2016 # mawk's and the inner shell's own variables
     run_once mawk plain \
         mawk '{ for (i = 1; i <= NF; i++) c[$i]++ }
@@ -273,6 +280,7 @@ for ((i = 1; i <= RUNS; i++)); do
         --output "$D/wc-inline" -R 4 --json
 done
 summarise wordcount quern 'quern, 2 workers'
+summarise wordcount-nosb quern 'quern, sandbox off'
 summarise mawk plain 'mawk hash count'
 summarise sort-uniq-c plain 'sort | uniq -c'
 if [ $inline = yes ]; then
@@ -293,7 +301,7 @@ if [ $inline = yes ]; then
 fi
 section wordcount "$text_bytes" \
     "$(jq -n --argjson runs "$RUNS" '{title: "word count", files: 8, runs: $runs}')" \
-    wordcount mawk sort-uniq-c wordcount-inline
+    wordcount mawk sort-uniq-c wordcount-inline wordcount-nosb
 
 # ---------------------------------------------------------------------------
 # 3. grep for a rare pattern, over the same text (run before TeraSort so
@@ -353,10 +361,16 @@ for ((i = 1; i <= RUNS; i++)); do
         --output "$D/tera-quern" -R 4 --workers 2 --file "$D/tera-sample" \
         --arg sample=tera-sample \
         --split-size "$TERA_SPLIT" --json
+    CLEAN=$D/tera-nosb run_once terasort-nosb quern env QUERN_SANDBOX=off \
+        "$BIN/quern" run --job "$JOBS/terasort.so" --input "$D/tera-in" \
+        --output "$D/tera-nosb" -R 4 --workers 2 --file "$D/tera-sample" \
+        --arg sample=tera-sample \
+        --split-size "$TERA_SPLIT" --json
     run_once sort-S4G plain sort -S 4G --parallel=2 -o "$D/tera-sort" "${TERA[@]}"
 done
 summarise terasort quern 'quern, 2 workers'
 summarise sort-S4G plain 'sort -S 4G --parallel=2'
+summarise terasort-nosb quern 'quern, sandbox off'
 cat "$D"/tera-quern/part-* | cmp -s - "$D/tera-sort" ||
     fail "Quern's TeraSort output differs from sort's"
 if ! "$TOOLS/teravalidate" --input "$D/tera-in" "$D/tera-quern" >"$D/validate" 2>&1 ||
@@ -366,8 +380,10 @@ fi
 section terasort "$tera_bytes" \
     "$(jq -n --argjson r "$rows" --arg s "$TERA_SPLIT" --argjson runs "$RUNS" \
         '{title: "TeraSort", records: $r, split_size: $s, runs: $runs}')" \
-    terasort sort-S4G
-rm -rf "$D/tera-in" "$D/tera-quern" "$D/tera-sort"
+    terasort sort-S4G terasort-nosb
+cmp -s <(cat "$D"/tera-nosb/part-*) "$D/tera-sort" ||
+    fail "Quern's TeraSort output with the sandbox off differs from sort's"
+rm -rf "$D/tera-in" "$D/tera-quern" "$D/tera-nosb" "$D/tera-sort"
 
 # ---------------------------------------------------------------------------
 # 4. The smallest job
@@ -383,6 +399,32 @@ MEASURE_RUNS=$LAT_RUNS CLEAN=$D/one-out measure smallest-job quern \
 section latency 17 \
     "$(jq -n --argjson runs "$LAT_RUNS" '{title: "smallest job", runs: $runs}')" \
     smallest-job
+
+# ---------------------------------------------------------------------------
+# 6. Task start: 64 maps of one small file each and a reduce, one at a time
+# (one worker, one slot), with tasks in their sandbox and outside it; the
+# difference over 65 tasks is what the sandbox adds to a task's start
+# (the broker's fork, the walls, a message per input piece).
+
+mkdir "$D/many"
+for ((i = 0; i < 64; i++)); do
+    printf '%0599d\n' "$i" >"$D/many/f$(printf %02d $i).txt"
+done
+for ((i = 1; i <= LAT_RUNS; i++)); do
+    CLEAN=$D/many-out run_once taskstart quern \
+        "$BIN/quern" run --job "$JOBS/wordcount.so" --input "$D/many" \
+        --output "$D/many-out" -R 1 --workers 1 --slots 1 --split-size 1K --json
+    CLEAN=$D/many-nosb run_once taskstart-nosb quern env QUERN_SANDBOX=off \
+        "$BIN/quern" run --job "$JOBS/wordcount.so" --input "$D/many" \
+        --output "$D/many-nosb" -R 1 --workers 1 --slots 1 --split-size 1K --json
+done
+[ "$(jq .counters.map_input_records "$D/out/taskstart")" = 64 ] ||
+    fail "the task start job did not run 64 maps of a line each"
+summarise taskstart quern 'sandbox on'
+summarise taskstart-nosb quern 'sandbox off'
+section taskstart 38400 \
+    "$(jq -n --argjson runs "$LAT_RUNS" '{title: "task start", tasks: 65, runs: $runs}')" \
+    taskstart taskstart-nosb
 
 # ---------------------------------------------------------------------------
 # Memory: grep '.' emits every line, so the intermediate data is more than
@@ -476,7 +518,7 @@ jq -n --arg size "$SIZE" --argjson bytes "$S" --argjson runs "$RUNS" \
     --slurpfile wc "$D/sec/wordcount.json" --slurpfile ts "$D/sec/terasort.json" \
     --slurpfile gr "$D/sec/grep.json" --slurpfile la "$D/sec/latency.json" \
     --slurpfile sc "$D/sec/scaling.json" --slurpfile me "$D/sec/memory.json" \
-    --slurpfile bo "$D/sec/bounds.json" '
+    --slurpfile bo "$D/sec/bounds.json" --slurpfile tk "$D/sec/taskstart.json" '
     def cmd(s; id): s.commands[] | select(.id == id);
     # A target: met is null when its value could not be measured; d is
     # the decimals to show.
@@ -487,7 +529,7 @@ jq -n --arg size "$SIZE" --argjson bytes "$S" --argjson runs "$RUNS" \
     {bench_size: $size, bench_size_bytes: $bytes, runs: $runs,
      latency_runs: $lat, host: $host, cpus: $cpus, quern: $rev, date: $when,
      wordcount: $wc[0], terasort: $ts[0], grep: $gr[0], latency: $la[0],
-     scaling: $sc[0], memory: $me[0], memory_bounds: $bo[0]}
+     scaling: $sc[0], memory: $me[0], memory_bounds: $bo[0], taskstart: $tk[0]}
     | . + {targets: [
         target("word count: mawk time / Quern time"; ">= 3.5";
                cmd(.wordcount; "mawk").speedup; . >= 3.5; 2),
@@ -501,6 +543,14 @@ jq -n --arg size "$SIZE" --argjson bytes "$S" --argjson runs "$RUNS" \
                cmd(.grep; "grep-E-c").speedup | inverse; . <= 3.0; 2),
         target("smallest job: median ms"; "< 300";
                .latency.commands[0].wall_s.median * 1000; . < 300; 0),
+        target("sandbox: word count time on / off"; "<= 1.02";
+               cmd(.wordcount; "wordcount-nosb").speedup | inverse; . <= 1.02; 3),
+        target("sandbox: TeraSort time on / off"; "<= 1.02";
+               cmd(.terasort; "terasort-nosb").speedup | inverse; . <= 1.02; 3),
+        target("sandbox: ms added to a task start"; "<= 5";
+               (.taskstart.commands[0].wall_s.median
+                - .taskstart.commands[1].wall_s.median) * 1000 / .taskstart.tasks;
+               . <= 5; 2),
         target("scaling: s/GiB at 4 x over 0.25 x"; "0.85 to 1.15";
                .scaling.ratio; . >= 0.85 and . <= 1.15; 2),
         target("memory bounds: Quern commands within them";
@@ -567,6 +617,10 @@ rows() {
     jq -r "$JQDEFS"' .latency.commands[0] as $c
         | "4. smallest job: word count of one line, quern run start to exit, \($c.runs | length) runs",
           "   median \($c.wall_s.median * 1000 | fixed(0)) ms, min-max \($c.wall_s.min * 1000 | fixed(0))-\($c.wall_s.max * 1000 | fixed(0)) ms, CPU \($c.cpu_s | fixed(2)) s, RSS MiB master \($c.rss_bytes.master | mib | fixed(1)), worker \($c.rss_bytes.worker | mib | fixed(1)), task \($c.rss_bytes.task | mib | fixed(1))"' "$R"
+    echo
+    jq -r "$JQDEFS"' .taskstart as $t | $t.commands as $c
+        | "6. task start: 64 maps of one line and a reduce, one at a time, \($t.runs) runs",
+          "   median \($c[0].wall_s.median | fixed(3)) s in the sandbox, \($c[1].wall_s.median | fixed(3)) s outside it: \(($c[0].wall_s.median - $c[1].wall_s.median) * 1000 / $t.tasks | fixed(2)) ms a task"' "$R"
     echo
     jq -r "$JQDEFS"' .scaling
         | "5. scaling: Quern word count, 2 workers",
