@@ -88,10 +88,21 @@ static int s_recv(int sock, uint8_t **msg, size_t *len, int *fd)
     while (n < 0 && errno == EINTR);
     if (n == 0)
         return 1;
+    /* One descriptor is taken; any more sent along are closed. */
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c;
-         c = CMSG_NXTHDR(&mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(fd, CMSG_DATA(c), sizeof *fd);
+         c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof got, sizeof got);
+            if (*fd < 0)
+                *fd = got;
+            else
+                close(got);
+        }
+    }
     if (n != (ssize_t)sizeof hdr)
         return -1;
     *len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 |

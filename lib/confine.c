@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The attempt's folder (its path into dir) and tmp/, the job's shipped
@@ -31,6 +32,12 @@ static int s_enter_folder(quern_task *t, qn_buf *dir)
     qn_buf_printf(&tmp, "%s/%s", dir->data, QN_ATTEMPT_TMP);
     char why[900] = "";
     int e = qn_mkdirs(tmp.data, 0755);
+    /* Modes said outright, whatever the umask: the folder readable by the
+     * task's user, tmp/ that user's alone. */
+    if (e == 0 &&
+        (chmod(dir->data, 0755) < 0 ||
+         chmod(tmp.data, (sp->sandbox & QN_SB_TASK_USER) ? 0700 : 0755) < 0))
+        e = -errno;
     if (e == 0 && (sp->sandbox & QN_SB_TASK_USER) &&
         chown(tmp.data, (uid_t)sp->task_uid, (gid_t)sp->task_gid) < 0)
         e = -errno;
@@ -57,6 +64,11 @@ static int s_open_plugin(quern_task *t)
     if (t->plugin_fd < 0)
         return qn_task_failf(t, "cannot load plugin: %s: %s", t->spec->plugin,
                              strerror(errno));
+    /* Loaded through /proc/self/fd, which opens it again with the task
+     * user's rights: readable by all, whatever the umask was. */
+    if ((t->spec->sandbox & QN_SB_TASK_USER) && fchmod(t->plugin_fd, 0644) < 0)
+        return qn_task_failf(t, "cannot load plugin: %s: %s", t->spec->plugin,
+                             strerror(errno));
     return 0;
 }
 
@@ -79,6 +91,7 @@ static int s_enter(quern_task *t, const char *dir)
         .mem_bytes = sp->task_mem_bytes,
         .cpu_s = sp->task_timeout_ms ? (sp->task_timeout_ms + 999) / 1000 : 0,
         .nproc = QN_TASK_NPROC,
+        .parent = getppid(),
         .job_id = sp->job_id,
         .task = what,
     };
@@ -109,6 +122,11 @@ int qn_task_confine(quern_task *t, pid_t *broker)
                  : 0;
         if (*broker < 0)
             *broker = 0;
+        if (rc < 0 && t->out_fd >= 0 && t->drop_output) {
+            close(t->out_fd); /* not entered, or only partly: no output */
+            t->out_fd = -1;
+            t->drop_output(t);
+        }
     }
     qn_buf_release(&dir);
     return rc;

@@ -333,8 +333,14 @@ static int s_on_chunk(s_fetch *f, s_peer *p, s_seg *s,
                             p->endpoint, (unsigned long long)s->total);
     /* Opened on the first chunk and closed on the last, so a reducer of
      * thousands of maps holds a handful of files open. */
-    if (s->fd < 0)
-        s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (s->fd < 0) {
+        /* In the task's tmp/, where its code may have left anything: a
+         * new file of our own, never one found there (nor a link). */
+        unlink(s->path);
+        s->fd =
+            open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0644);
+    }
     int e = s->fd < 0
                 ? -errno
                 : qn_pwrite_all(s->fd, fr->data.data, fr->data.len, r->offset);
@@ -676,27 +682,37 @@ static int s_run(s_fetch *f)
 }
 
 /* Hand the segments' paths, names and origins to the caller (from may be
- * NULL), and free the rest of f. */
+ * NULL), their count into *nout, and free the rest of f. A segment with
+ * nothing in it has no file and is left out. */
 static void s_finish(s_fetch *f, char ***out, char ***out_names,
-                     qn_fetched **out_from)
+                     qn_fetched **out_from, size_t *nout)
 {
     size_t n = f->nsegs ? f->nsegs : 1;
     char **paths = qn_calloc(n, sizeof *paths);
     char **names = qn_calloc(n, sizeof *names);
     qn_fetched *from = out_from ? qn_calloc(n, sizeof *from) : NULL;
+    size_t k = 0;
     for (size_t i = 0; i < f->nsegs; i++) {
         s_seg *s = &f->segs[i];
         if (s->fd >= 0)
             close(s->fd); /* only after a failure */
-        paths[i] = s->path;
+        if (s->state == SEG_DONE && s->total == 0) {
+            /* A map that was not done when the fetch began, and wrote
+             * nothing for this partition: no file was made. */
+            free(s->path);
+            free(s->worker_id);
+            continue;
+        }
+        paths[k] = s->path;
         if (from)
-            from[i] = (qn_fetched){qn_strdup(s->path), s->map, s->attempt};
+            from[k] = (qn_fetched){qn_strdup(s->path), s->map, s->attempt};
         qn_buf name = {0};
         qn_buf_printf(&name, "map %u attempt %u output from worker %s", s->map,
                       s->attempt, s->worker_id);
-        names[i] = name.data;
+        names[k++] = name.data;
         free(s->worker_id);
     }
+    *nout = k;
     for (size_t i = 0; i < f->npeers; i++) {
         if (f->peers[i].sock)
             zmq_close(f->peers[i].sock);
@@ -743,7 +759,6 @@ int qn_fetch_segments(quern_task *t, char ***out, char ***out_names,
         rc = s_run(&f);
     }
     qn_buf_release(&dir);
-    *nout = f.nsegs;
-    s_finish(&f, out, out_names, out_from);
+    s_finish(&f, out, out_names, out_from, nout);
     return rc;
 }

@@ -584,7 +584,9 @@ qn_ifile *qn_ifile_open(const char *path, char *err, size_t errcap)
     unsigned char foot[FOOTER_SIZE];
     unsigned char *idx = NULL;
     qn_range *ranges = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Never through a link: the file is in a task's folder, whose code
+     * could have left one there for the worker to follow. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(err, errcap, "%s: %s", path, strerror(errno));
         return NULL;

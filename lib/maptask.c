@@ -349,7 +349,7 @@ int qn_map_open_piece(quern_task *t, size_t index, int *local)
         }
         path = pulled.data;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (pulled.data ? O_NOFOLLOW : 0));
     int open_errno = errno;
     *local = !pulled.data;
     if (pulled.data)

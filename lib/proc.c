@@ -97,7 +97,8 @@ pid_t qn_spawn(const char *path, char *const argv[], const qn_spawn_opts *o)
         posix_spawn_file_actions_addopen(&fa, 2, o->stderr_path,
                                          O_WRONLY | O_CREAT | O_APPEND, 0644);
     pid_t pid;
-    int rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
+    int rc = posix_spawn(&pid, path, &fa, &at, argv,
+                         o && o->envp ? o->envp : environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     for (int i = 0; i < QN_SPAWN_MAX_FDS; i++)

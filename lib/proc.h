@@ -37,6 +37,7 @@ typedef struct qn_spawn_opts {
     const char *stderr_path;   /* if set: stderr goes to this file (append) */
     int new_group;             /* run in a new process group */
     int null_stdin;            /* stdin reads /dev/null */
+    char *const *envp;         /* its environment (NULL: ours) */
 } qn_spawn_opts;
 
 /* Start path with argv. Returns the pid or -errno. */

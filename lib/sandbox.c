@@ -10,6 +10,7 @@
  */
 #include "sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -22,7 +23,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -205,6 +205,30 @@ static int s_cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* close_range(lo, hi), or on a kernel without it (before 5.9) each
+ * open descriptor in that range. 0 or -1. */
+static int s_close_range(unsigned lo, unsigned hi)
+{
+    if (syscall(SYS_close_range, lo, hi, 0) == 0)
+        return 0;
+    if (errno != ENOSYS)
+        return -1;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        unsigned long fd = strtoul(e->d_name, &end, 10);
+        if (*end == '\0' && end != e->d_name && (int)fd != self && fd >= lo &&
+            fd <= hi)
+            close((int)fd);
+    }
+    closedir(d);
+    return 0;
+}
+
 /* Close every descriptor from 3 up but those sb keeps. */
 static int s_close_fds(const qn_sandbox *sb)
 {
@@ -219,12 +243,12 @@ static int s_close_fds(const qn_sandbox *sb)
     unsigned lo = 3;
     for (size_t i = 0; i < n; i++) {
         if ((unsigned)keep[i] > lo &&
-            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0) < 0)
+            s_close_range(lo, (unsigned)keep[i] - 1) < 0)
             return -1;
         if ((unsigned)keep[i] + 1 > lo)
             lo = (unsigned)keep[i] + 1;
     }
-    return (int)syscall(SYS_close_range, lo, ~0u, 0);
+    return s_close_range(lo, ~0u);
 }
 
 static int s_limit(int what, rlim_t n)
@@ -270,6 +294,13 @@ static int s_user(const qn_sandbox *sb, char *err, size_t cap)
         geteuid() != sb->uid) {
         snprintf(err, cap, "sandbox: cannot run as uid %u gid %u: %s",
                  (unsigned)sb->uid, (unsigned)sb->gid, strerror(errno));
+        return -1;
+    }
+    /* A change of user clears the parent-death signal: ask again, and
+     * make sure the worker did not go meanwhile. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
+        (sb->parent > 0 && getppid() != sb->parent)) {
+        snprintf(err, cap, "sandbox: the worker is gone");
         return -1;
     }
     return 0;
@@ -486,6 +517,12 @@ static int s_seccomp_signals(scmp_filter_ctx f, pid_t worker)
                 f, SCMP_ACT_ERRNO(EPERM), nr, 1,
                 SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, 0xffffffffu));
     }
+    /* ... nor to its process group. */
+    pid_t group = getpgid(worker);
+    if (rc == 0 && group > 0)
+        rc = seccomp_rule_add(
+            f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(kill), 1,
+            SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (uint32_t)-group));
     return rc;
 }
 
@@ -510,10 +547,13 @@ static int s_seccomp(char *err, size_t cap)
     if (rc == 0 && (what = "prlimit64"))
         rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 1,
                               SCMP_A2(SCMP_CMP_NE, 0));
-    /* Sockets: AF_UNIX only (no network at all, no netlink). */
+    /* No new socket and no connection: no network at all, no netlink,
+     * no named or abstract AF_UNIX socket (Landlock does not guard
+     * those); socketpair() stays. */
     if (rc == 0 && (what = "socket"))
-        rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-                              SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+        rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0);
+    if (rc == 0 && (what = "connect"))
+        rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(connect), 0);
     /* New namespaces through clone's flags; clone3's flags are out of
      * reach, so it is refused as unknown and libc falls back to clone. */
     static const uint64_t ns[] = {CLONE_NEWNS,    CLONE_NEWUSER, CLONE_NEWPID,

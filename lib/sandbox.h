@@ -23,8 +23,8 @@
  *     opens no TCP connection, binds no TCP port; signals no process and
  *     reaches no abstract socket outside its own sandbox;
  *   - under a seccomp filter, where the system calls a task never needs
- *     (ptrace, mount, bpf, ...) and sockets other than AF_UNIX fail with
- *     EPERM or EACCES, never a kill.
+ *     (ptrace, mount, bpf, ...), socket() and connect() fail with EPERM
+ *     or EACCES, never a kill (socketpair() stays).
  *
  * Each kernel mechanism is a layer the kernel may lack; qn_sandbox_probe
  * says which it offers, and the worker's --sandbox level decides what a
@@ -86,6 +86,7 @@ typedef struct qn_sandbox {
     uint64_t mem_bytes; /* RLIMIT_AS (0: none) */
     unsigned cpu_s;     /* RLIMIT_CPU (0: none) */
     unsigned nproc;     /* RLIMIT_NPROC (0: none) */
+    pid_t parent;       /* the worker: the task dies with it */
     const char *job_id; /* for the environment */
     const char *task;   /* "map 3 attempt 1", for the environment */
 } qn_sandbox;

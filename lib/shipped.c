@@ -18,7 +18,8 @@
 int qn_shipped_name_ok(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > QN_SHIPPED_NAME_MAX || name[0] == '.')
+    if (n == 0 || n > QN_SHIPPED_NAME_MAX || name[0] == '.' ||
+        strcmp(name, QN_ATTEMPT_TMP) == 0)
         return 0;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p == '/' || *p < 0x20 || *p == 0x7f)

@@ -21,7 +21,8 @@
 /*
  * Is name one a shipped file may have in a task's folder: a plain file
  * name of 1 to QN_SHIPPED_NAME_MAX bytes, without '/' or control
- * characters, not starting with '.' (so neither "." nor "..")?
+ * characters, not starting with '.' (so neither "." nor ".."), and not
+ * "tmp" (the folder's writable part, layout.h)?
  */
 int qn_shipped_name_ok(const char *name);
 

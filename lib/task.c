@@ -717,7 +717,11 @@ int qn_task_pull(quern_task *t, const Quern__InputPiece *pc, const char *path,
     void *ctx = qn_task_zmq(t, err, sizeof err);
     if (!ctx)
         return qn_task_failf(t, "%s", err);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A new file of our own, never one found there (nor a link): the
+     * folder may be a task's. */
+    unlink(path);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return qn_task_failf(t, "cannot create %s: %s", path, strerror(errno));
     qn_source *src = qn_calloc(pc->n_sources + 1, sizeof *src);

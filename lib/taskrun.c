@@ -119,8 +119,10 @@ int qn_taskrun_main(int ctl, int spec_fd)
     if (rc < 0)
         fprintf(stderr, "task failed: %s\n", t->fail);
     free(parts);
-    qn_task_release(t); /* closes the broker's channel: it ends */
-    if (broker > 0)
+    qn_task_release(t);
+    if (broker > 0) { /* its channel may live on in the job's children */
+        kill(broker, SIGKILL);
         waitpid(broker, NULL, 0);
+    }
     return rc == 0 && sent == 0 ? 0 : 1;
 }

@@ -251,6 +251,39 @@ Test(fetch, a_map_not_done_yet_is_fetched_once_its_place_comes, .init = setup,
                       fx.parts[2][1].length);
 }
 
+Test(fetch, a_late_map_with_nothing_for_the_partition_is_left_out,
+     .init = setup, .fini = teardown)
+{
+    /* Map 2 was not done when the reduce started, and then wrote nothing
+     * for its partition: no segment file is made, and none is listed. */
+    fx.mo[2].attempt = 0;
+    fx.mo[2].bytes = 0;
+    fx.mo[2].endpoint = (char *)"";
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
+    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
+    Quern__MapOutput mo = QUERN__MAP_OUTPUT__INIT, *mop = &mo;
+    mo.map = 2;
+    mo.attempt = 1;
+    mo.endpoint = fx.endpoint;
+    mo.worker_id = (char *)"w-other";
+    mo.bytes = 0;
+    r.job_id = (char *)"job-1";
+    ml.reduce = &r;
+    ml.outputs = &mop;
+    ml.n_outputs = 1;
+    env.body_case = QUERN__ENVELOPE__BODY_MAP_LOCATIONS;
+    env.map_locations = &ml;
+    cr_assert_eq(qn_wire_write_fd(fx.ctl[1], &env), 0);
+    cr_assert_eq(fetch(), 0, "%s", fx.t.fail);
+    cr_assert_eq(fx.nsegs, NMAPS - 1);
+    for (size_t i = 0; i < fx.nsegs; i++) {
+        cr_assert_neq(fx.from[i].map, 2);
+        cr_assert_eq(access(fx.segs[i], F_OK), 0, "%s is listed but missing",
+                     fx.segs[i]);
+    }
+}
+
 /*
  * Read the worker's end of the channel in a child process until a fetch
  * failure comes; the child writes "MAP ATTEMPT LOST REASON" to path and

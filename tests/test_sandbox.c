@@ -92,6 +92,7 @@ typedef struct found {
     int read_secret, write_outside, write_tmp;  /* files */
     int read_usr, tcp, udp_socket, ptrace, env; /* the rest */
     int fd_kept, fd_closed;
+    long long core, as, cpu, nproc; /* its limits (soft) */
 } found;
 
 static char *dir; /* the attempt's folder, tmp/ in it */
@@ -123,7 +124,7 @@ static void s_inside(unsigned layers, int keep, int leak, found *f)
                      .nkeep = 1,
                      .mem_bytes = 512u << 20,
                      .cpu_s = 60,
-                     .nproc = 0};
+                     .nproc = 100};
     char err[512];
     setenv("QUERN_TEST_SECRET", "x", 1);
     f->enter = chdir(dir) == 0 && qn_sandbox_enter(&sb, err, sizeof err) == 0
@@ -145,6 +146,15 @@ static void s_inside(unsigned layers, int keep, int leak, found *f)
     f->env = getenv("QUERN_TEST_SECRET") ? 0 : ENOENT;
     f->fd_kept = s_errno(fcntl(keep, F_GETFD));
     f->fd_closed = s_errno(fcntl(leak, F_GETFD));
+    struct rlimit r;
+    getrlimit(RLIMIT_CORE, &r);
+    f->core = (long long)r.rlim_cur;
+    getrlimit(RLIMIT_AS, &r);
+    f->as = (long long)r.rlim_cur;
+    getrlimit(RLIMIT_CPU, &r);
+    f->cpu = (long long)r.rlim_cur;
+    getrlimit(RLIMIT_NPROC, &r);
+    f->nproc = (long long)r.rlim_cur;
 }
 
 /* Run s_inside in a child; what it found. */
@@ -214,18 +224,106 @@ Test(sandbox, a_task_inside_reaches_only_what_it_was_given)
     cr_assert_eq(f.env, ENOENT, "the environment was not cleared");
     cr_assert_eq(f.fd_kept, 0);
     cr_assert_eq(f.fd_closed, EBADF, "a descriptor not kept reached it");
+    cr_assert_eq(f.core, 0, "it may dump core");
+    cr_assert_eq(f.as, 512ll << 20);
+    cr_assert_eq(f.cpu, 60);
+    cr_assert_eq(f.nproc, 100);
     free(dir);
 }
 
-Test(sandbox, with_no_layers_nothing_changes)
+/* A task spinning past its CPU time is stopped by the kernel. */
+Test(sandbox, cpu_time_runs_out)
 {
-    s_setup();
-    found f = s_probe(0);
-    cr_assert_eq(f.enter, 0);
-    cr_assert_eq(f.read_secret, 0);
-    cr_assert_eq(f.write_outside, 0);
-    cr_assert_eq(f.tcp, 0);
-    cr_assert_eq(f.env, 0);
-    cr_assert_eq(f.fd_closed, 0);
-    free(dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        qn_sandbox sb = {.layers = QN_SB_LIMITS, .plugin_fd = -1, .cpu_s = 1};
+        char err[256];
+        if (qn_sandbox_enter(&sb, err, sizeof err) < 0)
+            _exit(3);
+        for (volatile unsigned long i = 0;; i++)
+            ;
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU,
+              "status %d: not stopped at its CPU limit", st);
+}
+
+/* Each progress report gives a task, and what it started, its timeout's
+ * worth of CPU time more (the soft limit; the hard one, unlimited, stays). */
+Test(sandbox, progress_moves_the_cpu_limit_on)
+{
+    int pfd[2], kid[2];
+    cr_assert_eq(pipe(pfd), 0);
+    cr_assert_eq(pipe(kid), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) { /* the task: a group of its own, and a child in it */
+        close(pfd[1]);
+        setpgid(0, 0);
+        struct rlimit r = {5, RLIM_INFINITY};
+        setrlimit(RLIMIT_CPU, &r);
+        pid_t g = fork();
+        if (g == 0) {
+            char c;
+            _exit(read(pfd[0], &c, 1) == 0 ? 0 : 1);
+        }
+        ssize_t n = write(kid[1], &g, sizeof g);
+        char c;
+        n += read(pfd[0], &c, 1); /* until the test is done */
+        waitpid(g, NULL, 0);
+        _exit(n == sizeof g ? 0 : 1);
+    }
+    close(pfd[0]);
+    pid_t g = 0;
+    cr_assert_eq(read(kid[0], &g, sizeof g), (ssize_t)sizeof g);
+    close(kid[0]);
+    close(kid[1]);
+    static qn_worker w; /* only what the function reads */
+    w.sb.cpu_kernel = 1;
+    qn_attempt a = {.pid = pid, .cpu_timeout_ms = 30000};
+    qn_wsandbox_progress(&w, &a, qn_now_ms());
+    cr_assert_gt(a.cpu_rearm_at, 0);
+    struct rlimit r, rg;
+    cr_assert_eq(prlimit(pid, RLIMIT_CPU, NULL, &r), 0);
+    cr_assert_eq(prlimit(g, RLIMIT_CPU, NULL, &rg), 0);
+    close(pfd[1]);
+    waitpid(pid, NULL, 0);
+    cr_assert_eq(r.rlim_cur, 30, "soft limit %llu",
+                 (unsigned long long)r.rlim_cur);
+    cr_assert_eq(r.rlim_max, RLIM_INFINITY);
+    cr_assert_eq(rg.rlim_cur, 30, "its child's soft limit stayed %llu",
+                 (unsigned long long)rg.rlim_cur);
+}
+
+/* A worker that cannot move the limit on watches the CPU time itself. */
+Test(sandbox, a_task_spinning_past_its_cpu_time_is_killed_by_the_worker)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        for (volatile unsigned long i = 0;; i++)
+            ;
+    }
+    static qn_worker w;
+    w.sb.cpu_kernel = 0;
+    qn_attempt a = {.pid = pid, .cpu_timeout_ms = 1000};
+    w.att.v = &a;
+    w.att.n = 1;
+    qn_wsandbox_progress(&w, &a, qn_now_ms()); /* its start: 0 s */
+    int st = 0;
+    for (int i = 0; i < 100 && waitpid(pid, &st, WNOHANG) == 0; i++) {
+        w.att.next_cpu_check = 0;
+        qn_wsandbox_check_cpu(&w, qn_now_ms());
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL); /* bounded: whatever happened, it ends */
+    waitpid(pid, &st, 0);
+    w.att.v = NULL;
+    w.att.n = 0;
+    cr_assert_geq(a.cpu_killed, 2, "killed after %ld s past its report",
+                  a.cpu_killed);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }

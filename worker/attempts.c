@@ -175,9 +175,14 @@ static const char *s_spawn(qn_worker *w, qn_attempt *a,
     *e = errno;
     if (!why) {
         char *argv[] = {(char *)"quern-task", NULL};
+        /* A task in a sandbox starts without the worker's environment
+         * (its memory would still hold it after clearenv). */
+        static char *const bare[] = {
+            (char *)"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
         qn_spawn_opts o = {.fds = {sv[1], spec_fd, gasp_fd},
                            .nfds = 3,
                            .null_stdin = 1,
+                           .envp = w->sb.layers ? bare : NULL,
                            .stdout_path = a->stderr_path, /* not ours */
                            .stderr_path = a->stderr_path,
                            .new_group = 1};
@@ -233,8 +238,8 @@ void qn_attempts_start(qn_worker *w, const Quern__TaskSpec *assigned)
     int e = 0;
     if (qn_taskspec_build(&ts, assigned, &local, &why) == 0) {
         if (ts.spec.kind != QUERN__TASK_KIND__COPY) {
+            a->cpu_timeout_ms = w->sb.layers ? ts.spec.task_timeout_ms : 0;
             qn_wsandbox_spec(w, &ts.spec);
-            a->cpu_timeout_ms = ts.spec.sandbox ? ts.spec.task_timeout_ms : 0;
             a->mem_cap = ts.spec.sandbox ? ts.spec.task_mem_bytes : 0;
         }
         if (ts.copy) {
@@ -284,7 +289,7 @@ int qn_attempts_on_ctl(qn_worker *w, qn_attempt *a)
         if (env->task_update->state == QUERN__TASK_STATE__RUNNING) {
             a->records = env->task_update->records;
             a->bytes = env->task_update->bytes;
-            qn_wsandbox_progress(a->pid, a->cpu_timeout_ms);
+            qn_wsandbox_progress(w, a, qn_now_ms());
             qn_masterlink_update(w, &a->ref, env->task_update);
             qn_wire_free(env);
         } else {
@@ -388,6 +393,8 @@ void qn_attempts_reap(qn_worker *w)
             return;
         for (size_t i = 0; i < w->att.n; i++) {
             if (w->att.v[i].pid == pid) {
+                /* What its code started ends with it (its broker too). */
+                kill(-pid, SIGKILL);
                 s_finish(w, i, status, &ru);
                 break;
             }

@@ -55,6 +55,12 @@ static void s_reason(qn_outcome *o, const qn_worker *w, const qn_attempt *a,
                       "%llu MiB, over the cap of %u MiB (--task-mem-mb)",
                       w->id, (unsigned long long)(a->mem_killed >> 20),
                       w->cfg.task_mem_mb);
+    } else if (a->cpu_killed) {
+        qn_buf_printf(&o->reason,
+                      "killed by worker %s: it used %ld s of CPU time past "
+                      "its last progress report, over the %u s a task gets "
+                      "(the master's --task-timeout-ms)",
+                      w->id, a->cpu_killed, (a->cpu_timeout_ms + 999) / 1000);
     } else if (install_err[0]) {
         qn_buf_printf(&o->reason, "%s", install_err);
     } else if (fin && fin->state == QUERN__TASK_STATE__FAILED &&
@@ -98,7 +104,7 @@ static void s_last_gasp(qn_outcome *o, const qn_attempt *a)
 static void s_limits(qn_outcome *o, const qn_attempt *a, int status,
                      uint64_t rss)
 {
-    if (a->cancelled || a->mem_killed || !WIFSIGNALED(status))
+    if (a->cancelled || a->mem_killed || a->cpu_killed || !WIFSIGNALED(status))
         return;
     int sig = WTERMSIG(status);
     if (sig == SIGXCPU && a->cpu_timeout_ms)

@@ -397,6 +397,8 @@ static long s_timeout(const qn_worker *w, int64_t now)
 {
     int64_t due =
         w->link.welcomed ? w->link.next_heartbeat : w->link.next_hello;
+    if (qn_wsandbox_cpu_due(w) < due)
+        due = qn_wsandbox_cpu_due(w);
     if (w->cfg.task_mem_mb && w->att.n && w->att.next_mem_check < due)
         due = w->att.next_mem_check;
     if (qn_assign_next_retry(w) < due)
@@ -452,6 +454,7 @@ static void s_on_ready(qn_worker *w, const zmq_pollitem_t *items, int64_t now)
 static void s_on_time(qn_worker *w, int64_t now)
 {
     qn_attempts_check_memory(w, now);
+    qn_wsandbox_check_cpu(w, now);
     qn_assign_retry(w, now);
     if (w->store)
         qn_store_expire_uploads(w->store, now, UPLOAD_IDLE_MS);

@@ -6,6 +6,10 @@
 #include "log.h"
 #include "sandbox.h"
 
+#include <dirent.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -15,6 +19,9 @@
 #include <unistd.h>
 
 #define CPU_GRACE_S 5 /* SIGXCPU at the limit, SIGKILL this much later */
+#define REARM_MS                                                               \
+    1000 /* a task's CPU limits are moved on at most this often                \
+          */
 
 /* The user tasks run as, when the worker runs as root. 0 or -1. */
 static int s_task_user(qn_worker *w, char *err, size_t errcap)
@@ -59,6 +66,19 @@ int qn_wsandbox_decide(int mode, int root, unsigned offered, int abi,
     return 0;
 }
 
+/* Does this process hold CAP_SYS_RESOURCE (so may raise another user's
+ * process's hard limits)? */
+static int s_can_raise_limits(void)
+{
+    struct __user_cap_header_struct h = {.version =
+                                             _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capget, &h, d) < 0)
+        return 0;
+    return (d[CAP_SYS_RESOURCE / 32].effective >> (CAP_SYS_RESOURCE % 32)) & 1;
+}
+
 int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap)
 {
     int root = geteuid() == 0;
@@ -70,7 +90,7 @@ int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap)
                  w->cfg.task_user);
         return -1;
     }
-    if (!root) {
+    if (!root || mode == QN_SANDBOX_OFF) {
         struct passwd *pw = getpwuid(geteuid());
         snprintf(w->sb.user, sizeof w->sb.user, "%s",
                  pw ? pw->pw_name : "the worker's");
@@ -79,6 +99,9 @@ int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap)
     } else if (s_task_user(w, err, errcap) < 0) {
         return -1;
     }
+    /* A task of our own user: its soft limit moves on (its hard one is
+     * left unlimited); another user's: both, given CAP_SYS_RESOURCE. */
+    w->sb.cpu_kernel = !root || s_can_raise_limits();
     int abi = 0;
     unsigned offered = qn_sandbox_probe(root, &abi);
     char names[160];
@@ -86,8 +109,6 @@ int qn_wsandbox_setup(qn_worker *w, char *err, size_t errcap)
                            &w->sb.missing, err, errcap) < 0)
         return -1;
     if (mode == QN_SANDBOX_OFF) {
-        if (root)
-            snprintf(w->sb.user, sizeof w->sb.user, "root");
         qn_warn("worker: --sandbox off: tasks run with all of this worker's "
                 "rights (for debugging only)");
         return 0;
@@ -107,6 +128,9 @@ void qn_wsandbox_spec(const qn_worker *w, Quern__TaskSpec *spec)
     spec->task_uid = w->sb.uid;
     spec->task_gid = w->sb.gid;
     spec->task_mem_bytes = (uint64_t)w->cfg.task_mem_mb << 20;
+    if (!w->sb.cpu_kernel)
+        spec->task_timeout_ms = 0; /* a limit we could not move on: the
+                                      worker watches the CPU time itself */
 }
 
 /* The names of bits into v (from n's storage at *used). */
@@ -136,8 +160,9 @@ void qn_wsandbox_hello(const qn_worker *w, Quern__WorkerHello *h,
     h->task_user = (char *)w->sb.user;
 }
 
-/* CPU seconds pid has used, or -1. */
-static long s_cpu_used(pid_t pid)
+/* Of process pid: its process group and the CPU seconds it has used. 0,
+ * or -1 (it is gone). */
+static int s_stat(pid_t pid, pid_t *group, long *cpu_s)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -148,24 +173,85 @@ static long s_cpu_used(pid_t pid)
     fclose(f);
     buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* past the command's name */
+    int pgrp = 0;
     unsigned long utime = 0, stime = 0;
     if (!p ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-               &utime, &stime) != 2)
+        sscanf(p + 1, " %*c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &pgrp, &utime, &stime) != 3)
         return -1;
-    return (long)((utime + stime) / (unsigned long)sysconf(_SC_CLK_TCK));
+    *group = pgrp;
+    *cpu_s = (long)((utime + stime) / (unsigned long)sysconf(_SC_CLK_TCK));
+    return 0;
 }
 
-void qn_wsandbox_progress(pid_t pid, uint32_t timeout_ms)
+/* Give pid, which has used cpu_s, timeout_ms more CPU time. */
+static void s_rearm(pid_t pid, long cpu_s, uint32_t timeout_ms)
 {
-    if (!timeout_ms || pid <= 0)
+    struct rlimit old;
+    if (prlimit(pid, RLIMIT_CPU, NULL, &old) < 0)
         return;
-    long used = s_cpu_used(pid);
-    if (used < 0)
-        return;
-    rlim_t soft = (rlim_t)used + (timeout_ms + 999) / 1000;
-    struct rlimit r = {soft, soft + CPU_GRACE_S};
+    /* A finite hard limit (a task as another user, which cannot raise
+     * its own) moves on too; an infinite one (a task of the worker's own
+     * user, whose hard limit the worker could not raise) stays. */
+    rlim_t soft = (rlim_t)cpu_s + (timeout_ms + 999) / 1000;
+    struct rlimit r = {soft, old.rlim_max == RLIM_INFINITY
+                                 ? RLIM_INFINITY
+                                 : soft + CPU_GRACE_S};
     if (prlimit(pid, RLIMIT_CPU, &r, NULL) < 0 && errno != ESRCH)
-        qn_debug("worker: cannot move task %d's CPU limit on: %s", (int)pid,
+        qn_debug("worker: cannot move process %d's CPU limit on: %s", (int)pid,
                  strerror(errno));
+}
+
+void qn_wsandbox_progress(const qn_worker *w, qn_attempt *a, int64_t now)
+{
+    pid_t pid = a->pid, group;
+    long cpu;
+    if (!a->cpu_timeout_ms || pid <= 0 || now < a->cpu_rearm_at)
+        return;
+    a->cpu_rearm_at = now + REARM_MS;
+    if (s_stat(pid, &group, &cpu) < 0)
+        return;
+    a->cpu_at_progress = cpu;
+    if (!w->sb.cpu_kernel)
+        return;
+    s_rearm(pid, cpu, a->cpu_timeout_ms);
+    /* The processes the task started, in its group, have limits of their
+     * own (inherited): they move on with it. */
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char *end;
+        long other = strtol(e->d_name, &end, 10);
+        if (*end || other <= 0 || other == pid)
+            continue;
+        if (s_stat((pid_t)other, &group, &cpu) == 0 && group == pid)
+            s_rearm((pid_t)other, cpu, a->cpu_timeout_ms);
+    }
+    if (d)
+        closedir(d);
+}
+
+int64_t qn_wsandbox_cpu_due(const qn_worker *w)
+{
+    return w->sb.cpu_kernel || !w->att.n ? INT64_MAX : w->att.next_cpu_check;
+}
+
+void qn_wsandbox_check_cpu(qn_worker *w, int64_t now)
+{
+    if (w->sb.cpu_kernel || now < w->att.next_cpu_check)
+        return;
+    w->att.next_cpu_check = now + REARM_MS;
+    for (size_t i = 0; i < w->att.n; i++) {
+        qn_attempt *a = &w->att.v[i];
+        pid_t group;
+        long cpu;
+        if (!a->cpu_timeout_ms || a->pid <= 0 || a->cpu_killed ||
+            a->cancelled || s_stat(a->pid, &group, &cpu) < 0)
+            continue;
+        long over = cpu - a->cpu_at_progress;
+        if (over * 1000 > (long)a->cpu_timeout_ms) {
+            a->cpu_killed = over;
+            kill(-a->pid, SIGKILL);
+        }
+    }
 }

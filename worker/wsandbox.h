@@ -45,8 +45,20 @@ typedef struct qn_wsandbox_names {
 void qn_wsandbox_hello(const qn_worker *w, Quern__WorkerHello *h,
                        qn_wsandbox_names *n);
 
-/* Task pid reported progress: give it timeout_ms more CPU time from what
- * it used so far (RLIMIT_CPU, moved on with prlimit). */
-void qn_wsandbox_progress(pid_t pid, uint32_t timeout_ms);
+/*
+ * Attempt a reported progress at now: note the CPU time it has used and,
+ * where the worker can (w->sb.cpu_kernel), give it and each process of
+ * its group a->cpu_timeout_ms more from there (RLIMIT_CPU, moved on with
+ * prlimit), at most once a second.
+ */
+void qn_wsandbox_progress(const qn_worker *w, qn_attempt *a, int64_t now);
+
+/* Where the worker cannot move a task's RLIMIT_CPU on (a root worker
+ * without CAP_SYS_RESOURCE): once a second, kill each task that used
+ * more than its CPU time past its last progress report. */
+void qn_wsandbox_check_cpu(qn_worker *w, int64_t now);
+
+/* When qn_wsandbox_check_cpu is next due (INT64_MAX: never). */
+int64_t qn_wsandbox_cpu_due(const qn_worker *w);
 
 #endif

@@ -58,6 +58,10 @@ typedef struct qn_attempt {
     qn_shard copy_shard;     /* COPY: what it copies */
     uint64_t mem_killed;     /* resident bytes when killed over the cap */
     uint32_t cpu_timeout_ms; /* CPU time it may use past each progress */
+    int64_t cpu_rearm_at;    /* when its CPU limits may next move on */
+    long cpu_at_progress;    /* CPU seconds it had used at its last report */
+    long cpu_killed;         /* CPU seconds past it when the worker killed
+                              * it for them (0: it did not) */
     uint64_t mem_cap;        /* its address space at most (0: no cap) */
 } qn_attempt;
 
@@ -66,6 +70,8 @@ typedef struct qn_attempts {
     qn_attempt *v;
     size_t n, cap;
     int64_t next_mem_check; /* when capped tasks' memory is next read */
+    int64_t next_cpu_check; /* when tasks' CPU time is next read (when the
+                             * kernel's limit cannot be moved on) */
 } qn_attempts;
 
 /* An assignment waiting for its plugin or shipped files to arrive from the
@@ -141,7 +147,9 @@ struct qn_worker {
         unsigned layers;  /* entered by every task (QN_SB_*; 0: off) */
         unsigned missing; /* what the kernel lacks (auto) */
         unsigned uid, gid;
-        char user[64]; /* the user tasks run as */
+        char user[64];  /* the user tasks run as */
+        int cpu_kernel; /* the worker can move a task's RLIMIT_CPU on (else
+                           it reads the tasks' CPU time itself) */
     } sb;
 };
 

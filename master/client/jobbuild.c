@@ -262,7 +262,7 @@ static int s_read_file(qn_jobbuild *j, const qn_cli_opts *o, size_t i,
         return qn_usage_error(err, cap,
                               "--file %s: '%s' is not a plain file name for "
                               "a task to open by (not '.' or '..', not "
-                              "starting with '.')",
+                              "starting with '.', not 'tmp')",
                               path, name);
     for (size_t k = 0; k < i; k++)
         if (strcmp(j->files[k].name, name) == 0)

@@ -36,6 +36,7 @@ port=${MASTER##*:}
 mkdir "$T/in"
 for i in 1 2 3; do printf 'a b\nc d\n' >"$T/in/f$i.txt"; done
 echo "no job was given this" >"$T/secret.txt"
+echo "shipped with the job" >"$T/dict.txt"
 
 # workers LEVEL [ARGS...]: two workers at --sandbox LEVEL, with CURVE and a
 # marker in their environment.
@@ -66,6 +67,7 @@ probe() {
     qc submit --job "$TJOBS/probe.so" --input "$T/in" --output "$out" -R 2 \
         --split-size 1K --arg "key=$K/w1.key" --arg "secret=$T/secret.txt" \
         --arg "workdir=$T/w1" --arg "outdir=$out" --arg "master=$port" \
+        --file "$T/dict.txt" --arg shipped=dict.txt \
         --wait >"$T/submit-$1.log" 2>&1 || fail "$1: the job failed: $(cat "$T/submit-$1.log")"
     cat "$out"/part-* | sort >"$T/probe-$1.txt"
     [ -z "$(ls "$out" | grep -v '^part-\|^_SUCCESS$')" ] || fail "$1: files left in the output: $(ls "$out")"

@@ -204,6 +204,21 @@ static int p_inherited_env(quern_task *t)
     return getenv("QUERN_PROBE_MARKER") ? 0 : EACCES;
 }
 
+/* The worker's environment in what the process was started with. */
+static int p_start_env(quern_task *t)
+{
+    (void)t;
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    char buf[65536];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n < 0)
+        return errno;
+    return memmem(buf, (size_t)n, "QUERN_PROBE_MARKER", 18) ? 0 : EACCES;
+}
+
 static int p_ptrace(quern_task *t)
 {
     (void)t;
@@ -268,6 +283,7 @@ static const struct {
     {"signal-worker", p_signal_worker},
     {"read-worker-env", p_worker_env},
     {"inherit-env", p_inherited_env},
+    {"start-env", p_start_env},
     {"ptrace", p_ptrace},
     {"unshare", p_unshare},
     {"bpf", p_bpf},
