@@ -19,8 +19,7 @@
 
 #define BROKER_MSG_MAX (256u << 20) /* a reply is far smaller */
 
-/* ---- framing --------------------------------------------------------------
- */
+/* ---- framing ------------------------------------------------------------- */
 
 /* Send len bytes of msg, with fd attached when fd >= 0. 0 or -1. */
 static int s_send(int sock, const void *msg, size_t len, int fd)
@@ -118,27 +117,16 @@ static int s_recv(int sock, uint8_t **msg, size_t *len, int *fd)
     return 0;
 }
 
-/* ---- the broker's side ----------------------------------------------------
- */
+/* ---- the broker's side --------------------------------------------------- */
 
-/* What t counted since the last reply, into r (names borrowed from t),
- * and zeroed. ptrs and cs hold t->counters.n entries. */
+/* What t counted since the last reply, into r (names borrowed from t; the
+ * caller zeroes the counters once sent). ptrs and cs hold t->counters.n
+ * entries. */
 static void s_counted(quern_task *t, Quern__Prefetched *r,
                       Quern__Counter **ptrs, Quern__Counter *cs)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < t->counters.n; i++) {
-        qn_counter *c = &t->counters.v[i];
-        if (!c->value)
-            continue;
-        quern__counter__init(&cs[n]);
-        cs[n].name = (char *)c->name;
-        cs[n].value = c->value;
-        ptrs[n] = &cs[n];
-        n++;
-    }
     r->counters = ptrs;
-    r->n_counters = n;
+    r->n_counters = qn_task_counters_wire(t, ptrs, cs);
 }
 
 /* The reply to a fetch: every segment, or the failure. */
@@ -261,8 +249,7 @@ pid_t qn_broker_start(quern_task *t)
     return pid;
 }
 
-/* ---- the task's side ------------------------------------------------------
- */
+/* ---- the task's side ----------------------------------------------------- */
 
 /* Ask the broker; its reply into *r (caller frees), a descriptor into *fd
  * (may be NULL: none expected). 0, or -1 with t->fail set. */

@@ -306,8 +306,7 @@ static int s_user(const qn_sandbox *sb, char *err, size_t cap)
     return 0;
 }
 
-/* ---- Landlock -------------------------------------------------------------
- */
+/* ---- Landlock ------------------------------------------------------------ */
 
 /* Allow access beneath fd (masked to what the ruleset handles and, for a
  * file, to a file's rights). 0 or -1 with errno. */
@@ -440,8 +439,7 @@ static int s_landlock(const qn_sandbox *sb, char *err, size_t cap)
     return rc;
 }
 
-/* ---- seccomp --------------------------------------------------------------
- */
+/* ---- seccomp ------------------------------------------------------------- */
 
 /* System calls a task never needs: they fail with EPERM. */
 static const char *const s_denied[] = {
@@ -546,7 +544,7 @@ static int s_seccomp(char *err, size_t cap)
         rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setrlimit), 0);
     if (rc == 0 && (what = "prlimit64"))
         rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 1,
-                              SCMP_A2(SCMP_CMP_NE, 0));
+                              SCMP_A2(SCMP_CMP_NE, 0, 0));
     /* No new socket and no connection: no network at all, no netlink,
      * no named or abstract AF_UNIX socket (Landlock does not guard
      * those); socketpair() stays. */

@@ -282,8 +282,8 @@ int qn_task_flush_output(quern_task *t)
     return rc;
 }
 
-static void s_fill_counters(quern_task *t, Quern__TaskUpdate *u,
-                            Quern__Counter **ptrs, Quern__Counter *cs)
+size_t qn_task_counters_wire(const quern_task *t, Quern__Counter **ptrs,
+                             Quern__Counter *cs)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->counters.n; i++) {
@@ -296,8 +296,14 @@ static void s_fill_counters(quern_task *t, Quern__TaskUpdate *u,
         ptrs[n] = &cs[n];
         n++;
     }
+    return n;
+}
+
+static void s_fill_counters(quern_task *t, Quern__TaskUpdate *u,
+                            Quern__Counter **ptrs, Quern__Counter *cs)
+{
     u->counters = ptrs;
-    u->n_counters = n;
+    u->n_counters = qn_task_counters_wire(t, ptrs, cs);
 }
 
 static void s_attempt_ref(quern_task *t, Quern__AttemptRef *ref)

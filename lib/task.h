@@ -228,6 +228,11 @@ unsigned qn_task_partition(quern_task *t, const void *key, size_t klen);
 int qn_task_cmp(const quern_task *t, const void *a, size_t alen, const void *b,
                 size_t blen);
 
+/* t's counters that are not zero, as messages: cs[i] each, ptrs[i] to
+ * it (both with room for t->counters.n); how many. Names are borrowed. */
+size_t qn_task_counters_wire(const quern_task *t, Quern__Counter **ptrs,
+                             Quern__Counter *cs);
+
 /* Flush reduce output buffered in t->out to t->out_fd; 0 or -errno. */
 int qn_task_flush_output(quern_task *t);
 

@@ -218,6 +218,29 @@ Test(fetch, a_map_with_nothing_for_the_partition_is_skipped, .init = setup,
                       fx.parts[2][0].length);
 }
 
+/* The worker passes on where map's attempt 1 is, with bytes (raw) for
+ * this partition, on w-other. */
+static void send_place(unsigned map, uint64_t bytes, uint64_t raw)
+{
+    Quern__Envelope env = QUERN__ENVELOPE__INIT;
+    Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
+    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
+    Quern__MapOutput mo = QUERN__MAP_OUTPUT__INIT, *mop = &mo;
+    mo.map = map;
+    mo.attempt = 1;
+    mo.endpoint = fx.endpoint;
+    mo.worker_id = (char *)"w-other";
+    mo.bytes = bytes;
+    mo.raw_bytes = raw;
+    r.job_id = (char *)"job-1";
+    ml.reduce = &r;
+    ml.outputs = &mop;
+    ml.n_outputs = 1;
+    env.body_case = QUERN__ENVELOPE__BODY_MAP_LOCATIONS;
+    env.map_locations = &ml;
+    cr_assert_eq(qn_wire_write_fd(fx.ctl[1], &env), 0);
+}
+
 Test(fetch, a_map_not_done_yet_is_fetched_once_its_place_comes, .init = setup,
      .fini = teardown)
 {
@@ -226,23 +249,7 @@ Test(fetch, a_map_not_done_yet_is_fetched_once_its_place_comes, .init = setup,
     fx.mo[2].bytes = 0;
     fx.mo[2].endpoint = (char *)"";
     /* ... and the worker passes its place on. */
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
-    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
-    Quern__MapOutput mo = QUERN__MAP_OUTPUT__INIT, *mop = &mo;
-    mo.map = 2;
-    mo.attempt = 1;
-    mo.endpoint = fx.endpoint;
-    mo.worker_id = (char *)"w-other";
-    mo.bytes = fx.parts[2][1].length;
-    mo.raw_bytes = fx.parts[2][1].raw;
-    r.job_id = (char *)"job-1";
-    ml.reduce = &r;
-    ml.outputs = &mop;
-    ml.n_outputs = 1;
-    env.body_case = QUERN__ENVELOPE__BODY_MAP_LOCATIONS;
-    env.map_locations = &ml;
-    cr_assert_eq(qn_wire_write_fd(fx.ctl[1], &env), 0);
+    send_place(2, fx.parts[2][1].length, fx.parts[2][1].raw);
     cr_assert_eq(fetch(), 0, "%s", fx.t.fail);
     cr_assert_eq(fx.nsegs, NMAPS);
     cr_assert_eq(fx.from[2].attempt, 1);
@@ -259,22 +266,7 @@ Test(fetch, a_late_map_with_nothing_for_the_partition_is_left_out,
     fx.mo[2].attempt = 0;
     fx.mo[2].bytes = 0;
     fx.mo[2].endpoint = (char *)"";
-    Quern__Envelope env = QUERN__ENVELOPE__INIT;
-    Quern__MapLocations ml = QUERN__MAP_LOCATIONS__INIT;
-    Quern__AttemptRef r = QUERN__ATTEMPT_REF__INIT;
-    Quern__MapOutput mo = QUERN__MAP_OUTPUT__INIT, *mop = &mo;
-    mo.map = 2;
-    mo.attempt = 1;
-    mo.endpoint = fx.endpoint;
-    mo.worker_id = (char *)"w-other";
-    mo.bytes = 0;
-    r.job_id = (char *)"job-1";
-    ml.reduce = &r;
-    ml.outputs = &mop;
-    ml.n_outputs = 1;
-    env.body_case = QUERN__ENVELOPE__BODY_MAP_LOCATIONS;
-    env.map_locations = &ml;
-    cr_assert_eq(qn_wire_write_fd(fx.ctl[1], &env), 0);
+    send_place(2, 0, 0);
     cr_assert_eq(fetch(), 0, "%s", fx.t.fail);
     cr_assert_eq(fx.nsegs, NMAPS - 1);
     for (size_t i = 0; i < fx.nsegs; i++) {
