@@ -208,8 +208,7 @@ static void s_restarted(qn_master *m, int w, const Quern__WorkerHello *h,
     snprintf(wk->host, sizeof wk->host, "%s", h->host);
     free(wk->endpoint);
     wk->endpoint = qn_strdup(h->shuffle_endpoint);
-    wk->has_data = h->has_data;
-    qn_workers_sandbox(wk, h);
+    qn_workers_abilities(wk, h);
     wk->session = qn_random_u64();
     snprintf(wk->curve_public, sizeof wk->curve_public, "%s", h->curve_public);
     wk->hb_seq = 0; /* a new process counts its heartbeats from 1 */
@@ -278,8 +277,7 @@ static void s_join(qn_master *m, const Quern__WorkerHello *h, int reset,
     memcpy(wk.route, m->net.in.id, m->net.in.idlen);
     wk.routelen = m->net.in.idlen;
     wk.seen = now;
-    wk.has_data = h->has_data;
-    qn_workers_sandbox(&wk, h);
+    qn_workers_abilities(&wk, h);
     wk.session = qn_random_u64();
     wk.incarnation = h->incarnation;
     snprintf(wk.peer, sizeof wk.peer, "%s", m->net.in.peer);

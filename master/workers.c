@@ -113,8 +113,9 @@ static unsigned s_layer_bits(char **names, size_t n)
     return bits;
 }
 
-void qn_workers_sandbox(qn_mworker *wk, const Quern__WorkerHello *h)
+void qn_workers_abilities(qn_mworker *wk, const Quern__WorkerHello *h)
 {
+    wk->has_data = h->has_data;
     wk->sb_layers = s_layer_bits(h->sandbox, h->n_sandbox);
     wk->sb_missing = s_layer_bits(h->sandbox_missing, h->n_sandbox_missing);
     snprintf(wk->sb_mode, sizeof wk->sb_mode, "%s", h->sandbox_mode);

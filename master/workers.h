@@ -57,8 +57,9 @@ typedef struct qn_mworker {
     char task_user[64];             /* the user its tasks run as */
 } qn_mworker;
 
-/* What hello says of the worker's tasks' sandbox, into wk. */
-void qn_workers_sandbox(qn_mworker *wk, const Quern__WorkerHello *h);
+/* What hello says the worker offers, into wk: whether it keeps datasets,
+ * and its tasks' sandbox. */
+void qn_workers_abilities(qn_mworker *wk, const Quern__WorkerHello *h);
 
 typedef struct qn_workers {
     qn_mworker *v; /* indexed by scheduler handle */
