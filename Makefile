@@ -22,7 +22,7 @@ ifneq ($(SANITIZE),)
 QCFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 QLDFLAGS += -fsanitize=$(SANITIZE)
 endif
-LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -ljansson -lsodium -lseccomp -lm
+LIBS := -lzmq -lprotobuf-c -lz -llz4 -lzstd -lbz2 -llzma -ljansson -lsodium -lseccomp -lm
 HTTP_LIBS := -lmicrohttpd
 # The master's state store (--state-dir).
 STATE_LIBS := -lsqlite3
@@ -41,7 +41,8 @@ LIB_SRC    := lib/log.c lib/util.c lib/hash.c lib/codec.c lib/ifile.c \
               lib/sortbuf.c lib/merge.c lib/wire.c lib/proc.c \
               lib/curve.c lib/sha256.c lib/shardio.c lib/statusjson.c \
               lib/elfcheck.c lib/split.c lib/jobspec.c lib/deadline.c \
-              lib/counters.c lib/sandbox.c lib/shipped.c
+              lib/counters.c lib/sandbox.c lib/shipped.c \
+              lib/decomp.c lib/compress.c
 MASTER_SRC := master/master.c master/from_workers.c master/task_updates.c \
               master/from_clients.c master/actions.c master/timers.c \
               master/commit.c master/datasets.c master/logs.c master/status.c \

@@ -10,8 +10,9 @@
 set -eu
 
 PACKAGES="libzmq3-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-liblz4-dev libzstd-dev libcriterion-dev libmicrohttpd-dev libjansson-dev
-libsodium-dev libxxhash-dev libsqlite3-dev libseccomp-dev pkg-config gcc make"
+liblz4-dev libzstd-dev libbz2-dev liblzma-dev libcriterion-dev
+libmicrohttpd-dev libjansson-dev libsodium-dev libxxhash-dev libsqlite3-dev
+libseccomp-dev pkg-config gcc make gzip bzip2 xz-utils zstd lz4"
 
 # How long to wait for another package manager run, in seconds.
 LOCK_WAIT=${QUERN_APT_LOCK_WAIT:-1800}

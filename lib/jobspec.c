@@ -11,6 +11,7 @@
 #include "jobspec.h"
 
 #include "codec.h"
+#include "decomp.h"
 #include "elfcheck.h"
 #include "sha256.h"
 #include "shipped.h"
@@ -214,6 +215,17 @@ static int s_options(const Quern__JobSpec *spec, char *err, size_t cap)
                  "codec %u is not one this quern knows (zlib, lz4, zstd, "
                  "none)",
                  spec->codec);
+    else if (spec->output_codec >= QN_DECOMP_COUNT)
+        snprintf(err, cap,
+                 "output codec %u is not one this quern knows (gzip, zstd, "
+                 "bzip2, xz, lz4, none)",
+                 spec->output_codec);
+    else if (spec->output_codec && spec->output_dataset)
+        snprintf(err, cap,
+                 "--output-codec compresses the part files of a folder; "
+                 "dataset %s stores its shards as they are (quern cat and "
+                 "quern get give them back)",
+                 spec->output);
     else if (spec->output_replicas > QN_JOBSPEC_REPLICAS_MAX)
         snprintf(err, cap, "--output-replicas must be from 1 to %d, not %u",
                  QN_JOBSPEC_REPLICAS_MAX, spec->output_replicas);

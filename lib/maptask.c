@@ -378,7 +378,9 @@ static int s_read_piece(s_map *m, size_t index)
                         .offset = pc->offset,
                         .length = pc->length,
                         .file_size = pc->file_size,
-                        .record_size = t->spec->record_size};
+                        .record_size = t->spec->record_size,
+                        .codec = (int)pc->codec,
+                        .keep_cr = t->spec->keep_cr};
     switch (t->spec->input_kind) {
     case QUERN__INPUT_KIND__FIXED: in.kind = QN_RECORDS_FIXED; break;
     case QUERN__INPUT_KIND__WHOLE: in.kind = QN_RECORDS_WHOLE; break;

@@ -9,6 +9,7 @@
  */
 #include "records.h"
 
+#include "decomp.h"
 #include "util.h"
 
 #include <errno.h>
@@ -32,6 +33,7 @@ typedef struct {
     int eof;      /* every byte up to file_size is in; none is past it */
     int crc_on;   /* crc sums bytes [0, base + len) */
     uLong crc;
+    qn_decomp *dec; /* a compressed file's reader: bytes come from it */
     char *err;
     size_t errcap;
 } s_reader;
@@ -73,6 +75,28 @@ static int s_probe_end(s_reader *r)
 }
 
 /*
+ * A full buffer made larger, for left more bytes of the file at most: never
+ * more than those, nor (but for a whole file) than one record over the
+ * limit, enough to see that a line is too long. 0 or an error.
+ */
+static int s_grow(s_reader *r, uint64_t left)
+{
+    const qn_records_in *in = r->in;
+    uint64_t cap = (uint64_t)r->cap * 2;
+    if (left < UINT64_MAX - r->len && cap > r->len + left)
+        cap = r->len + left;
+    if (in->kind != QN_RECORDS_WHOLE && cap > r->max + 1)
+        cap = r->max + 1;
+    if (cap <= r->cap || cap > SIZE_MAX)
+        return s_fail(r, -QN_ETOOBIG,
+                      "%s: cannot hold the record at offset %llu", in->name,
+                      (s_ull)r->base);
+    r->cap = (size_t)cap;
+    r->buf = qn_realloc(r->buf, r->cap);
+    return 0;
+}
+
+/*
  * Read more of the file after the unconsumed bytes, first moving them to
  * the front, and growing the buffer when they fill it. Callers bound the
  * growth: a line or record is checked against max before the buffer is
@@ -82,32 +106,30 @@ static int s_probe_end(s_reader *r)
 static int s_refill(s_reader *r)
 {
     const qn_records_in *in = r->in;
+    int rc;
     if (r->pos > 0) {
         memmove(r->buf, r->buf + r->pos, r->len - r->pos);
         r->base += r->pos;
         r->len -= r->pos;
         r->pos = 0;
     }
+    if (r->dec) {
+        if (r->len == r->cap && (rc = s_grow(r, UINT64_MAX)) < 0)
+            return rc;
+        ssize_t n = qn_decomp_read(r->dec, r->buf + r->len, r->cap - r->len,
+                                   r->err, r->errcap);
+        if (n < 0)
+            return (int)n;
+        r->eof = n == 0;
+        r->len += (size_t)n;
+        return 0;
+    }
     uint64_t at = r->base + r->len;
     if (at >= in->file_size)
         return s_probe_end(r);
     uint64_t left = in->file_size - at;
-    if (r->len == r->cap) {
-        /* Never more than the rest of the file, nor (but for a whole
-         * file) than one record over the limit: enough to see that a
-         * line is too long. */
-        uint64_t cap = (uint64_t)r->cap * 2;
-        if (cap > r->len + left)
-            cap = r->len + left;
-        if (in->kind != QN_RECORDS_WHOLE && cap > r->max + 1)
-            cap = r->max + 1;
-        if (cap <= r->cap || cap > SIZE_MAX)
-            return s_fail(r, -QN_ETOOBIG,
-                          "%s: cannot hold the record at offset %llu", in->name,
-                          (s_ull)r->base);
-        r->cap = (size_t)cap;
-        r->buf = qn_realloc(r->buf, r->cap);
-    }
+    if (r->len == r->cap && (rc = s_grow(r, left)) < 0)
+        return rc;
     size_t want = r->cap - r->len;
     if (want > left)
         want = (size_t)left;
@@ -136,7 +158,7 @@ static int s_refill(s_reader *r)
 static int s_read_lines(s_reader *r, qn_record_fn fn, void *ctx)
 {
     const qn_records_in *in = r->in;
-    uint64_t end = in->offset + in->length;
+    uint64_t end = r->dec ? UINT64_MAX : in->offset + in->length;
     int rc;
     if (in->offset > 0) {
         /*
@@ -184,13 +206,41 @@ static int s_read_lines(s_reader *r, qn_record_fn fn, void *ctx)
         size_t len = nl ? (size_t)(nl - line) : avail;
         if (len > r->max)
             break;
+        r->pos += len + (nl ? 1 : 0);
+        if (nl && len > 0 && line[len - 1] == '\r' && !in->keep_cr)
+            len--;
         if ((rc = fn(ctx, start, line, len)) < 0)
             return rc;
-        r->pos += len + (nl ? 1 : 0);
     }
     return s_fail(r, -QN_ETOOBIG,
                   "%s: the line at offset %llu is longer than %llu bytes",
                   in->name, (s_ull)(r->base + r->pos), (s_ull)r->max);
+}
+
+/* Fixed-size records of a compressed file, whose decompressed size is
+ * known only at its end. */
+static int s_read_fixed_decomp(s_reader *r, qn_record_fn fn, void *ctx)
+{
+    uint64_t rs = r->in->record_size;
+    for (uint64_t at = 0;; at += rs) {
+        int rc;
+        while (r->len - r->pos < rs && !r->eof)
+            if ((rc = s_refill(r)) < 0)
+                return rc;
+        size_t have = r->len - r->pos;
+        if (have == 0)
+            return 0;
+        if (have < rs)
+            return s_fail(r, -QN_ECORRUPT,
+                          "%s: its %llu decompressed bytes are not a whole "
+                          "number of %llu-byte records (%zu bytes are left at "
+                          "offset %llu)",
+                          r->in->name, (s_ull)(at + have), (s_ull)rs, have,
+                          (s_ull)at);
+        if ((rc = fn(ctx, at, r->buf + r->pos, (size_t)rs)) < 0)
+            return rc;
+        r->pos += (size_t)rs;
+    }
 }
 
 static int s_read_fixed(s_reader *r, qn_record_fn fn, void *ctx)
@@ -202,6 +252,8 @@ static int s_read_fixed(s_reader *r, qn_record_fn fn, void *ctx)
                       "%s: records of %llu bytes (from offset %llu) are not "
                       "between 1 and %llu bytes",
                       in->name, (s_ull)rs, (s_ull)in->offset, (s_ull)r->max);
+    if (r->dec)
+        return s_read_fixed_decomp(r, fn, ctx);
     uint64_t end = in->offset + in->length;
     uint64_t first = in->offset / rs * rs;
     if (first < in->offset)
@@ -270,9 +322,22 @@ int qn_records_read(const qn_records_in *in, qn_record_fn fn, void *ctx,
                       "%s: the piece at offset %llu is not the whole file, "
                       "whose CRC is known",
                       in->name, (s_ull)in->offset);
-    /* No piece needs more than the file: small files get small buffers. */
+    if (in->codec &&
+        (in->offset != 0 || in->length != in->file_size || in->check_crc))
+        return s_fail(&r, -EINVAL,
+                      "%s: the piece at offset %llu is not the whole file, "
+                      "which is compressed",
+                      in->name, (s_ull)in->offset);
+    if (in->codec) {
+        r.dec = qn_decomp_new((qn_decomp_kind)in->codec, in->fd, in->file_size,
+                              in->name, err, errcap);
+        if (!r.dec)
+            return -ENOMEM;
+    }
+    /* No piece needs more than the file: small files get small buffers
+     * (a compressed one's bytes are more than its size). */
     r.cap = r.chunk;
-    if (r.cap > in->file_size)
+    if (!r.dec && r.cap > in->file_size)
         r.cap = (size_t)in->file_size + 1;
     r.buf = qn_malloc(r.cap);
     r.crc_on = in->check_crc;
@@ -295,6 +360,12 @@ int qn_records_read(const qn_records_in *in, qn_record_fn fn, void *ctx,
             r.pos = r.len;
             rc = s_refill(&r);
         }
+    } else if (rc == 0 && r.dec) {
+        /* Every reader above stops at the end; the stream is whole. */
+        while (rc == 0 && !r.eof) {
+            r.pos = r.len;
+            rc = s_refill(&r);
+        }
     } else if (rc == 0 && !r.eof && in->offset + in->length >= in->file_size) {
         rc = s_probe_end(&r);
     }
@@ -304,6 +375,7 @@ int qn_records_read(const qn_records_in *in, qn_record_fn fn, void *ctx,
                     "not %08x: this copy of it is damaged",
                     in->name, (s_ull)in->file_size, (s_ull)in->file_size,
                     (unsigned)r.crc, (unsigned)in->crc);
+    qn_decomp_destroy(&r.dec);
     free(r.buf);
     return rc;
 }

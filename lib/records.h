@@ -10,6 +10,14 @@
  * of the record size. A whole file is one record, read by the piece that
  * holds byte 0.
  *
+ * A compressed file (decomp.h) is one piece, offset 0 and its whole
+ * size, and its records are those of its decompressed bytes, their
+ * offsets counted in those bytes.
+ *
+ * A line's record is its bytes before the newline, less a carriage return
+ * just before it (a file with Windows line ends reads as with Unix ones)
+ * unless keep_cr; a carriage return anywhere else is part of the record.
+ *
  * The reader treats every byte as hostile: a line or record over the
  * limit, a partial fixed-size record, a file that is not the size it was
  * split at (it shrank or grew), and bytes whose CRC is not the expected one
@@ -47,6 +55,9 @@ typedef struct qn_records_in {
     size_t chunk;         /* bytes per read (0: QN_RECORDS_CHUNK) */
     int check_crc;        /* the piece is the whole file (offset 0, length */
     uint32_t crc;         /* file_size) and its bytes must have this CRC-32 */
+    int codec;            /* qn_decomp_kind: the file is compressed (the */
+                          /* piece is then the whole file) */
+    int keep_cr;          /* lines keep a \r before their \n */
 } qn_records_in;
 
 /*

@@ -13,6 +13,7 @@
  */
 #include "reducetask.h"
 
+#include "compress.h"
 #include "fetch.h"
 #include "merge.h"
 #include "util.h"
@@ -315,6 +316,17 @@ int qn_reduce_open_output(quern_task *t)
     return 0;
 }
 
+/* --output-codec: the part file's compressor, on the open output. */
+static int s_output_codec(quern_task *t)
+{
+    char err[256];
+    if (t->spec->output_codec &&
+        !(t->outc = qn_compress_new((int)t->spec->output_codec, t->out_fd, err,
+                                    sizeof err)))
+        return qn_task_failf(t, "%s: %s", t->out_name.data, err);
+    return 0;
+}
+
 /* The job's setup, reduce() once per key of the merged segments, its
  * teardown. A corrupt segment is charged to its map output. 0 or -1. */
 static int s_reduce_all(quern_task *t, s_reduce *rd)
@@ -348,6 +360,9 @@ static int s_reduce_all(quern_task *t, s_reduce *rd)
 static int s_close_output(quern_task *t)
 {
     int e = qn_task_flush_output(t);
+    if (e == 0 && t->outc)
+        e = qn_compress_finish(t->outc);
+    qn_compress_destroy(&t->outc);
     if (e == 0 && fsync(t->out_fd) < 0)
         e = -errno;
     if (close(t->out_fd) < 0 && e == 0)
@@ -363,6 +378,7 @@ static int s_close_output(quern_task *t)
  * output too. */
 static void s_cleanup(quern_task *t, s_reduce *rd, int rc)
 {
+    qn_compress_destroy(&t->outc);
     if (t->out_fd >= 0) {
         close(t->out_fd);
         t->out_fd = -1;
@@ -387,7 +403,8 @@ int qn_reduce_run(quern_task *t)
 {
     s_reduce rd = {0};
     int rc = s_gather(t, &rd) < 0 || qn_reduce_open_output(t) < 0 ||
-                     s_reduce_all(t, &rd) < 0 || s_close_output(t) < 0
+                     s_output_codec(t) < 0 || s_reduce_all(t, &rd) < 0 ||
+                     s_close_output(t) < 0
                  ? -1
                  : 0;
     /* On success the master renames the output to part-NNNNN when it

@@ -3,10 +3,13 @@
  */
 #include "split.h"
 
+#include "decomp.h"
 #include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 typedef struct {
     char *path, *name;
     uint64_t size;
+    int codec; /* decomp.h: compressed, never cut */
 } s_file;
 
 typedef struct {
@@ -22,11 +26,27 @@ typedef struct {
     size_t n, cap;
 } s_files;
 
-static void s_files_add(s_files *fs, const char *path, const char *name,
-                        uint64_t size)
+/*
+ * Add a file, looking at its first bytes: a compressed one is read whole
+ * and decompressed by its map. 0, or -1 with err naming the file when it
+ * cannot be read (it would fail its map anyway, after the job began).
+ */
+static int s_files_add(s_files *fs, const char *path, const char *name,
+                       uint64_t size, char *err, size_t errcap)
 {
+    qn_decomp_kind codec = QN_DECOMP_PLAIN;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int rc = fd < 0 ? -errno : qn_decomp_sniff_fd(fd, &codec);
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0) {
+        snprintf(err, errcap, "input %s: cannot read it: %s", name,
+                 strerror(-rc));
+        return -1;
+    }
     QN_GROW(fs->v, fs->cap, fs->n + 1);
-    fs->v[fs->n++] = (s_file){qn_strdup(path), qn_strdup(name), size};
+    fs->v[fs->n++] = (s_file){qn_strdup(path), qn_strdup(name), size, codec};
+    return 0;
 }
 
 static int s_name_cmp(const void *a, const void *b)
@@ -78,7 +98,8 @@ static int s_add_dir(s_files *fs, const char *given, const char *path,
             snprintf(err, errcap, "input %s: %s", g.data, strerror(errno));
             rc = -1;
         } else if (rc == 0 && S_ISREG(st.st_mode)) {
-            s_files_add(fs, p.data, g.data, (uint64_t)st.st_size);
+            rc = s_files_add(fs, p.data, g.data, (uint64_t)st.st_size, err,
+                             errcap);
         }
         qn_buf_release(&p);
         qn_buf_release(&g);
@@ -104,7 +125,8 @@ static void s_add_piece(qn_split *sp, const s_file *f, uint64_t off,
                                      .name = qn_strdup(f->name),
                                      .offset = off,
                                      .length = len,
-                                     .file_size = f->size};
+                                     .file_size = f->size,
+                                     .codec = f->codec};
     sp->bytes += len;
 }
 
@@ -128,7 +150,8 @@ int qn_split_inputs(const char *const *given, const char *const *paths,
         } else if (S_ISDIR(st.st_mode)) {
             rc = s_add_dir(&fs, given[i], paths[i], err, errcap);
         } else if (S_ISREG(st.st_mode)) {
-            s_files_add(&fs, paths[i], given[i], (uint64_t)st.st_size);
+            rc = s_files_add(&fs, paths[i], given[i], (uint64_t)st.st_size, err,
+                             errcap);
         } else {
             snprintf(err, errcap, "input %s: not a file or a folder", given[i]);
             rc = -1;
@@ -158,7 +181,10 @@ int qn_split_inputs(const char *const *given, const char *const *paths,
         }
         out->files++;
         out->bytes += f->size;
-        if (f->size < size || o->whole) {
+        /* A compressed file cannot be cut: a gzip, xz or lz4 stream has
+         * no place to start but its first byte; bzip2 blocks and zstd
+         * frames could be found, but not exactly (see the README). */
+        if (f->size < size || o->whole || f->codec) {
             if (!group || group->bytes + f->size > size)
                 group = qn_splits_add(out);
             s_add_piece(group, f, 0, f->size);

@@ -4,9 +4,11 @@
  * Input paths are files or folders of files (a folder's entries sorted by
  * name, hidden and '_' files skipped). A file larger than the split size is
  * cut into byte ranges of about that size; smaller files are grouped into
- * one split up to it. Cuts need not fall on record boundaries: a map reads
- * the records that *start* inside its range (see worker/maptask.c), so
- * every record is read exactly once.
+ * one split up to it. A compressed file (known by its first bytes,
+ * decomp.h) is never cut: it is one piece, read whole and decompressed. Cuts
+ * need not fall on record boundaries: a map reads the records that *start*
+ * inside its range (see worker/maptask.c), so every record is read exactly
+ * once.
  */
 #ifndef QN_SPLIT_H
 #define QN_SPLIT_H
@@ -23,6 +25,8 @@ typedef struct qn_piece {
     char *dataset;  /* a dataset shard (path is then ""): its dataset, */
     uint32_t shard; /* index */
     uint32_t crc;   /* and CRC-32 */
+    int codec;      /* decomp.h: the file is compressed (the piece is
+                       then the whole file) */
 } qn_piece;
 
 typedef struct qn_split {

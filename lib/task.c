@@ -6,6 +6,7 @@
  */
 #include "task.h"
 
+#include "compress.h"
 #include "curve.h"
 #include "hash.h"
 #include "layout.h"
@@ -274,7 +275,8 @@ int quern_fail(quern_task *t, const char *fmt, ...)
 
 int qn_task_flush_output(quern_task *t)
 {
-    int rc = qn_write_all(t->out_fd, t->out.data, t->out.len);
+    int rc = t->outc ? qn_compress_write(t->outc, t->out.data, t->out.len)
+                     : qn_write_all(t->out_fd, t->out.data, t->out.len);
     t->out_crc = (uint32_t)crc32(t->out_crc, (const Bytef *)t->out.data,
                                  (uInt)t->out.len);
     t->out_size += t->out.len;

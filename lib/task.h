@@ -102,11 +102,12 @@ struct quern_task {
 
     /* reduce output */
     int out_fd;
-    const char *out_path; /* the file out_fd writes, for errors */
-    qn_buf out;           /* buffered output lines */
-    uint64_t out_size;    /* bytes written, */
-    uint32_t out_crc;     /* and their CRC-32 (a dataset shard's) */
-    void *zmq_ctx;        /* for reading shards from other workers */
+    const char *out_path;     /* the file out_fd writes, for errors */
+    qn_buf out;               /* buffered output lines */
+    uint64_t out_size;        /* bytes written, */
+    uint32_t out_crc;         /* and their CRC-32 (a dataset shard's) */
+    struct qn_compress *outc; /* --output-codec: out_fd's compressor */
+    void *zmq_ctx;            /* for reading shards from other workers */
     struct qn_curve *curve;
 
     /* counters: built-ins first (fixed), then user counters ("user.*") */

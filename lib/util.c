@@ -545,12 +545,13 @@ void qn_output_dir_clean(const char *dir)
 }
 
 int qn_output_part_commit(const char *dir, const char *job_id, unsigned part,
-                          unsigned attempt, char *why, size_t cap)
+                          unsigned attempt, const char *ext, char *why,
+                          size_t cap)
 {
     qn_buf from = {0}, to = {0};
     qn_buf_printf(&from, "%s/_temporary/%s/part-%05u.a%u", dir, job_id, part,
                   attempt);
-    qn_buf_printf(&to, "%s/part-%05u", dir, part);
+    qn_buf_printf(&to, "%s/part-%05u%s", dir, part, ext);
     int rc = rename(from.data, to.data);
     if (rc < 0)
         snprintf(why, cap, "cannot rename %s to %s: %s", from.data, to.data,

@@ -174,12 +174,14 @@ int qn_strv_remove(char **v, size_t *n, const char *s);
 int qn_output_dir_prepare(const char *dir, char *err, size_t errcap);
 
 /*
- * Rename reduce output _temporary/JOB/part-N.aATTEMPT of dir to part-N:
- * once per partition, for the attempt whose success was accepted. Returns
- * 0, or -1 with why.
+ * Rename reduce output _temporary/JOB/part-N.aATTEMPT of dir to part-N
+ * and the ending ext (".gz" for --output-codec gzip, "" for none): once
+ * per partition, for the attempt whose success was accepted. Returns 0,
+ * or -1 with why.
  */
 int qn_output_part_commit(const char *dir, const char *job_id, unsigned part,
-                          unsigned attempt, char *why, size_t cap);
+                          unsigned attempt, const char *ext, char *why,
+                          size_t cap);
 
 /* Every part is in place: write dir/_SUCCESS durably (the renames too) and
  * remove _temporary/. Returns 0, or -1 with why. */

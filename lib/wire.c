@@ -224,6 +224,13 @@ static const char *s_check(const Quern__Envelope *e)
     }
 }
 
+int qn_version_print(const char *prog)
+{
+    printf("%s %s (protocol %d.%d)\n", prog, QN_VERSION, QN_PROTOCOL_VERSION,
+           QN_PROTOCOL_MINOR);
+    return 0;
+}
+
 void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js)
 {
     ts->plugin = js->plugin;
@@ -238,6 +245,8 @@ void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js)
     ts->output_dir = js->output;
     ts->files = js->files;
     ts->n_files = js->n_files;
+    ts->keep_cr = js->keep_cr;
+    ts->output_codec = js->output_codec;
 }
 
 void qn_task_spec_pieces(const qn_split *sp, Quern__InputPiece *pieces,
@@ -252,6 +261,7 @@ void qn_task_spec_pieces(const qn_split *sp, Quern__InputPiece *pieces,
         ip->offset = pc->offset;
         ip->length = pc->length;
         ip->file_size = pc->file_size;
+        ip->codec = (uint32_t)pc->codec;
         if (pc->dataset) {
             ip->dataset = pc->dataset;
             ip->shard = pc->shard;

@@ -48,6 +48,9 @@
 #endif
 #define QN_VERSION "0.6.0" /* this release, as the status page shows it */
 
+/* PROG's --version on stdout: "PROG 0.6.0 (protocol 1.4)". Returns 0. */
+int qn_version_print(const char *prog);
+
 /* Largest message (or frame) any Quern socket accepts. */
 #define QN_MSG_MAX (16 * 1024 * 1024)
 

@@ -3,6 +3,7 @@
  */
 #include "durable.h"
 
+#include "decomp.h"
 #include "log.h"
 #include "statedb.h"
 #include "status.h"
@@ -387,6 +388,7 @@ static void s_split_from(qn_split *sp, const Quern__SplitRecord *r)
         pc->offset = ip->offset;
         pc->length = ip->length;
         pc->file_size = ip->file_size;
+        pc->codec = ip->codec < QN_DECOMP_COUNT ? (int)ip->codec : 0;
         pc->dataset = ip->dataset[0] ? qn_strdup(ip->dataset) : NULL;
         pc->shard = ip->shard;
         pc->crc = ip->crc;

@@ -5,6 +5,7 @@
 #include "proc.h"
 #include "master.h"
 #include "util.h"
+#include "wire.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ static void s_usage(FILE *f)
         "N]]\n"
         "                    [--replica-timeout-ms N] [--replica-copies N]\n"
         "                    [--log-level error|warn|info|debug]\n"
+        "       quern-master --version\n"
         "\n"
         "Coordinates jobs for the workers and clients that connect to EP\n"
         "(default tcp://127.0.0.1:7070: loopback only). Defaults:\n"
@@ -77,7 +79,8 @@ enum {
     O_RECOVERY,
     O_REPLICA_TIMEOUT,
     O_REPLICA_COPIES,
-    O_HELP
+    O_HELP,
+    O_VERSION
 };
 
 static const struct option OPTS[] = {
@@ -98,6 +101,7 @@ static const struct option OPTS[] = {
     {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
     {"curve-trusted", required_argument, NULL, O_CURVE_TRUSTED},
     {"help", no_argument, NULL, O_HELP},
+    {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -171,6 +175,7 @@ static int s_option(int c, int idx, const char *arg, qn_master_config *cfg,
         cfg->replica_copies = (unsigned)v;
         return -1;
     case O_HELP: s_usage(stdout); return 0;
+    case O_VERSION: return qn_version_print("quern-master");
     default:
         fprintf(stderr, "quern-master: unknown or incomplete option '%s'\n",
                 argv[optind - 1]);

@@ -4,6 +4,7 @@
 #include "task_updates.h"
 
 #include "commit.h"
+#include "compress.h"
 #include "durable.h"
 #include "events.h"
 #include "log.h"
@@ -189,7 +190,8 @@ static int s_reduce_output(qn_master *m, int jx, int w,
         return 0;
     }
     char why[1200];
-    if (qn_output_part_commit(j->spec->output, j->id, r->task, r->attempt, why,
+    if (qn_output_part_commit(j->spec->output, j->id, r->task, r->attempt,
+                              qn_compress_ext((int)j->spec->output_codec), why,
                               sizeof why) == 0)
         return 0;
     qn_warn("master: job %s reduce task %u attempt %u: %s", j->id, r->task,

@@ -430,6 +430,36 @@ Test(split, whole_never_cuts_a_file)
     qn_splits_release(&ss);
 }
 
+Test(split, a_compressed_file_is_never_cut_and_is_marked)
+{
+    make_dir("in");
+    make_file("in/a.txt", 1000);
+    /* gzip's first bytes, and more: the splitter reads only those; a
+     * plain file named .gz is plain. */
+    const char *gz = at("in/b.log");
+    FILE *f = fopen(gz, "wb");
+    cr_assert_not_null(f);
+    fputs("\x1f\x8b\x08", f);
+    for (int i = 0; i < 997; i++)
+        fputc(i & 0xff, f);
+    cr_assert_eq(fclose(f), 0);
+    make_file("in/c.gz", 1000);
+    qn_split_opts o = {.split_size = 100};
+    char err[256] = "";
+    cr_assert_eq(split_one("in", "in", &o, &ss, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(check_covers(&ss, "in/a.txt", 1000), 10);
+    cr_assert_eq(check_covers(&ss, "in/b.log", 1000), 1);
+    cr_assert_eq(check_covers(&ss, "in/c.gz", 1000), 10);
+    for (size_t i = 0; i < ss.n; i++)
+        for (size_t k = 0; k < ss.splits[i].n; k++) {
+            const qn_piece *p = &ss.splits[i].pieces[k];
+            cr_assert_eq(p->codec, strcmp(p->name, "in/b.log") ? 0 : 1,
+                         "%s: codec %d", p->name, p->codec);
+        }
+    check_sums(&ss);
+    qn_splits_release(&ss);
+}
+
 Test(split, align_cuts_at_multiples_of_record_size)
 {
     make_file("rec", 1000);

@@ -6,6 +6,7 @@
 #include "sandbox.h"
 #include "util.h"
 #include "worker.h"
+#include "wire.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ static void s_usage(FILE *f)
         "                    [--curve-secret FILE --curve-trusted DIR\n"
         "                     [--curve-master FILE]]\n"
         "                    [--log-level error|warn|info|debug]\n"
+        "       quern-worker --version\n"
         "\n"
         "Runs task attempts for the master at EP (e.g.\n"
         "tcp://127.0.0.1:7070), serves their map output to reducers\n"
@@ -117,7 +119,8 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         O_STOP,
         O_SANDBOX,
         O_TASK_USER,
-        O_HELP
+        O_HELP,
+        O_VERSION
     };
     static const struct option opts[] = {
         {"master", required_argument, NULL, O_MASTER},
@@ -136,6 +139,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
         {"sandbox", required_argument, NULL, O_SANDBOX},
         {"task-user", required_argument, NULL, O_TASK_USER},
         {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -187,6 +191,7 @@ static int s_parse(int argc, char **argv, qn_worker_config *cfg, int *level)
             break;
         case O_TASK_USER: cfg->task_user = optarg; break;
         case O_HELP: s_usage(stdout); return 0;
+        case O_VERSION: return qn_version_print("quern-worker");
         default:
             fprintf(stderr, "quern-worker: unknown or incomplete option '%s'\n",
                     argv[optind - 1]);

@@ -14,6 +14,7 @@
 #include "querycmd.h"
 #include "usage.h"
 #include "util.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,13 @@ static int s_help(int argc, char **argv)
     (void)argv;
     qn_usage_print(stdout);
     return 0;
+}
+
+static int s_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return qn_version_print("quern");
 }
 
 /* A command: its name and what runs it. */
@@ -69,6 +77,8 @@ static const s_command s_commands[] = {
     {"help", NULL, NULL, s_help},
     {"--help", NULL, NULL, s_help},
     {"-h", NULL, NULL, s_help},
+    {"--version", NULL, NULL, s_version},
+    {"version", NULL, NULL, s_version},
 };
 
 /* Run cmd with the arguments after its name. Returns the exit status. */

@@ -3,6 +3,7 @@
  */
 #include "inline.h"
 
+#include "compress.h"
 #include "counters.h"
 #include "layout.h"
 #include "shipped.h"
@@ -227,7 +228,9 @@ static int s_run_reduce(s_job *j, unsigned p, char *why, size_t cap)
         snprintf(why, cap, "reduce %u failed: %s", p, msg);
         return -1;
     }
-    return qn_output_part_commit(j->js->output, j->id, p, 1, why, cap);
+    return qn_output_part_commit(j->js->output, j->id, p, 1,
+                                 qn_compress_ext((int)j->js->output_codec), why,
+                                 cap);
 }
 
 /* Every map, then every reduce, then the output's commit, each counted in

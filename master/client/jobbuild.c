@@ -113,9 +113,21 @@ static const char *s_not_utf8(const qn_cli_opts *o)
     return NULL;
 }
 
-/* Is in a dataset's name or a path that is there? 0, or a refusal. */
-static int s_check_input(const char *in, char *err, size_t cap)
+/* Is in a dataset's name or a path that is there? 0, or a refusal. For
+ * quern run (local), whose cluster holds no dataset, a bare name is the
+ * file or folder of that name here. */
+static int s_check_input(const char *in, int local, char *err, size_t cap)
 {
+    struct stat st;
+    if (!strchr(in, '/') && local) {
+        if (stat(in, &st) == 0)
+            return 0;
+        return qn_usage_error(err, cap,
+                              "--input %s: no file or folder ./%s here (quern "
+                              "run reads files; a dataset is read by a job "
+                              "submitted to its cluster, quern submit)",
+                              in, in);
+    }
     if (!strchr(in, '/')) {
         if (!qn_id_ok(in))
             return qn_usage_error(err, cap,
@@ -124,7 +136,6 @@ static int s_check_input(const char *in, char *err, size_t cap)
                                   in, in);
         return 0; /* a dataset: the master knows it */
     }
-    struct stat st;
     if (stat(in, &st) < 0)
         return qn_usage_error(err, cap, "--input %s: %s", in, strerror(errno));
     return 0;
@@ -162,11 +173,11 @@ static int s_check_options(const qn_cli_opts *o, char *err, size_t cap)
                               "--job %s: give the plugin as a path, e.g. ./%s",
                               o->job, o->job);
     for (size_t i = 0; i < o->ninputs; i++) {
-        int rc = s_check_input(o->inputs[i], err, cap);
+        int rc = s_check_input(o->inputs[i], o->local, err, cap);
         if (rc != 0)
             return rc;
     }
-    if (!strchr(o->output, '/') && !qn_id_ok(o->output))
+    if (!strchr(o->output, '/') && !o->local && !qn_id_ok(o->output))
         return qn_usage_error(err, cap,
                               "--output %s: not a dataset name, nor a path "
                               "(paths contain a '/': ./%s)",
@@ -183,7 +194,14 @@ static void s_fill_inputs(qn_jobbuild *j, const qn_cli_opts *o)
     for (size_t i = 0; i < o->ninputs; i++) {
         quern__input_path__init(&j->inputs[i]);
         j->inputs[i].given = (char *)o->inputs[i];
-        j->inputs[i].path = strchr(o->inputs[i], '/')
+        if (!strchr(o->inputs[i], '/') && o->local) {
+            /* quern run's bare name: the path it stands for, as typed
+             * (the master reads a name without '/' as a dataset's). */
+            qn_buf g = {0};
+            qn_buf_printf(&g, "./%s", o->inputs[i]);
+            j->inputs[i].given = s_own(j, g.data);
+        }
+        j->inputs[i].path = strchr(o->inputs[i], '/') || o->local
                                 ? s_own(j, s_absolute(o->inputs[i]))
                                 : (char *)o->inputs[i];
         j->ip[i] = &j->inputs[i];
@@ -343,7 +361,7 @@ static void s_fill(qn_jobbuild *j, const qn_cli_opts *o)
 {
     Quern__JobSpec *s = &j->spec;
     s->plugin = s_own(j, s_absolute(o->job));
-    if (strchr(o->output, '/')) {
+    if (strchr(o->output, '/') || o->local) {
         s->output = s_own(j, s_absolute(o->output));
     } else {
         s->output = s_own(j, qn_strdup(o->output));
@@ -358,6 +376,8 @@ static void s_fill(qn_jobbuild *j, const qn_cli_opts *o)
     s->max_attempts = o->max_attempts;
     s->speculation = o->speculation;
     s->skip_bad_records = o->skip_bad_records;
+    s->keep_cr = o->keep_cr;
+    s->output_codec = (uint32_t)o->output_codec;
     s->compress_level = o->compress_level;
     s->codec = (uint32_t)o->codec;
 }

@@ -13,8 +13,34 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 /* Submit; on success copies the job id into id. Returns an exit status. */
+/*
+ * For a refusal naming a dataset that is not there: a bare --input with a
+ * file or folder of that name here was most likely meant as it. The hint
+ * (or "") into hint.
+ */
+static void s_bare_hint(const qn_jobbuild *j, const char *error, char *hint,
+                        size_t cap)
+{
+    hint[0] = '\0';
+    for (size_t i = 0; i < j->spec.n_inputs; i++) {
+        const char *in = j->spec.inputs[i]->given;
+        char want[300];
+        struct stat st;
+        snprintf(want, sizeof want, "no dataset %s ", in);
+        if (strchr(in, '/') || !strstr(error, want) || stat(in, &st) < 0)
+            continue;
+        snprintf(hint, cap,
+                 "; ./%s is a %s here: to read it, name it as a path, "
+                 "--input ./%s (a bare name is a dataset's in quern submit)",
+                 in, S_ISDIR(st.st_mode) ? "folder" : "file", in);
+        return;
+    }
+}
+
 static int s_submit(qn_client *c, qn_jobbuild *j, int watch, char *id,
                     size_t cap)
 {
@@ -42,8 +68,10 @@ static int s_submit(qn_client *c, qn_jobbuild *j, int watch, char *id,
         return QN_EXIT_UNREACHABLE;
     }
     if (reply->submit_reply->error[0]) {
-        rc = qn_usage_fail("the master refused the job: %s",
-                           reply->submit_reply->error);
+        char hint[700];
+        s_bare_hint(j, reply->submit_reply->error, hint, sizeof hint);
+        rc = qn_usage_fail("the master refused the job: %s%s",
+                           reply->submit_reply->error, hint);
     } else {
         snprintf(id, cap, "%s", reply->submit_reply->job_id);
     }
@@ -115,6 +143,7 @@ static int s_run_cluster(const qn_cli_opts *o, qn_jobbuild *j)
 int qn_jobcmd_run(qn_cli_opts *o)
 {
     qn_jobbuild j;
+    o->local = 1;
     int rc = qn_cli_at_most(o, 0);
     if (rc == 0)
         rc = qn_jobbuild_init(&j, o, NULL, 0);
@@ -135,6 +164,13 @@ int qn_jobcmd_submit(qn_cli_opts *o)
         rc = qn_jobbuild_init(&j, o, NULL, 0);
     if (rc != 0)
         return rc;
+    struct stat st;
+    if (!strchr(o->output, '/') && stat(o->output, &st) == 0)
+        fprintf(stderr,
+                "quern: --output %s names a dataset, not the %s ./%s here "
+                "(to write there, give --output ./%s)\n",
+                o->output, S_ISDIR(st.st_mode) ? "folder" : "file", o->output,
+                o->output);
     int sigfd = o->wait ? qn_signals_open() : -1;
     qn_client *c = NULL;
     char id[64];

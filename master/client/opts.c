@@ -5,6 +5,7 @@
 
 #include "client.h"
 #include "codec.h"
+#include "compress.h"
 #include "usage.h"
 #include "util.h"
 
@@ -28,6 +29,7 @@ typedef enum {
     S_UINT,   /* a decimal number from min to max */
     S_SIZE,   /* a size such as 64M, at least min */
     S_CODEC,  /* a codec's name, kept as its id */
+    S_OUTPUT_CODEC, /* an output codec's name, kept as its kind */
 } s_kind;
 
 /* One option of the quern command. */
@@ -93,6 +95,7 @@ static const s_option s_options[] = {
     {.name = "skip-bad-records",
      .kind = S_ON,
      .at = S_FIELD(skip_bad_records, int)},
+    {.name = "keep-cr", .kind = S_ON, .at = S_FIELD(keep_cr, int)},
     {.name = "compress-level",
      .kind = S_UINT,
      .at = S_FIELD(compress_level, unsigned),
@@ -100,6 +103,9 @@ static const s_option s_options[] = {
      .max = 9,
      .bad = "must be from 0 to 9"},
     {.name = "codec", .kind = S_CODEC, .at = S_FIELD(codec, int)},
+    {.name = "output-codec",
+     .kind = S_OUTPUT_CODEC,
+     .at = S_FIELD(output_codec, int)},
     {.name = "output-replicas",
      .kind = S_UINT,
      .at = S_FIELD(output_replicas, unsigned),
@@ -284,6 +290,14 @@ static int s_set(s_parser *p, const s_option *opt, const char *a,
         if (id < 0)
             return qn_usage_error(p->err, p->cap, "--codec: %s", why);
         *(int *)field = id;
+        return 0;
+    }
+    case S_OUTPUT_CODEC: {
+        char why[200];
+        int kind = qn_compress_parse(val, why, sizeof why);
+        if (kind < 0)
+            return qn_usage_error(p->err, p->cap, "--output-codec: %s", why);
+        *(int *)field = kind;
         return 0;
     }
     }

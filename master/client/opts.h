@@ -28,7 +28,8 @@ typedef struct qn_cli_opts {
     uint64_t split_size;
     unsigned sort_mb, max_attempts, compress_level, workers, slots;
     int codec;
-    int speculation, skip_bad_records, wait, json;
+    int output_codec; /* compress.h: the part files' (0: none) */
+    int speculation, skip_bad_records, keep_cr, wait, json;
     const char *master;
     const char *curve_secret, *curve_master;
     qn_curve curve;
@@ -36,6 +37,7 @@ typedef struct qn_cli_opts {
     unsigned replicas, output_replicas, task_mem_mb;
     uint64_t shard_size, record_size;
     int whole, tasks, inline_run;
+    int local; /* quern run: bare names are files here, not datasets */
     const char *http;
     unsigned attempt;
     unsigned deadline_ms;
@@ -50,7 +52,8 @@ typedef struct qn_cli_opts {
  */
 #define QN_CLI_OPTS_JOB /* what run and submit share */                        \
     "|job|input|output|R|arg|file|split-size|sort-mb|max-attempts|"            \
-    "no-speculation|skip-bad-records|compress-level|codec|output-replicas|"
+    "no-speculation|skip-bad-records|keep-cr|compress-level|codec|"            \
+    "output-codec|output-replicas|"
 #define QN_CLI_OPTS_RUN                                                        \
     QN_CLI_OPTS_JOB "workers|slots|json|task-mem-mb|http|inline|"
 #define QN_CLI_OPTS_SUBMIT QN_CLI_OPTS_JOB "master|wait|json|"

@@ -19,6 +19,7 @@
 #include "dataset.h"
 
 #include "curve.h"
+#include "decomp.h"
 #include "util.h"
 #include "wire.h"
 
@@ -399,35 +400,76 @@ static int s_feed(s_put *p, const char *data, size_t len)
     return 0;
 }
 
-/* Put file number idx (path) from offset from on. 0, PUT_AGAIN or an exit
- * status. */
+/*
+ * The next bytes of a file being put, up to CHUNK: its own, or for a
+ * compressed file (decomp.h) its decompressed ones. 0 at the end, or
+ * -1 with the reason in p->err.
+ */
+static ssize_t s_next(s_put *p, int fd, qn_decomp *dec, const char *path,
+                      char *buf)
+{
+    if (dec)
+        return qn_decomp_read(dec, buf, CHUNK, p->err, sizeof p->err);
+    for (;;) {
+        ssize_t n = read(fd, buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            snprintf(p->err, sizeof p->err, "reading %s: %s", path,
+                     strerror(errno));
+        return n;
+    }
+}
+
+/* Put file number idx (path) from offset from on (of its decompressed
+ * bytes, when it is compressed). 0, PUT_AGAIN or an exit status. */
 static int s_put_file(s_put *p, size_t idx, const char *path, uint64_t from,
                       char *buf)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || (from && lseek(fd, (off_t)from, SEEK_SET) < 0)) {
-        snprintf(p->err, sizeof p->err, "%s: %s", path, strerror(errno));
+    qn_decomp_kind kind = QN_DECOMP_PLAIN;
+    struct stat st;
+    int e = fd < 0 ? errno : fstat(fd, &st) < 0 ? errno : 0;
+    if (e == 0)
+        e = -qn_decomp_sniff_fd(fd, &kind);
+    qn_decomp *dec = NULL;
+    if (e == 0 && kind != QN_DECOMP_PLAIN &&
+        !(dec = qn_decomp_new(kind, fd, (uint64_t)st.st_size, path, p->err,
+                              sizeof p->err)))
+        e = ENOMEM;
+    else if (e == 0 && !dec && from && lseek(fd, (off_t)from, SEEK_SET) < 0)
+        e = errno;
+    if (e) {
+        if (!dec && e != ENOMEM)
+            snprintf(p->err, sizeof p->err, "%s: %s", path, strerror(e));
         if (fd >= 0)
             close(fd);
         return QN_EXIT_USAGE;
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     char last = '\n';
-    uint64_t bytes = from;
+    uint64_t bytes = 0, skip = dec ? from : 0;
     int rc = 0;
     p->file = idx;
+    if (!dec)
+        bytes = from;
     for (;;) {
-        ssize_t n = read(fd, buf, CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = s_next(p, fd, dec, path, buf);
         if (n < 0) {
-            snprintf(p->err, sizeof p->err, "reading %s: %s", path,
-                     strerror(errno));
             rc = QN_EXIT_USAGE;
             break;
         }
         if (n == 0)
             break;
+        if (skip) {
+            /* Written before, by a shard that is being written again. */
+            size_t k = (uint64_t)n < skip ? (size_t)n : (size_t)skip;
+            skip -= k;
+            bytes += k;
+            memmove(buf, buf + k, (size_t)n - k);
+            if ((n -= (ssize_t)k) == 0)
+                continue;
+        }
         last = buf[n - 1];
         p->base = buf;
         p->base_off = bytes;
@@ -435,6 +477,7 @@ static int s_put_file(s_put *p, size_t idx, const char *path, uint64_t from,
         if ((rc = s_feed(p, buf, (size_t)n)) != 0)
             break;
     }
+    qn_decomp_destroy(&dec);
     close(fd);
     if (rc)
         return rc;
