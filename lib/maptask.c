@@ -22,6 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A lines input whose first bytes hold a NUL looks binary (said once). */
+#define BINARY_SNIFF (64 * 1024)
+
 typedef struct {
     quern_task *t;
     char **runs; /* spill files, in the order written */
@@ -317,10 +320,32 @@ static void s_skips_for(quern_task *t, size_t i)
 }
 
 /* qn_record_fn: one input record, to map(). */
+/*
+ * A lines job reading what looks binary: a NUL byte in a file's first
+ * 64 KiB. Said once, with the map's success (the job goes on: it may be
+ * meant).
+ */
+static void s_binary_check(s_map *m, uint64_t offset, const void *val,
+                           size_t vlen)
+{
+    quern_task *t = m->t;
+    size_t n = vlen < BINARY_SNIFF - offset ? vlen : BINARY_SNIFF - offset;
+    const char *nul = memchr(val, 0, n);
+    if (nul)
+        snprintf(
+            t->warning, sizeof t->warning,
+            "input %s looks binary: a NUL byte at offset %llu, in its "
+            "first 64 KiB, where lines of text were expected",
+            m->pc->name,
+            (unsigned long long)(offset + (uint64_t)(nul - (const char *)val)));
+}
+
 static int s_on_record(void *ctx, uint64_t offset, const void *val, size_t vlen)
 {
     s_map *m = ctx;
     quern_task *t = m->t;
+    if (offset < BINARY_SNIFF && m->sep_len && !t->warning[0])
+        s_binary_check(m, offset, val, vlen);
     if (s_call_map(m, offset, val, vlen) < 0)
         return -1;
     qn_task_count(t, QN_C_MAP_IN_BYTES, (long long)(vlen + m->sep_len));

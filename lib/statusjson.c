@@ -110,6 +110,7 @@ json_t *qn_json_job(const Quern__JobStatus *st)
     s_set(o, "name", json_string(st->name));
     s_set(o, "state", json_string(qn_job_state_name(st->state)));
     s_set(o, "error", s_str_or_null(st->error));
+    s_set(o, "warning", s_str_or_null(st->warning));
     s_set(o, "output", json_string(st->output));
     s_set(o, "submitted_at_ms", s_int(st->submitted_at_ms));
     s_set(o, "elapsed_ms", s_int(st->elapsed_ms));

@@ -360,6 +360,9 @@ static int s_send_update(quern_task *t, Quern__TaskState state, double progress,
     if (state == QUERN__TASK_STATE__SUCCEEDED) {
         u.output_size = t->out_size;
         u.output_crc = t->out_crc;
+        qn_utf8_sanitize(
+            t->warning); /* it names a file; the wire wants UTF-8 */
+        u.warning = t->warning;
     }
     if (state == QUERN__TASK_STATE__FAILED) {
         /* A plugin's message may quote input bytes; the wire wants UTF-8. */

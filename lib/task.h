@@ -107,6 +107,7 @@ struct quern_task {
     uint64_t out_size;        /* bytes written, */
     uint32_t out_crc;         /* and their CRC-32 (a dataset shard's) */
     struct qn_compress *outc; /* --output-codec: out_fd's compressor */
+    char warning[512];        /* map: said with its success (binary input) */
     void *zmq_ctx;            /* for reading shards from other workers */
     struct qn_curve *curve;
 

@@ -101,6 +101,7 @@ void qn_job_release(qn_job *j)
     for (size_t i = 0; i < j->nskipped; i++)
         free(j->skipped[i].shard);
     free(j->skipped);
+    free(j->warning);
     free(j->error);
     free(j->watch.v);
     free(j->out.copy);

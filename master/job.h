@@ -113,6 +113,7 @@ typedef struct qn_job {
     size_t nfailures, cap_failures;
     qn_skipped *skipped;
     size_t nskipped, cap_skipped;
+    char *warning; /* the first map's warning (binary input), or NULL */
 
     /* Clients following it. */
     struct {

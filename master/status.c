@@ -139,6 +139,7 @@ void qn_status_job(qn_master *m, int jx, int64_t now, Quern__JobStatus *st,
     st->elapsed_ms = (uint64_t)(end - j->start);
     s_job_lists(j, st, mem);
     st->error = j->error ? j->error : (char *)"";
+    st->warning = j->warning ? j->warning : (char *)"";
     st->task_rss_peak = j->task_rss_peak;
     uint64_t wpeak = 0;
     for (int w = 0; w < m->workers.n; w++)

@@ -208,6 +208,8 @@ static void s_map_output(qn_master *m, int jx, int w,
     qn_job_map_done_update(j, w, u);
     if (j->spec->skip_bad_records)
         qn_job_note_skipped(j, u->attempt->task);
+    if (u->warning[0] && !j->warning) /* once a job */
+        j->warning = qn_strdup(u->warning);
 }
 
 int qn_task_adopt(qn_master *m, int w, int jx, qn_kind kind, unsigned task,

@@ -212,6 +212,8 @@ static void s_print_counters(FILE *f, const Quern__JobStatus *st)
         f, "  input:      %s records, %s\n",
         s_num(s_counter(st, "map_input_records"), a, sizeof a),
         qn_fmt_bytes((uint64_t)s_counter(st, "map_input_bytes"), b, sizeof b));
+    if (st->warning[0])
+        fprintf(f, "  warning:    %s\n", st->warning);
     fprintf(
         f, "  map output: %s records, %s",
         s_num(s_counter(st, "map_output_records"), a, sizeof a),

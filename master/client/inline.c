@@ -36,6 +36,7 @@ typedef struct {
     qn_range **parts;   /* map i's partitions' ranges */
     qn_counters totals; /* the tasks' counters, added up */
     size_t maps_run, reduces_run;
+    char warning[512]; /* the first map's (binary input) */
 } s_job;
 
 /*
@@ -56,6 +57,8 @@ static int s_run_task(s_job *j, qn_range *parts, char *why, size_t cap)
     }
     int rc = qn_taskrun_run(t, parts);
     qn_counters_fold(&j->totals, &t->counters);
+    if (rc == 0 && !j->warning[0])
+        memcpy(j->warning, t->warning, sizeof j->warning);
     if (rc < 0)
         snprintf(why, cap, "%.1000s", t->fail);
     t->spec = NULL; /* ours, not unpacked */
@@ -277,6 +280,8 @@ static void s_status_end(s_job *j, Quern__JobStatus *st, int failed,
         failed ? QUERN__JOB_STATE__JOB_FAILED : QUERN__JOB_STATE__JOB_SUCCEEDED;
     free(st->error);
     st->error = qn_strdup(failed ? why : "");
+    free(st->warning);
+    st->warning = qn_strdup(j->warning);
     st->map_progress = st->maps ? (double)st->maps_done / st->maps : 1;
     st->reduce_progress =
         st->reduces ? (double)st->reduces_done / st->reduces : 1;
@@ -313,6 +318,7 @@ int qn_inline_run(const Quern__JobSpec *js, const ProtobufCBinaryData *files,
     st->name = qn_strdup(js->name);
     st->output = qn_strdup(js->output);
     st->error = qn_strdup("");
+    st->warning = qn_strdup("");
     if (s_check_paths(js, err, errcap) < 0)
         return 2;
     if (s_prepare(&j, err, errcap) < 0) {
@@ -351,5 +357,6 @@ void qn_inline_release(Quern__JobStatus *st)
     free(st->name);
     free(st->output);
     free(st->error);
+    free(st->warning);
     quern__job_status__init(st);
 }

@@ -128,4 +128,20 @@ count "$T/out-crlfgz" --input "$T/crlf"
 grep -q $'^bar\r\t2$' "$T"/out-keep/part-* ||
     fail "--keep-cr did not keep the carriage returns: $(cat -A "$T"/out-keep/part-*)"
 
-echo "ok: gzip, bzip2, xz, zstd and lz4 input by their bytes, mixed, multi-member, inline and put; truncated and damaged files named; CRLF lines"
+# ---- binary where lines are expected: the job goes on, and says so once -----
+
+mkdir "$T/bin"
+cp "$T/plain/text-000.txt" "$T/bin/a.txt"
+{ printf 'head\n'; head -c 3000 "$T/plain/text-001.txt"; printf 'x\0y\n'; } >"$T/bin/b.dat"
+"$QUERN" run --job "$WC" --input "$T/bin" --output "$T/out-bin" --workers 2 \
+    >"$T/bin.log" 2>&1 || fail "a job over a binary file failed: $(cat "$T/bin.log")"
+grep -q "warning:    input $T/bin/b.dat looks binary: a NUL byte at offset 3006" "$T/bin.log" ||
+    fail "no warning of the binary input in the result: $(cat "$T/bin.log")"
+[ "$(grep -c 'looks binary' "$T/bin.log")" = 1 ] || fail "the warning is not said once"
+"$QUERN" run --job "$WC" --input "$T/bin" --output "$T/out-bin2" --inline --json \
+    >"$T/bin.json" 2>/dev/null || fail "--inline over a binary file failed"
+jq -e '.warning | test("b.dat looks binary")' "$T/bin.json" >/dev/null ||
+    fail "--inline --json has no warning: $(jq .warning "$T/bin.json")"
+[ "$(jq .warning "$T/out-mixed.json")" = null ] || fail "a text job has a warning: $(jq .warning "$T/out-mixed.json")"
+
+echo "ok: gzip, bzip2, xz, zstd and lz4 input by their bytes, mixed, multi-member, inline and put; truncated and damaged files named; CRLF lines; binary input said"
