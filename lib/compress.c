@@ -104,10 +104,12 @@ static int s_bzip2(qn_compress *c, const void *data, size_t len, int end)
             return rc == BZ_MEM_ERROR ? -ENOMEM : -EINVAL;
         if (end && rc == BZ_STREAM_END)
             return 0;
-        if (!end && c->bz.avail_in == 0 && c->bz.avail_out > 0)
-            return 0;
         if (c->bz.avail_out == 0 && (rc = s_drain(c)) < 0)
             return rc;
+        /* Never BZ_RUN with nothing to take: libbz2 calls that an error
+         * (BZ_PARAM_ERROR), as when a block just filled the buffer. */
+        if (!end && c->bz.avail_in == 0)
+            return 0;
     }
 }
 

@@ -25,6 +25,7 @@
 #include <zstd.h>
 
 #define IN_CHUNK (256 * 1024) /* compressed bytes per pread */
+#define XZ_MEMLIMIT (1 << 30) /* an xz stream needing more is refused */
 
 typedef unsigned long long s_ull; /* for printf */
 
@@ -52,6 +53,15 @@ struct qn_decomp {
 qn_decomp_kind qn_decomp_sniff(const void *head, size_t n)
 {
     const unsigned char *b = head;
+    /* A skippable frame first (pzstd writes one): what follows it says. */
+    if (n >= 8 && (b[0] & 0xf0) == 0x50 && b[1] == 0x2a && b[2] == 0x4d &&
+        b[3] == 0x18) {
+        uint64_t skip = 8 + ((uint64_t)b[4] | (uint64_t)b[5] << 8 |
+                             (uint64_t)b[6] << 16 | (uint64_t)b[7] << 24);
+        qn_decomp_kind k =
+            skip < n ? qn_decomp_sniff(b + skip, n - skip) : QN_DECOMP_PLAIN;
+        return k == QN_DECOMP_ZSTD || k == QN_DECOMP_LZ4 ? k : QN_DECOMP_PLAIN;
+    }
     static const unsigned char xz[6] = {0xfd, '7', 'z', 'X', 'Z', 0};
     static const unsigned char zstd[4] = {0x28, 0xb5, 0x2f, 0xfd};
     static const unsigned char lz4[4] = {0x04, 0x22, 0x4d, 0x18};
@@ -265,8 +275,13 @@ static int s_xz(qn_decomp *d, unsigned char *out, size_t cap, size_t *made,
     }
     if (rc == LZMA_OK || (rc == LZMA_BUF_ERROR && !last))
         return 0;
-    if (rc == LZMA_MEM_ERROR || rc == LZMA_MEMLIMIT_ERROR)
+    if (rc == LZMA_MEM_ERROR)
         return s_fail(d, -ENOMEM, err, errcap, "out of memory for xz");
+    if (rc == LZMA_MEMLIMIT_ERROR)
+        return s_fail(d, -QN_ETOOBIG, err, errcap,
+                      "its xz data at offset %llu needs more than %d MiB to "
+                      "decompress",
+                      (s_ull)qn_decomp_offset(d), XZ_MEMLIMIT >> 20);
     if (rc == LZMA_BUF_ERROR)
         return s_fail(d, -QN_ECORRUPT, err, errcap,
                       "its xz data is cut short at offset %llu (the file is "
@@ -287,7 +302,7 @@ static int s_zstd(qn_decomp *d, unsigned char *out, size_t cap, size_t *made,
     *made = o.pos;
     if (ZSTD_isError(rc))
         return s_fail(d, -QN_ECORRUPT, err, errcap,
-                      "its zstd data is damaged at offset %llu (%s)",
+                      "its zstd data is damaged at or after offset %llu (%s)",
                       (s_ull)qn_decomp_offset(d), ZSTD_getErrorName(rc));
     /* 0: a frame is decoded and flushed; the next bytes begin another. */
     d->boundary = rc == 0;
@@ -304,7 +319,7 @@ static int s_lz4(qn_decomp *d, unsigned char *out, size_t cap, size_t *made,
     *made = dst;
     if (LZ4F_isError(rc))
         return s_fail(d, -QN_ECORRUPT, err, errcap,
-                      "its lz4 data is damaged at offset %llu (%s)",
+                      "its lz4 data is damaged at or after offset %llu (%s)",
                       (s_ull)qn_decomp_offset(d), LZ4F_getErrorName(rc));
     d->boundary = rc == 0;
     return 0;
@@ -336,7 +351,7 @@ qn_decomp *qn_decomp_new(qn_decomp_kind kind, int fd, uint64_t size,
     case QN_DECOMP_BZIP2: ok = 1; break; /* begun at each stream */
     case QN_DECOMP_XZ:
         d->xz = xz;
-        ok = lzma_stream_decoder(&d->xz, UINT64_MAX, LZMA_CONCATENATED) ==
+        ok = lzma_stream_decoder(&d->xz, XZ_MEMLIMIT, LZMA_CONCATENATED) ==
              LZMA_OK;
         d->live = ok;
         break;
@@ -358,7 +373,9 @@ qn_decomp *qn_decomp_new(qn_decomp_kind kind, int fd, uint64_t size,
 ssize_t qn_decomp_read(qn_decomp *d, void *buf, size_t cap, char *err,
                        size_t errcap)
 {
-    if (d->ended || cap == 0)
+    if (cap == 0)
+        return s_fail(d, -EINVAL, err, errcap, "no room to read into");
+    if (d->ended)
         return 0;
     if (cap > (1u << 30))
         cap = 1u << 30; /* the codecs count in unsigned int */

@@ -87,6 +87,17 @@ static int s_grow(s_reader *r, uint64_t left)
         cap = r->len + left;
     if (in->kind != QN_RECORDS_WHOLE && cap > r->max + 1)
         cap = r->max + 1;
+    /* A compressed file's size does not bound its bytes: its whole-file
+     * record stops at a limit of its own. */
+    if (r->dec && in->kind == QN_RECORDS_WHOLE &&
+        cap > QN_RECORDS_WHOLE_DECOMP_MAX) {
+        if (r->cap >= QN_RECORDS_WHOLE_DECOMP_MAX)
+            return s_fail(r, -QN_ETOOBIG,
+                          "%s: its decompressed bytes are more than %llu, the "
+                          "most a compressed file read whole may hold",
+                          in->name, (s_ull)QN_RECORDS_WHOLE_DECOMP_MAX);
+        cap = QN_RECORDS_WHOLE_DECOMP_MAX;
+    }
     if (cap <= r->cap || cap > SIZE_MAX)
         return s_fail(r, -QN_ETOOBIG,
                       "%s: cannot hold the record at offset %llu", in->name,

@@ -33,6 +33,9 @@
 
 #define QN_RECORDS_MAX (64 * 1024 * 1024) /* longest line or fixed record */
 #define QN_RECORDS_CHUNK (1024 * 1024)    /* bytes per read() by default */
+#define QN_RECORDS_WHOLE_DECOMP_MAX                                            \
+    (1ull << 30) /* a compressed file read                                     \
+                    whole, decompressed */
 
 /* How a file is cut into records. */
 typedef enum {

@@ -170,8 +170,9 @@ int qn_split_inputs(const char *const *given, const char *const *paths,
         const s_file *f = &fs.v[i];
         /* A file makes at most size / split + 1 splits: refuse before
          * making them, so a tiny --split-size cannot exhaust memory. */
-        if (o->max_splits && (out->n >= o->max_splits ||
-                              f->size / size >= o->max_splits - out->n)) {
+        uint64_t cuts = o->whole || f->codec ? 0 : f->size / size;
+        if (o->max_splits &&
+            (out->n >= o->max_splits || cuts >= o->max_splits - out->n)) {
             snprintf(err, errcap,
                      "the input makes more than %zu map tasks, the limit; "
                      "raise --split-size",

@@ -189,6 +189,69 @@ Test(decomp, each_codec_reads_back_exactly_through_small_and_large_reads)
     free(text);
 }
 
+Test(decomp, compressed_bytes_over_many_reads_come_back_whole)
+{
+    /* Bytes that hardly compress: the compressed file spans several of
+     * the reader's 256 KiB reads (and xz's last one is its FINISH). */
+    size_t len = 700 * 1024;
+    unsigned char *raw = qn_malloc(len);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        raw[i] = (unsigned char)x;
+    }
+    for (size_t i = 0; i < NCODECS; i++) {
+        size_t n;
+        unsigned char *z = pack(codecs[i], raw, len, &n);
+        cr_assert_gt(n, 512 * 1024, "%s", qn_decomp_name(codecs[i]));
+        int fd = mem_file(z, n);
+        char *out, err[512];
+        size_t olen;
+        cr_assert_eq(
+            unpack(codecs[i], fd, n, 65536, &out, &olen, err, sizeof err), 0,
+            "%s: %s", qn_decomp_name(codecs[i]), err);
+        cr_assert_eq(olen, len);
+        cr_assert(memcmp(out, raw, len) == 0);
+        free(out);
+        close(fd);
+        free(z);
+    }
+    free(raw);
+}
+
+Test(decomp, a_skippable_frame_first_is_known_by_what_follows)
+{
+    size_t len;
+    char *text = lines(200, &len);
+    size_t n;
+    unsigned char *z = pack(QN_DECOMP_ZSTD, text, len, &n);
+    /* pzstd's way: a skippable frame of 4 bytes, then the frames. */
+    static const unsigned char skip[12] = {0x50, 0x2a, 0x4d, 0x18, 4, 0,
+                                           0,    0,    1,    2,    3, 4};
+    qn_buf b = {0};
+    qn_buf_add(&b, skip, sizeof skip);
+    qn_buf_add(&b, z, n);
+    cr_assert_eq(qn_decomp_sniff(b.data, QN_DECOMP_SNIFF), QN_DECOMP_ZSTD);
+    int fd = mem_file(b.data, b.len);
+    char *out, err[512];
+    size_t olen;
+    cr_assert_eq(
+        unpack(QN_DECOMP_ZSTD, fd, b.len, 4096, &out, &olen, err, sizeof err),
+        0, "%s", err);
+    cr_assert_eq(olen, len);
+    cr_assert(memcmp(out, text, len) == 0);
+    /* A skippable frame before text is no reason to think it compressed. */
+    memcpy(b.data + sizeof skip, "plain text", 10);
+    cr_assert_eq(qn_decomp_sniff(b.data, QN_DECOMP_SNIFF), QN_DECOMP_PLAIN);
+    free(out);
+    close(fd);
+    qn_buf_release(&b);
+    free(z);
+    free(text);
+}
+
 Test(decomp, members_and_frames_one_after_another_read_as_one_stream)
 {
     size_t la, lb;

@@ -479,6 +479,13 @@ static int s_put_file(s_put *p, size_t idx, const char *path, uint64_t from,
     }
     qn_decomp_destroy(&dec);
     close(fd);
+    if (rc == 0 && skip) {
+        snprintf(p->err, sizeof p->err,
+                 "%s is shorter than when it was first read (it changed "
+                 "while being put)",
+                 path);
+        rc = QN_EXIT_USAGE;
+    }
     if (rc)
         return rc;
     if (p->o->record_size && bytes % p->o->record_size) {

@@ -13,13 +13,16 @@
 # The sections:
 #   1. word count: Quern with 2 workers against mawk, sort | uniq -c and
 #      quern run --inline (all in one process)
-#   2. TeraSort: 100-byte records, against sort -S 4G --parallel=2
+#   2. TeraSort: 100-byte records, against sort -S 4G --parallel=2, and
+#      with its output compressed (--output-codec zstd)
 #   3. grep for a rare pattern, against grep -E -c
 #   4. the smallest job: one line, quern run start to exit
 #   5. scaling: word count at BENCH_SIZE / 4, BENCH_SIZE and 4 x BENCH_SIZE
 #   6. task start: 65 tasks one at a time, in the sandbox and outside it
 #   7. the sandbox's cost: word count and TeraSort with tasks in their
 #      sandbox and outside it (QUERN_SANDBOX=off), in pairs
+#   8. compressed input: word count of the text as gzip -1 and zstd -3
+#      files, against zcat and zstd -dc alone
 #   then the memory run (grep '.' with --sort-mb 64 and ten times that of
 #   intermediate data), the memory bounds of every Quern run, and the
 #   targets, each met or not.
@@ -368,8 +371,47 @@ section grep "$text_bytes" \
     "$(jq -n --arg p "$PATTERN" --argjson m "$want" --argjson runs "$RUNS" \
         '{title: "grep", pattern: $p, matches: $m, runs: $runs}')" \
     grep grep-E-c
+
+# ---------------------------------------------------------------------------
+# 8. Compressed input: the same text as gzip -1 files and as zstd -3 files,
+# word counted, against decompressing them alone (zcat and zstd -dc, a file
+# per core at a time, to /dev/null); the plain count is section 1's.
+
+echo "bench: compressing the text with gzip -1 and zstd -3" >&2
+mkdir "$D/gz" "$D/zst"
+# shellcheck disable=SC2016 # the inner shell's own variables
+printf '%s\0' "${TEXT[@]}" | xargs -0 -n 1 -P 2 sh -c \
+    'gzip -1 -c "$2" >"$0/${2##*/}.gz" && zstd -q -3 -c "$2" >"$1/${2##*/}.zst"' \
+    "$D/gz" "$D/zst" || fail "could not compress the text"
+for ((i = 1; i <= RUNS; i++)); do
+    CLEAN=$D/wc-gz run_once wordcount-gzip quern \
+        "$BIN/quern" run --job "$JOBS/wordcount.so" --input "$D/gz" \
+        --output "$D/wc-gz" -R 4 --workers 2 --json
+    # shellcheck disable=SC2016 # the inner shell's own variables
+    run_once zcat plain bash -c \
+        'printf "%s\0" "$@" | xargs -0 -n 1 -P 2 zcat >/dev/null' sh "$D"/gz/*
+    CLEAN=$D/wc-zst run_once wordcount-zstd quern \
+        "$BIN/quern" run --job "$JOBS/wordcount.so" --input "$D/zst" \
+        --output "$D/wc-zst" -R 4 --workers 2 --json
+    # shellcheck disable=SC2016 # the inner shell's own variables
+    run_once zstd-dc plain bash -c \
+        'printf "%s\0" "$@" | xargs -0 -n 1 -P 2 zstd -qdc >/dev/null' sh "$D"/zst/*
+done
+summarise wordcount-gzip quern 'quern, gzip -1 input'
+summarise zcat plain 'zcat, 2 at a time'
+summarise wordcount-zstd quern 'quern, zstd -3 input'
+summarise zstd-dc plain 'zstd -dc, 2 at a time'
+for out in "$D/wc-gz" "$D/wc-zst"; do
+    sorted_parts "$out" | cmp -s - "$D/wc-want" ||
+        fail "Quern's word count of compressed text ($out) differs from mawk's"
+done
+section compressed "$text_bytes" \
+    "$(jq -n --argjson runs "$RUNS" --argjson gz "$(cat "$D"/gz/* | wc -c)" \
+        --argjson zst "$(cat "$D"/zst/* | wc -c)" \
+        '{title: "compressed input", gzip_bytes: $gz, zstd_bytes: $zst, runs: $runs}')" \
+    wordcount-gzip zcat wordcount-zstd zstd-dc
 rm -rf "$D/text" "$D/wc-quern" "$D/wc-inline" "$D/wc-sb" "$D/wc-sb-nosb" \
-    "$D/grep-quern"
+    "$D/grep-quern" "$D/gz" "$D/zst" "$D/wc-gz" "$D/wc-zst"
 
 # ---------------------------------------------------------------------------
 # 2. TeraSort
@@ -402,9 +444,18 @@ for ((i = 1; i <= RUNS; i++)); do
         --arg sample=tera-sample \
         --split-size "$TERA_SPLIT" --json
     run_once sort-S4G plain sort -S 4G --parallel=2 -o "$D/tera-sort" "${TERA[@]}"
+    # The same, its output compressed (--output-codec zstd).
+    CLEAN=$D/tera-zst run_once terasort-zstd quern \
+        "$BIN/quern" run --job "$JOBS/terasort.so" --input "$D/tera-in" \
+        --output "$D/tera-zst" -R 4 --workers 2 --file "$D/tera-sample" \
+        --arg sample=tera-sample --split-size "$TERA_SPLIT" \
+        --output-codec zstd --json
 done
 summarise terasort quern 'quern, 2 workers'
 summarise sort-S4G plain 'sort -S 4G --parallel=2'
+summarise terasort-zstd quern 'quern, --output-codec zstd'
+zstd -qdc "$D"/tera-zst/part-*.zst | cmp -s - "$D/tera-sort" ||
+    fail "Quern's TeraSort output with --output-codec zstd does not decompress to sort's"
 # 7. The sandbox's cost on TeraSort.
 sandbox_pairs terasort "$D/tera-sb" \
     "$BIN/quern" run --job "$JOBS/terasort.so" --input "$D/tera-in" \
@@ -419,12 +470,13 @@ fi
 section terasort "$tera_bytes" \
     "$(jq -n --argjson r "$rows" --arg s "$TERA_SPLIT" --argjson runs "$RUNS" \
         '{title: "TeraSort", records: $r, split_size: $s, runs: $runs}')" \
-    terasort sort-S4G terasort-sb terasort-nosb
+    terasort sort-S4G terasort-zstd terasort-sb terasort-nosb
 for out in "$D/tera-sb" "$D/tera-sb-nosb"; do
     cmp -s <(cat "$out"/part-*) "$D/tera-sort" ||
         fail "Quern's TeraSort output in $out (sandbox pairs) differs from sort's"
 done
-rm -rf "$D/tera-in" "$D/tera-quern" "$D/tera-sb" "$D/tera-sb-nosb" "$D/tera-sort"
+rm -rf "$D/tera-in" "$D/tera-quern" "$D/tera-sb" "$D/tera-sb-nosb" "$D/tera-sort" \
+    "$D/tera-zst"
 
 # ---------------------------------------------------------------------------
 # 4. The smallest job
@@ -559,7 +611,8 @@ jq -n --arg size "$SIZE" --argjson bytes "$S" --argjson runs "$RUNS" \
     --slurpfile wc "$D/sec/wordcount.json" --slurpfile ts "$D/sec/terasort.json" \
     --slurpfile gr "$D/sec/grep.json" --slurpfile la "$D/sec/latency.json" \
     --slurpfile sc "$D/sec/scaling.json" --slurpfile me "$D/sec/memory.json" \
-    --slurpfile bo "$D/sec/bounds.json" --slurpfile tk "$D/sec/taskstart.json" "$JQ_MEDIAN"'
+    --slurpfile bo "$D/sec/bounds.json" --slurpfile tk "$D/sec/taskstart.json" \
+    --slurpfile cz "$D/sec/compressed.json" "$JQ_MEDIAN"'
     def cmd(s; id): s.commands[] | select(.id == id);
     # A target: met is null when its value could not be measured; d is
     # the decimals to show.
@@ -575,7 +628,8 @@ jq -n --arg size "$SIZE" --argjson bytes "$S" --argjson runs "$RUNS" \
     {bench_size: $size, bench_size_bytes: $bytes, runs: $runs,
      latency_runs: $lat, host: $host, cpus: $cpus, quern: $rev, date: $when,
      wordcount: $wc[0], terasort: $ts[0], grep: $gr[0], latency: $la[0],
-     scaling: $sc[0], memory: $me[0], memory_bounds: $bo[0], taskstart: $tk[0]}
+     scaling: $sc[0], memory: $me[0], memory_bounds: $bo[0], taskstart: $tk[0],
+     compressed: $cz[0]}
     | .sandbox = {pairs: (cmd(.wordcount; "wordcount-sb").runs | length),
                   wordcount: pairs(.wordcount; "wordcount"),
                   terasort: pairs(.terasort; "terasort")}
@@ -596,6 +650,16 @@ jq -n --arg size "$SIZE" --argjson bytes "$S" --argjson runs "$RUNS" \
                .sandbox.wordcount.median; . <= 1.02; 3),
         target("sandbox: TeraSort on / off, pair median"; "<= 1.02";
                .sandbox.terasort.median; . <= 1.02; 3),
+        target("gzip input: time / (zcat + plain count)"; "<= 1.0";
+               cmd(.compressed; "wordcount-gzip").wall_s.median
+               / (cmd(.compressed; "zcat").wall_s.median
+                  + cmd(.wordcount; "wordcount").wall_s.median); . <= 1.0; 2),
+        target("zstd input: time / (zstd -dc + plain count)"; "<= 1.0";
+               cmd(.compressed; "wordcount-zstd").wall_s.median
+               / (cmd(.compressed; "zstd-dc").wall_s.median
+                  + cmd(.wordcount; "wordcount").wall_s.median); . <= 1.0; 2),
+        target("TeraSort: --output-codec zstd time / plain"; "<= 1.15";
+               cmd(.terasort; "terasort-zstd").speedup; . <= 1.15; 2),
         target("sandbox: ms added to a task start"; "<= 5";
                (.taskstart.commands[0].wall_s.median
                 - .taskstart.commands[1].wall_s.median) * 1000 / .taskstart.tasks;
@@ -662,6 +726,9 @@ rows() {
     echo
     jq -r "$JQDEFS"' "3. grep -E \u0027\(.grep.pattern)\u0027, \(.grep.input_bytes | mib | fixed(1)) MiB of text: \(.grep.matches) lines match"' "$R"
     rows grep
+    echo
+    jq -r "$JQDEFS"' .compressed | "8. compressed input: the same text, \(.gzip_bytes | mib | fixed(1)) MiB as gzip -1, \(.zstd_bytes | mib | fixed(1)) MiB as zstd -3 (8 files each)"' "$R"
+    rows compressed
     echo
     jq -r "$JQDEFS"' .latency.commands[0] as $c
         | "4. smallest job: word count of one line, quern run start to exit, \($c.runs | length) runs",
