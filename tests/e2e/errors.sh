@@ -51,8 +51,8 @@ expect 2 'not a shared object \(ELF type 2\)' run --job ./exec.so --input ./in -
 expect 2 'cannot load it as a shared object: not an ELF file' run --job /etc/hostname --input ./in --output ./o
 expect 2 '-R must be a number of reducers from 1 to 100000' run --job "$W" --input ./in --output ./o -R 100001
 expect 2 '--input ./nothere: No such file or directory' run --job "$W" --input ./nothere --output ./o
-expect 2 'no dataset in \(quern ls lists them\)' run --job "$W" --input in --output ./o
-expect 2 'not a dataset name, nor a path' run --job "$W" --input 'a b' --output ./o
+expect 2 'no file or folder ./nothere here' run --job "$W" --input nothere --output ./o
+expect 2 'no file or folder ./a b here' run --job "$W" --input 'a b' --output ./o
 expect 2 '-R must be a number of reducers from 1 to 100000' run --job "$W" --input ./in --output ./o -R 0
 expect 2 "unknown option '--frob'" run --job "$W" --input ./in --output ./o --frob
 expect 2 'supported codecs are zlib, lz4, zstd, none' run --job "$W" --input ./in --output ./o --codec gzip

@@ -181,12 +181,13 @@ refused() {
     [ $rc = 2 ] || fail "exit $rc, not 2, for $*: $(cat "$T/ref.log")"
     grep -q -- "$what" "$T/ref.log" || fail "for $*: $(cat "$T/ref.log")"
 }
-refused "reads files, not dataset words" \
+refused "no file or folder ./words here" \
     --job "$WC" --input words --output "$T/ref1"
 [ ! -e "$T/ref1" ] || fail "a refused job created its output folder"
-refused "writes to a folder, not to dataset result" \
-    --job "$WC" --input "$T/in" --output result
-[ ! -e "$T/result" ] || fail "a refused job created ./result"
+# A bare name is a folder here, as in quern run.
+(cd "$T" && inline --job "$WC" --input "$T/in" --output result) >"$T/ref.log" 2>&1 ||
+    fail "--inline --output result failed: $(cat "$T/ref.log")"
+[ -e "$T/result/_SUCCESS" ] || fail "--inline --output result wrote no ./result"
 refused "already holds a committed job's output" \
     --job "$WC" --input "$T/in" --output "$T/inl"
 # The committed output is untouched.
