@@ -217,7 +217,7 @@ qn_compress *qn_compress_new(int kind, int fd, char *err, size_t errcap)
         /* With the checksum, as the zstd tool writes it. */
         ok = (c->zs = ZSTD_createCCtx()) != NULL &&
              !ZSTD_isError(
-                 ZSTD_CCtx_setParameter(c->zs, ZSTD_c_compressionLevel, 3)) &&
+                 ZSTD_CCtx_setParameter(c->zs, ZSTD_c_compressionLevel, 1)) &&
              !ZSTD_isError(
                  ZSTD_CCtx_setParameter(c->zs, ZSTD_c_checksumFlag, 1));
         break;

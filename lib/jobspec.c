@@ -220,12 +220,6 @@ static int s_options(const Quern__JobSpec *spec, char *err, size_t cap)
                  "output codec %u is not one this quern knows (gzip, zstd, "
                  "bzip2, xz, lz4, none)",
                  spec->output_codec);
-    else if (spec->output_codec && spec->output_dataset)
-        snprintf(err, cap,
-                 "--output-codec compresses the part files of a folder; "
-                 "dataset %s stores its shards as they are (quern cat and "
-                 "quern get give them back)",
-                 spec->output);
     else if (spec->output_replicas > QN_JOBSPEC_REPLICAS_MAX)
         snprintf(err, cap, "--output-replicas must be from 1 to %d, not %u",
                  QN_JOBSPEC_REPLICAS_MAX, spec->output_replicas);

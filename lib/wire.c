@@ -246,7 +246,8 @@ void qn_task_spec_from_job(Quern__TaskSpec *ts, const Quern__JobSpec *js)
     ts->files = js->files;
     ts->n_files = js->n_files;
     ts->keep_cr = js->keep_cr;
-    ts->output_codec = js->output_codec;
+    /* A dataset's shards are stored as they are: the codec is a folder's. */
+    ts->output_codec = js->output_dataset ? 0 : js->output_codec;
 }
 
 void qn_task_spec_pieces(const qn_split *sp, Quern__InputPiece *pieces,

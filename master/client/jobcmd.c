@@ -5,6 +5,7 @@
 
 #include "client.h"
 #include "cluster.h"
+#include "decomp.h"
 #include "inline.h"
 #include "jobbuild.h"
 #include "opts.h"
@@ -164,6 +165,12 @@ int qn_jobcmd_submit(qn_cli_opts *o)
         rc = qn_jobbuild_init(&j, o, NULL, 0);
     if (rc != 0)
         return rc;
+    if (j.spec.output_dataset && o->output_codec)
+        fprintf(stderr,
+                "quern: --output-codec %s is for a folder's part files: "
+                "dataset %s stores its shards as they are, and quern cat "
+                "and quern get give them back plain\n",
+                qn_decomp_name((qn_decomp_kind)o->output_codec), o->output);
     struct stat st;
     if (!strchr(o->output, '/') && stat(o->output, &st) == 0)
         fprintf(stderr,
