@@ -186,9 +186,11 @@ static found s_probe(unsigned layers)
     return f;
 }
 
+static char *top; /* s_setup's folder, removed by s_teardown */
+
 static void s_setup(void)
 {
-    char *top = qn_test_tmpdir();
+    top = qn_test_tmpdir();
     qn_buf b = {0};
     qn_buf_printf(&b, "%s/work/attempt", top);
     dir = b.data;
@@ -200,7 +202,15 @@ static void s_setup(void)
     qn_buf_printf(&s, "%s/../secret", dir);
     cr_assert_eq(qn_write_file_atomic(s.data, "key", 3), 0);
     qn_buf_release(&s);
+}
+
+static void s_teardown(void)
+{
+    qn_rmtree(top);
     free(top);
+    top = NULL;
+    free(dir);
+    dir = NULL;
 }
 
 Test(sandbox, a_task_inside_reaches_only_what_it_was_given)
@@ -228,7 +238,7 @@ Test(sandbox, a_task_inside_reaches_only_what_it_was_given)
     cr_assert_eq(f.as, 512ll << 20);
     cr_assert_eq(f.cpu, 60);
     cr_assert_eq(f.nproc, 100);
-    free(dir);
+    s_teardown();
 }
 
 /* A task spinning past its CPU time is stopped by the kernel. */
